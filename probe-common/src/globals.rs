@@ -1,0 +1,15 @@
+//! Names of the read-only globals (`.rodata`) that the agent sets before load.
+//! Kernel struct offsets come from the running kernel's BTF, never from here.
+
+/// Byte offset of `task_struct.pid`.
+pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
+/// Byte offset of `task_struct.cgroups` (`struct css_set *`).
+pub const TASK_CGROUPS_OFFSET: &str = "TASK_CGROUPS_OFFSET";
+/// Byte offset of `css_set.dfl_cgrp` (`struct cgroup *`).
+pub const CSS_SET_DFL_CGRP_OFFSET: &str = "CSS_SET_DFL_CGRP_OFFSET";
+/// Byte offset of `cgroup.kn` (`struct kernfs_node *`).
+pub const CGROUP_KN_OFFSET: &str = "CGROUP_KN_OFFSET";
+/// Byte offset of `kernfs_node.id` (the cgroup id, the directory's inode).
+pub const KERNFS_NODE_ID_OFFSET: &str = "KERNFS_NODE_ID_OFFSET";
+/// Mask applied to a thread id to pick its wakeup slot.
+pub const WAKEUP_SLOT_MASK: &str = "WAKEUP_SLOT_MASK";

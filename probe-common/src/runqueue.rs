@@ -1,0 +1,37 @@
+//! Map layouts of the run-queue signal.
+
+/// Default number of wakeup slots (a power of two); one slot per runnable
+/// thread, indexed by thread id modulo this.
+pub const WAKEUP_SLOTS: u32 = 1 << 16;
+/// Default bound of the per-cgroup histogram map.
+pub const MAX_CGROUPS: u32 = 4096;
+/// Default bound of the (victim, preemptor) pair map.
+pub const MAX_PREEMPTION_PAIRS: u32 = 16384;
+
+/// When a runnable thread started waiting for a CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WakeupSlot {
+    /// Thread id that owns the timestamp (0: slot free).
+    pub tid: u32,
+    /// Padding, always 0.
+    pub pad: u32,
+    /// `bpf_ktime_get_ns()` when it became runnable.
+    pub since_ns: u64,
+}
+
+/// Key of the preemption map: a task of `victim` was switched out while
+/// still runnable in favour of a task of `by` (both cgroup ids).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PreemptionKey {
+    /// Cgroup of the preempted task.
+    pub victim: u64,
+    /// Cgroup of the task that ran instead.
+    pub by: u64,
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for WakeupSlot {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for PreemptionKey {}

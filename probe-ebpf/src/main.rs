@@ -1,0 +1,22 @@
+//! pressure-probe kernel programs. One module per signal; every program
+//! aggregates into bounded maps that the agent reads on scrape.
+#![no_std]
+#![no_main]
+#![feature(asm_experimental_arch)]
+
+mod atomic;
+mod counters;
+mod floor;
+mod kernel;
+mod runqueue;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// The kernel checks the licence to decide which helpers a program may call.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "license")]
+pub static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,230 @@
+//! Run-queue latency per cgroup.
+//!
+//! A thread starts waiting for a CPU when it is woken (`sched_wakeup`,
+//! `sched_wakeup_new`) or switched out while still runnable (preempted or
+//! yielding, `sched_switch`); the wait ends when it is switched in. The wait
+//! is charged to the cgroup of the thread that waited, read from the thread
+//! itself, never from whatever happens to be current.
+//!
+//! Pending wakeups live in a direct-mapped array indexed by thread id: the
+//! lookup is inlined by the verifier (no hash, no lock). Two pending threads
+//! whose ids share a slot evict each other; that is counted.
+
+use aya_ebpf::{
+    Global,
+    bindings::BPF_NOEXIST,
+    helpers::bpf_ktime_get_ns,
+    macros::{btf_tracepoint, map},
+    maps::{Array, HashMap},
+    programs::BtfTracePointContext,
+};
+use aya_log_ebpf::debug;
+use probe_common::{
+    counters::{
+        RUNQ_CGROUP_UNREADABLE, RUNQ_DELTA_ABSURD, RUNQ_DELTA_NEGATIVE, RUNQ_HISTOGRAM_MAP_FULL,
+        RUNQ_PREEMPTION_MAP_FULL, RUNQ_WAKEUP_SLOT_COLLISION,
+    },
+    histogram::{BUCKETS, Histogram, MAX_NS, bucket_index},
+    runqueue::{MAX_CGROUPS, MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot},
+};
+
+use crate::{
+    atomic::atomic_add,
+    counters::bump,
+    kernel::{KernelPtr, task_cgroup_id, task_tid},
+};
+
+const EEXIST: i32 = 17;
+
+#[unsafe(no_mangle)]
+static WAKEUP_SLOT_MASK: Global<u32> = Global::new(WAKEUP_SLOTS - 1);
+
+#[map]
+static RUNQ_WAKEUPS: Array<WakeupSlot> = Array::with_max_entries(WAKEUP_SLOTS, 0);
+
+#[map]
+static RUNQ_HISTOGRAMS: HashMap<u64, Histogram> = HashMap::with_max_entries(MAX_CGROUPS, 0);
+
+#[map]
+static RUNQ_PREEMPTIONS: HashMap<PreemptionKey, u64> =
+    HashMap::with_max_entries(MAX_PREEMPTION_PAIRS, 0);
+
+/// One all-zero histogram: the initial value of a new cgroup's entry (too
+/// large for the 512-byte BPF stack).
+#[map]
+static RUNQ_ZERO_HISTOGRAM: Array<Histogram> = Array::with_max_entries(1, 0);
+
+#[btf_tracepoint(function = "sched_wakeup")]
+pub fn runq_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
+    on_wakeup(ctx.arg(0));
+    0
+}
+
+#[btf_tracepoint(function = "sched_wakeup_new")]
+pub fn runq_sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
+    on_wakeup(ctx.arg(0));
+    0
+}
+
+/// `sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)`
+#[btf_tracepoint(function = "sched_switch")]
+pub fn runq_sched_switch(ctx: BtfTracePointContext) -> i32 {
+    let preempt = ctx.arg::<u64>(0) & 0xff != 0;
+    let prev: KernelPtr = ctx.arg(1);
+    let next: KernelPtr = ctx.arg(2);
+    let prev_state = ctx.arg::<u64>(3) as u32;
+    let now = unsafe { bpf_ktime_get_ns() };
+    // A preempted thread stays on the run queue whatever its state says.
+    let still_runnable = preempt || prev_state == 0;
+    on_switch_out(&ctx, prev, still_runnable, next, now);
+    on_switch_in(&ctx, next, now);
+    0
+}
+
+#[inline(always)]
+fn slot_of(tid: u32) -> Option<*mut WakeupSlot> {
+    RUNQ_WAKEUPS.get_ptr_mut(tid & WAKEUP_SLOT_MASK.load())
+}
+
+/// Starts the wait of a woken thread, unless it is already waiting (a wakeup
+/// of a thread already on the run queue does not restart its wait).
+#[inline(always)]
+fn on_wakeup(task: KernelPtr) {
+    let tid = task_tid(task);
+    if tid == 0 {
+        return;
+    }
+    let Some(slot) = slot_of(tid) else { return };
+    let slot = unsafe { &mut *slot };
+    if slot.since_ns != 0 {
+        if slot.tid == tid {
+            return;
+        }
+        bump(RUNQ_WAKEUP_SLOT_COLLISION);
+    }
+    slot.tid = tid;
+    slot.since_ns = unsafe { bpf_ktime_get_ns() };
+}
+
+/// A thread leaves the CPU: if still runnable its wait starts now and the
+/// preemption is recorded; if it blocks, any wait recorded for it is stale.
+#[inline(always)]
+fn on_switch_out(
+    ctx: &BtfTracePointContext,
+    prev: KernelPtr,
+    still_runnable: bool,
+    next: KernelPtr,
+    now: u64,
+) {
+    let tid = task_tid(prev);
+    if tid == 0 {
+        return;
+    }
+    let Some(slot) = slot_of(tid) else { return };
+    let slot = unsafe { &mut *slot };
+    if !still_runnable {
+        if slot.tid == tid {
+            slot.since_ns = 0;
+        }
+        return;
+    }
+    if slot.since_ns != 0 && slot.tid != tid {
+        bump(RUNQ_WAKEUP_SLOT_COLLISION);
+    }
+    slot.tid = tid;
+    slot.since_ns = now;
+    if task_tid(next) != 0 {
+        record_preemption(ctx, prev, next);
+    }
+}
+
+/// A thread gets the CPU: its wait, if one was recorded, ends now.
+#[inline(always)]
+fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, now: u64) {
+    let tid = task_tid(next);
+    if tid == 0 {
+        return;
+    }
+    let Some(slot) = slot_of(tid) else { return };
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid || slot.since_ns == 0 {
+        return;
+    }
+    let since = slot.since_ns;
+    slot.since_ns = 0;
+    let waited = now.wrapping_sub(since);
+    if (waited as i64) < 0 {
+        bump(RUNQ_DELTA_NEGATIVE);
+        return;
+    }
+    if waited >= MAX_NS {
+        bump(RUNQ_DELTA_ABSURD);
+        return;
+    }
+    let Some(cgroup) = task_cgroup_id(next) else {
+        bump(RUNQ_CGROUP_UNREADABLE);
+        return;
+    };
+    record_wait(ctx, cgroup, waited);
+}
+
+#[inline(always)]
+fn record_wait(ctx: &BtfTracePointContext, cgroup: u64, waited: u64) {
+    let Some(hist) = histogram_of(ctx, cgroup) else {
+        return;
+    };
+    let index = bucket_index(waited);
+    if index >= BUCKETS {
+        return;
+    }
+    unsafe {
+        let bucket = (*hist).buckets.as_mut_ptr().add(index);
+        atomic_add(bucket, 1);
+        atomic_add(&raw mut (*hist).sum_ns, waited);
+    }
+}
+
+/// The histogram of `cgroup`, created on first use.
+#[inline(always)]
+fn histogram_of(ctx: &BtfTracePointContext, cgroup: u64) -> Option<*mut Histogram> {
+    if let Some(hist) = RUNQ_HISTOGRAMS.get_ptr_mut(cgroup) {
+        return Some(hist);
+    }
+    let zero = RUNQ_ZERO_HISTOGRAM.get(0)?;
+    if let Err(err) = RUNQ_HISTOGRAMS.insert(cgroup, zero, BPF_NOEXIST.into()) {
+        if err != -EEXIST {
+            bump(RUNQ_HISTOGRAM_MAP_FULL);
+            debug!(
+                ctx,
+                "runq: histogram map full, wait of cgroup {} lost", cgroup
+            );
+            return None;
+        }
+    }
+    RUNQ_HISTOGRAMS.get_ptr_mut(cgroup)
+}
+
+#[inline(always)]
+fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: KernelPtr) {
+    let (Some(victim), Some(by)) = (task_cgroup_id(prev), task_cgroup_id(next)) else {
+        bump(RUNQ_CGROUP_UNREADABLE);
+        return;
+    };
+    let key = PreemptionKey { victim, by };
+    if let Some(count) = RUNQ_PREEMPTIONS.get_ptr_mut(key) {
+        unsafe { atomic_add(count, 1) };
+        return;
+    }
+    match RUNQ_PREEMPTIONS.insert(key, 1u64, BPF_NOEXIST.into()) {
+        Ok(()) => {}
+        Err(err) if err == -EEXIST => {
+            if let Some(count) = RUNQ_PREEMPTIONS.get_ptr_mut(key) {
+                unsafe { atomic_add(count, 1) };
+            }
+        }
+        Err(_) => {
+            bump(RUNQ_PREEMPTION_MAP_FULL);
+            debug!(ctx, "runq: preemption map full, {} by {} lost", victim, by);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `pressure-probe check`: what this host supports, and whether the probe can run.
+
+use std::fmt::Display;
+
+use anyhow::Result;
+
+use crate::{
+    cgroupfs::discover_cgroup2_mount,
+    cli::KernelArgs,
+    hooks::{HookStatus, RUNQ_HOOKS},
+    kernel_btf::KernelBtf,
+    offsets::KernelOffsets,
+    privileges::Privileges,
+};
+
+/// One line of the report.
+struct Report {
+    fatal: bool,
+}
+
+impl Report {
+    fn line(&mut self, item: &str, verdict: Verdict, detail: impl Display) {
+        if verdict == Verdict::Fail {
+            self.fatal = true;
+        }
+        println!("{:<8} {item:<28} {detail}", verdict.as_str());
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    Info,
+    Fail,
+}
+
+impl Verdict {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Info => "info",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+/// Prints the report; `Ok(true)` when the probe can run here.
+pub fn run(args: &KernelArgs) -> Result<bool> {
+    let mut report = Report { fatal: false };
+    let uname = kernel_release();
+    report.line("kernel", Verdict::Info, uname);
+
+    match Privileges::current() {
+        Ok(p) if p.can_trace() => {
+            report.line("privileges", Verdict::Ok, p.describe());
+            if !p.can_open_by_handle() {
+                report.line(
+                    "cgroup id resolution",
+                    Verdict::Info,
+                    "no CAP_DAC_READ_SEARCH: cgroups will be labelled by id, not path",
+                );
+            }
+        }
+        Ok(p) => report.line(
+            "privileges",
+            Verdict::Fail,
+            format!("{}: needs CAP_BPF and CAP_PERFMON, or root", p.describe()),
+        ),
+        Err(err) => report.line("privileges", Verdict::Fail, format!("{err:#}")),
+    }
+
+    let lockdown = std::fs::read_to_string("/sys/kernel/security/lockdown")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown (securityfs not mounted)".into());
+    report.line("lockdown", Verdict::Info, lockdown);
+
+    match discover_cgroup2_mount() {
+        Ok(mount) => report.line("cgroup2 mount", Verdict::Ok, mount.display()),
+        Err(err) => report.line("cgroup2 mount", Verdict::Fail, format!("{err:#}")),
+    }
+
+    let btf = match KernelBtf::open(&args.btf) {
+        Ok(btf) => {
+            report.line("btf", Verdict::Ok, args.btf.display());
+            btf
+        }
+        Err(err) => {
+            report.line("btf", Verdict::Fail, format!("{err:#}"));
+            return Ok(finish(report));
+        }
+    };
+    match KernelOffsets::resolve(&btf) {
+        Ok(offsets) => {
+            let list: Vec<String> = offsets
+                .globals()
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            report.line("struct offsets", Verdict::Ok, list.join(" "));
+        }
+        Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
+    }
+    let mut runq_ok = true;
+    for hook in RUNQ_HOOKS {
+        let status = hook.status(&btf);
+        let verdict = if status == HookStatus::Available {
+            Verdict::Ok
+        } else {
+            runq_ok = false;
+            Verdict::Fail
+        };
+        report.line(&format!("hook {hook}"), verdict, status);
+    }
+    report.line(
+        "signal runq",
+        if runq_ok { Verdict::Ok } else { Verdict::Fail },
+        if runq_ok {
+            "available"
+        } else {
+            "unavailable: a hook is missing"
+        },
+    );
+    Ok(finish(report))
+}
+
+fn finish(report: Report) -> bool {
+    if report.fatal {
+        println!("pressure-probe cannot run on this host: see the FAIL lines above");
+    } else {
+        println!("pressure-probe can run on this host");
+    }
+    !report.fatal
+}
+
+fn kernel_release() -> String {
+    // SAFETY: utsname is plain data, filled in by the kernel.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return "unknown".into();
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!(
+        "{} {} ({})",
+        field(&uts.sysname),
+        field(&uts.release),
+        field(&uts.machine)
+    )
+}

@@ -1,0 +1,111 @@
+//! Command-line interface.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default address of the metrics endpoint.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9635";
+/// Where the running kernel publishes its BTF.
+pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// eBPF host pressure probe: per-container run-queue latency for Prometheus.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pressure-probe",
+    version,
+    about,
+    long_about = "eBPF host pressure probe.\n\n\
+        Measures, for every cgroup (container) on this host, how long runnable threads \
+        wait for a CPU and who preempted them, and serves the numbers as Prometheus \
+        metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH) and a \
+        kernel with BTF (CONFIG_DEBUG_INFO_BTF=y).\n\n\
+        Start with `pressure-probe check` to see whether this host supports it."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Agent log verbosity.
+    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the probe and serve /metrics and /healthz until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// Report what this host supports (kernel, BTF, privileges, cgroup2, hooks);
+    /// exits non-zero when the probe cannot run here.
+    Check(KernelArgs),
+}
+
+/// Options of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Address (IP:PORT) to serve /metrics and /healthz on.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
+    pub listen: SocketAddr,
+    /// Forward the kernel programs' diagnostics (map full, ...) to the agent log
+    /// at debug level. Off by default: they cost nothing when off.
+    #[arg(long)]
+    pub ebpf_log: bool,
+    /// Which programs to attach: `probe` (the real ones) or `empty` (programs
+    /// that do nothing, on the same hooks: the overhead floor, for benchmarks).
+    #[arg(long, value_enum, default_value_t = ProgramSet::Probe, hide = true)]
+    pub programs: ProgramSet,
+    /// Kernel options.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+}
+
+/// Options shared by `run` and `check`.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// Kernel BTF to read types, field offsets and tracepoints from.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_BTF)]
+    pub btf: PathBuf,
+}
+
+/// Programs to attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgramSet {
+    /// The measuring programs.
+    Probe,
+    /// Empty programs on the same hooks (benchmark floor).
+    Empty,
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Start-up, shutdown and degraded features.
+    Info,
+    /// Per-scrape details and kernel diagnostics.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl From<LogLevel> for tracing::Level {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    value
+        .parse()
+        .map_err(|_| "expected IP:PORT, for example 0.0.0.0:9635 or [::1]:9635".to_string())
+}

@@ -1,0 +1,213 @@
+//! Prometheus exposition of a [`Snapshot`].
+
+use probe_common::histogram::{BUCKETS, Histogram, bucket_upper_ns};
+use prometheus::{
+    Encoder, TextEncoder,
+    proto::{
+        Bucket, Counter, Gauge, Histogram as PromHistogram, LabelPair, Metric, MetricFamily,
+        MetricType,
+    },
+};
+
+use crate::snapshot::{Preemptor, Snapshot};
+
+/// Exported bucket bounds, as powers of two nanoseconds: 2^10 ns (1.024 µs)
+/// to 2^32 ns (4.29 s), doubling. Each is an edge of the kernel histogram,
+/// so every exported bucket count is exact.
+pub const EXPORT_POW2: std::ops::RangeInclusive<u32> = 10..=32;
+
+/// Encodes `snapshot` in the Prometheus text format.
+pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> String {
+    let families = vec![
+        runqueue_latency(snapshot),
+        runqueue_preemptions(snapshot),
+        events_lost(snapshot),
+        gauge_family(
+            "pressure_probe_cgroups_tracked",
+            "Cgroups with at least one series in this scrape.",
+            vec![gauge(vec![], snapshot.cgroups.len() as f64)],
+        ),
+        gauge_family(
+            "pressure_probe_scrape_duration_seconds",
+            "Time this scrape spent reading kernel maps and resolving cgroups.",
+            vec![gauge(vec![], scrape_seconds)],
+        ),
+        gauge_family(
+            "pressure_probe_build_info",
+            "pressure-probe build information; the value is always 1.",
+            vec![gauge(
+                vec![label("version", env!("CARGO_PKG_VERSION"))],
+                1.0,
+            )],
+        ),
+    ];
+    let mut out = Vec::new();
+    TextEncoder::new()
+        .encode(&families, &mut out)
+        .expect("text encoding into a Vec cannot fail");
+    String::from_utf8(out).expect("the text format is UTF-8")
+}
+
+fn runqueue_latency(snapshot: &Snapshot) -> MetricFamily {
+    let metrics = snapshot
+        .cgroups
+        .iter()
+        .filter_map(|c| {
+            let hist = c.runq.as_ref()?;
+            let mut metric = Metric::from_label(vec![label("cgroup", &c.cgroup)]);
+            metric.set_histogram(prometheus_histogram(hist));
+            Some(metric)
+        })
+        .collect();
+    family(
+        "pressure_runqueue_latency_seconds",
+        "Time a runnable thread of the cgroup waited for a CPU: from its wakeup, or from \
+         being preempted while still runnable, until it ran.",
+        MetricType::HISTOGRAM,
+        metrics,
+    )
+}
+
+/// Converts a kernel histogram into cumulative Prometheus buckets at [`EXPORT_POW2`].
+pub fn prometheus_histogram(hist: &Histogram) -> PromHistogram {
+    let mut buckets = Vec::new();
+    let mut index = 0;
+    let mut cumulative = 0u64;
+    for pow in EXPORT_POW2 {
+        let bound_ns = 1u64 << pow;
+        while index < BUCKETS && bucket_upper_ns(index) <= bound_ns {
+            cumulative += hist.buckets[index];
+            index += 1;
+        }
+        let mut bucket = Bucket::default();
+        bucket.set_upper_bound(bound_ns as f64 / 1e9);
+        bucket.set_cumulative_count(cumulative);
+        buckets.push(bucket);
+    }
+    let total: u64 = hist.buckets.iter().sum();
+    let mut out = PromHistogram::default();
+    out.set_sample_count(total);
+    out.set_sample_sum(hist.sum_ns as f64 / 1e9);
+    out.set_bucket(buckets);
+    out
+}
+
+fn runqueue_preemptions(snapshot: &Snapshot) -> MetricFamily {
+    let mut metrics = Vec::new();
+    for c in &snapshot.cgroups {
+        let Some(counts) = c.preemptions else {
+            continue;
+        };
+        for (class, count) in Preemptor::ALL.iter().zip(counts) {
+            metrics.push(counter(
+                vec![label("cgroup", &c.cgroup), label("by", class.label())],
+                count as f64,
+            ));
+        }
+    }
+    family(
+        "pressure_runqueue_preemptions_total",
+        "Times a running thread of the cgroup was switched out while still runnable, by \
+         who ran instead: same_cgroup (a thread of the same cgroup), other_container \
+         (a thread of another container), host (the root cgroup, kernel threads, \
+         system.slice, user.slice, init.scope).",
+        MetricType::COUNTER,
+        metrics,
+    )
+}
+
+fn events_lost(snapshot: &Snapshot) -> MetricFamily {
+    let metrics = snapshot
+        .lost
+        .iter()
+        .map(|(signal, reason, count)| {
+            counter(
+                vec![label("signal", signal), label("reason", reason)],
+                *count as f64,
+            )
+        })
+        .collect();
+    family(
+        "pressure_probe_events_lost_total",
+        "Kernel events the probe could not record (a full map, a wakeup slot taken) or \
+         discarded (negative or absurd duration), by signal and reason.",
+        MetricType::COUNTER,
+        metrics,
+    )
+}
+
+fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(name.into());
+    family.set_help(help.into());
+    family.set_field_type(kind);
+    family.set_metric(metrics);
+    family
+}
+
+fn gauge_family(name: &str, help: &str, metrics: Vec<Metric>) -> MetricFamily {
+    family(name, help, MetricType::GAUGE, metrics)
+}
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut pair = LabelPair::default();
+    pair.set_name(name.into());
+    pair.set_value(value.into());
+    pair
+}
+
+fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
+    let mut g = Gauge::default();
+    g.set_value(value);
+    let mut metric = Metric::from_gauge(g);
+    metric.set_label(labels);
+    metric
+}
+
+fn counter(labels: Vec<LabelPair>, value: f64) -> Metric {
+    let mut c = Counter::default();
+    c.set_value(value);
+    let mut metric = Metric::from_label(labels);
+    metric.set_counter(c);
+    metric
+}
+
+#[cfg(test)]
+mod tests {
+    use probe_common::histogram::bucket_index;
+
+    use super::*;
+
+    fn histogram_of(values: &[u64]) -> Histogram {
+        let mut hist = Histogram::ZERO;
+        for &v in values {
+            hist.buckets[bucket_index(v)] += 1;
+            hist.sum_ns += v;
+        }
+        hist
+    }
+
+    #[test]
+    fn export_bounds_are_kernel_bucket_edges() {
+        for pow in EXPORT_POW2 {
+            let bound = 1u64 << pow;
+            assert_eq!(bucket_upper_ns(bucket_index(bound - 1)), bound, "2^{pow}");
+        }
+    }
+
+    #[test]
+    fn cumulative_counts_at_edges() {
+        // 1023 ns is below the first bound, 1024 ns is exactly on it (le is inclusive
+        // in Prometheus, but kernel buckets are [lo, hi): 1024 falls above 1.024 µs).
+        let hist = histogram_of(&[1023, 1024, 2047, 2048, 1 << 33]);
+        let prom = prometheus_histogram(&hist);
+        let buckets = prom.get_bucket();
+        assert_eq!(buckets[0].cumulative_count(), 1);
+        assert_eq!(buckets[1].cumulative_count(), 3);
+        assert_eq!(buckets[2].cumulative_count(), 4);
+        assert_eq!(buckets.last().unwrap().cumulative_count(), 4);
+        assert_eq!(prom.get_sample_count(), 5);
+        let sum = (1023 + 1024 + 2047 + 2048 + (1u64 << 33)) as f64 / 1e9;
+        assert!((prom.get_sample_sum() - sum).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,104 @@
+//! Loads the embedded kernel object with this kernel's offsets and attaches
+//! its programs. Dropping the returned probe detaches everything.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use aya::{Btf, Ebpf, EbpfLoader, Endianness, programs::BtfTracePoint};
+use aya_log::EbpfLogger;
+use probe_common::{globals, runqueue::WAKEUP_SLOTS};
+use tokio::io::unix::AsyncFd;
+use tracing::{debug, info, warn};
+
+use crate::{cli::ProgramSet, hooks::Hook, offsets::KernelOffsets};
+
+/// The kernel object built by `cargo xtask build`.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("PRESSURE_PROBE_EBPF_OBJ"));
+
+/// `aya_log_common::Level::Debug`: the most verbose level the programs use.
+const EBPF_LOG_DEBUG: u8 = 4;
+
+/// What to load.
+pub struct LoadOptions<'a> {
+    /// Kernel BTF the programs attach against.
+    pub btf_path: &'a Path,
+    /// Struct offsets for this kernel.
+    pub offsets: KernelOffsets,
+    /// The hooks to attach.
+    pub hooks: &'a [Hook],
+    /// Real programs or the empty floor.
+    pub programs: ProgramSet,
+    /// Forward kernel diagnostics to the agent log.
+    pub ebpf_log: bool,
+}
+
+/// Loads the object and attaches one program per hook. Must run inside a
+/// tokio runtime when `ebpf_log` is set (the log reader is a task).
+pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
+    let btf = Btf::parse_file(options.btf_path, Endianness::default())
+        .with_context(|| format!("cannot parse kernel BTF at {}", options.btf_path.display()))?;
+    let mut loader = EbpfLoader::new();
+    loader.btf(Some(&btf));
+    let offsets = options.offsets.globals();
+    for (name, value) in &offsets {
+        loader.override_global(name, value, true);
+    }
+    let slot_mask = WAKEUP_SLOTS - 1;
+    loader.override_global(globals::WAKEUP_SLOT_MASK, &slot_mask, true);
+    let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
+    loader.override_global(aya_log::LEVEL, &log_level, false);
+    let mut ebpf = loader
+        .load(EBPF_OBJECT)
+        .context("cannot load the eBPF object into the kernel")?;
+    if options.ebpf_log {
+        spawn_log_reader(&mut ebpf)?;
+    }
+    for hook in options.hooks {
+        let name = match options.programs {
+            ProgramSet::Probe => hook.program,
+            ProgramSet::Empty => hook.floor_program,
+        };
+        let program: &mut BtfTracePoint = ebpf
+            .program_mut(name)
+            .with_context(|| format!("program {name} is missing from the eBPF object"))?
+            .try_into()?;
+        program
+            .load(hook.tracepoint, &btf)
+            .with_context(|| format!("cannot load {name} for {hook}"))?;
+        program
+            .attach()
+            .with_context(|| format!("cannot attach {name} to {hook}"))?;
+        debug!(program = name, %hook, "attached");
+    }
+    info!(
+        hooks = options.hooks.len(),
+        programs = ?options.programs,
+        "eBPF programs attached"
+    );
+    Ok(ebpf)
+}
+
+/// Forwards the programs' aya-log records to the agent log.
+fn spawn_log_reader(ebpf: &mut Ebpf) -> Result<()> {
+    let logger = EbpfLogger::init(ebpf).context("cannot set up the eBPF log reader")?;
+    // SAFETY: the logger owns the ring buffer fd and moves into the AsyncFd, so the
+    // fd stays open for as long as it is registered.
+    let mut logger = unsafe { AsyncFd::register(logger) }
+        .map_err(|err| err.into_parts().1)
+        .context("cannot poll the eBPF log")?;
+    tokio::spawn(async move {
+        loop {
+            match logger.readable_mut().await {
+                Ok(mut guard) => {
+                    guard.get_inner_mut().flush();
+                    guard.clear_ready();
+                }
+                Err(err) => {
+                    warn!(%err, "eBPF log reader stopped");
+                    return;
+                }
+            }
+        }
+    });
+    Ok(())
+}

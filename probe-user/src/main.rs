@@ -1,0 +1,73 @@
+//! pressure-probe: per-container pressure signals from eBPF, for Prometheus.
+
+mod cgroupfs;
+mod check;
+mod cli;
+mod collect;
+mod export;
+mod hooks;
+mod http;
+mod identity;
+mod kernel_btf;
+mod loader;
+mod offsets;
+mod privileges;
+mod run;
+mod snapshot;
+
+use std::{io::IsTerminal, process::ExitCode};
+
+use clap::Parser;
+use tracing_subscriber::{filter::Targets, prelude::*};
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level.into());
+    let result = match cli.command {
+        Command::Check(args) => check::run(&args).map(|can_run| {
+            if can_run {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(run::run(args)))
+            .map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr: the agent and its kernel programs at `level`, libraries at
+/// most at warning level unless tracing.
+fn init_logging(level: tracing::Level) {
+    let libraries = if level == tracing::Level::TRACE {
+        level
+    } else {
+        level.min(tracing::Level::WARN)
+    };
+    let filter = Targets::new()
+        .with_default(libraries)
+        .with_target("pressure_probe", level)
+        .with_target("probe_ebpf", level);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
+        .init();
+}

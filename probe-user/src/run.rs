@@ -1,0 +1,73 @@
+//! `pressure-probe run`: checks the host, loads and attaches the programs,
+//! serves metrics, and detaches on SIGINT or SIGTERM.
+
+use anyhow::{Context, Result, bail};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::{
+    cgroupfs::{CgroupResolver, discover_cgroup2_mount},
+    cli::RunArgs,
+    collect::KernelMaps,
+    hooks::{HookStatus, RUNQ_HOOKS},
+    http::{self, Scraper},
+    identity::Identity,
+    kernel_btf::KernelBtf,
+    loader::{self, LoadOptions},
+    offsets::KernelOffsets,
+    privileges::Privileges,
+    snapshot::SnapshotBuilder,
+};
+
+/// Runs the agent until a termination signal.
+pub async fn run(args: RunArgs) -> Result<()> {
+    let privileges = Privileges::current()?;
+    privileges.require_tracing()?;
+    let btf = KernelBtf::open(&args.kernel.btf)?;
+    for hook in RUNQ_HOOKS {
+        let status = hook.status(&btf);
+        if status != HookStatus::Available {
+            bail!(
+                "kernel hook {hook} is {status}; the run-queue signal cannot work on this \
+                 kernel (run `pressure-probe check` for details)"
+            );
+        }
+    }
+    let offsets = KernelOffsets::resolve(&btf)?;
+    let mount = discover_cgroup2_mount()?;
+    let resolver = CgroupResolver::new(&mount)?;
+    if !privileges.can_open_by_handle() {
+        warn!("no CAP_DAC_READ_SEARCH: cgroups cannot be resolved to paths and are labelled by id");
+    }
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+
+    let listener = http::bind(args.listen).await?;
+    let mut ebpf = loader::load_and_attach(&LoadOptions {
+        btf_path: &args.kernel.btf,
+        offsets,
+        hooks: &RUNQ_HOOKS,
+        programs: args.programs,
+        ebpf_log: args.ebpf_log,
+    })?;
+    let scraper = Scraper {
+        maps: KernelMaps::new(&mut ebpf)?,
+        identity: Identity::new(resolver),
+        builder: SnapshotBuilder::default(),
+    };
+    info!(
+        listen = %listener.local_addr()?,
+        cgroup2 = %mount.display(),
+        "serving /metrics and /healthz"
+    );
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => info!("SIGTERM received"),
+            _ = interrupt.recv() => info!("SIGINT received"),
+        }
+    };
+    http::serve(listener, scraper, shutdown).await?;
+    drop(ebpf);
+    info!("eBPF programs detached; exiting");
+    Ok(())
+}

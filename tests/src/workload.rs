@@ -1,0 +1,79 @@
+//! Workloads that run inside a test cgroup, as a separate process
+//! (`pp-workload`), and report the kernel's own run-queue accounting.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+};
+
+/// Path of the `pp-workload` binary (next to the test binaries' folder).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("pp-workload")
+}
+
+/// A running workload.
+pub struct Workload {
+    child: Child,
+}
+
+/// What a workload reports when it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    /// Sum over the workload's threads of the change in `/proc/PID/task/TID/schedstat`
+    /// field 2 (time spent runnable, waiting on a run queue), in ns, from when it
+    /// joined its cgroup.
+    pub run_delay_ns: u64,
+    /// Number of threads summed.
+    pub threads: u64,
+}
+
+impl Workload {
+    /// `threads` CPU-bound threads pinned to `cpu`, in `cgroup`, for `millis`.
+    pub fn spin(cgroup: &Path, cpu: usize, threads: usize, millis: u64) -> Workload {
+        Self::start(&[
+            "spin",
+            &cgroup.display().to_string(),
+            &cpu.to_string(),
+            &threads.to_string(),
+            &millis.to_string(),
+        ])
+    }
+
+    /// One thread pinned to `cpu` in `cgroup` that sleeps `period_ms` between
+    /// short bursts of work, for `millis`.
+    pub fn sleeper(cgroup: &Path, cpu: usize, period_ms: u64, millis: u64) -> Workload {
+        Self::start(&[
+            "sleep",
+            &cgroup.display().to_string(),
+            &cpu.to_string(),
+            &period_ms.to_string(),
+            &millis.to_string(),
+        ])
+    }
+
+    fn start(args: &[&str]) -> Workload {
+        let child = Command::new(binary())
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start pp-workload: {e}"));
+        Workload { child }
+    }
+
+    /// Waits for the end and parses the report.
+    pub fn wait(self) -> Report {
+        let out = self.child.wait_with_output().unwrap();
+        assert!(out.status.success(), "pp-workload failed: {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("pp-workload printed no {key}: {text}"))
+        };
+        Report {
+            run_delay_ns: field("run_delay_ns"),
+            threads: field("threads"),
+        }
+    }
+}

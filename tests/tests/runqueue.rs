@@ -1,0 +1,96 @@
+//! Run-queue latency against the kernel's own accounting.
+
+use integration_tests::{agent::Agent, cgroup::TestCgroup, workload::Workload};
+
+const LATENCY: &str = "pressure_runqueue_latency_seconds";
+const PREEMPTIONS: &str = "pressure_runqueue_preemptions_total";
+
+fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Three CPU-bound threads share one CPU in cgroup A; one mostly sleeping
+/// thread runs in cgroup B on another CPU.
+#[test]
+fn starved_cgroup_matches_schedstat_and_stands_out() {
+    let agent = Agent::start(&[]);
+    let a = TestCgroup::create("pp-runq-a");
+    let b = TestCgroup::create("pp-runq-b");
+    let spin_cpu = cpus() - 1;
+    let spinners = Workload::spin(a.dir(), spin_cpu, 3, 3000);
+    let sleeper = Workload::sleeper(b.dir(), 0, 10, 3000);
+    let kernel_a = spinners.wait();
+    let kernel_b = sleeper.wait();
+    let scrape = agent.scrape();
+
+    let hist_a = scrape
+        .histogram(LATENCY, &[("cgroup", a.label())])
+        .unwrap_or_else(|| panic!("no {LATENCY} series for {}", a.label()));
+    let hist_b = scrape
+        .histogram(LATENCY, &[("cgroup", b.label())])
+        .unwrap_or_else(|| panic!("no {LATENCY} series for {}", b.label()));
+    let schedstat_a = kernel_a.run_delay_ns as f64 / 1e9;
+    let error = (hist_a.sum - schedstat_a).abs() / schedstat_a;
+    let (p99_a, p99_b) = (
+        hist_a.quantile_upper_bound(0.99),
+        hist_b.quantile_upper_bound(0.99),
+    );
+    let (p50_a, p50_b) = (
+        hist_a.quantile_upper_bound(0.5),
+        hist_b.quantile_upper_bound(0.5),
+    );
+    eprintln!(
+        "A: sum {:.6} s over {} waits, schedstat {:.6} s over {} threads (error {:.3}%), p50 <= {p50_a} s, p99 <= {p99_a} s",
+        hist_a.sum,
+        hist_a.count,
+        schedstat_a,
+        kernel_a.threads,
+        error * 100.0
+    );
+    eprintln!(
+        "B: sum {:.6} s over {} waits, schedstat {:.6} s, p50 <= {p50_b} s, p99 <= {p99_b} s",
+        hist_b.sum,
+        hist_b.count,
+        kernel_b.run_delay_ns as f64 / 1e9
+    );
+    assert!(
+        error < 0.05,
+        "A's histogram sum is {error:.4} away from schedstat (limit 5%)"
+    );
+    assert!(hist_b.count > 0.0, "B recorded no waits");
+    assert!(
+        p99_a >= 10.0 * p99_b,
+        "A's p99 ({p99_a} s) is not far above B's ({p99_b} s)"
+    );
+    let same = scrape
+        .value(PREEMPTIONS, &[("cgroup", a.label()), ("by", "same_cgroup")])
+        .expect("A has no same_cgroup preemption series");
+    assert!(same > 0.0, "A shows no same_cgroup preemptions");
+}
+
+/// A removed cgroup's series disappear at the next scrape.
+#[test]
+fn removed_cgroup_series_disappear() {
+    let agent = Agent::start(&[]);
+    let c = TestCgroup::create("pp-runq-removed");
+    let label = c.label().to_string();
+    Workload::spin(c.dir(), cpus() - 1, 2, 300).wait();
+    let before = agent.scrape();
+    assert!(
+        before.histogram(LATENCY, &[("cgroup", &label)]).is_some(),
+        "no series for {label} while it exists"
+    );
+    drop(c);
+    let after = agent.scrape();
+    let left: Vec<_> = after
+        .samples
+        .iter()
+        .filter(|s| s.labels.get("cgroup") == Some(&label))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "series of removed {label} remain: {left:?}"
+    );
+}

@@ -1,0 +1,84 @@
+//! Developer tasks for pressure-probe: `cargo xtask <command>`.
+//!
+//! `setup` installs what the eBPF build needs; `build`, `run`, `test`, `lint`
+//! and `bench` set up as needed, build only what changed, and do their job.
+
+mod bench;
+mod build;
+mod cmd;
+mod packages;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Build, run, test and benchmark pressure-probe.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install the eBPF toolchain: nightly rust-src and bpf-linker built
+    /// against nightly's own LLVM. Idempotent.
+    Setup,
+    /// Build the eBPF object and the agent that embeds it.
+    Build {
+        /// Optimised agent build.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Set up, build and run the agent (as root, through sudo if needed).
+    /// Arguments after `--` go to `pressure-probe`; default `run`.
+    Run {
+        /// Optimised agent build.
+        #[arg(long)]
+        release: bool,
+        /// Arguments for pressure-probe.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Set up (test packages included), build, and run the unit and
+    /// integration tests against the real kernel. Needs root.
+    Test {
+        /// Extra arguments for the test binaries (a test name filter, ...).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// rustfmt check and clippy with warnings denied, kernel side included.
+    Lint,
+    /// Measure the probe's overhead against the bare system and the empty-hook
+    /// floor. Needs root.
+    Bench {
+        /// Rounds per configuration (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Iterations of `perf bench sched pipe` per round.
+        #[arg(long, default_value_t = 200_000)]
+        loops: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup => setup::setup(),
+        Command::Build { release } => build::build(release).map(drop),
+        Command::Run { release, args } => build::run(release, &args),
+        Command::Test { args } => test::test(&args),
+        Command::Lint => build::lint(),
+        Command::Bench { rounds, loops } => bench::bench(rounds, loops),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `cargo xtask test`: unit tests, then the integration tests against the
+//! real kernel, one at a time (they measure scheduling, so they must not
+//! compete with each other for CPUs).
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::{
+    build::{self, agent_binary, host_cargo},
+    cmd::{self, is_root},
+    packages,
+};
+
+/// Builds everything and runs all tests.
+pub fn test(extra: &[String]) -> Result<()> {
+    if !is_root() {
+        bail!(
+            "the integration tests load eBPF programs and make cgroups, so they need root: \
+             run `sudo -E cargo xtask test`"
+        );
+    }
+    packages::ensure(packages::TEST_COMMANDS)?;
+    build::build(false)?;
+    let object = build::ebpf_object();
+    let mut unit = host_cargo(&object);
+    unit.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "integration-tests",
+        "--exclude",
+        "probe-ebpf",
+        "--",
+    ])
+    .args(extra);
+    cmd::run(&mut unit)?;
+    let mut integration: Command = host_cargo(&object);
+    integration
+        .args([
+            "test",
+            "--package",
+            "integration-tests",
+            "--",
+            "--test-threads=1",
+        ])
+        .args(extra)
+        .env("PRESSURE_PROBE_BIN", agent_binary(false));
+    cmd::run(&mut integration)
+}
