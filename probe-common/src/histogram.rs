@@ -138,7 +138,10 @@ mod tests {
     fn relative_width_is_bounded() {
         for i in SUBS as usize..BUCKETS {
             let (lo, hi) = (bucket_lower_ns(i), bucket_upper_ns(i));
-            assert!((hi - lo) * 4 <= lo, "bucket {i} [{lo}, {hi}) is wider than 25%");
+            assert!(
+                (hi - lo) * 4 <= lo,
+                "bucket {i} [{lo}, {hi}) is wider than 25%"
+            );
         }
     }
 
