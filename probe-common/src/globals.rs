@@ -13,3 +13,11 @@ pub const CGROUP_KN_OFFSET: &str = "CGROUP_KN_OFFSET";
 pub const KERNFS_NODE_ID_OFFSET: &str = "KERNFS_NODE_ID_OFFSET";
 /// Mask applied to a thread id to pick its wakeup slot.
 pub const WAKEUP_SLOT_MASK: &str = "WAKEUP_SLOT_MASK";
+/// Byte offset of `task_struct.se.cfs_rq` (`struct cfs_rq *`).
+pub const TASK_SE_CFS_RQ_OFFSET: &str = "TASK_SE_CFS_RQ_OFFSET";
+/// Byte offset of `cfs_rq.rq` (`struct rq *`).
+pub const CFS_RQ_RQ_OFFSET: &str = "CFS_RQ_RQ_OFFSET";
+/// Byte offset of `rq.clock`.
+pub const RQ_CLOCK_OFFSET: &str = "RQ_CLOCK_OFFSET";
+/// 1 when the run-queue clock offsets are set, 0 to use `bpf_ktime_get_ns()`.
+pub const USE_RQ_CLOCK: &str = "USE_RQ_CLOCK";

@@ -3,8 +3,8 @@
 /// Default number of wakeup slots (a power of two); one slot per runnable
 /// thread, indexed by thread id modulo this.
 pub const WAKEUP_SLOTS: u32 = 1 << 16;
-/// Default bound of the per-cgroup histogram map.
-pub const MAX_CGROUPS: u32 = 4096;
+/// Default bound of the set of cgroups that have run-queue storage.
+pub const MAX_CGROUPS: u32 = 8192;
 /// Default bound of the (victim, preemptor) pair map.
 pub const MAX_PREEMPTION_PAIRS: u32 = 16384;
 
@@ -20,6 +20,17 @@ pub struct WakeupSlot {
     pub since_ns: u64,
 }
 
+/// Run-queue state kept in each cgroup's local storage (freed by the kernel
+/// with the cgroup).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupRunqueue {
+    /// Wait times of the cgroup's threads.
+    pub latency: crate::histogram::Histogram,
+    /// Non-zero once the cgroup id is in the `RUNQ_CGROUPS` set the agent lists.
+    pub registered: u64,
+}
+
 /// Key of the preemption map: a task of `victim` was switched out while
 /// still runnable in favour of a task of `by` (both cgroup ids).
 #[repr(C)]
@@ -33,5 +44,7 @@ pub struct PreemptionKey {
 
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for WakeupSlot {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for CgroupRunqueue {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for PreemptionKey {}

@@ -3,7 +3,7 @@
 //! load; the verifier sees it as a constant and checks each access against
 //! the kernel's own type information.
 
-use aya_ebpf::Global;
+use aya_ebpf::{Global, helpers::bpf_ktime_get_ns};
 
 #[unsafe(no_mangle)]
 static TASK_PID_OFFSET: Global<u64> = Global::new(0);
@@ -15,6 +15,15 @@ static CSS_SET_DFL_CGRP_OFFSET: Global<u64> = Global::new(0);
 static CGROUP_KN_OFFSET: Global<u64> = Global::new(0);
 #[unsafe(no_mangle)]
 static KERNFS_NODE_ID_OFFSET: Global<u64> = Global::new(0);
+#[unsafe(no_mangle)]
+static TASK_SE_CFS_RQ_OFFSET: Global<u64> = Global::new(0);
+#[unsafe(no_mangle)]
+static CFS_RQ_RQ_OFFSET: Global<u64> = Global::new(0);
+#[unsafe(no_mangle)]
+static RQ_CLOCK_OFFSET: Global<u64> = Global::new(0);
+/// 1 when the three offsets above are set: read the run queue's clock.
+#[unsafe(no_mangle)]
+static USE_RQ_CLOCK: Global<u8> = Global::new(0);
 
 /// An opaque kernel object reached through a BTF pointer.
 pub type KernelPtr = *const u8;
@@ -31,23 +40,58 @@ pub fn task_tid(task: KernelPtr) -> u32 {
     unsafe { read_at::<i32>(task, TASK_PID_OFFSET.load()) as u32 }
 }
 
-/// `task->cgroups->dfl_cgrp->kn->id`: the id of the task's cgroup v2, which is
-/// the inode number of its directory. `None` if a pointer on the way is null.
+/// `task->cgroups->dfl_cgrp`: the task's cgroup v2 (an RCU-protected pointer
+/// the verifier trusts, so helpers accept it). `None` if a pointer is null.
 #[inline(always)]
-pub fn task_cgroup_id(task: KernelPtr) -> Option<u64> {
+pub fn task_cgroup(task: KernelPtr) -> Option<KernelPtr> {
     unsafe {
         let css_set: KernelPtr = read_at(task, TASK_CGROUPS_OFFSET.load());
         if css_set.is_null() {
             return None;
         }
         let cgroup: KernelPtr = read_at(css_set, CSS_SET_DFL_CGRP_OFFSET.load());
-        if cgroup.is_null() {
-            return None;
-        }
+        (!cgroup.is_null()).then_some(cgroup)
+    }
+}
+
+/// `cgroup->kn->id`: the cgroup id, which is the inode number of its directory.
+#[inline(always)]
+pub fn cgroup_id(cgroup: KernelPtr) -> Option<u64> {
+    unsafe {
         let kn: KernelPtr = read_at(cgroup, CGROUP_KN_OFFSET.load());
         if kn.is_null() {
             return None;
         }
         Some(read_at(kn, KERNFS_NODE_ID_OFFSET.load()))
+    }
+}
+
+/// The id of the task's cgroup v2.
+#[inline(always)]
+pub fn task_cgroup_id(task: KernelPtr) -> Option<u64> {
+    cgroup_id(task_cgroup(task)?)
+}
+
+/// Now, in nanoseconds, on the clock of the run queue `task` is on: the
+/// `rq->clock` the scheduler updated for this event and charges
+/// `/proc/PID/schedstat` with. Reading it is three loads where
+/// `bpf_ktime_get_ns()` is a helper call that reads the clock source (tens
+/// of ns in a VM). Kernels whose BTF lacks the path get `bpf_ktime_get_ns()`
+/// (the verifier drops the branch not taken). `None` if a pointer is null.
+#[inline(always)]
+pub fn sched_clock(task: KernelPtr) -> Option<u64> {
+    if USE_RQ_CLOCK.load() == 0 {
+        return Some(unsafe { bpf_ktime_get_ns() });
+    }
+    unsafe {
+        let cfs_rq: KernelPtr = read_at(task, TASK_SE_CFS_RQ_OFFSET.load());
+        if cfs_rq.is_null() {
+            return None;
+        }
+        let rq: KernelPtr = read_at(cfs_rq, CFS_RQ_RQ_OFFSET.load());
+        if rq.is_null() {
+            return None;
+        }
+        Some(read_at(rq, RQ_CLOCK_OFFSET.load()))
     }
 }

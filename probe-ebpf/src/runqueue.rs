@@ -6,32 +6,45 @@
 //! is charged to the cgroup of the thread that waited, read from the thread
 //! itself, never from whatever happens to be current.
 //!
+//! Times come from the clock of the run queue the thread is on (see
+//! `kernel::sched_clock`), the clock `/proc/PID/schedstat` is kept with.
+//!
 //! Pending wakeups live in a direct-mapped array indexed by thread id: the
 //! lookup is inlined by the verifier (no hash, no lock). Two pending threads
 //! whose ids share a slot evict each other; that is counted.
+//!
+//! Each cgroup's histogram lives in its own local storage (`CgrpStorage`):
+//! found from the cgroup pointer without hashing (a hash-map lookup cost
+//! more than everything else in this file together), and freed by the kernel
+//! when the cgroup goes. The first wait of a cgroup also lists its id in
+//! `RUNQ_CGROUPS`, which is how the agent finds the storages to read.
 
 use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
-    helpers::bpf_ktime_get_ns,
-    macros::{btf_tracepoint, map},
+    bindings::cgroup,
+    btf_maps::CgrpStorage,
+    macros::{btf_map, btf_tracepoint, map},
     maps::{Array, HashMap},
     programs::BtfTracePointContext,
 };
 use aya_log_ebpf::debug;
 use probe_common::{
     counters::{
-        RUNQ_CGROUP_UNREADABLE, RUNQ_DELTA_ABSURD, RUNQ_DELTA_NEGATIVE, RUNQ_HISTOGRAM_MAP_FULL,
-        RUNQ_PREEMPTION_MAP_FULL, RUNQ_WAKEUP_SLOT_COLLISION,
+        RUNQ_CGROUP_SET_FULL, RUNQ_CGROUP_UNREADABLE, RUNQ_CLOCK_UNREADABLE, RUNQ_DELTA_ABSURD,
+        RUNQ_DELTA_NEGATIVE, RUNQ_PREEMPTION_MAP_FULL, RUNQ_STORAGE_UNAVAILABLE,
+        RUNQ_WAKEUP_SLOT_COLLISION,
     },
-    histogram::{BUCKETS, Histogram, MAX_NS, bucket_index},
-    runqueue::{MAX_CGROUPS, MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot},
+    histogram::{BUCKETS, MAX_NS, bucket_index},
+    runqueue::{
+        CgroupRunqueue, MAX_CGROUPS, MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot,
+    },
 };
 
 use crate::{
     atomic::atomic_add,
     counters::bump,
-    kernel::{KernelPtr, task_cgroup_id, task_tid},
+    kernel::{KernelPtr, cgroup_id, sched_clock, task_cgroup, task_cgroup_id, task_tid},
 };
 
 const EEXIST: i32 = 17;
@@ -42,17 +55,16 @@ static WAKEUP_SLOT_MASK: Global<u32> = Global::new(WAKEUP_SLOTS - 1);
 #[map]
 static RUNQ_WAKEUPS: Array<WakeupSlot> = Array::with_max_entries(WAKEUP_SLOTS, 0);
 
+#[btf_map]
+static RUNQ_STORAGE: CgrpStorage<CgroupRunqueue> = CgrpStorage::new();
+
+/// Ids of the cgroups that have run-queue storage; the agent lists them.
 #[map]
-static RUNQ_HISTOGRAMS: HashMap<u64, Histogram> = HashMap::with_max_entries(MAX_CGROUPS, 0);
+static RUNQ_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_CGROUPS, 0);
 
 #[map]
 static RUNQ_PREEMPTIONS: HashMap<PreemptionKey, u64> =
     HashMap::with_max_entries(MAX_PREEMPTION_PAIRS, 0);
-
-/// One all-zero histogram: the initial value of a new cgroup's entry (too
-/// large for the 512-byte BPF stack).
-#[map]
-static RUNQ_ZERO_HISTOGRAM: Array<Histogram> = Array::with_max_entries(1, 0);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn runq_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
@@ -73,11 +85,10 @@ pub fn runq_sched_switch(ctx: BtfTracePointContext) -> i32 {
     let prev: KernelPtr = ctx.arg(1);
     let next: KernelPtr = ctx.arg(2);
     let prev_state = ctx.arg::<u64>(3) as u32;
-    let now = unsafe { bpf_ktime_get_ns() };
     // A preempted thread stays on the run queue whatever its state says.
     let still_runnable = preempt || prev_state == 0;
-    on_switch_out(&ctx, prev, still_runnable, next, now);
-    on_switch_in(&ctx, next, now);
+    on_switch_out(&ctx, prev, still_runnable, next);
+    on_switch_in(&ctx, next);
     0
 }
 
@@ -102,8 +113,12 @@ fn on_wakeup(task: KernelPtr) {
         }
         bump(RUNQ_WAKEUP_SLOT_COLLISION);
     }
+    let Some(now) = sched_clock(task) else {
+        bump(RUNQ_CLOCK_UNREADABLE);
+        return;
+    };
     slot.tid = tid;
-    slot.since_ns = unsafe { bpf_ktime_get_ns() };
+    slot.since_ns = now;
 }
 
 /// A thread leaves the CPU: if still runnable its wait starts now and the
@@ -114,7 +129,6 @@ fn on_switch_out(
     prev: KernelPtr,
     still_runnable: bool,
     next: KernelPtr,
-    now: u64,
 ) {
     let tid = task_tid(prev);
     if tid == 0 {
@@ -131,6 +145,10 @@ fn on_switch_out(
     if slot.since_ns != 0 && slot.tid != tid {
         bump(RUNQ_WAKEUP_SLOT_COLLISION);
     }
+    let Some(now) = sched_clock(prev) else {
+        bump(RUNQ_CLOCK_UNREADABLE);
+        return;
+    };
     slot.tid = tid;
     slot.since_ns = now;
     if task_tid(next) != 0 {
@@ -140,7 +158,7 @@ fn on_switch_out(
 
 /// A thread gets the CPU: its wait, if one was recorded, ends now.
 #[inline(always)]
-fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, now: u64) {
+fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr) {
     let tid = task_tid(next);
     if tid == 0 {
         return;
@@ -152,6 +170,10 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, now: u64) {
     }
     let since = slot.since_ns;
     slot.since_ns = 0;
+    let Some(now) = sched_clock(next) else {
+        bump(RUNQ_CLOCK_UNREADABLE);
+        return;
+    };
     let waited = now.wrapping_sub(since);
     if (waited as i64) < 0 {
         bump(RUNQ_DELTA_NEGATIVE);
@@ -161,7 +183,7 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, now: u64) {
         bump(RUNQ_DELTA_ABSURD);
         return;
     }
-    let Some(cgroup) = task_cgroup_id(next) else {
+    let Some(cgroup) = task_cgroup(next) else {
         bump(RUNQ_CGROUP_UNREADABLE);
         return;
     };
@@ -169,39 +191,40 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, now: u64) {
 }
 
 #[inline(always)]
-fn record_wait(ctx: &BtfTracePointContext, cgroup: u64, waited: u64) {
-    let Some(hist) = histogram_of(ctx, cgroup) else {
+fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64) {
+    // SAFETY: `cgroup` is the RCU-protected `css_set->dfl_cgrp` of a task.
+    let state = unsafe { RUNQ_STORAGE.get_or_insert_ptr_mut(cgroup as *mut cgroup, None) };
+    if state.is_null() {
+        bump(RUNQ_STORAGE_UNAVAILABLE);
         return;
-    };
+    }
+    let state = unsafe { &mut *state };
+    if state.registered == 0 {
+        register(ctx, cgroup, state);
+    }
     let index = bucket_index(waited);
     if index >= BUCKETS {
         return;
     }
     unsafe {
-        let bucket = (*hist).buckets.as_mut_ptr().add(index);
-        atomic_add(bucket, 1);
-        atomic_add(&raw mut (*hist).sum_ns, waited);
+        atomic_add(state.latency.buckets.as_mut_ptr().add(index), 1);
+        atomic_add(&raw mut state.latency.sum_ns, waited);
     }
 }
 
-/// The histogram of `cgroup`, created on first use.
-#[inline(always)]
-fn histogram_of(ctx: &BtfTracePointContext, cgroup: u64) -> Option<*mut Histogram> {
-    if let Some(hist) = RUNQ_HISTOGRAMS.get_ptr_mut(cgroup) {
-        return Some(hist);
+/// Lists a cgroup with new storage for the agent (once; retried on failure).
+#[inline(never)]
+fn register(ctx: &BtfTracePointContext, cgroup: KernelPtr, state: &mut CgroupRunqueue) {
+    let Some(id) = cgroup_id(cgroup) else {
+        bump(RUNQ_CGROUP_UNREADABLE);
+        return;
+    };
+    if RUNQ_CGROUPS.insert(id, 1u8, 0).is_ok() {
+        state.registered = 1;
+    } else {
+        bump(RUNQ_CGROUP_SET_FULL);
+        debug!(ctx, "runq: cgroup set full, cgroup {} not listed yet", id);
     }
-    let zero = RUNQ_ZERO_HISTOGRAM.get(0)?;
-    if let Err(err) = RUNQ_HISTOGRAMS.insert(cgroup, zero, BPF_NOEXIST.into()) {
-        if err != -EEXIST {
-            bump(RUNQ_HISTOGRAM_MAP_FULL);
-            debug!(
-                ctx,
-                "runq: histogram map full, wait of cgroup {} lost", cgroup
-            );
-            return None;
-        }
-    }
-    RUNQ_HISTOGRAMS.get_ptr_mut(cgroup)
 }
 
 #[inline(always)]

@@ -71,14 +71,23 @@ pub fn discover_cgroup2_mount() -> Result<PathBuf> {
 }
 
 /// What a cgroup id refers to now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CgroupLookup {
-    /// Live, at this path below the cgroup2 root (`/` for the root itself).
-    Path(String),
+    /// Live.
+    Live(LiveCgroup),
     /// Removed.
     Gone,
     /// Could not be resolved (no permission, or outside this cgroup namespace).
     Unknown,
+}
+
+/// A live cgroup, held open.
+#[derive(Debug)]
+pub struct LiveCgroup {
+    /// Path below the cgroup2 root (`/` for the root itself).
+    pub path: String,
+    /// Its directory, open: the key of cgroup local storage maps.
+    pub dir: OwnedFd,
 }
 
 /// Resolves cgroup ids to paths below the cgroup2 mount.
@@ -116,7 +125,7 @@ impl CgroupResolver {
         })
     }
 
-    /// Resolves one cgroup id.
+    /// Resolves one cgroup id and opens its directory.
     pub fn lookup(&self, id: u64) -> CgroupLookup {
         let mut handle = KernfsHandle {
             handle_bytes: 8,
@@ -128,7 +137,7 @@ impl CgroupResolver {
             libc::open_by_handle_at(
                 self.mount_fd.as_raw_fd(),
                 (&raw mut handle).cast(),
-                libc::O_PATH | libc::O_CLOEXEC,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         };
         if fd < 0 {
@@ -138,12 +147,15 @@ impl CgroupResolver {
             };
         }
         // SAFETY: fd was just opened and is not owned elsewhere.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        match fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
-            Ok(path) => match path.strip_prefix(&self.mount) {
-                Ok(rel) => CgroupLookup::Path(format!("/{}", rel.display())),
-                Err(_) => CgroupLookup::Unknown,
-            },
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        let Ok(path) = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+            return CgroupLookup::Unknown;
+        };
+        match path.strip_prefix(&self.mount) {
+            Ok(rel) => CgroupLookup::Live(LiveCgroup {
+                path: format!("/{}", rel.display()),
+                dir,
+            }),
             Err(_) => CgroupLookup::Unknown,
         }
     }
@@ -181,15 +193,20 @@ mod tests {
     fn resolves_the_root_and_a_removed_cgroup() {
         let mount = discover_cgroup2_mount().expect("the test host has cgroup2");
         let resolver = CgroupResolver::new(&mount).unwrap();
+        let path_of = |id| match resolver.lookup(id) {
+            CgroupLookup::Live(cgroup) => Some(cgroup.path),
+            CgroupLookup::Gone => None,
+            CgroupLookup::Unknown => panic!("cgroup {id} could not be resolved"),
+        };
         let root_id = fs::metadata(&mount).unwrap().ino();
-        assert_eq!(resolver.lookup(root_id), CgroupLookup::Path("/".into()));
+        assert_eq!(path_of(root_id).as_deref(), Some("/"));
 
         let dir = mount.join(format!("pp-unit-{}", std::process::id()));
         fs::create_dir(&dir).unwrap();
         let id = fs::metadata(&dir).unwrap().ino();
         let expected = format!("/{}", dir.file_name().unwrap().to_string_lossy());
-        assert_eq!(resolver.lookup(id), CgroupLookup::Path(expected));
+        assert_eq!(path_of(id), Some(expected));
         fs::remove_dir(&dir).unwrap();
-        assert_eq!(resolver.lookup(id), CgroupLookup::Gone);
+        assert_eq!(path_of(id), None);
     }
 }

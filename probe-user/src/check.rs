@@ -97,6 +97,11 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
                 .map(|(name, value)| format!("{name}={value}"))
                 .collect();
             report.line("struct offsets", Verdict::Ok, list.join(" "));
+            report.line(
+                "run-queue clock",
+                Verdict::Info,
+                offsets.clock_description(),
+            );
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
     }

@@ -1,19 +1,24 @@
 //! Reads the kernel maps. Raw ids and counts only: no labels, no guessing.
 
-use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 
 use anyhow::{Context, Result};
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray},
+    maps::{CgrpStorage, HashMap as BpfHashMap, MapData, MapError, PerCpuArray},
 };
-use probe_common::{counters, histogram::Histogram, runqueue::PreemptionKey};
+use probe_common::{
+    counters,
+    histogram::Histogram,
+    runqueue::{CgroupRunqueue, PreemptionKey},
+};
 
-/// Everything the kernel has aggregated, as read at one instant.
+/// The kernel's aggregates, as listed at one instant. Histograms live in
+/// each cgroup's storage and are read per cgroup with [`KernelMaps::runq_latency`].
 #[derive(Debug, Default)]
 pub struct RawSnapshot {
-    /// Run-queue latency histogram per cgroup id.
-    pub runq: HashMap<u64, Histogram>,
+    /// Cgroups that have run-queue storage.
+    pub runq_cgroups: Vec<u64>,
     /// Preemption counts per (victim, preemptor) cgroup pair.
     pub preemptions: Vec<(PreemptionKey, u64)>,
     /// Lost and discarded events: (signal, reason, count).
@@ -22,15 +27,13 @@ pub struct RawSnapshot {
 
 /// Handles on the kernel maps the agent reads and reclaims.
 pub struct KernelMaps {
-    histograms: BpfHashMap<MapData, u64, Histogram>,
+    runq_storage: CgrpStorage<MapData, CgroupRunqueue>,
+    runq_cgroups: BpfHashMap<MapData, u64, u8>,
     preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
     counters: PerCpuArray<MapData, u64>,
 }
 
-fn take<T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>>(
-    ebpf: &mut Ebpf,
-    name: &str,
-) -> Result<T> {
+fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(ebpf: &mut Ebpf, name: &str) -> Result<T> {
     let map = ebpf
         .take_map(name)
         .with_context(|| format!("map {name} is missing from the eBPF object"))?;
@@ -41,18 +44,20 @@ impl KernelMaps {
     /// Takes the maps out of the loaded object.
     pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
         Ok(Self {
-            histograms: take(ebpf, "RUNQ_HISTOGRAMS")?,
+            runq_storage: take(ebpf, "RUNQ_STORAGE")?,
+            runq_cgroups: take(ebpf, "RUNQ_CGROUPS")?,
             preemptions: take(ebpf, "RUNQ_PREEMPTIONS")?,
             counters: take(ebpf, "COUNTERS")?,
         })
     }
 
-    /// Reads every map.
+    /// Lists cgroups, preemption pairs and loss counters.
     pub fn read(&self) -> Result<RawSnapshot> {
         let mut snapshot = RawSnapshot::default();
-        for entry in self.histograms.iter() {
-            let (id, hist) = entry.context("reading RUNQ_HISTOGRAMS")?;
-            snapshot.runq.insert(id, hist);
+        for id in self.runq_cgroups.keys() {
+            snapshot
+                .runq_cgroups
+                .push(id.context("reading RUNQ_CGROUPS")?);
         }
         for entry in self.preemptions.iter() {
             snapshot
@@ -68,10 +73,20 @@ impl KernelMaps {
         Ok(snapshot)
     }
 
-    /// Drops a removed cgroup's histogram.
+    /// The run-queue latency histogram in the storage of the cgroup whose
+    /// directory is open as `dir`, if it has one.
+    pub fn runq_latency(&self, dir: &impl AsRawFd) -> Result<Option<Histogram>> {
+        match self.runq_storage.get(dir, 0) {
+            Ok(state) => Ok(Some(state.latency)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(err) => Err(err).context("reading RUNQ_STORAGE"),
+        }
+    }
+
+    /// Stops listing a removed cgroup (the kernel frees its storage with it).
     pub fn forget_cgroup(&mut self, id: u64) {
         // Absent already is fine: the goal is that it is gone.
-        let _ = self.histograms.remove(&id);
+        let _ = self.runq_cgroups.remove(&id);
     }
 
     /// Drops one preemption pair.

@@ -34,7 +34,9 @@ impl Scraper {
     pub fn scrape(&mut self) -> Result<String> {
         let started = Instant::now();
         let raw = self.maps.read()?;
-        let snapshot = self.builder.build(raw, &mut self.maps, &mut self.identity);
+        let snapshot = self
+            .builder
+            .build(raw, &mut self.maps, &mut self.identity)?;
         let text = export::encode(&snapshot, started.elapsed().as_secs_f64());
         debug!(cgroups = snapshot.cgroups.len(), elapsed = ?started.elapsed(), "scraped");
         Ok(text)

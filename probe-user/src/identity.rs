@@ -24,8 +24,8 @@ impl Identity {
     /// Resolves `id` now.
     pub fn lookup(&mut self, id: u64) -> CgroupLookup {
         let lookup = self.resolver.lookup(id);
-        if let CgroupLookup::Path(path) = &lookup {
-            self.last_known.insert(id, path.clone());
+        if let CgroupLookup::Live(cgroup) = &lookup {
+            self.last_known.insert(id, cgroup.path.clone());
         }
         lookup
     }

@@ -43,6 +43,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     for (name, value) in &offsets {
         loader.override_global(name, value, true);
     }
+    let use_rq_clock = options.offsets.use_rq_clock();
+    loader.override_global(globals::USE_RQ_CLOCK, &use_rq_clock, true);
     let slot_mask = WAKEUP_SLOTS - 1;
     loader.override_global(globals::WAKEUP_SLOT_MASK, &slot_mask, true);
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
@@ -73,6 +75,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     info!(
         hooks = options.hooks.len(),
         programs = ?options.programs,
+        clock = options.offsets.clock_description(),
         "eBPF programs attached"
     );
     Ok(ebpf)

@@ -14,6 +14,17 @@ pub struct KernelOffsets {
     css_set_dfl_cgrp: u64,
     cgroup_kn: u64,
     kernfs_node_id: u64,
+    /// The path to the run queue's clock, when this kernel has it.
+    rq_clock: Option<RqClockOffsets>,
+}
+
+/// `task->se.cfs_rq->rq->clock`: the scheduler's own clock for the run queue a
+/// task is on (needs `CONFIG_FAIR_GROUP_SCHED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RqClockOffsets {
+    task_se_cfs_rq: u64,
+    cfs_rq_rq: u64,
+    rq_clock: u64,
 }
 
 impl KernelOffsets {
@@ -33,17 +44,51 @@ impl KernelOffsets {
             css_set_dfl_cgrp: field("css_set", "dfl_cgrp")?,
             cgroup_kn: field("cgroup", "kn")?,
             kernfs_node_id: field("kernfs_node", "id")?,
+            rq_clock: RqClockOffsets::resolve(btf).ok(),
         })
     }
 
+    /// Which clock the run-queue programs read, for logs and `check`.
+    pub fn clock_description(&self) -> &'static str {
+        if self.rq_clock.is_some() {
+            "the run queue's own clock (task->se.cfs_rq->rq->clock)"
+        } else {
+            "bpf_ktime_get_ns() (this kernel's BTF has no task->se.cfs_rq->rq->clock)"
+        }
+    }
+
     /// The globals to set before load, by name.
-    pub fn globals(&self) -> [(&'static str, u64); 5] {
-        [
+    pub fn globals(&self) -> Vec<(&'static str, u64)> {
+        let clock = self.rq_clock.unwrap_or(RqClockOffsets {
+            task_se_cfs_rq: 0,
+            cfs_rq_rq: 0,
+            rq_clock: 0,
+        });
+        vec![
             (globals::TASK_PID_OFFSET, self.task_pid),
             (globals::TASK_CGROUPS_OFFSET, self.task_cgroups),
             (globals::CSS_SET_DFL_CGRP_OFFSET, self.css_set_dfl_cgrp),
             (globals::CGROUP_KN_OFFSET, self.cgroup_kn),
             (globals::KERNFS_NODE_ID_OFFSET, self.kernfs_node_id),
+            (globals::TASK_SE_CFS_RQ_OFFSET, clock.task_se_cfs_rq),
+            (globals::CFS_RQ_RQ_OFFSET, clock.cfs_rq_rq),
+            (globals::RQ_CLOCK_OFFSET, clock.rq_clock),
         ]
+    }
+
+    /// Whether the run-queue clock path is available (the `USE_RQ_CLOCK` global).
+    pub fn use_rq_clock(&self) -> u8 {
+        u8::from(self.rq_clock.is_some())
+    }
+}
+
+impl RqClockOffsets {
+    fn resolve(btf: &KernelBtf) -> Result<Self> {
+        Ok(Self {
+            task_se_cfs_rq: btf.field_offset("task_struct", "se")?
+                + btf.field_offset("sched_entity", "cfs_rq")?,
+            cfs_rq_rq: btf.field_offset("cfs_rq", "rq")?,
+            rq_clock: btf.field_offset("rq", "clock")?,
+        })
     }
 }

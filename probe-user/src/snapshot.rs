@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use anyhow::Result;
 use probe_common::histogram::Histogram;
 
 use crate::{
@@ -71,50 +72,69 @@ pub struct SnapshotBuilder {
     retired: HashMap<u64, [u64; 3]>,
 }
 
+/// What became of a cgroup id during one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Live(String),
+    Gone,
+    Unknown,
+}
+
 impl SnapshotBuilder {
-    /// Resolves every cgroup in `raw`, drops removed ones from the kernel
-    /// maps, and groups the rest per cgroup.
+    /// Resolves every cgroup in `raw`, reads its histogram, drops removed
+    /// cgroups from the kernel maps, and groups the rest per cgroup.
     pub fn build(
         &mut self,
         raw: RawSnapshot,
         maps: &mut KernelMaps,
         identity: &mut Identity,
-    ) -> Snapshot {
-        let mut lookups: HashMap<u64, CgroupLookup> = HashMap::new();
-        let mut resolve = |id: u64, identity: &mut Identity| {
-            lookups
-                .entry(id)
-                .or_insert_with(|| identity.lookup(id))
-                .clone()
-        };
+    ) -> Result<Snapshot> {
+        let mut statuses: HashMap<u64, Status> = HashMap::new();
         let mut per_cgroup: BTreeMap<u64, CgroupSignals> = BTreeMap::new();
-        let mut gone = Vec::new();
 
-        for (id, hist) in raw.runq {
-            match resolve(id, identity) {
+        for id in raw.runq_cgroups {
+            let status = match identity.lookup(id) {
+                CgroupLookup::Live(cgroup) => {
+                    if let Some(hist) = maps.runq_latency(&cgroup.dir)? {
+                        entry(&mut per_cgroup, id, Some(&cgroup.path)).runq = Some(hist);
+                    }
+                    Status::Live(cgroup.path)
+                }
                 CgroupLookup::Gone => {
                     maps.forget_cgroup(id);
-                    gone.push(id);
+                    Status::Gone
                 }
-                lookup => entry(&mut per_cgroup, id, &lookup).runq = Some(hist),
-            }
+                CgroupLookup::Unknown => Status::Unknown,
+            };
+            statuses.insert(id, status);
         }
+        let mut resolve = |id: u64, identity: &mut Identity| {
+            statuses
+                .entry(id)
+                .or_insert_with(|| match identity.lookup(id) {
+                    CgroupLookup::Live(cgroup) => Status::Live(cgroup.path),
+                    CgroupLookup::Gone => Status::Gone,
+                    CgroupLookup::Unknown => Status::Unknown,
+                })
+                .clone()
+        };
+        let mut gone = Vec::new();
         for (key, count) in raw.preemptions {
             let victim = resolve(key.victim, identity);
-            if victim == CgroupLookup::Gone {
+            if victim == Status::Gone {
                 maps.forget_pair(&key);
                 gone.push(key.victim);
                 continue;
             }
             let by = resolve(key.by, identity);
             let class = classify(key.victim, key.by, &by, identity);
-            if by == CgroupLookup::Gone {
+            if by == Status::Gone {
                 // Keep the count, drop the kernel entry: the preemptor has no tasks left.
                 self.retired.entry(key.victim).or_default()[class.index()] += count;
                 maps.forget_pair(&key);
                 gone.push(key.by);
             }
-            entry(&mut per_cgroup, key.victim, &victim)
+            entry(&mut per_cgroup, key.victim, victim.path())
                 .preemptions
                 .get_or_insert([0; 3])[class.index()] += count;
         }
@@ -124,25 +144,40 @@ impl SnapshotBuilder {
             .map(|(id, counts)| (*id, *counts))
             .collect();
         for (id, counts) in retired {
-            let lookup = resolve(id, identity);
-            if lookup == CgroupLookup::Gone {
+            let status = resolve(id, identity);
+            if status == Status::Gone {
                 self.retired.remove(&id);
                 gone.push(id);
                 continue;
             }
-            let total = entry(&mut per_cgroup, id, &lookup)
+            let total = entry(&mut per_cgroup, id, status.path())
                 .preemptions
                 .get_or_insert([0; 3]);
             for (sum, retired) in total.iter_mut().zip(counts) {
                 *sum += retired;
             }
         }
+        gone.extend(
+            statuses
+                .iter()
+                .filter(|(_, s)| **s == Status::Gone)
+                .map(|(id, _)| *id),
+        );
         for id in gone {
             identity.forget(id);
         }
-        Snapshot {
+        Ok(Snapshot {
             cgroups: per_cgroup.into_values().collect(),
             lost: raw.lost,
+        })
+    }
+}
+
+impl Status {
+    fn path(&self) -> Option<&str> {
+        match self {
+            Status::Live(path) => Some(path),
+            _ => None,
         }
     }
 }
@@ -150,27 +185,20 @@ impl SnapshotBuilder {
 fn entry<'a>(
     per_cgroup: &'a mut BTreeMap<u64, CgroupSignals>,
     id: u64,
-    lookup: &CgroupLookup,
+    path: Option<&str>,
 ) -> &'a mut CgroupSignals {
     per_cgroup.entry(id).or_insert_with(|| CgroupSignals {
-        cgroup: match lookup {
-            CgroupLookup::Path(path) => path.clone(),
-            _ => format!("id:{id}"),
-        },
+        cgroup: path.map_or_else(|| format!("id:{id}"), str::to_string),
         runq: None,
         preemptions: None,
     })
 }
 
-fn classify(victim: u64, by: u64, lookup: &CgroupLookup, identity: &Identity) -> Preemptor {
+fn classify(victim: u64, by: u64, status: &Status, identity: &Identity) -> Preemptor {
     if victim == by {
         return Preemptor::SameCgroup;
     }
-    let path = match lookup {
-        CgroupLookup::Path(path) => Some(path.as_str()),
-        _ => identity.last_known(by),
-    };
-    match path {
+    match status.path().or_else(|| identity.last_known(by)) {
         Some(path) if !is_host_cgroup(path) => Preemptor::OtherContainer,
         _ => Preemptor::Host,
     }
