@@ -70,12 +70,11 @@ impl KernelBtf {
                 }
                 return Ok(Some(offset));
             }
-            if name.is_empty() {
-                if let Some(inner) = self.aggregate_of(member) {
-                    if let Some(found) = self.find_member(&inner, field, offset)? {
-                        return Ok(Some(found));
-                    }
-                }
+            if name.is_empty()
+                && let Some(inner) = self.aggregate_of(member)
+                && let Some(found) = self.find_member(&inner, field, offset)?
+            {
+                return Ok(Some(found));
             }
         }
         Ok(None)
