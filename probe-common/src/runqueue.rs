@@ -3,10 +3,17 @@
 /// Default number of wakeup slots (a power of two); one slot per runnable
 /// thread, indexed by thread id modulo this.
 pub const WAKEUP_SLOTS: u32 = 1 << 16;
-/// Default bound of the set of cgroups that have run-queue storage.
+/// Default bound of the set of cgroups that have run-queue storage; the
+/// agent may set another (`--kernel-cgroups`).
 pub const MAX_CGROUPS: u32 = 8192;
+/// Preemption pairs the kernel keeps per listed cgroup.
+pub const PREEMPTION_PAIRS_PER_CGROUP: u32 = 4;
 /// Default bound of the (victim, preemptor) pair map.
-pub const MAX_PREEMPTION_PAIRS: u32 = 16384;
+pub const MAX_PREEMPTION_PAIRS: u32 = MAX_CGROUPS * PREEMPTION_PAIRS_PER_CGROUP;
+/// Name of the map listing cgroups with storage.
+pub const CGROUPS_MAP: &str = "RUNQ_CGROUPS";
+/// Name of the preemption pair map.
+pub const PREEMPTIONS_MAP: &str = "RUNQ_PREEMPTIONS";
 
 /// When a runnable thread started waiting for a CPU.
 #[repr(C)]

@@ -51,6 +51,12 @@ pub struct RunArgs {
     /// at debug level. Off by default: they cost nothing when off.
     #[arg(long)]
     pub ebpf_log: bool,
+    /// How many cgroups the kernel side lists for export. Bounds its maps (one
+    /// entry per cgroup, four preemption pairs per cgroup); past it, events are
+    /// counted in pressure_probe_events_lost_total instead.
+    #[arg(long, value_name = "N", default_value_t = probe_common::runqueue::MAX_CGROUPS,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub kernel_cgroups: u32,
     /// Which programs to attach: `probe` (the real ones) or `empty` (programs
     /// that do nothing, on the same hooks: the overhead floor, for benchmarks).
     #[arg(long, value_enum, default_value_t = ProgramSet::Probe, hide = true)]

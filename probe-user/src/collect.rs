@@ -10,7 +10,7 @@ use aya::{
 use probe_common::{
     counters,
     histogram::Histogram,
-    runqueue::{CgroupRunqueue, PreemptionKey},
+    runqueue::{self, CgroupRunqueue, PreemptionKey},
 };
 
 /// The kernel's aggregates, as listed at one instant. Histograms live in
@@ -45,8 +45,8 @@ impl KernelMaps {
     pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
         Ok(Self {
             runq_storage: take(ebpf, "RUNQ_STORAGE")?,
-            runq_cgroups: take(ebpf, "RUNQ_CGROUPS")?,
-            preemptions: take(ebpf, "RUNQ_PREEMPTIONS")?,
+            runq_cgroups: take(ebpf, runqueue::CGROUPS_MAP)?,
+            preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
             counters: take(ebpf, "COUNTERS")?,
         })
     }

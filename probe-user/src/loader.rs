@@ -6,7 +6,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use aya::{Btf, Ebpf, EbpfLoader, Endianness, programs::BtfTracePoint};
 use aya_log::EbpfLogger;
-use probe_common::{globals, runqueue::WAKEUP_SLOTS};
+use probe_common::{
+    globals,
+    runqueue::{self, WAKEUP_SLOTS},
+};
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, info, warn};
 
@@ -30,6 +33,8 @@ pub struct LoadOptions<'a> {
     pub programs: ProgramSet,
     /// Forward kernel diagnostics to the agent log.
     pub ebpf_log: bool,
+    /// Bound of the kernel's cgroup list.
+    pub kernel_cgroups: u32,
 }
 
 /// Loads the object and attaches one program per hook. Must run inside a
@@ -39,6 +44,13 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         .with_context(|| format!("cannot parse kernel BTF at {}", options.btf_path.display()))?;
     let mut loader = EbpfLoader::new();
     loader.btf(Some(&btf));
+    loader.map_max_entries(runqueue::CGROUPS_MAP, options.kernel_cgroups);
+    loader.map_max_entries(
+        runqueue::PREEMPTIONS_MAP,
+        options
+            .kernel_cgroups
+            .saturating_mul(runqueue::PREEMPTION_PAIRS_PER_CGROUP),
+    );
     let offsets = options.offsets.globals();
     for (name, value) in &offsets {
         loader.override_global(name, value, true);

@@ -49,6 +49,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         hooks: &RUNQ_HOOKS,
         programs: args.programs,
         ebpf_log: args.ebpf_log,
+        kernel_cgroups: args.kernel_cgroups,
     })?;
     let scraper = Scraper {
         maps: KernelMaps::new(&mut ebpf)?,

@@ -61,6 +61,15 @@ impl Workload {
         Workload { child }
     }
 
+    /// Waits for a workload that was killed (its cgroup removed under it).
+    pub fn wait_killed(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(
+            !status.success(),
+            "the workload was expected to be killed, got {status:?}"
+        );
+    }
+
     /// Waits for the end and parses the report.
     pub fn wait(self) -> Report {
         let out = self.child.wait_with_output().unwrap();

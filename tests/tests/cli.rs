@@ -186,7 +186,8 @@ fn sigterm_and_sigint_detach_and_exit_zero() {
 
 #[test]
 fn serves_healthz_and_documented_metrics() {
-    let agent = Agent::start(&[]);
+    // Kernel diagnostics on: the log reader must not get in the way.
+    let agent = Agent::start(&["--ebpf-log", "--log-level", "debug"]);
     let (status, body) = agent.get("/healthz");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let (status, _) = agent.get("/nope");

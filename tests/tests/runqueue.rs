@@ -70,19 +70,22 @@ fn starved_cgroup_matches_schedstat_and_stands_out() {
     assert!(same > 0.0, "A shows no same_cgroup preemptions");
 }
 
-/// A removed cgroup's series disappear at the next scrape.
+/// A cgroup removed while its threads run (killed through `cgroup.kill`):
+/// its series disappear at the next scrape and its kernel entry goes.
 #[test]
-fn removed_cgroup_series_disappear() {
+fn cgroup_removed_while_running_disappears() {
     let agent = Agent::start(&[]);
     let c = TestCgroup::create("pp-runq-removed");
     let label = c.label().to_string();
-    Workload::spin(c.dir(), cpus() - 1, 2, 300).wait();
+    let spinners = Workload::spin(c.dir(), cpus() - 1, 2, 60_000);
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let before = agent.scrape();
     assert!(
         before.histogram(LATENCY, &[("cgroup", &label)]).is_some(),
-        "no series for {label} while it exists"
+        "no series for {label} while it runs"
     );
     drop(c);
+    spinners.wait_killed();
     let after = agent.scrape();
     let left: Vec<_> = after
         .samples
@@ -93,4 +96,28 @@ fn removed_cgroup_series_disappear() {
         left.is_empty(),
         "series of removed {label} remain: {left:?}"
     );
+}
+
+/// With room for fewer cgroups than are active, the overflow is counted, never silent.
+#[test]
+fn full_cgroup_list_is_counted() {
+    let agent = Agent::start(&["--kernel-cgroups", "2"]);
+    let cgroups: Vec<_> = (0..3)
+        .map(|i| TestCgroup::create(&format!("pp-runq-full{i}")))
+        .collect();
+    let workloads: Vec<_> = cgroups
+        .iter()
+        .map(|c| Workload::sleeper(c.dir(), 0, 5, 300))
+        .collect();
+    workloads.into_iter().for_each(|w| drop(w.wait()));
+    let scrape = agent.scrape();
+    let series = scrape.find(&format!("{LATENCY}_count"), &[]).count();
+    assert!(series <= 2, "{series} cgroups exported with room for 2");
+    let lost = scrape
+        .value(
+            "pressure_probe_events_lost_total",
+            &[("signal", "runq"), ("reason", "cgroup_set_full")],
+        )
+        .expect("no cgroup_set_full counter");
+    assert!(lost > 0.0, "cgroups beyond the bound were not counted");
 }
