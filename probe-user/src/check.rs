@@ -51,20 +51,14 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
     report.line("kernel", Verdict::Info, uname);
 
     match Privileges::current() {
-        Ok(p) if p.can_trace() => {
-            report.line("privileges", Verdict::Ok, p.describe());
-            if !p.can_open_by_handle() {
-                report.line(
-                    "cgroup id resolution",
-                    Verdict::Info,
-                    "no CAP_DAC_READ_SEARCH: cgroups will be labelled by id, not path",
-                );
-            }
-        }
+        Ok(p) if p.sufficient() => report.line("privileges", Verdict::Ok, p.describe()),
         Ok(p) => report.line(
             "privileges",
             Verdict::Fail,
-            format!("{}: needs CAP_BPF and CAP_PERFMON, or root", p.describe()),
+            format!(
+                "{}: needs CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH, or root",
+                p.describe()
+            ),
         ),
         Err(err) => report.line("privileges", Verdict::Fail, format!("{err:#}")),
     }

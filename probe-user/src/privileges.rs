@@ -39,19 +39,26 @@ impl Privileges {
         self.has(CAP_SYS_ADMIN) || (self.has(CAP_BPF) && self.has(CAP_PERFMON))
     }
 
-    /// Whether cgroup ids can be turned into paths by file handle.
+    /// Whether cgroups can be opened by id (`open_by_handle_at`), which is how
+    /// the agent names them and reads their storage.
     pub fn can_open_by_handle(&self) -> bool {
         self.has(CAP_DAC_READ_SEARCH)
     }
 
-    /// Fails with what to do when tracing is not allowed.
-    pub fn require_tracing(&self) -> Result<()> {
-        if self.can_trace() {
+    /// Whether everything the agent does is allowed.
+    pub fn sufficient(&self) -> bool {
+        self.can_trace() && self.can_open_by_handle()
+    }
+
+    /// Fails with what to do when the agent cannot work.
+    pub fn require(&self) -> Result<()> {
+        if self.sufficient() {
             return Ok(());
         }
         anyhow::bail!(
-            "insufficient privileges: loading eBPF programs needs CAP_BPF and CAP_PERFMON \
-             (or root); run as root, e.g. `sudo pressure-probe run`"
+            "insufficient privileges: pressure-probe needs CAP_BPF and CAP_PERFMON to load \
+             its eBPF programs and CAP_DAC_READ_SEARCH to open cgroups by id (or root); \
+             run as root, e.g. `sudo pressure-probe run`"
         )
     }
 
@@ -82,15 +89,18 @@ mod tests {
 
     #[test]
     fn bpf_and_perfmon_suffice() {
-        let p = Privileges::from_status("Name:\tx\nCapEff:\t000000c000000000\n");
+        let p = Privileges::from_status("Name:\tx\nCapEff:\t000000c000000004\n");
         assert!(p.can_trace());
-        assert!(!p.can_open_by_handle());
+        assert!(p.sufficient());
+        let p = Privileges::from_status("CapEff:\t000000c000000000\n");
+        assert!(p.can_trace());
+        assert!(!p.sufficient(), "CAP_DAC_READ_SEARCH is missing");
     }
 
     #[test]
     fn no_capabilities_is_refused_with_advice() {
         let p = Privileges::from_status("CapEff:\t0000000000000000\n");
-        let err = p.require_tracing().unwrap_err().to_string();
+        let err = p.require().unwrap_err().to_string();
         assert!(err.contains("CAP_BPF") && err.contains("root"), "{err}");
     }
 }

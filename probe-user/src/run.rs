@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::{
     cgroupfs::{CgroupResolver, discover_cgroup2_mount},
@@ -22,7 +22,7 @@ use crate::{
 /// Runs the agent until a termination signal.
 pub async fn run(args: RunArgs) -> Result<()> {
     let privileges = Privileges::current()?;
-    privileges.require_tracing()?;
+    privileges.require()?;
     let btf = KernelBtf::open(&args.kernel.btf)?;
     for hook in RUNQ_HOOKS {
         let status = hook.status(&btf);
@@ -36,9 +36,6 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let offsets = KernelOffsets::resolve(&btf)?;
     let mount = discover_cgroup2_mount()?;
     let resolver = CgroupResolver::new(&mount)?;
-    if !privileges.can_open_by_handle() {
-        warn!("no CAP_DAC_READ_SEARCH: cgroups cannot be resolved to paths and are labelled by id");
-    }
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
 
