@@ -109,7 +109,9 @@ fn full_cgroup_list_is_counted() {
         .iter()
         .map(|c| Workload::sleeper(c.dir(), 0, 5, 300))
         .collect();
-    workloads.into_iter().for_each(|w| drop(w.wait()));
+    for workload in workloads {
+        workload.wait();
+    }
     let scrape = agent.scrape();
     let series = scrape.find(&format!("{LATENCY}_count"), &[]).count();
     assert!(series <= 2, "{series} cgroups exported with room for 2");
