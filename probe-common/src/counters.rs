@@ -19,14 +19,28 @@ pub const RUNQ_CGROUP_UNREADABLE: u32 = 5;
 /// wait is not measured.
 pub const RUNQ_CLOCK_UNREADABLE: u32 = 6;
 /// A cgroup's waits were recorded but it could not be listed for the agent:
-/// the `RUNQ_CGROUPS` set is full. Retried on its next event.
+/// the `CGROUPS` set is full. Retried on its next event.
 pub const RUNQ_CGROUP_SET_FULL: u32 = 7;
+/// A thread's syscall entry was overwritten by another thread whose id maps
+/// to the same slot; the first syscall is not measured.
+pub const SYSCALL_SLOT_EVICTED: u32 = 8;
+/// A syscall could not be recorded: the kernel could not allocate the
+/// cgroup's local storage.
+pub const SYSCALL_STORAGE_UNAVAILABLE: u32 = 9;
+/// A syscall lasted longer than the histogram covers (`histogram::MAX_NS`,
+/// about 18 minutes): counted here, not in the histogram.
+pub const SYSCALL_TOO_LONG: u32 = 10;
+/// A task's cgroup could not be read (a null pointer on the way).
+pub const SYSCALL_CGROUP_UNREADABLE: u32 = 11;
+/// A cgroup's syscalls were recorded but it could not be listed for the
+/// agent: the `CGROUPS` set is full. Retried on its next event.
+pub const SYSCALL_CGROUP_SET_FULL: u32 = 12;
 
 /// Number of slots in the counter array.
-pub const COUNT: u32 = 8;
+pub const COUNT: u32 = 16;
 
-/// Name of every counter, by index, as exported in the `reason` label.
-pub const NAMES: [(u32, &str, &str); 8] = [
+/// Every counter: (index, signal, reason) as exported.
+pub const NAMES: [(u32, &str, &str); 13] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -35,4 +49,13 @@ pub const NAMES: [(u32, &str, &str); 8] = [
     (RUNQ_CGROUP_UNREADABLE, "runq", "cgroup_unreadable"),
     (RUNQ_CLOCK_UNREADABLE, "runq", "clock_unreadable"),
     (RUNQ_CGROUP_SET_FULL, "runq", "cgroup_set_full"),
+    (SYSCALL_SLOT_EVICTED, "syscall", "slot_evicted"),
+    (
+        SYSCALL_STORAGE_UNAVAILABLE,
+        "syscall",
+        "storage_unavailable",
+    ),
+    (SYSCALL_TOO_LONG, "syscall", "too_long"),
+    (SYSCALL_CGROUP_UNREADABLE, "syscall", "cgroup_unreadable"),
+    (SYSCALL_CGROUP_SET_FULL, "syscall", "cgroup_set_full"),
 ];

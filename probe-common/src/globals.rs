@@ -21,3 +21,5 @@ pub const CFS_RQ_RQ_OFFSET: &str = "CFS_RQ_RQ_OFFSET";
 pub const RQ_CLOCK_OFFSET: &str = "RQ_CLOCK_OFFSET";
 /// 1 when the run-queue clock offsets are set, 0 to use `bpf_ktime_get_ns()`.
 pub const USE_RQ_CLOCK: &str = "USE_RQ_CLOCK";
+/// Mask applied to a thread id to pick its syscall entry slot.
+pub const SYSCALL_SLOT_MASK: &str = "SYSCALL_SLOT_MASK";

@@ -3,7 +3,9 @@
 //! names of the read-only globals the agent fills in before load.
 #![no_std]
 
+pub mod cgroups;
 pub mod counters;
 pub mod globals;
 pub mod histogram;
 pub mod runqueue;
+pub mod syscall;

@@ -3,15 +3,12 @@
 /// Default number of wakeup slots (a power of two); one slot per runnable
 /// thread, indexed by thread id modulo this.
 pub const WAKEUP_SLOTS: u32 = 1 << 16;
-/// Default bound of the set of cgroups that have run-queue storage; the
-/// agent may set another (`--kernel-cgroups`).
-pub const MAX_CGROUPS: u32 = 8192;
 /// Preemption pairs the kernel keeps per listed cgroup.
 pub const PREEMPTION_PAIRS_PER_CGROUP: u32 = 4;
 /// Default bound of the (victim, preemptor) pair map.
-pub const MAX_PREEMPTION_PAIRS: u32 = MAX_CGROUPS * PREEMPTION_PAIRS_PER_CGROUP;
-/// Name of the map listing cgroups with storage.
-pub const CGROUPS_MAP: &str = "RUNQ_CGROUPS";
+pub const MAX_PREEMPTION_PAIRS: u32 = crate::cgroups::MAX_CGROUPS * PREEMPTION_PAIRS_PER_CGROUP;
+/// Name of the wakeup slot array.
+pub const WAKEUPS_MAP: &str = "RUNQ_WAKEUPS";
 /// Name of the preemption pair map.
 pub const PREEMPTIONS_MAP: &str = "RUNQ_PREEMPTIONS";
 
@@ -34,7 +31,7 @@ pub struct WakeupSlot {
 pub struct CgroupRunqueue {
     /// Wait times of the cgroup's threads.
     pub latency: crate::histogram::Histogram,
-    /// Non-zero once the cgroup id is in the `RUNQ_CGROUPS` set the agent lists.
+    /// Non-zero once the cgroup id is in the `CGROUPS` set the agent lists.
     pub registered: u64,
 }
 

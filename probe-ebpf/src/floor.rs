@@ -2,7 +2,10 @@
 //! in normal operation: `cargo xtask bench` attaches them to measure the cost
 //! of the hooks themselves (the floor any probe pays).
 
-use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+use aya_ebpf::{
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
+};
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn floor_sched_wakeup(_ctx: BtfTracePointContext) -> i32 {
@@ -16,5 +19,25 @@ pub fn floor_sched_wakeup_new(_ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn floor_sched_switch(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn floor_sys_enter(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn floor_sys_exit(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn floor_sched_process_exit(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn floor_sched_process_exec(_ctx: BtfTracePointContext) -> i32 {
     0
 }

@@ -5,10 +5,12 @@
 #![feature(asm_experimental_arch)]
 
 mod atomic;
+mod cgroups;
 mod counters;
 mod floor;
 mod kernel;
 mod runqueue;
+mod syscall;
 
 #[cfg(not(test))]
 #[panic_handler]

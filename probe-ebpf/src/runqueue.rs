@@ -17,7 +17,7 @@
 //! found from the cgroup pointer without hashing (a hash-map lookup cost
 //! more than everything else in this file together), and freed by the kernel
 //! when the cgroup goes. The first wait of a cgroup also lists its id in
-//! `RUNQ_CGROUPS`, which is how the agent finds the storages to read.
+//! `CGROUPS`, which is how the agent finds the storages to read.
 
 use aya_ebpf::{
     Global,
@@ -36,15 +36,14 @@ use probe_common::{
         RUNQ_WAKEUP_SLOT_COLLISION,
     },
     histogram::{BUCKETS, MAX_NS, bucket_index},
-    runqueue::{
-        CgroupRunqueue, MAX_CGROUPS, MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot,
-    },
+    runqueue::{CgroupRunqueue, MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot},
 };
 
 use crate::{
     atomic::atomic_add,
+    cgroups::register,
     counters::bump,
-    kernel::{KernelPtr, cgroup_id, sched_clock, task_cgroup, task_cgroup_id, task_tid},
+    kernel::{KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_tid},
 };
 
 const EEXIST: i32 = 17;
@@ -57,10 +56,6 @@ static RUNQ_WAKEUPS: Array<WakeupSlot> = Array::with_max_entries(WAKEUP_SLOTS, 0
 
 #[btf_map]
 static RUNQ_STORAGE: CgrpStorage<CgroupRunqueue> = CgrpStorage::new();
-
-/// Ids of the cgroups that have run-queue storage; the agent lists them.
-#[map]
-static RUNQ_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_CGROUPS, 0);
 
 #[map]
 static RUNQ_PREEMPTIONS: HashMap<PreemptionKey, u64> =
@@ -200,7 +195,13 @@ fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64) {
     }
     let state = unsafe { &mut *state };
     if state.registered == 0 {
-        register(ctx, cgroup, state);
+        register(
+            ctx,
+            cgroup,
+            &mut state.registered,
+            RUNQ_CGROUP_UNREADABLE,
+            RUNQ_CGROUP_SET_FULL,
+        );
     }
     let index = bucket_index(waited);
     if index >= BUCKETS {
@@ -209,21 +210,6 @@ fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64) {
     unsafe {
         atomic_add(state.latency.buckets.as_mut_ptr().add(index), 1);
         atomic_add(&raw mut state.latency.sum_ns, waited);
-    }
-}
-
-/// Lists a cgroup with new storage for the agent (once; retried on failure).
-#[inline(never)]
-fn register(ctx: &BtfTracePointContext, cgroup: KernelPtr, state: &mut CgroupRunqueue) {
-    let Some(id) = cgroup_id(cgroup) else {
-        bump(RUNQ_CGROUP_UNREADABLE);
-        return;
-    };
-    if RUNQ_CGROUPS.insert(id, 1u8, 0).is_ok() {
-        state.registered = 1;
-    } else {
-        bump(RUNQ_CGROUP_SET_FULL);
-        debug!(ctx, "runq: cgroup set full, cgroup {} not listed yet", id);
     }
 }
 

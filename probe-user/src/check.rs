@@ -5,15 +5,11 @@ use std::fmt::Display;
 use anyhow::Result;
 
 use crate::{
-    cgroupfs::discover_cgroup2_mount,
-    cli::KernelArgs,
-    hooks::{HookStatus, RUNQ_HOOKS},
-    kernel_btf::KernelBtf,
-    offsets::KernelOffsets,
-    privileges::Privileges,
+    cgroupfs::discover_cgroup2_mount, cli::KernelArgs, hooks::HookStatus, kernel_btf::KernelBtf,
+    offsets::KernelOffsets, privileges::Privileges, signals::Signal,
 };
 
-/// One line of the report.
+/// The report, line by line.
 struct Report {
     fatal: bool,
 }
@@ -23,7 +19,7 @@ impl Report {
         if verdict == Verdict::Fail {
             self.fatal = true;
         }
-        println!("{:<8} {item:<28} {detail}", verdict.as_str());
+        println!("{:<8} {item:<32} {detail}", verdict.as_str());
     }
 }
 
@@ -44,11 +40,11 @@ impl Verdict {
     }
 }
 
-/// Prints the report; `Ok(true)` when the probe can run here.
+/// Prints the report; `Ok(true)` when the probe can run here (with at least
+/// one signal).
 pub fn run(args: &KernelArgs) -> Result<bool> {
     let mut report = Report { fatal: false };
-    let uname = kernel_release();
-    report.line("kernel", Verdict::Info, uname);
+    report.line("kernel", Verdict::Info, kernel_release());
 
     match Privileges::current() {
         Ok(p) if p.sufficient() => report.line("privileges", Verdict::Ok, p.describe()),
@@ -99,26 +95,32 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
     }
-    let mut runq_ok = true;
-    for hook in RUNQ_HOOKS {
-        let status = hook.status(&btf);
-        let verdict = if status == HookStatus::Available {
-            Verdict::Ok
-        } else {
-            runq_ok = false;
-            Verdict::Fail
-        };
-        report.line(&format!("hook {hook}"), verdict, status);
+    let mut available = 0;
+    for signal in Signal::ALL {
+        for hook in signal.hooks() {
+            let status = hook.status(&btf);
+            let verdict = if status == HookStatus::Available {
+                Verdict::Ok
+            } else {
+                Verdict::Info
+            };
+            report.line(&format!("hook {hook}"), verdict, status);
+        }
+        match signal.unavailable_because(&btf) {
+            None => {
+                available += 1;
+                report.line(&format!("signal {signal}"), Verdict::Ok, "available");
+            }
+            Some(reason) => report.line(
+                &format!("signal {signal}"),
+                Verdict::Info,
+                format!("unavailable: {reason}"),
+            ),
+        }
     }
-    report.line(
-        "signal runq",
-        if runq_ok { Verdict::Ok } else { Verdict::Fail },
-        if runq_ok {
-            "available"
-        } else {
-            "unavailable: a hook is missing"
-        },
-    );
+    if available == 0 {
+        report.line("signals", Verdict::Fail, "no signal can run on this kernel");
+    }
     Ok(finish(report))
 }
 

@@ -4,12 +4,14 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::signals::Signal;
+
 /// Default address of the metrics endpoint.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9635";
 /// Where the running kernel publishes its BTF.
 pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// eBPF host pressure probe: per-container run-queue latency for Prometheus.
+/// eBPF host pressure probe: per-container run-queue and syscall latency for Prometheus.
 #[derive(Debug, Parser)]
 #[command(
     name = "pressure-probe",
@@ -17,8 +19,9 @@ pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
     about,
     long_about = "eBPF host pressure probe.\n\n\
         Measures, for every cgroup (container) on this host, how long runnable threads \
-        wait for a CPU and who preempted them, and serves the numbers as Prometheus \
-        metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH) and a \
+        wait for a CPU and who preempted them, and how long syscalls take by class \
+        (file, network, wait, sync, memory, process), and serves the numbers as \
+        Prometheus metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH) and a \
         kernel with BTF (CONFIG_DEBUG_INFO_BTF=y).\n\n\
         Start with `pressure-probe check` to see whether this host supports it."
 )]
@@ -51,10 +54,15 @@ pub struct RunArgs {
     /// at debug level. Off by default: they cost nothing when off.
     #[arg(long)]
     pub ebpf_log: bool,
+    /// Signals to measure, comma-separated: runq (run-queue latency and
+    /// preemptions), syscall (syscall latency and errors by class). Default:
+    /// every signal this kernel supports. A signal left out attaches nothing.
+    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
+    pub signals: Vec<Signal>,
     /// How many cgroups the kernel side lists for export. Bounds its maps (one
     /// entry per cgroup, four preemption pairs per cgroup); past it, events are
     /// counted in pressure_probe_events_lost_total instead.
-    #[arg(long, value_name = "N", default_value_t = probe_common::runqueue::MAX_CGROUPS,
+    #[arg(long, value_name = "N", default_value_t = probe_common::cgroups::MAX_CGROUPS,
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub kernel_cgroups: u32,
     /// Which programs to attach: `probe` (the real ones) or `empty` (programs

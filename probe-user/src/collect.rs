@@ -8,27 +8,41 @@ use aya::{
     maps::{CgrpStorage, HashMap as BpfHashMap, MapData, MapError, PerCpuArray},
 };
 use probe_common::{
-    counters,
+    cgroups, counters,
     histogram::Histogram,
     runqueue::{self, CgroupRunqueue, PreemptionKey},
+    syscall::CgroupSyscalls,
 };
 
-/// The kernel's aggregates, as listed at one instant. Histograms live in
-/// each cgroup's storage and are read per cgroup with [`KernelMaps::runq_latency`].
+use crate::signals::Signal;
+
+/// The kernel's aggregates, as listed at one instant. Per-cgroup data lives
+/// in each cgroup's storage and is read with [`KernelMaps::cgroup_data`].
 #[derive(Debug, Default)]
 pub struct RawSnapshot {
-    /// Cgroups that have run-queue storage.
-    pub runq_cgroups: Vec<u64>,
+    /// Cgroups that have storage in some signal.
+    pub cgroups: Vec<u64>,
     /// Preemption counts per (victim, preemptor) cgroup pair.
     pub preemptions: Vec<(PreemptionKey, u64)>,
-    /// Lost and discarded events: (signal, reason, count).
+    /// Lost and discarded events of the running signals: (signal, reason, count).
     pub lost: Vec<(&'static str, &'static str, u64)>,
+}
+
+/// What one cgroup's storages hold.
+#[derive(Debug, Default)]
+pub struct CgroupData {
+    /// Run-queue latency, if the cgroup has run-queue storage.
+    pub runq: Option<Histogram>,
+    /// Syscall latency and errors, if the cgroup has syscall storage.
+    pub syscalls: Option<Box<CgroupSyscalls>>,
 }
 
 /// Handles on the kernel maps the agent reads and reclaims.
 pub struct KernelMaps {
+    signals: Vec<Signal>,
     runq_storage: CgrpStorage<MapData, CgroupRunqueue>,
-    runq_cgroups: BpfHashMap<MapData, u64, u8>,
+    syscall_storage: CgrpStorage<MapData, CgroupSyscalls>,
+    cgroups: BpfHashMap<MapData, u64, u8>,
     preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
     counters: PerCpuArray<MapData, u64>,
 }
@@ -40,12 +54,27 @@ fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(ebpf: &mut Ebpf, name: &st
     T::try_from(map).with_context(|| format!("map {name} has an unexpected type"))
 }
 
+/// Reads `storage` for the cgroup open as `dir`; `None` if it has none.
+fn storage_value<V: aya::Pod>(
+    storage: &CgrpStorage<MapData, V>,
+    dir: &impl AsRawFd,
+    name: &str,
+) -> Result<Option<V>> {
+    match storage.get(dir, 0) {
+        Ok(value) => Ok(Some(value)),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("reading {name}")),
+    }
+}
+
 impl KernelMaps {
-    /// Takes the maps out of the loaded object.
-    pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
+    /// Takes the maps out of the loaded object; only `signals` are read.
+    pub fn new(ebpf: &mut Ebpf, signals: &[Signal]) -> Result<Self> {
         Ok(Self {
+            signals: signals.to_vec(),
             runq_storage: take(ebpf, "RUNQ_STORAGE")?,
-            runq_cgroups: take(ebpf, runqueue::CGROUPS_MAP)?,
+            syscall_storage: take(ebpf, "SYSCALL_STORAGE")?,
+            cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
             counters: take(ebpf, "COUNTERS")?,
         })
@@ -54,10 +83,8 @@ impl KernelMaps {
     /// Lists cgroups, preemption pairs and loss counters.
     pub fn read(&self) -> Result<RawSnapshot> {
         let mut snapshot = RawSnapshot::default();
-        for id in self.runq_cgroups.keys() {
-            snapshot
-                .runq_cgroups
-                .push(id.context("reading RUNQ_CGROUPS")?);
+        for id in self.cgroups.keys() {
+            snapshot.cgroups.push(id.context("reading CGROUPS")?);
         }
         for entry in self.preemptions.iter() {
             snapshot
@@ -65,6 +92,9 @@ impl KernelMaps {
                 .push(entry.context("reading RUNQ_PREEMPTIONS")?);
         }
         for (index, signal, reason) in counters::NAMES {
+            if !self.signals.iter().any(|s| s.name() == signal) {
+                continue;
+            }
             let per_cpu = self.counters.get(&index, 0).context("reading COUNTERS")?;
             snapshot
                 .lost
@@ -73,20 +103,23 @@ impl KernelMaps {
         Ok(snapshot)
     }
 
-    /// The run-queue latency histogram in the storage of the cgroup whose
-    /// directory is open as `dir`, if it has one.
-    pub fn runq_latency(&self, dir: &impl AsRawFd) -> Result<Option<Histogram>> {
-        match self.runq_storage.get(dir, 0) {
-            Ok(state) => Ok(Some(state.latency)),
-            Err(MapError::KeyNotFound) => Ok(None),
-            Err(err) => Err(err).context("reading RUNQ_STORAGE"),
+    /// What the storages of the cgroup open as `dir` hold.
+    pub fn cgroup_data(&self, dir: &impl AsRawFd) -> Result<CgroupData> {
+        let mut data = CgroupData::default();
+        if self.signals.contains(&Signal::Runq) {
+            data.runq = storage_value(&self.runq_storage, dir, "RUNQ_STORAGE")?.map(|s| s.latency);
         }
+        if self.signals.contains(&Signal::Syscall) {
+            data.syscalls =
+                storage_value(&self.syscall_storage, dir, "SYSCALL_STORAGE")?.map(Box::new);
+        }
+        Ok(data)
     }
 
     /// Stops listing a removed cgroup (the kernel frees its storage with it).
     pub fn forget_cgroup(&mut self, id: u64) {
         // Absent already is fine: the goal is that it is gone.
-        let _ = self.runq_cgroups.remove(&id);
+        let _ = self.cgroups.remove(&id);
     }
 
     /// Drops one preemption pair.

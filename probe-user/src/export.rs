@@ -1,6 +1,10 @@
 //! Prometheus exposition of a [`Snapshot`].
 
-use probe_common::histogram::{BUCKETS, Histogram, bucket_upper_ns};
+use anyhow::{Context, Result};
+use probe_common::{
+    histogram::{BUCKETS, Histogram, bucket_upper_ns},
+    syscall::SyscallClass,
+};
 use prometheus::{
     Encoder, TextEncoder,
     proto::{
@@ -11,16 +15,26 @@ use prometheus::{
 
 use crate::snapshot::{Preemptor, Snapshot};
 
-/// Exported bucket bounds, as powers of two nanoseconds: 2^10 ns (1.024 µs)
-/// to 2^32 ns (4.29 s), doubling. Each is an edge of the kernel histogram,
-/// so every exported bucket count is exact.
-pub const EXPORT_POW2: std::ops::RangeInclusive<u32> = 10..=32;
+/// Exported run-queue bucket bounds, as powers of two nanoseconds: 2^10 ns
+/// (1.024 µs) to 2^32 ns (4.29 s), doubling. Each is an edge of the kernel
+/// histogram, so every exported bucket count is exact.
+pub fn runq_bounds_pow2() -> impl Iterator<Item = u32> {
+    10..=32
+}
+
+/// Exported syscall bucket bounds: 2^10 ns (1.024 µs) to 2^32 ns (4.29 s),
+/// quadrupling (seven classes per container: fewer series per class).
+pub fn syscall_bounds_pow2() -> impl Iterator<Item = u32> {
+    (10..=32).step_by(2)
+}
 
 /// Encodes `snapshot` in the Prometheus text format.
-pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> String {
+pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> Result<String> {
     let families = vec![
         runqueue_latency(snapshot),
         runqueue_preemptions(snapshot),
+        syscall_latency(snapshot),
+        syscall_errors(snapshot),
         events_lost(snapshot),
         gauge_family(
             "pressure_probe_cgroups_tracked",
@@ -41,11 +55,16 @@ pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> String {
             )],
         ),
     ];
+    // The encoder refuses a family without samples (e.g. no syscall seen yet).
+    let families: Vec<MetricFamily> = families
+        .into_iter()
+        .filter(|family| !family.get_metric().is_empty())
+        .collect();
     let mut out = Vec::new();
     TextEncoder::new()
         .encode(&families, &mut out)
-        .expect("text encoding into a Vec cannot fail");
-    String::from_utf8(out).expect("the text format is UTF-8")
+        .context("encoding the exposition")?;
+    String::from_utf8(out).context("the exposition is not UTF-8")
 }
 
 fn runqueue_latency(snapshot: &Snapshot) -> MetricFamily {
@@ -55,7 +74,7 @@ fn runqueue_latency(snapshot: &Snapshot) -> MetricFamily {
         .filter_map(|c| {
             let hist = c.runq.as_ref()?;
             let mut metric = Metric::from_label(vec![label("cgroup", &c.cgroup)]);
-            metric.set_histogram(prometheus_histogram(hist));
+            metric.set_histogram(prometheus_histogram(hist, runq_bounds_pow2()));
             Some(metric)
         })
         .collect();
@@ -68,12 +87,16 @@ fn runqueue_latency(snapshot: &Snapshot) -> MetricFamily {
     )
 }
 
-/// Converts a kernel histogram into cumulative Prometheus buckets at [`EXPORT_POW2`].
-pub fn prometheus_histogram(hist: &Histogram) -> PromHistogram {
+/// Converts a kernel histogram into cumulative Prometheus buckets at the
+/// powers of two `bounds_pow2` (nanoseconds).
+pub fn prometheus_histogram(
+    hist: &Histogram,
+    bounds_pow2: impl Iterator<Item = u32>,
+) -> PromHistogram {
     let mut buckets = Vec::new();
     let mut index = 0;
     let mut cumulative = 0u64;
-    for pow in EXPORT_POW2 {
+    for pow in bounds_pow2 {
         let bound_ns = 1u64 << pow;
         while index < BUCKETS && bucket_upper_ns(index) <= bound_ns {
             cumulative += hist.buckets[index];
@@ -111,6 +134,57 @@ fn runqueue_preemptions(snapshot: &Snapshot) -> MetricFamily {
          who ran instead: same_cgroup (a thread of the same cgroup), other_container \
          (a thread of another container), host (the root cgroup, kernel threads, \
          system.slice, user.slice, init.scope).",
+        MetricType::COUNTER,
+        metrics,
+    )
+}
+
+/// Classes of a cgroup that saw at least one syscall, with their data.
+fn syscall_classes(
+    snapshot: &Snapshot,
+) -> impl Iterator<Item = (&str, SyscallClass, &Histogram, u64)> {
+    snapshot.cgroups.iter().flat_map(|c| {
+        c.syscalls.iter().flat_map(move |s| {
+            SyscallClass::ALL
+                .iter()
+                .zip(s.latency.iter().zip(s.errors))
+                .filter(|(_, (hist, _))| hist.buckets.iter().any(|&n| n > 0))
+                .map(move |(class, (hist, errors))| (c.cgroup.as_str(), *class, hist, errors))
+        })
+    })
+}
+
+fn syscall_latency(snapshot: &Snapshot) -> MetricFamily {
+    let metrics = syscall_classes(snapshot)
+        .map(|(cgroup, class, hist, _)| {
+            let mut metric =
+                Metric::from_label(vec![label("cgroup", cgroup), label("class", class.label())]);
+            metric.set_histogram(prometheus_histogram(hist, syscall_bounds_pow2()));
+            metric
+        })
+        .collect();
+    family(
+        "pressure_syscall_latency_seconds",
+        "Time a syscall made by a thread of the cgroup took, from entry to return, by class: \
+         file_io, net_io, wait (waiting by design: epoll, poll, sleeps, futex, wait4, \
+         accept), sync (fsync and friends), memory, process, other.",
+        MetricType::HISTOGRAM,
+        metrics,
+    )
+}
+
+fn syscall_errors(snapshot: &Snapshot) -> MetricFamily {
+    let metrics = syscall_classes(snapshot)
+        .map(|(cgroup, class, _, errors)| {
+            counter(
+                vec![label("cgroup", cgroup), label("class", class.label())],
+                errors as f64,
+            )
+        })
+        .collect();
+    family(
+        "pressure_syscall_errors_total",
+        "Syscalls made by a thread of the cgroup that returned an error (-4095 to -1), by class.",
         MetricType::COUNTER,
         metrics,
     )
@@ -189,7 +263,7 @@ mod tests {
 
     #[test]
     fn export_bounds_are_kernel_bucket_edges() {
-        for pow in EXPORT_POW2 {
+        for pow in runq_bounds_pow2().chain(syscall_bounds_pow2()) {
             let bound = 1u64 << pow;
             assert_eq!(bucket_upper_ns(bucket_index(bound - 1)), bound, "2^{pow}");
         }
@@ -200,7 +274,7 @@ mod tests {
         // 1023 ns is below the first bound, 1024 ns is exactly on it (le is inclusive
         // in Prometheus, but kernel buckets are [lo, hi): 1024 falls above 1.024 µs).
         let hist = histogram_of(&[1023, 1024, 2047, 2048, 1 << 33]);
-        let prom = prometheus_histogram(&hist);
+        let prom = prometheus_histogram(&hist, runq_bounds_pow2());
         let buckets = prom.get_bucket();
         assert_eq!(buckets[0].cumulative_count(), 1);
         assert_eq!(buckets[1].cumulative_count(), 3);

@@ -4,39 +4,88 @@ use std::fmt;
 
 use crate::kernel_btf::KernelBtf;
 
-/// A BTF-enabled tracepoint and the programs that attach to it.
+/// How a program attaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// BTF-enabled tracepoint (`tp_btf`): typed arguments.
+    BtfTracepoint,
+    /// Raw tracepoint: untyped arguments.
+    RawTracepoint,
+}
+
+/// A tracepoint and the programs that attach to it.
 #[derive(Debug, Clone, Copy)]
 pub struct Hook {
+    /// How the programs attach.
+    pub kind: HookKind,
     /// Tracepoint name, e.g. `sched_switch`.
     pub tracepoint: &'static str,
-    /// Number of `TP_PROTO` arguments the program reads.
-    pub arity: usize,
+    /// `TP_PROTO` arguments the program reads: the kernel must pass at least these.
+    pub min_args: usize,
     /// The measuring program.
     pub program: &'static str,
     /// The empty program on the same hook (benchmark floor).
     pub floor_program: &'static str,
 }
 
+const fn btf(
+    tracepoint: &'static str,
+    min_args: usize,
+    program: &'static str,
+    floor_program: &'static str,
+) -> Hook {
+    Hook {
+        kind: HookKind::BtfTracepoint,
+        tracepoint,
+        min_args,
+        program,
+        floor_program,
+    }
+}
+
+const fn raw(
+    tracepoint: &'static str,
+    min_args: usize,
+    program: &'static str,
+    floor_program: &'static str,
+) -> Hook {
+    Hook {
+        kind: HookKind::RawTracepoint,
+        tracepoint,
+        min_args,
+        program,
+        floor_program,
+    }
+}
+
 /// Hooks of the run-queue signal.
-pub const RUNQ_HOOKS: [Hook; 3] = [
-    Hook {
-        tracepoint: "sched_wakeup",
-        arity: 1,
-        program: "runq_sched_wakeup",
-        floor_program: "floor_sched_wakeup",
-    },
-    Hook {
-        tracepoint: "sched_wakeup_new",
-        arity: 1,
-        program: "runq_sched_wakeup_new",
-        floor_program: "floor_sched_wakeup_new",
-    },
-    Hook {
-        tracepoint: "sched_switch",
-        arity: 4,
-        program: "runq_sched_switch",
-        floor_program: "floor_sched_switch",
-    },
+pub const RUNQ_HOOKS: &[Hook] = &[
+    btf("sched_wakeup", 1, "runq_sched_wakeup", "floor_sched_wakeup"),
+    btf(
+        "sched_wakeup_new",
+        1,
+        "runq_sched_wakeup_new",
+        "floor_sched_wakeup_new",
+    ),
+    btf("sched_switch", 4, "runq_sched_switch", "floor_sched_switch"),
+];
+
+/// Hooks of the syscall signal.
+pub const SYSCALL_HOOKS: &[Hook] = &[
+    raw("sys_enter", 2, "syscall_enter", "floor_sys_enter"),
+    raw("sys_exit", 2, "syscall_exit", "floor_sys_exit"),
+    btf(
+        "sched_process_exit",
+        1,
+        "syscall_thread_exit",
+        "floor_sched_process_exit",
+    ),
+    btf(
+        "sched_process_exec",
+        2,
+        "syscall_thread_exec",
+        "floor_sched_process_exec",
+    ),
 ];
 
 /// Whether a hook can be used on this kernel.
@@ -46,7 +95,7 @@ pub enum HookStatus {
     Available,
     /// Not present in the kernel's BTF.
     Missing,
-    /// Present, with a prototype the programs do not understand.
+    /// Present, with fewer arguments than the programs read.
     UnexpectedPrototype {
         /// Arguments this kernel passes.
         found: usize,
@@ -54,11 +103,12 @@ pub enum HookStatus {
 }
 
 impl Hook {
-    /// Checks the hook against the kernel's BTF.
+    /// Checks the hook against the kernel's BTF (every tracepoint, raw ones
+    /// included, has a `btf_trace_<name>` prototype there).
     pub fn status(&self, btf: &KernelBtf) -> HookStatus {
         match btf.tracepoint_arity(self.tracepoint) {
             None => HookStatus::Missing,
-            Some(found) if found == self.arity => HookStatus::Available,
+            Some(found) if found >= self.min_args => HookStatus::Available,
             Some(found) => HookStatus::UnexpectedPrototype { found },
         }
     }
@@ -66,7 +116,11 @@ impl Hook {
 
 impl fmt::Display for Hook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tp_btf/{}", self.tracepoint)
+        let prefix = match self.kind {
+            HookKind::BtfTracepoint => "tp_btf",
+            HookKind::RawTracepoint => "raw_tp",
+        };
+        write!(f, "{prefix}/{}", self.tracepoint)
     }
 }
 
@@ -74,7 +128,7 @@ impl fmt::Display for HookStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HookStatus::Available => f.write_str("available"),
-            HookStatus::Missing => f.write_str("missing: the kernel has no such BTF tracepoint"),
+            HookStatus::Missing => f.write_str("missing: the kernel has no such tracepoint"),
             HookStatus::UnexpectedPrototype { found } => {
                 write!(f, "unsupported: this kernel passes {found} arguments")
             }

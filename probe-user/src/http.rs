@@ -37,7 +37,7 @@ impl Scraper {
         let snapshot = self
             .builder
             .build(raw, &mut self.maps, &mut self.identity)?;
-        let text = export::encode(&snapshot, started.elapsed().as_secs_f64());
+        let text = export::encode(&snapshot, started.elapsed().as_secs_f64())?;
         debug!(cgroups = snapshot.cgroups.len(), elapsed = ?started.elapsed(), "scraped");
         Ok(text)
     }

@@ -1,19 +1,29 @@
 //! Loads the embedded kernel object with this kernel's offsets and attaches
-//! its programs. Dropping the returned probe detaches everything.
+//! the programs of the chosen signals. Dropping the returned object detaches
+//! everything.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use aya::{Btf, Ebpf, EbpfLoader, Endianness, programs::BtfTracePoint};
+use aya::{
+    Btf, Ebpf, EbpfLoader, Endianness,
+    programs::{BtfTracePoint, RawTracePoint},
+};
 use aya_log::EbpfLogger;
 use probe_common::{
-    globals,
+    cgroups, globals,
     runqueue::{self, WAKEUP_SLOTS},
+    syscall,
 };
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, info, warn};
 
-use crate::{cli::ProgramSet, hooks::Hook, offsets::KernelOffsets};
+use crate::{
+    cli::ProgramSet,
+    hooks::{Hook, HookKind},
+    offsets::KernelOffsets,
+    signals::Signal,
+};
 
 /// The kernel object built by `cargo xtask build`.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("PRESSURE_PROBE_EBPF_OBJ"));
@@ -27,8 +37,8 @@ pub struct LoadOptions<'a> {
     pub btf_path: &'a Path,
     /// Struct offsets for this kernel.
     pub offsets: KernelOffsets,
-    /// The hooks to attach.
-    pub hooks: &'a [Hook],
+    /// The signals to attach.
+    pub signals: &'a [Signal],
     /// Real programs or the empty floor.
     pub programs: ProgramSet,
     /// Forward kernel diagnostics to the agent log.
@@ -37,28 +47,39 @@ pub struct LoadOptions<'a> {
     pub kernel_cgroups: u32,
 }
 
-/// Loads the object and attaches one program per hook. Must run inside a
-/// tokio runtime when `ebpf_log` is set (the log reader is a task).
+/// Loads the object and attaches one program per hook of each signal. Must
+/// run inside a tokio runtime when `ebpf_log` is set (the log reader is a task).
 pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     let btf = Btf::parse_file(options.btf_path, Endianness::default())
         .with_context(|| format!("cannot parse kernel BTF at {}", options.btf_path.display()))?;
     let mut loader = EbpfLoader::new();
     loader.btf(Some(&btf));
-    loader.map_max_entries(runqueue::CGROUPS_MAP, options.kernel_cgroups);
+    loader.map_max_entries(cgroups::CGROUPS_MAP, options.kernel_cgroups);
     loader.map_max_entries(
         runqueue::PREEMPTIONS_MAP,
         options
             .kernel_cgroups
             .saturating_mul(runqueue::PREEMPTION_PAIRS_PER_CGROUP),
     );
+    for signal in Signal::ALL.iter().filter(|s| !options.signals.contains(s)) {
+        for map in signal.sized_maps() {
+            loader.map_max_entries(map, 1);
+        }
+    }
     let offsets = options.offsets.globals();
     for (name, value) in &offsets {
         loader.override_global(name, value, true);
     }
     let use_rq_clock = options.offsets.use_rq_clock();
     loader.override_global(globals::USE_RQ_CLOCK, &use_rq_clock, true);
-    let slot_mask = WAKEUP_SLOTS - 1;
-    loader.override_global(globals::WAKEUP_SLOT_MASK, &slot_mask, true);
+    let wakeup_mask = WAKEUP_SLOTS - 1;
+    loader.override_global(globals::WAKEUP_SLOT_MASK, &wakeup_mask, true);
+    let syscall_mask = syscall::SLOTS - 1;
+    loader.override_global(globals::SYSCALL_SLOT_MASK, &syscall_mask, true);
+    let table = syscall::host_arch().map(syscall::class_table);
+    if let Some(table) = &table {
+        loader.override_global(syscall::TABLE_GLOBAL, table, true);
+    }
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
     loader.override_global(aya_log::LEVEL, &log_level, false);
     let mut ebpf = loader
@@ -67,30 +88,50 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     if options.ebpf_log {
         spawn_log_reader(&mut ebpf)?;
     }
-    for hook in options.hooks {
-        let name = match options.programs {
-            ProgramSet::Probe => hook.program,
-            ProgramSet::Empty => hook.floor_program,
-        };
-        let program: &mut BtfTracePoint = ebpf
-            .program_mut(name)
-            .with_context(|| format!("program {name} is missing from the eBPF object"))?
-            .try_into()?;
-        program
-            .load(hook.tracepoint, &btf)
-            .with_context(|| format!("cannot load {name} for {hook}"))?;
-        program
-            .attach()
-            .with_context(|| format!("cannot attach {name} to {hook}"))?;
-        debug!(program = name, %hook, "attached");
+    for signal in options.signals {
+        for hook in signal.hooks() {
+            attach(&mut ebpf, &btf, hook, options.programs)?;
+        }
     }
     info!(
-        hooks = options.hooks.len(),
+        signals = ?options.signals,
         programs = ?options.programs,
         clock = options.offsets.clock_description(),
         "eBPF programs attached"
     );
     Ok(ebpf)
+}
+
+fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: ProgramSet) -> Result<()> {
+    let name = match programs {
+        ProgramSet::Probe => hook.program,
+        ProgramSet::Empty => hook.floor_program,
+    };
+    let program = ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} is missing from the eBPF object"))?;
+    match hook.kind {
+        HookKind::BtfTracepoint => {
+            let program: &mut BtfTracePoint = program.try_into()?;
+            program
+                .load(hook.tracepoint, btf)
+                .with_context(|| format!("cannot load {name} for {hook}"))?;
+            program
+                .attach()
+                .with_context(|| format!("cannot attach {name} to {hook}"))?;
+        }
+        HookKind::RawTracepoint => {
+            let program: &mut RawTracePoint = program.try_into()?;
+            program
+                .load()
+                .with_context(|| format!("cannot load {name} for {hook}"))?;
+            program
+                .attach(hook.tracepoint)
+                .with_context(|| format!("cannot attach {name} to {hook}"))?;
+        }
+    }
+    debug!(program = name, %hook, "attached");
+    Ok(())
 }
 
 /// Forwards the programs' aya-log records to the agent log.

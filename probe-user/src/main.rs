@@ -13,6 +13,7 @@ mod loader;
 mod offsets;
 mod privileges;
 mod run;
+mod signals;
 mod snapshot;
 
 use std::{io::IsTerminal, process::ExitCode};

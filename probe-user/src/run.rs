@@ -1,7 +1,7 @@
 //! `pressure-probe run`: checks the host, loads and attaches the programs,
 //! serves metrics, and detaches on SIGINT or SIGTERM.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
@@ -9,13 +9,13 @@ use crate::{
     cgroupfs::{CgroupResolver, discover_cgroup2_mount},
     cli::RunArgs,
     collect::KernelMaps,
-    hooks::{HookStatus, RUNQ_HOOKS},
     http::{self, Scraper},
     identity::Identity,
     kernel_btf::KernelBtf,
     loader::{self, LoadOptions},
     offsets::KernelOffsets,
     privileges::Privileges,
+    signals,
     snapshot::SnapshotBuilder,
 };
 
@@ -24,15 +24,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let privileges = Privileges::current()?;
     privileges.require()?;
     let btf = KernelBtf::open(&args.kernel.btf)?;
-    for hook in RUNQ_HOOKS {
-        let status = hook.status(&btf);
-        if status != HookStatus::Available {
-            bail!(
-                "kernel hook {hook} is {status}; the run-queue signal cannot work on this \
-                 kernel (run `pressure-probe check` for details)"
-            );
-        }
-    }
+    let chosen = signals::choose(&args.signals, &btf)?;
     let offsets = KernelOffsets::resolve(&btf)?;
     let mount = discover_cgroup2_mount()?;
     let resolver = CgroupResolver::new(&mount)?;
@@ -43,13 +35,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let mut ebpf = loader::load_and_attach(&LoadOptions {
         btf_path: &args.kernel.btf,
         offsets,
-        hooks: &RUNQ_HOOKS,
+        signals: &chosen,
         programs: args.programs,
         ebpf_log: args.ebpf_log,
         kernel_cgroups: args.kernel_cgroups,
     })?;
     let scraper = Scraper {
-        maps: KernelMaps::new(&mut ebpf)?,
+        maps: KernelMaps::new(&mut ebpf, &chosen)?,
         identity: Identity::new(resolver),
         builder: SnapshotBuilder::default(),
     };

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
-use probe_common::histogram::Histogram;
+use probe_common::{histogram::Histogram, syscall::CgroupSyscalls};
 
 use crate::{
     cgroupfs::CgroupLookup,
@@ -53,6 +53,8 @@ pub struct CgroupSignals {
     pub cgroup: String,
     /// Run-queue latency, when any wait was recorded.
     pub runq: Option<Histogram>,
+    /// Syscall latency and errors by class, when any syscall was recorded.
+    pub syscalls: Option<Box<CgroupSyscalls>>,
     /// Preemptions by class, indexed like [`Preemptor::ALL`]; `None` when none was recorded.
     pub preemptions: Option<[u64; 3]>,
 }
@@ -92,11 +94,14 @@ impl SnapshotBuilder {
         let mut statuses: HashMap<u64, Status> = HashMap::new();
         let mut per_cgroup: BTreeMap<u64, CgroupSignals> = BTreeMap::new();
 
-        for id in raw.runq_cgroups {
+        for id in raw.cgroups {
             let status = match identity.lookup(id) {
                 CgroupLookup::Live(cgroup) => {
-                    if let Some(hist) = maps.runq_latency(&cgroup.dir)? {
-                        entry(&mut per_cgroup, id, Some(&cgroup.path)).runq = Some(hist);
+                    let data = maps.cgroup_data(&cgroup.dir)?;
+                    if data.runq.is_some() || data.syscalls.is_some() {
+                        let signals = entry(&mut per_cgroup, id, Some(&cgroup.path));
+                        signals.runq = data.runq;
+                        signals.syscalls = data.syscalls;
                     }
                     Status::Live(cgroup.path)
                 }
@@ -190,6 +195,7 @@ fn entry<'a>(
     per_cgroup.entry(id).or_insert_with(|| CgroupSignals {
         cgroup: path.map_or_else(|| format!("id:{id}"), str::to_string),
         runq: None,
+        syscalls: None,
         preemptions: None,
     })
 }

@@ -6,4 +6,5 @@
 pub mod agent;
 pub mod cgroup;
 pub mod exposition;
+pub mod kernel_maps;
 pub mod workload;

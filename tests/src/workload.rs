@@ -52,6 +52,46 @@ impl Workload {
         ])
     }
 
+    /// In `cgroup`: `sleeps` nanosleep(2 ms), `missing` open() calls on a path
+    /// that does not exist, `fsyncs` fsync() calls on a scratch file.
+    pub fn syscalls(cgroup: &Path, sleeps: u64, missing: u64, fsyncs: u64) -> Workload {
+        Self::start(&[
+            "syscalls",
+            &cgroup.display().to_string(),
+            &sleeps.to_string(),
+            &missing.to_string(),
+            &fsyncs.to_string(),
+        ])
+    }
+
+    /// A process in `cgroup` blocked in pause(2); returns once it is blocked
+    /// (give it a moment to enter the syscall).
+    pub fn blocked(cgroup: &Path) -> Workload {
+        let mut workload = Self::start(&["block", &cgroup.display().to_string()]);
+        let stdout = workload.child.stdout.as_mut().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "pp-workload block did not start");
+        workload
+    }
+
+    /// Its process id (also the id of its only thread).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills it with SIGKILL and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits for a workload that ends without a report.
+    pub fn finish(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "pp-workload failed: {status:?}");
+    }
+
     fn start(args: &[&str]) -> Workload {
         let child = Command::new(binary())
             .args(args)

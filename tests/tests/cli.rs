@@ -36,6 +36,13 @@ fn unknown_flag() {
 }
 
 #[test]
+fn unknown_signal() {
+    let (status, _, stderr) = run_to_end(&["run", "--signals", "runq,bogus"]);
+    assert_eq!(status.code(), Some(2));
+    assert_clean_error(&stderr, "bogus");
+}
+
+#[test]
 fn malformed_listen_address() {
     let (status, _, stderr) = run_to_end(&["run", "--listen", "localhost-9635"]);
     assert_eq!(status.code(), Some(2));
@@ -110,18 +117,31 @@ fn empty_btf() -> std::path::PathBuf {
 
 #[test]
 fn missing_tracepoint() {
-    let btf = empty_btf();
-    let btf = btf.to_str().unwrap();
+    let path = empty_btf();
+    let btf = path.to_str().unwrap();
     let (status, _, stderr) = run_to_end(&["run", "--btf", btf]);
     assert_eq!(status.code(), Some(1));
-    assert_clean_error(&stderr, "kernel hook tp_btf/sched_wakeup is missing");
-    let (status, stdout, _) = run_to_end(&["check", "--btf", btf]);
-    assert_eq!(status.code(), Some(1));
+    assert_clean_error(&stderr, "no signal can run on this kernel");
     assert!(
-        stdout.contains("FAIL     hook tp_btf/sched_switch"),
-        "{stdout}"
+        stderr.contains("kernel hook tp_btf/sched_wakeup is missing"),
+        "{stderr}"
     );
-    assert!(stdout.contains("FAIL     signal runq"), "{stdout}");
+    let (status, _, stderr) = run_to_end(&["run", "--btf", btf, "--signals", "syscall"]);
+    assert_eq!(status.code(), Some(1));
+    assert_clean_error(
+        &stderr,
+        "signal syscall cannot run on this kernel: kernel hook raw_tp/sys_enter is missing",
+    );
+    let (status, stdout, _) = run_to_end(&["check", "--btf", btf]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(status.code(), Some(1));
+    for line in [
+        "info     hook tp_btf/sched_switch         missing",
+        "info     signal runq                      unavailable",
+        "FAIL     signals",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
 }
 
 #[test]

@@ -1,12 +1,20 @@
-//! Test workload: joins a cgroup, pins itself to a CPU, runs, and prints the
-//! kernel's own run-queue wait accounting for its threads.
+//! Test workload: joins a cgroup, then does one job.
 //!
-//! pp-workload spin  CGROUP_DIR CPU THREADS MILLIS
-//! pp-workload sleep CGROUP_DIR CPU PERIOD_MS MILLIS
+//! pp-workload spin     CGROUP_DIR CPU THREADS MILLIS   CPU-bound threads pinned to one CPU
+//! pp-workload sleep    CGROUP_DIR CPU PERIOD_MS MILLIS one thread sleeping between bursts
+//! pp-workload syscalls CGROUP_DIR SLEEPS MISSING FSYNCS
+//!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync()
+//! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
+//!
+//! `spin` and `sleep` print the kernel's own run-queue wait accounting for
+//! their threads (`run_delay_ns`, `threads`).
 
 use std::{
+    ffi::CString,
     fs,
     hint::black_box,
+    io::Write,
+    os::fd::AsRawFd,
     sync::{Arc, Barrier},
     thread,
     time::{Duration, Instant},
@@ -16,19 +24,60 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let number = |i: usize| -> u64 { args[i].parse().expect("numeric argument") };
     let (mode, cgroup) = (args[1].as_str(), &args[2]);
-    let cpu = number(3) as usize;
+    // Files the job needs are made before joining, so the cgroup sees only the job.
+    let scratch = (mode == "syscalls").then(scratch_file);
     // Writing 0 moves the writing process itself.
     fs::write(format!("{cgroup}/cgroup.procs"), "0").expect("cannot join the cgroup");
-    pin_to(cpu);
-    let baseline = run_delay("/proc/thread-self/schedstat");
-    let deadline = Instant::now() + Duration::from_millis(number(5));
-    let (total, threads) = match mode {
-        "spin" => spin(number(4) as usize, deadline),
-        "sleep" => sleep(Duration::from_millis(number(4)), deadline),
+    match mode {
+        "spin" | "sleep" => {
+            pin_to(number(3) as usize);
+            let baseline = run_delay("/proc/thread-self/schedstat");
+            let deadline = Instant::now() + Duration::from_millis(number(5));
+            let (total, threads) = if mode == "spin" {
+                spin(number(4) as usize, deadline)
+            } else {
+                sleep(Duration::from_millis(number(4)), deadline)
+            };
+            println!("run_delay_ns {}", total - baseline);
+            println!("threads {threads}");
+        }
+        "syscalls" => syscalls(number(3), number(4), number(5), scratch.unwrap()),
+        "block" => {
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            // SAFETY: pause(2) has no preconditions; it returns only on a signal.
+            unsafe { libc::pause() };
+        }
         other => panic!("unknown mode {other}"),
-    };
-    println!("run_delay_ns {}", total - baseline);
-    println!("threads {threads}");
+    }
+}
+
+fn scratch_file() -> fs::File {
+    let path = std::env::temp_dir().join(format!("pp-workload-{}", std::process::id()));
+    let file = fs::File::create(&path).unwrap();
+    fs::remove_file(&path).unwrap();
+    file
+}
+
+fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
+    for _ in 0..sleeps {
+        let request = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 2_000_000,
+        };
+        // SAFETY: valid timespec; no remainder wanted.
+        unsafe { libc::nanosleep(&request, std::ptr::null_mut()) };
+    }
+    let path = CString::new("/nonexistent/pressure-probe-test").unwrap();
+    for _ in 0..missing {
+        // SAFETY: valid NUL-terminated path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+        assert_eq!(fd, -1, "the missing path exists");
+    }
+    for _ in 0..fsyncs {
+        // SAFETY: a valid open file.
+        assert_eq!(unsafe { libc::fsync(file.as_raw_fd()) }, 0);
+    }
 }
 
 fn pin_to(cpu: usize) {

@@ -1,0 +1,453 @@
+//! Syscall classes, defined once for every architecture, and the map layouts
+//! of the syscall signal.
+//!
+//! A class is chosen by the syscall's name, which is the same on every
+//! architecture; the agent turns names into this machine's numbers (x86_64
+//! or aarch64) and hands the kernel programs a number -> class table.
+
+use crate::histogram::Histogram;
+
+/// What a syscall does, from the point of view of pressure.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyscallClass {
+    /// Files and file descriptors: read, write, open, stat, ...
+    FileIo = 0,
+    /// Sockets: connect, send, recv, ...
+    NetIo = 1,
+    /// Waiting by design: epoll/poll/select, sleeps, futex, wait4, accept, ...
+    Wait = 2,
+    /// Durability: fsync, fdatasync, sync_file_range, msync, ...
+    Sync = 3,
+    /// Address space: mmap, munmap, brk, madvise, mprotect, ...
+    Memory = 4,
+    /// Processes and threads: clone, execve, kill, ...
+    Process = 5,
+    /// Everything else.
+    Other = 6,
+}
+
+/// Number of classes.
+pub const CLASSES: usize = 7;
+
+/// Table value of the syscalls that never return (`exit`, `exit_group`):
+/// their entry must not be kept.
+pub const NO_RETURN: u8 = 0xff;
+
+/// Entries in the number -> class table; higher numbers are [`SyscallClass::Other`].
+pub const TABLE_SIZE: usize = 512;
+
+/// Name of the read-only global holding the table.
+pub const TABLE_GLOBAL: &str = "SYSCALL_CLASSES";
+
+/// Default number of entry slots (a power of two), indexed by thread id.
+pub const SLOTS: u32 = 1 << 16;
+
+/// Name of the entry slot array.
+pub const SLOTS_MAP: &str = "SYSCALL_SLOTS";
+
+const FILE_IO: &[&str] = &[
+    "read",
+    "write",
+    "pread64",
+    "pwrite64",
+    "readv",
+    "writev",
+    "preadv",
+    "pwritev",
+    "preadv2",
+    "pwritev2",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "close",
+    "close_range",
+    "lseek",
+    "stat",
+    "fstat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "getdents",
+    "getdents64",
+    "readlink",
+    "readlinkat",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "fchown",
+    "lchown",
+    "fchownat",
+    "truncate",
+    "ftruncate",
+    "fallocate",
+    "sendfile",
+    "splice",
+    "tee",
+    "vmsplice",
+    "copy_file_range",
+    "readahead",
+    "fadvise64",
+    "mknod",
+    "mknodat",
+    "utime",
+    "utimes",
+    "utimensat",
+    "futimesat",
+    "statfs",
+    "fstatfs",
+    "getxattr",
+    "lgetxattr",
+    "fgetxattr",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "listxattr",
+    "llistxattr",
+    "flistxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+    "io_setup",
+    "io_destroy",
+    "io_submit",
+    "io_cancel",
+    "io_getevents",
+    "io_pgetevents",
+    "name_to_handle_at",
+    "open_by_handle_at",
+    "cachestat",
+];
+
+const NET_IO: &[&str] = &[
+    "socket",
+    "socketpair",
+    "connect",
+    "bind",
+    "listen",
+    "sendto",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+    "sendmmsg",
+    "recvmmsg",
+    "shutdown",
+    "getsockopt",
+    "setsockopt",
+    "getsockname",
+    "getpeername",
+];
+
+const WAIT: &[&str] = &[
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "pause",
+    "nanosleep",
+    "clock_nanosleep",
+    "futex",
+    "futex_waitv",
+    "futex_wait",
+    "wait4",
+    "waitid",
+    "rt_sigsuspend",
+    "rt_sigtimedwait",
+    "io_uring_enter",
+    "accept",
+    "accept4",
+    "flock",
+    "msgrcv",
+    "semop",
+    "semtimedop",
+    "mq_timedreceive",
+];
+
+const SYNC: &[&str] = &[
+    "fsync",
+    "fdatasync",
+    "sync",
+    "syncfs",
+    "sync_file_range",
+    "msync",
+];
+
+const MEMORY: &[&str] = &[
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "pkey_mprotect",
+    "brk",
+    "madvise",
+    "process_madvise",
+    "mlock",
+    "mlock2",
+    "munlock",
+    "mlockall",
+    "munlockall",
+    "mincore",
+    "remap_file_pages",
+    "mbind",
+    "set_mempolicy",
+    "get_mempolicy",
+    "migrate_pages",
+    "move_pages",
+    "process_vm_readv",
+    "process_vm_writev",
+    "map_shadow_stack",
+    "mseal",
+];
+
+const PROCESS: &[&str] = &[
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "kill",
+    "tkill",
+    "tgkill",
+    "unshare",
+    "setns",
+    "ptrace",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pidfd_getfd",
+];
+
+const NEVER_RETURN: &[&str] = &["exit", "exit_group"];
+
+impl SyscallClass {
+    /// Every class, in index order.
+    pub const ALL: [SyscallClass; CLASSES] = [
+        SyscallClass::FileIo,
+        SyscallClass::NetIo,
+        SyscallClass::Wait,
+        SyscallClass::Sync,
+        SyscallClass::Memory,
+        SyscallClass::Process,
+        SyscallClass::Other,
+    ];
+
+    /// The `class` label value.
+    pub const fn label(self) -> &'static str {
+        match self {
+            SyscallClass::FileIo => "file_io",
+            SyscallClass::NetIo => "net_io",
+            SyscallClass::Wait => "wait",
+            SyscallClass::Sync => "sync",
+            SyscallClass::Memory => "memory",
+            SyscallClass::Process => "process",
+            SyscallClass::Other => "other",
+        }
+    }
+
+    /// The syscall names listed for this class (empty for `Other`, which is
+    /// everything not listed).
+    pub const fn members(self) -> &'static [&'static str] {
+        match self {
+            SyscallClass::FileIo => FILE_IO,
+            SyscallClass::NetIo => NET_IO,
+            SyscallClass::Wait => WAIT,
+            SyscallClass::Sync => SYNC,
+            SyscallClass::Memory => MEMORY,
+            SyscallClass::Process => PROCESS,
+            SyscallClass::Other => &[],
+        }
+    }
+
+    /// The class of the syscall called `name`.
+    pub fn of(name: &str) -> SyscallClass {
+        Self::ALL
+            .into_iter()
+            .find(|class| class.members().contains(&name))
+            .unwrap_or(SyscallClass::Other)
+    }
+}
+
+/// The table value for the syscall called `name`: its class, or [`NO_RETURN`].
+pub fn table_value(name: &str) -> u8 {
+    if NEVER_RETURN.contains(&name) {
+        NO_RETURN
+    } else {
+        SyscallClass::of(name) as u8
+    }
+}
+
+/// Architectures with a syscall table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// x86_64 (64-bit syscalls; 32-bit compat syscalls are not told apart).
+    X86_64,
+    /// aarch64 (the asm-generic numbering).
+    Aarch64,
+}
+
+/// The number -> class table for `arch`.
+#[cfg(feature = "user")]
+pub fn class_table(arch: Arch) -> [u8; TABLE_SIZE] {
+    let mut table = [SyscallClass::Other as u8; TABLE_SIZE];
+    for (nr, entry) in table.iter_mut().enumerate() {
+        let name = match arch {
+            Arch::X86_64 => syscalls::x86_64::Sysno::new(nr).map(|s| s.name()),
+            Arch::Aarch64 => syscalls::aarch64::Sysno::new(nr).map(|s| s.name()),
+        };
+        if let Some(name) = name {
+            *entry = table_value(name);
+        }
+    }
+    table
+}
+
+/// The architecture this agent was built for, if it has a table.
+pub const fn host_arch() -> Option<Arch> {
+    if cfg!(target_arch = "x86_64") {
+        Some(Arch::X86_64)
+    } else if cfg!(target_arch = "aarch64") {
+        Some(Arch::Aarch64)
+    } else {
+        None
+    }
+}
+
+/// A thread inside a syscall.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyscallSlot {
+    /// Thread id that owns the entry.
+    pub tid: u32,
+    /// Class of the syscall.
+    pub class: u32,
+    /// `bpf_ktime_get_ns()` at entry; 0 when the slot is free.
+    pub entered_ns: u64,
+}
+
+/// Syscall state kept in each cgroup's local storage.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupSyscalls {
+    /// Duration per class.
+    pub latency: [Histogram; CLASSES],
+    /// Syscalls that returned an error (-4095..=-1), per class.
+    pub errors: [u64; CLASSES],
+    /// Non-zero once the cgroup id is listed for the agent.
+    pub registered: u64,
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SyscallSlot {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for CgroupSyscalls {}
+
+#[cfg(all(test, feature = "user"))]
+mod tests {
+    use super::*;
+
+    fn class_at(arch: Arch, nr: usize) -> u8 {
+        class_table(arch)[nr]
+    }
+
+    #[test]
+    fn x86_64_numbers() {
+        let x = Arch::X86_64;
+        assert_eq!(class_at(x, 0), SyscallClass::FileIo as u8); // read
+        assert_eq!(class_at(x, 35), SyscallClass::Wait as u8); // nanosleep
+        assert_eq!(class_at(x, 74), SyscallClass::Sync as u8); // fsync
+        assert_eq!(class_at(x, 9), SyscallClass::Memory as u8); // mmap
+        assert_eq!(class_at(x, 42), SyscallClass::NetIo as u8); // connect
+        assert_eq!(class_at(x, 232), SyscallClass::Wait as u8); // epoll_wait
+        assert_eq!(class_at(x, 202), SyscallClass::Wait as u8); // futex
+        assert_eq!(class_at(x, 59), SyscallClass::Process as u8); // execve
+        assert_eq!(class_at(x, 60), NO_RETURN); // exit
+        assert_eq!(class_at(x, 231), NO_RETURN); // exit_group
+        assert_eq!(class_at(x, 39), SyscallClass::Other as u8); // getpid
+        assert_eq!(class_at(x, 110), SyscallClass::Other as u8); // getppid
+    }
+
+    #[test]
+    fn aarch64_numbers() {
+        let a = Arch::Aarch64;
+        assert_eq!(class_at(a, 63), SyscallClass::FileIo as u8); // read
+        assert_eq!(class_at(a, 56), SyscallClass::FileIo as u8); // openat
+        assert_eq!(class_at(a, 101), SyscallClass::Wait as u8); // nanosleep
+        assert_eq!(class_at(a, 82), SyscallClass::Sync as u8); // fsync
+        assert_eq!(class_at(a, 222), SyscallClass::Memory as u8); // mmap
+        assert_eq!(class_at(a, 203), SyscallClass::NetIo as u8); // connect
+        assert_eq!(class_at(a, 22), SyscallClass::Wait as u8); // epoll_pwait
+        assert_eq!(class_at(a, 98), SyscallClass::Wait as u8); // futex
+        assert_eq!(class_at(a, 93), NO_RETURN); // exit
+        assert_eq!(class_at(a, 94), NO_RETURN); // exit_group
+        assert_eq!(class_at(a, 173), SyscallClass::Other as u8); // getppid
+    }
+
+    #[test]
+    fn idle_waits_are_never_io() {
+        for name in [
+            "epoll_wait",
+            "epoll_pwait",
+            "poll",
+            "select",
+            "pause",
+            "nanosleep",
+            "clock_nanosleep",
+            "futex",
+            "wait4",
+        ] {
+            assert_eq!(SyscallClass::of(name), SyscallClass::Wait, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_listed_name_exists_on_some_architecture() {
+        let known = |name: &str| {
+            (0..TABLE_SIZE).any(|nr| {
+                syscalls::x86_64::Sysno::new(nr).is_some_and(|s| s.name() == name)
+                    || syscalls::aarch64::Sysno::new(nr).is_some_and(|s| s.name() == name)
+            })
+        };
+        for class in SyscallClass::ALL {
+            for name in class.members() {
+                assert!(known(name), "{name} ({}) is not a syscall", class.label());
+            }
+        }
+    }
+
+    #[test]
+    fn no_name_in_two_classes() {
+        for a in SyscallClass::ALL {
+            for b in SyscallClass::ALL.into_iter().filter(|b| *b != a) {
+                for name in a.members() {
+                    assert!(
+                        !b.members().contains(name),
+                        "{name} is in {} and {}",
+                        a.label(),
+                        b.label()
+                    );
+                }
+            }
+        }
+    }
+}

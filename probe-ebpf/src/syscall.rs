@@ -1,0 +1,199 @@
+//! Syscall latency per cgroup and class.
+//!
+//! `sys_enter` notes, per thread, the syscall's class and when it started;
+//! `sys_exit` adds the duration to the histogram of that class in the
+//! cgroup's local storage and counts an error return. Entries live in a
+//! direct-mapped array indexed by thread id (an inlined lookup, no hashing).
+//! Nothing is left behind: syscalls that never return (`exit`,
+//! `exit_group`) keep no entry, a thread that dies inside a syscall (killed,
+//! or another thread exits the process) has its entry cleared on
+//! `sched_process_exit`, and a thread that becomes the leader in `execve`
+//! has its entry moved to its new id on `sched_process_exec`.
+
+use aya_ebpf::{
+    bindings::cgroup,
+    btf_maps::CgrpStorage,
+    helpers::{bpf_get_current_task_btf, bpf_ktime_get_ns},
+    macros::{btf_map, btf_tracepoint, map, raw_tracepoint},
+    maps::Array,
+    programs::{BtfTracePointContext, RawTracePointContext},
+};
+use probe_common::{
+    counters::{
+        SYSCALL_CGROUP_SET_FULL, SYSCALL_CGROUP_UNREADABLE, SYSCALL_SLOT_EVICTED,
+        SYSCALL_STORAGE_UNAVAILABLE, SYSCALL_TOO_LONG,
+    },
+    histogram::{BUCKETS, MAX_NS, bucket_index},
+    syscall::{CLASSES, CgroupSyscalls, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE},
+};
+
+use crate::{
+    atomic::atomic_add,
+    cgroups::register,
+    counters::bump,
+    kernel::{KernelPtr, task_cgroup, task_tid},
+};
+
+/// Syscall number -> class (or `NO_RETURN`), for this machine's
+/// architecture; filled in by the agent before load.
+#[unsafe(no_mangle)]
+static SYSCALL_CLASSES: [u8; TABLE_SIZE] = [SyscallClass::Other as u8; TABLE_SIZE];
+
+#[unsafe(no_mangle)]
+static SYSCALL_SLOT_MASK: aya_ebpf::Global<u32> = aya_ebpf::Global::new(SLOTS - 1);
+
+#[map]
+static SYSCALL_SLOTS: Array<SyscallSlot> = Array::with_max_entries(SLOTS, 0);
+
+#[btf_map]
+static SYSCALL_STORAGE: CgrpStorage<CgroupSyscalls> = CgrpStorage::new();
+
+/// `sys_enter(struct pt_regs *regs, long id)`
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn syscall_enter(ctx: RawTracePointContext) -> i32 {
+    on_enter(ctx.arg::<u64>(1));
+    0
+}
+
+/// `sys_exit(struct pt_regs *regs, long ret)`
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn syscall_exit(ctx: RawTracePointContext) -> i32 {
+    on_exit(&ctx, ctx.arg::<i64>(1));
+    0
+}
+
+/// `sched_process_exit(struct task_struct *p, bool group_dead)`: the thread
+/// is gone, whatever syscall it was in.
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn syscall_thread_exit(ctx: BtfTracePointContext) -> i32 {
+    let tid = task_tid(ctx.arg(0));
+    if let Some(slot) = slot_of(tid) {
+        let slot = unsafe { &mut *slot };
+        if slot.tid == tid {
+            slot.entered_ns = 0;
+        }
+    }
+    0
+}
+
+/// `sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`:
+/// a non-leader thread that execs takes the leader's id; its `execve` returns under it.
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn syscall_thread_exec(ctx: BtfTracePointContext) -> i32 {
+    let new_tid = task_tid(ctx.arg(0));
+    let old_tid = ctx.arg::<u64>(1) as u32;
+    if new_tid == old_tid {
+        return 0;
+    }
+    let (Some(old), Some(new)) = (slot_of(old_tid), slot_of(new_tid)) else {
+        return 0;
+    };
+    let (old, new) = unsafe { (&mut *old, &mut *new) };
+    if old.tid != old_tid || old.entered_ns == 0 {
+        return 0;
+    }
+    *new = SyscallSlot {
+        tid: new_tid,
+        class: old.class,
+        entered_ns: old.entered_ns,
+    };
+    if old_tid & SYSCALL_SLOT_MASK.load() != new_tid & SYSCALL_SLOT_MASK.load() {
+        old.entered_ns = 0;
+    }
+    0
+}
+
+#[inline(always)]
+fn slot_of(tid: u32) -> Option<*mut SyscallSlot> {
+    SYSCALL_SLOTS.get_ptr_mut(tid & SYSCALL_SLOT_MASK.load())
+}
+
+#[inline(always)]
+fn current_task() -> KernelPtr {
+    unsafe { bpf_get_current_task_btf() as KernelPtr }
+}
+
+/// The class (or `NO_RETURN`) of syscall `nr`.
+#[inline(always)]
+fn class_of(nr: u64) -> u8 {
+    if nr >= TABLE_SIZE as u64 {
+        return SyscallClass::Other as u8;
+    }
+    // SAFETY: nr is below the table's length.
+    unsafe { core::ptr::read_volatile(SYSCALL_CLASSES.as_ptr().add(nr as usize)) }
+}
+
+#[inline(always)]
+fn on_enter(nr: u64) {
+    let tid = task_tid(current_task());
+    let Some(slot) = slot_of(tid) else { return };
+    let slot = unsafe { &mut *slot };
+    let class = class_of(nr);
+    if class == NO_RETURN {
+        if slot.tid == tid {
+            slot.entered_ns = 0;
+        }
+        return;
+    }
+    if slot.entered_ns != 0 && slot.tid != tid {
+        bump(SYSCALL_SLOT_EVICTED);
+    }
+    slot.tid = tid;
+    slot.class = u32::from(class);
+    slot.entered_ns = unsafe { bpf_ktime_get_ns() };
+}
+
+#[inline(always)]
+fn on_exit(ctx: &RawTracePointContext, ret: i64) {
+    let task = current_task();
+    let tid = task_tid(task);
+    let Some(slot) = slot_of(tid) else { return };
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid || slot.entered_ns == 0 {
+        return;
+    }
+    let took = unsafe { bpf_ktime_get_ns() }.wrapping_sub(slot.entered_ns);
+    slot.entered_ns = 0;
+    let class = slot.class as usize;
+    if class >= CLASSES {
+        return;
+    }
+    if took >= MAX_NS {
+        bump(SYSCALL_TOO_LONG);
+        return;
+    }
+    let Some(cgroup) = task_cgroup(task) else {
+        bump(SYSCALL_CGROUP_UNREADABLE);
+        return;
+    };
+    // SAFETY: `cgroup` is the RCU-protected `css_set->dfl_cgrp` of the current task.
+    let state = unsafe { SYSCALL_STORAGE.get_or_insert_ptr_mut(cgroup as *mut cgroup, None) };
+    if state.is_null() {
+        bump(SYSCALL_STORAGE_UNAVAILABLE);
+        return;
+    }
+    let state = unsafe { &mut *state };
+    if state.registered == 0 {
+        register(
+            ctx,
+            cgroup,
+            &mut state.registered,
+            SYSCALL_CGROUP_UNREADABLE,
+            SYSCALL_CGROUP_SET_FULL,
+        );
+    }
+    let index = bucket_index(took);
+    if index >= BUCKETS {
+        return;
+    }
+    unsafe {
+        let hist = state.latency.as_mut_ptr().add(class);
+        atomic_add((*hist).buckets.as_mut_ptr().add(index), 1);
+        atomic_add(&raw mut (*hist).sum_ns, took);
+        // Errors are -MAX_ERRNO..=-1; other negative values (mmap addresses
+        // above the sign bit, lseek offsets) are not errors.
+        if (-4095..0).contains(&ret) {
+            atomic_add(state.errors.as_mut_ptr().add(class), 1);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The probe's signals: which hooks and maps each needs, and which ones run.
+
+use std::fmt;
+
+use anyhow::{Result, bail};
+use clap::ValueEnum;
+use probe_common::{runqueue, syscall};
+
+use crate::{
+    hooks::{Hook, HookStatus, RUNQ_HOOKS, SYSCALL_HOOKS},
+    kernel_btf::KernelBtf,
+};
+
+/// A pressure signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum Signal {
+    /// Run-queue latency and preemptions.
+    Runq,
+    /// Syscall latency and errors by class.
+    Syscall,
+}
+
+impl Signal {
+    /// Every signal.
+    pub const ALL: [Signal; 2] = [Signal::Runq, Signal::Syscall];
+
+    /// Its name, as in `--signals` and the `signal` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Runq => "runq",
+            Signal::Syscall => "syscall",
+        }
+    }
+
+    /// The hooks it attaches to.
+    pub fn hooks(self) -> &'static [Hook] {
+        match self {
+            Signal::Runq => RUNQ_HOOKS,
+            Signal::Syscall => SYSCALL_HOOKS,
+        }
+    }
+
+    /// Its sized maps: shrunk to one entry when the signal is off, so that a
+    /// disabled signal costs no memory either.
+    pub fn sized_maps(self) -> &'static [&'static str] {
+        match self {
+            Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
+            Signal::Syscall => &[syscall::SLOTS_MAP],
+        }
+    }
+
+    /// Why it cannot run on this kernel, if it cannot.
+    pub fn unavailable_because(self, btf: &KernelBtf) -> Option<String> {
+        if self == Signal::Syscall && syscall::host_arch().is_none() {
+            return Some("no syscall table for this architecture".into());
+        }
+        self.hooks().iter().find_map(|hook| match hook.status(btf) {
+            HookStatus::Available => None,
+            status => Some(format!("kernel hook {hook} is {status}")),
+        })
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Decides which signals run: those asked for (each must be available), or
+/// by default every available one (at least one).
+pub fn choose(requested: &[Signal], btf: &KernelBtf) -> Result<Vec<Signal>> {
+    let mut chosen = Vec::new();
+    if requested.is_empty() {
+        let mut unavailable = Vec::new();
+        for signal in Signal::ALL {
+            match signal.unavailable_because(btf) {
+                None => chosen.push(signal),
+                Some(reason) => unavailable.push((signal, reason)),
+            }
+        }
+        if chosen.is_empty() {
+            let reasons: Vec<String> = unavailable
+                .iter()
+                .map(|(signal, reason)| format!("{signal}: {reason}"))
+                .collect();
+            bail!(
+                "no signal can run on this kernel ({}); run `pressure-probe check` for details",
+                reasons.join("; ")
+            );
+        }
+        for (signal, reason) in unavailable {
+            tracing::warn!(%signal, "signal unavailable, not attached: {reason}");
+        }
+    } else {
+        for &signal in requested {
+            if let Some(reason) = signal.unavailable_because(btf) {
+                bail!(
+                    "signal {signal} cannot run on this kernel: {reason} \
+                     (run `pressure-probe check` for details)"
+                );
+            }
+            if !chosen.contains(&signal) {
+                chosen.push(signal);
+            }
+        }
+    }
+    chosen.sort();
+    Ok(chosen)
+}

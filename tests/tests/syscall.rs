@@ -1,0 +1,165 @@
+//! Syscall latency and errors by class, against a workload whose syscalls are known.
+
+use std::{path::Path, process::Command, thread, time::Duration};
+
+use integration_tests::{
+    agent::Agent, cgroup::TestCgroup, kernel_maps::SyscallSlots, workload::Workload,
+};
+
+const LATENCY: &str = "pressure_syscall_latency_seconds";
+const ERRORS: &str = "pressure_syscall_errors_total";
+
+#[test]
+fn known_workload_lands_in_its_classes() {
+    let agent = Agent::start(&[]);
+    let a = TestCgroup::create("pp-sys-a");
+    let b = TestCgroup::create("pp-sys-b");
+    let (sleeps, missing, fsyncs) = (200u64, 50u64, 20u64);
+    Workload::syscalls(a.dir(), sleeps, missing, fsyncs).finish();
+    Workload::syscalls(b.dir(), 0, 0, 0).finish();
+    let scrape = agent.scrape();
+    let in_a = |class| [("cgroup", a.label()), ("class", class)];
+    let in_b = |class| [("cgroup", b.label()), ("class", class)];
+
+    let wait = scrape
+        .histogram(LATENCY, &in_a("wait"))
+        .expect("A has no wait series");
+    let expected = sleeps as f64 * 0.002;
+    let error = (wait.sum - expected).abs() / expected;
+    eprintln!(
+        "A wait: {} calls, {:.6} s (expected {expected:.3} s for {sleeps} x 2 ms, off by {:.2}%)",
+        wait.count,
+        wait.sum,
+        error * 100.0
+    );
+    assert!(
+        wait.count >= sleeps as f64,
+        "{} wait observations, fewer than {sleeps}",
+        wait.count
+    );
+    assert!(
+        error < 0.10,
+        "wait sum {} s is {:.1}% away from {expected} s",
+        wait.sum,
+        error * 100.0
+    );
+
+    let file_errors = scrape
+        .value(ERRORS, &in_a("file_io"))
+        .expect("A has no file_io errors series");
+    assert_eq!(file_errors, missing as f64, "file_io errors in A");
+    let sync = scrape
+        .histogram(LATENCY, &in_a("sync"))
+        .expect("A has no sync series");
+    assert_eq!(sync.count, fsyncs as f64, "sync observations in A");
+    assert_eq!(scrape.value(ERRORS, &in_a("sync")), Some(0.0));
+
+    // B made none of these calls.
+    assert_eq!(
+        scrape.value(ERRORS, &in_b("file_io")).unwrap_or(0.0),
+        0.0,
+        "file_io errors in B"
+    );
+    assert!(
+        scrape.histogram(LATENCY, &in_b("sync")).is_none(),
+        "B has sync observations"
+    );
+    let b_wait = scrape
+        .histogram(LATENCY, &in_b("wait"))
+        .map_or(0.0, |h| h.sum);
+    assert!(b_wait < 0.001, "B spent {b_wait} s in wait syscalls");
+}
+
+#[test]
+fn thread_killed_in_a_blocking_syscall_leaves_no_entry() {
+    let _agent = Agent::start(&[]);
+    let c = TestCgroup::create("pp-sys-kill");
+    let blocked = Workload::blocked(c.dir());
+    let tid = blocked.pid();
+    thread::sleep(Duration::from_millis(200));
+    let slots = SyscallSlots::open();
+    assert!(
+        slots.has_entry(tid),
+        "the thread blocked in pause() has no entry"
+    );
+    blocked.kill();
+    assert!(
+        !slots.has_entry(tid),
+        "the killed thread's entry is still there"
+    );
+}
+
+/// Exits, execs (from the leader and from another thread) and kills leave
+/// no entry of a thread that no longer exists.
+#[test]
+fn no_entry_outlives_its_thread() {
+    let _agent = Agent::start(&[]);
+    let c = TestCgroup::create("pp-sys-churn");
+    let script = format!(
+        "echo 0 > {}/cgroup.procs && for i in 1 2 3 4 5; do /bin/true; sh -c 'exec /bin/true'; done",
+        c.dir().display()
+    );
+    let status = Command::new("sh").args(["-c", &script]).status().unwrap();
+    assert!(status.success());
+    for _ in 0..5 {
+        Workload::blocked(c.dir()).kill();
+    }
+    let slots = SyscallSlots::open();
+    let stale: Vec<u32> = slots
+        .occupied()
+        .into_iter()
+        // A thread may exit between the two reads: its entry is then gone too.
+        .filter(|tid| !Path::new(&format!("/proc/{tid}")).exists() && slots.has_entry(*tid))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "entries of threads that no longer exist: {stale:?}"
+    );
+}
+
+#[test]
+fn signals_choose_what_is_attached() {
+    let probe_programs = || -> Vec<String> {
+        aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .filter_map(|p| p.name_as_str().map(str::to_string))
+            .filter(|n| n.starts_with("runq_") || n.starts_with("syscall_"))
+            .collect()
+    };
+    let agent = Agent::start(&["--signals", "runq"]);
+    let programs = probe_programs();
+    assert!(
+        programs.iter().all(|n| n.starts_with("runq_")),
+        "{programs:?}"
+    );
+    assert_eq!(programs.len(), 3, "{programs:?}");
+    assert!(
+        agent
+            .scrape()
+            .find(&format!("{LATENCY}_count"), &[])
+            .next()
+            .is_none()
+    );
+    drop(agent);
+
+    let agent = Agent::start(&["--signals", "syscall"]);
+    let programs = probe_programs();
+    assert!(
+        programs.iter().all(|n| n.starts_with("syscall_")),
+        "{programs:?}"
+    );
+    assert_eq!(programs.len(), 4, "{programs:?}");
+    let scrape = agent.scrape();
+    assert!(
+        scrape
+            .find("pressure_runqueue_latency_seconds_count", &[])
+            .next()
+            .is_none()
+    );
+    assert!(
+        scrape
+            .find(&format!("{LATENCY}_count"), &[])
+            .next()
+            .is_some()
+    );
+}
