@@ -1,8 +1,11 @@
-//! `cargo xtask bench`: the run-queue programs' cost on the scheduler's hot
-//! path. `perf bench sched pipe` pinned to one CPU does two wakeups and two
-//! context switches per operation; it runs bare, with empty programs on the
-//! same hooks (the floor every probe pays), and with the probe, interleaved
-//! round by round so that drift on a noisy machine hits all three alike.
+//! `cargo xtask bench`: what each signal's programs cost on their hot path,
+//! measured bare, with empty programs on the same hooks (the floor every
+//! probe pays), and with the probe, interleaved round by round so that drift
+//! on a noisy machine hits all three alike.
+//!
+//! - run queue: `perf bench sched pipe` pinned to one CPU, two wakeups and
+//!   two context switches per operation, µs per operation;
+//! - syscalls: a `getppid()` loop pinned to one CPU, ns per call.
 
 use std::{
     io::{BufRead, BufReader},
@@ -37,7 +40,7 @@ impl Config {
         }
     }
 
-    fn programs(self) -> Option<&'static str> {
+    fn programs_flag(self) -> Option<&'static str> {
         match self {
             Config::Bare => None,
             Config::Floor => Some("empty"),
@@ -45,6 +48,32 @@ impl Config {
         }
     }
 }
+
+/// One workload: what it runs, its unit, and which signal it exercises.
+struct Workload {
+    title: &'static str,
+    unit: &'static str,
+    signal: &'static str,
+    goal: f64,
+    measure: fn(usize, u64) -> Result<f64>,
+}
+
+const WORKLOADS: [Workload; 2] = [
+    Workload {
+        title: "sched pipe (2 wakeups + 2 switches per op)",
+        unit: "µs/op",
+        signal: "runq",
+        goal: 2.0,
+        measure: sched_pipe_usecs,
+    },
+    Workload {
+        title: "getppid() loop",
+        unit: "ns/call",
+        signal: "syscall",
+        goal: 1.5,
+        measure: getppid_nanos,
+    },
+];
 
 /// Runs the benchmark and prints medians and ratios.
 pub fn bench(rounds: usize, loops: u64) -> Result<()> {
@@ -59,54 +88,69 @@ pub fn bench(rounds: usize, loops: u64) -> Result<()> {
     packages::ensure(packages::BENCH_COMMANDS)?;
     let agent = build::build(true)?;
     let cpu = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
-    eprintln!(
-        "xtask: bench: `taskset -c {cpu} perf bench sched pipe -l {loops}`, {rounds} rounds, \
-         configurations interleaved"
-    );
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); Config::ALL.len()];
-    for round in 1..=rounds {
-        for (i, config) in Config::ALL.iter().enumerate() {
-            let running = config
-                .programs()
-                .map(|p| start_agent(&agent, p))
-                .transpose()?;
-            let result = sched_pipe_usecs(cpu, loops);
-            if let Some(child) = running {
-                stop_agent(child)?;
+    let mut reports = Vec::new();
+    for workload in &WORKLOADS {
+        eprintln!(
+            "xtask: bench: {} on CPU {cpu}, {loops} iterations, {rounds} rounds, configurations interleaved",
+            workload.title
+        );
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); Config::ALL.len()];
+        for round in 1..=rounds {
+            for (i, config) in Config::ALL.iter().enumerate() {
+                let running = config
+                    .programs_flag()
+                    .map(|p| start_agent(&agent, workload.signal, p))
+                    .transpose()?;
+                let result = (workload.measure)(cpu, loops);
+                if let Some(child) = running {
+                    stop_agent(child)?;
+                }
+                let value = result?;
+                eprintln!(
+                    "xtask: bench: round {round}: {:<20} {value:.3} {}",
+                    config.name(),
+                    workload.unit
+                );
+                samples[i].push(value);
             }
-            let usecs = result?;
-            eprintln!(
-                "xtask: bench: round {round}: {:<20} {usecs:.3} µs/op",
-                config.name()
-            );
-            samples[i].push(usecs);
         }
+        reports.push((
+            workload,
+            samples.iter_mut().map(|s| median(s)).collect::<Vec<f64>>(),
+        ));
     }
-    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    for (workload, medians) in reports {
+        print_report(workload, &medians, rounds);
+    }
+    Ok(())
+}
+
+fn print_report(workload: &Workload, medians: &[f64], rounds: usize) {
     let (bare, floor, probe) = (medians[0], medians[1], medians[2]);
     println!();
-    println!("sched pipe, µs per operation (2 wakeups + 2 switches), median of {rounds}:");
-    for (config, value) in Config::ALL.iter().zip(&medians) {
+    println!(
+        "{} ({} signal), {}, median of {rounds}:",
+        workload.title, workload.signal, workload.unit
+    );
+    for (config, value) in Config::ALL.iter().zip(medians) {
         println!(
-            "  {:<20} {value:>8.3}   (+{:.3} over bare)",
+            "  {:<20} {value:>9.3}   (+{:.3} over bare)",
             config.name(),
             value - bare
         );
     }
-    let floor_added = floor - bare;
-    let probe_added = probe - bare;
-    println!();
     println!("  probe / bare                     {:.3}", probe / bare);
     println!("  floor / bare                     {:.3}", floor / bare);
+    let floor_added = floor - bare;
     if floor_added > 0.0 {
         println!(
-            "  probe added cost / floor added   {:.2}   (goal: <= 2)",
-            probe_added / floor_added
+            "  probe added cost / floor added   {:.2}   (goal: <= {})",
+            (probe - bare) / floor_added,
+            workload.goal
         );
     } else {
         println!("  the floor added no measurable cost this run; ratio not meaningful");
     }
-    Ok(())
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -117,6 +161,26 @@ fn median(values: &mut [f64]) -> f64 {
     } else {
         values[mid]
     }
+}
+
+/// ns per `getppid()` syscall, in a loop pinned to `cpu`, run in this process.
+fn getppid_nanos(cpu: usize, loops: u64) -> Result<f64> {
+    // SAFETY: a zeroed cpu_set_t is valid; the calls take it by pointer.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) != 0 {
+            bail!("cannot pin the benchmark to CPU {cpu}");
+        }
+    }
+    let calls = loops * 10;
+    let started = std::time::Instant::now();
+    for _ in 0..calls {
+        // SAFETY: getppid has no arguments and cannot fail; the raw syscall
+        // bypasses any libc caching.
+        std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+    }
+    Ok(started.elapsed().as_nanos() as f64 / calls as f64)
 }
 
 fn sched_pipe_usecs(cpu: usize, loops: u64) -> Result<f64> {
@@ -139,10 +203,18 @@ fn sched_pipe_usecs(cpu: usize, loops: u64) -> Result<f64> {
         .with_context(|| format!("no usecs/op in perf output:\n{text}"))
 }
 
-/// Starts the agent with `programs` and waits until it serves.
-fn start_agent(binary: &Path, programs: &str) -> Result<Child> {
+/// Starts the agent with one signal's `programs` and waits until it serves.
+fn start_agent(binary: &Path, signal: &str, programs: &str) -> Result<Child> {
     let mut child = Command::new(binary)
-        .args(["run", "--listen", "127.0.0.1:0", "--programs", programs])
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--signals",
+            signal,
+            "--programs",
+            programs,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -52,13 +52,15 @@ enum Command {
     },
     /// rustfmt check and clippy with warnings denied, kernel side included.
     Lint,
-    /// Measure the probe's overhead against the bare system and the empty-hook
-    /// floor. Needs root.
+    /// Measure each signal's overhead against the bare system and the
+    /// empty-hook floor (sched pipe for runq, a getppid loop for syscall).
+    /// Needs root.
     Bench {
         /// Rounds per configuration (the median is reported).
         #[arg(long, default_value_t = 5)]
         rounds: usize,
-        /// Iterations of `perf bench sched pipe` per round.
+        /// Iterations per round: `perf bench sched pipe` operations, and ten
+        /// times as many `getppid()` calls.
         #[arg(long, default_value_t = 200_000)]
         loops: u64,
     },
