@@ -35,12 +35,16 @@ pub const SYSCALL_CGROUP_UNREADABLE: u32 = 11;
 /// A cgroup's syscalls were recorded but it could not be listed for the
 /// agent: the `CGROUPS` set is full. Retried on its next event.
 pub const SYSCALL_CGROUP_SET_FULL: u32 = 12;
+/// An accept-queue fill observation was lost: the per-cgroup fill map is full.
+pub const TCP_FILL_MAP_FULL: u32 = 13;
+/// A listener's cgroup could not be read (a null pointer on the way).
+pub const TCP_CGROUP_UNREADABLE: u32 = 14;
 
 /// Number of slots in the counter array.
 pub const COUNT: u32 = 16;
 
 /// Every counter: (index, signal, reason) as exported.
-pub const NAMES: [(u32, &str, &str); 13] = [
+pub const NAMES: [(u32, &str, &str); 15] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -58,4 +62,6 @@ pub const NAMES: [(u32, &str, &str); 13] = [
     (SYSCALL_TOO_LONG, "syscall", "too_long"),
     (SYSCALL_CGROUP_UNREADABLE, "syscall", "cgroup_unreadable"),
     (SYSCALL_CGROUP_SET_FULL, "syscall", "cgroup_set_full"),
+    (TCP_FILL_MAP_FULL, "tcp", "fill_map_full"),
+    (TCP_CGROUP_UNREADABLE, "tcp", "cgroup_unreadable"),
 ];

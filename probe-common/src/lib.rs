@@ -9,3 +9,4 @@ pub mod globals;
 pub mod histogram;
 pub mod runqueue;
 pub mod syscall;
+pub mod tcp;

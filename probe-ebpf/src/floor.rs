@@ -41,3 +41,8 @@ pub fn floor_sched_process_exit(_ctx: BtfTracePointContext) -> i32 {
 pub fn floor_sched_process_exec(_ctx: BtfTracePointContext) -> i32 {
     0
 }
+
+#[btf_tracepoint(function = "sk_data_ready")]
+pub fn floor_sk_data_ready(_ctx: BtfTracePointContext) -> i32 {
+    0
+}

@@ -30,7 +30,7 @@ pub type KernelPtr = *const u8;
 
 /// Reads a `T` at byte `offset` inside the object at `base`.
 #[inline(always)]
-unsafe fn read_at<T: Copy>(base: KernelPtr, offset: u64) -> T {
+pub unsafe fn read_at<T: Copy>(base: KernelPtr, offset: u64) -> T {
     unsafe { core::ptr::read_volatile(base.add(offset as usize) as *const T) }
 }
 

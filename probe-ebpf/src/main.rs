@@ -11,6 +11,7 @@ mod floor;
 mod kernel;
 mod runqueue;
 mod syscall;
+mod tcp;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -12,6 +12,7 @@ use probe_common::{
     histogram::Histogram,
     runqueue::{self, CgroupRunqueue, PreemptionKey},
     syscall::CgroupSyscalls,
+    tcp::{self, TcpFill},
 };
 
 use crate::signals::Signal;
@@ -24,6 +25,8 @@ pub struct RawSnapshot {
     pub cgroups: Vec<u64>,
     /// Preemption counts per (victim, preemptor) cgroup pair.
     pub preemptions: Vec<(PreemptionKey, u64)>,
+    /// Accept-queue fill observations per socket cgroup id.
+    pub tcp_fill: Vec<(u64, TcpFill)>,
     /// Lost and discarded events of the running signals: (signal, reason, count).
     pub lost: Vec<(&'static str, &'static str, u64)>,
 }
@@ -44,6 +47,7 @@ pub struct KernelMaps {
     syscall_storage: CgrpStorage<MapData, CgroupSyscalls>,
     cgroups: BpfHashMap<MapData, u64, u8>,
     preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
+    tcp_fill: BpfHashMap<MapData, u64, TcpFill>,
     counters: PerCpuArray<MapData, u64>,
 }
 
@@ -76,6 +80,7 @@ impl KernelMaps {
             syscall_storage: take(ebpf, "SYSCALL_STORAGE")?,
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
+            tcp_fill: take(ebpf, tcp::FILL_MAP)?,
             counters: take(ebpf, "COUNTERS")?,
         })
     }
@@ -90,6 +95,9 @@ impl KernelMaps {
             snapshot
                 .preemptions
                 .push(entry.context("reading RUNQ_PREEMPTIONS")?);
+        }
+        for entry in self.tcp_fill.iter() {
+            snapshot.tcp_fill.push(entry.context("reading TCP_FILL")?);
         }
         for (index, signal, reason) in counters::NAMES {
             if !self.signals.iter().any(|s| s.name() == signal) {
@@ -120,6 +128,11 @@ impl KernelMaps {
     pub fn forget_cgroup(&mut self, id: u64) {
         // Absent already is fine: the goal is that it is gone.
         let _ = self.cgroups.remove(&id);
+    }
+
+    /// Drops a removed cgroup's accept-queue fill histogram.
+    pub fn forget_tcp_fill(&mut self, id: u64) {
+        let _ = self.tcp_fill.remove(&id);
     }
 
     /// Drops one preemption pair.

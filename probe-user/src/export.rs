@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use probe_common::{
     histogram::{BUCKETS, Histogram, bucket_upper_ns},
     syscall::SyscallClass,
+    tcp::{FILL_SCALE, FILL_STEPS},
 };
 use prometheus::{
     Encoder, TextEncoder,
@@ -13,7 +14,7 @@ use prometheus::{
     },
 };
 
-use crate::snapshot::{Preemptor, Snapshot};
+use crate::snapshot::{PortSignals, Preemptor, Snapshot};
 
 /// Exported run-queue bucket bounds, as powers of two nanoseconds: 2^10 ns
 /// (1.024 µs) to 2^32 ns (4.29 s), doubling. Each is an edge of the kernel
@@ -35,6 +36,22 @@ pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> Result<String> {
         runqueue_preemptions(snapshot),
         syscall_latency(snapshot),
         syscall_errors(snapshot),
+        port_gauge(
+            snapshot,
+            "pressure_tcp_accept_queue_depth",
+            "Connections waiting in the accept queue of a listening TCP port, read from the \
+             sockets at this scrape (IPv4, IPv6 and SO_REUSEPORT sockets of a port add up).",
+            |p| p.depth,
+        ),
+        port_gauge(
+            snapshot,
+            "pressure_tcp_accept_queue_limit",
+            "Accept queue limit (listen backlog) of a listening TCP port; the queue holds at \
+             most one more connection than this.",
+            |p| p.limit,
+        ),
+        listen_overflows(snapshot),
+        accept_queue_fill(snapshot),
         events_lost(snapshot),
         gauge_family(
             "pressure_probe_cgroups_tracked",
@@ -186,6 +203,78 @@ fn syscall_errors(snapshot: &Snapshot) -> MetricFamily {
         "pressure_syscall_errors_total",
         "Syscalls made by a thread of the cgroup that returned an error (-4095 to -1), by class.",
         MetricType::COUNTER,
+        metrics,
+    )
+}
+
+fn port_labels(port: &PortSignals) -> Vec<LabelPair> {
+    vec![
+        label("cgroup", &port.cgroup),
+        label("netns", &port.netns.to_string()),
+        label("port", &port.port.to_string()),
+    ]
+}
+
+fn port_gauge(
+    snapshot: &Snapshot,
+    name: &str,
+    help: &str,
+    value: fn(&PortSignals) -> u64,
+) -> MetricFamily {
+    let metrics = snapshot
+        .ports
+        .iter()
+        .map(|p| gauge(port_labels(p), value(p) as f64))
+        .collect();
+    gauge_family(name, help, metrics)
+}
+
+fn listen_overflows(snapshot: &Snapshot) -> MetricFamily {
+    let metrics = snapshot
+        .ports
+        .iter()
+        .map(|p| counter(port_labels(p), p.overflows as f64))
+        .collect();
+    family(
+        "pressure_tcp_listen_overflows_total",
+        "Connections dropped because the accept queue of a listening TCP port was full, \
+         since the agent first saw the port: the kernel's ListenOverflows of the network \
+         namespace, attributed to the port whose sockets' drop count rose with it.",
+        MetricType::COUNTER,
+        metrics,
+    )
+}
+
+/// Exported fill bounds, in twentieths (the kernel's fill buckets).
+const FILL_BOUNDS_TWENTIETHS: [usize; 5] = [5, 10, 15, 18, 20];
+
+fn accept_queue_fill(snapshot: &Snapshot) -> MetricFamily {
+    let metrics = snapshot
+        .cgroups
+        .iter()
+        .filter_map(|c| {
+            let fill = c.tcp_fill.as_ref()?;
+            let mut buckets = Vec::new();
+            for bound in FILL_BOUNDS_TWENTIETHS {
+                let mut bucket = Bucket::default();
+                bucket.set_upper_bound(bound as f64 / f64::from(FILL_STEPS));
+                bucket.set_cumulative_count(fill.buckets[..=bound].iter().sum());
+                buckets.push(bucket);
+            }
+            let mut hist = PromHistogram::default();
+            hist.set_sample_count(fill.buckets.iter().sum());
+            hist.set_sample_sum(fill.sum_micro as f64 / FILL_SCALE as f64);
+            hist.set_bucket(buckets);
+            let mut metric = Metric::from_label(vec![label("cgroup", &c.cgroup)]);
+            metric.set_histogram(hist);
+            Some(metric)
+        })
+        .collect();
+    family(
+        "pressure_tcp_accept_queue_fill_ratio",
+        "Accept queue depth / limit of the cgroup's listening TCP sockets, observed each \
+         time a connection is queued (above 1: the queue holds one more than its limit).",
+        MetricType::HISTOGRAM,
         metrics,
     )
 }

@@ -11,6 +11,8 @@ pub enum HookKind {
     BtfTracepoint,
     /// Raw tracepoint: untyped arguments.
     RawTracepoint,
+    /// BPF iterator (`iter/<target>`): loaded, and run on demand by the agent.
+    Iterator,
 }
 
 /// A tracepoint and the programs that attach to it.
@@ -26,6 +28,8 @@ pub struct Hook {
     pub program: &'static str,
     /// The empty program on the same hook (benchmark floor).
     pub floor_program: &'static str,
+    /// For a hook the signal can do without: what is lost without it.
+    pub optional: Option<&'static str>,
 }
 
 const fn btf(
@@ -40,6 +44,7 @@ const fn btf(
         min_args,
         program,
         floor_program,
+        optional: None,
     }
 }
 
@@ -55,6 +60,28 @@ const fn raw(
         min_args,
         program,
         floor_program,
+        optional: None,
+    }
+}
+
+/// An iterator over `target` (e.g. `task_file`). It runs at scrape time, not
+/// on a hot path, so it has no floor program of its own.
+const fn iter(target: &'static str, program: &'static str) -> Hook {
+    Hook {
+        kind: HookKind::Iterator,
+        tracepoint: target,
+        min_args: 0,
+        program,
+        floor_program: program,
+        optional: None,
+    }
+}
+
+/// Marks a hook the signal can do without, saying what is lost without it.
+const fn optional(hook: Hook, loss: &'static str) -> Hook {
+    Hook {
+        optional: Some(loss),
+        ..hook
     }
 }
 
@@ -88,6 +115,22 @@ pub const SYSCALL_HOOKS: &[Hook] = &[
     ),
 ];
 
+/// Hooks of the TCP accept-queue signal: the listener iterator, and the
+/// queue-fill histogram on `sk_data_ready` (Linux 6.10 and later; without it
+/// depth, limit and overflows still work).
+pub const TCP_HOOKS: &[Hook] = &[
+    iter("task_file", "tcp_listeners"),
+    optional(
+        btf(
+            "sk_data_ready",
+            1,
+            "tcp_accept_queued",
+            "floor_sk_data_ready",
+        ),
+        "no accept-queue fill histogram (depth, limit and overflows still work)",
+    ),
+];
+
 /// Whether a hook can be used on this kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookStatus {
@@ -106,6 +149,14 @@ impl Hook {
     /// Checks the hook against the kernel's BTF (every tracepoint, raw ones
     /// included, has a `btf_trace_<name>` prototype there).
     pub fn status(&self, btf: &KernelBtf) -> HookStatus {
+        if self.kind == HookKind::Iterator {
+            let context = format!("bpf_iter__{}", self.tracepoint);
+            return if btf.has_struct(&context) {
+                HookStatus::Available
+            } else {
+                HookStatus::Missing
+            };
+        }
         match btf.tracepoint_arity(self.tracepoint) {
             None => HookStatus::Missing,
             Some(found) if found >= self.min_args => HookStatus::Available,
@@ -119,6 +170,7 @@ impl fmt::Display for Hook {
         let prefix = match self.kind {
             HookKind::BtfTracepoint => "tp_btf",
             HookKind::RawTracepoint => "raw_tp",
+            HookKind::Iterator => "iter",
         };
         write!(f, "{prefix}/{}", self.tracepoint)
     }
@@ -128,7 +180,7 @@ impl fmt::Display for HookStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HookStatus::Available => f.write_str("available"),
-            HookStatus::Missing => f.write_str("missing: the kernel has no such tracepoint"),
+            HookStatus::Missing => f.write_str("missing: the kernel has no such hook"),
             HookStatus::UnexpectedPrototype { found } => {
                 write!(f, "unsupported: this kernel passes {found} arguments")
             }

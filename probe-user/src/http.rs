@@ -3,7 +3,6 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Instant,
 };
 
 use anyhow::{Context, Result};
@@ -15,33 +14,9 @@ use axum::{
     routing::get,
 };
 use tokio::net::TcpListener;
-use tracing::{debug, error};
+use tracing::error;
 
-use crate::{collect::KernelMaps, export, identity::Identity, snapshot::SnapshotBuilder};
-
-/// Everything a scrape needs, behind one lock: scrapes are serialised.
-pub struct Scraper {
-    /// Kernel maps.
-    pub maps: KernelMaps,
-    /// Cgroup identity.
-    pub identity: Identity,
-    /// Per-cgroup grouping and reclamation.
-    pub builder: SnapshotBuilder,
-}
-
-impl Scraper {
-    /// Reads the kernel and renders the exposition.
-    pub fn scrape(&mut self) -> Result<String> {
-        let started = Instant::now();
-        let raw = self.maps.read()?;
-        let snapshot = self
-            .builder
-            .build(raw, &mut self.maps, &mut self.identity)?;
-        let text = export::encode(&snapshot, started.elapsed().as_secs_f64())?;
-        debug!(cgroups = snapshot.cgroups.len(), elapsed = ?started.elapsed(), "scraped");
-        Ok(text)
-    }
-}
+use crate::scrape::Scraper;
 
 type Shared = Arc<Mutex<Scraper>>;
 

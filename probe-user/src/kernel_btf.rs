@@ -5,6 +5,26 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use btf_rs::{Btf, BtfType, Type};
 
+/// Where a field sits in a kernel struct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Byte offset from the start of the struct.
+    pub offset: u64,
+    /// Size in bytes, when the type has one.
+    pub size: Option<usize>,
+}
+
+impl Field {
+    /// The offset, after checking that the field is `size` bytes wide (the
+    /// width the programs read).
+    pub fn with_size(self, name: &str, size: usize) -> Result<u64> {
+        match self.size {
+            Some(found) if found == size => Ok(self.offset),
+            found => bail!("kernel field {name} is {found:?} bytes wide, expected {size}"),
+        }
+    }
+}
+
 /// Parsed kernel BTF and where it came from.
 pub struct KernelBtf {
     path: PathBuf,
@@ -37,30 +57,55 @@ impl KernelBtf {
         &self.path
     }
 
-    /// Byte offset of `structure.field`, looking through anonymous structs and
-    /// unions. Bitfields are refused: the programs read whole fields.
-    pub fn field_offset(&self, structure: &str, field: &str) -> Result<u64> {
+    /// Byte offset of `structure.path`, where `path` names a field, or a field
+    /// of a field with dots (`se.cfs_rq`); anonymous structs and unions are
+    /// looked through. Bitfields are refused: the programs read whole fields.
+    pub fn field_offset(&self, structure: &str, path: &str) -> Result<u64> {
+        Ok(self.field(structure, path)?.offset)
+    }
+
+    /// Offset and size of `structure.path` (see [`KernelBtf::field_offset`]).
+    pub fn field(&self, structure: &str, path: &str) -> Result<Field> {
         let types = self
             .btf
             .resolve_types_by_name(structure)
             .map_err(|_| anyhow!("kernel BTF has no struct {structure}"))?;
-        let strukt = types
+        let mut strukt = types
             .iter()
             .find_map(|t| match t {
-                Type::Struct(s) => Some(s),
+                Type::Struct(s) => Some(s.clone()),
                 _ => None,
             })
             .ok_or_else(|| anyhow!("kernel BTF has no struct {structure}"))?;
-        let bits = self
-            .find_member(strukt, field, 0)?
-            .ok_or_else(|| anyhow!("kernel BTF has no field {structure}.{field}"))?;
-        if bits % 8 != 0 {
-            bail!("{structure}.{field} is not byte-aligned in kernel BTF");
+        let mut bits = 0;
+        let mut parts = path.split('.').peekable();
+        while let Some(part) = parts.next() {
+            let (offset, member) = self
+                .find_member(&strukt, part, bits)?
+                .ok_or_else(|| anyhow!("kernel BTF has no field {structure}.{path}"))?;
+            bits = offset;
+            if parts.peek().is_none() {
+                if bits % 8 != 0 {
+                    bail!("{structure}.{path} is not byte-aligned in kernel BTF");
+                }
+                return Ok(Field {
+                    offset: u64::from(bits / 8),
+                    size: self.size_of(&member),
+                });
+            }
+            strukt = self.aggregate_of(&member).ok_or_else(|| {
+                anyhow!("{structure}.{path}: {part} is not a struct in kernel BTF")
+            })?;
         }
-        Ok(u64::from(bits / 8))
+        bail!("empty field path for struct {structure}")
     }
 
-    fn find_member(&self, strukt: &btf_rs::Struct, field: &str, base: u32) -> Result<Option<u32>> {
+    fn find_member(
+        &self,
+        strukt: &btf_rs::Struct,
+        field: &str,
+        base: u32,
+    ) -> Result<Option<(u32, btf_rs::Member)>> {
         for member in &strukt.members {
             let name = self.btf.resolve_name(member).unwrap_or_default();
             let offset = base + member.bit_offset();
@@ -68,7 +113,7 @@ impl KernelBtf {
                 if member.bitfield_size().is_some_and(|size| size != 0) {
                     bail!("field {field} is a bitfield in kernel BTF");
                 }
-                return Ok(Some(offset));
+                return Ok(Some((offset, member.clone())));
             }
             if name.is_empty()
                 && let Some(inner) = self.aggregate_of(member)
@@ -78,6 +123,24 @@ impl KernelBtf {
             }
         }
         Ok(None)
+    }
+
+    /// Size in bytes of a member's type, through typedefs and qualifiers
+    /// (`None` for types without a fixed size).
+    fn size_of(&self, member: &dyn BtfType) -> Option<usize> {
+        let mut ty = self.btf.resolve_chained_type(member).ok()?;
+        loop {
+            match ty {
+                Type::Int(i) => return Some(i.size()),
+                Type::Ptr(_) => return Some(8),
+                Type::Enum(e) => return Some(e.size()),
+                Type::Struct(s) | Type::Union(s) => return Some(s.size()),
+                Type::Typedef(_) | Type::Const(_) | Type::Volatile(_) | Type::Restrict(_) => {
+                    ty = self.btf.resolve_chained_type(ty.as_btf_type()?).ok()?;
+                }
+                _ => return None,
+            }
+        }
     }
 
     /// The struct or union a member's type resolves to, through typedefs and qualifiers.
@@ -92,6 +155,13 @@ impl KernelBtf {
                 _ => return None,
             }
         }
+    }
+
+    /// Whether the kernel has a struct called `name`.
+    pub fn has_struct(&self, name: &str) -> bool {
+        self.btf
+            .resolve_types_by_name(name)
+            .is_ok_and(|types| types.iter().any(|t| matches!(t, Type::Struct(_))))
     }
 
     /// Number of arguments a BTF-enabled tracepoint passes to a program
@@ -125,6 +195,31 @@ mod tests {
         let tgid = btf.field_offset("task_struct", "tgid").unwrap();
         assert!(pid > 0 && tgid > pid, "pid at {pid}, tgid at {tgid}");
         assert!(btf.field_offset("kernfs_node", "id").is_ok());
+    }
+
+    #[test]
+    fn resolves_nested_paths_and_sizes() {
+        let btf = kernel();
+        let se = btf.field_offset("task_struct", "se").unwrap();
+        let cfs_rq = btf.field_offset("sched_entity", "cfs_rq").unwrap();
+        assert_eq!(
+            btf.field_offset("task_struct", "se.cfs_rq").unwrap(),
+            se + cfs_rq
+        );
+        let state = btf.field("sock", "__sk_common.skc_state").unwrap();
+        assert_eq!(state.size, Some(1));
+        assert_eq!(btf.field("sock", "sk_ack_backlog").unwrap().size, Some(4));
+        assert!(
+            btf.field("sock", "sk_ack_backlog")
+                .unwrap()
+                .with_size("x", 8)
+                .is_err()
+        );
+        let err = btf
+            .field_offset("task_struct", "se.no_such")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "kernel BTF has no field task_struct.se.no_such");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use aya::{
     Btf, Ebpf, EbpfLoader, Endianness,
-    programs::{BtfTracePoint, RawTracePoint},
+    programs::{BtfTracePoint, Iter, RawTracePoint},
 };
 use aya_log::EbpfLogger;
 use probe_common::{
@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::{
     cli::ProgramSet,
     hooks::{Hook, HookKind},
-    offsets::KernelOffsets,
+    offsets::{KernelOffsets, TcpOffsets},
     signals::Signal,
 };
 
@@ -37,8 +37,12 @@ pub struct LoadOptions<'a> {
     pub btf_path: &'a Path,
     /// Struct offsets for this kernel.
     pub offsets: KernelOffsets,
-    /// The signals to attach.
+    /// The signals that run (the others' maps are shrunk).
     pub signals: &'a [Signal],
+    /// The hooks to attach: those of `signals` this kernel has.
+    pub hooks: &'a [&'static Hook],
+    /// Offsets for the TCP programs, when the TCP signal runs.
+    pub tcp_offsets: Option<TcpOffsets>,
     /// Real programs or the empty floor.
     pub programs: ProgramSet,
     /// Forward kernel diagnostics to the agent log.
@@ -47,7 +51,8 @@ pub struct LoadOptions<'a> {
     pub kernel_cgroups: u32,
 }
 
-/// Loads the object and attaches one program per hook of each signal. Must
+/// Loads the object and attaches one program per hook (iterators are only
+/// loaded: the agent runs them at scrape time). Must
 /// run inside a tokio runtime when `ebpf_log` is set (the log reader is a task).
 pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     let btf = Btf::parse_file(options.btf_path, Endianness::default())
@@ -70,6 +75,14 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     for (name, value) in &offsets {
         loader.override_global(name, value, true);
     }
+    let tcp_globals: Vec<(&str, u64)> = options
+        .tcp_offsets
+        .iter()
+        .flat_map(|t| t.globals())
+        .collect();
+    for (name, value) in &tcp_globals {
+        loader.override_global(name, value, true);
+    }
     let use_rq_clock = options.offsets.use_rq_clock();
     loader.override_global(globals::USE_RQ_CLOCK, &use_rq_clock, true);
     let wakeup_mask = WAKEUP_SLOTS - 1;
@@ -88,10 +101,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     if options.ebpf_log {
         spawn_log_reader(&mut ebpf)?;
     }
-    for signal in options.signals {
-        for hook in signal.hooks() {
-            attach(&mut ebpf, &btf, hook, options.programs)?;
-        }
+    for hook in options.hooks {
+        attach(&mut ebpf, &btf, hook, options.programs)?;
     }
     info!(
         signals = ?options.signals,
@@ -119,6 +130,12 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: ProgramSet) -> Resu
             program
                 .attach()
                 .with_context(|| format!("cannot attach {name} to {hook}"))?;
+        }
+        HookKind::Iterator => {
+            let program: &mut Iter = program.try_into()?;
+            program
+                .load(hook.tracepoint, btf)
+                .with_context(|| format!("cannot load {name} for {hook}"))?;
         }
         HookKind::RawTracepoint => {
             let program: &mut RawTracePoint = program.try_into()?;

@@ -9,10 +9,13 @@ mod hooks;
 mod http;
 mod identity;
 mod kernel_btf;
+mod listeners;
 mod loader;
 mod offsets;
+mod overflows;
 mod privileges;
 mod run;
+mod scrape;
 mod signals;
 mod snapshot;
 

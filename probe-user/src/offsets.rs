@@ -85,10 +85,76 @@ impl KernelOffsets {
 impl RqClockOffsets {
     fn resolve(btf: &KernelBtf) -> Result<Self> {
         Ok(Self {
-            task_se_cfs_rq: btf.field_offset("task_struct", "se")?
-                + btf.field_offset("sched_entity", "cfs_rq")?,
+            task_se_cfs_rq: btf.field_offset("task_struct", "se.cfs_rq")?,
             cfs_rq_rq: btf.field_offset("cfs_rq", "rq")?,
             rq_clock: btf.field_offset("rq", "clock")?,
         })
+    }
+}
+
+/// What the TCP listener iterator and the accept-queue program read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpOffsets {
+    values: [u64; TcpOffsets::NAMES.len()],
+}
+
+impl TcpOffsets {
+    /// (global name, struct, field path, width read) for every field.
+    const NAMES: [(&'static str, &'static str, &'static str, usize); 15] = [
+        ("ITER_META_SEQ_OFFSET", "bpf_iter_meta", "seq", 8),
+        ("TASK_TGID_OFFSET", "task_struct", "tgid", 4),
+        ("FILE_INODE_OFFSET", "file", "f_inode", 8),
+        ("INODE_INO_OFFSET", "inode", "i_ino", 8),
+        ("SOCKET_SK_OFFSET", "socket", "sk", 8),
+        ("SOCK_FAMILY_OFFSET", "sock", "__sk_common.skc_family", 2),
+        ("SOCK_STATE_OFFSET", "sock", "__sk_common.skc_state", 1),
+        ("SOCK_PORT_OFFSET", "sock", "__sk_common.skc_num", 2),
+        ("SOCK_NET_OFFSET", "sock", "__sk_common.skc_net.net", 8),
+        ("SOCK_PROTOCOL_OFFSET", "sock", "sk_protocol", 2),
+        ("SOCK_ACK_BACKLOG_OFFSET", "sock", "sk_ack_backlog", 4),
+        (
+            "SOCK_MAX_ACK_BACKLOG_OFFSET",
+            "sock",
+            "sk_max_ack_backlog",
+            4,
+        ),
+        ("SOCK_DROPS_OFFSET", "sock", "sk_drops", 4),
+        ("SOCK_CGROUP_OFFSET", "sock", "sk_cgrp_data.cgroup", 8),
+        ("NET_NS_INUM_OFFSET", "net", "ns.inum", 4),
+    ];
+
+    /// The iterator context's slots the program reads at fixed offsets: the
+    /// verifier only accepts constant context offsets, so these are checked
+    /// against the kernel's BTF instead of passed in.
+    const ITER_CONTEXT: [(&'static str, u64); 3] = [("meta", 0), ("task", 8), ("file", 24)];
+
+    /// Looks every field up; the error names the first one missing, of an
+    /// unexpected width, or (for the iterator context) at an unexpected place.
+    pub fn resolve(btf: &KernelBtf) -> Result<Self> {
+        for (field, expected) in Self::ITER_CONTEXT {
+            let offset = btf
+                .field("bpf_iter__task_file", field)?
+                .with_size(field, 8)?;
+            if offset != expected {
+                anyhow::bail!(
+                    "bpf_iter__task_file.{field} is at byte {offset}, the program reads byte {expected}"
+                );
+            }
+        }
+        let mut values = [0; Self::NAMES.len()];
+        for (value, (_, structure, path, size)) in values.iter_mut().zip(Self::NAMES) {
+            *value = btf
+                .field(structure, path)?
+                .with_size(&format!("{structure}.{path}"), size)?;
+        }
+        Ok(Self { values })
+    }
+
+    /// The globals to set before load, by name.
+    pub fn globals(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Self::NAMES
+            .iter()
+            .zip(self.values)
+            .map(|((name, ..), value)| (*name, value))
     }
 }

@@ -9,13 +9,15 @@ use crate::{
     cgroupfs::{CgroupResolver, discover_cgroup2_mount},
     cli::RunArgs,
     collect::KernelMaps,
-    http::{self, Scraper},
+    http,
     identity::Identity,
     kernel_btf::KernelBtf,
     loader::{self, LoadOptions},
-    offsets::KernelOffsets,
+    offsets::{KernelOffsets, TcpOffsets},
+    overflows::OverflowLedger,
     privileges::Privileges,
-    signals,
+    scrape::Scraper,
+    signals::{self, Signal},
     snapshot::SnapshotBuilder,
 };
 
@@ -25,6 +27,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
     privileges.require()?;
     let btf = KernelBtf::open(&args.kernel.btf)?;
     let chosen = signals::choose(&args.signals, &btf)?;
+    let hooks: Vec<_> = chosen.iter().flat_map(|s| s.usable_hooks(&btf)).collect();
+    let tcp_offsets = if chosen.contains(&Signal::Tcp) {
+        Some(TcpOffsets::resolve(&btf)?)
+    } else {
+        None
+    };
     let offsets = KernelOffsets::resolve(&btf)?;
     let mount = discover_cgroup2_mount()?;
     let resolver = CgroupResolver::new(&mount)?;
@@ -36,12 +44,17 @@ pub async fn run(args: RunArgs) -> Result<()> {
         btf_path: &args.kernel.btf,
         offsets,
         signals: &chosen,
+        hooks: &hooks,
+        tcp_offsets,
         programs: args.programs,
         ebpf_log: args.ebpf_log,
         kernel_cgroups: args.kernel_cgroups,
     })?;
     let scraper = Scraper {
         maps: KernelMaps::new(&mut ebpf, &chosen)?,
+        ebpf,
+        tcp: chosen.contains(&Signal::Tcp),
+        overflows: OverflowLedger::default(),
         identity: Identity::new(resolver),
         builder: SnapshotBuilder::default(),
     };
@@ -56,8 +69,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
             _ = interrupt.recv() => info!("SIGINT received"),
         }
     };
+    // The scraper owns the programs; serve() drops it on shutdown, detaching them.
     http::serve(listener, scraper, shutdown).await?;
-    drop(ebpf);
     info!("eBPF programs detached; exiting");
     Ok(())
 }

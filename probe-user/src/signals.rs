@@ -4,11 +4,12 @@ use std::fmt;
 
 use anyhow::{Result, bail};
 use clap::ValueEnum;
-use probe_common::{runqueue, syscall};
+use probe_common::{runqueue, syscall, tcp};
 
 use crate::{
-    hooks::{Hook, HookStatus, RUNQ_HOOKS, SYSCALL_HOOKS},
+    hooks::{Hook, HookStatus, RUNQ_HOOKS, SYSCALL_HOOKS, TCP_HOOKS},
     kernel_btf::KernelBtf,
+    offsets::TcpOffsets,
 };
 
 /// A pressure signal.
@@ -18,17 +19,20 @@ pub enum Signal {
     Runq,
     /// Syscall latency and errors by class.
     Syscall,
+    /// TCP accept-queue depth, limit, fill and overflows.
+    Tcp,
 }
 
 impl Signal {
     /// Every signal.
-    pub const ALL: [Signal; 2] = [Signal::Runq, Signal::Syscall];
+    pub const ALL: [Signal; 3] = [Signal::Runq, Signal::Syscall, Signal::Tcp];
 
     /// Its name, as in `--signals` and the `signal` label.
     pub fn name(self) -> &'static str {
         match self {
             Signal::Runq => "runq",
             Signal::Syscall => "syscall",
+            Signal::Tcp => "tcp",
         }
     }
 
@@ -37,6 +41,7 @@ impl Signal {
         match self {
             Signal::Runq => RUNQ_HOOKS,
             Signal::Syscall => SYSCALL_HOOKS,
+            Signal::Tcp => TCP_HOOKS,
         }
     }
 
@@ -46,6 +51,7 @@ impl Signal {
         match self {
             Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
             Signal::Syscall => &[syscall::SLOTS_MAP],
+            Signal::Tcp => &[tcp::FILL_MAP],
         }
     }
 
@@ -54,10 +60,26 @@ impl Signal {
         if self == Signal::Syscall && syscall::host_arch().is_none() {
             return Some("no syscall table for this architecture".into());
         }
-        self.hooks().iter().find_map(|hook| match hook.status(btf) {
-            HookStatus::Available => None,
-            status => Some(format!("kernel hook {hook} is {status}")),
-        })
+        if self == Signal::Tcp
+            && let Err(err) = TcpOffsets::resolve(btf)
+        {
+            return Some(format!("{err:#}"));
+        }
+        self.hooks()
+            .iter()
+            .filter(|hook| hook.optional.is_none())
+            .find_map(|hook| match hook.status(btf) {
+                HookStatus::Available => None,
+                status => Some(format!("kernel hook {hook} is {status}")),
+            })
+    }
+
+    /// The hooks it will attach on this kernel: every required one, and the
+    /// optional ones the kernel has.
+    pub fn usable_hooks(self, btf: &KernelBtf) -> impl Iterator<Item = &'static Hook> + '_ {
+        self.hooks()
+            .iter()
+            .filter(|hook| hook.optional.is_none() || hook.status(btf) == HookStatus::Available)
     }
 }
 
@@ -106,5 +128,15 @@ pub fn choose(requested: &[Signal], btf: &KernelBtf) -> Result<Vec<Signal>> {
         }
     }
     chosen.sort();
+    for signal in &chosen {
+        for hook in signal.hooks() {
+            let status = hook.status(btf);
+            if let Some(loss) = hook.optional
+                && status != HookStatus::Available
+            {
+                tracing::warn!(%signal, "optional kernel hook {hook} is {status}: {loss}");
+            }
+        }
+    }
     Ok(chosen)
 }

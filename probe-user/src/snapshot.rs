@@ -4,12 +4,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
-use probe_common::{histogram::Histogram, syscall::CgroupSyscalls};
+use probe_common::{
+    histogram::Histogram,
+    syscall::CgroupSyscalls,
+    tcp::{ListenerRecord, TcpFill},
+};
 
 use crate::{
     cgroupfs::CgroupLookup,
     collect::{KernelMaps, RawSnapshot},
     identity::{Identity, is_host_cgroup},
+    listeners::ListenerId,
 };
 
 /// Who ran instead of a preempted thread.
@@ -55,8 +60,36 @@ pub struct CgroupSignals {
     pub runq: Option<Histogram>,
     /// Syscall latency and errors by class, when any syscall was recorded.
     pub syscalls: Option<Box<CgroupSyscalls>>,
+    /// Accept-queue fill of its listeners, when a connection was queued.
+    pub tcp_fill: Option<TcpFill>,
     /// Preemptions by class, indexed like [`Preemptor::ALL`]; `None` when none was recorded.
     pub preemptions: Option<[u64; 3]>,
+}
+
+/// The listening sockets of one port of one cgroup in one network
+/// namespace (IPv4, IPv6 and `SO_REUSEPORT` sockets of a port add up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSignals {
+    /// The `cgroup` label of the sockets' cgroup.
+    pub cgroup: String,
+    /// Inode number of the network namespace.
+    pub netns: u32,
+    /// Local port.
+    pub port: u16,
+    /// Connections waiting to be accepted.
+    pub depth: u64,
+    /// Accept queue limit (listen backlog).
+    pub limit: u64,
+    /// Connections dropped because the accept queue was full.
+    pub overflows: u64,
+}
+
+/// The listeners of one scrape and their overflow counts.
+pub struct TcpInput {
+    /// Every listening socket.
+    pub listeners: BTreeMap<ListenerId, ListenerRecord>,
+    /// Overflows per listening socket.
+    pub overflows: BTreeMap<ListenerId, u64>,
 }
 
 /// One scrape's worth of signals.
@@ -64,6 +97,8 @@ pub struct CgroupSignals {
 pub struct Snapshot {
     /// Per-cgroup signals, ordered by cgroup id.
     pub cgroups: Vec<CgroupSignals>,
+    /// Listening ports, ordered by cgroup, namespace and port.
+    pub ports: Vec<PortSignals>,
     /// Lost and discarded events: (signal, reason, count).
     pub lost: Vec<(&'static str, &'static str, u64)>,
 }
@@ -88,6 +123,7 @@ impl SnapshotBuilder {
     pub fn build(
         &mut self,
         raw: RawSnapshot,
+        tcp: Option<TcpInput>,
         maps: &mut KernelMaps,
         identity: &mut Identity,
     ) -> Result<Snapshot> {
@@ -143,6 +179,36 @@ impl SnapshotBuilder {
                 .preemptions
                 .get_or_insert([0; 3])[class.index()] += count;
         }
+        for (id, fill) in raw.tcp_fill {
+            match resolve(id, identity) {
+                Status::Gone => {
+                    maps.forget_tcp_fill(id);
+                    gone.push(id);
+                }
+                status => entry(&mut per_cgroup, id, status.path()).tcp_fill = Some(fill),
+            }
+        }
+        let mut ports: BTreeMap<(String, u32, u16), PortSignals> = BTreeMap::new();
+        for (id, record) in tcp.iter().flat_map(|t| &t.listeners) {
+            let status = resolve(record.cgroup, identity);
+            let cgroup = status
+                .path()
+                .map_or_else(|| format!("id:{}", record.cgroup), str::to_string);
+            let overflows = tcp.as_ref().and_then(|t| t.overflows.get(id)).copied();
+            let port = ports
+                .entry((cgroup.clone(), record.netns, record.port))
+                .or_insert(PortSignals {
+                    cgroup,
+                    netns: record.netns,
+                    port: record.port,
+                    depth: 0,
+                    limit: 0,
+                    overflows: 0,
+                });
+            port.depth += u64::from(record.depth);
+            port.limit += u64::from(record.limit);
+            port.overflows += overflows.unwrap_or(0);
+        }
         let retired: Vec<_> = self
             .retired
             .iter()
@@ -173,6 +239,7 @@ impl SnapshotBuilder {
         }
         Ok(Snapshot {
             cgroups: per_cgroup.into_values().collect(),
+            ports: ports.into_values().collect(),
             lost: raw.lost,
         })
     }
@@ -196,6 +263,7 @@ fn entry<'a>(
         cgroup: path.map_or_else(|| format!("id:{id}"), str::to_string),
         runq: None,
         syscalls: None,
+        tcp_fill: None,
         preemptions: None,
     })
 }

@@ -50,7 +50,10 @@ impl Agent {
     /// Starts `pressure-probe run` on an ephemeral loopback port and waits
     /// until it serves. Panics with the agent's output if it cannot load.
     pub fn start(extra: &[&str]) -> Agent {
-        let mut args = vec!["run", "--listen", "127.0.0.1:0"];
+        let mut args = vec!["run"];
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
         args.extend_from_slice(extra);
         let mut child = command(&args).spawn().expect("cannot start pressure-probe");
         let stderr = child.stderr.take().unwrap();

@@ -7,4 +7,5 @@ pub mod agent;
 pub mod cgroup;
 pub mod exposition;
 pub mod kernel_maps;
+pub mod netns;
 pub mod workload;

@@ -15,7 +15,8 @@ fn cpus() -> usize {
 /// thread runs in cgroup B on another CPU.
 #[test]
 fn starved_cgroup_matches_schedstat_and_stands_out() {
-    let agent = Agent::start(&[]);
+    // The run-queue signal alone, so that B's CPU is as quiet as the host allows.
+    let agent = Agent::start(&["--signals", "runq"]);
     let a = TestCgroup::create("pp-runq-a");
     let b = TestCgroup::create("pp-runq-b");
     let spin_cpu = cpus() - 1;
@@ -33,16 +34,16 @@ fn starved_cgroup_matches_schedstat_and_stands_out() {
         .unwrap_or_else(|| panic!("no {LATENCY} series for {}", b.label()));
     let schedstat_a = kernel_a.run_delay_ns as f64 / 1e9;
     let error = (hist_a.sum - schedstat_a).abs() / schedstat_a;
-    let (p99_a, p99_b) = (
-        hist_a.quantile_upper_bound(0.99),
-        hist_b.quantile_upper_bound(0.99),
+    let (p90_a, p90_b) = (
+        hist_a.quantile_upper_bound(0.90),
+        hist_b.quantile_upper_bound(0.90),
     );
     let (p50_a, p50_b) = (
         hist_a.quantile_upper_bound(0.5),
         hist_b.quantile_upper_bound(0.5),
     );
     eprintln!(
-        "A: sum {:.6} s over {} waits, schedstat {:.6} s over {} threads (error {:.3}%), p50 <= {p50_a} s, p99 <= {p99_a} s",
+        "A: sum {:.6} s over {} waits, schedstat {:.6} s over {} threads (error {:.3}%), p50 <= {p50_a} s, p90 <= {p90_a} s",
         hist_a.sum,
         hist_a.count,
         schedstat_a,
@@ -50,7 +51,7 @@ fn starved_cgroup_matches_schedstat_and_stands_out() {
         error * 100.0
     );
     eprintln!(
-        "B: sum {:.6} s over {} waits, schedstat {:.6} s, p50 <= {p50_b} s, p99 <= {p99_b} s",
+        "B: sum {:.6} s over {} waits, schedstat {:.6} s, p50 <= {p50_b} s, p90 <= {p90_b} s",
         hist_b.sum,
         hist_b.count,
         kernel_b.run_delay_ns as f64 / 1e9
@@ -61,8 +62,8 @@ fn starved_cgroup_matches_schedstat_and_stands_out() {
     );
     assert!(hist_b.count > 0.0, "B recorded no waits");
     assert!(
-        p99_a >= 10.0 * p99_b,
-        "A's p99 ({p99_a} s) is not far above B's ({p99_b} s)"
+        p90_a >= 10.0 * p90_b,
+        "A's p90 ({p90_a} s) is not far above B's ({p90_b} s)"
     );
     let same = scrape
         .value(PREEMPTIONS, &[("cgroup", a.label()), ("by", "same_cgroup")])

@@ -5,6 +5,13 @@
 //! pp-workload syscalls CGROUP_DIR SLEEPS MISSING FSYNCS
 //!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync()
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
+//! pp-workload listen   CGROUP_DIR NETNS PORT BACKLOG  listen on 127.0.0.1:PORT inside network
+//!                      namespace NETNS (a path such as /run/netns/NAME), never accepting
+//!                      on its own; reads commands on stdin: `accept` (accept all queued),
+//!                      `close` (close the listener); answers each with a line
+//! pp-workload connect  - NETNS PORT COUNT             COUNT non-blocking connects to
+//!                      127.0.0.1:PORT inside NETNS; prints "connected", keeps them open
+//!                      until stdin closes (a CGROUP_DIR of "-" stays in the caller's cgroup)
 //!
 //! `spin` and `sleep` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `threads`).
@@ -26,8 +33,10 @@ fn main() {
     let (mode, cgroup) = (args[1].as_str(), &args[2]);
     // Files the job needs are made before joining, so the cgroup sees only the job.
     let scratch = (mode == "syscalls").then(scratch_file);
-    // Writing 0 moves the writing process itself.
-    fs::write(format!("{cgroup}/cgroup.procs"), "0").expect("cannot join the cgroup");
+    if cgroup != "-" {
+        // Writing 0 moves the writing process itself.
+        fs::write(format!("{cgroup}/cgroup.procs"), "0").expect("cannot join the cgroup");
+    }
     match mode {
         "spin" | "sleep" => {
             pin_to(number(3) as usize);
@@ -42,6 +51,14 @@ fn main() {
             println!("threads {threads}");
         }
         "syscalls" => syscalls(number(3), number(4), number(5), scratch.unwrap()),
+        "listen" => {
+            enter_netns(&args[3]);
+            listen(number(4) as u16, number(5) as i32);
+        }
+        "connect" => {
+            enter_netns(&args[3]);
+            connect(number(4) as u16, number(5));
+        }
         "block" => {
             println!("ready");
             std::io::stdout().flush().unwrap();
@@ -78,6 +95,111 @@ fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
         // SAFETY: a valid open file.
         assert_eq!(unsafe { libc::fsync(file.as_raw_fd()) }, 0);
     }
+}
+
+fn enter_netns(path: &str) {
+    let ns = fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    // SAFETY: a valid namespace fd; this process is single-threaded here.
+    assert_eq!(
+        unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+        0,
+        "setns {path}"
+    );
+}
+
+fn loopback(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+fn tcp_socket() -> i32 {
+    // SAFETY: plain socket(2).
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+    assert!(fd >= 0, "socket failed");
+    fd
+}
+
+fn listen(port: u16, backlog: i32) {
+    let fd = tcp_socket();
+    let addr = loopback(port);
+    // SAFETY: a valid socket and address.
+    unsafe {
+        let one: i32 = 1;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&raw const one).cast(),
+            4,
+        );
+        assert_eq!(
+            libc::bind(
+                fd,
+                (&raw const addr).cast(),
+                size_of::<libc::sockaddr_in>() as u32
+            ),
+            0,
+            "bind"
+        );
+        assert_eq!(libc::listen(fd, backlog), 0, "listen");
+    }
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut accepted = Vec::new();
+    for line in std::io::stdin().lines() {
+        match line.unwrap().trim() {
+            "accept" => {
+                let mut count = 0;
+                loop {
+                    // SAFETY: a valid non-blocking listener.
+                    let conn =
+                        unsafe { libc::accept(fd, std::ptr::null_mut(), std::ptr::null_mut()) };
+                    if conn < 0 {
+                        break;
+                    }
+                    accepted.push(conn);
+                    count += 1;
+                }
+                println!("accepted {count}");
+            }
+            "close" => {
+                // SAFETY: closing our own listener.
+                unsafe { libc::close(fd) };
+                println!("closed");
+            }
+            other => panic!("unknown command {other}"),
+        }
+        std::io::stdout().flush().unwrap();
+    }
+}
+
+fn connect(port: u16, count: u64) {
+    let addr = loopback(port);
+    let sockets: Vec<i32> = (0..count)
+        .map(|_| {
+            let fd = tcp_socket();
+            // SAFETY: a valid socket and address; EINPROGRESS is expected.
+            unsafe {
+                libc::connect(
+                    fd,
+                    (&raw const addr).cast(),
+                    size_of::<libc::sockaddr_in>() as u32,
+                )
+            };
+            fd
+        })
+        .collect();
+    // Loopback handshakes complete in the connect calls; give stragglers a moment.
+    thread::sleep(Duration::from_millis(300));
+    println!("connected {}", sockets.len());
+    std::io::stdout().flush().unwrap();
+    for _ in std::io::stdin().lines() {}
 }
 
 fn pin_to(cpu: usize) {

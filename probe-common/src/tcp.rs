@@ -1,0 +1,102 @@
+//! Layouts of the TCP accept-queue signal.
+
+/// `TCP_LISTEN` from the kernel's TCP state enum (part of the UAPI).
+pub const TCP_LISTEN: u8 = 10;
+/// `AF_INET`.
+pub const AF_INET: u16 = 2;
+/// `AF_INET6`.
+pub const AF_INET6: u16 = 10;
+/// `IPPROTO_TCP`.
+pub const IPPROTO_TCP: u16 = 6;
+
+/// Fill-ratio buckets: bucket `i` for `i` in `0..=20` holds fills in
+/// `((i - 1) / 20, i / 20]` (bucket 0: an empty queue); bucket 21 holds
+/// fills above 1 (the queue holds one more than its limit).
+pub const FILL_BUCKETS: usize = 22;
+/// Fill buckets per unit of fill.
+pub const FILL_STEPS: u32 = 20;
+/// Fill sums are kept in millionths.
+pub const FILL_SCALE: u64 = 1_000_000;
+
+/// Name of the per-cgroup fill map.
+pub const FILL_MAP: &str = "TCP_FILL";
+/// Name of the listener iterator program.
+pub const ITERATOR_PROGRAM: &str = "tcp_listeners";
+
+/// Bucket of a queue holding `depth` connections with limit `limit`
+/// (a limit of 0 admits one connection and counts as 1).
+#[inline(always)]
+pub fn fill_bucket(depth: u32, limit: u32) -> usize {
+    let limit = if limit == 0 { 1 } else { limit };
+    let bucket = (u64::from(depth) * u64::from(FILL_STEPS)).div_ceil(u64::from(limit));
+    if bucket > u64::from(FILL_STEPS) {
+        FILL_BUCKETS - 1
+    } else {
+        bucket as usize
+    }
+}
+
+/// Fill of a queue, in millionths.
+#[inline(always)]
+pub fn fill_micro(depth: u32, limit: u32) -> u64 {
+    let limit = if limit == 0 { 1 } else { limit };
+    u64::from(depth) * FILL_SCALE / u64::from(limit)
+}
+
+/// Accept-queue fill observations of one cgroup's listeners, one per
+/// connection queued.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TcpFill {
+    /// Observations per fill bucket.
+    pub buckets: [u64; FILL_BUCKETS],
+    /// Sum of the observed fills, in millionths.
+    pub sum_micro: u64,
+}
+
+/// One listening socket, as the iterator reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerRecord {
+    /// Inode number of the socket (the `inode` column of `/proc/net/tcp`).
+    pub inode: u64,
+    /// Id of the socket's cgroup (the cgroup of the task that created it).
+    pub cgroup: u64,
+    /// Inode number of the socket's network namespace.
+    pub netns: u32,
+    /// A process that holds the socket open.
+    pub tgid: u32,
+    /// Connections waiting in the accept queue (`sk_ack_backlog`).
+    pub depth: u32,
+    /// The accept queue's limit (`sk_max_ack_backlog`, the listen backlog).
+    pub limit: u32,
+    /// The socket's drop count (`sk_drops`): listen drops, overflows included.
+    pub drops: u32,
+    /// Local port.
+    pub port: u16,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for TcpFill {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for ListenerRecord {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_buckets_at_edges() {
+        assert_eq!(fill_bucket(0, 8), 0);
+        assert_eq!(fill_bucket(1, 20), 1);
+        assert_eq!(fill_bucket(1, 8), 3); // 0.125 is in (0.10, 0.15]
+        assert_eq!(fill_bucket(4, 8), 10); // 0.5 exactly: le 0.5
+        assert_eq!(fill_bucket(8, 8), 20); // full: le 1.0
+        assert_eq!(fill_bucket(9, 8), 21); // limit + 1: above 1
+        assert_eq!(fill_bucket(1, 0), 20); // backlog 0 admits one
+        assert_eq!(fill_bucket(u32::MAX, 1), 21);
+        assert_eq!(fill_micro(3, 8), 375_000);
+    }
+}

@@ -1,0 +1,190 @@
+//! TCP accept-queue pressure.
+//!
+//! Two parts:
+//! - `tcp_listeners`, a BPF iterator over every task's open files
+//!   (`iter/task_file`): for each listening TCP socket it reports the accept
+//!   queue's depth and limit, the socket's drop count, its cgroup (the
+//!   socket cgroup, read from the socket), its port and its network
+//!   namespace. The agent runs it at every scrape, so a depth is never older
+//!   than the scrape that reports it. One pass covers every network
+//!   namespace (a `iter/tcp` pass covers only the creator's).
+//! - `tcp_accept_queued`, on `sock:sk_data_ready`, which the kernel fires on
+//!   a listener each time a connection is queued: the queue's fill at that
+//!   moment goes into a per-cgroup histogram.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    Global,
+    bindings::{BPF_NOEXIST, seq_file},
+    helpers::generated::{bpf_seq_write, bpf_sock_from_file},
+    macros::{btf_tracepoint, map},
+    maps::HashMap,
+    programs::BtfTracePointContext,
+};
+use probe_common::{
+    cgroups::MAX_CGROUPS,
+    counters::{TCP_CGROUP_UNREADABLE, TCP_FILL_MAP_FULL},
+    tcp::{
+        AF_INET, AF_INET6, FILL_BUCKETS, IPPROTO_TCP, ListenerRecord, TCP_LISTEN, TcpFill,
+        fill_bucket, fill_micro,
+    },
+};
+
+use crate::{
+    atomic::atomic_add,
+    counters::bump,
+    kernel::{KernelPtr, cgroup_id, read_at},
+};
+
+macro_rules! offsets {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[unsafe(no_mangle)]
+            static $name: Global<u64> = Global::new(0);
+        )*
+    };
+}
+
+offsets!(
+    ITER_META_SEQ_OFFSET,
+    TASK_TGID_OFFSET,
+    FILE_INODE_OFFSET,
+    INODE_INO_OFFSET,
+    SOCKET_SK_OFFSET,
+    SOCK_FAMILY_OFFSET,
+    SOCK_STATE_OFFSET,
+    SOCK_PORT_OFFSET,
+    SOCK_NET_OFFSET,
+    SOCK_PROTOCOL_OFFSET,
+    SOCK_ACK_BACKLOG_OFFSET,
+    SOCK_MAX_ACK_BACKLOG_OFFSET,
+    SOCK_DROPS_OFFSET,
+    SOCK_CGROUP_OFFSET,
+    NET_NS_INUM_OFFSET,
+);
+
+/// Fill observations per socket cgroup id.
+#[map]
+static TCP_FILL: HashMap<u64, TcpFill> = HashMap::with_max_entries(MAX_CGROUPS, 0);
+
+/// Whether `sk` is a listening TCP socket (IPv4 or IPv6).
+#[inline(always)]
+fn is_tcp_listener(sk: KernelPtr) -> bool {
+    unsafe {
+        let family: u16 = read_at(sk, SOCK_FAMILY_OFFSET.load());
+        (family == AF_INET || family == AF_INET6)
+            && read_at::<u8>(sk, SOCK_STATE_OFFSET.load()) == TCP_LISTEN
+            && read_at::<u16>(sk, SOCK_PROTOCOL_OFFSET.load()) == IPPROTO_TCP
+    }
+}
+
+/// The id of the socket's cgroup (`sk->sk_cgrp_data.cgroup->kn->id`).
+#[inline(always)]
+fn socket_cgroup_id(sk: KernelPtr) -> Option<u64> {
+    let cgroup: KernelPtr = unsafe { read_at(sk, SOCK_CGROUP_OFFSET.load()) };
+    if cgroup.is_null() {
+        return None;
+    }
+    cgroup_id(cgroup)
+}
+
+/// `iter/task_file`: called once per open file of every task (and once more
+/// with a null file at the end). Context slots: meta at 0, task at 8, file
+/// at 24 (checked against the kernel's BTF by the agent before load).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "iter/task_file")]
+pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
+    let slots = ctx as *const KernelPtr;
+    let (meta, task, file) = unsafe { (*slots, *slots.add(1), *slots.add(3)) };
+    if meta.is_null() || task.is_null() || file.is_null() {
+        return 0;
+    }
+    let socket = unsafe { bpf_sock_from_file(file as *mut _) } as KernelPtr;
+    if socket.is_null() {
+        return 0;
+    }
+    let sk: KernelPtr = unsafe { read_at(socket, SOCKET_SK_OFFSET.load()) };
+    if sk.is_null() || !is_tcp_listener(sk) {
+        return 0;
+    }
+    unsafe {
+        let inode: KernelPtr = read_at(file, FILE_INODE_OFFSET.load());
+        let net: KernelPtr = read_at(sk, SOCK_NET_OFFSET.load());
+        let Some(cgroup) = socket_cgroup_id(sk) else {
+            bump(TCP_CGROUP_UNREADABLE);
+            return 0;
+        };
+        let record = ListenerRecord {
+            inode: if inode.is_null() {
+                0
+            } else {
+                read_at(inode, INODE_INO_OFFSET.load())
+            },
+            cgroup,
+            netns: if net.is_null() {
+                0
+            } else {
+                read_at(net, NET_NS_INUM_OFFSET.load())
+            },
+            tgid: read_at::<i32>(task, TASK_TGID_OFFSET.load()) as u32,
+            depth: read_at(sk, SOCK_ACK_BACKLOG_OFFSET.load()),
+            limit: read_at(sk, SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
+            drops: read_at::<i32>(sk, SOCK_DROPS_OFFSET.load()) as u32,
+            port: read_at(sk, SOCK_PORT_OFFSET.load()),
+            family: read_at(sk, SOCK_FAMILY_OFFSET.load()),
+        };
+        let seq: KernelPtr = read_at(meta, ITER_META_SEQ_OFFSET.load());
+        bpf_seq_write(
+            seq as *mut seq_file,
+            (&raw const record).cast(),
+            size_of::<ListenerRecord>() as u32,
+        );
+    }
+    0
+}
+
+/// `sk_data_ready(const struct sock *sk)`: on a listener, a connection was
+/// just queued; record how full the queue is now.
+#[btf_tracepoint(function = "sk_data_ready")]
+pub fn tcp_accept_queued(ctx: BtfTracePointContext) -> i32 {
+    let sk: KernelPtr = ctx.arg(0);
+    if !is_tcp_listener(sk) {
+        return 0;
+    }
+    let Some(cgroup) = socket_cgroup_id(sk) else {
+        bump(TCP_CGROUP_UNREADABLE);
+        return 0;
+    };
+    let (depth, limit): (u32, u32) = unsafe {
+        (
+            read_at(sk, SOCK_ACK_BACKLOG_OFFSET.load()),
+            read_at(sk, SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
+        )
+    };
+    let fill = match TCP_FILL.get_ptr_mut(cgroup) {
+        Some(fill) => fill,
+        None => {
+            let zero = TcpFill {
+                buckets: [0; FILL_BUCKETS],
+                sum_micro: 0,
+            };
+            // Losing the race to another CPU is fine: its entry is used below.
+            let _ = TCP_FILL.insert(cgroup, zero, BPF_NOEXIST.into());
+            let Some(fill) = TCP_FILL.get_ptr_mut(cgroup) else {
+                bump(TCP_FILL_MAP_FULL);
+                return 0;
+            };
+            fill
+        }
+    };
+    let bucket = fill_bucket(depth, limit);
+    if bucket >= FILL_BUCKETS {
+        return 0;
+    }
+    unsafe {
+        atomic_add((*fill).buckets.as_mut_ptr().add(bucket), 1);
+        atomic_add(&raw mut (*fill).sum_micro, fill_micro(depth, limit));
+    }
+    0
+}

@@ -1,0 +1,211 @@
+//! Accept-queue overflows per listener.
+//!
+//! The kernel counts overflows per network namespace (`ListenOverflows` in
+//! `/proc/net/netstat`, `LINUX_MIB_LISTENOVERFLOWS`), in `tcp_conn_request()`
+//! (a SYN arrives at a full accept queue) and `tcp_v4_syn_recv_sock()` /
+//! `tcp_v6_syn_recv_sock()` (the handshake's last ACK arrives at a full
+//! queue). No tracepoint fires on either path, and no drop reason marks the
+//! SYN (it is consumed, not freed with a reason), so events cannot count them
+//! per socket. Both paths also call `tcp_listendrop()`, which bumps the
+//! listening socket's own `sk_drops`.
+//!
+//! So the numbers come from the kernel's own counter: at every scrape the
+//! agent reads `ListenOverflows` of each namespace with a listener (from
+//! `/proc/PID/net/netstat` of a process in it), and attributes the increase
+//! to the listeners of that namespace whose `sk_drops` rose in the same
+//! interval, in proportion to their rise. An overflow always raises the
+//! socket's `sk_drops`, so when one listener of a namespace dropped (always
+//! the case for a namespace with one listener, such as most pods) the
+//! attribution is exact; the sum over a namespace is always exactly the
+//! kernel's. An increase no live listener explains (its listener closed
+//! before the scrape) is counted as unattributed.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fs,
+    os::unix::fs::MetadataExt,
+    time::{Duration, Instant},
+};
+
+use probe_common::tcp::ListenerRecord;
+
+use crate::listeners::ListenerId;
+
+/// How long a namespace's baseline is kept after its last listener is gone.
+const NETNS_GRACE: Duration = Duration::from_secs(600);
+
+/// Per-listener overflow counters, carried across scrapes.
+#[derive(Default)]
+pub struct OverflowLedger {
+    namespaces: HashMap<u32, Namespace>,
+    listeners: HashMap<ListenerId, Listener>,
+    unattributed: u64,
+}
+
+struct Namespace {
+    overflows: u64,
+    last_seen: Instant,
+}
+
+struct Listener {
+    drops: u32,
+    overflows: u64,
+}
+
+impl OverflowLedger {
+    /// Takes one scrape's listeners; returns each listener's overflow count.
+    pub fn update(
+        &mut self,
+        listeners: &BTreeMap<ListenerId, ListenerRecord>,
+    ) -> BTreeMap<ListenerId, u64> {
+        let now = Instant::now();
+        let mut by_netns: BTreeMap<u32, Vec<(&ListenerId, &ListenerRecord)>> = BTreeMap::new();
+        for (id, record) in listeners {
+            by_netns.entry(record.netns).or_default().push((id, record));
+        }
+        for (netns, members) in &by_netns {
+            let Some(total) = members
+                .iter()
+                .find_map(|(_, r)| listen_overflows(r.tgid, *netns))
+            else {
+                continue;
+            };
+            let known = self.namespaces.get(netns).map(|ns| ns.overflows);
+            let rises: Vec<u64> = members
+                .iter()
+                .map(|(id, record)| match (self.listeners.get(*id), known) {
+                    (Some(seen), _) => u64::from(record.drops.wrapping_sub(seen.drops)),
+                    // New since the last scrape of a known namespace: all its drops are new.
+                    (None, Some(_)) => u64::from(record.drops),
+                    (None, None) => 0,
+                })
+                .collect();
+            let increase = known.map_or(0, |before| total.saturating_sub(before));
+            let shares = apportion(increase, &rises);
+            if increase > 0 && shares.iter().sum::<u64>() == 0 {
+                self.unattributed += increase;
+            }
+            for ((id, record), share) in members.iter().zip(shares) {
+                let listener = self.listeners.entry(**id).or_insert(Listener {
+                    drops: record.drops,
+                    overflows: 0,
+                });
+                listener.drops = record.drops;
+                listener.overflows += share;
+            }
+            self.namespaces.insert(
+                *netns,
+                Namespace {
+                    overflows: total,
+                    last_seen: now,
+                },
+            );
+        }
+        self.listeners.retain(|id, _| listeners.contains_key(id));
+        self.namespaces
+            .retain(|_, ns| now.duration_since(ns.last_seen) < NETNS_GRACE);
+        self.listeners
+            .iter()
+            .map(|(id, listener)| (*id, listener.overflows))
+            .collect()
+    }
+
+    /// Overflows that no live listener explained.
+    pub fn unattributed(&self) -> u64 {
+        self.unattributed
+    }
+}
+
+/// Splits `total` in proportion to `weights` (largest remainder, so the
+/// parts add up to `total` exactly); all zero when every weight is zero.
+fn apportion(total: u64, weights: &[u64]) -> Vec<u64> {
+    let sum: u64 = weights.iter().sum();
+    if sum == 0 || total == 0 {
+        return vec![0; weights.len()];
+    }
+    let exact: Vec<(u64, u64)> = weights
+        .iter()
+        .map(|&w| {
+            let product = u128::from(total) * u128::from(w);
+            (
+                (product / u128::from(sum)) as u64,
+                (product % u128::from(sum)) as u64,
+            )
+        })
+        .collect();
+    let mut parts: Vec<u64> = exact.iter().map(|(q, _)| *q).collect();
+    let mut left = total - parts.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|a, b| exact[*b].1.cmp(&exact[*a].1));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
+/// `ListenOverflows` of network namespace `netns`, read through process
+/// `tgid` if it still lives in it.
+fn listen_overflows(tgid: u32, netns: u32) -> Option<u64> {
+    let in_netns = fs::metadata(format!("/proc/{tgid}/ns/net")).ok()?.ino() == u64::from(netns);
+    if !in_netns {
+        return None;
+    }
+    parse_netstat(
+        &fs::read_to_string(format!("/proc/{tgid}/net/netstat")).ok()?,
+        "ListenOverflows",
+    )
+}
+
+/// The `TcpExt` field `name` of a `/proc/net/netstat` text.
+fn parse_netstat(text: &str, name: &str) -> Option<u64> {
+    let mut lines = text.lines();
+    while let Some(header) = lines.next() {
+        let values = lines.next()?;
+        if let (Some(names), Some(values)) = (
+            header.strip_prefix("TcpExt:"),
+            values.strip_prefix("TcpExt:"),
+        ) {
+            let index = names.split_whitespace().position(|n| n == name)?;
+            return values.split_whitespace().nth(index)?.parse().ok();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apportion_adds_up() {
+        assert_eq!(apportion(7, &[3, 0]), vec![7, 0]);
+        assert_eq!(apportion(10, &[1, 1, 1]).iter().sum::<u64>(), 10);
+        assert_eq!(apportion(5, &[0, 0]), vec![0, 0]);
+        assert_eq!(apportion(0, &[4, 2]), vec![0, 0]);
+        assert_eq!(apportion(3, &[2, 1]), vec![2, 1]);
+    }
+
+    #[test]
+    fn netstat_field() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n\
+                    TcpExt: 0 12 14\n\
+                    IpExt: InNoRoutes\n\
+                    IpExt: 0\n";
+        assert_eq!(parse_netstat(text, "ListenOverflows"), Some(12));
+        assert_eq!(parse_netstat(text, "Missing"), None);
+    }
+
+    #[test]
+    fn reads_this_hosts_counter() {
+        let netns = fs::metadata("/proc/self/ns/net").unwrap().ino() as u32;
+        assert!(listen_overflows(std::process::id(), netns).is_some());
+        assert_eq!(
+            listen_overflows(std::process::id(), netns.wrapping_add(1)),
+            None
+        );
+    }
+}

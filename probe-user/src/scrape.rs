@@ -1,0 +1,62 @@
+//! One scrape: read the kernel, resolve and group, render the exposition.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use aya::Ebpf;
+use tracing::debug;
+
+use crate::{
+    collect::KernelMaps,
+    export,
+    identity::Identity,
+    listeners,
+    overflows::OverflowLedger,
+    snapshot::{SnapshotBuilder, TcpInput},
+};
+
+/// Everything a scrape needs; the HTTP server keeps it behind one lock, so
+/// scrapes are serialised. Dropping it detaches the programs.
+pub struct Scraper {
+    /// The loaded programs (the listener iterator runs at scrape time).
+    pub ebpf: Ebpf,
+    /// Kernel maps.
+    pub maps: KernelMaps,
+    /// Whether the TCP signal runs.
+    pub tcp: bool,
+    /// Per-listener overflow attribution.
+    pub overflows: OverflowLedger,
+    /// Cgroup identity.
+    pub identity: Identity,
+    /// Per-cgroup grouping and reclamation.
+    pub builder: SnapshotBuilder,
+}
+
+impl Scraper {
+    /// Reads the kernel and renders the exposition.
+    pub fn scrape(&mut self) -> Result<String> {
+        let started = Instant::now();
+        let mut raw = self.maps.read()?;
+        let tcp = if self.tcp {
+            let listeners = listeners::list(&mut self.ebpf)?;
+            let overflows = self.overflows.update(&listeners);
+            raw.lost.push((
+                "tcp",
+                "overflow_unattributed",
+                self.overflows.unattributed(),
+            ));
+            Some(TcpInput {
+                listeners,
+                overflows,
+            })
+        } else {
+            None
+        };
+        let snapshot = self
+            .builder
+            .build(raw, tcp, &mut self.maps, &mut self.identity)?;
+        let text = export::encode(&snapshot, started.elapsed().as_secs_f64())?;
+        debug!(cgroups = snapshot.cgroups.len(), ports = snapshot.ports.len(), elapsed = ?started.elapsed(), "scraped");
+        Ok(text)
+    }
+}

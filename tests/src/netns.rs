@@ -1,0 +1,146 @@
+//! Test network namespaces (`ip netns`), removed on drop, and the kernel's
+//! own view of their TCP listeners (`ss`, `/proc/net/netstat`).
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::fs::MetadataExt,
+    path::PathBuf,
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+};
+
+/// A network namespace made for a test, with loopback up.
+pub struct TestNetns {
+    name: String,
+}
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("cannot run ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl TestNetns {
+    /// `ip netns add <name>-<pid>` and brings `lo` up.
+    pub fn create(name: &str) -> TestNetns {
+        let name = format!("{name}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        TestNetns { name }
+    }
+
+    /// Its bind mount, to enter it.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// Its inode number: the agent's `netns` label.
+    pub fn inode(&self) -> String {
+        std::fs::metadata(self.path()).unwrap().ino().to_string()
+    }
+
+    /// `ListenOverflows` from its `/proc/net/netstat`.
+    pub fn listen_overflows(&self) -> u64 {
+        let text = ip(&["netns", "exec", &self.name, "cat", "/proc/net/netstat"]);
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.chunks(2) {
+            if let [names, values] = pair
+                && names.starts_with("TcpExt:")
+            {
+                let index = names
+                    .split_whitespace()
+                    .position(|n| n == "ListenOverflows")
+                    .unwrap();
+                return values
+                    .split_whitespace()
+                    .nth(index)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+            }
+        }
+        panic!("no ListenOverflows in {text}");
+    }
+
+    /// The `Recv-Q` that `ss -ltn` shows for the listener on `port`.
+    pub fn ss_recv_q(&self, port: u16) -> u64 {
+        let text = ip(&[
+            "netns",
+            "exec",
+            &self.name,
+            "ss",
+            "-ltnH",
+            &format!("sport = :{port}"),
+        ]);
+        let line = text
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("ss shows no listener on {port}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A `pp-workload` process driven through its standard input.
+pub struct Driven {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Driven {
+    /// Starts `pp-workload args` and waits for its first line.
+    pub fn start(args: &[&str]) -> (Driven, String) {
+        let exe = std::env::current_exe().unwrap();
+        let binary = exe.parent().unwrap().parent().unwrap().join("pp-workload");
+        let mut child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cannot start pp-workload");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut driven = Driven {
+            child,
+            stdin,
+            stdout,
+        };
+        let first = driven.line();
+        (driven, first)
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "pp-workload ended early");
+        line.trim().to_string()
+    }
+
+    /// Sends a command and returns the answer.
+    pub fn command(&mut self, command: &str) -> String {
+        writeln!(self.stdin.as_mut().unwrap(), "{command}").unwrap();
+        self.line()
+    }
+}
+
+impl Drop for Driven {
+    fn drop(&mut self) {
+        self.stdin.take();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,153 @@
+//! TCP accept-queue pressure against `ss` and the kernel's `ListenOverflows`.
+
+use integration_tests::{
+    agent::Agent,
+    cgroup::TestCgroup,
+    exposition::Exposition,
+    netns::{Driven, TestNetns},
+};
+
+const DEPTH: &str = "pressure_tcp_accept_queue_depth";
+const LIMIT: &str = "pressure_tcp_accept_queue_limit";
+const OVERFLOWS: &str = "pressure_tcp_listen_overflows_total";
+const FILL: &str = "pressure_tcp_accept_queue_fill_ratio";
+const PORT: u16 = 8080;
+
+fn listener(cgroup: &TestCgroup, netns: &TestNetns, backlog: u32) -> Driven {
+    let (driven, first) = Driven::start(&[
+        "listen",
+        &cgroup.dir().display().to_string(),
+        &netns.path().display().to_string(),
+        &PORT.to_string(),
+        &backlog.to_string(),
+    ]);
+    assert_eq!(first, "ready");
+    driven
+}
+
+fn at(netns: &str) -> [(&'static str, &str); 2] {
+    [("netns", netns), ("port", "8080")]
+}
+
+fn value(scrape: &Exposition, name: &str, netns: &str) -> f64 {
+    scrape
+        .value(name, &at(netns))
+        .unwrap_or_else(|| panic!("no {name} series for netns {netns}"))
+}
+
+#[test]
+fn accept_queue_matches_ss_and_listen_overflows() {
+    let agent = Agent::start(&["--signals", "tcp"]);
+    let cgroup_a = TestCgroup::create("pp-tcp-a");
+    let cgroup_b = TestCgroup::create("pp-tcp-b");
+    let ns_a = TestNetns::create("pp-tcp-a");
+    let ns_b = TestNetns::create("pp-tcp-b");
+    let (inode_a, inode_b) = (ns_a.inode(), ns_b.inode());
+    let mut listener_a = listener(&cgroup_a, &ns_a, 8);
+    let _listener_b = listener(&cgroup_b, &ns_b, 4);
+
+    let before = agent.scrape();
+    assert_eq!(value(&before, DEPTH, &inode_a), 0.0);
+    assert_eq!(value(&before, LIMIT, &inode_a), 8.0);
+    let labels = before
+        .find(DEPTH, &at(&inode_a))
+        .next()
+        .unwrap()
+        .labels
+        .clone();
+    assert_eq!(labels["cgroup"], cgroup_a.label());
+    // Same port, another namespace: another listener.
+    assert_eq!(value(&before, LIMIT, &inode_b), 4.0);
+    assert_eq!(
+        before.find(DEPTH, &at(&inode_b)).next().unwrap().labels["cgroup"],
+        cgroup_b.label()
+    );
+
+    let overflows_before = ns_a.listen_overflows();
+    let (client, first) = Driven::start(&[
+        "connect",
+        "-",
+        &ns_a.path().display().to_string(),
+        &PORT.to_string(),
+        "30",
+    ]);
+    assert_eq!(first, "connected 30");
+    // Closing the clients stops SYN retransmissions, so the counters hold still.
+    drop(client);
+    let overflows = ns_a.listen_overflows() - overflows_before;
+    let recv_q = ns_a.ss_recv_q(PORT);
+
+    let during = agent.scrape();
+    eprintln!(
+        "ss Recv-Q {recv_q}, ListenOverflows +{overflows}; probe depth {}, overflows {}",
+        value(&during, DEPTH, &inode_a),
+        value(&during, OVERFLOWS, &inode_a)
+    );
+    assert!(
+        recv_q > 0 && overflows > 0,
+        "the queue never filled: Recv-Q {recv_q}, overflows {overflows}"
+    );
+    assert_eq!(
+        value(&during, DEPTH, &inode_a),
+        recv_q as f64,
+        "depth against ss Recv-Q"
+    );
+    assert_eq!(value(&during, LIMIT, &inode_a), 8.0);
+    assert_eq!(
+        value(&during, OVERFLOWS, &inode_a),
+        overflows as f64,
+        "overflows against ListenOverflows"
+    );
+    assert_eq!(
+        value(&during, OVERFLOWS, &inode_b),
+        0.0,
+        "B's listener dropped nothing"
+    );
+    let fill = during
+        .histogram(FILL, &[("cgroup", cgroup_a.label())])
+        .expect("no fill histogram for A");
+    assert_eq!(
+        fill.count, recv_q as f64,
+        "one fill observation per queued connection"
+    );
+    assert_eq!(
+        fill.buckets.last().unwrap().1 - fill.buckets[fill.buckets.len() - 2].1,
+        1.0,
+        "the last connection filled the queue past its limit"
+    );
+
+    assert_eq!(listener_a.command("accept"), format!("accepted {recv_q}"));
+    let drained = agent.scrape();
+    assert_eq!(
+        value(&drained, DEPTH, &inode_a),
+        0.0,
+        "depth after accepting everything"
+    );
+
+    assert_eq!(listener_a.command("close"), "closed");
+    let closed = agent.scrape();
+    assert!(
+        closed.find(DEPTH, &at(&inode_a)).next().is_none(),
+        "closed listener still reported"
+    );
+    assert!(closed.find(OVERFLOWS, &at(&inode_a)).next().is_none());
+    assert_eq!(
+        value(&closed, LIMIT, &inode_b),
+        4.0,
+        "the other namespace's listener is still there"
+    );
+}
+
+/// IPv6 listeners count too: the agent's own, on [::1].
+#[test]
+fn ipv6_listener_is_reported() {
+    let agent = Agent::start(&["--signals", "tcp", "--listen", "[::1]:0"]);
+    let port = agent.addr().port().to_string();
+    let scrape = agent.scrape();
+    let labels = [("port", port.as_str())];
+    let limit = scrape
+        .find(LIMIT, &labels)
+        .next()
+        .unwrap_or_else(|| panic!("the agent's own IPv6 listener on port {port} is not reported"));
+    assert!(limit.value > 0.0);
+}
