@@ -65,6 +65,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = probe_common::cgroups::MAX_CGROUPS,
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub kernel_cgroups: u32,
+    /// At most this many cgroups get series of their own; the signals of the
+    /// rest are summed into series labelled cgroup="other"
+    /// (pressure_probe_cgroups_folded says how many).
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_cgroups: u32,
+    /// Folder holding the kubelet's `pods/` and `containers/` log folders,
+    /// where Kubernetes namespace, pod and container names are read from.
+    #[arg(long, value_name = "DIR", default_value = "/var/log")]
+    pub log_root: PathBuf,
     /// Which programs to attach: `probe` (the real ones) or `empty` (programs
     /// that do nothing, on the same hooks: the overhead floor, for benchmarks).
     #[arg(long, value_enum, default_value_t = ProgramSet::Probe, hide = true)]

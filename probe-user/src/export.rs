@@ -14,7 +14,10 @@ use prometheus::{
     },
 };
 
-use crate::snapshot::{PortSignals, Preemptor, Snapshot};
+use crate::{
+    identity::Labels,
+    snapshot::{PortSignals, Preemptor, Snapshot},
+};
 
 /// Exported run-queue bucket bounds, as powers of two nanoseconds: 2^10 ns
 /// (1.024 µs) to 2^32 ns (4.29 s), doubling. Each is an edge of the kernel
@@ -55,8 +58,17 @@ pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> Result<String> {
         events_lost(snapshot),
         gauge_family(
             "pressure_probe_cgroups_tracked",
-            "Cgroups with at least one series in this scrape.",
-            vec![gauge(vec![], snapshot.cgroups.len() as f64)],
+            "Cgroups with series of their own in this scrape.",
+            vec![gauge(
+                vec![],
+                snapshot.cgroups.iter().filter(|c| c.id != 0).count() as f64,
+            )],
+        ),
+        gauge_family(
+            "pressure_probe_cgroups_folded",
+            "Cgroups summed into the series labelled cgroup=\"other\" because more than \
+             --max-cgroups have data.",
+            vec![gauge(vec![], snapshot.folded as f64)],
         ),
         gauge_family(
             "pressure_probe_scrape_duration_seconds",
@@ -90,7 +102,7 @@ fn runqueue_latency(snapshot: &Snapshot) -> MetricFamily {
         .iter()
         .filter_map(|c| {
             let hist = c.runq.as_ref()?;
-            let mut metric = Metric::from_label(vec![label("cgroup", &c.cgroup)]);
+            let mut metric = Metric::from_label(cgroup_labels(&c.labels));
             metric.set_histogram(prometheus_histogram(hist, runq_bounds_pow2()));
             Some(metric)
         })
@@ -139,10 +151,9 @@ fn runqueue_preemptions(snapshot: &Snapshot) -> MetricFamily {
             continue;
         };
         for (class, count) in Preemptor::ALL.iter().zip(counts) {
-            metrics.push(counter(
-                vec![label("cgroup", &c.cgroup), label("by", class.label())],
-                count as f64,
-            ));
+            let mut labels = cgroup_labels(&c.labels);
+            labels.push(label("by", class.label()));
+            metrics.push(counter(labels, count as f64));
         }
     }
     family(
@@ -159,23 +170,24 @@ fn runqueue_preemptions(snapshot: &Snapshot) -> MetricFamily {
 /// Classes of a cgroup that saw at least one syscall, with their data.
 fn syscall_classes(
     snapshot: &Snapshot,
-) -> impl Iterator<Item = (&str, SyscallClass, &Histogram, u64)> {
+) -> impl Iterator<Item = (&Labels, SyscallClass, &Histogram, u64)> {
     snapshot.cgroups.iter().flat_map(|c| {
         c.syscalls.iter().flat_map(move |s| {
             SyscallClass::ALL
                 .iter()
                 .zip(s.latency.iter().zip(s.errors))
                 .filter(|(_, (hist, _))| hist.buckets.iter().any(|&n| n > 0))
-                .map(move |(class, (hist, errors))| (c.cgroup.as_str(), *class, hist, errors))
+                .map(move |(class, (hist, errors))| (c.labels.as_ref(), *class, hist, errors))
         })
     })
 }
 
 fn syscall_latency(snapshot: &Snapshot) -> MetricFamily {
     let metrics = syscall_classes(snapshot)
-        .map(|(cgroup, class, hist, _)| {
-            let mut metric =
-                Metric::from_label(vec![label("cgroup", cgroup), label("class", class.label())]);
+        .map(|(labels, class, hist, _)| {
+            let mut pairs = cgroup_labels(labels);
+            pairs.push(label("class", class.label()));
+            let mut metric = Metric::from_label(pairs);
             metric.set_histogram(prometheus_histogram(hist, syscall_bounds_pow2()));
             metric
         })
@@ -192,11 +204,10 @@ fn syscall_latency(snapshot: &Snapshot) -> MetricFamily {
 
 fn syscall_errors(snapshot: &Snapshot) -> MetricFamily {
     let metrics = syscall_classes(snapshot)
-        .map(|(cgroup, class, _, errors)| {
-            counter(
-                vec![label("cgroup", cgroup), label("class", class.label())],
-                errors as f64,
-            )
+        .map(|(labels, class, _, errors)| {
+            let mut pairs = cgroup_labels(labels);
+            pairs.push(label("class", class.label()));
+            counter(pairs, errors as f64)
         })
         .collect();
     family(
@@ -207,12 +218,20 @@ fn syscall_errors(snapshot: &Snapshot) -> MetricFamily {
     )
 }
 
+/// The labels of a cgroup's series.
+fn cgroup_labels(labels: &Labels) -> Vec<LabelPair> {
+    labels
+        .pairs()
+        .into_iter()
+        .map(|(name, value)| label(name, value))
+        .collect()
+}
+
 fn port_labels(port: &PortSignals) -> Vec<LabelPair> {
-    vec![
-        label("cgroup", &port.cgroup),
-        label("netns", &port.netns.to_string()),
-        label("port", &port.port.to_string()),
-    ]
+    let mut labels = cgroup_labels(&port.labels);
+    labels.push(label("netns", &port.netns.to_string()));
+    labels.push(label("port", &port.port.to_string()));
+    labels
 }
 
 fn port_gauge(
@@ -265,7 +284,7 @@ fn accept_queue_fill(snapshot: &Snapshot) -> MetricFamily {
             hist.set_sample_count(fill.buckets.iter().sum());
             hist.set_sample_sum(fill.sum_micro as f64 / FILL_SCALE as f64);
             hist.set_bucket(buckets);
-            let mut metric = Metric::from_label(vec![label("cgroup", &c.cgroup)]);
+            let mut metric = Metric::from_label(cgroup_labels(&c.labels));
             metric.set_histogram(hist);
             Some(metric)
         })

@@ -1,94 +1,216 @@
-//! Who a cgroup id belongs to. For now: its path below the cgroup2 root, and
-//! whether that path is a container or part of the host.
+//! Who a cgroup id belongs to: its path, and what the path and the node's
+//! Kubernetes log folders say (namespace, pod, container, pod UID, container
+//! id, QoS class, systemd unit). Cached per cgroup id.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::Path, sync::Arc};
 
-use crate::cgroupfs::{CgroupLookup, CgroupResolver};
+use crate::{
+    cgroup_path::{self, Owner},
+    cgroupfs::{CgroupLookup, CgroupResolver},
+    kube_names::KubeNames,
+};
 
-/// Resolves cgroup ids and remembers the last path each had, so a cgroup
-/// removed between two scrapes can still be classified.
+/// The labels of a cgroup's series (`cgroup` always; the rest where known).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels {
+    /// Path below the cgroup2 root, `id:N` when unresolved, or `other` for
+    /// cgroups folded together past `--max-cgroups`.
+    pub cgroup: String,
+    /// Kubernetes namespace.
+    pub namespace: Option<String>,
+    /// Kubernetes pod name.
+    pub pod: Option<String>,
+    /// Kubernetes container name.
+    pub container: Option<String>,
+    /// Kubernetes pod UID.
+    pub pod_uid: Option<String>,
+    /// Container id (64 hex digits).
+    pub container_id: Option<String>,
+    /// Kubernetes QoS class.
+    pub qos: Option<String>,
+    /// systemd unit.
+    pub unit: Option<String>,
+}
+
+impl Labels {
+    /// Labels of a cgroup known only by its id.
+    pub fn unresolved(id: u64) -> Labels {
+        Labels {
+            cgroup: format!("id:{id}"),
+            ..Labels::default()
+        }
+    }
+
+    /// Labels of the cgroups folded together.
+    pub fn other() -> Labels {
+        Labels {
+            cgroup: "other".into(),
+            ..Labels::default()
+        }
+    }
+
+    /// (name, value) of every label that has a value.
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        let optional = [
+            ("namespace", &self.namespace),
+            ("pod", &self.pod),
+            ("container", &self.container),
+            ("pod_uid", &self.pod_uid),
+            ("container_id", &self.container_id),
+            ("qos", &self.qos),
+            ("unit", &self.unit),
+        ];
+        std::iter::once(("cgroup", self.cgroup.as_str()))
+            .chain(
+                optional
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v.as_deref()?))),
+            )
+            .collect()
+    }
+
+    /// Whether the names (namespace, pod, container) are all known that the
+    /// path promises.
+    fn complete(&self) -> bool {
+        self.pod_uid.is_none()
+            || (self.pod.is_some() && (self.container_id.is_none() || self.container.is_some()))
+    }
+}
+
+/// Resolves cgroup ids and labels them.
 pub struct Identity {
     resolver: CgroupResolver,
-    last_known: HashMap<u64, String>,
+    names: KubeNames,
+    cache: HashMap<u64, Arc<Labels>>,
 }
 
 impl Identity {
-    /// Wraps a resolver.
-    pub fn new(resolver: CgroupResolver) -> Self {
+    /// Resolves through `resolver`; Kubernetes names come from `log_root`.
+    pub fn new(resolver: CgroupResolver, log_root: &Path) -> Self {
         Self {
             resolver,
-            last_known: HashMap::new(),
+            names: KubeNames::new(log_root),
+            cache: HashMap::new(),
         }
     }
 
     /// Resolves `id` now.
-    pub fn lookup(&mut self, id: u64) -> CgroupLookup {
-        let lookup = self.resolver.lookup(id);
-        if let CgroupLookup::Live(cgroup) = &lookup {
-            self.last_known.insert(id, cgroup.path.clone());
-        }
-        lookup
+    pub fn lookup(&self, id: u64) -> CgroupLookup {
+        self.resolver.lookup(id)
     }
 
-    /// The last path `id` was seen at, if any.
-    pub fn last_known(&self, id: u64) -> Option<&str> {
-        self.last_known.get(&id).map(String::as_str)
+    /// The labels of live cgroup `id` at `path` (cached; computed again when
+    /// the path changed or names the path promises were missing).
+    pub fn labels(&mut self, id: u64, path: &str) -> Arc<Labels> {
+        if let Some(labels) = self.cache.get(&id)
+            && labels.cgroup == path
+            && labels.complete()
+        {
+            return labels.clone();
+        }
+        let labels = Arc::new(self.compute(path));
+        self.cache.insert(id, labels.clone());
+        labels
+    }
+
+    /// The labels `id` had when last seen live, if any.
+    pub fn last_known(&self, id: u64) -> Option<&Labels> {
+        self.cache.get(&id).map(Arc::as_ref)
     }
 
     /// Forgets a removed cgroup.
     pub fn forget(&mut self, id: u64) {
-        self.last_known.remove(&id);
+        self.cache.remove(&id);
+    }
+
+    fn compute(&mut self, path: &str) -> Labels {
+        let mut labels = Labels {
+            cgroup: path.to_string(),
+            ..Labels::default()
+        };
+        match cgroup_path::parse(path) {
+            Owner::Kubernetes {
+                qos,
+                pod_uid,
+                container_id,
+            } => {
+                let (pod, container) = self.names.lookup(&pod_uid, container_id.as_deref());
+                if let Some(pod) = pod {
+                    labels.namespace = Some(pod.namespace);
+                    labels.pod = Some(pod.pod);
+                }
+                labels.container = container;
+                labels.qos = Some(qos.label().into());
+                labels.pod_uid = Some(pod_uid);
+                labels.container_id = container_id;
+            }
+            Owner::Docker { container_id } => labels.container_id = Some(container_id),
+            Owner::Unit { unit } => labels.unit = Some(unit),
+            Owner::Plain => {}
+        }
+        labels
     }
 }
 
 /// Top-level cgroups where a host (not a container) runs its own processes.
 const HOST_TOP_LEVEL: [&str; 3] = ["init.scope", "system.slice", "user.slice"];
 
-/// Leaf-name prefixes of container runtimes' scopes, which may sit under `system.slice`.
-const CONTAINER_SCOPE_PREFIXES: [&str; 5] = [
-    "docker-",
-    "cri-containerd-",
-    "crio-",
-    "libpod-",
-    "containerd-",
-];
-
-/// Whether a cgroup path is part of the host rather than a container: the
-/// root cgroup (kernel threads, unmanaged processes), and systemd's
-/// `init.scope`, `system.slice` and `user.slice`, except container runtime
-/// scopes inside them. Every other cgroup counts as a container.
-pub fn is_host_cgroup(path: &str) -> bool {
-    let trimmed = path.trim_start_matches('/');
-    if trimmed.is_empty() {
-        return true;
-    }
-    let top = trimmed.split('/').next().unwrap_or_default();
-    if !HOST_TOP_LEVEL.contains(&top) {
+/// Whether a cgroup is part of the host rather than a container: the root
+/// cgroup (kernel threads, unmanaged processes), and systemd's `init.scope`,
+/// `system.slice` and `user.slice`, except containers inside them (Docker
+/// and Kubernetes cgroups are containers wherever they sit). Every other
+/// cgroup counts as a container.
+pub fn is_host_cgroup(labels: &Labels) -> bool {
+    if labels.container_id.is_some() || labels.pod_uid.is_some() {
         return false;
     }
-    !trimmed.split('/').any(|part| {
-        CONTAINER_SCOPE_PREFIXES
-            .iter()
-            .any(|prefix| part.starts_with(prefix))
-    })
+    let trimmed = labels.cgroup.trim_start_matches('/');
+    let top = trimmed.split('/').next().unwrap_or_default();
+    trimmed.is_empty() || HOST_TOP_LEVEL.contains(&top)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn labels(path: &str) -> Labels {
+        let mut labels = Labels {
+            cgroup: path.into(),
+            ..Labels::default()
+        };
+        match cgroup_path::parse(path) {
+            Owner::Kubernetes { pod_uid, .. } => labels.pod_uid = Some(pod_uid),
+            Owner::Docker { container_id } => labels.container_id = Some(container_id),
+            _ => {}
+        }
+        labels
+    }
+
     #[test]
     fn host_and_container_paths() {
-        assert!(is_host_cgroup("/"));
-        assert!(is_host_cgroup("/init.scope"));
-        assert!(is_host_cgroup("/system.slice/sshd.service"));
-        assert!(is_host_cgroup(
+        let id = "a".repeat(64);
+        assert!(is_host_cgroup(&labels("/")));
+        assert!(is_host_cgroup(&labels("/init.scope")));
+        assert!(is_host_cgroup(&labels("/system.slice/sshd.service")));
+        assert!(is_host_cgroup(&labels(
             "/user.slice/user-1000.slice/session-2.scope"
-        ));
-        assert!(!is_host_cgroup("/system.slice/docker-0123abcd.scope"));
-        assert!(!is_host_cgroup(
-            "/kubepods.slice/kubepods-pod1.slice/cri-containerd-ab.scope"
-        ));
-        assert!(!is_host_cgroup("/pp-test-a"));
+        )));
+        assert!(!is_host_cgroup(&labels(&format!(
+            "/system.slice/docker-{id}.scope"
+        ))));
+        assert!(!is_host_cgroup(&labels(
+            "/kubepods.slice/kubepods-pod0a1b2c3d_4e5f_6789_abcd_ef0123456789.slice"
+        )));
+        assert!(!is_host_cgroup(&labels("/pp-test-a")));
+    }
+
+    #[test]
+    fn pairs_skip_unknown_labels() {
+        let l = Labels {
+            cgroup: "/x".into(),
+            unit: Some("x.service".into()),
+            ..Labels::default()
+        };
+        assert_eq!(l.pairs(), vec![("cgroup", "/x"), ("unit", "x.service")]);
     }
 }

@@ -1,14 +1,17 @@
 //! pressure-probe: per-container pressure signals from eBPF, for Prometheus.
 
+mod cgroup_path;
 mod cgroupfs;
 mod check;
 mod cli;
 mod collect;
 mod export;
+mod fold;
 mod hooks;
 mod http;
 mod identity;
 mod kernel_btf;
+mod kube_names;
 mod listeners;
 mod loader;
 mod offsets;

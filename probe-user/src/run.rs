@@ -55,8 +55,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ebpf,
         tcp: chosen.contains(&Signal::Tcp),
         overflows: OverflowLedger::default(),
-        identity: Identity::new(resolver),
-        builder: SnapshotBuilder::default(),
+        identity: Identity::new(resolver, &args.log_root),
+        builder: SnapshotBuilder::new(args.max_cgroups as usize),
     };
     info!(
         listen = %listener.local_addr()?,

@@ -1,7 +1,10 @@
 //! Turns raw kernel counts into per-cgroup signals, and reclaims the kernel
 //! entries of removed cgroups without letting any counter go backwards.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use anyhow::Result;
 use probe_common::{
@@ -13,7 +16,8 @@ use probe_common::{
 use crate::{
     cgroupfs::CgroupLookup,
     collect::{KernelMaps, RawSnapshot},
-    identity::{Identity, is_host_cgroup},
+    fold::Folder,
+    identity::{Identity, Labels, is_host_cgroup},
     listeners::ListenerId,
 };
 
@@ -46,7 +50,8 @@ impl Preemptor {
         }
     }
 
-    fn index(self) -> usize {
+    /// Its index in [`CgroupSignals::preemptions`].
+    pub fn index(self) -> usize {
         self as usize
     }
 }
@@ -54,8 +59,10 @@ impl Preemptor {
 /// The signals of one cgroup.
 #[derive(Debug, Clone)]
 pub struct CgroupSignals {
-    /// The `cgroup` label: path below the cgroup2 root, or `id:N` when unresolved.
-    pub cgroup: String,
+    /// Cgroup id.
+    pub id: u64,
+    /// Labels of its series.
+    pub labels: Arc<Labels>,
     /// Run-queue latency, when any wait was recorded.
     pub runq: Option<Histogram>,
     /// Syscall latency and errors by class, when any syscall was recorded.
@@ -70,8 +77,10 @@ pub struct CgroupSignals {
 /// namespace (IPv4, IPv6 and `SO_REUSEPORT` sockets of a port add up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSignals {
-    /// The `cgroup` label of the sockets' cgroup.
-    pub cgroup: String,
+    /// Id of the sockets' cgroup.
+    pub cgroup_id: u64,
+    /// Labels of the sockets' cgroup.
+    pub labels: Arc<Labels>,
     /// Inode number of the network namespace.
     pub netns: u32,
     /// Local port.
@@ -101,23 +110,33 @@ pub struct Snapshot {
     pub ports: Vec<PortSignals>,
     /// Lost and discarded events: (signal, reason, count).
     pub lost: Vec<(&'static str, &'static str, u64)>,
+    /// Cgroups summed into `cgroup="other"` (past `--max-cgroups`).
+    pub folded: usize,
 }
 
 /// Builds snapshots; remembers the counts of pairs whose preemptor is gone.
-#[derive(Default)]
 pub struct SnapshotBuilder {
     retired: HashMap<u64, [u64; 3]>,
+    folder: Folder,
 }
 
 /// What became of a cgroup id during one build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Status {
-    Live(String),
+    Live(Arc<Labels>),
     Gone,
     Unknown,
 }
 
 impl SnapshotBuilder {
+    /// A builder that gives at most `max_cgroups` cgroups series of their own.
+    pub fn new(max_cgroups: usize) -> Self {
+        Self {
+            retired: HashMap::new(),
+            folder: Folder::new(max_cgroups),
+        }
+    }
+
     /// Resolves every cgroup in `raw`, reads its histogram, drops removed
     /// cgroups from the kernel maps, and groups the rest per cgroup.
     pub fn build(
@@ -133,13 +152,14 @@ impl SnapshotBuilder {
         for id in raw.cgroups {
             let status = match identity.lookup(id) {
                 CgroupLookup::Live(cgroup) => {
+                    let labels = identity.labels(id, &cgroup.path);
                     let data = maps.cgroup_data(&cgroup.dir)?;
                     if data.runq.is_some() || data.syscalls.is_some() {
-                        let signals = entry(&mut per_cgroup, id, Some(&cgroup.path));
+                        let signals = entry(&mut per_cgroup, id, Some(&labels));
                         signals.runq = data.runq;
                         signals.syscalls = data.syscalls;
                     }
-                    Status::Live(cgroup.path)
+                    Status::Live(labels)
                 }
                 CgroupLookup::Gone => {
                     maps.forget_cgroup(id);
@@ -153,7 +173,7 @@ impl SnapshotBuilder {
             statuses
                 .entry(id)
                 .or_insert_with(|| match identity.lookup(id) {
-                    CgroupLookup::Live(cgroup) => Status::Live(cgroup.path),
+                    CgroupLookup::Live(cgroup) => Status::Live(identity.labels(id, &cgroup.path)),
                     CgroupLookup::Gone => Status::Gone,
                     CgroupLookup::Unknown => Status::Unknown,
                 })
@@ -175,7 +195,7 @@ impl SnapshotBuilder {
                 maps.forget_pair(&key);
                 gone.push(key.by);
             }
-            entry(&mut per_cgroup, key.victim, victim.path())
+            entry(&mut per_cgroup, key.victim, victim.labels())
                 .preemptions
                 .get_or_insert([0; 3])[class.index()] += count;
         }
@@ -185,20 +205,22 @@ impl SnapshotBuilder {
                     maps.forget_tcp_fill(id);
                     gone.push(id);
                 }
-                status => entry(&mut per_cgroup, id, status.path()).tcp_fill = Some(fill),
+                status => entry(&mut per_cgroup, id, status.labels()).tcp_fill = Some(fill),
             }
         }
-        let mut ports: BTreeMap<(String, u32, u16), PortSignals> = BTreeMap::new();
+        let mut ports: BTreeMap<(u64, u32, u16), PortSignals> = BTreeMap::new();
         for (id, record) in tcp.iter().flat_map(|t| &t.listeners) {
             let status = resolve(record.cgroup, identity);
-            let cgroup = status
-                .path()
-                .map_or_else(|| format!("id:{}", record.cgroup), str::to_string);
+            let labels = status
+                .labels()
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Labels::unresolved(record.cgroup)));
             let overflows = tcp.as_ref().and_then(|t| t.overflows.get(id)).copied();
             let port = ports
-                .entry((cgroup.clone(), record.netns, record.port))
+                .entry((record.cgroup, record.netns, record.port))
                 .or_insert(PortSignals {
-                    cgroup,
+                    cgroup_id: record.cgroup,
+                    labels,
                     netns: record.netns,
                     port: record.port,
                     depth: 0,
@@ -221,7 +243,7 @@ impl SnapshotBuilder {
                 gone.push(id);
                 continue;
             }
-            let total = entry(&mut per_cgroup, id, status.path())
+            let total = entry(&mut per_cgroup, id, status.labels())
                 .preemptions
                 .get_or_insert([0; 3]);
             for (sum, retired) in total.iter_mut().zip(counts) {
@@ -237,18 +259,23 @@ impl SnapshotBuilder {
         for id in gone {
             identity.forget(id);
         }
+        let (cgroups, ports, folded) = self.folder.fold(
+            per_cgroup.into_values().collect(),
+            ports.into_values().collect(),
+        );
         Ok(Snapshot {
-            cgroups: per_cgroup.into_values().collect(),
-            ports: ports.into_values().collect(),
+            cgroups,
+            ports,
             lost: raw.lost,
+            folded,
         })
     }
 }
 
 impl Status {
-    fn path(&self) -> Option<&str> {
+    fn labels(&self) -> Option<&Arc<Labels>> {
         match self {
-            Status::Live(path) => Some(path),
+            Status::Live(labels) => Some(labels),
             _ => None,
         }
     }
@@ -257,10 +284,13 @@ impl Status {
 fn entry<'a>(
     per_cgroup: &'a mut BTreeMap<u64, CgroupSignals>,
     id: u64,
-    path: Option<&str>,
+    labels: Option<&Arc<Labels>>,
 ) -> &'a mut CgroupSignals {
     per_cgroup.entry(id).or_insert_with(|| CgroupSignals {
-        cgroup: path.map_or_else(|| format!("id:{id}"), str::to_string),
+        id,
+        labels: labels
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Labels::unresolved(id))),
         runq: None,
         syscalls: None,
         tcp_fill: None,
@@ -272,8 +302,12 @@ fn classify(victim: u64, by: u64, status: &Status, identity: &Identity) -> Preem
     if victim == by {
         return Preemptor::SameCgroup;
     }
-    match status.path().or_else(|| identity.last_known(by)) {
-        Some(path) if !is_host_cgroup(path) => Preemptor::OtherContainer,
+    match status
+        .labels()
+        .map(Arc::as_ref)
+        .or_else(|| identity.last_known(by))
+    {
+        Some(labels) if !is_host_cgroup(labels) => Preemptor::OtherContainer,
         _ => Preemptor::Host,
     }
 }

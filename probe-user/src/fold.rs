@@ -1,0 +1,186 @@
+//! Bounded cardinality: at most `--max-cgroups` cgroups get series of their
+//! own; the signals of the rest are summed into series labelled
+//! `cgroup="other"`. A cgroup keeps its own series for as long as it lives
+//! (first come, first served), so series do not flap between scrapes.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
+
+use probe_common::{histogram::Histogram, syscall::CgroupSyscalls};
+
+use crate::{
+    identity::Labels,
+    snapshot::{CgroupSignals, PortSignals},
+};
+
+/// Decides which cgroups have series of their own.
+pub struct Folder {
+    max: usize,
+    tracked: HashSet<u64>,
+}
+
+impl Folder {
+    /// At most `max` cgroups with series of their own.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            tracked: HashSet::new(),
+        }
+    }
+
+    /// Folds everything beyond the bound into `other`; returns the cgroups,
+    /// the ports, and how many cgroups were folded.
+    pub fn fold(
+        &mut self,
+        cgroups: Vec<CgroupSignals>,
+        ports: Vec<PortSignals>,
+    ) -> (Vec<CgroupSignals>, Vec<PortSignals>, usize) {
+        let present: HashSet<u64> = cgroups
+            .iter()
+            .map(|c| c.id)
+            .chain(ports.iter().map(|p| p.cgroup_id))
+            .collect();
+        self.tracked.retain(|id| present.contains(id));
+        let mut order: Vec<u64> = present.iter().copied().collect();
+        order.sort_unstable();
+        for id in order {
+            if self.tracked.len() >= self.max {
+                break;
+            }
+            self.tracked.insert(id);
+        }
+        let folded = present.len() - self.tracked.len();
+        if folded == 0 {
+            return (cgroups, ports, 0);
+        }
+        let other = Arc::new(Labels::other());
+        let (mut kept, rest): (Vec<_>, Vec<_>) = cgroups
+            .into_iter()
+            .partition(|c| self.tracked.contains(&c.id));
+        if let Some(sum) = rest.into_iter().reduce(merge) {
+            kept.push(CgroupSignals {
+                id: 0,
+                labels: other.clone(),
+                ..sum
+            });
+        }
+        let mut folded_ports: BTreeMap<(u32, u16), PortSignals> = BTreeMap::new();
+        let mut kept_ports = Vec::new();
+        for port in ports {
+            if self.tracked.contains(&port.cgroup_id) {
+                kept_ports.push(port);
+                continue;
+            }
+            let sum = folded_ports
+                .entry((port.netns, port.port))
+                .or_insert_with(|| PortSignals {
+                    cgroup_id: 0,
+                    labels: other.clone(),
+                    depth: 0,
+                    limit: 0,
+                    overflows: 0,
+                    ..port.clone()
+                });
+            sum.depth += port.depth;
+            sum.limit += port.limit;
+            sum.overflows += port.overflows;
+        }
+        kept_ports.extend(folded_ports.into_values());
+        (kept, kept_ports, folded)
+    }
+}
+
+fn merge(mut a: CgroupSignals, b: CgroupSignals) -> CgroupSignals {
+    a.runq = sum(a.runq, b.runq, add_histogram);
+    a.tcp_fill = sum(a.tcp_fill, b.tcp_fill, |x, y| {
+        add(&mut x.buckets, &y.buckets);
+        x.sum_micro += y.sum_micro;
+    });
+    a.preemptions = sum(a.preemptions, b.preemptions, |x, y| add(x, y));
+    a.syscalls = sum(a.syscalls, b.syscalls, |x: &mut Box<CgroupSyscalls>, y| {
+        for (h, g) in x.latency.iter_mut().zip(&y.latency) {
+            add_histogram(h, g);
+        }
+        add(&mut x.errors, &y.errors);
+    });
+    a
+}
+
+fn sum<T>(a: Option<T>, b: Option<T>, combine: impl FnOnce(&mut T, &T)) -> Option<T> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            combine(&mut a, &b);
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+fn add(into: &mut [u64], from: &[u64]) {
+    for (x, y) in into.iter_mut().zip(from) {
+        *x += y;
+    }
+}
+
+fn add_histogram(into: &mut Histogram, from: &Histogram) {
+    add(&mut into.buckets, &from.buckets);
+    into.sum_ns += from.sum_ns;
+}
+
+#[cfg(test)]
+mod tests {
+    use probe_common::tcp::TcpFill;
+
+    use super::*;
+
+    fn cgroup(id: u64, waits: u64) -> CgroupSignals {
+        let mut hist = Histogram::ZERO;
+        hist.buckets[10] = waits;
+        hist.sum_ns = waits * 100;
+        CgroupSignals {
+            id,
+            labels: Arc::new(Labels {
+                cgroup: format!("/c{id}"),
+                ..Labels::default()
+            }),
+            runq: Some(hist),
+            syscalls: None,
+            tcp_fill: None::<TcpFill>,
+            preemptions: Some([id, 0, 1]),
+        }
+    }
+
+    #[test]
+    fn beyond_the_bound_is_summed_into_other() {
+        let mut folder = Folder::new(2);
+        let (kept, _, folded) = folder.fold(
+            vec![cgroup(1, 1), cgroup(2, 2), cgroup(3, 3), cgroup(4, 4)],
+            vec![],
+        );
+        assert_eq!(folded, 2);
+        let names: Vec<&str> = kept.iter().map(|c| c.labels.cgroup.as_str()).collect();
+        assert_eq!(names, ["/c1", "/c2", "other"]);
+        let other = kept.last().unwrap();
+        assert_eq!(other.runq.unwrap().buckets[10], 7);
+        assert_eq!(other.preemptions, Some([7, 0, 2]));
+    }
+
+    #[test]
+    fn tracked_cgroups_keep_their_series_and_freed_slots_are_reused() {
+        let mut folder = Folder::new(2);
+        folder.fold(vec![cgroup(5, 1), cgroup(6, 1)], vec![]);
+        // A lower id arrives: it does not take a tracked cgroup's place.
+        let (kept, _, folded) = folder.fold(vec![cgroup(1, 1), cgroup(5, 1), cgroup(6, 1)], vec![]);
+        assert_eq!(folded, 1);
+        assert!(
+            kept.iter().any(|c| c.labels.cgroup == "/c5")
+                && kept.iter().any(|c| c.labels.cgroup == "/c6")
+        );
+        // 5 goes away: 1 gets its slot.
+        let (kept, _, folded) = folder.fold(vec![cgroup(1, 1), cgroup(6, 1)], vec![]);
+        assert_eq!(folded, 0);
+        assert_eq!(kept.len(), 2);
+    }
+}
