@@ -50,6 +50,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ebpf_log: args.ebpf_log,
         kernel_cgroups: args.kernel_cgroups,
     })?;
+    // The parsed BTF is large; the programs are loaded, so it can go.
+    drop(btf);
     let scraper = Scraper {
         maps: KernelMaps::new(&mut ebpf, &chosen)?,
         ebpf,

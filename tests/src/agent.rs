@@ -94,6 +94,11 @@ impl Agent {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
     /// The address it serves on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

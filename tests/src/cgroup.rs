@@ -65,6 +65,49 @@ impl Drop for TestCgroup {
     }
 }
 
+/// A tree of cgroups below one test root, removed leaves first on drop.
+pub struct TestCgroupTree {
+    root: PathBuf,
+    label: String,
+}
+
+impl TestCgroupTree {
+    /// Makes `<cgroup2 mount>/<name>-<pid>`.
+    pub fn create(name: &str) -> TestCgroupTree {
+        let root = TestCgroup::create(name);
+        let tree = TestCgroupTree {
+            root: root.dir.clone(),
+            label: root.label.clone(),
+        };
+        std::mem::forget(root);
+        tree
+    }
+
+    /// Makes `relative` (and its parents) below the root; returns (dir, label).
+    pub fn add(&self, relative: &str) -> (PathBuf, String) {
+        let dir = self.root.join(relative);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+        (dir, format!("{}/{relative}", self.label))
+    }
+}
+
+impl Drop for TestCgroupTree {
+    fn drop(&mut self) {
+        remove_tree(&self.root);
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&entry.path());
+            }
+        }
+    }
+    remove(dir);
+}
+
 /// Kills whatever runs in `dir`, then removes it.
 fn remove(dir: &Path) {
     let _ = fs::write(dir.join("cgroup.kill"), "1");

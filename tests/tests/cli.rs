@@ -196,6 +196,11 @@ fn sigterm_and_sigint_detach_and_exit_zero() {
             Some(0),
             "exit after signal {signal}: {status:?}"
         );
+        // The kernel frees a program after its last reference, asynchronously.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while probe_programs_loaded() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         assert_eq!(
             probe_programs_loaded(),
             0,

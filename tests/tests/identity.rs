@@ -1,0 +1,265 @@
+//! Labels of real cgroups laid out as Kubernetes, Docker and systemd lay
+//! them out, with names from a /var/log tree; and churn.
+
+use std::{collections::BTreeMap, fs, path::Path};
+
+use integration_tests::{
+    agent::Agent,
+    cgroup::{TestCgroup, TestCgroupTree},
+    kernel_maps::cgroup_ids_in_kernel_maps,
+    workload::Workload,
+};
+
+const LATENCY_COUNT: &str = "pressure_runqueue_latency_seconds_count";
+
+struct Case {
+    path: String,
+    labels: Vec<(&'static str, String)>,
+}
+
+fn uid(n: u8) -> String {
+    format!("{n:08x}-1111-2222-3333-444444444444")
+}
+
+fn id(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+fn kube(
+    path: String,
+    ns: &str,
+    pod: &str,
+    container: Option<&str>,
+    uid: &str,
+    id: Option<&str>,
+    qos: &str,
+) -> Case {
+    let mut labels = vec![
+        ("namespace", ns.to_string()),
+        ("pod", pod.to_string()),
+        ("pod_uid", uid.to_string()),
+        ("qos", qos.to_string()),
+    ];
+    if let Some(c) = container {
+        labels.push(("container", c.to_string()));
+    }
+    if let Some(id) = id {
+        labels.push(("container_id", id.to_string()));
+    }
+    Case { path, labels }
+}
+
+/// A pod for the log tree: namespace, name, UID, (container, container id).
+type LoggedPod<'a> = (&'a str, &'a str, String, &'a [(&'a str, String)]);
+
+/// `pods/<ns>_<pod>_<uid>/<container>/0.log` and
+/// `containers/<pod>_<ns>_<container>-<id>.log`, as the kubelet writes them.
+fn log_tree(root: &Path, pods: &[LoggedPod]) {
+    for (ns, pod, uid, containers) in pods {
+        for (name, id) in *containers {
+            let dir = root.join(format!("pods/{ns}_{pod}_{uid}/{name}"));
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("0.log"), "").unwrap();
+            fs::create_dir_all(root.join("containers")).unwrap();
+            fs::write(
+                root.join(format!("containers/{pod}_{ns}_{name}-{id}.log")),
+                "",
+            )
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn kubernetes_docker_and_systemd_layouts_are_labelled_exactly() {
+    let logs = std::env::temp_dir().join(format!("pp-logs-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&logs);
+    let u = |n| uid(n).replace('-', "_");
+    let cases = [
+        kube(
+            format!(
+                "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{}.scope",
+                u(1),
+                id(1)
+            ),
+            "shop",
+            "web-1",
+            Some("nginx"),
+            &uid(1),
+            Some(&id(1)),
+            "burstable",
+        ),
+        kube(
+            format!(
+                "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/crio-{}.scope",
+                u(2),
+                id(2)
+            ),
+            "shop",
+            "batch-2",
+            Some("worker"),
+            &uid(2),
+            Some(&id(2)),
+            "besteffort",
+        ),
+        kube(
+            format!(
+                "kubepods.slice/kubepods-pod{}.slice/docker-{}.scope",
+                u(3),
+                id(3)
+            ),
+            "db",
+            "pg-0",
+            Some("postgres"),
+            &uid(3),
+            Some(&id(3)),
+            "guaranteed",
+        ),
+        kube(
+            format!(
+                "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
+                u(4)
+            ),
+            "shop",
+            "api-4",
+            None,
+            &uid(4),
+            None,
+            "burstable",
+        ),
+        kube(
+            format!("kubepods/burstable/pod{}/{}", uid(5), id(5)),
+            "tools",
+            "cron-5",
+            Some("job"),
+            &uid(5),
+            Some(&id(5)),
+            "burstable",
+        ),
+        kube(
+            format!("kubepods/pod{}/{}", uid(6), id(6)),
+            "db",
+            "redis-6",
+            Some("redis"),
+            &uid(6),
+            Some(&id(6)),
+            "guaranteed",
+        ),
+        Case {
+            path: format!("system.slice/docker-{}.scope", id(7)),
+            labels: vec![("container_id", id(7))],
+        },
+        Case {
+            path: "system.slice/nginx.service".into(),
+            labels: vec![("unit", "nginx.service".into())],
+        },
+        Case {
+            path: "plain".into(),
+            labels: vec![],
+        },
+    ];
+    log_tree(
+        &logs,
+        &[
+            (
+                "shop",
+                "web-1",
+                uid(1),
+                &[("nginx", id(1)), ("sidecar", id(11))],
+            ),
+            ("shop", "batch-2", uid(2), &[("worker", id(2))]),
+            ("db", "pg-0", uid(3), &[("postgres", id(3))]),
+            ("shop", "api-4", uid(4), &[("api", id(14))]),
+            ("tools", "cron-5", uid(5), &[("job", id(5))]),
+            ("db", "redis-6", uid(6), &[("redis", id(6))]),
+        ],
+    );
+
+    let agent = Agent::start(&["--signals", "runq", "--log-root", logs.to_str().unwrap()]);
+    let tree = TestCgroupTree::create("pp-ident");
+    let workloads: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            let (dir, _) = tree.add(&case.path);
+            Workload::sleeper(&dir, 0, 5, 400)
+        })
+        .collect();
+    for workload in workloads {
+        workload.wait();
+    }
+    let scrape = agent.scrape();
+    for case in &cases {
+        let (_, cgroup) = tree.add(&case.path);
+        let wanted = [("cgroup", cgroup.as_str())];
+        let sample = scrape
+            .find(LATENCY_COUNT, &wanted)
+            .next()
+            .unwrap_or_else(|| panic!("no series for {cgroup}"));
+        let mut expected: BTreeMap<String, String> = case
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        expected.insert("cgroup".into(), cgroup.clone());
+        assert_eq!(sample.labels, expected, "labels of {cgroup}");
+    }
+    fs::remove_dir_all(&logs).unwrap();
+}
+
+fn resident_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// 500 cgroups come and go: afterwards none of them has a series or a kernel
+/// map entry, and the agent's resident memory is within 8 MiB of where it was.
+#[test]
+fn churn_leaves_nothing_behind() {
+    const CGROUPS: usize = 500;
+    const RSS_BOUND_KIB: u64 = 8 * 1024;
+    let agent = Agent::start(&[]);
+    agent.scrape();
+    let rss_before = resident_kib(agent.pid());
+    let mut labels = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..CGROUPS {
+        let cgroup = TestCgroup::create(&format!("pp-churn-{i}"));
+        labels.push(cgroup.label().to_string());
+        ids.push(cgroup.id());
+        Workload::syscalls(cgroup.dir(), 1, 1, 0).finish();
+        if i % 50 == 49 {
+            // The agent sees them live now and then, as a scraper would.
+            agent.scrape();
+        }
+    }
+    let after = agent.scrape();
+    let left: Vec<_> = after
+        .samples
+        .iter()
+        .filter(|s| s.labels.get("cgroup").is_some_and(|c| labels.contains(c)))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{} series of removed cgroups remain, e.g. {:?}",
+        left.len(),
+        left.first()
+    );
+    let in_maps: Vec<u64> = cgroup_ids_in_kernel_maps()
+        .into_iter()
+        .filter(|id| ids.contains(id))
+        .collect();
+    assert!(
+        in_maps.is_empty(),
+        "kernel map entries of removed cgroups remain: {in_maps:?}"
+    );
+    let rss_after = resident_kib(agent.pid());
+    eprintln!("agent RSS: {rss_before} KiB before, {rss_after} KiB after {CGROUPS} cgroups");
+    assert!(
+        rss_after <= rss_before + RSS_BOUND_KIB,
+        "agent RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}
