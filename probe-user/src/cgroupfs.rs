@@ -3,7 +3,8 @@
 //! A cgroup id is the inode number of its directory, and cgroupfs accepts it
 //! as a file handle (`FILEID_KERNFS`): `open_by_handle_at` turns an id into
 //! the live directory in one system call, and fails with `ESTALE` once the
-//! cgroup is removed. That tells a removed cgroup apart from one this process
+//! cgroup is removed (or, while a removed cgroup is still dying, opens an
+//! empty directory). That tells a removed cgroup apart from one this process
 //! cannot see, without walking the tree.
 
 use std::{
@@ -148,6 +149,17 @@ impl CgroupResolver {
         }
         // SAFETY: fd was just opened and is not owned elsewhere.
         let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        // A removed cgroup can still be opened by handle while it is dying
+        // (something still holds it); its directory is empty then. A live
+        // cgroup, the root included, always has cgroup.procs.
+        // SAFETY: a valid directory fd and a NUL-terminated name.
+        if unsafe { libc::faccessat(dir.as_raw_fd(), c"cgroup.procs".as_ptr(), libc::F_OK, 0) } != 0
+        {
+            return match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ENOENT) => CgroupLookup::Gone,
+                _ => CgroupLookup::Unknown,
+            };
+        }
         let Ok(path) = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
             return CgroupLookup::Unknown;
         };

@@ -237,10 +237,15 @@ fn churn_leaves_nothing_behind() {
         }
     }
     let after = agent.scrape();
+    let unresolved: Vec<String> = ids.iter().map(|id| format!("id:{id}")).collect();
     let left: Vec<_> = after
         .samples
         .iter()
-        .filter(|s| s.labels.get("cgroup").is_some_and(|c| labels.contains(c)))
+        .filter(|s| {
+            s.labels.get("cgroup").is_some_and(|c| {
+                labels.contains(c) || unresolved.contains(c) || c.contains("pp-churn-")
+            })
+        })
         .collect();
     assert!(
         left.is_empty(),
