@@ -71,6 +71,27 @@ pub fn discover_cgroup2_mount() -> Result<PathBuf> {
     }
 }
 
+/// `CGROUP2_SUPER_MAGIC` from `include/uapi/linux/magic.h`.
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Checks that `dir` is a cgroup2 file system (for `--cgroup-root`).
+pub fn check_cgroup2(dir: &Path) -> Result<PathBuf> {
+    let path = CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut stat) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("--cgroup-root {}", dir.display()));
+    }
+    if stat.f_type as i64 != CGROUP2_SUPER_MAGIC {
+        bail!(
+            "--cgroup-root {} is not a cgroup2 file system: mount the host's cgroup2 tree there",
+            dir.display()
+        );
+    }
+    Ok(dir.to_owned())
+}
+
 /// What a cgroup id refers to now.
 #[derive(Debug)]
 pub enum CgroupLookup {
@@ -191,6 +212,14 @@ mod tests {
             find_cgroup2_mount(MOUNTINFO),
             Some(PathBuf::from("/sys/fs/cgroup/unified v2"))
         );
+    }
+
+    #[test]
+    fn cgroup_root_must_be_cgroup2() {
+        let mount = discover_cgroup2_mount().unwrap();
+        assert_eq!(check_cgroup2(&mount).unwrap(), mount);
+        let err = check_cgroup2(Path::new("/tmp")).unwrap_err().to_string();
+        assert!(err.contains("not a cgroup2 file system"), "{err}");
     }
 
     #[test]

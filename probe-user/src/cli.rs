@@ -71,6 +71,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_cgroups: u32,
+    /// The host's cgroup2 mount. Default: the first cgroup2 mount in
+    /// /proc/self/mountinfo. In a container, point it at a read-only mount of
+    /// the host's /sys/fs/cgroup (the container's own is its cgroup
+    /// namespace only).
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
     /// Folder holding the kubelet's `pods/` and `containers/` log folders,
     /// where Kubernetes namespace, pod and container names are read from.
     #[arg(long, value_name = "DIR", default_value = "/var/log")]

@@ -6,7 +6,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
 use crate::{
-    cgroupfs::{CgroupResolver, discover_cgroup2_mount},
+    cgroupfs::{CgroupResolver, check_cgroup2, discover_cgroup2_mount},
     cli::RunArgs,
     collect::KernelMaps,
     http,
@@ -34,7 +34,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
         None
     };
     let offsets = KernelOffsets::resolve(&btf)?;
-    let mount = discover_cgroup2_mount()?;
+    let mount = match &args.cgroup_root {
+        Some(root) => check_cgroup2(root)?,
+        None => discover_cgroup2_mount()?,
+    };
     let resolver = CgroupResolver::new(&mount)?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;

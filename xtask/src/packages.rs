@@ -1,17 +1,27 @@
 //! Debian packages that tests and benchmarks need, installed through apt-get
 //! when running as root on a Debian-like host.
 
-use std::process::Command;
+use std::{path::PathBuf, process::Command};
 
 use anyhow::{Result, bail};
 
-use crate::cmd::{self, is_root, on_path};
+use crate::cmd::{self, is_root, on_path, output, workspace_root};
+
+/// Python tools the deployment tests run, pinned.
+const PYTHON_TOOLS: &[(&str, &str)] = &[("kubernetes-validate", "1.37.0"), ("checkov", "3.3.30")];
 
 /// A command and the Debian package that provides it.
 pub type Requirement = (&'static str, &'static str);
 
 /// Commands the integration tests run.
-pub const TEST_COMMANDS: &[Requirement] = &[("setpriv", "util-linux")];
+pub const TEST_COMMANDS: &[Requirement] = &[
+    ("setpriv", "util-linux"),
+    ("ip", "iproute2"),
+    ("ss", "iproute2"),
+    ("prometheus", "prometheus"),
+    ("promtool", "prometheus"),
+    ("python3", "python3-venv"),
+];
 
 /// Commands the benchmark runs.
 pub const BENCH_COMMANDS: &[Requirement] = &[("perf", "linux-perf"), ("taskset", "util-linux")];
@@ -42,4 +52,36 @@ pub fn ensure(requirements: &[Requirement]) -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
+}
+
+/// A Python virtual environment under `target/` with the deployment tests'
+/// tools (kubernetes-validate, checkov), made or completed as needed.
+/// Returns its `bin` folder.
+pub fn ensure_python_tools() -> Result<PathBuf> {
+    let venv = workspace_root().join("target/xtask/venv");
+    let bin = venv.join("bin");
+    if !bin.join("pip").is_file() {
+        eprintln!(
+            "xtask: making a Python virtual environment in {}",
+            venv.display()
+        );
+        cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    let missing: Vec<String> = PYTHON_TOOLS
+        .iter()
+        .filter(|(tool, version)| {
+            output(Command::new(bin.join("pip")).args(["show", tool]))
+                .is_none_or(|info| !info.lines().any(|l| l == format!("Version: {version}")))
+        })
+        .map(|(tool, version)| format!("{tool}=={version}"))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing {} from PyPI", missing.join(" "));
+        cmd::run(
+            Command::new(bin.join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(&missing),
+        )?;
+    }
+    Ok(bin)
 }

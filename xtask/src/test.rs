@@ -21,6 +21,7 @@ pub fn test(extra: &[String]) -> Result<()> {
         );
     }
     packages::ensure(packages::TEST_COMMANDS)?;
+    let python_tools = packages::ensure_python_tools()?;
     build::build(false)?;
     let object = build::ebpf_object();
     let mut unit = host_cargo(&object);
@@ -45,6 +46,14 @@ pub fn test(extra: &[String]) -> Result<()> {
             "--test-threads=1",
         ])
         .args(extra)
-        .env("PRESSURE_PROBE_BIN", agent_binary(false));
+        .env("PRESSURE_PROBE_BIN", agent_binary(false))
+        .env("PATH", with_path_prefix(&python_tools)?);
     cmd::run(&mut integration)
+}
+
+/// `PATH` with `dir` in front.
+fn with_path_prefix(dir: &std::path::Path) -> Result<std::ffi::OsString> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path));
+    Ok(std::env::join_paths(dirs)?)
 }

@@ -1,0 +1,195 @@
+//! The deployment artifacts, checked with the tools their users run:
+//! promtool for the rules and the dashboard's queries, kubernetes-validate and
+//! checkov for the manifests and the Dockerfile.
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs a tool; panics with its output unless it succeeds. Returns stdout.
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (installed by `cargo xtask test`): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn rules_check_and_unit_tests_pass() {
+    run(
+        "promtool",
+        &["check", "rules", "deploy/prometheus/rules.yml"],
+    );
+    run(
+        "promtool",
+        &["test", "rules", "deploy/prometheus/rules.test.yml"],
+    );
+}
+
+const GRAFANA_BUILTINS: [&str; 4] = ["__rate_interval", "__interval", "__range", "__all"];
+
+/// `$name` and `${name}` references in `text`.
+fn variables(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        let name: String = rest
+            .trim_start_matches('{')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            found.insert(name);
+        }
+    }
+    found
+}
+
+fn panels(dashboard: &Value) -> Vec<&Value> {
+    dashboard["panels"]
+        .as_array()
+        .expect("the dashboard has panels")
+        .iter()
+        .flat_map(|p| std::iter::once(p).chain(p["panels"].as_array().into_iter().flatten()))
+        .filter(|p| p["type"] != "row")
+        .collect()
+}
+
+#[test]
+fn dashboard_queries_parse_and_variables_resolve() {
+    let text = fs::read_to_string(repo().join("deploy/grafana/pressure-probe.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let defined: BTreeSet<String> = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(defined.contains("datasource"), "no datasource variable");
+    let mut exprs = Vec::new();
+    for panel in panels(&dashboard) {
+        let title = panel["title"].as_str().unwrap_or("?");
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "panel {title} does not use the datasource variable"
+        );
+        let targets = panel["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("panel {title} has no queries"));
+        for target in targets {
+            exprs.push((
+                title.to_string(),
+                target["expr"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(query) = variable["query"]["query"].as_str() {
+            let metric = query
+                .strip_prefix("label_values(")
+                .unwrap_or_else(|| panic!("variable query {query} is not label_values()"));
+            assert!(
+                metric.starts_with("pressure_"),
+                "variable query {query} reads no pressure-probe metric"
+            );
+            exprs.push((format!("variable {}", variable["name"]), query.to_string()));
+        }
+    }
+    for (title, expr) in &exprs {
+        for name in variables(expr) {
+            assert!(
+                defined.contains(&name) || GRAFANA_BUILTINS.contains(&name.as_str()),
+                "{title}: ${name} is not defined"
+            );
+        }
+    }
+    // Every panel query, with its variables filled in, must parse as PromQL.
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, (_, expr)) in exprs
+        .iter()
+        .enumerate()
+        .filter(|(_, (t, _))| !t.starts_with("variable"))
+    {
+        let filled = expr
+            .replace("$__rate_interval", "5m")
+            .replace("${datasource}", "x")
+            .replace("$namespace", ".*")
+            .replace("$pod", ".*")
+            .replace("$container", ".*");
+        rules.push_str(&format!(
+            "      - record: dashboard:panel_{i}\n        expr: {}\n",
+            serde_json::to_string(&filled).unwrap()
+        ));
+    }
+    let file = std::env::temp_dir().join(format!("pp-dashboard-rules-{}.yml", std::process::id()));
+    fs::write(&file, rules).unwrap();
+    run("promtool", &["check", "rules", file.to_str().unwrap()]);
+    fs::remove_file(file).unwrap();
+}
+
+#[test]
+fn manifests_match_the_kubernetes_schema() {
+    let manifests: Vec<String> = fs::read_dir(repo().join("deploy/kubernetes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        // The PodMonitor is a Prometheus Operator resource: Kubernetes has no schema for it.
+        .filter(|p| p.file_name().unwrap() != "podmonitor.yaml")
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["--strict"];
+    args.extend(manifests.iter().map(String::as_str));
+    run("kubernetes-validate", &args);
+}
+
+/// Every finding of the security scan is either fixed or skipped in the
+/// file with a reason.
+#[test]
+fn security_scan_has_no_unjustified_findings() {
+    for (target, framework) in [
+        ("deploy/kubernetes", "kubernetes"),
+        ("Dockerfile", "dockerfile"),
+    ] {
+        let flag = if framework == "dockerfile" {
+            "-f"
+        } else {
+            "-d"
+        };
+        let out = run(
+            "checkov",
+            &[
+                flag,
+                target,
+                "--framework",
+                framework,
+                "--quiet",
+                "--compact",
+                "--skip-download",
+            ],
+        );
+        assert!(
+            out.contains("Failed checks: 0,"),
+            "checkov findings in {target}:\n{out}"
+        );
+    }
+}
