@@ -53,8 +53,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ebpf_log: args.ebpf_log,
         kernel_cgroups: args.kernel_cgroups,
     })?;
-    // The parsed BTF is large; the programs are loaded, so it can go.
+    // The parsed BTF is large; the programs are loaded, so it can go, and the
+    // heap it used back to the system (glibc keeps freed memory otherwise).
     drop(btf);
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe { libc::malloc_trim(0) };
     let scraper = Scraper {
         maps: KernelMaps::new(&mut ebpf, &chosen)?,
         ebpf,

@@ -268,3 +268,33 @@ fn churn_leaves_nothing_behind() {
         "agent RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
 }
+
+/// Past --max-cgroups, the rest are summed into cgroup="other" and counted.
+#[test]
+fn cgroups_past_the_bound_are_folded_into_other() {
+    let agent = Agent::start(&["--signals", "runq", "--max-cgroups", "2"]);
+    let cgroups: Vec<_> = (0..3)
+        .map(|i| TestCgroup::create(&format!("pp-fold-{i}")))
+        .collect();
+    for cgroup in &cgroups {
+        Workload::sleeper(cgroup.dir(), 0, 5, 200).wait();
+    }
+    let scrape = agent.scrape();
+    let folded = scrape.value("pressure_probe_cgroups_folded", &[]).unwrap();
+    let tracked = scrape.value("pressure_probe_cgroups_tracked", &[]).unwrap();
+    assert_eq!(tracked, 2.0);
+    assert!(
+        folded >= 1.0,
+        "nothing folded with {} cgroups active",
+        folded + tracked
+    );
+    let other = scrape
+        .histogram("pressure_runqueue_latency_seconds", &[("cgroup", "other")])
+        .expect("no cgroup=\"other\" series");
+    assert!(other.count > 0.0);
+    let own: usize = scrape
+        .find(LATENCY_COUNT, &[])
+        .filter(|s| s.labels["cgroup"] != "other")
+        .count();
+    assert_eq!(own, 2, "cgroups with series of their own");
+}
