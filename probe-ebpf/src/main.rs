@@ -5,6 +5,7 @@
 #![feature(asm_experimental_arch)]
 
 mod atomic;
+mod cgroup_state;
 mod cgroups;
 mod counters;
 mod floor;

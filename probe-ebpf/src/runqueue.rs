@@ -13,18 +13,15 @@
 //! lookup is inlined by the verifier (no hash, no lock). Two pending threads
 //! whose ids share a slot evict each other; that is counted.
 //!
-//! Each cgroup's histogram lives in its own local storage (`CgrpStorage`):
-//! found from the cgroup pointer without hashing (a hash-map lookup cost
-//! more than everything else in this file together), and freed by the kernel
-//! when the cgroup goes. The first wait of a cgroup also lists its id in
-//! `CGROUPS`, which is how the agent finds the storages to read.
+//! Each cgroup's histogram lives in its state (`cgroup_state`): in the
+//! cgroup's local storage where the kernel has it, found from the cgroup
+//! pointer without hashing (a hash-map lookup cost more than everything else
+//! in this file together).
 
 use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
-    bindings::cgroup,
-    btf_maps::CgrpStorage,
-    macros::{btf_map, btf_tracepoint, map},
+    macros::{btf_tracepoint, map},
     maps::{Array, HashMap},
     programs::BtfTracePointContext,
 };
@@ -36,12 +33,12 @@ use probe_common::{
         RUNQ_WAKEUP_SLOT_COLLISION,
     },
     histogram::{BUCKETS, MAX_NS, bucket_index},
-    runqueue::{CgroupRunqueue, MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot},
+    runqueue::{MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot},
 };
 
 use crate::{
     atomic::atomic_add,
-    cgroups::register,
+    cgroup_state::{self, StateCounters},
     counters::bump,
     kernel::{KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_tid},
 };
@@ -53,9 +50,6 @@ static WAKEUP_SLOT_MASK: Global<u32> = Global::new(WAKEUP_SLOTS - 1);
 
 #[map]
 static RUNQ_WAKEUPS: Array<WakeupSlot> = Array::with_max_entries(WAKEUP_SLOTS, 0);
-
-#[btf_map]
-static RUNQ_STORAGE: CgrpStorage<CgroupRunqueue> = CgrpStorage::new();
 
 #[map]
 static RUNQ_PREEMPTIONS: HashMap<PreemptionKey, u64> =
@@ -185,24 +179,17 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr) {
     record_wait(ctx, cgroup, waited);
 }
 
+const STATE_COUNTERS: StateCounters = StateCounters {
+    unavailable: RUNQ_STORAGE_UNAVAILABLE,
+    unreadable: RUNQ_CGROUP_UNREADABLE,
+    set_full: RUNQ_CGROUP_SET_FULL,
+};
+
 #[inline(always)]
 fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64) {
-    // SAFETY: `cgroup` is the RCU-protected `css_set->dfl_cgrp` of a task.
-    let state = unsafe { RUNQ_STORAGE.get_or_insert_ptr_mut(cgroup as *mut cgroup, None) };
-    if state.is_null() {
-        bump(RUNQ_STORAGE_UNAVAILABLE);
+    let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) else {
         return;
-    }
-    let state = unsafe { &mut *state };
-    if state.registered == 0 {
-        register(
-            ctx,
-            cgroup,
-            &mut state.registered,
-            RUNQ_CGROUP_UNREADABLE,
-            RUNQ_CGROUP_SET_FULL,
-        );
-    }
+    };
     let index = bucket_index(waited);
     if index >= BUCKETS {
         return;

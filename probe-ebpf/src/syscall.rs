@@ -11,10 +11,8 @@
 //! has its entry moved to its new id on `sched_process_exec`.
 
 use aya_ebpf::{
-    bindings::cgroup,
-    btf_maps::CgrpStorage,
     helpers::{bpf_get_current_task_btf, bpf_ktime_get_ns},
-    macros::{btf_map, btf_tracepoint, map, raw_tracepoint},
+    macros::{btf_tracepoint, map, raw_tracepoint},
     maps::Array,
     programs::{BtfTracePointContext, RawTracePointContext},
 };
@@ -24,12 +22,12 @@ use probe_common::{
         SYSCALL_STORAGE_UNAVAILABLE, SYSCALL_TOO_LONG,
     },
     histogram::{BUCKETS, MAX_NS, bucket_index},
-    syscall::{CLASSES, CgroupSyscalls, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE},
+    syscall::{CLASSES, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE},
 };
 
 use crate::{
     atomic::atomic_add,
-    cgroups::register,
+    cgroup_state::{self, StateCounters},
     counters::bump,
     kernel::{KernelPtr, task_cgroup, task_tid},
 };
@@ -44,9 +42,6 @@ static SYSCALL_SLOT_MASK: aya_ebpf::Global<u32> = aya_ebpf::Global::new(SLOTS - 
 
 #[map]
 static SYSCALL_SLOTS: Array<SyscallSlot> = Array::with_max_entries(SLOTS, 0);
-
-#[btf_map]
-static SYSCALL_STORAGE: CgrpStorage<CgroupSyscalls> = CgrpStorage::new();
 
 /// `sys_enter(struct pt_regs *regs, long id)`
 #[raw_tracepoint(tracepoint = "sys_enter")]
@@ -102,6 +97,12 @@ pub fn syscall_thread_exec(ctx: BtfTracePointContext) -> i32 {
     }
     0
 }
+
+const STATE_COUNTERS: StateCounters = StateCounters {
+    unavailable: SYSCALL_STORAGE_UNAVAILABLE,
+    unreadable: SYSCALL_CGROUP_UNREADABLE,
+    set_full: SYSCALL_CGROUP_SET_FULL,
+};
 
 #[inline(always)]
 fn slot_of(tid: u32) -> Option<*mut SyscallSlot> {
@@ -166,22 +167,9 @@ fn on_exit(ctx: &RawTracePointContext, ret: i64) {
         bump(SYSCALL_CGROUP_UNREADABLE);
         return;
     };
-    // SAFETY: `cgroup` is the RCU-protected `css_set->dfl_cgrp` of the current task.
-    let state = unsafe { SYSCALL_STORAGE.get_or_insert_ptr_mut(cgroup as *mut cgroup, None) };
-    if state.is_null() {
-        bump(SYSCALL_STORAGE_UNAVAILABLE);
+    let Some(state) = cgroup_state::syscalls(ctx, cgroup, &STATE_COUNTERS) else {
         return;
-    }
-    let state = unsafe { &mut *state };
-    if state.registered == 0 {
-        register(
-            ctx,
-            cgroup,
-            &mut state.registered,
-            SYSCALL_CGROUP_UNREADABLE,
-            SYSCALL_CGROUP_SET_FULL,
-        );
-    }
+    };
     let index = bucket_index(took);
     if index >= BUCKETS {
         return;

@@ -5,8 +5,14 @@ use std::fmt::Display;
 use anyhow::Result;
 
 use crate::{
-    cgroupfs::discover_cgroup2_mount, cli::KernelArgs, hooks::HookStatus, kernel_btf::KernelBtf,
-    offsets::KernelOffsets, privileges::Privileges, signals::Signal,
+    cgroupfs::discover_cgroup2_mount,
+    cli::{KernelArgs, StateStore},
+    hooks::HookStatus,
+    kernel_btf::KernelBtf,
+    offsets::KernelOffsets,
+    privileges::Privileges,
+    signals::Signal,
+    state_store,
 };
 
 /// The report, line by line.
@@ -92,6 +98,13 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
                 Verdict::Info,
                 offsets.clock_description(),
             );
+            if let Ok(store) = state_store::choose(StateStore::Auto, &btf) {
+                report.line(
+                    "per-cgroup state",
+                    Verdict::Info,
+                    state_store::describe(store),
+                );
+            }
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
     }

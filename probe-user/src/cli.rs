@@ -81,6 +81,12 @@ pub struct RunArgs {
     /// where Kubernetes namespace, pod and container names are read from.
     #[arg(long, value_name = "DIR", default_value = "/var/log")]
     pub log_root: PathBuf,
+    /// Where the kernel keeps per-cgroup state: `storage` (cgroup local
+    /// storage, Linux 6.2+: cheapest, freed with the cgroup), `hash` (hash
+    /// maps keyed by cgroup id, any kernel), or `auto` (storage when the
+    /// kernel has it).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = StateStore::Auto)]
+    pub cgroup_state: StateStore,
     /// Which programs to attach: `probe` (the real ones) or `empty` (programs
     /// that do nothing, on the same hooks: the overhead floor, for benchmarks).
     #[arg(long, value_enum, default_value_t = ProgramSet::Probe, hide = true)]
@@ -96,6 +102,17 @@ pub struct KernelArgs {
     /// Kernel BTF to read types, field offsets and tracepoints from.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_BTF)]
     pub btf: PathBuf,
+}
+
+/// Where per-cgroup state lives in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateStore {
+    /// Local storage where the kernel has it, else hash maps.
+    Auto,
+    /// Cgroup local storage (Linux 6.2+).
+    Storage,
+    /// Hash maps keyed by cgroup id.
+    Hash,
 }
 
 /// Programs to attach.

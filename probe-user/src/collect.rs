@@ -11,11 +11,11 @@ use probe_common::{
     cgroups, counters,
     histogram::Histogram,
     runqueue::{self, CgroupRunqueue, PreemptionKey},
-    syscall::CgroupSyscalls,
+    syscall::{self, CgroupSyscalls},
     tcp::{self, TcpFill},
 };
 
-use crate::signals::Signal;
+use crate::{cli::StateStore, signals::Signal};
 
 /// The kernel's aggregates, as listed at one instant. Per-cgroup data lives
 /// in each cgroup's storage and is read with [`KernelMaps::cgroup_data`].
@@ -40,11 +40,24 @@ pub struct CgroupData {
     pub syscalls: Option<Box<CgroupSyscalls>>,
 }
 
+/// Where the per-cgroup state is read from.
+enum StateMaps {
+    /// Cgroup local storage, read through an open cgroup directory.
+    Storage {
+        runq: CgrpStorage<MapData, CgroupRunqueue>,
+        syscalls: CgrpStorage<MapData, CgroupSyscalls>,
+    },
+    /// Hash maps keyed by cgroup id.
+    Hash {
+        runq: BpfHashMap<MapData, u64, CgroupRunqueue>,
+        syscalls: BpfHashMap<MapData, u64, CgroupSyscalls>,
+    },
+}
+
 /// Handles on the kernel maps the agent reads and reclaims.
 pub struct KernelMaps {
     signals: Vec<Signal>,
-    runq_storage: CgrpStorage<MapData, CgroupRunqueue>,
-    syscall_storage: CgrpStorage<MapData, CgroupSyscalls>,
+    state: StateMaps,
     cgroups: BpfHashMap<MapData, u64, u8>,
     preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
     tcp_fill: BpfHashMap<MapData, u64, TcpFill>,
@@ -58,13 +71,9 @@ fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(ebpf: &mut Ebpf, name: &st
     T::try_from(map).with_context(|| format!("map {name} has an unexpected type"))
 }
 
-/// Reads `storage` for the cgroup open as `dir`; `None` if it has none.
-fn storage_value<V: aya::Pod>(
-    storage: &CgrpStorage<MapData, V>,
-    dir: &impl AsRawFd,
-    name: &str,
-) -> Result<Option<V>> {
-    match storage.get(dir, 0) {
+/// A lookup's value; `None` when there is none.
+fn found<V>(value: Result<V, MapError>, name: &str) -> Result<Option<V>> {
+    match value {
         Ok(value) => Ok(Some(value)),
         Err(MapError::KeyNotFound) => Ok(None),
         Err(err) => Err(err).with_context(|| format!("reading {name}")),
@@ -72,12 +81,22 @@ fn storage_value<V: aya::Pod>(
 }
 
 impl KernelMaps {
-    /// Takes the maps out of the loaded object; only `signals` are read.
-    pub fn new(ebpf: &mut Ebpf, signals: &[Signal]) -> Result<Self> {
+    /// Takes the maps out of the loaded object; only `signals` are read, and
+    /// per-cgroup state from where `store` says it is.
+    pub fn new(ebpf: &mut Ebpf, signals: &[Signal], store: StateStore) -> Result<Self> {
+        let state = match store {
+            StateStore::Hash => StateMaps::Hash {
+                runq: take(ebpf, runqueue::STATE_MAP)?,
+                syscalls: take(ebpf, syscall::STATE_MAP)?,
+            },
+            _ => StateMaps::Storage {
+                runq: take(ebpf, runqueue::STORAGE_MAP)?,
+                syscalls: take(ebpf, syscall::STORAGE_MAP)?,
+            },
+        };
         Ok(Self {
             signals: signals.to_vec(),
-            runq_storage: take(ebpf, "RUNQ_STORAGE")?,
-            syscall_storage: take(ebpf, "SYSCALL_STORAGE")?,
+            state,
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
             tcp_fill: take(ebpf, tcp::FILL_MAP)?,
@@ -111,23 +130,49 @@ impl KernelMaps {
         Ok(snapshot)
     }
 
-    /// What the storages of the cgroup open as `dir` hold.
-    pub fn cgroup_data(&self, dir: &impl AsRawFd) -> Result<CgroupData> {
+    /// The state of cgroup `id`, open as `dir`.
+    pub fn cgroup_data(&self, id: u64, dir: &impl AsRawFd) -> Result<CgroupData> {
+        let (runq, syscalls) = (
+            self.signals.contains(&Signal::Runq),
+            self.signals.contains(&Signal::Syscall),
+        );
         let mut data = CgroupData::default();
-        if self.signals.contains(&Signal::Runq) {
-            data.runq = storage_value(&self.runq_storage, dir, "RUNQ_STORAGE")?.map(|s| s.latency);
-        }
-        if self.signals.contains(&Signal::Syscall) {
-            data.syscalls =
-                storage_value(&self.syscall_storage, dir, "SYSCALL_STORAGE")?.map(Box::new);
+        match &self.state {
+            StateMaps::Storage {
+                runq: r,
+                syscalls: s,
+            } => {
+                if runq {
+                    data.runq = found(r.get(dir, 0), runqueue::STORAGE_MAP)?.map(|s| s.latency);
+                }
+                if syscalls {
+                    data.syscalls = found(s.get(dir, 0), syscall::STORAGE_MAP)?.map(Box::new);
+                }
+            }
+            StateMaps::Hash {
+                runq: r,
+                syscalls: s,
+            } => {
+                if runq {
+                    data.runq = found(r.get(&id, 0), runqueue::STATE_MAP)?.map(|s| s.latency);
+                }
+                if syscalls {
+                    data.syscalls = found(s.get(&id, 0), syscall::STATE_MAP)?.map(Box::new);
+                }
+            }
         }
         Ok(data)
     }
 
-    /// Stops listing a removed cgroup (the kernel frees its storage with it).
+    /// Stops listing a removed cgroup and drops its state (local storage is
+    /// freed by the kernel with the cgroup; hash entries are removed here).
     pub fn forget_cgroup(&mut self, id: u64) {
         // Absent already is fine: the goal is that it is gone.
         let _ = self.cgroups.remove(&id);
+        if let StateMaps::Hash { runq, syscalls } = &mut self.state {
+            let _ = runq.remove(&id);
+            let _ = syscalls.remove(&id);
+        }
     }
 
     /// Drops a removed cgroup's accept-queue fill histogram.

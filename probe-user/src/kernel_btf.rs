@@ -157,6 +157,14 @@ impl KernelBtf {
         }
     }
 
+    /// Whether the kernel has a function called `name` (such as a BPF helper's
+    /// implementation, which tells whether the helper exists).
+    pub fn has_function(&self, name: &str) -> bool {
+        self.btf
+            .resolve_types_by_name(name)
+            .is_ok_and(|types| types.iter().any(|t| matches!(t, Type::Func(_))))
+    }
+
     /// Whether the kernel has a struct called `name`.
     pub fn has_struct(&self, name: &str) -> bool {
         self.btf
@@ -249,6 +257,13 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("CONFIG_DEBUG_INFO_BTF"), "{err}");
+    }
+
+    #[test]
+    fn helpers_are_functions_in_btf() {
+        let btf = kernel();
+        assert!(btf.has_function("bpf_cgrp_storage_get"));
+        assert!(!btf.has_function("no_such_function"));
     }
 
     #[test]

@@ -19,14 +19,19 @@ use tokio::io::unix::AsyncFd;
 use tracing::{debug, info, warn};
 
 use crate::{
-    cli::ProgramSet,
+    cli::{ProgramSet, StateStore},
     hooks::{Hook, HookKind},
     offsets::{KernelOffsets, TcpOffsets},
     signals::Signal,
+    state_store,
 };
 
-/// The kernel object built by `cargo xtask build`.
+/// The kernel object built by `cargo xtask build`: per-cgroup state in
+/// cgroup local storage.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("PRESSURE_PROBE_EBPF_OBJ"));
+/// The same programs with per-cgroup state in hash maps (kernels before 6.2).
+static EBPF_HASH_STATE_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(env!("PRESSURE_PROBE_EBPF_HASH_STATE_OBJ"));
 
 /// `aya_log_common::Level::Debug`: the most verbose level the programs use.
 const EBPF_LOG_DEBUG: u8 = 4;
@@ -49,6 +54,8 @@ pub struct LoadOptions<'a> {
     pub ebpf_log: bool,
     /// Bound of the kernel's cgroup list.
     pub kernel_cgroups: u32,
+    /// Where per-cgroup state lives (`Storage` or `Hash`).
+    pub state: StateStore,
 }
 
 /// Loads the object and attaches one program per hook (iterators are only
@@ -59,7 +66,13 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         .with_context(|| format!("cannot parse kernel BTF at {}", options.btf_path.display()))?;
     let mut loader = EbpfLoader::new();
     loader.btf(Some(&btf));
-    loader.map_max_entries(cgroups::CGROUPS_MAP, options.kernel_cgroups);
+    for map in [
+        cgroups::CGROUPS_MAP,
+        runqueue::STATE_MAP,
+        syscall::STATE_MAP,
+    ] {
+        loader.map_max_entries(map, options.kernel_cgroups);
+    }
     loader.map_max_entries(
         runqueue::PREEMPTIONS_MAP,
         options
@@ -95,8 +108,12 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     }
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
     loader.override_global(aya_log::LEVEL, &log_level, false);
+    let object = match options.state {
+        StateStore::Hash => EBPF_HASH_STATE_OBJECT,
+        _ => EBPF_OBJECT,
+    };
     let mut ebpf = loader
-        .load(EBPF_OBJECT)
+        .load(object)
         .context("cannot load the eBPF object into the kernel")?;
     if options.ebpf_log {
         spawn_log_reader(&mut ebpf)?;
@@ -108,6 +125,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         signals = ?options.signals,
         programs = ?options.programs,
         clock = options.offsets.clock_description(),
+        cgroup_state = state_store::describe(options.state),
         "eBPF programs attached"
     );
     Ok(ebpf)

@@ -21,6 +21,7 @@ mod run;
 mod scrape;
 mod signals;
 mod snapshot;
+mod state_store;
 
 use std::{io::IsTerminal, process::ExitCode};
 

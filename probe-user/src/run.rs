@@ -19,6 +19,7 @@ use crate::{
     scrape::Scraper,
     signals::{self, Signal},
     snapshot::SnapshotBuilder,
+    state_store,
 };
 
 /// Runs the agent until a termination signal.
@@ -34,6 +35,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         None
     };
     let offsets = KernelOffsets::resolve(&btf)?;
+    let state = state_store::choose(args.cgroup_state, &btf)?;
     let mount = match &args.cgroup_root {
         Some(root) => check_cgroup2(root)?,
         None => discover_cgroup2_mount()?,
@@ -52,6 +54,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         programs: args.programs,
         ebpf_log: args.ebpf_log,
         kernel_cgroups: args.kernel_cgroups,
+        state,
     })?;
     // The parsed BTF is large; the programs are loaded, so it can go, and the
     // heap it used back to the system (glibc keeps freed memory otherwise).
@@ -59,7 +62,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     // SAFETY: malloc_trim only releases free heap memory.
     unsafe { libc::malloc_trim(0) };
     let scraper = Scraper {
-        maps: KernelMaps::new(&mut ebpf, &chosen)?,
+        maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
         ebpf,
         tcp: chosen.contains(&Signal::Tcp),
         overflows: OverflowLedger::default(),

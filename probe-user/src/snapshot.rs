@@ -153,7 +153,7 @@ impl SnapshotBuilder {
             let status = match identity.lookup(id) {
                 CgroupLookup::Live(cgroup) => {
                     let labels = identity.labels(id, &cgroup.path);
-                    let data = maps.cgroup_data(&cgroup.dir)?;
+                    let data = maps.cgroup_data(id, &cgroup.dir)?;
                     if data.runq.is_some() || data.syscalls.is_some() {
                         let signals = entry(&mut per_cgroup, id, Some(&labels));
                         signals.runq = data.runq;

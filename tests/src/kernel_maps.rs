@@ -1,46 +1,63 @@
 //! Direct reads of the probe's kernel maps, to check kernel-side state that
 //! no metric shows (such as stale per-thread entries).
 
+use std::fs;
+
 use aya::maps::{Array, HashMap, Map, MapData, MapInfo, loaded_maps};
 use probe_common::{
     cgroups::CGROUPS_MAP,
-    runqueue::{PREEMPTIONS_MAP, PreemptionKey},
-    syscall::{SLOTS_MAP, SyscallSlot},
+    runqueue::{self, CgroupRunqueue, PREEMPTIONS_MAP, PreemptionKey},
+    syscall::{self, CgroupSyscalls, SLOTS_MAP, SyscallSlot},
     tcp::{FILL_MAP, TcpFill},
 };
 
-/// The newest loaded map called `name` (the running agent's). The kernel
-/// keeps the first 15 bytes of a map's name.
-fn newest(name: &str) -> MapInfo {
+/// Ids of the BPF maps process `pid` holds open (from its fdinfo).
+fn map_ids_of(pid: u32) -> Vec<u32> {
+    fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .unwrap_or_else(|e| panic!("cannot list the agent's fds: {e}"))
+        .filter_map(|entry| fs::read_to_string(entry.ok()?.path()).ok())
+        .filter_map(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("map_id:")?.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// The map called `name` that the agent `pid` holds, if any (the kernel
+/// keeps the first 15 bytes of a map's name).
+fn agent_map(pid: u32, name: &str) -> Option<MapInfo> {
     let kept = &name[..name.len().min(15)];
+    let ids = map_ids_of(pid);
     loaded_maps()
         .filter_map(Result::ok)
-        .filter(|m| m.name_as_str() == Some(kept))
-        .max_by_key(|m| m.id())
-        .unwrap_or_else(|| panic!("no {name} map is loaded: is the agent running?"))
+        .find(|m| ids.contains(&m.id()) && m.name_as_str() == Some(kept))
 }
 
-fn hash_map<K: aya::Pod, V: aya::Pod>(name: &str) -> HashMap<MapData, K, V> {
-    let data = MapData::from_id(newest(name).id()).unwrap();
-    HashMap::try_from(Map::HashMap(data)).unwrap_or_else(|e| panic!("{name}: {e}"))
+fn hash_map<K: aya::Pod, V: aya::Pod>(pid: u32, name: &str) -> Option<HashMap<MapData, K, V>> {
+    let data = MapData::from_id(agent_map(pid, name)?.id()).unwrap();
+    Some(HashMap::try_from(Map::HashMap(data)).unwrap_or_else(|e| panic!("{name}: {e}")))
 }
 
-/// Every cgroup id the running agent's kernel maps hold: the listed cgroups,
-/// both sides of every preemption pair, and the accept-queue fill keys.
-pub fn cgroup_ids_in_kernel_maps() -> Vec<u64> {
-    let mut ids: Vec<u64> = hash_map::<u64, u8>(CGROUPS_MAP)
-        .keys()
-        .map(Result::unwrap)
-        .collect();
-    for key in hash_map::<PreemptionKey, u64>(PREEMPTIONS_MAP).keys() {
+fn keys<V: aya::Pod>(pid: u32, name: &str) -> Vec<u64> {
+    hash_map::<u64, V>(pid, name)
+        .map(|map| map.keys().map(Result::unwrap).collect())
+        .unwrap_or_default()
+}
+
+/// Every cgroup id the kernel maps of agent `pid` hold: the listed cgroups,
+/// both sides of every preemption pair, the accept-queue fill keys, and the
+/// per-cgroup state maps (in the hash-state build).
+pub fn cgroup_ids_in_kernel_maps(pid: u32) -> Vec<u64> {
+    let mut ids = keys::<u8>(pid, CGROUPS_MAP);
+    let preemptions =
+        hash_map::<PreemptionKey, u64>(pid, PREEMPTIONS_MAP).expect("no preemption map");
+    for key in preemptions.keys() {
         let key = key.unwrap();
         ids.extend([key.victim, key.by]);
     }
-    ids.extend(
-        hash_map::<u64, TcpFill>(FILL_MAP)
-            .keys()
-            .map(Result::unwrap),
-    );
+    ids.extend(keys::<TcpFill>(pid, FILL_MAP));
+    ids.extend(keys::<CgroupRunqueue>(pid, runqueue::STATE_MAP));
+    ids.extend(keys::<CgroupSyscalls>(pid, syscall::STATE_MAP));
     ids
 }
 
@@ -51,9 +68,9 @@ pub struct SyscallSlots {
 }
 
 impl SyscallSlots {
-    /// Finds the map of the most recently loaded agent.
-    pub fn open() -> SyscallSlots {
-        let info = newest(SLOTS_MAP);
+    /// The slots of agent `pid`.
+    pub fn open(pid: u32) -> SyscallSlots {
+        let info = agent_map(pid, SLOTS_MAP).expect("the agent has no SYSCALL_SLOTS map");
         let mask = info.max_entries() - 1;
         let data = MapData::from_id(info.id()).expect("cannot open SYSCALL_SLOTS");
         let slots = Array::try_from(Map::Array(data)).expect("SYSCALL_SLOTS is not an array");

@@ -219,9 +219,19 @@ fn resident_kib(pid: u32) -> u64 {
 /// map entry, and the agent's resident memory is within 8 MiB of where it was.
 #[test]
 fn churn_leaves_nothing_behind() {
+    churn("storage");
+}
+
+/// The same with per-cgroup state in hash maps, which the agent must reclaim.
+#[test]
+fn churn_with_hash_state_leaves_nothing_behind() {
+    churn("hash");
+}
+
+fn churn(state: &str) {
     const CGROUPS: usize = 500;
     const RSS_BOUND_KIB: u64 = 8 * 1024;
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(&["--cgroup-state", state]);
     agent.scrape();
     let rss_before = resident_kib(agent.pid());
     let mut labels = Vec::new();
@@ -253,7 +263,7 @@ fn churn_leaves_nothing_behind() {
         left.len(),
         left.first()
     );
-    let in_maps: Vec<u64> = cgroup_ids_in_kernel_maps()
+    let in_maps: Vec<u64> = cgroup_ids_in_kernel_maps(agent.pid())
         .into_iter()
         .filter(|id| ids.contains(id))
         .collect();

@@ -15,8 +15,19 @@ fn cpus() -> usize {
 /// thread runs in cgroup B on another CPU.
 #[test]
 fn starved_cgroup_matches_schedstat_and_stands_out() {
+    starved_cgroup("storage");
+}
+
+/// The same with per-cgroup state in hash maps (the build for kernels
+/// without cgroup local storage).
+#[test]
+fn starved_cgroup_with_hash_state() {
+    starved_cgroup("hash");
+}
+
+fn starved_cgroup(state: &str) {
     // The run-queue signal alone, so that B's CPU is as quiet as the host allows.
-    let agent = Agent::start(&["--signals", "runq"]);
+    let agent = Agent::start(&["--signals", "runq", "--cgroup-state", state]);
     let a = TestCgroup::create("pp-runq-a");
     let b = TestCgroup::create("pp-runq-b");
     let spin_cpu = cpus() - 1;

@@ -11,7 +11,17 @@ const ERRORS: &str = "pressure_syscall_errors_total";
 
 #[test]
 fn known_workload_lands_in_its_classes() {
-    let agent = Agent::start(&[]);
+    known_workload("storage");
+}
+
+/// The same with per-cgroup state in hash maps.
+#[test]
+fn known_workload_with_hash_state() {
+    known_workload("hash");
+}
+
+fn known_workload(state: &str) {
+    let agent = Agent::start(&["--cgroup-state", state]);
     let a = TestCgroup::create("pp-sys-a");
     let b = TestCgroup::create("pp-sys-b");
     let (sleeps, missing, fsyncs) = (200u64, 50u64, 20u64);
@@ -72,12 +82,12 @@ fn known_workload_lands_in_its_classes() {
 
 #[test]
 fn thread_killed_in_a_blocking_syscall_leaves_no_entry() {
-    let _agent = Agent::start(&[]);
+    let agent = Agent::start(&[]);
     let c = TestCgroup::create("pp-sys-kill");
     let blocked = Workload::blocked(c.dir());
     let tid = blocked.pid();
     thread::sleep(Duration::from_millis(200));
-    let slots = SyscallSlots::open();
+    let slots = SyscallSlots::open(agent.pid());
     assert!(
         slots.has_entry(tid),
         "the thread blocked in pause() has no entry"
@@ -93,7 +103,7 @@ fn thread_killed_in_a_blocking_syscall_leaves_no_entry() {
 /// no entry of a thread that no longer exists.
 #[test]
 fn no_entry_outlives_its_thread() {
-    let _agent = Agent::start(&[]);
+    let agent = Agent::start(&[]);
     let c = TestCgroup::create("pp-sys-churn");
     let script = format!(
         "echo 0 > {}/cgroup.procs && for i in 1 2 3 4 5; do /bin/true; sh -c 'exec /bin/true'; done",
@@ -104,7 +114,7 @@ fn no_entry_outlives_its_thread() {
     for _ in 0..5 {
         Workload::blocked(c.dir()).kill();
     }
-    let slots = SyscallSlots::open();
+    let slots = SyscallSlots::open(agent.pid());
     let stale: Vec<u32> = slots
         .occupied()
         .into_iter()

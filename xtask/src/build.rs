@@ -1,9 +1,6 @@
 //! `cargo xtask build`, `run` and `lint`.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{path::PathBuf, process::Command};
 
 use anyhow::Result;
 
@@ -15,12 +12,39 @@ use crate::{
 /// Target triple of the kernel programs.
 const BPF_TARGET: &str = "bpfel-unknown-none";
 
-/// Where the kernel object lands.
-pub fn ebpf_object() -> PathBuf {
-    workspace_root()
-        .join("target")
-        .join(BPF_TARGET)
-        .join("release/probe-ebpf")
+/// The two builds of the kernel object.
+#[derive(Clone, Copy)]
+pub enum Flavour {
+    /// Per-cgroup state in cgroup local storage (Linux 6.2+).
+    Storage,
+    /// Per-cgroup state in hash maps (older kernels).
+    HashState,
+}
+
+impl Flavour {
+    const ALL: [Flavour; 2] = [Flavour::Storage, Flavour::HashState];
+
+    fn target_dir(self) -> PathBuf {
+        match self {
+            Flavour::Storage => workspace_root().join("target"),
+            Flavour::HashState => workspace_root().join("target/ebpf-hash-state"),
+        }
+    }
+
+    /// The environment variable that tells the agent's build where it is.
+    fn env(self) -> &'static str {
+        match self {
+            Flavour::Storage => "PRESSURE_PROBE_EBPF_OBJ",
+            Flavour::HashState => "PRESSURE_PROBE_EBPF_HASH_STATE_OBJ",
+        }
+    }
+
+    /// Where the kernel object lands.
+    fn object(self) -> PathBuf {
+        self.target_dir()
+            .join(BPF_TARGET)
+            .join("release/probe-ebpf")
+    }
 }
 
 /// Where the agent binary lands.
@@ -33,7 +57,7 @@ pub fn agent_binary(release: bool) -> PathBuf {
 }
 
 /// A `cargo +nightly` command for the BPF target, free of host flags.
-fn nightly_bpf_cargo(subcommand: &str) -> Command {
+fn nightly_bpf_cargo(subcommand: &str, flavour: Flavour) -> Command {
     let mut command = Command::new("cargo");
     command
         .current_dir(workspace_root())
@@ -45,33 +69,41 @@ fn nightly_bpf_cargo(subcommand: &str) -> Command {
             "--release",
         ])
         .args(["--target", BPF_TARGET, "-Z", "build-std=core"])
+        .arg("--target-dir")
+        .arg(flavour.target_dir())
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTC")
         .env_remove("RUSTC_WORKSPACE_WRAPPER");
+    if let Flavour::HashState = flavour {
+        command.args(["--features", "hash-state"]);
+    }
     command
 }
 
-/// Builds the kernel object (cargo rebuilds only what changed).
-pub fn build_ebpf() -> Result<PathBuf> {
-    cmd::run(&mut nightly_bpf_cargo("build"))?;
-    Ok(ebpf_object())
+/// Builds both kernel objects (cargo rebuilds only what changed).
+pub fn build_ebpf() -> Result<()> {
+    for flavour in Flavour::ALL {
+        cmd::run(&mut nightly_bpf_cargo("build", flavour))?;
+    }
+    Ok(())
 }
 
-/// A host `cargo` command that embeds the kernel object.
-pub fn host_cargo(object: &Path) -> Command {
+/// A host `cargo` command that embeds the kernel objects.
+pub fn host_cargo() -> Command {
     let mut command = Command::new("cargo");
-    command
-        .current_dir(workspace_root())
-        .env("PRESSURE_PROBE_EBPF_OBJ", object);
+    command.current_dir(workspace_root());
+    for flavour in Flavour::ALL {
+        command.env(flavour.env(), flavour.object());
+    }
     command
 }
 
 /// Sets up, builds the kernel object and the agent; returns the agent binary.
 pub fn build(release: bool) -> Result<PathBuf> {
     setup::setup()?;
-    let object = build_ebpf()?;
-    let mut command = host_cargo(&object);
+    build_ebpf()?;
+    let mut command = host_cargo();
     command.args(["build", "--package", "probe-user"]);
     if release {
         command.arg("--release");
@@ -107,9 +139,11 @@ pub fn lint() -> Result<()> {
             .current_dir(workspace_root())
             .args(["fmt", "--all", "--check"]),
     )?;
-    cmd::run(nightly_bpf_cargo("clippy").args(["--", "-D", "warnings"]))?;
-    let object = build_ebpf()?;
-    cmd::run(host_cargo(&object).args([
+    for flavour in Flavour::ALL {
+        cmd::run(nightly_bpf_cargo("clippy", flavour).args(["--", "-D", "warnings"]))?;
+    }
+    build_ebpf()?;
+    cmd::run(host_cargo().args([
         "clippy",
         "--workspace",
         "--exclude",

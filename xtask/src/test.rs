@@ -23,8 +23,7 @@ pub fn test(extra: &[String]) -> Result<()> {
     packages::ensure(packages::TEST_COMMANDS)?;
     let python_tools = packages::ensure_python_tools()?;
     build::build(false)?;
-    let object = build::ebpf_object();
-    let mut unit = host_cargo(&object);
+    let mut unit = host_cargo();
     unit.args([
         "test",
         "--workspace",
@@ -36,7 +35,7 @@ pub fn test(extra: &[String]) -> Result<()> {
     ])
     .args(extra);
     cmd::run(&mut unit)?;
-    let mut integration: Command = host_cargo(&object);
+    let mut integration: Command = host_cargo();
     integration
         .args([
             "test",

@@ -1,0 +1,149 @@
+//! Per-cgroup state of the signals, found from the cgroup itself.
+//!
+//! The default build keeps it in each cgroup's local storage
+//! (`BPF_MAP_TYPE_CGRP_STORAGE`, Linux 6.2 and later): no hashing on the hot
+//! path, and the kernel frees it with the cgroup. The `hash-state` build, for
+//! older kernels, keeps it in hash maps keyed by cgroup id, which the agent
+//! reclaims when a cgroup goes. Either way, a cgroup's first state also lists
+//! its id in `CGROUPS`, which is how the agent finds what to read.
+
+use aya_ebpf::EbpfContext;
+use probe_common::{runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
+
+use crate::{cgroups::register, counters::bump, kernel::KernelPtr};
+
+/// Counters a signal bumps when its state cannot be had.
+pub struct StateCounters {
+    /// The state could not be allocated (or its map is full).
+    pub unavailable: u32,
+    /// The cgroup's id could not be read.
+    pub unreadable: u32,
+    /// The cgroup could not be listed for the agent.
+    pub set_full: u32,
+}
+
+/// The run-queue state of `cgroup`, created on first use.
+#[inline(always)]
+pub fn runq<C: EbpfContext>(
+    ctx: &C,
+    cgroup: KernelPtr,
+    counters: &StateCounters,
+) -> Option<&'static mut CgroupRunqueue> {
+    let state = unsafe { store::runq(cgroup).as_mut() };
+    let Some(state) = state else {
+        bump(counters.unavailable);
+        return None;
+    };
+    if state.registered == 0 {
+        register(
+            ctx,
+            cgroup,
+            &mut state.registered,
+            counters.unreadable,
+            counters.set_full,
+        );
+    }
+    Some(state)
+}
+
+/// The syscall state of `cgroup`, created on first use.
+#[inline(always)]
+pub fn syscalls<C: EbpfContext>(
+    ctx: &C,
+    cgroup: KernelPtr,
+    counters: &StateCounters,
+) -> Option<&'static mut CgroupSyscalls> {
+    let state = unsafe { store::syscalls(cgroup).as_mut() };
+    let Some(state) = state else {
+        bump(counters.unavailable);
+        return None;
+    };
+    if state.registered == 0 {
+        register(
+            ctx,
+            cgroup,
+            &mut state.registered,
+            counters.unreadable,
+            counters.set_full,
+        );
+    }
+    Some(state)
+}
+
+#[cfg(not(feature = "hash-state"))]
+mod store {
+    use aya_ebpf::{bindings::cgroup, btf_maps::CgrpStorage, macros::btf_map};
+    use probe_common::{runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
+
+    use crate::kernel::KernelPtr;
+
+    #[btf_map]
+    static RUNQ_STORAGE: CgrpStorage<CgroupRunqueue> = CgrpStorage::new();
+
+    #[btf_map]
+    static SYSCALL_STORAGE: CgrpStorage<CgroupSyscalls> = CgrpStorage::new();
+
+    // SAFETY (both): `cgroup` is an RCU-protected `css_set->dfl_cgrp`.
+    #[inline(always)]
+    pub fn runq(cgroup: KernelPtr) -> *mut CgroupRunqueue {
+        unsafe { RUNQ_STORAGE.get_or_insert_ptr_mut(cgroup as *mut cgroup, None) }
+    }
+
+    #[inline(always)]
+    pub fn syscalls(cgroup: KernelPtr) -> *mut CgroupSyscalls {
+        unsafe { SYSCALL_STORAGE.get_or_insert_ptr_mut(cgroup as *mut cgroup, None) }
+    }
+}
+
+#[cfg(feature = "hash-state")]
+mod store {
+    use aya_ebpf::{
+        bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
+        macros::map,
+        maps::{Array, HashMap},
+    };
+    use probe_common::{cgroups::MAX_CGROUPS, runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
+
+    use crate::kernel::{KernelPtr, cgroup_id};
+
+    #[map]
+    static RUNQ_STATE: HashMap<u64, CgroupRunqueue> =
+        HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
+
+    #[map]
+    static SYSCALL_STATE: HashMap<u64, CgroupSyscalls> =
+        HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
+
+    /// All-zero initial values (too large for the 512-byte BPF stack).
+    #[map]
+    static ZERO_RUNQ: Array<CgroupRunqueue> = Array::with_max_entries(1, 0);
+
+    #[map]
+    static ZERO_SYSCALLS: Array<CgroupSyscalls> = Array::with_max_entries(1, 0);
+
+    #[inline(always)]
+    fn get_or_insert<V>(map: &HashMap<u64, V>, zero: &Array<V>, cgroup: KernelPtr) -> *mut V {
+        let Some(id) = cgroup_id(cgroup) else {
+            return core::ptr::null_mut();
+        };
+        if let Some(state) = map.get_ptr_mut(id) {
+            return state;
+        }
+        let Some(zero) = zero.get(0) else {
+            return core::ptr::null_mut();
+        };
+        // Losing the race to another CPU is fine: its entry is found below.
+        let _ = map.insert(id, zero, BPF_NOEXIST.into());
+        map.get_ptr_mut(id).unwrap_or(core::ptr::null_mut())
+    }
+
+    #[inline(always)]
+    pub fn runq(cgroup: KernelPtr) -> *mut CgroupRunqueue {
+        get_or_insert(&RUNQ_STATE, &ZERO_RUNQ, cgroup)
+    }
+
+    #[inline(always)]
+    pub fn syscalls(cgroup: KernelPtr) -> *mut CgroupSyscalls {
+        get_or_insert(&SYSCALL_STATE, &ZERO_SYSCALLS, cgroup)
+    }
+}
