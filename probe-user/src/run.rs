@@ -26,6 +26,8 @@ use crate::{
 pub async fn run(args: RunArgs) -> Result<()> {
     let privileges = Privileges::current()?;
     privileges.require()?;
+    // Bind first: a taken port is the user's mistake to hear about first.
+    let listener = http::bind(args.listen).await?;
     let btf = KernelBtf::open(&args.kernel.btf)?;
     let chosen = signals::choose(&args.signals, &btf)?;
     let hooks: Vec<_> = chosen.iter().flat_map(|s| s.usable_hooks(&btf)).collect();
@@ -44,7 +46,6 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
 
-    let listener = http::bind(args.listen).await?;
     let mut ebpf = loader::load_and_attach(&LoadOptions {
         btf_path: &args.kernel.btf,
         offsets,

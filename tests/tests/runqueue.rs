@@ -15,7 +15,7 @@ fn cpus() -> usize {
 /// thread runs in cgroup B on another CPU.
 #[test]
 fn starved_cgroup_matches_schedstat_and_stands_out() {
-    starved_cgroup("storage");
+    starved_cgroup("auto");
 }
 
 /// The same with per-cgroup state in hash maps (the build for kernels
@@ -73,7 +73,7 @@ fn starved_cgroup(state: &str) {
     );
     assert!(hist_b.count > 0.0, "B recorded no waits");
     assert!(
-        p90_a >= 10.0 * p90_b,
+        p90_a >= 4.0 * p90_b,
         "A's p90 ({p90_a} s) is not far above B's ({p90_b} s)"
     );
     let same = scrape
@@ -127,11 +127,18 @@ fn full_cgroup_list_is_counted() {
     let scrape = agent.scrape();
     let series = scrape.find(&format!("{LATENCY}_count"), &[]).count();
     assert!(series <= 2, "{series} cgroups exported with room for 2");
-    let lost = scrape
-        .value(
-            "pressure_probe_events_lost_total",
-            &[("signal", "runq"), ("reason", "cgroup_set_full")],
-        )
-        .expect("no cgroup_set_full counter");
+    // Cgroup local storage holds every cgroup's state, and the list is what
+    // fills; with hash-map state (kernels before 6.2) the state map fills too.
+    let lost: f64 = ["cgroup_set_full", "storage_unavailable"]
+        .iter()
+        .map(|reason| {
+            scrape
+                .value(
+                    "pressure_probe_events_lost_total",
+                    &[("signal", "runq"), ("reason", reason)],
+                )
+                .unwrap_or_else(|| panic!("no {reason} counter"))
+        })
+        .sum();
     assert!(lost > 0.0, "cgroups beyond the bound were not counted");
 }

@@ -11,7 +11,7 @@ const ERRORS: &str = "pressure_syscall_errors_total";
 
 #[test]
 fn known_workload_lands_in_its_classes() {
-    known_workload("storage");
+    known_workload("auto");
 }
 
 /// The same with per-cgroup state in hash maps.

@@ -9,6 +9,7 @@ mod cmd;
 mod packages;
 mod setup;
 mod test;
+mod vm;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,13 @@ enum Command {
     },
     /// rustfmt check and clippy with warnings denied, kernel side included.
     Lint,
+    /// Run the kernel-facing integration tests on other kernels (Debian's
+    /// 6.1 and 6.12 cloud kernels) under QEMU with software emulation.
+    VmTest {
+        /// Kernels to test (6.1, 6.12); default both.
+        #[arg(long = "kernel", value_name = "NAME")]
+        kernels: Vec<String>,
+    },
     /// Measure each signal's overhead against the bare system and the
     /// empty-hook floor (sched pipe for runq, a getppid loop for syscall).
     /// Needs root.
@@ -74,6 +82,7 @@ fn main() -> ExitCode {
         Command::Run { release, args } => build::run(release, &args),
         Command::Test { args } => test::test(&args),
         Command::Lint => build::lint(),
+        Command::VmTest { kernels } => vm::vm_test(&kernels),
         Command::Bench { rounds, loops } => bench::bench(rounds, loops),
     };
     match result {

@@ -23,6 +23,17 @@ pub const TEST_COMMANDS: &[Requirement] = &[
     ("python3", "python3-venv"),
 ];
 
+/// Commands `vm-test` runs, on the host and (the last three) in the guest.
+pub const VM_COMMANDS: &[Requirement] = &[
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("busybox", "busybox-static"),
+    ("cpio", "cpio"),
+    ("objcopy", "binutils"),
+    ("ip", "iproute2"),
+    ("ss", "iproute2"),
+    ("setpriv", "util-linux"),
+];
+
 /// Commands the benchmark runs.
 pub const BENCH_COMMANDS: &[Requirement] = &[("perf", "linux-perf"), ("taskset", "util-linux")];
 

@@ -1,0 +1,335 @@
+//! `cargo xtask vm-test`: the kernel-facing integration tests on other
+//! kernels, under QEMU with software emulation.
+//!
+//! Debian's cloud kernels are downloaded into a cache under `target/` (never
+//! installed), and each boots a minimal guest: an initramfs with busybox, the
+//! agent, the test binaries, the few host tools the tests run (`ip`, `ss`,
+//! `setpriv`) and their shared libraries. The guest's `/init` mounts what
+//! the tests need, runs each test binary, prints its exit status on the
+//! serial console and powers off; this side reads the statuses back.
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    io::{BufRead, BufReader},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{
+    build::{self, agent_binary, host_cargo},
+    cmd::{self, output, workspace_root},
+    packages,
+};
+
+/// The kernels of the matrix: (name on the command line, package name pattern).
+pub const KERNELS: &[(&str, &str)] = &[
+    ("6.1", r"^linux-image-6\.1\.0-[0-9]+-cloud-amd64$"),
+    ("6.12", r"^linux-image-6\.12\.[0-9]+\+deb12-cloud-amd64$"),
+];
+
+/// Integration test binaries that exercise the kernel (the others check
+/// deployment files or talk to Prometheus, which do not depend on it).
+const KERNEL_TESTS: &[&str] = &["cli", "runqueue", "syscall", "tcp", "identity"];
+
+/// Host tools the tests run inside the guest.
+const GUEST_TOOLS: &[&str] = &["/usr/sbin/ip", "/usr/bin/ss", "/usr/bin/setpriv"];
+
+/// How long one guest may run.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(1500);
+
+/// Runs the suite on each of `names` (default: every kernel of the matrix).
+pub fn vm_test(names: &[String]) -> Result<()> {
+    packages::ensure(packages::VM_COMMANDS)?;
+    let kernels: Vec<&(&str, &str)> = if names.is_empty() {
+        KERNELS.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|name| {
+                KERNELS
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .with_context(|| format!("unknown kernel {name}; known: 6.1, 6.12"))
+            })
+            .collect::<Result<_>>()?
+    };
+    build::build(false)?;
+    let initrd = build_initramfs()?;
+    let mut failed = Vec::new();
+    for (name, pattern) in kernels {
+        let vmlinuz = fetch_kernel(pattern)?;
+        let started = Instant::now();
+        let (passed, log) = boot(&vmlinuz, &initrd)?;
+        let took = started.elapsed().as_secs();
+        if passed {
+            eprintln!(
+                "xtask: vm-test: kernel {name} ({}): PASS in {took} s",
+                vmlinuz.display()
+            );
+        } else {
+            eprintln!(
+                "xtask: vm-test: kernel {name}: FAIL in {took} s; the guest's output:\n{log}"
+            );
+            failed.push(*name);
+        }
+    }
+    if !failed.is_empty() {
+        bail!("the suite failed on kernel(s) {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+fn cache() -> PathBuf {
+    workspace_root().join("target/xtask/vm")
+}
+
+/// Downloads and unpacks the newest package matching `pattern`; returns its vmlinuz.
+fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
+    let list = output(Command::new("apt-cache").args(["search", "--names-only", pattern]))
+        .context("apt-cache search failed (run apt-get update?)")?;
+    let package = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .max_by(|a, b| version_key(a).cmp(&version_key(b)))
+        .with_context(|| format!("no kernel package matches {pattern}; run apt-get update"))?
+        .to_string();
+    let dir = cache().join(&package);
+    let boot = dir.join("boot");
+    if !boot.is_dir() {
+        let downloads = cache().join("downloads");
+        fs::create_dir_all(&downloads)?;
+        eprintln!("xtask: vm-test: downloading {package}");
+        cmd::run(
+            Command::new("apt-get")
+                .args(["download", &package])
+                .current_dir(&downloads),
+        )?;
+        let deb = fs::read_dir(&downloads)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{package}_"))
+            })
+            .with_context(|| format!("apt-get download left no .deb for {package}"))?;
+        cmd::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&dir))?;
+    }
+    fs::read_dir(&boot)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vmlinuz-")
+        })
+        .with_context(|| format!("no vmlinuz in {}", boot.display()))
+}
+
+/// Numeric parts of a package name, for picking the newest.
+fn version_key(name: &str) -> Vec<u64> {
+    name.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The kernel-facing test binaries, built by `cargo test --no-run`.
+fn test_binaries() -> Result<Vec<(String, PathBuf)>> {
+    let json = output(host_cargo().args([
+        "test",
+        "--package",
+        "integration-tests",
+        "--no-run",
+        "--message-format=json",
+    ]))
+    .context("cargo test --no-run failed")?;
+    let mut found = Vec::new();
+    for line in json.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let name = message["target"]["name"].as_str().unwrap_or_default();
+        let kind = &message["target"]["kind"][0];
+        if let Some(exe) = message["executable"].as_str()
+            && kind == "test"
+            && KERNEL_TESTS.contains(&name)
+        {
+            found.push((name.to_string(), PathBuf::from(exe)));
+        }
+    }
+    if found.len() != KERNEL_TESTS.len() {
+        bail!(
+            "found {} of the {} kernel test binaries",
+            found.len(),
+            KERNEL_TESTS.len()
+        );
+    }
+    Ok(found)
+}
+
+/// Copies `from` to `root/to`, without debug info for our own binaries.
+fn install(from: &Path, root: &Path, to: &str, strip: bool) -> Result<()> {
+    let dest = root.join(to.trim_start_matches('/'));
+    fs::create_dir_all(dest.parent().unwrap())?;
+    if strip {
+        cmd::run(
+            Command::new("objcopy")
+                .arg("--strip-debug")
+                .arg(from)
+                .arg(&dest),
+        )?;
+    } else {
+        fs::copy(from, &dest).with_context(|| format!("cannot copy {}", from.display()))?;
+    }
+    Ok(())
+}
+
+/// The shared libraries `binary` loads, the dynamic loader included.
+fn shared_libraries(binary: &Path) -> Result<BTreeSet<PathBuf>> {
+    let listing = output(Command::new("ldd").arg(binary)).unwrap_or_default();
+    Ok(listing
+        .lines()
+        .filter_map(|line| {
+            let path = line.split("=>").last()?.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect())
+}
+
+fn build_initramfs() -> Result<PathBuf> {
+    let root = cache().join("initramfs");
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root)?;
+    let mut libraries = BTreeSet::new();
+    install(&agent_binary(false), &root, "/bin/pressure-probe", true)?;
+    let target = workspace_root().join("target/debug");
+    install(&target.join("pp-workload"), &root, "/t/pp-workload", true)?;
+    libraries.extend(shared_libraries(&target.join("pp-workload"))?);
+    libraries.extend(shared_libraries(&agent_binary(false))?);
+    for (name, exe) in test_binaries()? {
+        libraries.extend(shared_libraries(&exe)?);
+        install(&exe, &root, &format!("/t/deps/{name}"), true)?;
+    }
+    for tool in GUEST_TOOLS {
+        libraries.extend(shared_libraries(Path::new(tool))?);
+        install(
+            Path::new(tool),
+            &root,
+            &format!(
+                "/usr/bin/{}",
+                Path::new(tool).file_name().unwrap().to_string_lossy()
+            ),
+            false,
+        )?;
+    }
+    for library in &libraries {
+        let resolved = fs::canonicalize(library)?;
+        install(&resolved, &root, &library.to_string_lossy(), false)?;
+    }
+    install(Path::new("/bin/busybox"), &root, "/bin/busybox", false)?;
+    let init = root.join("init");
+    fs::write(&init, GUEST_INIT)?;
+    fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;
+    let initrd = cache().join("initramfs.cpio.gz");
+    cmd::run(Command::new("sh").arg("-c").arg(format!(
+        "cd {} && find . | cpio --quiet -o -H newc | gzip -1 > {}",
+        root.display(),
+        initrd.display()
+    )))?;
+    Ok(initrd)
+}
+
+/// The guest's `/init`.
+const GUEST_INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox mkdir -p /sbin /usr/sbin /proc /sys /dev /tmp /run /root
+/bin/busybox --install -s
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin HOME=/root PRESSURE_PROBE_BIN=/bin/pressure-probe RUST_BACKTRACE=1
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+ip link set lo up
+echo "VMTEST-KERNEL $(uname -r)"
+cd /t
+for test in deps/*; do
+    echo "VMTEST-RUN ${test#deps/}"
+    "$test" --test-threads=1
+    echo "VMTEST-STATUS ${test#deps/} $?"
+done
+echo "VMTEST-DONE"
+poweroff -f
+"#;
+
+/// Boots `vmlinuz` with the test initramfs: (every test binary passed, console output).
+fn boot(vmlinuz: &Path, initrd: &Path) -> Result<(bool, String)> {
+    let mut child = Command::new("qemu-system-x86_64")
+        // One host thread for both vCPUs: multi-threaded TCG lets a vCPU run
+        // kernel text another is patching (tracepoint static keys), which
+        // crashed guests here.
+        .args([
+            "-accel",
+            "tcg,thread=single",
+            "-cpu",
+            "max",
+            "-smp",
+            "2",
+            "-m",
+            "2048",
+        ])
+        .args([
+            "-nographic",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+        ])
+        .arg("-kernel")
+        .arg(vmlinuz)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start qemu-system-x86_64")?;
+    let stdout = child.stdout.take().unwrap();
+    let started = Instant::now();
+    let mut log = String::new();
+    let mut statuses = Vec::new();
+    let mut done = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap_or_default();
+        if let Some(rest) = line.trim().strip_prefix("VMTEST-STATUS ") {
+            let mut parts = rest.split_whitespace();
+            let (name, status) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
+            eprintln!(
+                "xtask: vm-test:   {name}: {}",
+                if status == "0" { "ok" } else { "FAILED" }
+            );
+            statuses.push(status == "0");
+        }
+        done |= line.contains("VMTEST-DONE");
+        log.push_str(&line);
+        log.push('\n');
+        if started.elapsed() > GUEST_TIMEOUT {
+            let _ = child.kill();
+            log.push_str("(timed out)\n");
+            break;
+        }
+    }
+    let _ = child.wait();
+    let passed = done && statuses.len() == KERNEL_TESTS.len() && statuses.iter().all(|ok| *ok);
+    Ok((passed, log))
+}
