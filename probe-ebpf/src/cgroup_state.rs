@@ -22,6 +22,24 @@ pub struct StateCounters {
     pub set_full: u32,
 }
 
+/// State that knows whether its cgroup is listed for the agent yet.
+pub trait Listed {
+    /// Non-zero once listed.
+    fn registered(&mut self) -> &mut u64;
+}
+
+impl Listed for CgroupRunqueue {
+    fn registered(&mut self) -> &mut u64 {
+        &mut self.registered
+    }
+}
+
+impl Listed for CgroupSyscalls {
+    fn registered(&mut self) -> &mut u64 {
+        &mut self.registered
+    }
+}
+
 /// The run-queue state of `cgroup`, created on first use.
 #[inline(always)]
 pub fn runq<C: EbpfContext>(
@@ -29,21 +47,7 @@ pub fn runq<C: EbpfContext>(
     cgroup: KernelPtr,
     counters: &StateCounters,
 ) -> Option<&'static mut CgroupRunqueue> {
-    let state = unsafe { store::runq(cgroup).as_mut() };
-    let Some(state) = state else {
-        bump(counters.unavailable);
-        return None;
-    };
-    if state.registered == 0 {
-        register(
-            ctx,
-            cgroup,
-            &mut state.registered,
-            counters.unreadable,
-            counters.set_full,
-        );
-    }
-    Some(state)
+    listed(ctx, cgroup, store::runq(cgroup), counters)
 }
 
 /// The syscall state of `cgroup`, created on first use.
@@ -53,16 +57,26 @@ pub fn syscalls<C: EbpfContext>(
     cgroup: KernelPtr,
     counters: &StateCounters,
 ) -> Option<&'static mut CgroupSyscalls> {
-    let state = unsafe { store::syscalls(cgroup).as_mut() };
-    let Some(state) = state else {
+    listed(ctx, cgroup, store::syscalls(cgroup), counters)
+}
+
+/// `state`, after listing its cgroup if that is not done yet.
+#[inline(always)]
+fn listed<C: EbpfContext, S: Listed>(
+    ctx: &C,
+    cgroup: KernelPtr,
+    state: *mut S,
+    counters: &StateCounters,
+) -> Option<&'static mut S> {
+    let Some(state) = (unsafe { state.as_mut() }) else {
         bump(counters.unavailable);
         return None;
     };
-    if state.registered == 0 {
+    if *state.registered() == 0 {
         register(
             ctx,
             cgroup,
-            &mut state.registered,
+            state.registered(),
             counters.unreadable,
             counters.set_full,
         );

@@ -3,8 +3,8 @@
 //! of the hooks themselves (the floor any probe pays).
 
 use aya_ebpf::{
-    macros::{btf_tracepoint, raw_tracepoint},
-    programs::{BtfTracePointContext, RawTracePointContext},
+    macros::{btf_tracepoint, fentry, raw_tracepoint},
+    programs::{BtfTracePointContext, FEntryContext, RawTracePointContext},
 };
 
 #[btf_tracepoint(function = "sched_wakeup")]
@@ -44,5 +44,10 @@ pub fn floor_sched_process_exec(_ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sk_data_ready")]
 pub fn floor_sk_data_ready(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[fentry(function = "sock_def_readable")]
+pub fn floor_sock_def_readable(_ctx: FEntryContext) -> i32 {
     0
 }

@@ -10,7 +10,9 @@
 //!   namespace (a `iter/tcp` pass covers only the creator's).
 //! - `tcp_accept_queued`, on `sock:sk_data_ready`, which the kernel fires on
 //!   a listener each time a connection is queued: the queue's fill at that
-//!   moment goes into a per-cgroup histogram.
+//!   moment goes into a per-cgroup histogram. Kernels before 6.10 lack the
+//!   tracepoint; there `tcp_accept_queued_fentry` does the same from
+//!   `fentry/sock_def_readable`, where the kernel allows fentry.
 
 use core::ffi::c_void;
 
@@ -18,9 +20,9 @@ use aya_ebpf::{
     Global,
     bindings::{BPF_NOEXIST, seq_file},
     helpers::generated::{bpf_seq_write, bpf_sock_from_file},
-    macros::{btf_tracepoint, map},
+    macros::{btf_tracepoint, fentry, map},
     maps::HashMap,
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, FEntryContext},
 };
 use probe_common::{
     cgroups::MAX_CGROUPS,
@@ -144,17 +146,33 @@ pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
     0
 }
 
-/// `sk_data_ready(const struct sock *sk)`: on a listener, a connection was
-/// just queued; record how full the queue is now.
+/// `sk_data_ready(const struct sock *sk)` (Linux 6.10+): on a listener, a
+/// connection was just queued; record how full the queue is now.
 #[btf_tracepoint(function = "sk_data_ready")]
 pub fn tcp_accept_queued(ctx: BtfTracePointContext) -> i32 {
-    let sk: KernelPtr = ctx.arg(0);
+    record_fill(ctx.arg(0));
+    0
+}
+
+/// The same on kernels without that tracepoint: `sock_def_readable()` is
+/// the `sk_data_ready` callback the kernel calls on a listener when a
+/// connection is queued (and where the tracepoint sits on newer kernels).
+#[fentry(function = "sock_def_readable")]
+pub fn tcp_accept_queued_fentry(ctx: FEntryContext) -> i32 {
+    record_fill(ctx.arg(0));
+    0
+}
+
+/// Adds the fill of `sk`'s accept queue to its cgroup's histogram, if `sk`
+/// is a TCP listener.
+#[inline(always)]
+fn record_fill(sk: KernelPtr) {
     if !is_tcp_listener(sk) {
-        return 0;
+        return;
     }
     let Some(cgroup) = socket_cgroup_id(sk) else {
         bump(TCP_CGROUP_UNREADABLE);
-        return 0;
+        return;
     };
     let (depth, limit): (u32, u32) = unsafe {
         (
@@ -173,18 +191,17 @@ pub fn tcp_accept_queued(ctx: BtfTracePointContext) -> i32 {
             let _ = TCP_FILL.insert(cgroup, zero, BPF_NOEXIST.into());
             let Some(fill) = TCP_FILL.get_ptr_mut(cgroup) else {
                 bump(TCP_FILL_MAP_FULL);
-                return 0;
+                return;
             };
             fill
         }
     };
     let bucket = fill_bucket(depth, limit);
     if bucket >= FILL_BUCKETS {
-        return 0;
+        return;
     }
     unsafe {
         atomic_add((*fill).buckets.as_mut_ptr().add(bucket), 1);
         atomic_add(&raw mut (*fill).sum_micro, fill_micro(depth, limit));
     }
-    0
 }

@@ -7,8 +7,9 @@ use anyhow::Result;
 use crate::{
     cgroupfs::discover_cgroup2_mount,
     cli::{KernelArgs, StateStore},
-    hooks::HookStatus,
+    hooks::{HookKind, HookStatus},
     kernel_btf::KernelBtf,
+    loader,
     offsets::KernelOffsets,
     privileges::Privileges,
     signals::Signal,
@@ -108,16 +109,49 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
     }
+    let state = state_store::choose(StateStore::Auto, &btf).unwrap_or(StateStore::Hash);
     let mut available = 0;
     for signal in Signal::ALL {
+        let mut covered: Vec<&str> = Vec::new();
         for hook in signal.hooks() {
             let status = hook.status(&btf);
-            let verdict = if status == HookStatus::Available {
-                Verdict::Ok
+            let (verdict, detail) = if status != HookStatus::Available {
+                (Verdict::Info, status.to_string())
+            } else if hook.kind != HookKind::Fentry {
+                (Verdict::Ok, status.to_string())
             } else {
-                Verdict::Info
+                match loader::trial_load(&args.btf, hook, state) {
+                    Ok(()) => (Verdict::Ok, "available (loaded)".to_string()),
+                    Err(err) => (Verdict::Info, format!("refused by the kernel: {err:#}")),
+                }
             };
-            report.line(&format!("hook {hook}"), verdict, status);
+            if let Some(loss) = hook.optional {
+                let detail = match (verdict, covered.contains(&loss)) {
+                    (Verdict::Ok, false) => {
+                        covered.push(loss);
+                        format!("{detail}; chosen")
+                    }
+                    (Verdict::Ok, true) => {
+                        format!("{detail}; not needed, an earlier alternative is chosen")
+                    }
+                    _ => detail,
+                };
+                report.line(&format!("hook {hook}"), verdict, detail);
+                continue;
+            }
+            report.line(&format!("hook {hook}"), verdict, detail);
+        }
+        for hook in signal.hooks() {
+            if let Some(loss) = hook.optional
+                && !covered.contains(&loss)
+            {
+                report.line(
+                    &format!("signal {signal}"),
+                    Verdict::Info,
+                    format!("degraded: {loss}"),
+                );
+                covered.push(loss);
+            }
         }
         match signal.unavailable_because(&btf) {
             None => {

@@ -13,6 +13,10 @@ pub enum HookKind {
     RawTracepoint,
     /// BPF iterator (`iter/<target>`): loaded, and run on demand by the agent.
     Iterator,
+    /// Entry of a kernel function (`fentry/<function>`), through a BPF
+    /// trampoline; some kernels refuse it (lockdown, no trampolines), which
+    /// only a load tells.
+    Fentry,
 }
 
 /// A tracepoint and the programs that attach to it.
@@ -32,49 +36,66 @@ pub struct Hook {
     pub optional: Option<&'static str>,
 }
 
-const fn btf(
+const fn hook(
+    kind: HookKind,
     tracepoint: &'static str,
     min_args: usize,
     program: &'static str,
     floor_program: &'static str,
 ) -> Hook {
     Hook {
-        kind: HookKind::BtfTracepoint,
+        kind,
         tracepoint,
         min_args,
         program,
         floor_program,
         optional: None,
     }
+}
+
+const fn btf(
+    tracepoint: &'static str,
+    min_args: usize,
+    program: &'static str,
+    floor: &'static str,
+) -> Hook {
+    hook(
+        HookKind::BtfTracepoint,
+        tracepoint,
+        min_args,
+        program,
+        floor,
+    )
+}
+
+const fn fentry(
+    function: &'static str,
+    min_args: usize,
+    program: &'static str,
+    floor: &'static str,
+) -> Hook {
+    hook(HookKind::Fentry, function, min_args, program, floor)
 }
 
 const fn raw(
     tracepoint: &'static str,
     min_args: usize,
     program: &'static str,
-    floor_program: &'static str,
+    floor: &'static str,
 ) -> Hook {
-    Hook {
-        kind: HookKind::RawTracepoint,
+    hook(
+        HookKind::RawTracepoint,
         tracepoint,
         min_args,
         program,
-        floor_program,
-        optional: None,
-    }
+        floor,
+    )
 }
 
 /// An iterator over `target` (e.g. `task_file`). It runs at scrape time, not
 /// on a hot path, so it has no floor program of its own.
 const fn iter(target: &'static str, program: &'static str) -> Hook {
-    Hook {
-        kind: HookKind::Iterator,
-        tracepoint: target,
-        min_args: 0,
-        program,
-        floor_program: program,
-        optional: None,
-    }
+    hook(HookKind::Iterator, target, 0, program, program)
 }
 
 /// Marks a hook the signal can do without, saying what is lost without it.
@@ -115,9 +136,14 @@ pub const SYSCALL_HOOKS: &[Hook] = &[
     ),
 ];
 
+/// What the TCP signal loses without either queue-fill hook.
+const NO_FILL: &str = "no accept-queue fill histogram (depth, limit and overflows still work)";
+
 /// Hooks of the TCP accept-queue signal: the listener iterator, and the
-/// queue-fill histogram on `sk_data_ready` (Linux 6.10 and later; without it
-/// depth, limit and overflows still work).
+/// queue-fill histogram on `sock:sk_data_ready` (Linux 6.10 and later) or,
+/// where that tracepoint is missing, `fentry/sock_def_readable` (the
+/// function it sits in) where the kernel allows fentry. Optional hooks with
+/// the same loss are alternatives: the first that loads is used.
 pub const TCP_HOOKS: &[Hook] = &[
     iter("task_file", "tcp_listeners"),
     optional(
@@ -127,7 +153,16 @@ pub const TCP_HOOKS: &[Hook] = &[
             "tcp_accept_queued",
             "floor_sk_data_ready",
         ),
-        "no accept-queue fill histogram (depth, limit and overflows still work)",
+        NO_FILL,
+    ),
+    optional(
+        fentry(
+            "sock_def_readable",
+            1,
+            "tcp_accept_queued_fentry",
+            "floor_sock_def_readable",
+        ),
+        NO_FILL,
     ),
 ];
 
@@ -149,9 +184,13 @@ impl Hook {
     /// Checks the hook against the kernel's BTF (every tracepoint, raw ones
     /// included, has a `btf_trace_<name>` prototype there).
     pub fn status(&self, btf: &KernelBtf) -> HookStatus {
-        if self.kind == HookKind::Iterator {
-            let context = format!("bpf_iter__{}", self.tracepoint);
-            return if btf.has_struct(&context) {
+        let present = match self.kind {
+            HookKind::Iterator => Some(btf.has_struct(&format!("bpf_iter__{}", self.tracepoint))),
+            HookKind::Fentry => Some(btf.has_function(self.tracepoint)),
+            _ => None,
+        };
+        if let Some(present) = present {
+            return if present {
                 HookStatus::Available
             } else {
                 HookStatus::Missing
@@ -171,6 +210,7 @@ impl fmt::Display for Hook {
             HookKind::BtfTracepoint => "tp_btf",
             HookKind::RawTracepoint => "raw_tp",
             HookKind::Iterator => "iter",
+            HookKind::Fentry => "fentry",
         };
         write!(f, "{prefix}/{}", self.tracepoint)
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use aya::{
     Btf, Ebpf, EbpfLoader, Endianness,
-    programs::{BtfTracePoint, Iter, RawTracePoint},
+    programs::{BtfTracePoint, FEntry, Iter, RawTracePoint},
 };
 use aya_log::EbpfLogger;
 use probe_common::{
@@ -118,8 +118,31 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     if options.ebpf_log {
         spawn_log_reader(&mut ebpf)?;
     }
+    let mut covered: Vec<&str> = Vec::new();
     for hook in options.hooks {
-        attach(&mut ebpf, &btf, hook, options.programs)?;
+        let Some(loss) = hook.optional else {
+            attach(&mut ebpf, &btf, hook, options.programs)?;
+            continue;
+        };
+        // Alternatives share their loss: keep the first that loads.
+        if covered.contains(&loss) {
+            continue;
+        }
+        match attach(&mut ebpf, &btf, hook, options.programs) {
+            Ok(()) => {
+                info!(%hook, "optional hook attached");
+                covered.push(loss);
+            }
+            Err(err) => warn!(%hook, "optional hook refused by the kernel: {err:#}"),
+        }
+    }
+    for hook in options.hooks {
+        if let Some(loss) = hook.optional
+            && !covered.contains(&loss)
+        {
+            warn!("{loss}: no hook for it could be attached on this kernel");
+            covered.push(loss);
+        }
     }
     info!(
         signals = ?options.signals,
@@ -154,6 +177,15 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: ProgramSet) -> Resu
             program
                 .load(hook.tracepoint, btf)
                 .with_context(|| format!("cannot load {name} for {hook}"))?;
+        }
+        HookKind::Fentry => {
+            let program: &mut FEntry = program.try_into()?;
+            program
+                .load(hook.tracepoint, btf)
+                .with_context(|| format!("cannot load {name} for {hook}"))?;
+            program
+                .attach()
+                .with_context(|| format!("cannot attach {name} to {hook}"))?;
         }
         HookKind::RawTracepoint => {
             let program: &mut RawTracePoint = program.try_into()?;
@@ -191,5 +223,32 @@ fn spawn_log_reader(ebpf: &mut Ebpf) -> Result<()> {
             }
         }
     });
+    Ok(())
+}
+
+/// Loads (without attaching) the floor program of `hook`: the only way to
+/// know whether the kernel allows an fentry hook (lockdown and kernels
+/// without BPF trampolines refuse it at load).
+pub fn trial_load(btf_path: &Path, hook: &Hook, state: StateStore) -> Result<()> {
+    let btf = Btf::parse_file(btf_path, Endianness::default())
+        .with_context(|| format!("cannot parse kernel BTF at {}", btf_path.display()))?;
+    let object = match state {
+        StateStore::Hash => EBPF_HASH_STATE_OBJECT,
+        _ => EBPF_OBJECT,
+    };
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&btf))
+        .load(object)
+        .context("cannot load the eBPF object")?;
+    let program = ebpf
+        .program_mut(hook.floor_program)
+        .with_context(|| format!("program {} is missing", hook.floor_program))?;
+    match hook.kind {
+        HookKind::Fentry => {
+            let program: &mut FEntry = program.try_into()?;
+            program.load(hook.tracepoint, &btf)?;
+        }
+        _ => anyhow::bail!("{hook} needs no trial load"),
+    }
     Ok(())
 }

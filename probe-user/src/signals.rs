@@ -74,8 +74,9 @@ impl Signal {
             })
     }
 
-    /// The hooks it will attach on this kernel: every required one, and the
-    /// optional ones the kernel has.
+    /// The hooks to try on this kernel: every required one, and the optional
+    /// ones its BTF has, in order (the loader keeps the first of each group
+    /// of alternatives that loads).
     pub fn usable_hooks(self, btf: &KernelBtf) -> impl Iterator<Item = &'static Hook> + '_ {
         self.hooks()
             .iter()
@@ -134,7 +135,19 @@ pub fn choose(requested: &[Signal], btf: &KernelBtf) -> Result<Vec<Signal>> {
             if let Some(loss) = hook.optional
                 && status != HookStatus::Available
             {
-                tracing::warn!(%signal, "optional kernel hook {hook} is {status}: {loss}");
+                let alternative = signal
+                    .hooks()
+                    .iter()
+                    .find(|h| h.optional == Some(loss) && h.status(btf) == HookStatus::Available);
+                match alternative {
+                    Some(alternative) => tracing::info!(
+                        %signal,
+                        "kernel hook {hook} is {status}: trying {alternative} instead"
+                    ),
+                    None => {
+                        tracing::warn!(%signal, "optional kernel hook {hook} is {status}: {loss}")
+                    }
+                }
             }
         }
     }

@@ -66,10 +66,13 @@ pub fn vm_test(names: &[String]) -> Result<()> {
         let started = Instant::now();
         let (passed, log) = boot(&vmlinuz, &initrd)?;
         let took = started.elapsed().as_secs();
+        let log_file = cache().join(format!("guest-{name}.log"));
+        fs::write(&log_file, &log)?;
         if passed {
             eprintln!(
-                "xtask: vm-test: kernel {name} ({}): PASS in {took} s",
-                vmlinuz.display()
+                "xtask: vm-test: kernel {name} ({}): PASS in {took} s (guest output: {})",
+                vmlinuz.display(),
+                log_file.display()
             );
         } else {
             eprintln!(
@@ -109,28 +112,22 @@ fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
                 .args(["download", &package])
                 .current_dir(&downloads),
         )?;
-        let deb = fs::read_dir(&downloads)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(&format!("{package}_"))
-            })
-            .with_context(|| format!("apt-get download left no .deb for {package}"))?;
+        let deb = find_file(&downloads, &format!("{package}_"))?;
         cmd::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&dir))?;
     }
-    fs::read_dir(&boot)?
+    find_file(&boot, "vmlinuz-")
+}
+
+/// The first file in `dir` whose name starts with `prefix`.
+fn find_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
+    fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| {
             p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("vmlinuz-")
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
         })
-        .with_context(|| format!("no vmlinuz in {}", boot.display()))
+        .with_context(|| format!("no {prefix}* in {}", dir.display()))
 }
 
 /// Numeric parts of a package name, for picking the newest.
@@ -260,6 +257,7 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 ip link set lo up
 echo "VMTEST-KERNEL $(uname -r)"
+/bin/pressure-probe check
 cd /t
 for test in deps/*; do
     echo "VMTEST-RUN ${test#deps/}"
