@@ -93,25 +93,39 @@ fn cache() -> PathBuf {
 
 /// Downloads and unpacks the newest package matching `pattern`; returns its vmlinuz.
 fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
-    let list = output(Command::new("apt-cache").args(["search", "--names-only", pattern]))
-        .context("apt-cache search failed (run apt-get update?)")?;
-    let package = list
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .max_by(|a, b| version_key(a).cmp(&version_key(b)))
-        .with_context(|| format!("no kernel package matches {pattern}; run apt-get update"))?
-        .to_string();
+    let newest = || {
+        let list = output(Command::new("apt-cache").args(["search", "--names-only", pattern]))?;
+        list.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .max_by(|a, b| version_key(a).cmp(&version_key(b)))
+            .map(str::to_string)
+    };
+    let package = match newest() {
+        Some(package) => package,
+        None => {
+            // The package lists may be missing or old.
+            cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+            newest().with_context(|| format!("no kernel package matches {pattern}"))?
+        }
+    };
     let dir = cache().join(&package);
     let boot = dir.join("boot");
     if !boot.is_dir() {
         let downloads = cache().join("downloads");
         fs::create_dir_all(&downloads)?;
         eprintln!("xtask: vm-test: downloading {package}");
-        cmd::run(
-            Command::new("apt-get")
-                .args(["download", &package])
-                .current_dir(&downloads),
-        )?;
+        let download = || {
+            cmd::run(
+                Command::new("apt-get")
+                    .args(["download", &package])
+                    .current_dir(&downloads),
+            )
+        };
+        if download().is_err() {
+            // An old package list can name a version the archive no longer has.
+            cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+            download()?;
+        }
         let deb = find_file(&downloads, &format!("{package}_"))?;
         cmd::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&dir))?;
     }
