@@ -112,13 +112,16 @@ mod store {
 #[cfg(feature = "hash-state")]
 mod store {
     use aya_ebpf::{
-        bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
+        bindings::BPF_F_NO_PREALLOC,
         macros::map,
         maps::{Array, HashMap},
     };
     use probe_common::{cgroups::MAX_CGROUPS, runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
 
-    use crate::kernel::{KernelPtr, cgroup_id};
+    use crate::{
+        hash_entry::get_or_insert,
+        kernel::{KernelPtr, cgroup_id},
+    };
 
     #[map]
     static RUNQ_STATE: HashMap<u64, CgroupRunqueue> =
@@ -136,28 +139,20 @@ mod store {
     static ZERO_SYSCALLS: Array<CgroupSyscalls> = Array::with_max_entries(1, 0);
 
     #[inline(always)]
-    fn get_or_insert<V>(map: &HashMap<u64, V>, zero: &Array<V>, cgroup: KernelPtr) -> *mut V {
-        let Some(id) = cgroup_id(cgroup) else {
+    fn state<V>(map: &HashMap<u64, V>, zero: &Array<V>, cgroup: KernelPtr) -> *mut V {
+        let (Some(id), Some(zero)) = (cgroup_id(cgroup), zero.get(0)) else {
             return core::ptr::null_mut();
         };
-        if let Some(state) = map.get_ptr_mut(id) {
-            return state;
-        }
-        let Some(zero) = zero.get(0) else {
-            return core::ptr::null_mut();
-        };
-        // Losing the race to another CPU is fine: its entry is found below.
-        let _ = map.insert(id, zero, BPF_NOEXIST.into());
-        map.get_ptr_mut(id).unwrap_or(core::ptr::null_mut())
+        get_or_insert(map, &id, zero).unwrap_or(core::ptr::null_mut())
     }
 
     #[inline(always)]
     pub fn runq(cgroup: KernelPtr) -> *mut CgroupRunqueue {
-        get_or_insert(&RUNQ_STATE, &ZERO_RUNQ, cgroup)
+        state(&RUNQ_STATE, &ZERO_RUNQ, cgroup)
     }
 
     #[inline(always)]
     pub fn syscalls(cgroup: KernelPtr) -> *mut CgroupSyscalls {
-        get_or_insert(&SYSCALL_STATE, &ZERO_SYSCALLS, cgroup)
+        state(&SYSCALL_STATE, &ZERO_SYSCALLS, cgroup)
     }
 }

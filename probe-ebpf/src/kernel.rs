@@ -5,22 +5,28 @@
 
 use aya_ebpf::{Global, helpers::bpf_ktime_get_ns};
 
-#[unsafe(no_mangle)]
-static TASK_PID_OFFSET: Global<u64> = Global::new(0);
-#[unsafe(no_mangle)]
-static TASK_CGROUPS_OFFSET: Global<u64> = Global::new(0);
-#[unsafe(no_mangle)]
-static CSS_SET_DFL_CGRP_OFFSET: Global<u64> = Global::new(0);
-#[unsafe(no_mangle)]
-static CGROUP_KN_OFFSET: Global<u64> = Global::new(0);
-#[unsafe(no_mangle)]
-static KERNFS_NODE_ID_OFFSET: Global<u64> = Global::new(0);
-#[unsafe(no_mangle)]
-static TASK_SE_CFS_RQ_OFFSET: Global<u64> = Global::new(0);
-#[unsafe(no_mangle)]
-static CFS_RQ_RQ_OFFSET: Global<u64> = Global::new(0);
-#[unsafe(no_mangle)]
-static RQ_CLOCK_OFFSET: Global<u64> = Global::new(0);
+/// Declares `u64` read-only globals, zero until the agent sets them.
+macro_rules! offsets {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[unsafe(no_mangle)]
+            static $name: aya_ebpf::Global<u64> = aya_ebpf::Global::new(0);
+        )*
+    };
+}
+pub(crate) use offsets;
+
+offsets!(
+    TASK_PID_OFFSET,
+    TASK_CGROUPS_OFFSET,
+    CSS_SET_DFL_CGRP_OFFSET,
+    CGROUP_KN_OFFSET,
+    KERNFS_NODE_ID_OFFSET,
+    TASK_SE_CFS_RQ_OFFSET,
+    CFS_RQ_RQ_OFFSET,
+    RQ_CLOCK_OFFSET,
+);
+
 /// 1 when the three offsets above are set: read the run queue's clock.
 #[unsafe(no_mangle)]
 static USE_RQ_CLOCK: Global<u8> = Global::new(0);

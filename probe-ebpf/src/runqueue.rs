@@ -20,7 +20,6 @@
 
 use aya_ebpf::{
     Global,
-    bindings::BPF_NOEXIST,
     macros::{btf_tracepoint, map},
     maps::{Array, HashMap},
     programs::BtfTracePointContext,
@@ -32,7 +31,7 @@ use probe_common::{
         RUNQ_DELTA_NEGATIVE, RUNQ_PREEMPTION_MAP_FULL, RUNQ_STORAGE_UNAVAILABLE,
         RUNQ_WAKEUP_SLOT_COLLISION,
     },
-    histogram::{BUCKETS, MAX_NS, bucket_index},
+    histogram::MAX_NS,
     runqueue::{MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot},
 };
 
@@ -40,10 +39,10 @@ use crate::{
     atomic::atomic_add,
     cgroup_state::{self, StateCounters},
     counters::bump,
+    hash_entry::get_or_insert,
     kernel::{KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_tid},
+    observe::observe,
 };
-
-const EEXIST: i32 = 17;
 
 #[unsafe(no_mangle)]
 static WAKEUP_SLOT_MASK: Global<u32> = Global::new(WAKEUP_SLOTS - 1);
@@ -76,8 +75,9 @@ pub fn runq_sched_switch(ctx: BtfTracePointContext) -> i32 {
     let prev_state = ctx.arg::<u64>(3) as u32;
     // A preempted thread stays on the run queue whatever its state says.
     let still_runnable = preempt || prev_state == 0;
-    on_switch_out(&ctx, prev, still_runnable, next);
-    on_switch_in(&ctx, next);
+    let next_tid = task_tid(next);
+    on_switch_out(&ctx, prev, still_runnable, next, next_tid);
+    on_switch_in(&ctx, next, next_tid);
     0
 }
 
@@ -118,6 +118,7 @@ fn on_switch_out(
     prev: KernelPtr,
     still_runnable: bool,
     next: KernelPtr,
+    next_tid: u32,
 ) {
     let tid = task_tid(prev);
     if tid == 0 {
@@ -140,15 +141,14 @@ fn on_switch_out(
     };
     slot.tid = tid;
     slot.since_ns = now;
-    if task_tid(next) != 0 {
+    if next_tid != 0 {
         record_preemption(ctx, prev, next);
     }
 }
 
 /// A thread gets the CPU: its wait, if one was recorded, ends now.
 #[inline(always)]
-fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr) {
-    let tid = task_tid(next);
+fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, tid: u32) {
     if tid == 0 {
         return;
     }
@@ -187,16 +187,8 @@ const STATE_COUNTERS: StateCounters = StateCounters {
 
 #[inline(always)]
 fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64) {
-    let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) else {
-        return;
-    };
-    let index = bucket_index(waited);
-    if index >= BUCKETS {
-        return;
-    }
-    unsafe {
-        atomic_add(state.latency.buckets.as_mut_ptr().add(index), 1);
-        atomic_add(&raw mut state.latency.sum_ns, waited);
+    if let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) {
+        observe(&raw mut state.latency, waited);
     }
 }
 
@@ -207,18 +199,9 @@ fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: KernelPt
         return;
     };
     let key = PreemptionKey { victim, by };
-    if let Some(count) = RUNQ_PREEMPTIONS.get_ptr_mut(key) {
-        unsafe { atomic_add(count, 1) };
-        return;
-    }
-    match RUNQ_PREEMPTIONS.insert(key, 1u64, BPF_NOEXIST.into()) {
-        Ok(()) => {}
-        Err(err) if err == -EEXIST => {
-            if let Some(count) = RUNQ_PREEMPTIONS.get_ptr_mut(key) {
-                unsafe { atomic_add(count, 1) };
-            }
-        }
-        Err(_) => {
+    match get_or_insert(&RUNQ_PREEMPTIONS, &key, &0) {
+        Some(count) => unsafe { atomic_add(count, 1) },
+        None => {
             bump(RUNQ_PREEMPTION_MAP_FULL);
             debug!(ctx, "runq: preemption map full, {} by {} lost", victim, by);
         }

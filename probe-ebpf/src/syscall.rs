@@ -21,7 +21,7 @@ use probe_common::{
         SYSCALL_CGROUP_SET_FULL, SYSCALL_CGROUP_UNREADABLE, SYSCALL_SLOT_EVICTED,
         SYSCALL_STORAGE_UNAVAILABLE, SYSCALL_TOO_LONG,
     },
-    histogram::{BUCKETS, MAX_NS, bucket_index},
+    histogram::MAX_NS,
     syscall::{CLASSES, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE},
 };
 
@@ -30,6 +30,7 @@ use crate::{
     cgroup_state::{self, StateCounters},
     counters::bump,
     kernel::{KernelPtr, task_cgroup, task_tid},
+    observe::observe,
 };
 
 /// Syscall number -> class (or `NO_RETURN`), for this machine's
@@ -170,14 +171,8 @@ fn on_exit(ctx: &RawTracePointContext, ret: i64) {
     let Some(state) = cgroup_state::syscalls(ctx, cgroup, &STATE_COUNTERS) else {
         return;
     };
-    let index = bucket_index(took);
-    if index >= BUCKETS {
-        return;
-    }
     unsafe {
-        let hist = state.latency.as_mut_ptr().add(class);
-        atomic_add((*hist).buckets.as_mut_ptr().add(index), 1);
-        atomic_add(&raw mut (*hist).sum_ns, took);
+        observe(state.latency.as_mut_ptr().add(class), took);
         // Errors are -MAX_ERRNO..=-1; other negative values (mmap addresses
         // above the sign bit, lseek offsets) are not errors.
         if (-4095..0).contains(&ret) {

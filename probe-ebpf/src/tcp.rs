@@ -17,8 +17,7 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    Global,
-    bindings::{BPF_NOEXIST, seq_file},
+    bindings::seq_file,
     helpers::generated::{bpf_seq_write, bpf_sock_from_file},
     macros::{btf_tracepoint, fentry, map},
     maps::HashMap,
@@ -36,17 +35,9 @@ use probe_common::{
 use crate::{
     atomic::atomic_add,
     counters::bump,
-    kernel::{KernelPtr, cgroup_id, read_at},
+    hash_entry::get_or_insert,
+    kernel::{KernelPtr, cgroup_id, offsets, read_at},
 };
-
-macro_rules! offsets {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[unsafe(no_mangle)]
-            static $name: Global<u64> = Global::new(0);
-        )*
-    };
-}
 
 offsets!(
     ITER_META_SEQ_OFFSET,
@@ -180,21 +171,13 @@ fn record_fill(sk: KernelPtr) {
             read_at(sk, SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
         )
     };
-    let fill = match TCP_FILL.get_ptr_mut(cgroup) {
-        Some(fill) => fill,
-        None => {
-            let zero = TcpFill {
-                buckets: [0; FILL_BUCKETS],
-                sum_micro: 0,
-            };
-            // Losing the race to another CPU is fine: its entry is used below.
-            let _ = TCP_FILL.insert(cgroup, zero, BPF_NOEXIST.into());
-            let Some(fill) = TCP_FILL.get_ptr_mut(cgroup) else {
-                bump(TCP_FILL_MAP_FULL);
-                return;
-            };
-            fill
-        }
+    let zero = TcpFill {
+        buckets: [0; FILL_BUCKETS],
+        sum_micro: 0,
+    };
+    let Some(fill) = get_or_insert(&TCP_FILL, &cgroup, &zero) else {
+        bump(TCP_FILL_MAP_FULL);
+        return;
     };
     let bucket = fill_bucket(depth, limit);
     if bucket >= FILL_BUCKETS {

@@ -36,6 +36,14 @@ static EBPF_HASH_STATE_OBJECT: &[u8] =
 /// `aya_log_common::Level::Debug`: the most verbose level the programs use.
 const EBPF_LOG_DEBUG: u8 = 4;
 
+/// The build of the kernel object that keeps per-cgroup state in `state`.
+fn object(state: StateStore) -> &'static [u8] {
+    match state {
+        StateStore::Hash => EBPF_HASH_STATE_OBJECT,
+        _ => EBPF_OBJECT,
+    }
+}
+
 /// What to load.
 pub struct LoadOptions<'a> {
     /// Kernel BTF the programs attach against.
@@ -108,12 +116,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     }
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
     loader.override_global(aya_log::LEVEL, &log_level, false);
-    let object = match options.state {
-        StateStore::Hash => EBPF_HASH_STATE_OBJECT,
-        _ => EBPF_OBJECT,
-    };
     let mut ebpf = loader
-        .load(object)
+        .load(object(options.state))
         .context("cannot load the eBPF object into the kernel")?;
     if options.ebpf_log {
         spawn_log_reader(&mut ebpf)?;
@@ -162,30 +166,27 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: ProgramSet) -> Resu
     let program = ebpf
         .program_mut(name)
         .with_context(|| format!("program {name} is missing from the eBPF object"))?;
-    match hook.kind {
-        HookKind::BtfTracepoint => {
-            let program: &mut BtfTracePoint = program.try_into()?;
+    // BTF-typed programs (tracepoint or fentry) load against the kernel's
+    // BTF by name and attach where they loaded.
+    macro_rules! load_and_attach_typed {
+        ($kind:ty) => {{
+            let program: &mut $kind = program.try_into()?;
             program
                 .load(hook.tracepoint, btf)
                 .with_context(|| format!("cannot load {name} for {hook}"))?;
             program
                 .attach()
                 .with_context(|| format!("cannot attach {name} to {hook}"))?;
-        }
+        }};
+    }
+    match hook.kind {
+        HookKind::BtfTracepoint => load_and_attach_typed!(BtfTracePoint),
+        HookKind::Fentry => load_and_attach_typed!(FEntry),
         HookKind::Iterator => {
             let program: &mut Iter = program.try_into()?;
             program
                 .load(hook.tracepoint, btf)
                 .with_context(|| format!("cannot load {name} for {hook}"))?;
-        }
-        HookKind::Fentry => {
-            let program: &mut FEntry = program.try_into()?;
-            program
-                .load(hook.tracepoint, btf)
-                .with_context(|| format!("cannot load {name} for {hook}"))?;
-            program
-                .attach()
-                .with_context(|| format!("cannot attach {name} to {hook}"))?;
         }
         HookKind::RawTracepoint => {
             let program: &mut RawTracePoint = program.try_into()?;
@@ -232,13 +233,9 @@ fn spawn_log_reader(ebpf: &mut Ebpf) -> Result<()> {
 pub fn trial_load(btf_path: &Path, hook: &Hook, state: StateStore) -> Result<()> {
     let btf = Btf::parse_file(btf_path, Endianness::default())
         .with_context(|| format!("cannot parse kernel BTF at {}", btf_path.display()))?;
-    let object = match state {
-        StateStore::Hash => EBPF_HASH_STATE_OBJECT,
-        _ => EBPF_OBJECT,
-    };
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&btf))
-        .load(object)
+        .load(object(state))
         .context("cannot load the eBPF object")?;
     let program = ebpf
         .program_mut(hook.floor_program)

@@ -179,12 +179,10 @@ impl SnapshotBuilder {
                 })
                 .clone()
         };
-        let mut gone = Vec::new();
         for (key, count) in raw.preemptions {
             let victim = resolve(key.victim, identity);
             if victim == Status::Gone {
                 maps.forget_pair(&key);
-                gone.push(key.victim);
                 continue;
             }
             let by = resolve(key.by, identity);
@@ -193,7 +191,6 @@ impl SnapshotBuilder {
                 // Keep the count, drop the kernel entry: the preemptor has no tasks left.
                 self.retired.entry(key.victim).or_default()[class.index()] += count;
                 maps.forget_pair(&key);
-                gone.push(key.by);
             }
             entry(&mut per_cgroup, key.victim, victim.labels())
                 .preemptions
@@ -203,7 +200,6 @@ impl SnapshotBuilder {
             match resolve(id, identity) {
                 Status::Gone => {
                     maps.forget_tcp_fill(id);
-                    gone.push(id);
                 }
                 status => entry(&mut per_cgroup, id, status.labels()).tcp_fill = Some(fill),
             }
@@ -240,7 +236,6 @@ impl SnapshotBuilder {
             let status = resolve(id, identity);
             if status == Status::Gone {
                 self.retired.remove(&id);
-                gone.push(id);
                 continue;
             }
             let total = entry(&mut per_cgroup, id, status.labels())
@@ -250,14 +245,9 @@ impl SnapshotBuilder {
                 *sum += retired;
             }
         }
-        gone.extend(
-            statuses
-                .iter()
-                .filter(|(_, s)| **s == Status::Gone)
-                .map(|(id, _)| *id),
-        );
-        for id in gone {
-            identity.forget(id);
+        // Every id looked at this scrape is in `statuses`.
+        for (id, _) in statuses.iter().filter(|(_, s)| **s == Status::Gone) {
+            identity.forget(*id);
         }
         let (cgroups, ports, folded) = self.folder.fold(
             per_cgroup.into_values().collect(),
