@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::{
     cgroupfs::discover_cgroup2_mount,
     cli::{KernelArgs, StateStore},
-    hooks::{HookKind, HookStatus},
+    hooks::{HookKind, HookStatus, HookSupport},
     kernel_btf::KernelBtf,
     loader,
     offsets::KernelOffsets,
@@ -110,11 +110,15 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
     }
     let state = state_store::choose(StateStore::Auto, &btf).unwrap_or(StateStore::Hash);
+    let support = HookSupport {
+        btf: &btf,
+        disabled: &args.disable_hooks,
+    };
     let mut available = 0;
     for signal in Signal::ALL {
         let mut covered: Vec<&str> = Vec::new();
         for hook in signal.hooks() {
-            let status = hook.status(&btf);
+            let status = support.status(hook);
             let (verdict, detail) = if status != HookStatus::Available {
                 (Verdict::Info, status.to_string())
             } else if hook.kind != HookKind::Fentry {
@@ -153,7 +157,7 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
                 covered.push(loss);
             }
         }
-        match signal.unavailable_because(&btf) {
+        match signal.unavailable_because(&support) {
             None => {
                 available += 1;
                 report.line(&format!("signal {signal}"), Verdict::Ok, "available");

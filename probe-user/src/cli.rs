@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::signals::Signal;
+use crate::{hooks::all_hook_names, signals::Signal};
 
 /// Default address of the metrics endpoint.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9635";
@@ -102,6 +102,12 @@ pub struct KernelArgs {
     /// Kernel BTF to read types, field offsets and tracepoints from.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_BTF)]
     pub btf: PathBuf,
+    /// Never use this kernel hook (repeatable), e.g. `tp_btf/sk_data_ready`
+    /// to take its alternative `fentry/sock_def_readable` instead: to work
+    /// around a kernel bug in one hook, or to compare hooks. A signal that
+    /// needs a disabled hook does not run. `check` lists every hook.
+    #[arg(long = "disable-hook", value_name = "HOOK", value_parser = parse_hook)]
+    pub disable_hooks: Vec<String>,
 }
 
 /// Where per-cgroup state lives in the kernel.
@@ -155,4 +161,13 @@ fn parse_listen(value: &str) -> Result<SocketAddr, String> {
     value
         .parse()
         .map_err(|_| "expected IP:PORT, for example 0.0.0.0:9635 or [::1]:9635".to_string())
+}
+
+fn parse_hook(value: &str) -> Result<String, String> {
+    let known: Vec<String> = all_hook_names().collect();
+    if known.iter().any(|name| name == value) {
+        Ok(value.to_string())
+    } else {
+        Err(format!("unknown hook; known: {}", known.join(", ")))
+    }
 }

@@ -178,15 +178,32 @@ pub enum HookStatus {
         /// Arguments this kernel passes.
         found: usize,
     },
+    /// Turned off with `--disable-hook`.
+    Disabled,
 }
 
-impl Hook {
-    /// Checks the hook against the kernel's BTF (every tracepoint, raw ones
-    /// included, has a `btf_trace_<name>` prototype there).
-    pub fn status(&self, btf: &KernelBtf) -> HookStatus {
-        let present = match self.kind {
-            HookKind::Iterator => Some(btf.has_struct(&format!("bpf_iter__{}", self.tracepoint))),
-            HookKind::Fentry => Some(btf.has_function(self.tracepoint)),
+/// Decides which hooks this run may use: those the kernel's BTF has with the
+/// expected prototype, less those the operator disabled (`--disable-hook`).
+pub struct HookSupport<'a> {
+    /// The running kernel's BTF.
+    pub btf: &'a KernelBtf,
+    /// Hooks not to use, as `kind/name` (e.g. `tp_btf/sk_data_ready`).
+    pub disabled: &'a [String],
+}
+
+impl HookSupport<'_> {
+    /// Whether `hook` can be used (every tracepoint, raw ones included, has a
+    /// `btf_trace_<name>` prototype in the BTF).
+    pub fn status(&self, hook: &Hook) -> HookStatus {
+        if self.disabled.contains(&hook.to_string()) {
+            return HookStatus::Disabled;
+        }
+        let present = match hook.kind {
+            HookKind::Iterator => Some(
+                self.btf
+                    .has_struct(&format!("bpf_iter__{}", hook.tracepoint)),
+            ),
+            HookKind::Fentry => Some(self.btf.has_function(hook.tracepoint)),
             _ => None,
         };
         if let Some(present) = present {
@@ -196,12 +213,20 @@ impl Hook {
                 HookStatus::Missing
             };
         }
-        match btf.tracepoint_arity(self.tracepoint) {
+        match self.btf.tracepoint_arity(hook.tracepoint) {
             None => HookStatus::Missing,
-            Some(found) if found >= self.min_args => HookStatus::Available,
+            Some(found) if found >= hook.min_args => HookStatus::Available,
             Some(found) => HookStatus::UnexpectedPrototype { found },
         }
     }
+}
+
+/// Every hook of every signal, as `kind/name`.
+pub fn all_hook_names() -> impl Iterator<Item = String> {
+    [RUNQ_HOOKS, SYSCALL_HOOKS, TCP_HOOKS]
+        .into_iter()
+        .flatten()
+        .map(Hook::to_string)
 }
 
 impl fmt::Display for Hook {
@@ -224,6 +249,7 @@ impl fmt::Display for HookStatus {
             HookStatus::UnexpectedPrototype { found } => {
                 write!(f, "unsupported: this kernel passes {found} arguments")
             }
+            HookStatus::Disabled => f.write_str("disabled by --disable-hook"),
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::{
     cgroupfs::{CgroupResolver, check_cgroup2, discover_cgroup2_mount},
     cli::RunArgs,
     collect::KernelMaps,
+    hooks::HookSupport,
     http,
     identity::Identity,
     kernel_btf::KernelBtf,
@@ -29,8 +30,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
     // Bind first: a taken port is the user's mistake to hear about first.
     let listener = http::bind(args.listen).await?;
     let btf = KernelBtf::open(&args.kernel.btf)?;
-    let chosen = signals::choose(&args.signals, &btf)?;
-    let hooks: Vec<_> = chosen.iter().flat_map(|s| s.usable_hooks(&btf)).collect();
+    let support = HookSupport {
+        btf: &btf,
+        disabled: &args.kernel.disable_hooks,
+    };
+    let chosen = signals::choose(&args.signals, &support)?;
+    let hooks: Vec<_> = chosen
+        .iter()
+        .flat_map(|s| s.usable_hooks(&support))
+        .collect();
     let tcp_offsets = if chosen.contains(&Signal::Tcp) {
         Some(TcpOffsets::resolve(&btf)?)
     } else {

@@ -7,8 +7,7 @@ use clap::ValueEnum;
 use probe_common::{runqueue, syscall, tcp};
 
 use crate::{
-    hooks::{Hook, HookStatus, RUNQ_HOOKS, SYSCALL_HOOKS, TCP_HOOKS},
-    kernel_btf::KernelBtf,
+    hooks::{Hook, HookStatus, HookSupport, RUNQ_HOOKS, SYSCALL_HOOKS, TCP_HOOKS},
     offsets::TcpOffsets,
 };
 
@@ -56,19 +55,19 @@ impl Signal {
     }
 
     /// Why it cannot run on this kernel, if it cannot.
-    pub fn unavailable_because(self, btf: &KernelBtf) -> Option<String> {
+    pub fn unavailable_because(self, support: &HookSupport) -> Option<String> {
         if self == Signal::Syscall && syscall::host_arch().is_none() {
             return Some("no syscall table for this architecture".into());
         }
         if self == Signal::Tcp
-            && let Err(err) = TcpOffsets::resolve(btf)
+            && let Err(err) = TcpOffsets::resolve(support.btf)
         {
             return Some(format!("{err:#}"));
         }
         self.hooks()
             .iter()
             .filter(|hook| hook.optional.is_none())
-            .find_map(|hook| match hook.status(btf) {
+            .find_map(|hook| match support.status(hook) {
                 HookStatus::Available => None,
                 status => Some(format!("kernel hook {hook} is {status}")),
             })
@@ -77,10 +76,13 @@ impl Signal {
     /// The hooks to try on this kernel: every required one, and the optional
     /// ones its BTF has, in order (the loader keeps the first of each group
     /// of alternatives that loads).
-    pub fn usable_hooks(self, btf: &KernelBtf) -> impl Iterator<Item = &'static Hook> + '_ {
+    pub fn usable_hooks<'a>(
+        self,
+        support: &'a HookSupport,
+    ) -> impl Iterator<Item = &'static Hook> + 'a {
         self.hooks()
             .iter()
-            .filter(|hook| hook.optional.is_none() || hook.status(btf) == HookStatus::Available)
+            .filter(|hook| hook.optional.is_none() || support.status(hook) == HookStatus::Available)
     }
 }
 
@@ -92,12 +94,12 @@ impl fmt::Display for Signal {
 
 /// Decides which signals run: those asked for (each must be available), or
 /// by default every available one (at least one).
-pub fn choose(requested: &[Signal], btf: &KernelBtf) -> Result<Vec<Signal>> {
+pub fn choose(requested: &[Signal], support: &HookSupport) -> Result<Vec<Signal>> {
     let mut chosen = Vec::new();
     if requested.is_empty() {
         let mut unavailable = Vec::new();
         for signal in Signal::ALL {
-            match signal.unavailable_because(btf) {
+            match signal.unavailable_because(support) {
                 None => chosen.push(signal),
                 Some(reason) => unavailable.push((signal, reason)),
             }
@@ -117,7 +119,7 @@ pub fn choose(requested: &[Signal], btf: &KernelBtf) -> Result<Vec<Signal>> {
         }
     } else {
         for &signal in requested {
-            if let Some(reason) = signal.unavailable_because(btf) {
+            if let Some(reason) = signal.unavailable_because(support) {
                 bail!(
                     "signal {signal} cannot run on this kernel: {reason} \
                      (run `pressure-probe check` for details)"
@@ -131,14 +133,13 @@ pub fn choose(requested: &[Signal], btf: &KernelBtf) -> Result<Vec<Signal>> {
     chosen.sort();
     for signal in &chosen {
         for hook in signal.hooks() {
-            let status = hook.status(btf);
+            let status = support.status(hook);
             if let Some(loss) = hook.optional
                 && status != HookStatus::Available
             {
-                let alternative = signal
-                    .hooks()
-                    .iter()
-                    .find(|h| h.optional == Some(loss) && h.status(btf) == HookStatus::Available);
+                let alternative = signal.hooks().iter().find(|h| {
+                    h.optional == Some(loss) && support.status(h) == HookStatus::Available
+                });
                 match alternative {
                     Some(alternative) => tracing::info!(
                         %signal,

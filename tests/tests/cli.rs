@@ -145,6 +145,34 @@ fn missing_tracepoint() {
 }
 
 #[test]
+fn disabled_hooks() {
+    let (status, _, stderr) = run_to_end(&["run", "--disable-hook", "kprobe/nothing"]);
+    assert_eq!(status.code(), Some(2));
+    assert_clean_error(&stderr, "unknown hook; known: tp_btf/sched_wakeup,");
+    let (status, _, stderr) = run_to_end(&[
+        "run",
+        "--signals",
+        "runq",
+        "--disable-hook",
+        "tp_btf/sched_switch",
+    ]);
+    assert_eq!(status.code(), Some(1));
+    assert_clean_error(
+        &stderr,
+        "signal runq cannot run on this kernel: kernel hook tp_btf/sched_switch is disabled by --disable-hook",
+    );
+    let (status, stdout, _) = run_to_end(&["check", "--disable-hook", "tp_btf/sched_switch"]);
+    assert!(status.success(), "the other signals still run:\n{stdout}");
+    for line in [
+        "info     hook tp_btf/sched_switch         disabled by --disable-hook",
+        "info     signal runq                      unavailable",
+        "ok       signal syscall",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}
+
+#[test]
 fn check_passes_on_the_test_host() {
     let (status, stdout, stderr) = run_to_end(&["check"]);
     assert!(status.success(), "check failed:\n{stdout}\n{stderr}");

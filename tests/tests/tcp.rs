@@ -28,9 +28,11 @@ fn listener(cgroup: &TestCgroup, netns: &TestNetns, backlog: u32) -> Driven {
 /// Whether the agent can feed the fill histogram on this kernel
 /// (`sock:sk_data_ready`, or `fentry/sock_def_readable` where the tracepoint
 /// is missing and fentry is allowed); without either, `check` must say so
-/// and still find the TCP signal available.
-fn fill_hook_chosen() -> bool {
-    let (_, stdout, _) = integration_tests::agent::run_to_end(&["check"]);
+/// and still find the TCP signal available. `options` go to `check` as to
+/// the agent.
+fn fill_hook_chosen(options: &[&str]) -> bool {
+    let args: Vec<&str> = ["check"].iter().chain(options).copied().collect();
+    let (_, stdout, _) = integration_tests::agent::run_to_end(&args);
     assert!(stdout.contains("ok       signal tcp"), "{stdout}");
     if stdout
         .lines()
@@ -59,7 +61,26 @@ fn value(scrape: &Exposition, name: &str, netns: &str) -> f64 {
 
 #[test]
 fn accept_queue_matches_ss_and_listen_overflows() {
-    let agent = Agent::start(&["--signals", "tcp"]);
+    accept_queue_against_the_kernel(&[]);
+}
+
+/// The same through the fill hook's alternative, `fentry/sock_def_readable`,
+/// on kernels that also have the tracepoint (where fentry is refused, the
+/// signal must still run, without the fill histogram).
+#[test]
+fn fill_through_the_fentry_alternative() {
+    accept_queue_against_the_kernel(&["--disable-hook", "tp_btf/sk_data_ready"]);
+}
+
+/// Fills a listener's queue past its limit and checks every TCP series
+/// against `ss` and ListenOverflows; `options` go to the agent.
+fn accept_queue_against_the_kernel(options: &[&str]) {
+    let args: Vec<&str> = ["--signals", "tcp"]
+        .iter()
+        .chain(options)
+        .copied()
+        .collect();
+    let agent = Agent::start(&args);
     let cgroup_a = TestCgroup::create("pp-tcp-a");
     let cgroup_b = TestCgroup::create("pp-tcp-b");
     let ns_a = TestNetns::create("pp-tcp-a");
@@ -126,7 +147,7 @@ fn accept_queue_matches_ss_and_listen_overflows() {
         "B's listener dropped nothing"
     );
     let fill = during.histogram(FILL, &[("cgroup", cgroup_a.label())]);
-    if !fill_hook_chosen() {
+    if !fill_hook_chosen(options) {
         assert!(
             fill.is_none(),
             "a fill histogram without the hook that feeds it"
