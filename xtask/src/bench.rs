@@ -153,7 +153,8 @@ fn print_report(workload: &Workload, medians: &[f64], rounds: usize) {
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
+/// The median of `values` (sorted in place).
+pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     let mid = values.len() / 2;
     if values.len().is_multiple_of(2) {

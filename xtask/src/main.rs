@@ -6,6 +6,7 @@
 mod bench;
 mod build;
 mod cmd;
+mod hook_bench;
 mod packages;
 mod setup;
 mod test;
@@ -72,6 +73,14 @@ enum Command {
         #[arg(long, default_value_t = 200_000)]
         loops: u64,
     },
+    /// Compare the TCP fill hook's two ways of attaching, tp_btf/sk_data_ready
+    /// and fentry/sock_def_readable, in a Debian 6.12 guest (the host refuses
+    /// fentry), counting guest instructions per operation with QEMU -icount.
+    HookBench {
+        /// Rounds per configuration (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +93,7 @@ fn main() -> ExitCode {
         Command::Lint => build::lint(),
         Command::VmTest { kernels } => vm::vm_test(&kernels),
         Command::Bench { rounds, loops } => bench::bench(rounds, loops),
+        Command::HookBench { rounds } => hook_bench::hook_bench(rounds),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,29 +45,30 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(1500);
 /// Runs the suite on each of `names` (default: every kernel of the matrix).
 pub fn vm_test(names: &[String]) -> Result<()> {
     packages::ensure(packages::VM_COMMANDS)?;
-    let kernels: Vec<&(&str, &str)> = if names.is_empty() {
-        KERNELS.iter().collect()
-    } else {
-        names
-            .iter()
-            .map(|name| {
-                KERNELS
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .with_context(|| format!("unknown kernel {name}; known: 6.1, 6.12"))
-            })
-            .collect::<Result<_>>()?
-    };
+    let kernels = kernels(names)?;
     build::build(false)?;
-    let initrd = build_initramfs()?;
+    let initrd = build_initramfs(TEST_SCRIPT)?;
     let mut failed = Vec::new();
     for (name, pattern) in kernels {
         let vmlinuz = fetch_kernel(pattern)?;
         let started = Instant::now();
-        let (passed, log) = boot(&vmlinuz, &initrd)?;
+        let mut statuses = Vec::new();
+        let log = boot(&vmlinuz, &initrd, TEST_MACHINE, GUEST_TIMEOUT, |line| {
+            if let Some(rest) = line.strip_prefix("VMTEST-STATUS ") {
+                let mut parts = rest.split_whitespace();
+                let (test, status) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
+                eprintln!(
+                    "xtask: vm-test:   {test}: {}",
+                    if status == "0" { "ok" } else { "FAILED" }
+                );
+                statuses.push(status == "0");
+            }
+        })?;
+        let passed = log.contains("VMTEST-DONE")
+            && statuses.len() == KERNEL_TESTS.len()
+            && statuses.iter().all(|ok| *ok);
         let took = started.elapsed().as_secs();
-        let log_file = cache().join(format!("guest-{name}.log"));
-        fs::write(&log_file, &log)?;
+        let log_file = save_log(name, &log)?;
         if passed {
             eprintln!(
                 "xtask: vm-test: kernel {name} ({}): PASS in {took} s (guest output: {})",
@@ -87,12 +88,35 @@ pub fn vm_test(names: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Looks up kernels of the matrix by name (default: all of them).
+pub fn kernels(names: &[String]) -> Result<Vec<&'static (&'static str, &'static str)>> {
+    if names.is_empty() {
+        return Ok(KERNELS.iter().collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            KERNELS
+                .iter()
+                .find(|(k, _)| k == name)
+                .with_context(|| format!("unknown kernel {name}; known: 6.1, 6.12"))
+        })
+        .collect()
+}
+
+/// Keeps a guest's console output under the cache; returns the file.
+pub fn save_log(name: &str, log: &str) -> Result<PathBuf> {
+    let file = cache().join(format!("guest-{name}.log"));
+    fs::write(&file, log)?;
+    Ok(file)
+}
+
 fn cache() -> PathBuf {
     workspace_root().join("target/xtask/vm")
 }
 
 /// Downloads and unpacks the newest package matching `pattern`; returns its vmlinuz.
-fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
+pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
     let newest = || {
         let list = output(Command::new("apt-cache").args(["search", "--names-only", pattern]))?;
         list.lines()
@@ -214,7 +238,9 @@ fn shared_libraries(binary: &Path) -> Result<BTreeSet<PathBuf>> {
         .collect())
 }
 
-fn build_initramfs() -> Result<PathBuf> {
+/// Builds the guest's initramfs; its `/init` sets the guest up and runs
+/// `script` (busybox sh) from `/t`.
+pub fn build_initramfs(script: &str) -> Result<PathBuf> {
     let root = cache().join("initramfs");
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root)?;
@@ -245,9 +271,11 @@ fn build_initramfs() -> Result<PathBuf> {
         install(&resolved, &root, &library.to_string_lossy(), false)?;
     }
     install(Path::new("/bin/busybox"), &root, "/bin/busybox", false)?;
-    let init = root.join("init");
-    fs::write(&init, GUEST_INIT)?;
-    fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;
+    for (path, text) in [("init", GUEST_INIT), ("t/run", script)] {
+        let file = root.join(path);
+        fs::write(&file, text)?;
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o755))?;
+    }
     let initrd = cache().join("initramfs.cpio.gz");
     cmd::run(Command::new("sh").arg("-c").arg(format!(
         "cd {} && find . | cpio --quiet -o -H newc | gzip -1 > {}",
@@ -257,7 +285,7 @@ fn build_initramfs() -> Result<PathBuf> {
     Ok(initrd)
 }
 
-/// The guest's `/init`.
+/// The guest's `/init`: mounts what the tests need, runs `/t/run`, powers off.
 const GUEST_INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mkdir -p /sbin /usr/sbin /proc /sys /dev /tmp /run /root
 /bin/busybox --install -s
@@ -271,33 +299,38 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 ip link set lo up
 echo "VMTEST-KERNEL $(uname -r)"
-/bin/pressure-probe check
 cd /t
+/bin/busybox sh /t/run
+poweroff -f
+"#;
+
+/// The test run: `check`, then each test binary, with its exit status.
+const TEST_SCRIPT: &str = r#"/bin/pressure-probe check
 for test in deps/*; do
     echo "VMTEST-RUN ${test#deps/}"
     "$test" --test-threads=1
     echo "VMTEST-STATUS ${test#deps/} $?"
 done
 echo "VMTEST-DONE"
-poweroff -f
 "#;
 
-/// Boots `vmlinuz` with the test initramfs: (every test binary passed, console output).
-fn boot(vmlinuz: &Path, initrd: &Path) -> Result<(bool, String)> {
+/// The test guest: two vCPUs on one host thread (multi-threaded TCG lets a
+/// vCPU run kernel text another is patching, tracepoint static keys, which
+/// crashed guests here).
+const TEST_MACHINE: &[&str] = &["-accel", "tcg,thread=single", "-smp", "2"];
+
+/// Boots `vmlinuz` with `initrd` on `machine` (QEMU options), handing each
+/// console line to `on_line`; returns the console output.
+pub fn boot(
+    vmlinuz: &Path,
+    initrd: &Path,
+    machine: &[&str],
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<String> {
     let mut child = Command::new("qemu-system-x86_64")
-        // One host thread for both vCPUs: multi-threaded TCG lets a vCPU run
-        // kernel text another is patching (tracepoint static keys), which
-        // crashed guests here.
-        .args([
-            "-accel",
-            "tcg,thread=single",
-            "-cpu",
-            "max",
-            "-smp",
-            "2",
-            "-m",
-            "2048",
-        ])
+        .args(machine)
+        .args(["-cpu", "max", "-m", "2048"])
         .args([
             "-nographic",
             "-no-reboot",
@@ -319,29 +352,17 @@ fn boot(vmlinuz: &Path, initrd: &Path) -> Result<(bool, String)> {
     let stdout = child.stdout.take().unwrap();
     let started = Instant::now();
     let mut log = String::new();
-    let mut statuses = Vec::new();
-    let mut done = false;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap_or_default();
-        if let Some(rest) = line.trim().strip_prefix("VMTEST-STATUS ") {
-            let mut parts = rest.split_whitespace();
-            let (name, status) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
-            eprintln!(
-                "xtask: vm-test:   {name}: {}",
-                if status == "0" { "ok" } else { "FAILED" }
-            );
-            statuses.push(status == "0");
-        }
-        done |= line.contains("VMTEST-DONE");
+        on_line(line.trim());
         log.push_str(&line);
         log.push('\n');
-        if started.elapsed() > GUEST_TIMEOUT {
+        if started.elapsed() > timeout {
             let _ = child.kill();
             log.push_str("(timed out)\n");
             break;
         }
     }
     let _ = child.wait();
-    let passed = done && statuses.len() == KERNEL_TESTS.len() && statuses.iter().all(|ok| *ok);
-    Ok((passed, log))
+    Ok(log)
 }

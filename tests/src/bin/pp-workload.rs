@@ -12,6 +12,12 @@
 //! pp-workload connect  - NETNS PORT COUNT             COUNT non-blocking connects to
 //!                      127.0.0.1:PORT inside NETNS; prints "connected", keeps them open
 //!                      until stdin closes (a CGROUP_DIR of "-" stays in the caller's cgroup)
+//! pp-workload datagrams  CGROUP_DIR COUNT           COUNT one-byte sends and receives on a
+//!                      Unix datagram socket pair (each send wakes the receiver through
+//!                      its `sk_data_ready`); prints `ns_per_op`
+//! pp-workload handshakes CGROUP_DIR COUNT           COUNT TCP connections to a listener on
+//!                      127.0.0.1, each accepted and closed (the listener's `sk_data_ready`
+//!                      runs once per connection); prints `ns_per_op`
 //!
 //! `spin` and `sleep` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `threads`).
@@ -59,6 +65,8 @@ fn main() {
             enter_netns(&args[3]);
             connect(number(4) as u16, number(5));
         }
+        "datagrams" => report_ns_per_op(number(3), datagrams),
+        "handshakes" => report_ns_per_op(number(3), handshakes),
         "block" => {
             println!("ready");
             std::io::stdout().flush().unwrap();
@@ -200,6 +208,53 @@ fn connect(port: u16, count: u64) {
     println!("connected {}", sockets.len());
     std::io::stdout().flush().unwrap();
     for _ in std::io::stdin().lines() {}
+}
+
+/// Runs `job(count)` and prints its wall-clock time per operation.
+fn report_ns_per_op(count: u64, job: fn(u64)) {
+    let started = Instant::now();
+    job(count);
+    println!(
+        "ns_per_op {:.1}",
+        started.elapsed().as_nanos() as f64 / count as f64
+    );
+}
+
+fn datagrams(count: u64) {
+    let (sender, receiver) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let mut byte = [0u8; 1];
+    for _ in 0..count {
+        sender.send(&byte).unwrap();
+        receiver.recv(&mut byte).unwrap();
+    }
+}
+
+fn handshakes(count: u64) {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // An abortive close (linger 0) leaves no TIME_WAIT socket behind, so
+    // ephemeral ports never run out however many connections are made.
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    for _ in 0..count {
+        let client = TcpStream::connect(addr).unwrap();
+        // SAFETY: a valid socket and option value.
+        unsafe {
+            libc::setsockopt(
+                client.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&raw const linger).cast(),
+                size_of::<libc::linger>() as u32,
+            )
+        };
+        let (server, _) = listener.accept().unwrap();
+        drop(client);
+        drop(server);
+    }
 }
 
 fn pin_to(cpu: usize) {
