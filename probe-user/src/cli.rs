@@ -11,7 +11,8 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:9635";
 /// Where the running kernel publishes its BTF.
 pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// eBPF host pressure probe: per-container run-queue and syscall latency for Prometheus.
+/// eBPF host pressure probe: per-container run-queue latency, syscall latency and
+/// TCP accept-queue pressure for Prometheus.
 #[derive(Debug, Parser)]
 #[command(
     name = "pressure-probe",
@@ -19,10 +20,12 @@ pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
     about,
     long_about = "eBPF host pressure probe.\n\n\
         Measures, for every cgroup (container) on this host, how long runnable threads \
-        wait for a CPU and who preempted them, and how long syscalls take by class \
-        (file, network, wait, sync, memory, process), and serves the numbers as \
-        Prometheus metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH) and a \
-        kernel with BTF (CONFIG_DEBUG_INFO_BTF=y).\n\n\
+        wait for a CPU and who preempted them, how long syscalls take by class \
+        (file, network, wait, sync, memory, process), and how full each TCP listener's \
+        accept queue is and how many connections it drops, and serves the numbers as \
+        Prometheus metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH, \
+        and CAP_SYS_PTRACE for the network namespaces of other users' listeners) and a kernel with BTF \
+        (CONFIG_DEBUG_INFO_BTF=y).\n\n\
         Start with `pressure-probe check` to see whether this host supports it."
 )]
 pub struct Cli {
@@ -55,7 +58,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub ebpf_log: bool,
     /// Signals to measure, comma-separated: runq (run-queue latency and
-    /// preemptions), syscall (syscall latency and errors by class). Default:
+    /// preemptions), syscall (syscall latency and errors by class), tcp
+    /// (accept-queue depth, limit, fill and overflows). Default:
     /// every signal this kernel supports. A signal left out attaches nothing.
     #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
     pub signals: Vec<Signal>,

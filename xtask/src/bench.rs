@@ -5,7 +5,9 @@
 //!
 //! - run queue: `perf bench sched pipe` pinned to one CPU, two wakeups and
 //!   two context switches per operation, µs per operation;
-//! - syscalls: a `getppid()` loop pinned to one CPU, ns per call.
+//! - syscalls: a `getppid()` loop pinned to one CPU, ns per call;
+//! - TCP: loopback connections, each accepted and closed, pinned to one CPU
+//!   (`pp-workload handshakes`), ns per connection.
 
 use std::{
     io::{BufRead, BufReader},
@@ -17,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     build,
-    cmd::{is_root, output},
+    cmd::{self, is_root, output, workspace_root},
     packages,
 };
 
@@ -54,24 +56,31 @@ struct Workload {
     title: &'static str,
     unit: &'static str,
     signal: &'static str,
-    goal: f64,
+    goal: Option<f64>,
     measure: fn(usize, u64) -> Result<f64>,
 }
 
-const WORKLOADS: [Workload; 2] = [
+const WORKLOADS: [Workload; 3] = [
     Workload {
         title: "sched pipe (2 wakeups + 2 switches per op)",
         unit: "µs/op",
         signal: "runq",
-        goal: 2.0,
+        goal: Some(2.0),
         measure: sched_pipe_usecs,
     },
     Workload {
         title: "getppid() loop",
         unit: "ns/call",
         signal: "syscall",
-        goal: 1.5,
+        goal: Some(1.5),
         measure: getppid_nanos,
+    },
+    Workload {
+        title: "TCP connect + accept + close on loopback (one accept-queue fill observation each)",
+        unit: "ns/connection",
+        signal: "tcp",
+        goal: None,
+        measure: handshake_nanos,
     },
 ];
 
@@ -87,6 +96,14 @@ pub fn bench(rounds: usize, loops: u64) -> Result<()> {
     }
     packages::ensure(packages::BENCH_COMMANDS)?;
     let agent = build::build(true)?;
+    cmd::run(build::host_cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "integration-tests",
+        "--bin",
+        "pp-workload",
+    ]))?;
     let cpu = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
     let mut reports = Vec::new();
     for workload in &WORKLOADS {
@@ -143,10 +160,13 @@ fn print_report(workload: &Workload, medians: &[f64], rounds: usize) {
     println!("  floor / bare                     {:.3}", floor / bare);
     let floor_added = floor - bare;
     if floor_added > 0.0 {
+        let goal = workload
+            .goal
+            .map(|goal| format!("   (goal: <= {goal})"))
+            .unwrap_or_default();
         println!(
-            "  probe added cost / floor added   {:.2}   (goal: <= {})",
+            "  probe added cost / floor added   {:.2}{goal}",
             (probe - bare) / floor_added,
-            workload.goal
         );
     } else {
         println!("  the floor added no measurable cost this run; ratio not meaningful");
@@ -182,6 +202,23 @@ fn getppid_nanos(cpu: usize, loops: u64) -> Result<f64> {
         std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
     }
     Ok(started.elapsed().as_nanos() as f64 / calls as f64)
+}
+
+/// ns per loopback TCP connection (connect, accept, close), a tenth of
+/// `loops` of them, by `pp-workload handshakes` pinned to `cpu`.
+fn handshake_nanos(cpu: usize, loops: u64) -> Result<f64> {
+    let workload = workspace_root().join("target/release/pp-workload");
+    let text = output(
+        Command::new("taskset")
+            .args(["-c", &cpu.to_string()])
+            .arg(workload)
+            .args(["handshakes", "-", &(loops / 10).max(1).to_string()]),
+    )
+    .context("pp-workload handshakes failed")?;
+    text.trim()
+        .strip_prefix("ns_per_op ")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no ns_per_op in pp-workload output: {text}"))
 }
 
 fn sched_pipe_usecs(cpu: usize, loops: u64) -> Result<f64> {

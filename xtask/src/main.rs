@@ -62,14 +62,14 @@ enum Command {
         kernels: Vec<String>,
     },
     /// Measure each signal's overhead against the bare system and the
-    /// empty-hook floor (sched pipe for runq, a getppid loop for syscall).
-    /// Needs root.
+    /// empty-hook floor (sched pipe for runq, a getppid loop for syscall,
+    /// loopback TCP connections for tcp). Needs root.
     Bench {
         /// Rounds per configuration (the median is reported).
         #[arg(long, default_value_t = 5)]
         rounds: usize,
-        /// Iterations per round: `perf bench sched pipe` operations, and ten
-        /// times as many `getppid()` calls.
+        /// Iterations per round: `perf bench sched pipe` operations, ten
+        /// times as many `getppid()` calls, a tenth as many TCP connections.
         #[arg(long, default_value_t = 200_000)]
         loops: u64,
     },
