@@ -74,7 +74,7 @@ impl OverflowLedger {
             let rises: Vec<u64> = members
                 .iter()
                 .map(|(id, record)| match (self.listeners.get(*id), known) {
-                    (Some(seen), _) => u64::from(record.drops.wrapping_sub(seen.drops)),
+                    (Some(seen), _) => drops_rise(seen.drops, record.drops),
                     // New since the last scrape of a known namespace: all its drops are new.
                     (None, Some(_)) => u64::from(record.drops),
                     (None, None) => 0,
@@ -114,6 +114,12 @@ impl OverflowLedger {
     pub fn unattributed(&self) -> u64 {
         self.unattributed
     }
+}
+
+/// How much a listener's `sk_drops` (a 32-bit counter that wraps) rose
+/// between two readings.
+fn drops_rise(before: u32, now: u32) -> u64 {
+    u64::from(now.wrapping_sub(before))
 }
 
 /// Splits `total` in proportion to `weights` (largest remainder, so the
@@ -187,6 +193,13 @@ mod tests {
         assert_eq!(apportion(5, &[0, 0]), vec![0, 0]);
         assert_eq!(apportion(0, &[4, 2]), vec![0, 0]);
         assert_eq!(apportion(3, &[2, 1]), vec![2, 1]);
+    }
+
+    #[test]
+    fn drops_rise_across_the_wrap() {
+        assert_eq!(drops_rise(5, 9), 4);
+        assert_eq!(drops_rise(u32::MAX - 1, 2), 4);
+        assert_eq!(drops_rise(7, 7), 0);
     }
 
     #[test]

@@ -170,6 +170,24 @@ fn disabled_hooks() {
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
+    // By default the agent runs the signals that can, without that one.
+    let agent = Agent::start(&["--disable-hook", "tp_btf/sched_switch"]);
+    agent.scrape();
+    let scrape = agent.scrape();
+    assert!(
+        scrape
+            .find("pressure_runqueue_latency_seconds_count", &[])
+            .next()
+            .is_none(),
+        "run-queue series without the run-queue signal"
+    );
+    assert!(
+        scrape
+            .find("pressure_syscall_latency_seconds_count", &[])
+            .next()
+            .is_some(),
+        "the syscall signal stopped with the run-queue one"
+    );
 }
 
 #[test]
