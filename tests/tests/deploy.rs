@@ -1,6 +1,6 @@
 //! The deployment artifacts, checked with the tools their users run:
 //! promtool for the rules and the dashboard's queries, kubernetes-validate and
-//! checkov for the manifests and the Dockerfile.
+//! checkov for the manifests and the Dockerfile, systemd-analyze for the unit.
 
 use std::{
     collections::BTreeSet,
@@ -192,4 +192,32 @@ fn security_scan_has_no_unjustified_findings() {
             "checkov findings in {target}:\n{out}"
         );
     }
+}
+
+/// The systemd unit passes `systemd-analyze verify` (with the agent where
+/// the unit expects it) and keeps its sandbox: an exposure score of at most
+/// 4.0 out of 10 by `systemd-analyze security`.
+#[test]
+fn systemd_unit_verifies_and_stays_sandboxed() {
+    let unit = fs::read_to_string(repo().join("deploy/systemd/pressure-probe.service")).unwrap();
+    let agent = integration_tests::agent::binary();
+    let dir = std::env::temp_dir().join(format!("pp-unit-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pressure-probe.service");
+    fs::write(
+        &path,
+        unit.replace(
+            "/usr/local/bin/pressure-probe",
+            agent.to_str().expect("a UTF-8 path"),
+        ),
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    run("systemd-analyze", &["verify", path]);
+    let report = run(
+        "systemd-analyze",
+        &["security", "--offline=true", "--threshold=40", path],
+    );
+    fs::remove_dir_all(&dir).unwrap();
+    eprintln!("{}", report.lines().last().unwrap_or_default());
 }

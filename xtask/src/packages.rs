@@ -21,6 +21,7 @@ pub const TEST_COMMANDS: &[Requirement] = &[
     ("prometheus", "prometheus"),
     ("promtool", "prometheus"),
     ("python3", "python3-venv"),
+    ("systemd-analyze", "systemd"),
 ];
 
 /// Commands `vm-test` runs, on the host and (the last three) in the guest.
