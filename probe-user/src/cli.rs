@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{hooks::all_hook_names, signals::Signal};
+use crate::signals::Signal;
 
 /// Default address of the metrics endpoint.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9635";
@@ -109,7 +109,8 @@ pub struct KernelArgs {
     /// Never use this kernel hook (repeatable), e.g. `tp_btf/sk_data_ready`
     /// to take its alternative `fentry/sock_def_readable` instead: to work
     /// around a kernel bug in one hook, or to compare hooks. A signal that
-    /// needs a disabled hook does not run. `check` lists every hook.
+    /// needs a disabled hook does not run (or, named in --signals, stops the
+    /// agent from starting). `check` lists every hook.
     #[arg(long = "disable-hook", value_name = "HOOK", value_parser = parse_hook)]
     pub disable_hooks: Vec<String>,
 }
@@ -168,7 +169,11 @@ fn parse_listen(value: &str) -> Result<SocketAddr, String> {
 }
 
 fn parse_hook(value: &str) -> Result<String, String> {
-    let known: Vec<String> = all_hook_names().collect();
+    let known: Vec<String> = Signal::ALL
+        .iter()
+        .flat_map(|signal| signal.hooks())
+        .map(ToString::to_string)
+        .collect();
     if known.iter().any(|name| name == value) {
         Ok(value.to_string())
     } else {

@@ -221,14 +221,6 @@ impl HookSupport<'_> {
     }
 }
 
-/// Every hook of every signal, as `kind/name`.
-pub fn all_hook_names() -> impl Iterator<Item = String> {
-    [RUNQ_HOOKS, SYSCALL_HOOKS, TCP_HOOKS]
-        .into_iter()
-        .flatten()
-        .map(Hook::to_string)
-}
-
 impl fmt::Display for Hook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let prefix = match self.kind {

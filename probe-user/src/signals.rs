@@ -74,7 +74,7 @@ impl Signal {
     }
 
     /// The hooks to try on this kernel: every required one, and the optional
-    /// ones its BTF has, in order (the loader keeps the first of each group
+    /// ones its BTF has and the operator did not disable, in order (the loader keeps the first of each group
     /// of alternatives that loads).
     pub fn usable_hooks<'a>(
         self,

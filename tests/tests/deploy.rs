@@ -201,9 +201,9 @@ fn security_scan_has_no_unjustified_findings() {
 fn systemd_unit_verifies_and_stays_sandboxed() {
     let unit = fs::read_to_string(repo().join("deploy/systemd/pressure-probe.service")).unwrap();
     let agent = integration_tests::agent::binary();
-    let dir = std::env::temp_dir().join(format!("pp-unit-{}", std::process::id()));
-    fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("pressure-probe.service");
+    let dir = RemovedOnDrop(std::env::temp_dir().join(format!("pp-unit-{}", std::process::id())));
+    fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("pressure-probe.service");
     fs::write(
         &path,
         unit.replace(
@@ -218,6 +218,14 @@ fn systemd_unit_verifies_and_stays_sandboxed() {
         "systemd-analyze",
         &["security", "--offline=true", "--threshold=40", path],
     );
-    fs::remove_dir_all(&dir).unwrap();
     eprintln!("{}", report.lines().last().unwrap_or_default());
+}
+
+/// A scratch folder, removed even when the test fails.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }

@@ -7,7 +7,7 @@
 //! wall-clock time meaningless, so the guest runs with QEMU's instruction
 //! counting (`-icount shift=0`): its clock advances one nanosecond per
 //! instruction, and a time measured inside it is a count of the guest's
-//! instructions: deterministic, and the same on any host.
+//! instructions: nearly deterministic, and the same on any host.
 //!
 //! Each workload runs bare, with empty programs on each hook (the floor),
 //! and with the probe's program on each hook, interleaved round by round.
@@ -80,8 +80,9 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
     let log = vm::boot(&vmlinuz, &initrd, MACHINE, TIMEOUT, |line| {
         if let Some(rest) = line.strip_prefix("HOOKBENCH ") {
             eprintln!("xtask: hook-bench: {rest}");
-            if let Some((key, value)) = parse_sample(rest) {
-                samples.entry(key).or_default().push(value);
+            match parse_sample(rest) {
+                Some((key, value)) => samples.entry(key).or_default().push(value),
+                None => errors.push(format!("unreadable sample: {rest}")),
             }
         } else if line.starts_with("HOOKBENCH-ERROR") {
             errors.push(line.to_string());
@@ -112,7 +113,14 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
             .map(|(config, _)| {
                 let values = samples
                     .get_mut(&(workload.to_string(), config.to_string()))
-                    .with_context(|| format!("no sample for {workload} / {config}"))?;
+                    .filter(|values| values.len() == rounds)
+                    .with_context(|| {
+                        format!(
+                            "not {rounds} samples for {workload} / {config}; the guest's \
+                             output is in {}",
+                            log_file.display()
+                        )
+                    })?;
                 Ok(crate::bench::median(values))
             })
             .collect::<Result<Vec<f64>>>()?;
@@ -143,12 +151,14 @@ fn report(title: &str, count: u64, rounds: usize, medians: &[f64]) -> String {
             value - bare
         );
     }
-    let _ = writeln!(
-        out,
-        "  fentry / tp_btf added cost: floor {:.2}, probe {:.2}",
-        added(2) / added(1),
-        added(4) / added(3)
-    );
+    for (what, tp_btf, fentry) in [("floor", 1, 2), ("probe", 3, 4)] {
+        let ratio = if added(tp_btf) > 0.0 && added(fentry) > 0.0 {
+            format!("{:.2}", added(fentry) / added(tp_btf))
+        } else {
+            "not meaningful (a cost within the noise)".to_string()
+        };
+        let _ = writeln!(out, "  {what}: fentry added / tp_btf added {ratio}");
+    }
     out
 }
 
@@ -167,6 +177,8 @@ fn guest_script(rounds: usize) -> String {
             tries=$((tries + 1))
             if ! kill -0 $pid 2>/dev/null || [ $tries -gt 600 ]; then
                 echo "HOOKBENCH-ERROR $config: the agent did not serve"
+                kill -KILL $pid 2>/dev/null
+                wait $pid
                 cat /tmp/agent.log
                 return
             fi
@@ -176,7 +188,12 @@ fn guest_script(rounds: usize) -> String {
     result=$(/t/pp-workload "$workload" - "$count")
     if [ -n "$pid" ]; then
         kill -TERM $pid
-        wait $pid
+        # The agent exits 0 on SIGTERM; anything else means it died during the run.
+        if ! wait $pid; then
+            echo "HOOKBENCH-ERROR $config: the agent failed during $workload"
+            cat /tmp/agent.log
+            return
+        fi
     fi
     echo "HOOKBENCH $workload $config $result"
 }

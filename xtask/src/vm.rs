@@ -246,11 +246,13 @@ pub fn build_initramfs(script: &str) -> Result<PathBuf> {
     fs::create_dir_all(&root)?;
     let mut libraries = BTreeSet::new();
     install(&agent_binary(false), &root, "/bin/pressure-probe", true)?;
+    // `cargo test --no-run` also builds pp-workload.
+    let tests = test_binaries()?;
     let target = workspace_root().join("target/debug");
     install(&target.join("pp-workload"), &root, "/t/pp-workload", true)?;
     libraries.extend(shared_libraries(&target.join("pp-workload"))?);
     libraries.extend(shared_libraries(&agent_binary(false))?);
-    for (name, exe) in test_binaries()? {
+    for (name, exe) in tests {
         libraries.extend(shared_libraries(&exe)?);
         install(&exe, &root, &format!("/t/deps/{name}"), true)?;
     }

@@ -212,6 +212,7 @@ fn connect(port: u16, count: u64) {
 
 /// Runs `job(count)` and prints its wall-clock time per operation.
 fn report_ns_per_op(count: u64, job: fn(u64)) {
+    assert!(count > 0, "COUNT must be at least 1");
     let started = Instant::now();
     job(count);
     println!(
@@ -242,7 +243,7 @@ fn handshakes(count: u64) {
     for _ in 0..count {
         let client = TcpStream::connect(addr).unwrap();
         // SAFETY: a valid socket and option value.
-        unsafe {
+        let set = unsafe {
             libc::setsockopt(
                 client.as_raw_fd(),
                 libc::SOL_SOCKET,
@@ -251,6 +252,7 @@ fn handshakes(count: u64) {
                 size_of::<libc::linger>() as u32,
             )
         };
+        assert_eq!(set, 0, "SO_LINGER");
         let (server, _) = listener.accept().unwrap();
         drop(client);
         drop(server);
