@@ -147,7 +147,7 @@ fn report(title: &str, count: u64, rounds: usize, medians: &[f64]) -> String {
     for ((config, _), value) in CONFIGS.iter().zip(medians) {
         let _ = writeln!(
             out,
-            "  {config:<14} {value:>10.0}   (+{:.0} over bare)",
+            "  {config:<14} {value:>10.0}   ({:+.0} over bare)",
             value - bare
         );
     }
