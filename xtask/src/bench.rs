@@ -151,7 +151,7 @@ fn print_report(workload: &Workload, medians: &[f64], rounds: usize) {
     );
     for (config, value) in Config::ALL.iter().zip(medians) {
         println!(
-            "  {:<20} {value:>9.3}   (+{:.3} over bare)",
+            "  {:<20} {value:>9.3}   ({:+.3} over bare)",
             config.name(),
             value - bare
         );
