@@ -119,7 +119,7 @@ mod store {
     use probe_common::{cgroups::MAX_CGROUPS, runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
 
     use crate::{
-        hash_entry::get_or_insert,
+        hash_entry::get_or_insert_zeroed,
         kernel::{KernelPtr, cgroup_id},
     };
 
@@ -131,7 +131,7 @@ mod store {
     static SYSCALL_STATE: HashMap<u64, CgroupSyscalls> =
         HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
-    /// All-zero initial values (too large for the 512-byte BPF stack).
+    /// All-zero initial values.
     #[map]
     static ZERO_RUNQ: Array<CgroupRunqueue> = Array::with_max_entries(1, 0);
 
@@ -140,10 +140,9 @@ mod store {
 
     #[inline(always)]
     fn state<V>(map: &HashMap<u64, V>, zero: &Array<V>, cgroup: KernelPtr) -> *mut V {
-        let (Some(id), Some(zero)) = (cgroup_id(cgroup), zero.get(0)) else {
-            return core::ptr::null_mut();
-        };
-        get_or_insert(map, &id, zero).unwrap_or(core::ptr::null_mut())
+        cgroup_id(cgroup)
+            .and_then(|id| get_or_insert_zeroed(map, &id, zero))
+            .unwrap_or(core::ptr::null_mut())
     }
 
     #[inline(always)]

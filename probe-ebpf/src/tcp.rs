@@ -35,7 +35,7 @@ use probe_common::{
 use crate::{
     atomic::atomic_add,
     counters::bump,
-    hash_entry::get_or_insert,
+    hash_entry::get_or_insert_zeroed,
     kernel::{KernelPtr, cgroup_id, offsets, read_at},
 };
 
@@ -61,8 +61,7 @@ offsets!(
 #[map]
 static TCP_FILL: HashMap<u64, TcpFill> = HashMap::with_max_entries(MAX_CGROUPS, 0);
 
-/// A zeroed `TcpFill`, to create entries from: zeroing one on the stack
-/// compiles to a byte loop that ran on every event (about 900 instructions).
+/// A zeroed `TcpFill`, to create entries from.
 #[map]
 static ZERO_FILL: Array<TcpFill> = Array::with_max_entries(1, 0);
 
@@ -176,10 +175,7 @@ fn record_fill(sk: KernelPtr) {
             read_at(sk, SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
         )
     };
-    let Some(fill) = ZERO_FILL
-        .get(0)
-        .and_then(|zero| get_or_insert(&TCP_FILL, &cgroup, zero))
-    else {
+    let Some(fill) = get_or_insert_zeroed(&TCP_FILL, &cgroup, &ZERO_FILL) else {
         bump(TCP_FILL_MAP_FULL);
         return;
     };
