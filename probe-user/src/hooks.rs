@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::kernel_btf::KernelBtf;
+use HookKind::{BtfTracepoint, Fentry, RawTracepoint};
 
 /// How a program attaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub struct Hook {
     pub optional: Option<&'static str>,
 }
 
+/// A required hook of `kind` on `tracepoint` (or function), whose programs
+/// read `min_args` arguments.
 const fn hook(
     kind: HookKind,
     tracepoint: &'static str,
@@ -51,45 +54,6 @@ const fn hook(
         floor_program,
         optional: None,
     }
-}
-
-const fn btf(
-    tracepoint: &'static str,
-    min_args: usize,
-    program: &'static str,
-    floor: &'static str,
-) -> Hook {
-    hook(
-        HookKind::BtfTracepoint,
-        tracepoint,
-        min_args,
-        program,
-        floor,
-    )
-}
-
-const fn fentry(
-    function: &'static str,
-    min_args: usize,
-    program: &'static str,
-    floor: &'static str,
-) -> Hook {
-    hook(HookKind::Fentry, function, min_args, program, floor)
-}
-
-const fn raw(
-    tracepoint: &'static str,
-    min_args: usize,
-    program: &'static str,
-    floor: &'static str,
-) -> Hook {
-    hook(
-        HookKind::RawTracepoint,
-        tracepoint,
-        min_args,
-        program,
-        floor,
-    )
 }
 
 /// An iterator over `target` (e.g. `task_file`). It runs at scrape time, not
@@ -108,27 +72,54 @@ const fn optional(hook: Hook, loss: &'static str) -> Hook {
 
 /// Hooks of the run-queue signal.
 pub const RUNQ_HOOKS: &[Hook] = &[
-    btf("sched_wakeup", 1, "runq_sched_wakeup", "floor_sched_wakeup"),
-    btf(
+    hook(
+        BtfTracepoint,
+        "sched_wakeup",
+        1,
+        "runq_sched_wakeup",
+        "floor_sched_wakeup",
+    ),
+    hook(
+        BtfTracepoint,
         "sched_wakeup_new",
         1,
         "runq_sched_wakeup_new",
         "floor_sched_wakeup_new",
     ),
-    btf("sched_switch", 4, "runq_sched_switch", "floor_sched_switch"),
+    hook(
+        BtfTracepoint,
+        "sched_switch",
+        4,
+        "runq_sched_switch",
+        "floor_sched_switch",
+    ),
 ];
 
 /// Hooks of the syscall signal.
 pub const SYSCALL_HOOKS: &[Hook] = &[
-    raw("sys_enter", 2, "syscall_enter", "floor_sys_enter"),
-    raw("sys_exit", 2, "syscall_exit", "floor_sys_exit"),
-    btf(
+    hook(
+        RawTracepoint,
+        "sys_enter",
+        2,
+        "syscall_enter",
+        "floor_sys_enter",
+    ),
+    hook(
+        RawTracepoint,
+        "sys_exit",
+        2,
+        "syscall_exit",
+        "floor_sys_exit",
+    ),
+    hook(
+        BtfTracepoint,
         "sched_process_exit",
         1,
         "syscall_thread_exit",
         "floor_sched_process_exit",
     ),
-    btf(
+    hook(
+        BtfTracepoint,
         "sched_process_exec",
         2,
         "syscall_thread_exec",
@@ -147,7 +138,8 @@ const NO_FILL: &str = "no accept-queue fill histogram (depth, limit and overflow
 pub const TCP_HOOKS: &[Hook] = &[
     iter("task_file", "tcp_listeners"),
     optional(
-        btf(
+        hook(
+            BtfTracepoint,
             "sk_data_ready",
             1,
             "tcp_accept_queued",
@@ -156,7 +148,8 @@ pub const TCP_HOOKS: &[Hook] = &[
         NO_FILL,
     ),
     optional(
-        fentry(
+        hook(
+            Fentry,
             "sock_def_readable",
             1,
             "tcp_accept_queued_fentry",
