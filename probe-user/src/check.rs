@@ -86,6 +86,8 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
             return Ok(finish(report));
         }
     };
+    // `auto` always resolves.
+    let state = state_store::choose(StateStore::Auto, &btf)?;
     match KernelOffsets::resolve(&btf) {
         Ok(offsets) => {
             let list: Vec<String> = offsets
@@ -99,17 +101,14 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
                 Verdict::Info,
                 offsets.clock_description(),
             );
-            if let Ok(store) = state_store::choose(StateStore::Auto, &btf) {
-                report.line(
-                    "per-cgroup state",
-                    Verdict::Info,
-                    state_store::describe(store),
-                );
-            }
+            report.line(
+                "per-cgroup state",
+                Verdict::Info,
+                state_store::describe(state),
+            );
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
     }
-    let state = state_store::choose(StateStore::Auto, &btf).unwrap_or(StateStore::Hash);
     let support = HookSupport {
         btf: &btf,
         disabled: &args.disable_hooks,
@@ -129,20 +128,16 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
                     Err(err) => (Verdict::Info, format!("refused by the kernel: {err:#}")),
                 }
             };
-            if let Some(loss) = hook.optional {
-                let detail = match (verdict, covered.contains(&loss)) {
-                    (Verdict::Ok, false) => {
-                        covered.push(loss);
-                        format!("{detail}; chosen")
-                    }
-                    (Verdict::Ok, true) => {
-                        format!("{detail}; not needed, an earlier alternative is chosen")
-                    }
-                    _ => detail,
-                };
-                report.line(&format!("hook {hook}"), verdict, detail);
-                continue;
-            }
+            let detail = match (hook.optional, verdict) {
+                (Some(loss), Verdict::Ok) if covered.contains(&loss) => {
+                    format!("{detail}; not needed, an earlier alternative is chosen")
+                }
+                (Some(loss), Verdict::Ok) => {
+                    covered.push(loss);
+                    format!("{detail}; chosen")
+                }
+                _ => detail,
+            };
             report.line(&format!("hook {hook}"), verdict, detail);
         }
         for hook in signal.hooks() {

@@ -74,8 +74,8 @@ impl Signal {
     }
 
     /// The hooks to try on this kernel: every required one, and the optional
-    /// ones its BTF has and the operator did not disable, in order (the loader keeps the first of each group
-    /// of alternatives that loads).
+    /// ones its BTF has and the operator did not disable, in order (the
+    /// loader keeps the first of each group of alternatives that loads).
     pub fn usable_hooks<'a>(
         self,
         support: &'a HookSupport,
