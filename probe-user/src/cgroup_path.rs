@@ -132,7 +132,8 @@ fn docker(parts: &[&str]) -> Option<String> {
     })
 }
 
-fn is_container_id(id: &str) -> bool {
+/// A container id: 64 hex digits.
+pub(crate) fn is_container_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

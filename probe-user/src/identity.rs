@@ -81,7 +81,8 @@ impl Labels {
 pub struct Identity {
     resolver: CgroupResolver,
     names: KubeNames,
-    cache: HashMap<u64, Arc<Labels>>,
+    /// Labels per cgroup id, with the generation of the names they were computed from.
+    cache: HashMap<u64, (Arc<Labels>, u64)>,
 }
 
 impl Identity {
@@ -100,22 +101,29 @@ impl Identity {
     }
 
     /// The labels of live cgroup `id` at `path` (cached; computed again when
-    /// the path changed or names the path promises were missing).
+    /// the path changed, or when names the path promises were missing and
+    /// the log folders have been read again since).
     pub fn labels(&mut self, id: u64, path: &str) -> Arc<Labels> {
-        if let Some(labels) = self.cache.get(&id)
+        if let Some((labels, generation)) = self.cache.get(&id)
             && labels.cgroup == path
-            && labels.complete()
         {
-            return labels.clone();
+            if labels.complete() {
+                return labels.clone();
+            }
+            self.names.refresh_if_due();
+            if *generation == self.names.generation() {
+                return labels.clone();
+            }
         }
         let labels = Arc::new(self.compute(path));
-        self.cache.insert(id, labels.clone());
+        self.cache
+            .insert(id, (labels.clone(), self.names.generation()));
         labels
     }
 
     /// The labels `id` had when last seen live, if any.
     pub fn last_known(&self, id: u64) -> Option<&Labels> {
-        self.cache.get(&id).map(Arc::as_ref)
+        self.cache.get(&id).map(|(labels, _)| labels.as_ref())
     }
 
     /// Forgets a removed cgroup.
@@ -136,10 +144,10 @@ impl Identity {
             } => {
                 let (pod, container) = self.names.lookup(&pod_uid, container_id.as_deref());
                 if let Some(pod) = pod {
-                    labels.namespace = Some(pod.namespace);
-                    labels.pod = Some(pod.pod);
+                    labels.namespace = Some(pod.namespace.clone());
+                    labels.pod = Some(pod.pod.clone());
                 }
-                labels.container = container;
+                labels.container = container.map(str::to_string);
                 labels.qos = Some(qos.label().into());
                 labels.pod_uid = Some(pod_uid);
                 labels.container_id = container_id;

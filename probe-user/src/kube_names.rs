@@ -13,6 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::cgroup_path::is_container_id;
+
 /// Least time between two reads of the log folders.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
@@ -33,6 +35,7 @@ pub struct KubeNames {
     pods: HashMap<String, PodNames>,
     containers: HashMap<String, String>,
     read_at: Option<Instant>,
+    generation: u64,
 }
 
 impl KubeNames {
@@ -43,6 +46,21 @@ impl KubeNames {
             pods: HashMap::new(),
             containers: HashMap::new(),
             read_at: None,
+            generation: 0,
+        }
+    }
+
+    /// Changes each time the folders are read: names looked up before and
+    /// after the same generation are the same.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Reads the folders again if they were last read [`REFRESH_EVERY`] ago
+    /// or more (or never).
+    pub fn refresh_if_due(&mut self) {
+        if self.read_at.is_none_or(|at| at.elapsed() >= REFRESH_EVERY) {
+            self.refresh();
         }
     }
 
@@ -51,25 +69,27 @@ impl KubeNames {
         &mut self,
         uid: &str,
         container_id: Option<&str>,
-    ) -> (Option<PodNames>, Option<String>) {
+    ) -> (Option<&PodNames>, Option<&str>) {
         let known = self.pods.contains_key(uid)
             && container_id.is_none_or(|id| self.containers.contains_key(id));
-        if !known && self.read_at.is_none_or(|at| at.elapsed() >= REFRESH_EVERY) {
-            self.refresh();
+        if !known {
+            self.refresh_if_due();
         }
-        let pod = self.pods.get(uid).cloned();
+        let pod = self.pods.get(uid);
         let container = container_id
-            .and_then(|id| self.containers.get(id).cloned())
+            .and_then(|id| self.containers.get(id))
             // A pod with one container folder: that is the one.
-            .or_else(|| match pod.as_ref().map(|p| p.containers.as_slice()) {
-                Some([only]) if container_id.is_some() => Some(only.clone()),
+            .or_else(|| match pod.map(|p| p.containers.as_slice()) {
+                Some([only]) if container_id.is_some() => Some(only),
                 _ => None,
-            });
+            })
+            .map(String::as_str);
         (pod, container)
     }
 
     fn refresh(&mut self) {
         self.read_at = Some(Instant::now());
+        self.generation += 1;
         self.pods = entries(&self.root.join("pods"))
             .filter_map(|(name, path)| {
                 let mut parts = name.split('_');
@@ -94,7 +114,7 @@ impl KubeNames {
                 let stem = name.strip_suffix(".log")?;
                 let (rest, id) = stem.rsplit_once('-')?;
                 let container = rest.split('_').nth(2)?;
-                (id.len() == 64).then(|| (id.to_string(), container.to_string()))
+                is_container_id(id).then(|| (id.to_string(), container.to_string()))
             })
             .collect();
     }
@@ -150,7 +170,7 @@ mod tests {
             (pod.namespace.as_str(), pod.pod.as_str()),
             ("shop", "web-7f9c")
         );
-        assert_eq!(container.as_deref(), Some("nginx"));
+        assert_eq!(container, Some("nginx"));
         fs::remove_dir_all(root).unwrap();
     }
 
@@ -158,7 +178,7 @@ mod tests {
     fn single_container_pod_without_containers_folder() {
         let root = tree(false, &["app"]);
         let mut names = KubeNames::new(&root);
-        assert_eq!(names.lookup(UID, Some(ID)).1.as_deref(), Some("app"));
+        assert_eq!(names.lookup(UID, Some(ID)).1, Some("app"));
         assert_eq!(
             names.lookup(UID, None).1,
             None,
