@@ -125,51 +125,50 @@ impl KernelBtf {
         Ok(None)
     }
 
-    /// Size in bytes of a member's type, through typedefs and qualifiers
-    /// (`None` for types without a fixed size).
-    fn size_of(&self, member: &dyn BtfType) -> Option<usize> {
+    /// A member's type, through typedefs and qualifiers.
+    fn underlying(&self, member: &dyn BtfType) -> Option<Type> {
         let mut ty = self.btf.resolve_chained_type(member).ok()?;
-        loop {
-            match ty {
-                Type::Int(i) => return Some(i.size()),
-                Type::Ptr(_) => return Some(8),
-                Type::Enum(e) => return Some(e.size()),
-                Type::Struct(s) | Type::Union(s) => return Some(s.size()),
-                Type::Typedef(_) | Type::Const(_) | Type::Volatile(_) | Type::Restrict(_) => {
-                    ty = self.btf.resolve_chained_type(ty.as_btf_type()?).ok()?;
-                }
-                _ => return None,
-            }
+        while let Type::Typedef(_) | Type::Const(_) | Type::Volatile(_) | Type::Restrict(_) = ty {
+            ty = self.btf.resolve_chained_type(ty.as_btf_type()?).ok()?;
+        }
+        Some(ty)
+    }
+
+    /// Size in bytes of a member's type (`None` for types without a fixed size).
+    fn size_of(&self, member: &dyn BtfType) -> Option<usize> {
+        match self.underlying(member)? {
+            Type::Int(i) => Some(i.size()),
+            Type::Ptr(_) => Some(8),
+            Type::Enum(e) => Some(e.size()),
+            Type::Struct(s) | Type::Union(s) => Some(s.size()),
+            _ => None,
         }
     }
 
-    /// The struct or union a member's type resolves to, through typedefs and qualifiers.
+    /// The struct or union a member's type resolves to.
     fn aggregate_of(&self, member: &dyn BtfType) -> Option<btf_rs::Struct> {
-        let mut ty = self.btf.resolve_chained_type(member).ok()?;
-        loop {
-            match ty {
-                Type::Struct(s) | Type::Union(s) => return Some(s),
-                Type::Typedef(_) | Type::Const(_) | Type::Volatile(_) | Type::Restrict(_) => {
-                    ty = self.btf.resolve_chained_type(ty.as_btf_type()?).ok()?;
-                }
-                _ => return None,
-            }
+        match self.underlying(member)? {
+            Type::Struct(s) | Type::Union(s) => Some(s),
+            _ => None,
         }
+    }
+
+    /// Whether the kernel has a type called `name` that `kind` accepts.
+    fn has_type(&self, name: &str, kind: fn(&Type) -> bool) -> bool {
+        self.btf
+            .resolve_types_by_name(name)
+            .is_ok_and(|types| types.iter().any(kind))
     }
 
     /// Whether the kernel has a function called `name` (such as a BPF helper's
     /// implementation, which tells whether the helper exists).
     pub fn has_function(&self, name: &str) -> bool {
-        self.btf
-            .resolve_types_by_name(name)
-            .is_ok_and(|types| types.iter().any(|t| matches!(t, Type::Func(_))))
+        self.has_type(name, |t| matches!(t, Type::Func(_)))
     }
 
     /// Whether the kernel has a struct called `name`.
     pub fn has_struct(&self, name: &str) -> bool {
-        self.btf
-            .resolve_types_by_name(name)
-            .is_ok_and(|types| types.iter().any(|t| matches!(t, Type::Struct(_))))
+        self.has_type(name, |t| matches!(t, Type::Struct(_)))
     }
 
     /// Number of arguments a BTF-enabled tracepoint passes to a program
