@@ -1,6 +1,6 @@
 //! `pressure-probe check`: what this host supports, and whether the probe can run.
 
-use std::fmt::Display;
+use std::{fmt::Display, io::Write};
 
 use anyhow::Result;
 
@@ -26,7 +26,12 @@ impl Report {
         if verdict == Verdict::Fail {
             self.fatal = true;
         }
-        println!("{:<8} {item:<32} {detail}", verdict.as_str());
+        // A reader that went away (`check | head`) is no reason to fail.
+        let _ = writeln!(
+            std::io::stdout(),
+            "{:<8} {item:<32} {detail}",
+            verdict.as_str()
+        );
     }
 }
 
@@ -172,9 +177,12 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
 
 fn finish(report: Report) -> bool {
     if report.fatal {
-        println!("pressure-probe cannot run on this host: see the FAIL lines above");
+        let _ = writeln!(
+            std::io::stdout(),
+            "pressure-probe cannot run on this host: see the FAIL lines above"
+        );
     } else {
-        println!("pressure-probe can run on this host");
+        let _ = writeln!(std::io::stdout(), "pressure-probe can run on this host");
     }
     !report.fatal
 }
