@@ -104,6 +104,11 @@ impl KernelMaps {
         })
     }
 
+    /// Whether `signal` runs.
+    pub fn runs(&self, signal: Signal) -> bool {
+        self.signals.contains(&signal)
+    }
+
     /// Lists cgroups, preemption pairs and loss counters.
     pub fn read(&self) -> Result<RawSnapshot> {
         let mut snapshot = RawSnapshot::default();
@@ -132,10 +137,7 @@ impl KernelMaps {
 
     /// The state of cgroup `id`, open as `dir`.
     pub fn cgroup_data(&self, id: u64, dir: &impl AsRawFd) -> Result<CgroupData> {
-        let (runq, syscalls) = (
-            self.signals.contains(&Signal::Runq),
-            self.signals.contains(&Signal::Syscall),
-        );
+        let (runq, syscalls) = (self.runs(Signal::Runq), self.runs(Signal::Syscall));
         let mut data = CgroupData::default();
         match &self.state {
             StateMaps::Storage {

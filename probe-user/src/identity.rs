@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The labels of a cgroup's series (`cgroup` always; the rest where known).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Labels {
     /// Path below the cgroup2 root, `id:N` when unresolved, or `other` for
     /// cgroups folded together past `--max-cgroups`.

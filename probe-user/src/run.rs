@@ -73,7 +73,6 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let scraper = Scraper {
         maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
         ebpf,
-        tcp: chosen.contains(&Signal::Tcp),
         overflows: OverflowLedger::default(),
         identity: Identity::new(resolver, &args.log_root),
         builder: SnapshotBuilder::new(args.max_cgroups as usize),

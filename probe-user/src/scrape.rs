@@ -12,6 +12,7 @@ use crate::{
     identity::Identity,
     listeners,
     overflows::OverflowLedger,
+    signals::Signal,
     snapshot::{SnapshotBuilder, TcpInput},
 };
 
@@ -22,8 +23,6 @@ pub struct Scraper {
     pub ebpf: Ebpf,
     /// Kernel maps.
     pub maps: KernelMaps,
-    /// Whether the TCP signal runs.
-    pub tcp: bool,
     /// Per-listener overflow attribution.
     pub overflows: OverflowLedger,
     /// Cgroup identity.
@@ -37,7 +36,7 @@ impl Scraper {
     pub fn scrape(&mut self) -> Result<String> {
         let started = Instant::now();
         let mut raw = self.maps.read()?;
-        let tcp = if self.tcp {
+        let tcp = if self.maps.runs(Signal::Tcp) {
             let listeners = listeners::list(&mut self.ebpf)?;
             let overflows = self.overflows.update(&listeners);
             raw.lost.push((

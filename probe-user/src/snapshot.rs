@@ -205,46 +205,42 @@ impl SnapshotBuilder {
             }
         }
         let mut ports: BTreeMap<(u64, u32, u16), PortSignals> = BTreeMap::new();
-        for (id, record) in tcp.iter().flat_map(|t| &t.listeners) {
-            let status = resolve(record.cgroup, identity);
-            let labels = status
-                .labels()
-                .cloned()
-                .unwrap_or_else(|| Arc::new(Labels::unresolved(record.cgroup)));
-            let overflows = tcp.as_ref().and_then(|t| t.overflows.get(id)).copied();
-            let port = ports
-                .entry((record.cgroup, record.netns, record.port))
-                .or_insert(PortSignals {
-                    cgroup_id: record.cgroup,
-                    labels,
-                    netns: record.netns,
-                    port: record.port,
-                    depth: 0,
-                    limit: 0,
-                    overflows: 0,
-                });
-            port.depth += u64::from(record.depth);
-            port.limit += u64::from(record.limit);
-            port.overflows += overflows.unwrap_or(0);
+        if let Some(tcp) = &tcp {
+            for (id, record) in &tcp.listeners {
+                let status = resolve(record.cgroup, identity);
+                let labels = status
+                    .labels()
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Labels::unresolved(record.cgroup)));
+                let port = ports
+                    .entry((record.cgroup, record.netns, record.port))
+                    .or_insert(PortSignals {
+                        cgroup_id: record.cgroup,
+                        labels,
+                        netns: record.netns,
+                        port: record.port,
+                        depth: 0,
+                        limit: 0,
+                        overflows: 0,
+                    });
+                port.depth += u64::from(record.depth);
+                port.limit += u64::from(record.limit);
+                port.overflows += tcp.overflows.get(id).copied().unwrap_or(0);
+            }
         }
-        let retired: Vec<_> = self
-            .retired
-            .iter()
-            .map(|(id, counts)| (*id, *counts))
-            .collect();
-        for (id, counts) in retired {
+        self.retired.retain(|&id, counts| {
             let status = resolve(id, identity);
             if status == Status::Gone {
-                self.retired.remove(&id);
-                continue;
+                return false;
             }
             let total = entry(&mut per_cgroup, id, status.labels())
                 .preemptions
                 .get_or_insert([0; 3]);
-            for (sum, retired) in total.iter_mut().zip(counts) {
+            for (sum, retired) in total.iter_mut().zip(*counts) {
                 *sum += retired;
             }
-        }
+            true
+        });
         // Every id looked at this scrape is in `statuses`.
         for (id, _) in statuses.iter().filter(|(_, s)| **s == Status::Gone) {
             identity.forget(*id);
