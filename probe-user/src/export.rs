@@ -222,7 +222,6 @@ fn syscall_errors(snapshot: &Snapshot) -> MetricFamily {
 fn cgroup_labels(labels: &Labels) -> Vec<LabelPair> {
     labels
         .pairs()
-        .into_iter()
         .map(|(name, value)| label(name, value))
         .collect()
 }

@@ -50,7 +50,7 @@ impl Labels {
     }
 
     /// (name, value) of every label that has a value.
-    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
         let optional = [
             ("namespace", &self.namespace),
             ("pod", &self.pod),
@@ -60,13 +60,11 @@ impl Labels {
             ("qos", &self.qos),
             ("unit", &self.unit),
         ];
-        std::iter::once(("cgroup", self.cgroup.as_str()))
-            .chain(
-                optional
-                    .into_iter()
-                    .filter_map(|(k, v)| Some((k, v.as_deref()?))),
-            )
-            .collect()
+        std::iter::once(("cgroup", self.cgroup.as_str())).chain(
+            optional
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_deref()?))),
+        )
     }
 
     /// Whether the names (namespace, pod, container) are all known that the
@@ -219,6 +217,9 @@ mod tests {
             unit: Some("x.service".into()),
             ..Labels::default()
         };
-        assert_eq!(l.pairs(), vec![("cgroup", "/x"), ("unit", "x.service")]);
+        assert_eq!(
+            l.pairs().collect::<Vec<_>>(),
+            vec![("cgroup", "/x"), ("unit", "x.service")]
+        );
     }
 }
