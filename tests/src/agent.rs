@@ -118,10 +118,8 @@ impl Agent {
 
     /// Sends `signal` and waits for the exit: (status, remaining log lines).
     pub fn stop_with(mut self, signal: i32) -> (ExitStatus, Vec<String>) {
-        let mut child = self.child.take().unwrap();
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(child.id() as i32, signal) };
-        let status = child.wait().expect("cannot wait for the agent");
+        let status =
+            signal_and_wait(self.child.take().unwrap(), signal).expect("cannot wait for the agent");
         let lines = self.log.try_iter().collect();
         (status, lines)
     }
@@ -129,12 +127,17 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: plain kill(2) on our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            let _ = signal_and_wait(child, libc::SIGTERM);
         }
     }
+}
+
+/// Sends `signal` to `child` and waits for it to exit.
+fn signal_and_wait(mut child: Child, signal: i32) -> std::io::Result<ExitStatus> {
+    // SAFETY: plain kill(2) on our own child, which has not been waited for.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    child.wait()
 }
 
 /// The address in the agent's "serving" log line.
@@ -165,4 +168,13 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .expect("malformed HTTP status line");
     (status, body.to_string())
+}
+
+/// Names of the loaded BPF programs (anyone's) that start with one of `prefixes`.
+pub fn loaded_programs(prefixes: &[&str]) -> Vec<String> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.name_as_str().map(str::to_string))
+        .filter(|n| prefixes.iter().any(|prefix| n.starts_with(prefix)))
+        .collect()
 }

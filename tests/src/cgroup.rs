@@ -21,7 +21,7 @@ pub fn cgroup2_mount() -> PathBuf {
         .expect("the test host has no cgroup2 mount")
 }
 
-/// A cgroup made for a test.
+/// A cgroup made for a test, with any cgroups made below it.
 pub struct TestCgroup {
     dir: PathBuf,
     label: String,
@@ -33,7 +33,7 @@ impl TestCgroup {
         let leaf = format!("{name}-{}", std::process::id());
         let dir = cgroup2_mount().join(&leaf);
         if dir.exists() {
-            remove(&dir);
+            remove_tree(&dir);
         }
         fs::create_dir(&dir)
             .unwrap_or_else(|e| panic!("cannot make cgroup {}: {e}", dir.display()));
@@ -57,46 +57,22 @@ impl TestCgroup {
     pub fn id(&self) -> u64 {
         fs::metadata(&self.dir).unwrap().ino()
     }
-}
 
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        remove(&self.dir);
-    }
-}
-
-/// A tree of cgroups below one test root, removed leaves first on drop.
-pub struct TestCgroupTree {
-    root: PathBuf,
-    label: String,
-}
-
-impl TestCgroupTree {
-    /// Makes `<cgroup2 mount>/<name>-<pid>`.
-    pub fn create(name: &str) -> TestCgroupTree {
-        let root = TestCgroup::create(name);
-        let tree = TestCgroupTree {
-            root: root.dir.clone(),
-            label: root.label.clone(),
-        };
-        std::mem::forget(root);
-        tree
-    }
-
-    /// Makes `relative` (and its parents) below the root; returns (dir, label).
+    /// Makes `relative` (and its parents) below it; returns (dir, label).
     pub fn add(&self, relative: &str) -> (PathBuf, String) {
-        let dir = self.root.join(relative);
+        let dir = self.dir.join(relative);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
         (dir, format!("{}/{relative}", self.label))
     }
 }
 
-impl Drop for TestCgroupTree {
+impl Drop for TestCgroup {
     fn drop(&mut self) {
-        remove_tree(&self.root);
+        remove_tree(&self.dir);
     }
 }
 
+/// Removes `dir` and every cgroup below it, leaves first.
 fn remove_tree(dir: &Path) {
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {

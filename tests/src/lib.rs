@@ -9,3 +9,19 @@ pub mod exposition;
 pub mod kernel_maps;
 pub mod netns;
 pub mod workload;
+
+use std::process::Command;
+
+/// Runs `command`; panics with its output unless it succeeds. Returns stdout.
+pub fn run_ok(command: &mut Command) -> String {
+    let out = command.output().unwrap_or_else(|e| {
+        panic!("cannot run {command:?} (installed by `cargo xtask test`): {e}")
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

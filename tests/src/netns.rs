@@ -14,16 +14,7 @@ pub struct TestNetns {
 }
 
 fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("cannot run ip (iproute2)");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::run_ok(Command::new("ip").args(args))
 }
 
 impl TestNetns {
@@ -105,9 +96,7 @@ pub struct Driven {
 impl Driven {
     /// Starts `pp-workload args` and waits for its first line.
     pub fn start(args: &[&str]) -> (Driven, String) {
-        let exe = std::env::current_exe().unwrap();
-        let binary = exe.parent().unwrap().parent().unwrap().join("pp-workload");
-        let mut child = Command::new(binary)
+        let mut child = Command::new(crate::workload::binary())
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -62,14 +62,19 @@ fn port_already_in_use() {
     );
 }
 
-#[test]
-fn without_privileges() {
-    let out = Command::new("setpriv")
+/// Runs the agent with `args` as user and group nobody (65534).
+fn as_nobody(args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(agent::binary())
-        .args(["run", "--listen", "127.0.0.1:0"])
+        .args(args)
         .output()
-        .expect("cannot run setpriv (util-linux)");
+        .expect("cannot run setpriv (util-linux)")
+}
+
+#[test]
+fn without_privileges() {
+    let out = as_nobody(&["run", "--listen", "127.0.0.1:0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_clean_error(&stderr, "insufficient privileges");
@@ -78,12 +83,7 @@ fn without_privileges() {
         "{stderr}"
     );
 
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(agent::binary())
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = as_nobody(&["check"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("FAIL     privileges"), "{stdout}");
@@ -221,10 +221,7 @@ fn help_explains_the_commands() {
 }
 
 fn probe_programs_loaded() -> usize {
-    aya::programs::loaded_programs()
-        .filter_map(Result::ok)
-        .filter(|p| p.name_as_str().is_some_and(|n| n.starts_with("runq_sched")))
-        .count()
+    agent::loaded_programs(&["runq_sched"]).len()
 }
 
 #[test]

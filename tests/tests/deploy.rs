@@ -18,20 +18,10 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs a tool; panics with its output unless it succeeds. Returns stdout.
+/// Runs a tool in the repository; panics with its output unless it
+/// succeeds. Returns stdout.
 fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (installed by `cargo xtask test`): {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    integration_tests::run_ok(Command::new(program).args(args).current_dir(repo()))
 }
 
 #[test]

@@ -4,10 +4,7 @@
 use std::{collections::BTreeMap, fs, path::Path};
 
 use integration_tests::{
-    agent::Agent,
-    cgroup::{TestCgroup, TestCgroupTree},
-    kernel_maps::cgroup_ids_in_kernel_maps,
-    workload::Workload,
+    agent::Agent, cgroup::TestCgroup, kernel_maps::cgroup_ids_in_kernel_maps, workload::Workload,
 };
 
 const LATENCY_COUNT: &str = "pressure_runqueue_latency_seconds_count";
@@ -176,20 +173,19 @@ fn kubernetes_docker_and_systemd_layouts_are_labelled_exactly() {
     );
 
     let agent = Agent::start(&["--signals", "runq", "--log-root", logs.to_str().unwrap()]);
-    let tree = TestCgroupTree::create("pp-ident");
-    let workloads: Vec<_> = cases
+    let tree = TestCgroup::create("pp-ident");
+    let (cgroups, workloads): (Vec<_>, Vec<_>) = cases
         .iter()
         .map(|case| {
-            let (dir, _) = tree.add(&case.path);
-            Workload::sleeper(&dir, 0, 5, 400)
+            let (dir, cgroup) = tree.add(&case.path);
+            (cgroup, Workload::sleeper(&dir, 0, 5, 400))
         })
-        .collect();
+        .unzip();
     for workload in workloads {
         workload.wait();
     }
     let scrape = agent.scrape();
-    for case in &cases {
-        let (_, cgroup) = tree.add(&case.path);
+    for (case, cgroup) in cases.iter().zip(&cgroups) {
         let wanted = [("cgroup", cgroup.as_str())];
         let sample = scrape
             .find(LATENCY_COUNT, &wanted)
@@ -200,7 +196,7 @@ fn kubernetes_docker_and_systemd_layouts_are_labelled_exactly() {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        expected.insert("cgroup".into(), cgroup.clone());
+        expected.insert("cgroup".into(), cgroup.to_string());
         assert_eq!(sample.labels, expected, "labels of {cgroup}");
     }
     fs::remove_dir_all(&logs).unwrap();

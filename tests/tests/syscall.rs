@@ -3,7 +3,10 @@
 use std::{path::Path, process::Command, thread, time::Duration};
 
 use integration_tests::{
-    agent::Agent, cgroup::TestCgroup, kernel_maps::SyscallSlots, workload::Workload,
+    agent::{self, Agent},
+    cgroup::TestCgroup,
+    kernel_maps::SyscallSlots,
+    workload::Workload,
 };
 
 const LATENCY: &str = "pressure_syscall_latency_seconds";
@@ -129,13 +132,7 @@ fn no_entry_outlives_its_thread() {
 
 #[test]
 fn signals_choose_what_is_attached() {
-    let probe_programs = || -> Vec<String> {
-        aya::programs::loaded_programs()
-            .filter_map(Result::ok)
-            .filter_map(|p| p.name_as_str().map(str::to_string))
-            .filter(|n| n.starts_with("runq_") || n.starts_with("syscall_"))
-            .collect()
-    };
+    let probe_programs = || agent::loaded_programs(&["runq_", "syscall_"]);
     let agent = Agent::start(&["--signals", "runq"]);
     let programs = probe_programs();
     assert!(
