@@ -57,14 +57,10 @@ impl KernelBtf {
         &self.path
     }
 
-    /// Byte offset of `structure.path`, where `path` names a field, or a field
-    /// of a field with dots (`se.cfs_rq`); anonymous structs and unions are
-    /// looked through. Bitfields are refused: the programs read whole fields.
-    pub fn field_offset(&self, structure: &str, path: &str) -> Result<u64> {
-        Ok(self.field(structure, path)?.offset)
-    }
-
-    /// Offset and size of `structure.path` (see [`KernelBtf::field_offset`]).
+    /// Offset and size of `structure.path`, where `path` names a field, or a
+    /// field of a field with dots (`se.cfs_rq`); anonymous structs and unions
+    /// are looked through. Bitfields are refused: the programs read whole
+    /// fields.
     pub fn field(&self, structure: &str, path: &str) -> Result<Field> {
         let types = self
             .btf
@@ -198,19 +194,19 @@ mod tests {
     #[test]
     fn resolves_known_fields() {
         let btf = kernel();
-        let pid = btf.field_offset("task_struct", "pid").unwrap();
-        let tgid = btf.field_offset("task_struct", "tgid").unwrap();
+        let pid = btf.field("task_struct", "pid").unwrap().offset;
+        let tgid = btf.field("task_struct", "tgid").unwrap().offset;
         assert!(pid > 0 && tgid > pid, "pid at {pid}, tgid at {tgid}");
-        assert!(btf.field_offset("kernfs_node", "id").is_ok());
+        assert!(btf.field("kernfs_node", "id").is_ok());
     }
 
     #[test]
     fn resolves_nested_paths_and_sizes() {
         let btf = kernel();
-        let se = btf.field_offset("task_struct", "se").unwrap();
-        let cfs_rq = btf.field_offset("sched_entity", "cfs_rq").unwrap();
+        let se = btf.field("task_struct", "se").unwrap().offset;
+        let cfs_rq = btf.field("sched_entity", "cfs_rq").unwrap().offset;
         assert_eq!(
-            btf.field_offset("task_struct", "se.cfs_rq").unwrap(),
+            btf.field("task_struct", "se.cfs_rq").unwrap().offset,
             se + cfs_rq
         );
         let state = btf.field("sock", "__sk_common.skc_state").unwrap();
@@ -223,7 +219,7 @@ mod tests {
                 .is_err()
         );
         let err = btf
-            .field_offset("task_struct", "se.no_such")
+            .field("task_struct", "se.no_such")
             .unwrap_err()
             .to_string();
         assert_eq!(err, "kernel BTF has no field task_struct.se.no_such");
@@ -233,7 +229,7 @@ mod tests {
     fn missing_field_is_an_error_naming_it() {
         let btf = kernel();
         let err = btf
-            .field_offset("task_struct", "no_such_field")
+            .field("task_struct", "no_such_field")
             .unwrap_err()
             .to_string();
         assert_eq!(err, "kernel BTF has no field task_struct.no_such_field");
@@ -243,7 +239,7 @@ mod tests {
     fn missing_struct_is_an_error_naming_it() {
         let btf = kernel();
         let err = btf
-            .field_offset("no_such_struct", "pid")
+            .field("no_such_struct", "pid")
             .unwrap_err()
             .to_string();
         assert_eq!(err, "kernel BTF has no struct no_such_struct");

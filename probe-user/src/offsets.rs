@@ -6,45 +6,81 @@ use probe_common::globals;
 
 use crate::kernel_btf::KernelBtf;
 
-/// Byte offsets of the fields the kernel programs read.
+/// A field the programs read: the global that carries its offset, the
+/// struct, the field path, and the width read (`None`: not checked).
+type FieldSpec = (&'static str, &'static str, &'static str, Option<usize>);
+
+/// Looks every field of `specs` up; the error names the first one missing
+/// or of an unexpected width.
+fn resolve_fields<const N: usize>(btf: &KernelBtf, specs: &[FieldSpec; N]) -> Result<[u64; N]> {
+    let mut values = [0; N];
+    for (value, (_, structure, path, width)) in values.iter_mut().zip(specs) {
+        let field = btf.field(structure, path)?;
+        *value = match width {
+            Some(width) => field.with_size(&format!("{structure}.{path}"), *width)?,
+            None => field.offset,
+        };
+    }
+    Ok(values)
+}
+
+/// (global name, value) of each field of `specs`.
+fn named<const N: usize>(
+    specs: &'static [FieldSpec; N],
+    values: [u64; N],
+) -> impl Iterator<Item = (&'static str, u64)> {
+    specs
+        .iter()
+        .zip(values)
+        .map(|((name, ..), value)| (*name, value))
+}
+
+/// Byte offsets of the fields the run-queue and syscall programs read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelOffsets {
-    task_pid: u64,
-    task_cgroups: u64,
-    css_set_dfl_cgrp: u64,
-    cgroup_kn: u64,
-    kernfs_node_id: u64,
+    task: [u64; TASK_FIELDS.len()],
     /// The path to the run queue's clock, when this kernel has it.
-    rq_clock: Option<RqClockOffsets>,
+    rq_clock: Option<[u64; RQ_CLOCK_FIELDS.len()]>,
 }
+
+/// From a task to its cgroup id.
+const TASK_FIELDS: [FieldSpec; 5] = [
+    (globals::TASK_PID_OFFSET, "task_struct", "pid", None),
+    (globals::TASK_CGROUPS_OFFSET, "task_struct", "cgroups", None),
+    (
+        globals::CSS_SET_DFL_CGRP_OFFSET,
+        "css_set",
+        "dfl_cgrp",
+        None,
+    ),
+    (globals::CGROUP_KN_OFFSET, "cgroup", "kn", None),
+    (globals::KERNFS_NODE_ID_OFFSET, "kernfs_node", "id", None),
+];
 
 /// `task->se.cfs_rq->rq->clock`: the scheduler's own clock for the run queue a
 /// task is on (needs `CONFIG_FAIR_GROUP_SCHED`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RqClockOffsets {
-    task_se_cfs_rq: u64,
-    cfs_rq_rq: u64,
-    rq_clock: u64,
-}
+const RQ_CLOCK_FIELDS: [FieldSpec; 3] = [
+    (
+        globals::TASK_SE_CFS_RQ_OFFSET,
+        "task_struct",
+        "se.cfs_rq",
+        None,
+    ),
+    (globals::CFS_RQ_RQ_OFFSET, "cfs_rq", "rq", None),
+    (globals::RQ_CLOCK_OFFSET, "rq", "clock", None),
+];
 
 impl KernelOffsets {
     /// Looks every field up in `btf`; the error names the first one missing.
     pub fn resolve(btf: &KernelBtf) -> Result<Self> {
-        let field = |structure: &str, name: &str| {
-            btf.field_offset(structure, name).with_context(|| {
+        Ok(Self {
+            task: resolve_fields(btf, &TASK_FIELDS).with_context(|| {
                 format!(
                     "this kernel's layout is not supported (read from {})",
                     btf.path().display()
                 )
-            })
-        };
-        Ok(Self {
-            task_pid: field("task_struct", "pid")?,
-            task_cgroups: field("task_struct", "cgroups")?,
-            css_set_dfl_cgrp: field("css_set", "dfl_cgrp")?,
-            cgroup_kn: field("cgroup", "kn")?,
-            kernfs_node_id: field("kernfs_node", "id")?,
-            rq_clock: RqClockOffsets::resolve(btf).ok(),
+            })?,
+            rq_clock: resolve_fields(btf, &RQ_CLOCK_FIELDS).ok(),
         })
     }
 
@@ -57,23 +93,11 @@ impl KernelOffsets {
         }
     }
 
-    /// The globals to set before load, by name.
+    /// The globals to set before load, by name (the clock's are 0 without it).
     pub fn globals(&self) -> Vec<(&'static str, u64)> {
-        let clock = self.rq_clock.unwrap_or(RqClockOffsets {
-            task_se_cfs_rq: 0,
-            cfs_rq_rq: 0,
-            rq_clock: 0,
-        });
-        vec![
-            (globals::TASK_PID_OFFSET, self.task_pid),
-            (globals::TASK_CGROUPS_OFFSET, self.task_cgroups),
-            (globals::CSS_SET_DFL_CGRP_OFFSET, self.css_set_dfl_cgrp),
-            (globals::CGROUP_KN_OFFSET, self.cgroup_kn),
-            (globals::KERNFS_NODE_ID_OFFSET, self.kernfs_node_id),
-            (globals::TASK_SE_CFS_RQ_OFFSET, clock.task_se_cfs_rq),
-            (globals::CFS_RQ_RQ_OFFSET, clock.cfs_rq_rq),
-            (globals::RQ_CLOCK_OFFSET, clock.rq_clock),
-        ]
+        named(&TASK_FIELDS, self.task)
+            .chain(named(&RQ_CLOCK_FIELDS, self.rq_clock.unwrap_or_default()))
+            .collect()
     }
 
     /// Whether the run-queue clock path is available (the `USE_RQ_CLOCK` global).
@@ -82,47 +106,52 @@ impl KernelOffsets {
     }
 }
 
-impl RqClockOffsets {
-    fn resolve(btf: &KernelBtf) -> Result<Self> {
-        Ok(Self {
-            task_se_cfs_rq: btf.field_offset("task_struct", "se.cfs_rq")?,
-            cfs_rq_rq: btf.field_offset("cfs_rq", "rq")?,
-            rq_clock: btf.field_offset("rq", "clock")?,
-        })
-    }
-}
-
 /// What the TCP listener iterator and the accept-queue program read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpOffsets {
-    values: [u64; TcpOffsets::NAMES.len()],
+    values: [u64; TCP_FIELDS.len()],
 }
 
-impl TcpOffsets {
-    /// (global name, struct, field path, width read) for every field.
-    const NAMES: [(&'static str, &'static str, &'static str, usize); 15] = [
-        ("ITER_META_SEQ_OFFSET", "bpf_iter_meta", "seq", 8),
-        ("TASK_TGID_OFFSET", "task_struct", "tgid", 4),
-        ("FILE_INODE_OFFSET", "file", "f_inode", 8),
-        ("INODE_INO_OFFSET", "inode", "i_ino", 8),
-        ("SOCKET_SK_OFFSET", "socket", "sk", 8),
-        ("SOCK_FAMILY_OFFSET", "sock", "__sk_common.skc_family", 2),
-        ("SOCK_STATE_OFFSET", "sock", "__sk_common.skc_state", 1),
-        ("SOCK_PORT_OFFSET", "sock", "__sk_common.skc_num", 2),
-        ("SOCK_NET_OFFSET", "sock", "__sk_common.skc_net.net", 8),
-        ("SOCK_PROTOCOL_OFFSET", "sock", "sk_protocol", 2),
-        ("SOCK_ACK_BACKLOG_OFFSET", "sock", "sk_ack_backlog", 4),
-        (
-            "SOCK_MAX_ACK_BACKLOG_OFFSET",
-            "sock",
-            "sk_max_ack_backlog",
-            4,
-        ),
-        ("SOCK_DROPS_OFFSET", "sock", "sk_drops", 4),
-        ("SOCK_CGROUP_OFFSET", "sock", "sk_cgrp_data.cgroup", 8),
-        ("NET_NS_INUM_OFFSET", "net", "ns.inum", 4),
-    ];
+/// Every field the TCP programs read.
+const TCP_FIELDS: [FieldSpec; 15] = [
+    ("ITER_META_SEQ_OFFSET", "bpf_iter_meta", "seq", Some(8)),
+    ("TASK_TGID_OFFSET", "task_struct", "tgid", Some(4)),
+    ("FILE_INODE_OFFSET", "file", "f_inode", Some(8)),
+    ("INODE_INO_OFFSET", "inode", "i_ino", Some(8)),
+    ("SOCKET_SK_OFFSET", "socket", "sk", Some(8)),
+    (
+        "SOCK_FAMILY_OFFSET",
+        "sock",
+        "__sk_common.skc_family",
+        Some(2),
+    ),
+    (
+        "SOCK_STATE_OFFSET",
+        "sock",
+        "__sk_common.skc_state",
+        Some(1),
+    ),
+    ("SOCK_PORT_OFFSET", "sock", "__sk_common.skc_num", Some(2)),
+    (
+        "SOCK_NET_OFFSET",
+        "sock",
+        "__sk_common.skc_net.net",
+        Some(8),
+    ),
+    ("SOCK_PROTOCOL_OFFSET", "sock", "sk_protocol", Some(2)),
+    ("SOCK_ACK_BACKLOG_OFFSET", "sock", "sk_ack_backlog", Some(4)),
+    (
+        "SOCK_MAX_ACK_BACKLOG_OFFSET",
+        "sock",
+        "sk_max_ack_backlog",
+        Some(4),
+    ),
+    ("SOCK_DROPS_OFFSET", "sock", "sk_drops", Some(4)),
+    ("SOCK_CGROUP_OFFSET", "sock", "sk_cgrp_data.cgroup", Some(8)),
+    ("NET_NS_INUM_OFFSET", "net", "ns.inum", Some(4)),
+];
 
+impl TcpOffsets {
     /// The iterator context's slots the program reads at fixed offsets: the
     /// verifier only accepts constant context offsets, so these are checked
     /// against the kernel's BTF instead of passed in.
@@ -141,20 +170,13 @@ impl TcpOffsets {
                 );
             }
         }
-        let mut values = [0; Self::NAMES.len()];
-        for (value, (_, structure, path, size)) in values.iter_mut().zip(Self::NAMES) {
-            *value = btf
-                .field(structure, path)?
-                .with_size(&format!("{structure}.{path}"), size)?;
-        }
-        Ok(Self { values })
+        Ok(Self {
+            values: resolve_fields(btf, &TCP_FIELDS)?,
+        })
     }
 
     /// The globals to set before load, by name.
-    pub fn globals(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        Self::NAMES
-            .iter()
-            .zip(self.values)
-            .map(|((name, ..), value)| (*name, value))
+    pub fn globals(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        named(&TCP_FIELDS, self.values)
     }
 }
