@@ -43,14 +43,15 @@ impl Folder {
             .chain(ports.iter().map(|p| p.cgroup_id))
             .collect();
         self.tracked.retain(|id| present.contains(id));
-        let mut order: Vec<u64> = present.iter().copied().collect();
-        order.sort_unstable();
-        for id in order {
-            if self.tracked.len() >= self.max {
-                break;
-            }
-            self.tracked.insert(id);
-        }
+        // Free places go to the new cgroups with the lowest ids.
+        let mut new: Vec<u64> = present
+            .iter()
+            .filter(|id| !self.tracked.contains(id))
+            .copied()
+            .collect();
+        new.sort_unstable();
+        let room = self.max.saturating_sub(self.tracked.len());
+        self.tracked.extend(new.into_iter().take(room));
         let folded = present.len() - self.tracked.len();
         if folded == 0 {
             return (cgroups, ports, 0);
