@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     build,
-    cmd::{self, is_root, output, workspace_root},
+    cmd::{is_root, output},
     packages,
 };
 
@@ -96,14 +96,7 @@ pub fn bench(rounds: usize, loops: u64) -> Result<()> {
     }
     packages::ensure(packages::BENCH_COMMANDS)?;
     let agent = build::build(true)?;
-    cmd::run(build::host_cargo().args([
-        "build",
-        "--release",
-        "--package",
-        "integration-tests",
-        "--bin",
-        "pp-workload",
-    ]))?;
+    build::workload(true)?;
     let cpu = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
     let mut reports = Vec::new();
     for workload in &WORKLOADS {
@@ -207,11 +200,10 @@ fn getppid_nanos(cpu: usize, loops: u64) -> Result<f64> {
 /// ns per loopback TCP connection (connect, accept, close), a tenth of
 /// `loops` of them, by `pp-workload handshakes` pinned to `cpu`.
 fn handshake_nanos(cpu: usize, loops: u64) -> Result<f64> {
-    let workload = workspace_root().join("target/release/pp-workload");
     let text = output(
         Command::new("taskset")
             .args(["-c", &cpu.to_string()])
-            .arg(workload)
+            .arg(build::workload_binary(true))
             .args(["handshakes", "-", &(loops / 10).max(1).to_string()]),
     )
     .context("pp-workload handshakes failed")?;
@@ -272,17 +264,15 @@ fn start_agent(binary: &Path, signal: &str, programs: &str) -> Result<Child> {
     bail!("the agent exited ({status}) before serving; run `cargo xtask run -- check`")
 }
 
-fn stop_agent(child: Child) -> Result<()> {
+fn stop_agent(mut child: Child) -> Result<()> {
     // SIGTERM makes the agent detach and exit 0.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()?;
-    if !status.success() {
+    // SAFETY: plain kill(2) on our own child, which has not been waited for.
+    if unsafe { libc::kill(child.id() as i32, libc::SIGTERM) } != 0 {
         bail!("cannot signal the agent");
     }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!("the agent exited with {}", out.status);
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("the agent exited with {status}");
     }
     Ok(())
 }

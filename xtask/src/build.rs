@@ -49,11 +49,13 @@ impl Flavour {
 
 /// Where the agent binary lands.
 pub fn agent_binary(release: bool) -> PathBuf {
+    host_binary("pressure-probe", release)
+}
+
+/// Where a host binary of the workspace lands.
+fn host_binary(name: &str, release: bool) -> PathBuf {
     let profile = if release { "release" } else { "debug" };
-    workspace_root()
-        .join("target")
-        .join(profile)
-        .join("pressure-probe")
+    workspace_root().join("target").join(profile).join(name)
 }
 
 /// A `cargo +nightly` command for the BPF target, free of host flags.
@@ -110,6 +112,28 @@ pub fn build(release: bool) -> Result<PathBuf> {
     }
     cmd::run(&mut command)?;
     Ok(agent_binary(release))
+}
+
+/// Builds the test workload, `pp-workload`; returns the binary.
+pub fn workload(release: bool) -> Result<PathBuf> {
+    let mut command = host_cargo();
+    command.args([
+        "build",
+        "--package",
+        "integration-tests",
+        "--bin",
+        "pp-workload",
+    ]);
+    if release {
+        command.arg("--release");
+    }
+    cmd::run(&mut command)?;
+    Ok(workload_binary(release))
+}
+
+/// Where `pp-workload` lands.
+pub fn workload_binary(release: bool) -> PathBuf {
+    host_binary("pp-workload", release)
 }
 
 /// Builds and runs the agent with `args` (default: `run`), as root.

@@ -21,16 +21,17 @@ use crate::{build, packages, vm};
 /// The kernel of the matrix that has both hooks.
 const KERNEL: &str = "6.12";
 
-/// A way to run the workload: its name, and the agent's options (`None`: bare).
-const CONFIGS: &[(&str, Option<&str>)] = &[
-    ("bare", None),
-    ("floor tp_btf", Some("--programs empty")),
+/// A way to run the workload: its name, and the agent's options (`bare`
+/// runs no agent).
+const CONFIGS: &[(&str, &str)] = &[
+    ("bare", ""),
+    ("floor tp_btf", "--programs empty"),
     (
         "floor fentry",
-        Some("--programs empty --disable-hook tp_btf/sk_data_ready"),
+        "--programs empty --disable-hook tp_btf/sk_data_ready",
     ),
-    ("probe tp_btf", Some("")),
-    ("probe fentry", Some("--disable-hook tp_btf/sk_data_ready")),
+    ("probe tp_btf", ""),
+    ("probe fentry", "--disable-hook tp_btf/sk_data_ready"),
 ];
 
 /// A workload of `pp-workload`: its mode, what it shows, and operations per run.
@@ -68,8 +69,8 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
     }
     packages::ensure(packages::VM_COMMANDS)?;
     build::build(false)?;
-    let initrd = vm::build_initramfs(&guest_script(rounds))?;
-    let (_, pattern) = vm::kernels(&[KERNEL.to_string()])?[0];
+    let initrd = vm::build_initramfs(&guest_script(rounds), &[])?;
+    let (_, pattern) = vm::kernel(KERNEL)?;
     let vmlinuz = vm::fetch_kernel(pattern)?;
     eprintln!(
         "xtask: hook-bench: kernel {KERNEL}, {rounds} rounds of {} configurations per workload",
@@ -205,7 +206,6 @@ fn guest_script(rounds: usize) -> String {
         let _ = writeln!(script, "echo \"round {round}\"");
         for (workload, _, count) in WORKLOADS {
             for (config, options) in CONFIGS {
-                let options = options.unwrap_or_default();
                 let _ = writeln!(
                     script,
                     "measure {workload} {count} \"{config}\" \"{options}\""

@@ -57,13 +57,18 @@ pub fn ensure(requirements: &[Requirement]) -> Result<()> {
         );
     }
     eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
-    cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+    apt_update()?;
     cmd::run(
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
+}
+
+/// Refreshes the Debian package lists.
+pub fn apt_update() -> Result<()> {
+    cmd::run(Command::new("apt-get").args(["update", "-q"]))
 }
 
 /// A Python virtual environment under `target/` with the deployment tests'

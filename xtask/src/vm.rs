@@ -47,7 +47,7 @@ pub fn vm_test(names: &[String]) -> Result<()> {
     packages::ensure(packages::VM_COMMANDS)?;
     let kernels = kernels(names)?;
     build::build(false)?;
-    let initrd = build_initramfs(TEST_SCRIPT)?;
+    let initrd = build_initramfs(TEST_SCRIPT, &test_binaries()?)?;
     let mut failed = Vec::new();
     for (name, pattern) in kernels {
         let vmlinuz = fetch_kernel(pattern)?;
@@ -89,19 +89,19 @@ pub fn vm_test(names: &[String]) -> Result<()> {
 }
 
 /// Looks up kernels of the matrix by name (default: all of them).
-pub fn kernels(names: &[String]) -> Result<Vec<&'static (&'static str, &'static str)>> {
+fn kernels(names: &[String]) -> Result<Vec<&'static (&'static str, &'static str)>> {
     if names.is_empty() {
         return Ok(KERNELS.iter().collect());
     }
-    names
-        .iter()
-        .map(|name| {
-            KERNELS
-                .iter()
-                .find(|(k, _)| k == name)
-                .with_context(|| format!("unknown kernel {name}; known: 6.1, 6.12"))
-        })
-        .collect()
+    names.iter().map(|name| kernel(name)).collect()
+}
+
+/// The kernel of the matrix called `name`: (name, package name pattern).
+pub fn kernel(name: &str) -> Result<&'static (&'static str, &'static str)> {
+    KERNELS.iter().find(|(k, _)| *k == name).with_context(|| {
+        let known: Vec<&str> = KERNELS.iter().map(|(k, _)| *k).collect();
+        format!("unknown kernel {name}; known: {}", known.join(", "))
+    })
 }
 
 /// Keeps a guest's console output under the cache; returns the file.
@@ -128,7 +128,7 @@ pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
         Some(package) => package,
         None => {
             // The package lists may be missing or old.
-            cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+            packages::apt_update()?;
             newest().with_context(|| format!("no kernel package matches {pattern}"))?
         }
     };
@@ -147,7 +147,7 @@ pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
         };
         if download().is_err() {
             // An old package list can name a version the archive no longer has.
-            cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+            packages::apt_update()?;
             download()?;
         }
         let deb = find_file(&downloads, &format!("{package}_"))?;
@@ -238,23 +238,22 @@ fn shared_libraries(binary: &Path) -> Result<BTreeSet<PathBuf>> {
         .collect())
 }
 
-/// Builds the guest's initramfs; its `/init` sets the guest up and runs
+/// Builds the guest's initramfs, with the agent, the workload and `tests`
+/// (name, binary) under `/t/deps`; its `/init` sets the guest up and runs
 /// `script` (busybox sh) from `/t`.
-pub fn build_initramfs(script: &str) -> Result<PathBuf> {
+pub fn build_initramfs(script: &str, tests: &[(String, PathBuf)]) -> Result<PathBuf> {
     let root = cache().join("initramfs");
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root)?;
     let mut libraries = BTreeSet::new();
     install(&agent_binary(false), &root, "/bin/pressure-probe", true)?;
-    // `cargo test --no-run` also builds pp-workload.
-    let tests = test_binaries()?;
-    let target = workspace_root().join("target/debug");
-    install(&target.join("pp-workload"), &root, "/t/pp-workload", true)?;
-    libraries.extend(shared_libraries(&target.join("pp-workload"))?);
+    let workload = build::workload(false)?;
+    install(&workload, &root, "/t/pp-workload", true)?;
+    libraries.extend(shared_libraries(&workload)?);
     libraries.extend(shared_libraries(&agent_binary(false))?);
     for (name, exe) in tests {
-        libraries.extend(shared_libraries(&exe)?);
-        install(&exe, &root, &format!("/t/deps/{name}"), true)?;
+        libraries.extend(shared_libraries(exe)?);
+        install(exe, &root, &format!("/t/deps/{name}"), true)?;
     }
     for tool in GUEST_TOOLS {
         libraries.extend(shared_libraries(Path::new(tool))?);
