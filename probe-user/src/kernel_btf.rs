@@ -238,10 +238,7 @@ mod tests {
     #[test]
     fn missing_struct_is_an_error_naming_it() {
         let btf = kernel();
-        let err = btf
-            .field("no_such_struct", "pid")
-            .unwrap_err()
-            .to_string();
+        let err = btf.field("no_such_struct", "pid").unwrap_err().to_string();
         assert_eq!(err, "kernel BTF has no struct no_such_struct");
     }
 
