@@ -3,15 +3,14 @@
 //! load; the verifier sees it as a constant and checks each access against
 //! the kernel's own type information.
 
-use aya_ebpf::{Global, helpers::bpf_ktime_get_ns};
+use aya_ebpf::helpers::bpf_ktime_get_ns;
 
-/// Declares `u64` read-only globals, zero until the agent sets them.
+use crate::globals::load_time_globals;
+
+/// Declares `u64` offset globals, zero until the agent sets them.
 macro_rules! offsets {
     ($($name:ident),* $(,)?) => {
-        $(
-            #[unsafe(no_mangle)]
-            static $name: aya_ebpf::Global<u64> = aya_ebpf::Global::new(0);
-        )*
+        crate::globals::load_time_globals!($($name: u64 = 0;)*);
     };
 }
 pub(crate) use offsets;
@@ -27,9 +26,10 @@ offsets!(
     RQ_CLOCK_OFFSET,
 );
 
-/// 1 when the three offsets above are set: read the run queue's clock.
-#[unsafe(no_mangle)]
-static USE_RQ_CLOCK: Global<u8> = Global::new(0);
+load_time_globals! {
+    /// 1 when the three offsets above are set: read the run queue's clock.
+    USE_RQ_CLOCK: u8 = 0;
+}
 
 /// An opaque kernel object reached through a BTF pointer.
 pub type KernelPtr = *const u8;

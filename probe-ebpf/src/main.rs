@@ -9,6 +9,7 @@ mod cgroup_state;
 mod cgroups;
 mod counters;
 mod floor;
+mod globals;
 mod hash_entry;
 mod kernel;
 mod observe;

@@ -19,7 +19,6 @@
 //! in this file together).
 
 use aya_ebpf::{
-    Global,
     macros::{btf_tracepoint, map},
     maps::{Array, HashMap},
     programs::BtfTracePointContext,
@@ -39,13 +38,15 @@ use crate::{
     atomic::atomic_add,
     cgroup_state::{self, StateCounters},
     counters::bump,
+    globals::load_time_globals,
     hash_entry::get_or_insert,
     kernel::{KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_tid},
     observe::observe,
 };
 
-#[unsafe(no_mangle)]
-static WAKEUP_SLOT_MASK: Global<u32> = Global::new(WAKEUP_SLOTS - 1);
+load_time_globals! {
+    WAKEUP_SLOT_MASK: u32 = WAKEUP_SLOTS - 1;
+}
 
 #[map]
 static RUNQ_WAKEUPS: Array<WakeupSlot> = Array::with_max_entries(WAKEUP_SLOTS, 0);

@@ -29,17 +29,21 @@ use crate::{
     atomic::atomic_add,
     cgroup_state::{self, StateCounters},
     counters::bump,
+    globals::load_time_globals,
     kernel::{KernelPtr, task_cgroup, task_tid},
     observe::observe,
 };
 
 /// Syscall number -> class (or `NO_RETURN`), for this machine's
-/// architecture; filled in by the agent before load.
+/// architecture; set by the agent before load, read one entry at a time
+/// (its own section: see `globals`).
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".rodata")]
 static SYSCALL_CLASSES: [u8; TABLE_SIZE] = [SyscallClass::Other as u8; TABLE_SIZE];
 
-#[unsafe(no_mangle)]
-static SYSCALL_SLOT_MASK: aya_ebpf::Global<u32> = aya_ebpf::Global::new(SLOTS - 1);
+load_time_globals! {
+    SYSCALL_SLOT_MASK: u32 = SLOTS - 1;
+}
 
 #[map]
 static SYSCALL_SLOTS: Array<SyscallSlot> = Array::with_max_entries(SLOTS, 0);

@@ -96,3 +96,144 @@ fn remove(dir: &Path) {
     }
     eprintln!("warning: could not remove test cgroup {}", dir.display());
 }
+
+/// A process started inside a cgroup (born there: `clone3` with
+/// `CLONE_INTO_CGROUP`), so that everything the kernel counts for it
+/// happened in that cgroup. Killed and reaped on drop.
+pub struct BornIn {
+    pid: i32,
+}
+
+/// `struct clone_args` (`CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+impl BornIn {
+    /// Runs `program args` as a child born in `cgroup`, output discarded.
+    pub fn spawn(cgroup: &TestCgroup, program: &Path, args: &[&str]) -> BornIn {
+        use std::{ffi::CString, os::fd::AsRawFd, os::unix::ffi::OsStrExt};
+        let dir = fs::File::open(cgroup.dir()).expect("cannot open the cgroup directory");
+        let path = CString::new(program.as_os_str().as_bytes()).unwrap();
+        let argv: Vec<CString> = std::iter::once(path.clone())
+            .chain(args.iter().map(|a| CString::new(*a).unwrap()))
+            .collect();
+        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let devnull = c"/dev/null";
+        let args = CloneArgs {
+            flags: CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: dir.as_raw_fd() as u64,
+            ..CloneArgs::default()
+        };
+        // SAFETY: a fork-like clone3 (no shared memory, no new stack); the
+        // child only calls async-signal-safe functions (open, dup2, execv,
+        // _exit) on memory prepared before the call.
+        let pid =
+            unsafe { libc::syscall(libc::SYS_clone3, &raw const args, size_of::<CloneArgs>()) };
+        if pid == 0 {
+            // SAFETY: see above; the child never returns from here.
+            unsafe {
+                let null = libc::open(devnull.as_ptr(), libc::O_RDWR);
+                libc::dup2(null, 0);
+                libc::dup2(null, 1);
+                libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        assert!(
+            pid > 0,
+            "clone3 into {}: {}",
+            cgroup.dir().display(),
+            std::io::Error::last_os_error()
+        );
+        BornIn { pid: pid as i32 }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Stops it (SIGSTOP) and waits until every thread is stopped, so that
+    /// the kernel's counts for it hold still.
+    pub fn stop(&self) {
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(self.pid, libc::SIGSTOP) }, 0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self
+                .threads()
+                .iter()
+                .all(|tid| self.thread_state(*tid) == Some('T'))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("process {} did not stop", self.pid);
+    }
+
+    /// Its thread ids.
+    pub fn threads(&self) -> Vec<u32> {
+        fs::read_dir(format!("/proc/{}/task", self.pid))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn thread_state(&self, tid: u32) -> Option<char> {
+        let stat = fs::read_to_string(format!("/proc/{}/task/{tid}/stat", self.pid)).ok()?;
+        stat.rsplit_once(") ")?.1.chars().next()
+    }
+
+    /// Sum over its threads of a `/proc/PID/task/TID/status` counter, such
+    /// as `nonvoluntary_ctxt_switches`.
+    pub fn threads_status_sum(&self, field: &str) -> u64 {
+        self.threads()
+            .iter()
+            .map(|tid| {
+                let status = fs::read_to_string(format!("/proc/{}/task/{tid}/status", self.pid))
+                    .unwrap_or_else(|e| panic!("cannot read the status of thread {tid}: {e}"));
+                status
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix(field)?
+                            .strip_prefix(':')?
+                            .trim()
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .unwrap_or_else(|| panic!("no {field} in the status of thread {tid}"))
+            })
+            .sum()
+    }
+}
+
+impl Drop for BornIn {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) and waitpid(2) on our own child.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::{
 };
 
 /// Path of the `pp-workload` binary (next to the test binaries' folder).
-pub(crate) fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().join("pp-workload")
 }

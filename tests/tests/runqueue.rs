@@ -1,6 +1,12 @@
 //! Run-queue latency against the kernel's own accounting.
 
-use integration_tests::{agent::Agent, cgroup::TestCgroup, workload::Workload};
+use std::{thread, time::Duration};
+
+use integration_tests::{
+    agent::Agent,
+    cgroup::{BornIn, TestCgroup},
+    workload::{self, Workload},
+};
 
 const LATENCY: &str = "pressure_runqueue_latency_seconds";
 const PREEMPTIONS: &str = "pressure_runqueue_preemptions_total";
@@ -141,4 +147,52 @@ fn full_cgroup_list_is_counted() {
         })
         .sum();
     assert!(lost > 0.0, "cgroups beyond the bound were not counted");
+}
+
+/// Every preemption of a cgroup's threads is counted once: summed over
+/// `by`, the probe's count equals the kernel's `nonvoluntary_ctxt_switches`
+/// of the cgroup's threads (switched out while still runnable), read after
+/// SIGSTOP froze them. The threads are born in the cgroup, so the kernel
+/// counted nothing for them elsewhere.
+#[test]
+fn preemptions_equal_involuntary_switches() {
+    preemptions_against_the_kernel("auto");
+}
+
+/// The same with per-cgroup state in hash maps.
+#[test]
+fn preemptions_equal_involuntary_switches_with_hash_state() {
+    preemptions_against_the_kernel("hash");
+}
+
+fn preemptions_against_the_kernel(state: &str) {
+    let agent = Agent::start(&["--signals", "runq", "--cgroup-state", state]);
+    let a = TestCgroup::create("pp-runq-preempt");
+    let spin_cpu = (cpus() - 1).to_string();
+    let spinners = BornIn::spawn(
+        &a,
+        &workload::binary(),
+        &["spin", "-", &spin_cpu, "3", "60000"],
+    );
+    thread::sleep(Duration::from_millis(1500));
+    spinners.stop();
+    let kernel = spinners.threads_status_sum("nonvoluntary_ctxt_switches");
+    let scrape = agent.scrape();
+    let probe: f64 = ["same_cgroup", "other_container", "host"]
+        .iter()
+        .map(|by| {
+            scrape
+                .value(PREEMPTIONS, &[("cgroup", a.label()), ("by", by)])
+                .unwrap_or_else(|| panic!("no {PREEMPTIONS} series by {by} for {}", a.label()))
+        })
+        .sum();
+    eprintln!(
+        "{} threads: nonvoluntary_ctxt_switches {kernel}, probe preemptions {probe}",
+        spinners.threads().len()
+    );
+    assert!(kernel > 10, "the spinners were hardly preempted: {kernel}");
+    assert_eq!(
+        probe, kernel as f64,
+        "preemptions against the kernel's count"
+    );
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::{
     cmd::{self, is_root, on_path, workspace_root},
-    setup,
+    object_check, setup,
 };
 
 /// Target triple of the kernel programs.
@@ -83,10 +83,12 @@ fn nightly_bpf_cargo(subcommand: &str, flavour: Flavour) -> Command {
     command
 }
 
-/// Builds both kernel objects (cargo rebuilds only what changed).
+/// Builds both kernel objects (cargo rebuilds only what changed) and checks
+/// that their code only ever loads from the globals the agent sets.
 pub fn build_ebpf() -> Result<()> {
     for flavour in Flavour::ALL {
         cmd::run(&mut nightly_bpf_cargo("build", flavour))?;
+        object_check::check_object(&flavour.object())?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod bench;
 mod build;
 mod cmd;
 mod hook_bench;
+mod object_check;
 mod packages;
 mod setup;
 mod test;
