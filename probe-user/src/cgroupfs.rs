@@ -58,8 +58,18 @@ fn unescape_octal(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The root of the host's cgroup2 hierarchy: `requested` (`--cgroup-root`)
+/// or the first cgroup2 mount in `/proc/self/mountinfo`, checked to be the
+/// root.
+pub fn cgroup2_root(requested: Option<&Path>) -> Result<PathBuf> {
+    match requested {
+        Some(dir) => check_cgroup2(dir).context("--cgroup-root"),
+        None => check_cgroup2(&discover_cgroup2_mount()?),
+    }
+}
+
 /// The cgroup2 mount point of this host, from `/proc/self/mountinfo`.
-pub fn discover_cgroup2_mount() -> Result<PathBuf> {
+fn discover_cgroup2_mount() -> Result<PathBuf> {
     let mountinfo =
         fs::read_to_string("/proc/self/mountinfo").context("cannot read /proc/self/mountinfo")?;
     match find_cgroup2_mount(&mountinfo) {
@@ -74,18 +84,33 @@ pub fn discover_cgroup2_mount() -> Result<PathBuf> {
 /// `CGROUP2_SUPER_MAGIC` from `include/uapi/linux/magic.h`.
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
-/// Checks that `dir` is a cgroup2 file system (for `--cgroup-root`).
+/// Checks that `dir` is the root of a cgroup2 hierarchy (for
+/// `--cgroup-root`, and the mount found in mountinfo): a cgroup2 file system
+/// whose directory is the root cgroup, not a cgroup below it (such as the
+/// view of a container in its own cgroup namespace), which would hide every
+/// cgroup outside it.
 pub fn check_cgroup2(dir: &Path) -> Result<PathBuf> {
     let path = CString::new(dir.as_os_str().as_bytes())?;
     // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statfs(path.as_ptr(), &mut stat) } != 0 {
         return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("--cgroup-root {}", dir.display()));
+            .with_context(|| format!("cgroup2 root {}", dir.display()));
     }
     if stat.f_type as i64 != CGROUP2_SUPER_MAGIC {
         bail!(
-            "--cgroup-root {} is not a cgroup2 file system: mount the host's cgroup2 tree there",
+            "{} is not a cgroup2 file system: mount the host's cgroup2 tree there, or point \
+             --cgroup-root at it",
+            dir.display()
+        );
+    }
+    // Every cgroup but the root has `cgroup.type`.
+    if dir.join("cgroup.type").exists() {
+        bail!(
+            "{} is a cgroup below the root of its cgroup2 hierarchy (a child cgroup, or a \
+             container's own cgroup namespace), which would hide every cgroup outside it: \
+             point --cgroup-root at the root of the host's cgroup2 tree (in a container, a \
+             read-only mount of the host's /sys/fs/cgroup)",
             dir.display()
         );
     }
@@ -99,22 +124,23 @@ pub enum CgroupLookup {
     Live(LiveCgroup),
     /// Removed.
     Gone,
-    /// Could not be resolved (no permission, or outside this cgroup namespace).
+    /// Could not be opened (no permission).
     Unknown,
 }
 
 /// A live cgroup, held open.
 #[derive(Debug)]
 pub struct LiveCgroup {
-    /// Path below the cgroup2 root (`/` for the root itself).
-    pub path: String,
+    /// Path below the cgroup2 root (`/` for the root itself), as a label
+    /// value (see [`path_label`]); `None` when it cannot be read (longer than
+    /// `PATH_MAX`).
+    pub path: Option<String>,
     /// Its directory, open: the key of cgroup local storage maps.
     pub dir: OwnedFd,
 }
 
-/// Resolves cgroup ids to paths below the cgroup2 mount.
+/// Resolves cgroup ids to paths below the cgroup2 root.
 pub struct CgroupResolver {
-    mount: PathBuf,
     mount_fd: OwnedFd,
 }
 
@@ -141,10 +167,16 @@ impl CgroupResolver {
                 .with_context(|| format!("cannot open the cgroup2 mount {}", mount.display()));
         }
         Ok(Self {
-            mount: mount.to_owned(),
             // SAFETY: fd was just opened and is not owned elsewhere.
             mount_fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
+    }
+
+    /// Where the root is now, as this process sees it: read from the open
+    /// root itself, so that paths stay right if the mount is moved or
+    /// lazily unmounted (its cgroups' paths are then relative to `/`).
+    fn root_path(&self) -> Option<PathBuf> {
+        fs::read_link(format!("/proc/self/fd/{}", self.mount_fd.as_raw_fd())).ok()
     }
 
     /// Resolves one cgroup id and opens its directory.
@@ -181,17 +213,56 @@ impl CgroupResolver {
                 _ => CgroupLookup::Unknown,
             };
         }
-        let Ok(path) = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
-            return CgroupLookup::Unknown;
-        };
-        match path.strip_prefix(&self.mount) {
-            Ok(rel) => CgroupLookup::Live(LiveCgroup {
-                path: format!("/{}", rel.display()),
-                dir,
-            }),
-            Err(_) => CgroupLookup::Unknown,
-        }
+        let path = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+            .ok()
+            .zip(self.root_path())
+            .and_then(|(path, root)| {
+                let relative = path.strip_prefix(root).ok()?;
+                Some(path_label(relative.as_os_str().as_bytes()))
+            });
+        CgroupLookup::Live(LiveCgroup { path, dir })
     }
+}
+
+/// The label value of the cgroup at `relative` (below the cgroup2 root):
+/// `/` and the path as is when it is UTF-8, which it nearly always is.
+/// Otherwise `raw:/` and the path with every byte outside UTF-8, and every
+/// backslash, written as `\xNN`: two paths never share a label value
+/// (a lossy conversion would give `a\xff` and `a\xfe` the same one, and
+/// Prometheus rejects a scrape with duplicate series), and no UTF-8 path
+/// can look like an escaped one (those start with `/`).
+pub fn path_label(relative: &[u8]) -> String {
+    let mut label = String::with_capacity(relative.len() + 1);
+    let mut rest = relative;
+    let escaped = std::str::from_utf8(relative).is_err();
+    if escaped {
+        label.push_str("raw:");
+    }
+    label.push('/');
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(text) => (text, &[][..]),
+            Err(err) => {
+                let (valid, after) = rest.split_at(err.valid_up_to());
+                let bad_len = err.error_len().unwrap_or(after.len());
+                // The bytes up to `valid_up_to` are UTF-8 by definition.
+                let valid = std::str::from_utf8(valid).unwrap_or_default();
+                (valid, &after[..bad_len])
+            }
+        };
+        for c in valid.chars() {
+            if escaped && c == '\\' {
+                label.push_str("\\x5c");
+            } else {
+                label.push(c);
+            }
+        }
+        for byte in bad {
+            label.push_str(&format!("\\x{byte:02x}"));
+        }
+        rest = &rest[valid.len() + bad.len()..];
+    }
+    label
 }
 
 #[cfg(test)]
@@ -215,11 +286,37 @@ mod tests {
     }
 
     #[test]
-    fn cgroup_root_must_be_cgroup2() {
+    fn cgroup_root_must_be_the_root_of_cgroup2() {
         let mount = discover_cgroup2_mount().unwrap();
         assert_eq!(check_cgroup2(&mount).unwrap(), mount);
         let err = check_cgroup2(Path::new("/tmp")).unwrap_err().to_string();
         assert!(err.contains("not a cgroup2 file system"), "{err}");
+        let child = mount.join(format!("pp-unit-child-{}", std::process::id()));
+        fs::create_dir(&child).unwrap();
+        let err = check_cgroup2(&child).unwrap_err().to_string();
+        fs::remove_dir(&child).unwrap();
+        assert!(err.contains("below the root"), "{err}");
+    }
+
+    #[test]
+    fn path_labels_are_injective() {
+        assert_eq!(path_label(b""), "/");
+        assert_eq!(
+            path_label(b"system.slice/a\\x2db.service"),
+            "/system.slice/a\\x2db.service"
+        );
+        assert_eq!(path_label(b"rt-dup\xff"), "raw:/rt-dup\\xff");
+        assert_eq!(path_label(b"rt-dup\xfe"), "raw:/rt-dup\\xfe");
+        assert_eq!(path_label(b"a\\xff/\xc3"), "raw:/a\\x5cxff/\\xc3");
+        assert_eq!(path_label(b"\xc3\xa9\xe9"), "raw:/é\\xe9");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn different_paths_get_different_labels(a: Vec<u8>, b: Vec<u8>) {
+            proptest::prop_assume!(a != b);
+            proptest::prop_assert_ne!(path_label(&a), path_label(&b));
+        }
     }
 
     #[test]
@@ -235,7 +332,7 @@ mod tests {
         let mount = discover_cgroup2_mount().expect("the test host has cgroup2");
         let resolver = CgroupResolver::new(&mount).unwrap();
         let path_of = |id| match resolver.lookup(id) {
-            CgroupLookup::Live(cgroup) => Some(cgroup.path),
+            CgroupLookup::Live(cgroup) => Some(cgroup.path.expect("a readable path")),
             CgroupLookup::Gone => None,
             CgroupLookup::Unknown => panic!("cgroup {id} could not be resolved"),
         };

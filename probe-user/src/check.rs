@@ -5,7 +5,7 @@ use std::{fmt::Display, io::Write};
 use anyhow::Result;
 
 use crate::{
-    cgroupfs::discover_cgroup2_mount,
+    cgroupfs::cgroup2_root,
     cli::{KernelArgs, StateStore},
     hooks::{HookKind, HookStatus, HookSupport},
     kernel_btf::KernelBtf,
@@ -76,7 +76,7 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
         .unwrap_or_else(|_| "unknown (securityfs not mounted)".into());
     report.line("lockdown", Verdict::Info, lockdown);
 
-    match discover_cgroup2_mount() {
+    match cgroup2_root(None) {
         Ok(mount) => report.line("cgroup2 mount", Verdict::Ok, mount.display()),
         Err(err) => report.line("cgroup2 mount", Verdict::Fail, format!("{err:#}")),
     }

@@ -1,6 +1,6 @@
 //! Reads the kernel maps. Raw ids and counts only: no labels, no guessing.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::OwnedFd;
 
 use anyhow::{Context, Result};
 use aya::{
@@ -135,8 +135,9 @@ impl KernelMaps {
         Ok(snapshot)
     }
 
-    /// The state of cgroup `id`, open as `dir`.
-    pub fn cgroup_data(&self, id: u64, dir: &impl AsRawFd) -> Result<CgroupData> {
+    /// The state of cgroup `id`, open as `dir`; without `dir` (the cgroup
+    /// could not be opened), only what hash maps hold.
+    pub fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>) -> Result<CgroupData> {
         let (runq, syscalls) = (self.runs(Signal::Runq), self.runs(Signal::Syscall));
         let mut data = CgroupData::default();
         match &self.state {
@@ -144,6 +145,9 @@ impl KernelMaps {
                 runq: r,
                 syscalls: s,
             } => {
+                let Some(dir) = dir else {
+                    return Ok(data);
+                };
                 if runq {
                     data.runq = found(r.get(dir, 0), runqueue::STORAGE_MAP)?.map(|s| s.latency);
                 }

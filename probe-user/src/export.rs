@@ -71,6 +71,12 @@ pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> Result<String> {
             vec![gauge(vec![], snapshot.folded as f64)],
         ),
         gauge_family(
+            "pressure_probe_cgroups_unresolved",
+            "Live cgroups with data whose path could not be read (longer than PATH_MAX, or \
+             no permission to open them), exported as cgroup=\"id:N\".",
+            vec![gauge(vec![], snapshot.unresolved as f64)],
+        ),
+        gauge_family(
             "pressure_probe_scrape_duration_seconds",
             "Time this scrape spent reading kernel maps and resolving cgroups.",
             vec![gauge(vec![], scrape_seconds)],

@@ -2,7 +2,13 @@
 //! Kubernetes log folders say (namespace, pod, container, pod UID, container
 //! id, QoS class, systemd unit). Cached per cgroup id.
 
-use std::{collections::HashMap, path::Path, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    sync::Arc,
+};
+
+use tracing::warn;
 
 use crate::{
     cgroup_path::{self, Owner},
@@ -81,6 +87,8 @@ pub struct Identity {
     names: KubeNames,
     /// Labels per cgroup id, with the generation of the names they were computed from.
     cache: HashMap<u64, (Arc<Labels>, u64)>,
+    /// Cgroups whose path could not be read, warned about once each.
+    unresolved: HashSet<u64>,
 }
 
 impl Identity {
@@ -90,6 +98,7 @@ impl Identity {
             resolver,
             names: KubeNames::new(log_root),
             cache: HashMap::new(),
+            unresolved: HashSet::new(),
         }
     }
 
@@ -100,8 +109,19 @@ impl Identity {
 
     /// The labels of live cgroup `id` at `path` (cached; computed again when
     /// the path changed, or when names the path promises were missing and
-    /// the log folders have been read again since).
-    pub fn labels(&mut self, id: u64, path: &str) -> Arc<Labels> {
+    /// the log folders have been read again since). Without a path (it could
+    /// not be read, or the cgroup could not be opened), `cgroup="id:N"`.
+    pub fn labels(&mut self, id: u64, path: Option<&str>) -> Arc<Labels> {
+        let Some(path) = path else {
+            if self.unresolved.insert(id) {
+                warn!(
+                    cgroup = id,
+                    "cannot read this cgroup's path (longer than PATH_MAX, or no permission to \
+                     open it); its series are labelled cgroup=\"id:{id}\""
+                );
+            }
+            return Arc::new(Labels::unresolved(id));
+        };
         if let Some((labels, generation)) = self.cache.get(&id)
             && labels.cgroup == path
         {
@@ -127,6 +147,7 @@ impl Identity {
     /// Forgets a removed cgroup.
     pub fn forget(&mut self, id: u64) {
         self.cache.remove(&id);
+        self.unresolved.remove(&id);
     }
 
     fn compute(&mut self, path: &str) -> Labels {

@@ -6,7 +6,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
 use crate::{
-    cgroupfs::{CgroupResolver, check_cgroup2, discover_cgroup2_mount},
+    cgroupfs::{CgroupResolver, cgroup2_root},
     cli::RunArgs,
     collect::KernelMaps,
     hooks::HookSupport,
@@ -46,10 +46,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     let offsets = KernelOffsets::resolve(&btf)?;
     let state = state_store::choose(args.cgroup_state, &btf)?;
-    let mount = match &args.cgroup_root {
-        Some(root) => check_cgroup2(root)?,
-        None => discover_cgroup2_mount()?,
-    };
+    let mount = cgroup2_root(args.cgroup_root.as_deref())?;
     let resolver = CgroupResolver::new(&mount)?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;

@@ -15,7 +15,7 @@ use probe_common::{
 
 use crate::{
     cgroupfs::CgroupLookup,
-    collect::{KernelMaps, RawSnapshot},
+    collect::{CgroupData, KernelMaps, RawSnapshot},
     fold::Folder,
     identity::{Identity, Labels, is_host_cgroup},
     listeners::ListenerId,
@@ -112,6 +112,8 @@ pub struct Snapshot {
     pub lost: Vec<(&'static str, &'static str, u64)>,
     /// Cgroups summed into `cgroup="other"` (past `--max-cgroups`).
     pub folded: usize,
+    /// Live cgroups exported as `cgroup="id:N"`: their path could not be read.
+    pub unresolved: usize,
 }
 
 /// Builds snapshots; remembers the counts of pairs whose preemptor is gone.
@@ -150,30 +152,32 @@ impl SnapshotBuilder {
         let mut per_cgroup: BTreeMap<u64, CgroupSignals> = BTreeMap::new();
 
         for id in raw.cgroups {
-            let status = match identity.lookup(id) {
-                CgroupLookup::Live(cgroup) => {
-                    let labels = identity.labels(id, &cgroup.path);
-                    let data = maps.cgroup_data(id, &cgroup.dir)?;
-                    if data.runq.is_some() || data.syscalls.is_some() {
-                        let signals = entry(&mut per_cgroup, id, Some(&labels));
-                        signals.runq = data.runq;
-                        signals.syscalls = data.syscalls;
-                    }
-                    Status::Live(labels)
-                }
+            let (status, data) = match identity.lookup(id) {
+                CgroupLookup::Live(cgroup) => (
+                    Status::Live(identity.labels(id, cgroup.path.as_deref())),
+                    maps.cgroup_data(id, Some(&cgroup.dir))?,
+                ),
                 CgroupLookup::Gone => {
                     maps.forget_cgroup(id);
-                    Status::Gone
+                    (Status::Gone, CgroupData::default())
                 }
-                CgroupLookup::Unknown => Status::Unknown,
+                // Hash-map state can still be read by id.
+                CgroupLookup::Unknown => (Status::Unknown, maps.cgroup_data(id, None)?),
             };
+            if data.runq.is_some() || data.syscalls.is_some() {
+                let signals = entry(&mut per_cgroup, id, status.labels());
+                signals.runq = data.runq;
+                signals.syscalls = data.syscalls;
+            }
             statuses.insert(id, status);
         }
         let mut resolve = |id: u64, identity: &mut Identity| {
             statuses
                 .entry(id)
                 .or_insert_with(|| match identity.lookup(id) {
-                    CgroupLookup::Live(cgroup) => Status::Live(identity.labels(id, &cgroup.path)),
+                    CgroupLookup::Live(cgroup) => {
+                        Status::Live(identity.labels(id, cgroup.path.as_deref()))
+                    }
                     CgroupLookup::Gone => Status::Gone,
                     CgroupLookup::Unknown => Status::Unknown,
                 })
@@ -245,6 +249,14 @@ impl SnapshotBuilder {
         for (id, _) in statuses.iter().filter(|(_, s)| **s == Status::Gone) {
             identity.forget(*id);
         }
+        let unresolved = statuses
+            .iter()
+            .filter(|(id, status)| match status {
+                Status::Live(labels) => labels.cgroup == Labels::unresolved(**id).cgroup,
+                Status::Unknown => true,
+                Status::Gone => false,
+            })
+            .count();
         let (cgroups, ports, folded) = self.folder.fold(
             per_cgroup.into_values().collect(),
             ports.into_values().collect(),
@@ -254,6 +266,7 @@ impl SnapshotBuilder {
             ports,
             lost: raw.lost,
             folded,
+            unresolved,
         })
     }
 }

@@ -53,7 +53,8 @@ impl Workload {
     }
 
     /// In `cgroup`: `sleeps` nanosleep(2 ms), `missing` open() calls on a path
-    /// that does not exist, `fsyncs` fsync() calls on a scratch file.
+    /// that does not exist, `fsyncs` fsync() calls on a scratch file. Reports
+    /// `sleep_ns`: what the sleeps took on the workload's own clock.
     pub fn syscalls(cgroup: &Path, sleeps: u64, missing: u64, fsyncs: u64) -> Workload {
         Self::start(&[
             "syscalls",
@@ -90,6 +91,16 @@ impl Workload {
     pub fn finish(mut self) {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "pp-workload failed: {status:?}");
+    }
+
+    /// Waits for the end; the number it printed after `key`.
+    pub fn wait_for_number(self, key: &str) -> u64 {
+        let out = self.child.wait_with_output().unwrap();
+        assert!(out.status.success(), "pp-workload failed: {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("pp-workload printed no {key}: {text}"))
     }
 
     fn start(args: &[&str]) -> Workload {

@@ -3,7 +3,8 @@
 //! pp-workload spin     CGROUP_DIR CPU THREADS MILLIS   CPU-bound threads pinned to one CPU
 //! pp-workload sleep    CGROUP_DIR CPU PERIOD_MS MILLIS one thread sleeping between bursts
 //! pp-workload syscalls CGROUP_DIR SLEEPS MISSING FSYNCS
-//!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync()
+//!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync();
+//!                      prints `sleep_ns`, the time the sleeps took on its own clock
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
 //! pp-workload listen   CGROUP_DIR NETNS PORT BACKLOG  listen on 127.0.0.1:PORT inside network
 //!                      namespace NETNS (a path such as /run/netns/NAME), never accepting
@@ -33,9 +34,53 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The usage text: this file's header.
+const USAGE: &str = "\
+usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
+  spin       CGROUP_DIR CPU THREADS MILLIS
+  sleep      CGROUP_DIR CPU PERIOD_MS MILLIS
+  syscalls   CGROUP_DIR SLEEPS MISSING FSYNCS
+  block      CGROUP_DIR
+  listen     CGROUP_DIR NETNS PORT BACKLOG
+  connect    CGROUP_DIR NETNS PORT COUNT
+  datagrams  CGROUP_DIR COUNT
+  handshakes CGROUP_DIR COUNT
+CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
+
+/// How many arguments each mode takes after MODE.
+const ARITY: [(&str, usize); 8] = [
+    ("spin", 4),
+    ("sleep", 4),
+    ("syscalls", 4),
+    ("block", 1),
+    ("listen", 4),
+    ("connect", 4),
+    ("datagrams", 2),
+    ("handshakes", 2),
+];
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let number = |i: usize| -> u64 { args[i].parse().expect("numeric argument") };
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let fits = ARITY.iter().any(|(mode, count)| {
+        args.get(1).map(String::as_str) == Some(mode) && args.len() == count + 2
+    });
+    if !fits {
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    }
+    let number = |i: usize| -> u64 {
+        args[i].parse().unwrap_or_else(|_| {
+            eprintln!(
+                "pp-workload: argument {i} ({}) is not a number\n{USAGE}",
+                args[i]
+            );
+            std::process::exit(2)
+        })
+    };
     let (mode, cgroup) = (args[1].as_str(), &args[2]);
     // Files the job needs are made before joining, so the cgroup sees only the job.
     let scratch = (mode == "syscalls").then(scratch_file);
@@ -85,13 +130,16 @@ fn scratch_file() -> fs::File {
 }
 
 fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
+    let mut slept = Duration::ZERO;
     for _ in 0..sleeps {
         let request = libc::timespec {
             tv_sec: 0,
             tv_nsec: 2_000_000,
         };
+        let started = Instant::now();
         // SAFETY: valid timespec; no remainder wanted.
         unsafe { libc::nanosleep(&request, std::ptr::null_mut()) };
+        slept += started.elapsed();
     }
     let path = CString::new("/nonexistent/pressure-probe-test").unwrap();
     for _ in 0..missing {
@@ -103,6 +151,7 @@ fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
         // SAFETY: a valid open file.
         assert_eq!(unsafe { libc::fsync(file.as_raw_fd()) }, 0);
     }
+    println!("sleep_ns {}", slept.as_nanos());
 }
 
 fn enter_netns(path: &str) {
