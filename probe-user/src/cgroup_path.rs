@@ -2,9 +2,13 @@
 //! (systemd or cgroupfs cgroup driver; containerd, CRI-O or Docker), a Docker
 //! container, a systemd unit, or nothing more than its path.
 //!
-//! Pure string parsing, total over any input: it never panics, and it only
-//! says "pod" when the path has a `kubepods` component followed by a
-//! well-formed pod UID.
+//! Pure string parsing, total over any input: it never panics. Kubernetes
+//! is recognised only where the kubelet puts its pods: `kubepods.slice` or
+//! `kubepods` at the top of the hierarchy, or the root given with
+//! `--kubepods-root`. Whoever may make cgroups elsewhere (a delegated
+//! subtree) cannot borrow a pod's namespace, name and container by copying
+//! its path. (A Docker container id is recognised anywhere: it names no
+//! one, and the `cgroup` label still tells the two apart.)
 
 /// Kubernetes QoS class of a pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,13 +58,56 @@ pub enum Owner {
     Plain,
 }
 
-/// Reads the owner of the cgroup at `path` (below the cgroup2 root).
-pub fn parse(path: &str) -> Owner {
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    if let Some(start) = parts
-        .iter()
-        .position(|p| *p == "kubepods" || *p == "kubepods.slice")
-        && let Some(owner) = kubernetes(&parts[start + 1..])
+/// Where the kubelet puts its pods: the paths of its `kubepods` cgroups
+/// below the cgroup2 root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubepodsRoots {
+    roots: Vec<Vec<String>>,
+}
+
+impl Default for KubepodsRoots {
+    /// The kubelet's defaults: `/kubepods.slice` (systemd cgroup driver) and
+    /// `/kubepods` (cgroupfs driver).
+    fn default() -> Self {
+        Self::at(&["/kubepods.slice", "/kubepods"])
+    }
+}
+
+impl KubepodsRoots {
+    /// The kubelet's pods cgroups at `paths` (such as
+    /// `/kubelet.slice/kubelet-kubepods.slice` for a kubelet started with its
+    /// own `--cgroup-root`); the defaults when there are none.
+    pub fn at(paths: &[impl AsRef<str>]) -> Self {
+        if paths.is_empty() {
+            return Self::default();
+        }
+        Self {
+            roots: paths
+                .iter()
+                .map(|p| components(p.as_ref()).map(str::to_string).collect())
+                .collect(),
+        }
+    }
+
+    /// The components of `parts` below a pods cgroup, if it is inside one.
+    fn below<'a, 'b>(&self, parts: &'a [&'b str]) -> Option<&'a [&'b str]> {
+        self.roots.iter().find_map(|root| {
+            let prefix = parts.get(..root.len())?;
+            (prefix == root.as_slice()).then(|| &parts[root.len()..])
+        })
+    }
+}
+
+fn components(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|p| !p.is_empty())
+}
+
+/// Reads the owner of the cgroup at `path` (below the cgroup2 root), with
+/// the kubelet's pods under `kubepods`.
+pub fn parse(path: &str, kubepods: &KubepodsRoots) -> Owner {
+    let parts: Vec<&str> = components(path).collect();
+    if let Some(below) = kubepods.below(&parts)
+        && let Some(owner) = kubernetes(below)
     {
         return owner;
     }
@@ -79,12 +126,12 @@ pub fn parse(path: &str) -> Owner {
     }
 }
 
-/// The components after `kubepods`/`kubepods.slice`.
+/// The components below the kubelet's pods cgroup.
 fn kubernetes(parts: &[&str]) -> Option<Owner> {
     let mut rest = parts;
     let qos = match rest.first().copied() {
-        Some("burstable" | "kubepods-burstable.slice") => Qos::Burstable,
-        Some("besteffort" | "kubepods-besteffort.slice") => Qos::BestEffort,
+        Some(p) if p == "burstable" || p.ends_with("kubepods-burstable.slice") => Qos::Burstable,
+        Some(p) if p == "besteffort" || p.ends_with("kubepods-besteffort.slice") => Qos::BestEffort,
         _ => Qos::Guaranteed,
     };
     if qos != Qos::Guaranteed {
@@ -156,6 +203,10 @@ mod tests {
     const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
     const ID: &str = "3f2a9c1e5b7d4f60a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0";
 
+    fn parse(path: &str) -> Owner {
+        super::parse(path, &KubepodsRoots::default())
+    }
+
     fn pod(qos: Qos, container: Option<&str>) -> Owner {
         Owner::Kubernetes {
             qos,
@@ -215,6 +266,36 @@ mod tests {
     }
 
     #[test]
+    fn kubepods_below_the_top_is_not_a_pod() {
+        // Whoever owns /rt-x may make this path: it must not pass for the pod.
+        let spoof = format!("/rt-x-inj/rt-spoof/kubepods/burstable/pod{UID}/{ID}");
+        assert_eq!(parse(&spoof), Owner::Plain);
+        let u = UID.replace('-', "_");
+        let spoof =
+            format!("/user.slice/kubepods.slice/kubepods-pod{u}.slice/cri-containerd-{ID}.scope");
+        assert_eq!(
+            parse(&spoof),
+            Owner::Unit {
+                unit: format!("cri-containerd-{ID}.scope")
+            }
+        );
+    }
+
+    #[test]
+    fn kubepods_root_from_the_kubelet() {
+        let u = UID.replace('-', "_");
+        let root = KubepodsRoots::at(&["/kubelet.slice/kubelet-kubepods.slice"]);
+        let path = format!(
+            "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/\
+             kubelet-kubepods-burstable-pod{u}.slice/cri-containerd-{ID}.scope"
+        );
+        assert_eq!(super::parse(&path, &root), pod(Qos::Burstable, Some(ID)));
+        // With a root given, the default places are not pods.
+        let default_place = format!("/kubepods/burstable/pod{UID}/{ID}");
+        assert_eq!(super::parse(&default_place, &root), Owner::Plain);
+    }
+
+    #[test]
     fn docker_systemd_units_and_plain() {
         let docker = Owner::Docker {
             container_id: ID.into(),
@@ -246,8 +327,9 @@ mod tests {
         }
 
         #[test]
-        fn never_a_pod_without_kubepods(path in "(/[^/]{0,80}){0,40}") {
-            prop_assume!(!path.split('/').any(|p| p == "kubepods" || p == "kubepods.slice"));
+        fn never_a_pod_outside_kubepods(path in "(/[^/]{0,80}){0,40}") {
+            let top = path.split('/').find(|p| !p.is_empty());
+            prop_assume!(top != Some("kubepods") && top != Some("kubepods.slice"));
             let is_pod = matches!(parse(&path), Owner::Kubernetes { .. });
             prop_assert!(!is_pod, "{} parsed as a pod", path);
         }
@@ -258,7 +340,7 @@ mod tests {
             let owner = parse(&path);
             if let Owner::Kubernetes { pod_uid, .. } = owner {
                 prop_assert!(is_uid(&pod_uid));
-                prop_assert!(path.contains("kubepods"));
+                prop_assert!(path.starts_with("/kubepods/") || path.starts_with("/kubepods.slice/"));
             }
         }
 
@@ -270,6 +352,8 @@ mod tests {
             systemd in any::<bool>(),
             prefix in "(/[a-z.]{1,10}){0,2}",
         ) {
+            // The kubelet's own --cgroup-root puts its pods below `prefix`.
+            let root = KubepodsRoots::at(&[format!("{prefix}/{}", if systemd { "kubepods.slice" } else { "kubepods" })]);
             let qos = [Qos::Guaranteed, Qos::Burstable, Qos::BestEffort][qos];
             let path = if systemd {
                 let level = match qos { Qos::Guaranteed => String::new(), q => format!("kubepods-{}.slice/", q.label()) };
@@ -279,7 +363,14 @@ mod tests {
                 let level = match qos { Qos::Guaranteed => String::new(), q => format!("{}/", q.label()) };
                 format!("{prefix}/kubepods/{level}pod{uid}/{id}")
             };
-            prop_assert_eq!(parse(&path), Owner::Kubernetes { qos, pod_uid: uid, container_id: Some(id) });
+            let expected = Owner::Kubernetes { qos, pod_uid: uid, container_id: Some(id) };
+            prop_assert_eq!(super::parse(&path, &root), expected.clone());
+            if prefix.is_empty() {
+                prop_assert_eq!(parse(&path), expected);
+            } else {
+                let is_pod = matches!(parse(&path), Owner::Kubernetes { .. });
+                prop_assert!(!is_pod, "{} parsed as a pod without its root", path);
+            }
         }
     }
 }

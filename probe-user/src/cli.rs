@@ -81,6 +81,14 @@ pub struct RunArgs {
     /// namespace only).
     #[arg(long, value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,
+    /// The kubelet's pods cgroup, as a path below the cgroup2 root, for a
+    /// kubelet started with its own --cgroup-root (e.g.
+    /// /kubelet.slice/kubelet-kubepods.slice); repeatable. Default:
+    /// /kubepods.slice or /kubepods at the top of the hierarchy, where the
+    /// kubelet puts pods by default. Cgroups elsewhere never get pod labels,
+    /// whatever their names.
+    #[arg(long, value_name = "PATH", value_parser = parse_cgroup_path)]
+    pub kubepods_root: Vec<String>,
     /// Folder holding the kubelet's `pods/` and `containers/` log folders,
     /// where Kubernetes namespace, pod and container names are read from.
     #[arg(long, value_name = "DIR", default_value = "/var/log")]
@@ -166,6 +174,14 @@ fn parse_listen(value: &str) -> Result<SocketAddr, String> {
     value
         .parse()
         .map_err(|_| "expected IP:PORT, for example 0.0.0.0:9635 or [::1]:9635".to_string())
+}
+
+fn parse_cgroup_path(value: &str) -> Result<String, String> {
+    if value.starts_with('/') && value.len() > 1 {
+        Ok(value.to_string())
+    } else {
+        Err("expected a cgroup path below the cgroup2 root, such as /kubepods.slice".into())
+    }
 }
 
 fn parse_hook(value: &str) -> Result<String, String> {

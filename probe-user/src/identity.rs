@@ -11,7 +11,7 @@ use std::{
 use tracing::warn;
 
 use crate::{
-    cgroup_path::{self, Owner},
+    cgroup_path::{self, KubepodsRoots, Owner},
     cgroupfs::{CgroupLookup, CgroupResolver},
     kube_names::KubeNames,
 };
@@ -84,6 +84,7 @@ impl Labels {
 /// Resolves cgroup ids and labels them.
 pub struct Identity {
     resolver: CgroupResolver,
+    kubepods: KubepodsRoots,
     names: KubeNames,
     /// Labels per cgroup id, with the generation of the names they were computed from.
     cache: HashMap<u64, (Arc<Labels>, u64)>,
@@ -92,10 +93,12 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Resolves through `resolver`; Kubernetes names come from `log_root`.
-    pub fn new(resolver: CgroupResolver, log_root: &Path) -> Self {
+    /// Resolves through `resolver`; pods are below `kubepods`, and their
+    /// names come from `log_root`.
+    pub fn new(resolver: CgroupResolver, kubepods: KubepodsRoots, log_root: &Path) -> Self {
         Self {
             resolver,
+            kubepods,
             names: KubeNames::new(log_root),
             cache: HashMap::new(),
             unresolved: HashSet::new(),
@@ -155,7 +158,7 @@ impl Identity {
             cgroup: path.to_string(),
             ..Labels::default()
         };
-        match cgroup_path::parse(path) {
+        match cgroup_path::parse(path, &self.kubepods) {
             Owner::Kubernetes {
                 qos,
                 pod_uid,
@@ -205,7 +208,7 @@ mod tests {
             cgroup: path.into(),
             ..Labels::default()
         };
-        match cgroup_path::parse(path) {
+        match cgroup_path::parse(path, &KubepodsRoots::default()) {
             Owner::Kubernetes { pod_uid, .. } => labels.pod_uid = Some(pod_uid),
             Owner::Docker { container_id } => labels.container_id = Some(container_id),
             _ => {}

@@ -6,6 +6,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
 use crate::{
+    cgroup_path::KubepodsRoots,
     cgroupfs::{CgroupResolver, cgroup2_root},
     cli::RunArgs,
     collect::KernelMaps,
@@ -71,7 +72,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
         ebpf,
         overflows: OverflowLedger::default(),
-        identity: Identity::new(resolver, &args.log_root),
+        identity: Identity::new(
+            resolver,
+            KubepodsRoots::at(&args.kubepods_root),
+            &args.log_root,
+        ),
         builder: SnapshotBuilder::new(args.max_cgroups as usize),
     };
     info!(

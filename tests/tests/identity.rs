@@ -154,6 +154,12 @@ fn kubernetes_docker_and_systemd_layouts_are_labelled_exactly() {
             path: "plain".into(),
             labels: vec![],
         },
+        // A pod's path copied below another cgroup (a delegated subtree)
+        // must not get that pod's names.
+        Case {
+            path: format!("spoof/kubepods/burstable/pod{}/{}", uid(5), id(5)),
+            labels: vec![],
+        },
     ];
     log_tree(
         &logs,
@@ -172,8 +178,20 @@ fn kubernetes_docker_and_systemd_layouts_are_labelled_exactly() {
         ],
     );
 
-    let agent = Agent::start(&["--signals", "runq", "--log-root", logs.to_str().unwrap()]);
     let tree = TestCgroup::create("pp-ident");
+    // The test's kubelet keeps its pods below the test's cgroup.
+    let systemd_pods = format!("{}/kubepods.slice", tree.label());
+    let cgroupfs_pods = format!("{}/kubepods", tree.label());
+    let agent = Agent::start(&[
+        "--signals",
+        "runq",
+        "--log-root",
+        logs.to_str().unwrap(),
+        "--kubepods-root",
+        &systemd_pods,
+        "--kubepods-root",
+        &cgroupfs_pods,
+    ]);
     let (cgroups, workloads): (Vec<_>, Vec<_>) = cases
         .iter()
         .map(|case| {
