@@ -1,6 +1,6 @@
 //! Command-line interface.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -106,6 +106,30 @@ pub struct RunArgs {
     /// Kernel options.
     #[command(flatten)]
     pub kernel: KernelArgs,
+    /// HTTP endpoint bounds.
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Bounds on the HTTP endpoint.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Most HTTP connections open at once. At the bound, a new connection
+    /// replaces the one idle longest, so /healthz and /metrics answer even
+    /// when many idle or slow clients hold connections.
+    #[arg(long = "http-max-connections", value_name = "N", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's headers (from connecting, or
+    /// from the end of its previous request on a kept-alive connection);
+    /// then the connection is closed.
+    #[arg(long = "http-header-timeout", value_name = "SECONDS", default_value = "10",
+          value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long = "http-request-timeout", value_name = "SECONDS", default_value = "30",
+          value_parser = parse_seconds)]
+    pub request_timeout: Duration,
 }
 
 /// Options shared by `run` and `check`.
@@ -174,6 +198,13 @@ fn parse_listen(value: &str) -> Result<SocketAddr, String> {
     value
         .parse()
         .map_err(|_| "expected IP:PORT, for example 0.0.0.0:9635 or [::1]:9635".to_string())
+}
+
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(seconds @ 1..=3600) => Ok(Duration::from_secs(seconds)),
+        _ => Err("expected a whole number of seconds from 1 to 3600".into()),
+    }
 }
 
 fn parse_cgroup_path(value: &str) -> Result<String, String> {

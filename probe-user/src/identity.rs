@@ -147,6 +147,13 @@ impl Identity {
         self.cache.get(&id).map(|(labels, _)| labels.as_ref())
     }
 
+    /// Forgets every label, so that they are computed again, from the log
+    /// folders read again.
+    pub fn reload(&mut self) {
+        self.cache.clear();
+        self.names = KubeNames::new(self.names.root());
+    }
+
     /// Forgets a removed cgroup.
     pub fn forget(&mut self, id: u64) {
         self.cache.remove(&id);

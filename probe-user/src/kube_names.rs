@@ -50,6 +50,11 @@ impl KubeNames {
         }
     }
 
+    /// The log root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Changes each time the folders are read: names looked up before and
     /// after the same generation are the same.
     pub fn generation(&self) -> u64 {

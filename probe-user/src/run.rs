@@ -1,6 +1,11 @@
 //! `pressure-probe run`: checks the host, loads and attaches the programs,
 //! serves metrics, and detaches on SIGINT or SIGTERM.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
@@ -11,7 +16,6 @@ use crate::{
     cli::RunArgs,
     collect::KernelMaps,
     hooks::HookSupport,
-    http,
     identity::Identity,
     kernel_btf::KernelBtf,
     loader::{self, LoadOptions},
@@ -19,17 +23,32 @@ use crate::{
     overflows::OverflowLedger,
     privileges::Privileges,
     scrape::Scraper,
+    serve,
     signals::{self, Signal},
     snapshot::SnapshotBuilder,
     state_store,
 };
+
+/// Raises the soft limit on open files to the hard one (as most daemons
+/// do): the HTTP connection cap, not the limit, bounds the sockets.
+fn raise_open_file_limit() {
+    // SAFETY: getrlimit and setrlimit fill and read a plain struct.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
 
 /// Runs the agent until a termination signal.
 pub async fn run(args: RunArgs) -> Result<()> {
     let privileges = Privileges::current()?;
     privileges.require()?;
     // Bind first: a taken port is the user's mistake to hear about first.
-    let listener = http::bind(args.listen).await?;
+    let listener = serve::bind(args.listen).await?;
     let btf = KernelBtf::open(&args.kernel.btf)?;
     let support = HookSupport {
         btf: &btf,
@@ -51,6 +70,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let resolver = CgroupResolver::new(&mount)?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut user1 = signal(SignalKind::user_defined1()).context("cannot handle SIGUSR1")?;
+    raise_open_file_limit();
 
     let mut ebpf = loader::load_and_attach(&LoadOptions {
         btf_path: &args.kernel.btf,
@@ -68,6 +90,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     drop(btf);
     // SAFETY: malloc_trim only releases free heap memory.
     unsafe { libc::malloc_trim(0) };
+    let reload = Arc::new(AtomicBool::new(false));
     let scraper = Scraper {
         maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
         ebpf,
@@ -78,6 +101,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             &args.log_root,
         ),
         builder: SnapshotBuilder::new(args.max_cgroups as usize),
+        reload: reload.clone(),
     };
     info!(
         listen = %listener.local_addr()?,
@@ -85,13 +109,32 @@ pub async fn run(args: RunArgs) -> Result<()> {
         "serving /metrics and /healthz"
     );
     let shutdown = async move {
-        tokio::select! {
-            _ = terminate.recv() => info!("SIGTERM received"),
-            _ = interrupt.recv() => info!("SIGINT received"),
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => break info!("SIGTERM received"),
+                _ = interrupt.recv() => break info!("SIGINT received"),
+                _ = hangup.recv() => {
+                    info!("SIGHUP received: cgroup labels and Kubernetes names will be read again");
+                    reload.store(true, Ordering::Relaxed);
+                }
+                _ = user1.recv() => info!(
+                    "SIGUSR1 received and ignored (SIGHUP reads labels again, SIGTERM stops)"
+                ),
+            }
         }
     };
     // The scraper owns the programs; serve() drops it on shutdown, detaching them.
-    http::serve(listener, scraper, shutdown).await?;
+    serve::serve(
+        listener,
+        scraper,
+        serve::Limits {
+            max_connections: args.http.max_connections as usize,
+            header_timeout: args.http.header_timeout,
+        },
+        args.http.request_timeout,
+        shutdown,
+    )
+    .await?;
     info!("eBPF programs detached; exiting");
     Ok(())
 }

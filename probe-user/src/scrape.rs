@@ -1,6 +1,12 @@
 //! One scrape: read the kernel, resolve and group, render the exposition.
 
-use std::time::Instant;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
 
 use anyhow::Result;
 use aya::Ebpf;
@@ -29,12 +35,17 @@ pub struct Scraper {
     pub identity: Identity,
     /// Per-cgroup grouping and reclamation.
     pub builder: SnapshotBuilder,
+    /// Set (by SIGHUP) to read labels and names again.
+    pub reload: Arc<AtomicBool>,
 }
 
 impl Scraper {
     /// Reads the kernel and renders the exposition.
     pub fn scrape(&mut self) -> Result<String> {
         let started = Instant::now();
+        if self.reload.swap(false, Ordering::Relaxed) {
+            self.identity.reload();
+        }
         let mut raw = self.maps.read()?;
         let tcp = if self.maps.runs(Signal::Tcp) {
             let listeners = listeners::list(&mut self.ebpf)?;

@@ -1,11 +1,15 @@
-//! The HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`.
+//! The HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`,
+//! served within the bounds of [`Limits`].
+
+mod connections;
 
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use axum::{
     Router,
     extract::State,
@@ -13,34 +17,53 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+pub use connections::Limits;
 use tokio::net::TcpListener;
+use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tracing::error;
 
 use crate::scrape::Scraper;
 
 type Shared = Arc<Mutex<Scraper>>;
 
-/// Binds `addr`, with an error that says what to do when it is taken.
+/// Binds `addr`, with an error that says what to do.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}: choose a free address with --listen"))
+    TcpListener::bind(addr).await.map_err(|err| {
+        let advice = match err.kind() {
+            std::io::ErrorKind::AddrInUse => "the port is taken: choose a free one with --listen",
+            std::io::ErrorKind::AddrNotAvailable => {
+                "no interface of this host has that address (an IPv6 link-local address also \
+                 needs its interface, as in [fe80::1%eth0]:9635): choose one with --listen"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need CAP_NET_BIND_SERVICE: choose another with --listen"
+            }
+            _ => "choose another address with --listen",
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {err}; {advice}")
+    })
 }
 
 /// Serves until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     scraper: Scraper,
+    limits: Limits,
+    request_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .with_state(Arc::new(Mutex::new(scraper)));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")
+        .with_state(Arc::new(Mutex::new(scraper)))
+        // No endpoint takes a body.
+        .layer(RequestBodyLimitLayer::new(0))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ));
+    connections::serve(listener, app, limits, shutdown).await;
+    Ok(())
 }
 
 async fn metrics(State(scraper): State<Shared>) -> Response {
