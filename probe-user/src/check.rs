@@ -58,6 +58,13 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
     let mut report = Report { fatal: false };
     report.line("kernel", Verdict::Info, kernel_release());
 
+    let can_trace = Privileges::current().is_ok_and(|p| p.can_trace());
+    // What the kernel offers is one thing, what this process may use another.
+    let unprivileged = if can_trace {
+        ""
+    } else {
+        " in the kernel (this process lacks the privileges to use it)"
+    };
     match Privileges::current() {
         Ok(p) if p.sufficient() => report.line("privileges", Verdict::Ok, p.describe()),
         Ok(p) => report.line(
@@ -126,7 +133,14 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
             let (verdict, detail) = if status != HookStatus::Available {
                 (Verdict::Info, status.to_string())
             } else if hook.kind != HookKind::Fentry {
-                (Verdict::Ok, status.to_string())
+                (Verdict::Ok, format!("{status}{unprivileged}"))
+            } else if !can_trace {
+                (
+                    Verdict::Info,
+                    "present; whether the kernel allows fentry is unknown: finding out means \
+                     loading a program, which needs CAP_BPF and CAP_PERFMON (or root)"
+                        .to_string(),
+                )
             } else {
                 match loader::trial_load(&args.btf, hook, state) {
                     Ok(()) => (Verdict::Ok, "available (loaded)".to_string()),
@@ -160,7 +174,11 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
         match signal.unavailable_because(&support) {
             None => {
                 available += 1;
-                report.line(&format!("signal {signal}"), Verdict::Ok, "available");
+                report.line(
+                    &format!("signal {signal}"),
+                    Verdict::Ok,
+                    format!("available{unprivileged}"),
+                );
             }
             Some(reason) => report.line(
                 &format!("signal {signal}"),

@@ -61,18 +61,19 @@ pub struct RunArgs {
     /// preemptions), syscall (syscall latency and errors by class), tcp
     /// (accept-queue depth, limit, fill and overflows). Default:
     /// every signal this kernel supports. A signal left out attaches nothing.
-    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
-    pub signals: Vec<Signal>,
+    #[arg(long, value_name = "LIST", value_parser = parse_signals)]
+    pub signals: Option<SignalList>,
     /// How many cgroups the kernel side lists for export. Bounds its maps (one
     /// entry per cgroup, four preemption pairs per cgroup); past it, events are
     /// counted in pressure_probe_events_lost_total instead.
     #[arg(long, value_name = "N", default_value_t = probe_common::cgroups::MAX_CGROUPS,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub kernel_cgroups: u32,
     /// At most this many cgroups get series of their own; the signals of the
     /// rest are summed into series labelled cgroup="other"
     /// (pressure_probe_cgroups_folded says how many).
-    #[arg(long, value_name = "N", default_value_t = 1000,
+    #[arg(long, value_name = "N", default_value_t = 1000, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_cgroups: u32,
     /// The host's cgroup2 mount. Default: the first cgroup2 mount in
@@ -118,17 +119,17 @@ pub struct HttpArgs {
     /// replaces the one idle longest, so /healthz and /metrics answer even
     /// when many idle or slow clients hold connections.
     #[arg(long = "http-max-connections", value_name = "N", default_value_t = 128,
-          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+          allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections: u32,
     /// Seconds a client has to send a request's headers (from connecting, or
     /// from the end of its previous request on a kept-alive connection);
     /// then the connection is closed.
     #[arg(long = "http-header-timeout", value_name = "SECONDS", default_value = "10",
-          value_parser = parse_seconds)]
+          allow_negative_numbers = true, value_parser = parse_seconds)]
     pub header_timeout: Duration,
     /// Seconds a request may take before it is answered 503.
     #[arg(long = "http-request-timeout", value_name = "SECONDS", default_value = "30",
-          value_parser = parse_seconds)]
+          allow_negative_numbers = true, value_parser = parse_seconds)]
     pub request_timeout: Duration,
 }
 
@@ -198,6 +199,34 @@ fn parse_listen(value: &str) -> Result<SocketAddr, String> {
     value
         .parse()
         .map_err(|_| "expected IP:PORT, for example 0.0.0.0:9635 or [::1]:9635".to_string())
+}
+
+/// The signals named in `--signals`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalList(pub Vec<Signal>);
+
+fn parse_signals(value: &str) -> Result<SignalList, String> {
+    let known = || {
+        Signal::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    value
+        .split(',')
+        .map(|name| match name.trim() {
+            "" => Err(format!(
+                "an empty signal name in {value:?} (a stray comma?); known: {}",
+                known()
+            )),
+            name => Signal::ALL
+                .into_iter()
+                .find(|s| s.name() == name)
+                .ok_or_else(|| format!("unknown signal {name:?}; known: {}", known())),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(SignalList)
 }
 
 fn parse_seconds(value: &str) -> Result<Duration, String> {

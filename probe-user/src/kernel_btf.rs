@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use btf_rs::{Btf, BtfType, Type};
+use btf_rs::{Backend, Btf, BtfType, Type};
+
+use crate::cli::DEFAULT_BTF;
 
 /// Where a field sits in a kernel struct.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,18 +34,37 @@ pub struct KernelBtf {
 }
 
 impl KernelBtf {
-    /// Parses the BTF at `path`, with an error that says what to do when the
-    /// kernel has none.
+    /// Reads the BTF at `path`, with an error that says what to do when the
+    /// kernel has none. Only a regular file is opened (a FIFO or a device
+    /// could block forever). The file is mapped, not copied and parsed
+    /// whole: types are decoded as they are looked up, which keeps the
+    /// agent's start-up memory small (the kernel's BTF is megabytes).
     pub fn open(path: &Path) -> Result<Self> {
-        if !path.exists() {
-            bail!(
-                "kernel BTF not found at {}: this kernel was built without \
+        let meta = match std::fs::metadata(path) {
+            Err(err)
+                if err.kind() == std::io::ErrorKind::NotFound && path == Path::new(DEFAULT_BTF) =>
+            {
+                bail!(
+                    "kernel BTF not found at {}: this kernel was built without \
                  CONFIG_DEBUG_INFO_BTF=y, which pressure-probe needs (use a kernel with BTF, \
                  as most distributions ship since Linux 5.4)",
+                    path.display()
+                )
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot read the BTF file {}", path.display()));
+            }
+            Ok(meta) => meta,
+        };
+        if !meta.is_file() {
+            bail!(
+                "{} is not a regular file: --btf takes a BTF file, such as {DEFAULT_BTF}",
                 path.display()
             );
         }
-        let btf = Btf::from_file(path)
+        let btf = Btf::from_file_with_backend(path, Backend::Mmap)
+            .or_else(|_| Btf::from_file(path))
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("cannot parse kernel BTF at {}", path.display()))?;
         Ok(Self {
@@ -185,7 +206,6 @@ impl KernelBtf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::DEFAULT_BTF;
 
     fn kernel() -> KernelBtf {
         KernelBtf::open(Path::new(DEFAULT_BTF)).expect("these tests need the running kernel's BTF")
@@ -243,12 +263,27 @@ mod tests {
     }
 
     #[test]
-    fn missing_btf_says_what_to_do() {
-        let err = KernelBtf::open(Path::new("/nonexistent/vmlinux"))
+    fn missing_btf_file_is_named_not_blamed_on_the_kernel() {
+        let err = format!(
+            "{:#}",
+            KernelBtf::open(Path::new("/nonexistent/vmlinux"))
+                .err()
+                .unwrap()
+        );
+        assert!(
+            err.contains("cannot read the BTF file /nonexistent/vmlinux"),
+            "{err}"
+        );
+        assert!(!err.contains("CONFIG_DEBUG_INFO_BTF"), "{err}");
+    }
+
+    #[test]
+    fn only_regular_files_are_opened() {
+        let err = KernelBtf::open(Path::new("/dev/null"))
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("CONFIG_DEBUG_INFO_BTF"), "{err}");
+        assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]

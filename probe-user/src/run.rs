@@ -8,7 +8,7 @@ use std::sync::{
 
 use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     cgroup_path::KubepodsRoots,
@@ -43,6 +43,12 @@ fn raise_open_file_limit() {
     }
 }
 
+/// Gives freed heap memory back to the system.
+fn trim_heap() {
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe { libc::malloc_trim(0) };
+}
+
 /// Runs the agent until a termination signal.
 pub async fn run(args: RunArgs) -> Result<()> {
     let privileges = Privileges::current()?;
@@ -54,7 +60,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         btf: &btf,
         disabled: &args.kernel.disable_hooks,
     };
-    let chosen = signals::choose(&args.signals, &support)?;
+    let requested = args.signals.as_ref().map_or(&[][..], |list| &list.0[..]);
+    let chosen = signals::choose(requested, &support)?;
     let hooks: Vec<_> = chosen
         .iter()
         .flat_map(|s| s.usable_hooks(&support))
@@ -67,12 +74,25 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let offsets = KernelOffsets::resolve(&btf)?;
     let state = state_store::choose(args.cgroup_state, &btf)?;
     let mount = cgroup2_root(args.cgroup_root.as_deref())?;
+    if !args.log_root.is_dir() {
+        warn!(
+            log_root = %args.log_root.display(),
+            "--log-root is not a folder: Kubernetes namespace, pod and container names \
+             cannot be read (pods are still labelled with their pod_uid)"
+        );
+    }
     let resolver = CgroupResolver::new(&mount)?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let mut user1 = signal(SignalKind::user_defined1()).context("cannot handle SIGUSR1")?;
     raise_open_file_limit();
+    // Everything is read from the parsed BTF; it is large, and the loader
+    // parses the file again its own way: free it first, and give the heap
+    // back to the system (glibc keeps freed memory otherwise), so that the
+    // two never take memory at the same time.
+    drop(btf);
+    trim_heap();
 
     let mut ebpf = loader::load_and_attach(&LoadOptions {
         btf_path: &args.kernel.btf,
@@ -85,11 +105,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         kernel_cgroups: args.kernel_cgroups,
         state,
     })?;
-    // The parsed BTF is large; the programs are loaded, so it can go, and the
-    // heap it used back to the system (glibc keeps freed memory otherwise).
-    drop(btf);
-    // SAFETY: malloc_trim only releases free heap memory.
-    unsafe { libc::malloc_trim(0) };
+    // The loader's parsed BTF and object copies are gone too.
+    trim_heap();
     let reload = Arc::new(AtomicBool::new(false));
     let scraper = Scraper {
         maps: KernelMaps::new(&mut ebpf, &chosen, state)?,

@@ -29,11 +29,16 @@ type Shared = Arc<Mutex<Scraper>>;
 /// Binds `addr`, with an error that says what to do.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|err| {
+        let link_local = matches!(addr, SocketAddr::V6(v6)
+            if v6.ip().segments()[0] & 0xffc0 == 0xfe80 && v6.scope_id() == 0);
         let advice = match err.kind() {
+            _ if link_local => {
+                "an IPv6 link-local address needs the index of its interface, as in \
+                 [fe80::1%2]:9635 (`ip -6 addr` lists them)"
+            }
             std::io::ErrorKind::AddrInUse => "the port is taken: choose a free one with --listen",
             std::io::ErrorKind::AddrNotAvailable => {
-                "no interface of this host has that address (an IPv6 link-local address also \
-                 needs its interface, as in [fe80::1%eth0]:9635): choose one with --listen"
+                "no interface of this host has that address: choose one that it has with --listen"
             }
             std::io::ErrorKind::PermissionDenied => {
                 "ports below 1024 need CAP_NET_BIND_SERVICE: choose another with --listen"
