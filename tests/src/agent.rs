@@ -44,6 +44,8 @@ pub struct Agent {
     child: Option<Child>,
     addr: SocketAddr,
     log: mpsc::Receiver<String>,
+    /// What it logged before it served.
+    start_log: Vec<String>,
 }
 
 impl Agent {
@@ -77,6 +79,7 @@ impl Agent {
                             child: Some(child),
                             addr,
                             log: rx,
+                            start_log: seen,
                         };
                     }
                     seen.push(line);
@@ -114,6 +117,36 @@ impl Agent {
         let (status, body) = self.get("/metrics");
         assert_eq!(status, 200, "GET /metrics failed: {body}");
         Exposition::parse(&body)
+    }
+
+    /// Waits up to `within` for a log line that contains `needle` (a line
+    /// logged before the agent served counts).
+    pub fn logged(&self, needle: &str, within: Duration) -> bool {
+        if self.start_log.iter().any(|line| line.contains(needle)) {
+            return true;
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(remaining) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().ok().flatten().is_none())
+    }
+
+    /// Sends `signal` without waiting.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: plain kill(2) on our own child, which has not been waited for.
+        unsafe { libc::kill(self.pid() as i32, signal) };
     }
 
     /// Sends `signal` and waits for the exit: (status, remaining log lines).
@@ -172,9 +205,18 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Names of the loaded BPF programs (anyone's) that start with one of `prefixes`.
 pub fn loaded_programs(prefixes: &[&str]) -> Vec<String> {
+    loaded_program_ids(prefixes)
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect()
+}
+
+/// (id, name) of the loaded BPF programs (anyone's) whose names start with
+/// one of `prefixes`.
+pub fn loaded_program_ids(prefixes: &[&str]) -> Vec<(u32, String)> {
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
-        .filter_map(|p| p.name_as_str().map(str::to_string))
-        .filter(|n| prefixes.iter().any(|prefix| n.starts_with(prefix)))
+        .filter_map(|p| Some((p.id(), p.name_as_str()?.to_string())))
+        .filter(|(_, n)| prefixes.iter().any(|prefix| n.starts_with(prefix)))
         .collect()
 }

@@ -124,10 +124,11 @@ struct CloneArgs {
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 impl BornIn {
-    /// Runs `program args` as a child born in `cgroup`, output discarded.
-    pub fn spawn(cgroup: &TestCgroup, program: &Path, args: &[&str]) -> BornIn {
+    /// Runs `program args` as a child born in the cgroup at `cgroup`,
+    /// output discarded.
+    pub fn spawn(cgroup: &Path, program: &Path, args: &[&str]) -> BornIn {
         use std::{ffi::CString, os::fd::AsRawFd, os::unix::ffi::OsStrExt};
-        let dir = fs::File::open(cgroup.dir()).expect("cannot open the cgroup directory");
+        let dir = fs::File::open(cgroup).expect("cannot open the cgroup directory");
         let path = CString::new(program.as_os_str().as_bytes()).unwrap();
         let argv: Vec<CString> = std::iter::once(path.clone())
             .chain(args.iter().map(|a| CString::new(*a).unwrap()))
@@ -159,7 +160,7 @@ impl BornIn {
         assert!(
             pid > 0,
             "clone3 into {}: {}",
-            cgroup.dir().display(),
+            cgroup.display(),
             std::io::Error::last_os_error()
         );
         BornIn { pid: pid as i32 }
@@ -168,6 +169,15 @@ impl BornIn {
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.pid as u32
+    }
+
+    /// Waits for it to exit; whether it exited with status 0.
+    pub fn wait(self) -> bool {
+        let mut status = 0;
+        // SAFETY: waitpid(2) on our own child.
+        let waited = unsafe { libc::waitpid(self.pid, &mut status, 0) } == self.pid;
+        std::mem::forget(self);
+        waited && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
     }
 
     /// Stops it (SIGSTOP) and waits until every thread is stopped, so that

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod cgroup;
 pub mod exposition;
+pub mod http;
 pub mod kernel_maps;
 pub mod netns;
 pub mod workload;

@@ -11,6 +11,7 @@ use std::{
 use integration_tests::{
     agent::{Agent, http_get},
     cgroup::TestCgroup,
+    http::promtool_check,
     workload::Workload,
 };
 use serde_json::Value;
@@ -114,22 +115,6 @@ fn prometheus_scrapes_and_answers_the_runqueue_quantile() {
 fn promtool_finds_nothing_to_say_about_the_exposition() {
     let agent = Agent::start(&[]);
     let (_, body) = agent.get("/metrics");
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run promtool");
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}"
-    );
+    let report = promtool_check(&body);
+    assert!(report.is_empty(), "promtool check metrics:\n{report}");
 }

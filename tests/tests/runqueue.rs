@@ -170,7 +170,7 @@ fn preemptions_against_the_kernel(state: &str) {
     let a = TestCgroup::create("pp-runq-preempt");
     let spin_cpu = (cpus() - 1).to_string();
     let spinners = BornIn::spawn(
-        &a,
+        a.dir(),
         &workload::binary(),
         &["spin", "-", &spin_cpu, "3", "60000"],
     );
