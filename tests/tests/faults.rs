@@ -98,7 +98,8 @@ enum Outcome {
     PathsStillResolve,
     /// The agent's programs are gone from the kernel.
     NothingLeftLoaded,
-    /// Both agents count the workload's events the same.
+    /// Both agents count the workload's events the same, and put its
+    /// run-queue waits in the same buckets.
     SameCounts,
     /// No wait measured negative or absurd, and the workload's waits add up
     /// to what it timed itself.
@@ -537,10 +538,14 @@ impl Scratch {
                 .samples
                 .iter()
                 .filter(|s| s.labels.get("cgroup").map(String::as_str) == Some(cgroup.label()))
+                // Counts match exactly; so do run-queue buckets (both read the
+                // run queue's clock at the same event), not syscall buckets
+                // (each program reads the clock itself, so a duration on a
+                // bucket edge may fall on either side).
                 .filter(|s| {
                     s.name.ends_with("_count")
                         || s.name.ends_with("_total")
-                        || s.name.ends_with("_bucket")
+                        || s.name == "pressure_runqueue_latency_seconds_bucket"
                 })
                 .map(|s| (s.name.clone(), format!("{:?}", s.labels), s.value))
                 .collect();
