@@ -57,6 +57,9 @@ enum Fault {
     DeepCgroup,
     /// An agent whose cgroup root is lazily unmounted while it runs.
     LazyUnmount,
+    /// `check --btf` on this many copies of the kernel's BTF, each with
+    /// bytes overwritten at pseudo-random places (a fixed seed).
+    FuzzedBtf(usize),
     /// An agent killed with SIGKILL.
     Kill9,
     /// A second agent beside the first, both measuring one workload.
@@ -96,6 +99,8 @@ enum Outcome {
     ExportedById,
     /// A cgroup made after the unmount is labelled with its path.
     PathsStillResolve,
+    /// Every run ends, with status 0 or 1, and no panic.
+    EndsCleanly,
     /// The agent's programs are gone from the kernel.
     NothingLeftLoaded,
     /// Both agents count the workload's events the same, and put its
@@ -148,6 +153,7 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("check with a BTF without types", Command(&["check", "--btf", "{empty_btf}"]), Reports(1, &["info     hook tp_btf/sched_switch         missing", "info     signal runq                      unavailable", "FAIL     signals"])),
     ("--btf of garbage", Command(&["run", "--btf", "{garbage_btf}"]), Refused(1, &["cannot parse kernel BTF"])),
     ("--btf cut short", Command(&["run", "--btf", "{truncated_btf}"]), Refused(1, &["cannot parse kernel BTF"])),
+    ("30 fuzzed BTF files", FuzzedBtf(30), EndsCleanly),
     ("check with a --btf of garbage", Command(&["check", "--btf", "{garbage_btf}"]), Reports(1, &["FAIL     btf"])),
     ("--cgroup-root not cgroup2", Command(&["run", "--cgroup-root", "{dir}"]), Refused(1, &["not a cgroup2 file system"])),
     ("--cgroup-root a child cgroup", Command(&["run", "--cgroup-root", "{child_cgroup}"]), Refused(1, &["below the root of its cgroup2 hierarchy"])),
@@ -368,11 +374,40 @@ impl Scratch {
             }
             (DeepCgroup, ExportedById) => self.deep_cgroup(),
             (LazyUnmount, PathsStillResolve) => lazy_unmount(),
+            (FuzzedBtf(count), EndsCleanly) => self.fuzzed_btf(*count),
             (Kill9, NothingLeftLoaded) => kill9(),
             (SecondAgent, SameCounts) => self.second_agent(),
             (ClockJump, NoAbsurdValues) => self.clock_jump(),
             _ => Err("this fault has no check for this outcome".into()),
         }
+    }
+
+    fn fuzzed_btf(&self, count: usize) -> Checked {
+        let original = fs::read("/sys/kernel/btf/vmlinux").map_err(|e| e.to_string())?;
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let path = self.dir.join("fuzzed_btf");
+        for round in 0..count {
+            let mut bytes = original.clone();
+            // The header and the first types matter most; the rest anywhere.
+            for _ in 0..16 {
+                let span = if next() % 2 == 0 { 4096 } else { bytes.len() };
+                let at = (next() % span as u64) as usize;
+                bytes[at] = next() as u8;
+            }
+            fs::write(&path, &bytes).map_err(|e| e.to_string())?;
+            let (code, stdout, stderr) =
+                run_watched(agent::command(&["check", "--btf", path.to_str().unwrap()]))?;
+            check(matches!(code, Some(0 | 1)), || {
+                format!("fuzzed BTF {round}: exit {code:?}: {stdout}{stderr}")
+            })?;
+        }
+        Ok(())
     }
 
     fn serves_on(&self, text: &str) -> Checked {
@@ -606,32 +641,42 @@ impl Scratch {
     }
 }
 
-/// Checks a command's end against `outcome`.
-fn finished(mut command: Command, outcome: &Outcome) -> Checked {
+/// Runs `command` to its end (killed after 30 s: a hang fails the row, not
+/// the test): (exit code, standard output, standard error); an error if it
+/// panicked.
+fn run_watched(mut command: Command) -> Result<(Option<i32>, String, String), String> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
     let pid = child.id() as i32;
-    // A command that hangs (on a FIFO, say) fails the row instead of the test.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let watchdog = thread::spawn(move || {
-        thread::sleep(Duration::from_secs(30));
-        // SAFETY: kill(2); the pid may be gone, then this does nothing harmful
-        // in the short life of a test.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        if done_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            // SAFETY: kill(2) on a child that has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     });
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    drop(watchdog);
+    let _ = done_tx.send(());
+    let _ = watchdog.join();
     let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     );
     let both = format!("{stdout}{stderr}");
     check(
         !both.contains("panicked") && !both.contains("RUST_BACKTRACE"),
         || format!("a panic: {both}"),
     )?;
+    Ok((out.status.code(), stdout, stderr))
+}
+
+/// Checks a command's end against `outcome`.
+fn finished(command: Command, outcome: &Outcome) -> Checked {
+    let (status, stdout, stderr) = run_watched(command)?;
+    let both = format!("{stdout}{stderr}");
     let (code, says, text) = match outcome {
         Refused(code, says) => {
             let first = stderr
@@ -646,8 +691,8 @@ fn finished(mut command: Command, outcome: &Outcome) -> Checked {
         Reports(code, says) => (*code, *says, both.clone()),
         _ => return Err("a command's outcome is Refused or Reports".into()),
     };
-    check(out.status.code() == Some(code), || {
-        format!("exit {:?}, expected {code}: {both}", out.status)
+    check(status == Some(code), || {
+        format!("exit {status:?}, expected {code}: {both}")
     })?;
     for text_wanted in says {
         check(text.contains(text_wanted), || {
