@@ -5,15 +5,17 @@ use std::{fmt::Display, io::Write};
 use anyhow::Result;
 
 use crate::{
-    cgroupfs::cgroup2_root,
-    cli::{KernelArgs, StateStore},
-    hooks::{HookKind, HookStatus, HookSupport},
-    kernel_btf::KernelBtf,
-    loader,
-    offsets::KernelOffsets,
-    privileges::Privileges,
-    signals::Signal,
-    state_store,
+    cli::KernelArgs,
+    identity::cgroupfs::cgroup2_root,
+    kernel::{
+        btf::KernelBtf,
+        cgroup_state::CgroupState,
+        hooks::{HookKind, HookStatus, HookSupport},
+        loader,
+        offsets::KernelOffsets,
+        privileges::Privileges,
+        signals::Signal,
+    },
 };
 
 /// The report, line by line.
@@ -99,7 +101,7 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
         }
     };
     // `auto` always resolves.
-    let state = state_store::choose(StateStore::Auto, &btf)?;
+    let state = CgroupState::choose(None, &btf)?;
     match KernelOffsets::resolve(&btf) {
         Ok(offsets) => {
             let list: Vec<String> = offsets
@@ -113,11 +115,7 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
                 Verdict::Info,
                 offsets.clock_description(),
             );
-            report.line(
-                "per-cgroup state",
-                Verdict::Info,
-                state_store::describe(state),
-            );
+            report.line("per-cgroup state", Verdict::Info, state.describe());
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
     }

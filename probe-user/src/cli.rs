@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::signals::Signal;
+use crate::kernel::{cgroup_state::CgroupState, loader::Programs, signals::Signal};
 
 /// Default address of the metrics endpoint.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9635";
@@ -98,8 +98,8 @@ pub struct RunArgs {
     /// storage, Linux 6.2+: cheapest, freed with the cgroup), `hash` (hash
     /// maps keyed by cgroup id, any kernel), or `auto` (storage when the
     /// kernel has it).
-    #[arg(long, value_enum, value_name = "KIND", default_value_t = StateStore::Auto)]
-    pub cgroup_state: StateStore,
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = CgroupStateChoice::Auto)]
+    pub cgroup_state: CgroupStateChoice,
     /// Which programs to attach: `probe` (the real ones) or `empty` (programs
     /// that do nothing, on the same hooks: the overhead floor, for benchmarks).
     #[arg(long, value_enum, default_value_t = ProgramSet::Probe, hide = true)]
@@ -148,9 +148,9 @@ pub struct KernelArgs {
     pub disable_hooks: Vec<String>,
 }
 
-/// Where per-cgroup state lives in the kernel.
+/// `--cgroup-state`: where per-cgroup state lives in the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StateStore {
+pub enum CgroupStateChoice {
     /// Local storage where the kernel has it, else hash maps.
     Auto,
     /// Cgroup local storage (Linux 6.2+).
@@ -159,13 +159,33 @@ pub enum StateStore {
     Hash,
 }
 
-/// Programs to attach.
+impl CgroupStateChoice {
+    /// The state asked for; `None` lets the kernel decide.
+    pub fn requested(self) -> Option<CgroupState> {
+        match self {
+            CgroupStateChoice::Auto => None,
+            CgroupStateChoice::Storage => Some(CgroupState::Storage),
+            CgroupStateChoice::Hash => Some(CgroupState::Hash),
+        }
+    }
+}
+
+/// `--programs`: which programs to attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgramSet {
     /// The measuring programs.
     Probe,
     /// Empty programs on the same hooks (benchmark floor).
     Empty,
+}
+
+impl From<ProgramSet> for Programs {
+    fn from(set: ProgramSet) -> Programs {
+        match set {
+            ProgramSet::Probe => Programs::Probe,
+            ProgramSet::Empty => Programs::Floor,
+        }
+    }
 }
 
 /// Log verbosity.

@@ -1,27 +1,30 @@
 //! pressure-probe: per-container pressure signals from eBPF, for Prometheus.
 
-mod cgroup_path;
-mod cgroupfs;
+// The agent's pipeline, one stage per module, data flowing one way:
+//
+//   kernel    what this kernel offers and how to use it: its BTF, the struct
+//             offsets, the hooks of each signal, where per-cgroup state
+//             lives, privileges; loads and attaches the programs
+//   collect   reads what the programs aggregated: kernel maps, the listener
+//             iterator, accept-queue overflows
+//   identity  cgroup id -> path -> owner (Kubernetes, Docker, systemd) and labels
+//   snapshot  raw counts + identity -> per-cgroup statistics, reclaiming
+//             removed cgroups; `fold` bounds their number
+//   export    a snapshot -> the Prometheus exposition
+//   serve     the HTTP endpoints, within bounds
+//
+// `scrape` runs collect -> snapshot -> export; `run` and `check` are the
+// commands; `cli` is the command line, resolved into the stages' own types.
 mod check;
 mod cli;
 mod collect;
 mod export;
-mod fold;
-mod hooks;
 mod identity;
-mod kernel_btf;
-mod kube_names;
-mod listeners;
-mod loader;
-mod offsets;
-mod overflows;
-mod privileges;
+mod kernel;
 mod run;
 mod scrape;
 mod serve;
-mod signals;
 mod snapshot;
-mod state_store;
 
 use std::{io::IsTerminal, process::ExitCode};
 

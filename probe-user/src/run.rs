@@ -11,22 +11,25 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 use crate::{
-    cgroup_path::KubepodsRoots,
-    cgroupfs::{CgroupResolver, cgroup2_root},
     cli::RunArgs,
-    collect::KernelMaps,
-    hooks::HookSupport,
-    identity::Identity,
-    kernel_btf::KernelBtf,
-    loader::{self, LoadOptions},
-    offsets::{KernelOffsets, TcpOffsets},
-    overflows::OverflowLedger,
-    privileges::Privileges,
+    collect::{maps::KernelMaps, overflows::OverflowLedger},
+    identity::{
+        Identity,
+        cgroup_path::KubepodsRoots,
+        cgroupfs::{CgroupResolver, cgroup2_root},
+    },
+    kernel::{
+        btf::KernelBtf,
+        cgroup_state::CgroupState,
+        hooks::HookSupport,
+        loader::{self, LoadOptions},
+        offsets::{KernelOffsets, TcpOffsets},
+        privileges::Privileges,
+        signals::{self, Signal},
+    },
     scrape::Scraper,
     serve,
-    signals::{self, Signal},
     snapshot::SnapshotBuilder,
-    state_store,
 };
 
 /// Raises the soft limit on open files to the hard one (as most daemons
@@ -72,7 +75,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         None
     };
     let offsets = KernelOffsets::resolve(&btf)?;
-    let state = state_store::choose(args.cgroup_state, &btf)?;
+    let state = CgroupState::choose(args.cgroup_state.requested(), &btf)?;
     let mount = cgroup2_root(args.cgroup_root.as_deref())?;
     if !args.log_root.is_dir() {
         warn!(
@@ -100,7 +103,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         signals: &chosen,
         hooks: &hooks,
         tcp_offsets,
-        programs: args.programs,
+        programs: args.programs.into(),
         ebpf_log: args.ebpf_log,
         kernel_cgroups: args.kernel_cgroups,
         state,

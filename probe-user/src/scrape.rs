@@ -13,12 +13,10 @@ use aya::Ebpf;
 use tracing::debug;
 
 use crate::{
-    collect::KernelMaps,
+    collect::{listeners, maps::KernelMaps, overflows::OverflowLedger},
     export,
     identity::Identity,
-    listeners,
-    overflows::OverflowLedger,
-    signals::Signal,
+    kernel::signals::Signal,
     snapshot::{SnapshotBuilder, TcpInput},
 };
 

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::cgroup_path::is_container_id;
+use crate::identity::cgroup_path::is_container_id;
 
 /// Least time between two reads of the log folders.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);

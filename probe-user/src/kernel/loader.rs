@@ -18,12 +18,11 @@ use probe_common::{
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, info, warn};
 
-use crate::{
-    cli::{ProgramSet, StateStore},
+use crate::kernel::{
+    cgroup_state::CgroupState,
     hooks::{Hook, HookKind},
     offsets::{KernelOffsets, TcpOffsets},
     signals::Signal,
-    state_store,
 };
 
 /// The kernel object built by `cargo xtask build`: per-cgroup state in
@@ -37,11 +36,21 @@ static EBPF_HASH_STATE_OBJECT: &[u8] =
 const EBPF_LOG_DEBUG: u8 = 4;
 
 /// The build of the kernel object that keeps per-cgroup state in `state`.
-fn object(state: StateStore) -> &'static [u8] {
+fn object(state: CgroupState) -> &'static [u8] {
     match state {
-        StateStore::Hash => EBPF_HASH_STATE_OBJECT,
-        _ => EBPF_OBJECT,
+        CgroupState::Storage => EBPF_OBJECT,
+        CgroupState::Hash => EBPF_HASH_STATE_OBJECT,
     }
+}
+
+/// Which programs go on the hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Programs {
+    /// The measuring programs.
+    Probe,
+    /// Programs that do nothing, on the same hooks: the overhead any probe
+    /// pays (for benchmarks).
+    Floor,
 }
 
 /// What to load.
@@ -57,13 +66,13 @@ pub struct LoadOptions<'a> {
     /// Offsets for the TCP programs, when the TCP signal runs.
     pub tcp_offsets: Option<TcpOffsets>,
     /// Real programs or the empty floor.
-    pub programs: ProgramSet,
+    pub programs: Programs,
     /// Forward kernel diagnostics to the agent log.
     pub ebpf_log: bool,
     /// Bound of the kernel's cgroup list.
     pub kernel_cgroups: u32,
-    /// Where per-cgroup state lives (`Storage` or `Hash`).
-    pub state: StateStore,
+    /// Where per-cgroup state lives.
+    pub state: CgroupState,
 }
 
 /// Loads the object and attaches one program per hook (iterators are only
@@ -152,16 +161,16 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         signals = ?options.signals,
         programs = ?options.programs,
         clock = options.offsets.clock_description(),
-        cgroup_state = state_store::describe(options.state),
+        cgroup_state = options.state.describe(),
         "eBPF programs attached"
     );
     Ok(ebpf)
 }
 
-fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: ProgramSet) -> Result<()> {
+fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: Programs) -> Result<()> {
     let name = match programs {
-        ProgramSet::Probe => hook.program,
-        ProgramSet::Empty => hook.floor_program,
+        Programs::Probe => hook.program,
+        Programs::Floor => hook.floor_program,
     };
     let program = ebpf
         .program_mut(name)
@@ -230,7 +239,7 @@ fn spawn_log_reader(ebpf: &mut Ebpf) -> Result<()> {
 /// Loads (without attaching) the floor program of `hook`: the only way to
 /// know whether the kernel allows an fentry hook (lockdown and kernels
 /// without BPF trampolines refuse it at load).
-pub fn trial_load(btf_path: &Path, hook: &Hook, state: StateStore) -> Result<()> {
+pub fn trial_load(btf_path: &Path, hook: &Hook, state: CgroupState) -> Result<()> {
     let btf = Btf::parse_file(btf_path, Endianness::default())
         .with_context(|| format!("cannot parse kernel BTF at {}", btf_path.display()))?;
     let mut ebpf = EbpfLoader::new()

@@ -29,7 +29,7 @@ use std::{
 
 use probe_common::tcp::ListenerRecord;
 
-use crate::listeners::ListenerId;
+use crate::collect::listeners::ListenerId;
 
 /// How long a namespace's baseline is kept after its last listener is gone.
 const NETNS_GRACE: Duration = Duration::from_secs(600);

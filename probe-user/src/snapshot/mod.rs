@@ -1,6 +1,8 @@
 //! Turns raw kernel counts into per-cgroup signals, and reclaims the kernel
 //! entries of removed cgroups without letting any counter go backwards.
 
+mod fold;
+
 use std::{
     collections::{BTreeMap, HashMap},
     sync::Arc,
@@ -14,11 +16,12 @@ use probe_common::{
 };
 
 use crate::{
-    cgroupfs::CgroupLookup,
-    collect::{CgroupData, KernelMaps, RawSnapshot},
-    fold::Folder,
-    identity::{Identity, Labels, is_host_cgroup},
-    listeners::ListenerId,
+    collect::{
+        listeners::ListenerId,
+        maps::{CgroupData, KernelMaps, RawSnapshot},
+    },
+    identity::{Identity, Labels, cgroupfs::CgroupLookup, is_host_cgroup},
+    snapshot::fold::Folder,
 };
 
 /// Who ran instead of a preempted thread.

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use probe_common::globals;
 
-use crate::kernel_btf::KernelBtf;
+use crate::kernel::btf::KernelBtf;
 
 /// A field the programs read: the global that carries its offset, the
 /// struct, the field path, and the width read (`None`: not checked).

@@ -15,7 +15,7 @@ use probe_common::{
     tcp::{self, TcpFill},
 };
 
-use crate::{cli::StateStore, signals::Signal};
+use crate::kernel::{cgroup_state::CgroupState, signals::Signal};
 
 /// The kernel's aggregates, as listed at one instant. Per-cgroup data lives
 /// in each cgroup's storage and is read with [`KernelMaps::cgroup_data`].
@@ -83,13 +83,13 @@ fn found<V>(value: Result<V, MapError>, name: &str) -> Result<Option<V>> {
 impl KernelMaps {
     /// Takes the maps out of the loaded object; only `signals` are read, and
     /// per-cgroup state from where `store` says it is.
-    pub fn new(ebpf: &mut Ebpf, signals: &[Signal], store: StateStore) -> Result<Self> {
-        let state = match store {
-            StateStore::Hash => StateMaps::Hash {
+    pub fn new(ebpf: &mut Ebpf, signals: &[Signal], state: CgroupState) -> Result<Self> {
+        let state = match state {
+            CgroupState::Hash => StateMaps::Hash {
                 runq: take(ebpf, runqueue::STATE_MAP)?,
                 syscalls: take(ebpf, syscall::STATE_MAP)?,
             },
-            _ => StateMaps::Storage {
+            CgroupState::Storage => StateMaps::Storage {
                 runq: take(ebpf, runqueue::STORAGE_MAP)?,
                 syscalls: take(ebpf, syscall::STORAGE_MAP)?,
             },

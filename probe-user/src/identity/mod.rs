@@ -2,6 +2,10 @@
 //! Kubernetes log folders say (namespace, pod, container, pod UID, container
 //! id, QoS class, systemd unit). Cached per cgroup id.
 
+pub mod cgroup_path;
+pub mod cgroupfs;
+pub mod kube_names;
+
 use std::{
     collections::{HashMap, HashSet},
     path::Path,
@@ -10,8 +14,8 @@ use std::{
 
 use tracing::warn;
 
-use crate::{
-    cgroup_path::{self, KubepodsRoots, Owner},
+use crate::identity::{
+    cgroup_path::{KubepodsRoots, Owner},
     cgroupfs::{CgroupLookup, CgroupResolver},
     kube_names::KubeNames,
 };

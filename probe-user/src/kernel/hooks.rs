@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use crate::kernel_btf::KernelBtf;
 use HookKind::{BtfTracepoint, Fentry, RawTracepoint};
+
+use crate::kernel::btf::KernelBtf;
 
 /// How a program attaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

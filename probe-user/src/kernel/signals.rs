@@ -3,16 +3,15 @@
 use std::fmt;
 
 use anyhow::{Result, bail};
-use clap::ValueEnum;
 use probe_common::{runqueue, syscall, tcp};
 
-use crate::{
+use crate::kernel::{
     hooks::{Hook, HookStatus, HookSupport, RUNQ_HOOKS, SYSCALL_HOOKS, TCP_HOOKS},
     offsets::TcpOffsets,
 };
 
 /// A pressure signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Signal {
     /// Run-queue latency and preemptions.
     Runq,

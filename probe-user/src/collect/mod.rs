@@ -1,0 +1,5 @@
+//! Reads what the kernel programs aggregated: raw ids and counts, no labels.
+
+pub mod listeners;
+pub mod maps;
+pub mod overflows;
