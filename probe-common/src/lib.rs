@@ -7,6 +7,7 @@ pub mod cgroups;
 pub mod counters;
 pub mod globals;
 pub mod histogram;
+pub mod objects;
 pub mod runqueue;
 pub mod syscall;
 pub mod tcp;

@@ -7,7 +7,7 @@ pub const WAKEUP_SLOTS: u32 = 1 << 16;
 pub const PREEMPTION_PAIRS_PER_CGROUP: u32 = 4;
 /// Default bound of the (victim, preemptor) pair map.
 pub const MAX_PREEMPTION_PAIRS: u32 = crate::cgroups::MAX_CGROUPS * PREEMPTION_PAIRS_PER_CGROUP;
-/// Name of the per-cgroup state map of the hash-state build.
+/// Name of the per-cgroup state map of the `cgroup-state-hash` build.
 pub const STATE_MAP: &str = "RUNQ_STATE";
 /// Name of the per-cgroup local storage of the default build.
 pub const STORAGE_MAP: &str = "RUNQ_STORAGE";

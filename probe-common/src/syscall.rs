@@ -43,7 +43,7 @@ pub const TABLE_GLOBAL: &str = "SYSCALL_CLASSES";
 /// Default number of entry slots (a power of two), indexed by thread id.
 pub const SLOTS: u32 = 1 << 16;
 
-/// Name of the per-cgroup state map of the hash-state build.
+/// Name of the per-cgroup state map of the `cgroup-state-hash` build.
 pub const STATE_MAP: &str = "SYSCALL_STATE";
 /// Name of the per-cgroup local storage of the default build.
 pub const STORAGE_MAP: &str = "SYSCALL_STORAGE";

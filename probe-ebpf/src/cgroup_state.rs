@@ -2,7 +2,7 @@
 //!
 //! The default build keeps it in each cgroup's local storage
 //! (`BPF_MAP_TYPE_CGRP_STORAGE`, Linux 6.2 and later): no hashing on the hot
-//! path, and the kernel frees it with the cgroup. The `hash-state` build, for
+//! path, and the kernel frees it with the cgroup. The `cgroup-state-hash` build, for
 //! older kernels, keeps it in hash maps keyed by cgroup id, which the agent
 //! reclaims when a cgroup goes. Either way, a cgroup's first state also lists
 //! its id in `CGROUPS`, which is how the agent finds what to read.
@@ -84,7 +84,7 @@ fn listed<C: EbpfContext, S: Listed>(
     Some(state)
 }
 
-#[cfg(not(feature = "hash-state"))]
+#[cfg(not(feature = "cgroup-state-hash"))]
 mod store {
     use aya_ebpf::{bindings::cgroup, btf_maps::CgrpStorage, macros::btf_map};
     use probe_common::{runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
@@ -109,7 +109,7 @@ mod store {
     }
 }
 
-#[cfg(feature = "hash-state")]
+#[cfg(feature = "cgroup-state-hash")]
 mod store {
     use aya_ebpf::{
         bindings::BPF_F_NO_PREALLOC,

@@ -46,7 +46,7 @@ fn keys<V: aya::Pod>(pid: u32, name: &str) -> Vec<u64> {
 
 /// Every cgroup id the kernel maps of agent `pid` hold: the listed cgroups,
 /// both sides of every preemption pair, the accept-queue fill keys, and the
-/// per-cgroup state maps (in the hash-state build).
+/// per-cgroup state maps (in the `cgroup-state-hash` build).
 pub fn cgroup_ids_in_kernel_maps(pid: u32) -> Vec<u64> {
     let mut ids = keys::<u8>(pid, CGROUPS_MAP);
     let preemptions =

@@ -239,7 +239,7 @@ fn churn_leaves_nothing_behind() {
 
 /// The same with per-cgroup state in hash maps, which the agent must reclaim.
 #[test]
-fn churn_with_hash_state_leaves_nothing_behind() {
+fn churn_with_cgroup_state_hash_leaves_nothing_behind() {
     churn("hash");
 }
 

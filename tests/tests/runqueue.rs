@@ -27,7 +27,7 @@ fn starved_cgroup_matches_schedstat_and_stands_out() {
 /// The same with per-cgroup state in hash maps (the build for kernels
 /// without cgroup local storage).
 #[test]
-fn starved_cgroup_with_hash_state() {
+fn starved_cgroup_with_cgroup_state_hash() {
     starved_cgroup("hash");
 }
 
@@ -161,7 +161,7 @@ fn preemptions_equal_involuntary_switches() {
 
 /// The same with per-cgroup state in hash maps.
 #[test]
-fn preemptions_equal_involuntary_switches_with_hash_state() {
+fn preemptions_equal_involuntary_switches_with_cgroup_state_hash() {
     preemptions_against_the_kernel("hash");
 }
 

@@ -19,7 +19,7 @@ fn known_workload_lands_in_its_classes() {
 
 /// The same with per-cgroup state in hash maps.
 #[test]
-fn known_workload_with_hash_state() {
+fn known_workload_with_cgroup_state_hash() {
     known_workload("hash");
 }
 

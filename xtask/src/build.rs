@@ -3,6 +3,7 @@
 use std::{path::PathBuf, process::Command};
 
 use anyhow::Result;
+use probe_common::objects::{self, Build};
 
 use crate::{
     cmd::{self, is_root, on_path, workspace_root},
@@ -12,39 +13,14 @@ use crate::{
 /// Target triple of the kernel programs.
 const BPF_TARGET: &str = "bpfel-unknown-none";
 
-/// The two builds of the kernel object.
-#[derive(Clone, Copy)]
-pub enum Flavour {
-    /// Per-cgroup state in cgroup local storage (Linux 6.2+).
-    Storage,
-    /// Per-cgroup state in hash maps (older kernels).
-    HashState,
+/// The target folder of a build of the kernel object.
+fn target_dir(build: Build) -> PathBuf {
+    workspace_root().join("target").join(build.target_subdir)
 }
 
-impl Flavour {
-    const ALL: [Flavour; 2] = [Flavour::Storage, Flavour::HashState];
-
-    fn target_dir(self) -> PathBuf {
-        match self {
-            Flavour::Storage => workspace_root().join("target"),
-            Flavour::HashState => workspace_root().join("target/ebpf-hash-state"),
-        }
-    }
-
-    /// The environment variable that tells the agent's build where it is.
-    fn env(self) -> &'static str {
-        match self {
-            Flavour::Storage => "PRESSURE_PROBE_EBPF_OBJ",
-            Flavour::HashState => "PRESSURE_PROBE_EBPF_HASH_STATE_OBJ",
-        }
-    }
-
-    /// Where the kernel object lands.
-    fn object(self) -> PathBuf {
-        self.target_dir()
-            .join(BPF_TARGET)
-            .join("release/probe-ebpf")
-    }
+/// Where a build of the kernel object lands.
+fn object(build: Build) -> PathBuf {
+    target_dir(build).join(objects::OBJECT_IN_TARGET)
 }
 
 /// Where the agent binary lands.
@@ -59,7 +35,7 @@ fn host_binary(name: &str, release: bool) -> PathBuf {
 }
 
 /// A `cargo +nightly` command for the BPF target, free of host flags.
-fn nightly_bpf_cargo(subcommand: &str, flavour: Flavour) -> Command {
+fn nightly_bpf_cargo(subcommand: &str, build: Build) -> Command {
     let mut command = Command::new("cargo");
     command
         .current_dir(workspace_root())
@@ -72,13 +48,13 @@ fn nightly_bpf_cargo(subcommand: &str, flavour: Flavour) -> Command {
         ])
         .args(["--target", BPF_TARGET, "-Z", "build-std=core"])
         .arg("--target-dir")
-        .arg(flavour.target_dir())
+        .arg(target_dir(build))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTC")
         .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    if let Flavour::HashState = flavour {
-        command.args(["--features", "hash-state"]);
+    if let Some(feature) = build.feature {
+        command.args(["--features", feature]);
     }
     command
 }
@@ -86,9 +62,9 @@ fn nightly_bpf_cargo(subcommand: &str, flavour: Flavour) -> Command {
 /// Builds both kernel objects (cargo rebuilds only what changed) and checks
 /// that their code only ever loads from the globals the agent sets.
 pub fn build_ebpf() -> Result<()> {
-    for flavour in Flavour::ALL {
-        cmd::run(&mut nightly_bpf_cargo("build", flavour))?;
-        object_check::check_object(&flavour.object())?;
+    for build in objects::BUILDS {
+        cmd::run(&mut nightly_bpf_cargo("build", build))?;
+        object_check::check_object(&object(build))?;
     }
     Ok(())
 }
@@ -97,8 +73,8 @@ pub fn build_ebpf() -> Result<()> {
 pub fn host_cargo() -> Command {
     let mut command = Command::new("cargo");
     command.current_dir(workspace_root());
-    for flavour in Flavour::ALL {
-        command.env(flavour.env(), flavour.object());
+    for build in objects::BUILDS {
+        command.env(build.env, object(build));
     }
     command
 }
@@ -157,7 +133,8 @@ pub fn run(release: bool, args: &[String]) -> Result<()> {
     cmd::run(command.args(&args))
 }
 
-/// Formatting and clippy, kernel side included.
+/// Formatting and clippy, kernel side included; and `cargo check` of the
+/// agent as on a fresh clone, without kernel objects (rust-analyzer's case).
 pub fn lint() -> Result<()> {
     setup::setup()?;
     cmd::run(
@@ -165,8 +142,16 @@ pub fn lint() -> Result<()> {
             .current_dir(workspace_root())
             .args(["fmt", "--all", "--check"]),
     )?;
-    for flavour in Flavour::ALL {
-        cmd::run(nightly_bpf_cargo("clippy", flavour).args(["--", "-D", "warnings"]))?;
+    let mut fresh = Command::new("cargo");
+    fresh
+        .current_dir(workspace_root())
+        .args(["check", "--package", "probe-user"]);
+    for build in objects::BUILDS {
+        fresh.env(build.env, "/nonexistent/probe-ebpf");
+    }
+    cmd::run(&mut fresh)?;
+    for build in objects::BUILDS {
+        cmd::run(nightly_bpf_cargo("clippy", build).args(["--", "-D", "warnings"]))?;
     }
     build_ebpf()?;
     cmd::run(host_cargo().args([

@@ -25,22 +25,29 @@ use crate::kernel::{
     signals::Signal,
 };
 
-/// The kernel object built by `cargo xtask build`: per-cgroup state in
-/// cgroup local storage.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("PRESSURE_PROBE_EBPF_OBJ"));
-/// The same programs with per-cgroup state in hash maps (kernels before 6.2).
-static EBPF_HASH_STATE_OBJECT: &[u8] =
-    aya::include_bytes_aligned!(env!("PRESSURE_PROBE_EBPF_HASH_STATE_OBJ"));
+/// The kernel object built by `cargo xtask build` with per-cgroup state in
+/// cgroup local storage (`probe_common::objects::STORAGE`).
+static STORAGE_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("PRESSURE_PROBE_EBPF_STORAGE_OBJ"));
+/// The same programs with per-cgroup state in hash maps (kernels before
+/// 6.2; `probe_common::objects::HASH`).
+static HASH_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("PRESSURE_PROBE_EBPF_HASH_OBJ"));
 
 /// `aya_log_common::Level::Debug`: the most verbose level the programs use.
 const EBPF_LOG_DEBUG: u8 = 4;
 
 /// The build of the kernel object that keeps per-cgroup state in `state`.
-fn object(state: CgroupState) -> &'static [u8] {
-    match state {
-        CgroupState::Storage => EBPF_OBJECT,
-        CgroupState::Hash => EBPF_HASH_STATE_OBJECT,
+fn object(state: CgroupState) -> Result<&'static [u8]> {
+    let object = match state {
+        CgroupState::Storage => STORAGE_OBJECT,
+        CgroupState::Hash => HASH_OBJECT,
+    };
+    if object.is_empty() {
+        anyhow::bail!(
+            "this pressure-probe was built without its kernel programs (its build found no eBPF \
+             object): build it with `cargo xtask build`"
+        );
     }
+    Ok(object)
 }
 
 /// Which programs go on the hooks.
@@ -126,7 +133,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
     loader.override_global(aya_log::LEVEL, &log_level, false);
     let mut ebpf = loader
-        .load(object(options.state))
+        .load(object(options.state)?)
         .context("cannot load the eBPF object into the kernel")?;
     if options.ebpf_log {
         spawn_log_reader(&mut ebpf)?;
@@ -244,7 +251,7 @@ pub fn trial_load(btf_path: &Path, hook: &Hook, state: CgroupState) -> Result<()
         .with_context(|| format!("cannot parse kernel BTF at {}", btf_path.display()))?;
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&btf))
-        .load(object(state))
+        .load(object(state)?)
         .context("cannot load the eBPF object")?;
     let program = ebpf
         .program_mut(hook.floor_program)
