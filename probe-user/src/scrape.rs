@@ -62,7 +62,7 @@ impl Scraper {
         };
         let snapshot = self
             .builder
-            .build(raw, tcp, &mut self.maps, &mut self.identity)?;
+            .build(raw, tcp, &mut self.maps, &mut self.identity);
         let text = export::encode(&snapshot, started.elapsed().as_secs_f64())?;
         debug!(cgroups = snapshot.cgroups.len(), ports = snapshot.ports.len(), elapsed = ?started.elapsed(), "scraped");
         Ok(text)

@@ -16,7 +16,7 @@ use prometheus::{
 
 use crate::{
     identity::Labels,
-    snapshot::{PortSignals, Preemptor, Snapshot},
+    snapshot::{PortStats, Preemptor, Snapshot},
 };
 
 /// Exported run-queue bucket bounds, as powers of two nanoseconds: 2^10 ns
@@ -75,6 +75,12 @@ pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> Result<String> {
             "Live cgroups with data whose path could not be read (longer than PATH_MAX, or \
              no permission to open them), exported as cgroup=\"id:N\".",
             vec![gauge(vec![], snapshot.unresolved as f64)],
+        ),
+        gauge_family(
+            "pressure_probe_cgroups_unreadable",
+            "Cgroups left out of this scrape because their kernel state could not be read \
+             (each is logged).",
+            vec![gauge(vec![], snapshot.unreadable as f64)],
         ),
         gauge_family(
             "pressure_probe_scrape_duration_seconds",
@@ -232,7 +238,7 @@ fn cgroup_labels(labels: &Labels) -> Vec<LabelPair> {
         .collect()
 }
 
-fn port_labels(port: &PortSignals) -> Vec<LabelPair> {
+fn port_labels(port: &PortStats) -> Vec<LabelPair> {
     let mut labels = cgroup_labels(&port.labels);
     labels.push(label("netns", &port.netns.to_string()));
     labels.push(label("port", &port.port.to_string()));
@@ -243,7 +249,7 @@ fn port_gauge(
     snapshot: &Snapshot,
     name: &str,
     help: &str,
-    value: fn(&PortSignals) -> u64,
+    value: fn(&PortStats) -> u64,
 ) -> MetricFamily {
     let metrics = snapshot
         .ports

@@ -51,6 +51,11 @@ impl Labels {
         }
     }
 
+    /// Whether these are the labels of a cgroup known only by its id.
+    pub fn is_unresolved(&self) -> bool {
+        self.cgroup.starts_with("id:")
+    }
+
     /// Labels of the cgroups folded together.
     pub fn other() -> Labels {
         Labels {

@@ -12,7 +12,7 @@ use probe_common::{histogram::Histogram, syscall::CgroupSyscalls};
 
 use crate::{
     identity::Labels,
-    snapshot::{CgroupSignals, PortSignals},
+    snapshot::{CgroupStats, PortStats},
 };
 
 /// Decides which cgroups have series of their own.
@@ -34,9 +34,9 @@ impl Folder {
     /// the ports, and how many cgroups were folded.
     pub fn fold(
         &mut self,
-        cgroups: Vec<CgroupSignals>,
-        ports: Vec<PortSignals>,
-    ) -> (Vec<CgroupSignals>, Vec<PortSignals>, usize) {
+        cgroups: Vec<CgroupStats>,
+        ports: Vec<PortStats>,
+    ) -> (Vec<CgroupStats>, Vec<PortStats>, usize) {
         let present: HashSet<u64> = cgroups
             .iter()
             .map(|c| c.id)
@@ -61,13 +61,13 @@ impl Folder {
             .into_iter()
             .partition(|c| self.tracked.contains(&c.id));
         if let Some(sum) = rest.into_iter().reduce(merge) {
-            kept.push(CgroupSignals {
+            kept.push(CgroupStats {
                 id: 0,
                 labels: other.clone(),
                 ..sum
             });
         }
-        let mut folded_ports: BTreeMap<(u32, u16), PortSignals> = BTreeMap::new();
+        let mut folded_ports: BTreeMap<(u32, u16), PortStats> = BTreeMap::new();
         let mut kept_ports = Vec::new();
         for port in ports {
             if self.tracked.contains(&port.cgroup_id) {
@@ -76,7 +76,7 @@ impl Folder {
             }
             let sum = folded_ports
                 .entry((port.netns, port.port))
-                .or_insert_with(|| PortSignals {
+                .or_insert_with(|| PortStats {
                     cgroup_id: 0,
                     labels: other.clone(),
                     depth: 0,
@@ -93,7 +93,7 @@ impl Folder {
     }
 }
 
-fn merge(mut a: CgroupSignals, b: CgroupSignals) -> CgroupSignals {
+fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
     a.runq = sum(a.runq, b.runq, add_histogram);
     a.tcp_fill = sum(a.tcp_fill, b.tcp_fill, |x, y| {
         add(&mut x.buckets, &y.buckets);
@@ -136,11 +136,11 @@ mod tests {
 
     use super::*;
 
-    fn cgroup(id: u64, waits: u64) -> CgroupSignals {
+    fn cgroup(id: u64, waits: u64) -> CgroupStats {
         let mut hist = Histogram::ZERO;
         hist.buckets[10] = waits;
         hist.sum_ns = waits * 100;
-        CgroupSignals {
+        CgroupStats {
             id,
             labels: Arc::new(Labels {
                 cgroup: format!("/c{id}"),

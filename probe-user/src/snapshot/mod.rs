@@ -1,27 +1,44 @@
-//! Turns raw kernel counts into per-cgroup signals, and reclaims the kernel
-//! entries of removed cgroups without letting any counter go backwards.
+//! Turns raw kernel counts into per-cgroup statistics, and reclaims the
+//! kernel entries of removed cgroups without letting any counter go
+//! backwards.
+//!
+//! One build runs in phases, each its own function over small interfaces
+//! ([`Cgroups`] for identity, [`KernelState`] for the kernel maps), so that
+//! each is tested on its own with fakes:
+//! 1. `resolve`: what each cgroup id is now (live with labels, gone,
+//!    unknown), once per id and build;
+//! 2. per-cgroup state (histograms) of the listed cgroups; removed ones
+//!    are forgotten in the kernel;
+//! 3. `preemptions`: who preempted whom, classified, with the counts of
+//!    removed preemptors kept (retired) so that no counter goes back;
+//! 4. accept-queue fill, and `ports` from the listeners;
+//! 5. `fold`: at most `--max-cgroups` cgroups get series of their own.
 
 mod fold;
+mod ports;
+mod preemptions;
+mod resolve;
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-};
+use std::{collections::BTreeMap, sync::Arc};
+
+use std::os::fd::OwnedFd;
 
 use anyhow::Result;
 use probe_common::{
     histogram::Histogram,
+    runqueue::PreemptionKey,
     syscall::CgroupSyscalls,
     tcp::{ListenerRecord, TcpFill},
 };
+use tracing::warn;
 
+use self::{fold::Folder, preemptions::RetiredPreemptions, resolve::Resolutions};
 use crate::{
     collect::{
         listeners::ListenerId,
         maps::{CgroupData, KernelMaps, RawSnapshot},
     },
-    identity::{Identity, Labels, cgroupfs::CgroupLookup, is_host_cgroup},
-    snapshot::fold::Folder,
+    identity::{Identity, Labels, cgroupfs::CgroupLookup},
 };
 
 /// Who ran instead of a preempted thread.
@@ -53,15 +70,15 @@ impl Preemptor {
         }
     }
 
-    /// Its index in [`CgroupSignals::preemptions`].
+    /// Its index in [`CgroupStats::preemptions`].
     pub fn index(self) -> usize {
         self as usize
     }
 }
 
-/// The signals of one cgroup.
+/// The statistics of one cgroup.
 #[derive(Debug, Clone)]
-pub struct CgroupSignals {
+pub struct CgroupStats {
     /// Cgroup id.
     pub id: u64,
     /// Labels of its series.
@@ -79,7 +96,7 @@ pub struct CgroupSignals {
 /// The listening sockets of one port of one cgroup in one network
 /// namespace (IPv4, IPv6 and `SO_REUSEPORT` sockets of a port add up).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortSignals {
+pub struct PortStats {
     /// Id of the sockets' cgroup.
     pub cgroup_id: u64,
     /// Labels of the sockets' cgroup.
@@ -104,212 +121,243 @@ pub struct TcpInput {
     pub overflows: BTreeMap<ListenerId, u64>,
 }
 
-/// One scrape's worth of signals.
+/// One scrape's worth of statistics.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// Per-cgroup signals, ordered by cgroup id.
-    pub cgroups: Vec<CgroupSignals>,
+    /// Per-cgroup statistics, ordered by cgroup id.
+    pub cgroups: Vec<CgroupStats>,
     /// Listening ports, ordered by cgroup, namespace and port.
-    pub ports: Vec<PortSignals>,
+    pub ports: Vec<PortStats>,
     /// Lost and discarded events: (signal, reason, count).
     pub lost: Vec<(&'static str, &'static str, u64)>,
     /// Cgroups summed into `cgroup="other"` (past `--max-cgroups`).
     pub folded: usize,
     /// Live cgroups exported as `cgroup="id:N"`: their path could not be read.
     pub unresolved: usize,
+    /// Cgroups whose kernel state could not be read in this build.
+    pub unreadable: usize,
 }
 
-/// Builds snapshots; remembers the counts of pairs whose preemptor is gone.
-pub struct SnapshotBuilder {
-    retired: HashMap<u64, [u64; 3]>,
-    folder: Folder,
-}
-
-/// What became of a cgroup id during one build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Status {
-    Live(Arc<Labels>),
+/// What a cgroup id refers to now.
+#[derive(Debug)]
+pub enum Resolution {
+    /// A live cgroup, with the labels of its series and, when it could be
+    /// opened, its directory (the key of cgroup local storage).
+    Live {
+        /// Labels (`cgroup="id:N"` when its path cannot be read).
+        labels: Arc<Labels>,
+        /// Its open directory.
+        dir: Option<OwnedFd>,
+    },
+    /// Removed.
     Gone,
+    /// Could not be resolved (not opened: no permission).
     Unknown,
+}
+
+/// Cgroup identity, as the snapshot needs it.
+pub trait Cgroups {
+    /// What `id` is now.
+    fn resolve(&mut self, id: u64) -> Resolution;
+    /// The labels `id` had when it was last live.
+    fn last_known(&self, id: u64) -> Option<&Labels>;
+    /// Forgets a removed cgroup.
+    fn forget(&mut self, id: u64);
+}
+
+/// The kernel's per-cgroup state, as the snapshot needs it.
+pub trait KernelState {
+    /// What the kernel holds for cgroup `id` (open as `dir`, if it could be).
+    fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>) -> Result<CgroupData>;
+    /// Drops a removed cgroup's state and stops listing it.
+    fn forget_cgroup(&mut self, id: u64);
+    /// Drops one preemption pair.
+    fn forget_pair(&mut self, key: &PreemptionKey);
+    /// Drops a removed cgroup's accept-queue fill histogram.
+    fn forget_tcp_fill(&mut self, id: u64);
+}
+
+/// Builds snapshots; remembers what must outlive one build (retired
+/// preemption counts, which cgroups have series of their own).
+pub struct SnapshotBuilder {
+    retired: RetiredPreemptions,
+    folder: Folder,
 }
 
 impl SnapshotBuilder {
     /// A builder that gives at most `max_cgroups` cgroups series of their own.
     pub fn new(max_cgroups: usize) -> Self {
         Self {
-            retired: HashMap::new(),
+            retired: RetiredPreemptions::default(),
             folder: Folder::new(max_cgroups),
         }
     }
 
-    /// Resolves every cgroup in `raw`, reads its histogram, drops removed
+    /// Resolves every cgroup in `raw`, reads its state, drops removed
     /// cgroups from the kernel maps, and groups the rest per cgroup.
     pub fn build(
         &mut self,
         raw: RawSnapshot,
         tcp: Option<TcpInput>,
-        maps: &mut KernelMaps,
-        identity: &mut Identity,
-    ) -> Result<Snapshot> {
-        let mut statuses: HashMap<u64, Status> = HashMap::new();
-        let mut per_cgroup: BTreeMap<u64, CgroupSignals> = BTreeMap::new();
-
-        for id in raw.cgroups {
-            let (status, data) = match identity.lookup(id) {
-                CgroupLookup::Live(cgroup) => (
-                    Status::Live(identity.labels(id, cgroup.path.as_deref())),
-                    maps.cgroup_data(id, Some(&cgroup.dir))?,
-                ),
-                CgroupLookup::Gone => {
-                    maps.forget_cgroup(id);
-                    (Status::Gone, CgroupData::default())
-                }
-                // Hash-map state can still be read by id.
-                CgroupLookup::Unknown => (Status::Unknown, maps.cgroup_data(id, None)?),
-            };
-            if data.runq.is_some() || data.syscalls.is_some() {
-                let signals = entry(&mut per_cgroup, id, status.labels());
-                signals.runq = data.runq;
-                signals.syscalls = data.syscalls;
-            }
-            statuses.insert(id, status);
-        }
-        let mut resolve = |id: u64, identity: &mut Identity| {
-            statuses
-                .entry(id)
-                .or_insert_with(|| match identity.lookup(id) {
-                    CgroupLookup::Live(cgroup) => {
-                        Status::Live(identity.labels(id, cgroup.path.as_deref()))
-                    }
-                    CgroupLookup::Gone => Status::Gone,
-                    CgroupLookup::Unknown => Status::Unknown,
-                })
-                .clone()
-        };
+        kernel: &mut impl KernelState,
+        cgroups: &mut impl Cgroups,
+    ) -> Snapshot {
+        let mut resolutions = Resolutions::default();
+        let mut stats = PerCgroup::default();
+        let unreadable =
+            read_cgroup_state(&raw.cgroups, kernel, cgroups, &mut resolutions, &mut stats);
         for (key, count) in raw.preemptions {
-            let victim = resolve(key.victim, identity);
-            if victim == Status::Gone {
-                maps.forget_pair(&key);
-                continue;
+            if let Some((victim, class)) =
+                self.retired
+                    .attribute(key, count, kernel, cgroups, &mut resolutions)
+            {
+                stats
+                    .entry(key.victim, victim.as_ref())
+                    .preemptions
+                    .get_or_insert([0; 3])[class.index()] += count;
             }
-            let by = resolve(key.by, identity);
-            let class = classify(key.victim, key.by, &by, identity);
-            if by == Status::Gone {
-                // Keep the count, drop the kernel entry: the preemptor has no tasks left.
-                self.retired.entry(key.victim).or_default()[class.index()] += count;
-                maps.forget_pair(&key);
-            }
-            entry(&mut per_cgroup, key.victim, victim.labels())
-                .preemptions
-                .get_or_insert([0; 3])[class.index()] += count;
         }
         for (id, fill) in raw.tcp_fill {
-            match resolve(id, identity) {
-                Status::Gone => {
-                    maps.forget_tcp_fill(id);
-                }
-                status => entry(&mut per_cgroup, id, status.labels()).tcp_fill = Some(fill),
+            match resolutions.status(id, cgroups) {
+                resolve::Status::Gone => kernel.forget_tcp_fill(id),
+                status => stats.entry(id, status.labels()).tcp_fill = Some(fill),
             }
         }
-        let mut ports: BTreeMap<(u64, u32, u16), PortSignals> = BTreeMap::new();
-        if let Some(tcp) = &tcp {
-            for (id, record) in &tcp.listeners {
-                let status = resolve(record.cgroup, identity);
-                let labels = status
-                    .labels()
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(Labels::unresolved(record.cgroup)));
-                let port = ports
-                    .entry((record.cgroup, record.netns, record.port))
-                    .or_insert(PortSignals {
-                        cgroup_id: record.cgroup,
-                        labels,
-                        netns: record.netns,
-                        port: record.port,
-                        depth: 0,
-                        limit: 0,
-                        overflows: 0,
-                    });
-                port.depth += u64::from(record.depth);
-                port.limit += u64::from(record.limit);
-                port.overflows += tcp.overflows.get(id).copied().unwrap_or(0);
-            }
-        }
-        self.retired.retain(|&id, counts| {
-            let status = resolve(id, identity);
-            if status == Status::Gone {
-                return false;
-            }
-            let total = entry(&mut per_cgroup, id, status.labels())
-                .preemptions
-                .get_or_insert([0; 3]);
-            for (sum, retired) in total.iter_mut().zip(*counts) {
-                *sum += retired;
-            }
-            true
+        let ports = tcp.map_or_else(Vec::new, |tcp| {
+            ports::per_port(&tcp, cgroups, &mut resolutions)
         });
-        // Every id looked at this scrape is in `statuses`.
-        for (id, _) in statuses.iter().filter(|(_, s)| **s == Status::Gone) {
-            identity.forget(*id);
+        self.retired.carry(&mut stats, cgroups, &mut resolutions);
+        for id in resolutions.gone() {
+            cgroups.forget(id);
         }
-        let unresolved = statuses
-            .iter()
-            .filter(|(id, status)| match status {
-                Status::Live(labels) => labels.cgroup == Labels::unresolved(**id).cgroup,
-                Status::Unknown => true,
-                Status::Gone => false,
-            })
-            .count();
-        let (cgroups, ports, folded) = self.folder.fold(
-            per_cgroup.into_values().collect(),
-            ports.into_values().collect(),
-        );
-        Ok(Snapshot {
+        let unresolved = resolutions.unresolved();
+        let (cgroups, ports, folded) = self.folder.fold(stats.into_values(), ports);
+        Snapshot {
             cgroups,
             ports,
             lost: raw.lost,
             folded,
             unresolved,
-        })
-    }
-}
-
-impl Status {
-    fn labels(&self) -> Option<&Arc<Labels>> {
-        match self {
-            Status::Live(labels) => Some(labels),
-            _ => None,
+            unreadable,
         }
     }
 }
 
-fn entry<'a>(
-    per_cgroup: &'a mut BTreeMap<u64, CgroupSignals>,
-    id: u64,
-    labels: Option<&Arc<Labels>>,
-) -> &'a mut CgroupSignals {
-    per_cgroup.entry(id).or_insert_with(|| CgroupSignals {
-        id,
-        labels: labels
-            .cloned()
-            .unwrap_or_else(|| Arc::new(Labels::unresolved(id))),
-        runq: None,
-        syscalls: None,
-        tcp_fill: None,
-        preemptions: None,
-    })
+/// Per-cgroup statistics being built, by cgroup id.
+#[derive(Default)]
+struct PerCgroup(BTreeMap<u64, CgroupStats>);
+
+impl PerCgroup {
+    /// The statistics of `id`, made with `labels` (or `id:N`) if new.
+    fn entry(&mut self, id: u64, labels: Option<&Arc<Labels>>) -> &mut CgroupStats {
+        self.0.entry(id).or_insert_with(|| CgroupStats {
+            id,
+            labels: labels
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Labels::unresolved(id))),
+            runq: None,
+            syscalls: None,
+            tcp_fill: None,
+            preemptions: None,
+        })
+    }
+
+    fn into_values(self) -> Vec<CgroupStats> {
+        self.0.into_values().collect()
+    }
 }
 
-fn classify(victim: u64, by: u64, status: &Status, identity: &Identity) -> Preemptor {
-    if victim == by {
-        return Preemptor::SameCgroup;
+/// Phase 2: the histograms of every listed cgroup; removed cgroups are
+/// forgotten in the kernel. A cgroup whose state cannot be read is left
+/// out of this build (logged); returns how many were.
+fn read_cgroup_state(
+    ids: &[u64],
+    kernel: &mut impl KernelState,
+    cgroups: &mut impl Cgroups,
+    resolutions: &mut Resolutions,
+    stats: &mut PerCgroup,
+) -> usize {
+    let mut unreadable = 0;
+    for &id in ids {
+        let (labels, dir) = match cgroups.resolve(id) {
+            Resolution::Live { labels, dir } => (Some(labels), dir),
+            Resolution::Gone => {
+                kernel.forget_cgroup(id);
+                resolutions.record(id, resolve::Status::Gone);
+                continue;
+            }
+            Resolution::Unknown => (None, None),
+        };
+        resolutions.record(
+            id,
+            labels
+                .clone()
+                .map_or(resolve::Status::Unknown, resolve::Status::Live),
+        );
+        // Hash-map state can be read by id even when the cgroup cannot be opened.
+        match kernel.cgroup_data(id, dir.as_ref()) {
+            Ok(data) if data.runq.is_some() || data.syscalls.is_some() => {
+                let entry = stats.entry(id, labels.as_ref());
+                entry.runq = data.runq;
+                entry.syscalls = data.syscalls;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                unreadable += 1;
+                warn!(
+                    cgroup = id,
+                    "cannot read this cgroup's kernel state: {err:#}"
+                );
+            }
+        }
     }
-    match status
-        .labels()
-        .map(Arc::as_ref)
-        .or_else(|| identity.last_known(by))
-    {
-        Some(labels) if !is_host_cgroup(labels) => Preemptor::OtherContainer,
-        _ => Preemptor::Host,
+    unreadable
+}
+
+/// The agent's identity stage, as the snapshot's [`Cgroups`].
+impl Cgroups for Identity {
+    fn resolve(&mut self, id: u64) -> Resolution {
+        match self.lookup(id) {
+            CgroupLookup::Live(cgroup) => Resolution::Live {
+                labels: self.labels(id, cgroup.path.as_deref()),
+                dir: Some(cgroup.dir),
+            },
+            CgroupLookup::Gone => Resolution::Gone,
+            CgroupLookup::Unknown => {
+                // Warns once that it is exported by id.
+                self.labels(id, None);
+                Resolution::Unknown
+            }
+        }
+    }
+
+    fn last_known(&self, id: u64) -> Option<&Labels> {
+        Identity::last_known(self, id)
+    }
+
+    fn forget(&mut self, id: u64) {
+        Identity::forget(self, id);
     }
 }
+
+/// The kernel maps, as the snapshot's [`KernelState`].
+impl KernelState for KernelMaps {
+    fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>) -> Result<CgroupData> {
+        KernelMaps::cgroup_data(self, id, dir)
+    }
+
+    fn forget_cgroup(&mut self, id: u64) {
+        KernelMaps::forget_cgroup(self, id);
+    }
+
+    fn forget_pair(&mut self, key: &PreemptionKey) {
+        KernelMaps::forget_pair(self, key);
+    }
+
+    fn forget_tcp_fill(&mut self, id: u64) {
+        KernelMaps::forget_tcp_fill(self, id);
+    }
+}
+
+#[cfg(test)]
+mod tests;

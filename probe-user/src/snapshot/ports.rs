@@ -1,0 +1,38 @@
+//! Phase 4: the listening sockets of one scrape, summed per cgroup, network
+//! namespace and port (IPv4, IPv6 and `SO_REUSEPORT` sockets of a port add
+//! up).
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use super::{Cgroups, PortStats, TcpInput, resolve::Resolutions};
+use crate::identity::Labels;
+
+/// One entry per (cgroup, network namespace, port), ordered that way.
+pub fn per_port(
+    tcp: &TcpInput,
+    cgroups: &mut impl Cgroups,
+    resolutions: &mut Resolutions,
+) -> Vec<PortStats> {
+    let mut ports: BTreeMap<(u64, u32, u16), PortStats> = BTreeMap::new();
+    for (id, record) in &tcp.listeners {
+        let port = ports
+            .entry((record.cgroup, record.netns, record.port))
+            .or_insert_with(|| PortStats {
+                cgroup_id: record.cgroup,
+                labels: resolutions
+                    .status(record.cgroup, cgroups)
+                    .labels()
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Labels::unresolved(record.cgroup))),
+                netns: record.netns,
+                port: record.port,
+                depth: 0,
+                limit: 0,
+                overflows: 0,
+            });
+        port.depth += u64::from(record.depth);
+        port.limit += u64::from(record.limit);
+        port.overflows += tcp.overflows.get(id).copied().unwrap_or(0);
+    }
+    ports.into_values().collect()
+}

@@ -1,0 +1,292 @@
+//! The snapshot's phases on recorded kernel counts, with a fake identity
+//! and fake kernel maps.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use probe_common::{
+    histogram::Histogram,
+    tcp::{FILL_BUCKETS, ListenerRecord, TcpFill},
+};
+
+use super::*;
+
+/// What a fake cgroup id is.
+#[derive(Clone)]
+enum Fake {
+    Live(&'static str),
+    NoPath,
+    Gone,
+    Unknown,
+}
+
+#[derive(Default)]
+struct FakeCgroups {
+    ids: HashMap<u64, Fake>,
+    last_known: HashMap<u64, Labels>,
+    forgotten: Vec<u64>,
+}
+
+impl FakeCgroups {
+    fn with(ids: &[(u64, Fake)]) -> Self {
+        Self {
+            ids: ids.iter().cloned().collect(),
+            ..Self::default()
+        }
+    }
+
+    fn set(&mut self, id: u64, fake: Fake) {
+        self.ids.insert(id, fake);
+    }
+}
+
+fn labels_at(path: &str) -> Labels {
+    Labels {
+        cgroup: path.into(),
+        ..Labels::default()
+    }
+}
+
+impl Cgroups for FakeCgroups {
+    fn resolve(&mut self, id: u64) -> Resolution {
+        match self.ids.get(&id).cloned().unwrap_or(Fake::Unknown) {
+            Fake::Live(path) => {
+                self.last_known.insert(id, labels_at(path));
+                Resolution::Live {
+                    labels: Arc::new(labels_at(path)),
+                    dir: None,
+                }
+            }
+            Fake::NoPath => Resolution::Live {
+                labels: Arc::new(Labels::unresolved(id)),
+                dir: None,
+            },
+            Fake::Gone => Resolution::Gone,
+            Fake::Unknown => Resolution::Unknown,
+        }
+    }
+
+    fn last_known(&self, id: u64) -> Option<&Labels> {
+        self.last_known.get(&id)
+    }
+
+    fn forget(&mut self, id: u64) {
+        self.forgotten.push(id);
+        self.last_known.remove(&id);
+    }
+}
+
+#[derive(Default)]
+struct FakeKernel {
+    /// Run-queue waits per cgroup (one bucket), or an unreadable state.
+    waits: HashMap<u64, Result<u64, &'static str>>,
+    forgotten_cgroups: Vec<u64>,
+    forgotten_pairs: Vec<PreemptionKey>,
+    forgotten_fills: Vec<u64>,
+}
+
+impl KernelState for FakeKernel {
+    fn cgroup_data(&self, id: u64, _dir: Option<&OwnedFd>) -> Result<CgroupData> {
+        match self.waits.get(&id) {
+            None => Ok(CgroupData::default()),
+            Some(Err(why)) => Err(anyhow::anyhow!("{why}")),
+            Some(Ok(waits)) => {
+                let mut hist = Histogram::ZERO;
+                hist.buckets[40] = *waits;
+                Ok(CgroupData {
+                    runq: Some(hist),
+                    syscalls: None,
+                })
+            }
+        }
+    }
+
+    fn forget_cgroup(&mut self, id: u64) {
+        self.forgotten_cgroups.push(id);
+    }
+
+    fn forget_pair(&mut self, key: &PreemptionKey) {
+        self.forgotten_pairs.push(*key);
+    }
+
+    fn forget_tcp_fill(&mut self, id: u64) {
+        self.forgotten_fills.push(id);
+    }
+}
+
+fn pair(victim: u64, by: u64, count: u64) -> (PreemptionKey, u64) {
+    (PreemptionKey { victim, by }, count)
+}
+
+fn raw(cgroups: &[u64], preemptions: &[(PreemptionKey, u64)]) -> RawSnapshot {
+    RawSnapshot {
+        cgroups: cgroups.to_vec(),
+        preemptions: preemptions.to_vec(),
+        ..RawSnapshot::default()
+    }
+}
+
+fn stats_of(snapshot: &Snapshot, id: u64) -> &CgroupStats {
+    snapshot
+        .cgroups
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no statistics for cgroup {id}"))
+}
+
+#[test]
+fn preemptors_are_classified() {
+    // (preemptor, what it is) -> class, for a victim at /app (id 1).
+    let table = [
+        (1, Fake::Live("/app"), Preemptor::SameCgroup),
+        (2, Fake::Live("/other-app"), Preemptor::OtherContainer),
+        (3, Fake::Live("/"), Preemptor::Host),
+        (4, Fake::Live("/system.slice/sshd.service"), Preemptor::Host),
+        (5, Fake::Live("/init.scope"), Preemptor::Host),
+        (6, Fake::Unknown, Preemptor::Host),
+        (7, Fake::NoPath, Preemptor::OtherContainer),
+        (8, Fake::Gone, Preemptor::Host),
+    ];
+    for (by, fake, class) in table {
+        let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (by, fake)]);
+        let mut kernel = FakeKernel::default();
+        let snapshot = SnapshotBuilder::new(10).build(
+            raw(&[], &[pair(1, by, 5)]),
+            None,
+            &mut kernel,
+            &mut cgroups,
+        );
+        let mut expected = [0; 3];
+        expected[class.index()] = 5;
+        assert_eq!(
+            stats_of(&snapshot, 1).preemptions,
+            Some(expected),
+            "preemptor {by}"
+        );
+    }
+}
+
+#[test]
+fn a_removed_preemptor_is_retired_and_no_count_goes_back() {
+    let mut builder = SnapshotBuilder::new(10);
+    let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (2, Fake::Live("/noisy"))]);
+    let mut kernel = FakeKernel::default();
+    let first = builder.build(raw(&[], &[pair(1, 2, 7)]), None, &mut kernel, &mut cgroups);
+    assert_eq!(stats_of(&first, 1).preemptions, Some([0, 7, 0]));
+
+    // The preemptor goes: its count is kept, its kernel pair dropped, and it
+    // is still a container (known from when it was live).
+    cgroups.set(2, Fake::Gone);
+    let second = builder.build(raw(&[], &[pair(1, 2, 9)]), None, &mut kernel, &mut cgroups);
+    assert_eq!(stats_of(&second, 1).preemptions, Some([0, 9, 0]));
+    assert_eq!(kernel.forgotten_pairs, [PreemptionKey { victim: 1, by: 2 }]);
+    assert!(cgroups.forgotten.contains(&2));
+
+    // The kernel no longer has the pair: the count stays.
+    let third = builder.build(raw(&[], &[pair(1, 1, 1)]), None, &mut kernel, &mut cgroups);
+    assert_eq!(stats_of(&third, 1).preemptions, Some([1, 9, 0]));
+
+    // The victim goes: its retired counts go with it.
+    cgroups.set(1, Fake::Gone);
+    let fourth = builder.build(raw(&[1], &[pair(1, 1, 1)]), None, &mut kernel, &mut cgroups);
+    assert!(fourth.cgroups.is_empty());
+    assert!(builder.retired.is_empty());
+}
+
+#[test]
+fn removed_cgroups_are_reclaimed() {
+    let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/kept")), (2, Fake::Gone)]);
+    let mut kernel = FakeKernel {
+        waits: [(1, Ok(3)), (2, Ok(4))].into(),
+        ..FakeKernel::default()
+    };
+    let mut input = raw(&[1, 2], &[pair(2, 1, 5)]);
+    input.tcp_fill = vec![(
+        2,
+        TcpFill {
+            buckets: [1; FILL_BUCKETS],
+            sum_micro: 1,
+        },
+    )];
+    let snapshot = SnapshotBuilder::new(10).build(input, None, &mut kernel, &mut cgroups);
+    assert_eq!(snapshot.cgroups.len(), 1);
+    assert_eq!(stats_of(&snapshot, 1).runq.unwrap().buckets[40], 3);
+    assert_eq!(kernel.forgotten_cgroups, [2]);
+    assert_eq!(kernel.forgotten_pairs, [PreemptionKey { victim: 2, by: 1 }]);
+    assert_eq!(kernel.forgotten_fills, [2]);
+    assert_eq!(cgroups.forgotten, [2]);
+}
+
+#[test]
+fn an_unreadable_cgroup_does_not_fail_the_others() {
+    let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/a")), (2, Fake::Live("/b"))]);
+    let mut kernel = FakeKernel {
+        waits: [(1, Err("EIO")), (2, Ok(6))].into(),
+        ..FakeKernel::default()
+    };
+    let snapshot =
+        SnapshotBuilder::new(10).build(raw(&[1, 2], &[]), None, &mut kernel, &mut cgroups);
+    assert_eq!(snapshot.unreadable, 1);
+    assert_eq!(stats_of(&snapshot, 2).runq.unwrap().buckets[40], 6);
+    assert!(snapshot.cgroups.iter().all(|c| c.id != 1));
+}
+
+#[test]
+fn cgroups_without_a_path_are_exported_by_id() {
+    let mut cgroups =
+        FakeCgroups::with(&[(1, Fake::NoPath), (2, Fake::Unknown), (3, Fake::Live("/c"))]);
+    let mut kernel = FakeKernel {
+        // Hash-map state is read by id even when the cgroup cannot be opened.
+        waits: [(1, Ok(1)), (2, Ok(2)), (3, Ok(3))].into(),
+        ..FakeKernel::default()
+    };
+    let snapshot =
+        SnapshotBuilder::new(10).build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
+    assert_eq!(snapshot.unresolved, 2);
+    let names: Vec<&str> = snapshot
+        .cgroups
+        .iter()
+        .map(|c| c.labels.cgroup.as_str())
+        .collect();
+    assert_eq!(names, ["id:1", "id:2", "/c"]);
+}
+
+#[test]
+fn listeners_add_up_per_port() {
+    let listener = |inode, netns, port, depth, limit| ListenerRecord {
+        inode,
+        cgroup: 1,
+        netns,
+        port,
+        depth,
+        limit,
+        ..ListenerRecord::default()
+    };
+    let records = [
+        listener(10, 100, 80, 2, 8),
+        listener(11, 100, 80, 1, 8), // IPv6 or SO_REUSEPORT: the same port
+        listener(12, 200, 80, 5, 4), // the same port in another namespace
+    ];
+    let tcp = TcpInput {
+        listeners: records.iter().map(|r| ((r.netns, r.inode), *r)).collect(),
+        overflows: BTreeMap::from([((100, 10), 3), ((100, 11), 4)]),
+    };
+    let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/web"))]);
+    let snapshot = SnapshotBuilder::new(10).build(
+        raw(&[], &[]),
+        Some(tcp),
+        &mut FakeKernel::default(),
+        &mut cgroups,
+    );
+    let summary: Vec<(u32, u16, u64, u64, u64)> = snapshot
+        .ports
+        .iter()
+        .map(|p| (p.netns, p.port, p.depth, p.limit, p.overflows))
+        .collect();
+    assert_eq!(summary, [(100, 80, 3, 16, 7), (200, 80, 5, 4, 0)]);
+    let cgroups: HashSet<&str> = snapshot
+        .ports
+        .iter()
+        .map(|p| p.labels.cgroup.as_str())
+        .collect();
+    assert_eq!(cgroups, HashSet::from(["/web"]));
+}
