@@ -40,6 +40,9 @@ pub const TCP_FILL_MAP_FULL: u32 = 13;
 /// A listener's cgroup could not be read (a null pointer on the way).
 pub const TCP_CGROUP_UNREADABLE: u32 = 14;
 
+/// Name of the per-CPU counter array.
+pub const MAP: &str = "COUNTERS";
+
 /// Number of slots in the counter array.
 pub const COUNT: u32 = 16;
 

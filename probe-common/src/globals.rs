@@ -23,3 +23,38 @@ pub const RQ_CLOCK_OFFSET: &str = "RQ_CLOCK_OFFSET";
 pub const USE_RQ_CLOCK: &str = "USE_RQ_CLOCK";
 /// Mask applied to a thread id to pick its syscall entry slot.
 pub const SYSCALL_SLOT_MASK: &str = "SYSCALL_SLOT_MASK";
+/// Syscall number -> class table (`syscall::TABLE_SIZE` bytes).
+pub const SYSCALL_CLASSES: &str = "SYSCALL_CLASSES";
+
+// The fields the TCP programs read (see `probe-user`'s offsets for the
+// struct and field of each).
+/// `bpf_iter_meta.seq`.
+pub const ITER_META_SEQ_OFFSET: &str = "ITER_META_SEQ_OFFSET";
+/// `task_struct.tgid`.
+pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
+/// `file.f_inode`.
+pub const FILE_INODE_OFFSET: &str = "FILE_INODE_OFFSET";
+/// `inode.i_ino`.
+pub const INODE_INO_OFFSET: &str = "INODE_INO_OFFSET";
+/// `socket.sk`.
+pub const SOCKET_SK_OFFSET: &str = "SOCKET_SK_OFFSET";
+/// `sock.__sk_common.skc_family`.
+pub const SOCK_FAMILY_OFFSET: &str = "SOCK_FAMILY_OFFSET";
+/// `sock.__sk_common.skc_state`.
+pub const SOCK_STATE_OFFSET: &str = "SOCK_STATE_OFFSET";
+/// `sock.__sk_common.skc_num` (the local port).
+pub const SOCK_PORT_OFFSET: &str = "SOCK_PORT_OFFSET";
+/// `sock.__sk_common.skc_net.net`.
+pub const SOCK_NET_OFFSET: &str = "SOCK_NET_OFFSET";
+/// `sock.sk_protocol`.
+pub const SOCK_PROTOCOL_OFFSET: &str = "SOCK_PROTOCOL_OFFSET";
+/// `sock.sk_ack_backlog`.
+pub const SOCK_ACK_BACKLOG_OFFSET: &str = "SOCK_ACK_BACKLOG_OFFSET";
+/// `sock.sk_max_ack_backlog`.
+pub const SOCK_MAX_ACK_BACKLOG_OFFSET: &str = "SOCK_MAX_ACK_BACKLOG_OFFSET";
+/// `sock.sk_drops`.
+pub const SOCK_DROPS_OFFSET: &str = "SOCK_DROPS_OFFSET";
+/// `sock.sk_cgrp_data.cgroup`.
+pub const SOCK_CGROUP_OFFSET: &str = "SOCK_CGROUP_OFFSET";
+/// `net.ns.inum`.
+pub const NET_NS_INUM_OFFSET: &str = "NET_NS_INUM_OFFSET";

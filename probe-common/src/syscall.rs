@@ -37,9 +37,6 @@ pub const NO_RETURN: u8 = 0xff;
 /// Entries in the number -> class table; higher numbers are [`SyscallClass::Other`].
 pub const TABLE_SIZE: usize = 512;
 
-/// Name of the read-only global holding the table.
-pub const TABLE_GLOBAL: &str = "SYSCALL_CLASSES";
-
 /// Default number of entry slots (a power of two), indexed by thread id.
 pub const SLOTS: u32 = 1 << 16;
 

@@ -20,8 +20,17 @@ pub const FILL_SCALE: u64 = 1_000_000;
 
 /// Name of the per-cgroup fill map.
 pub const FILL_MAP: &str = "TCP_FILL";
-/// Name of the listener iterator program.
-pub const ITERATOR_PROGRAM: &str = "tcp_listeners";
+/// The 8-byte slots of the `iter/task_file` program's context
+/// (`struct bpf_iter__task_file`) that the program reads; the verifier only
+/// accepts constant context offsets, so the agent checks these against the
+/// kernel's BTF instead of passing them in.
+pub const ITER_TASK_FILE_SLOTS: [(&str, usize); 3] = [("meta", 0), ("task", 1), ("file", 3)];
+/// Slot of `meta` in [`ITER_TASK_FILE_SLOTS`].
+pub const ITER_META_SLOT: usize = ITER_TASK_FILE_SLOTS[0].1;
+/// Slot of `task`.
+pub const ITER_TASK_SLOT: usize = ITER_TASK_FILE_SLOTS[1].1;
+/// Slot of `file`.
+pub const ITER_FILE_SLOT: usize = ITER_TASK_FILE_SLOTS[2].1;
 
 /// Bucket of a queue holding `depth` connections with limit `limit`
 /// (a limit of 0 admits one connection and counts as 1).

@@ -89,13 +89,16 @@ mod store {
     use aya_ebpf::{bindings::cgroup, btf_maps::CgrpStorage, macros::btf_map};
     use probe_common::{runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
 
-    use crate::kernel::KernelPtr;
+    use crate::{kernel::KernelPtr, names::named};
 
     #[btf_map]
     static RUNQ_STORAGE: CgrpStorage<CgroupRunqueue> = CgrpStorage::new();
 
     #[btf_map]
     static SYSCALL_STORAGE: CgrpStorage<CgroupSyscalls> = CgrpStorage::new();
+
+    named!(RUNQ_STORAGE, probe_common::runqueue::STORAGE_MAP);
+    named!(SYSCALL_STORAGE, probe_common::syscall::STORAGE_MAP);
 
     // SAFETY (both): `cgroup` is an RCU-protected `css_set->dfl_cgrp`.
     #[inline(always)]
@@ -121,6 +124,7 @@ mod store {
     use crate::{
         hash_entry::get_or_insert_zeroed,
         kernel::{KernelPtr, cgroup_id},
+        names::named,
     };
 
     #[map]
@@ -130,6 +134,9 @@ mod store {
     #[map]
     static SYSCALL_STATE: HashMap<u64, CgroupSyscalls> =
         HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
+
+    named!(RUNQ_STATE, probe_common::runqueue::STATE_MAP);
+    named!(SYSCALL_STATE, probe_common::syscall::STATE_MAP);
 
     /// All-zero initial values.
     #[map]

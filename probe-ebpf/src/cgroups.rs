@@ -8,10 +8,12 @@ use probe_common::cgroups::MAX_CGROUPS;
 use crate::{
     counters::bump,
     kernel::{KernelPtr, cgroup_id},
+    names::named,
 };
 
 #[map]
 static CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_CGROUPS, 0);
+named!(CGROUPS, probe_common::cgroups::CGROUPS_MAP);
 
 /// Lists `cgroup` for the agent and sets `*registered` once it is listed.
 /// Kept out of line: it runs once per cgroup and storage, not per event.

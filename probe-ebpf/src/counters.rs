@@ -3,8 +3,11 @@
 use aya_ebpf::{macros::map, maps::PerCpuArray};
 use probe_common::counters::COUNT;
 
+use crate::names::named;
+
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNT, 0);
+named!(COUNTERS, probe_common::counters::MAP);
 
 /// Adds one to counter `index` (see `probe_common::counters`).
 #[inline(always)]

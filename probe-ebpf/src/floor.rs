@@ -6,6 +6,19 @@ use aya_ebpf::{
     macros::{btf_tracepoint, fentry, raw_tracepoint},
     programs::{BtfTracePointContext, FEntryContext, RawTracePointContext},
 };
+use probe_common::programs::floor;
+
+use crate::names::named;
+
+named!(floor_sched_wakeup, floor::SCHED_WAKEUP);
+named!(floor_sched_wakeup_new, floor::SCHED_WAKEUP_NEW);
+named!(floor_sched_switch, floor::SCHED_SWITCH);
+named!(floor_sys_enter, floor::SYS_ENTER);
+named!(floor_sys_exit, floor::SYS_EXIT);
+named!(floor_sched_process_exit, floor::SCHED_PROCESS_EXIT);
+named!(floor_sched_process_exec, floor::SCHED_PROCESS_EXEC);
+named!(floor_sk_data_ready, floor::SK_DATA_READY);
+named!(floor_sock_def_readable, floor::SOCK_DEF_READABLE);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn floor_sched_wakeup(_ctx: BtfTracePointContext) -> i32 {

@@ -12,6 +12,7 @@
 
 /// Declares load-time globals: `NAME: TYPE = compiled-in value;`, each read
 /// with `.load()` (a volatile read, so the value set at load time is seen).
+/// `NAME` must be a name of `probe_common::globals`, which the agent sets.
 macro_rules! load_time_globals {
     ($($(#[$doc:meta])* $name:ident: $ty:ty = $value:expr;)*) => {
         $(
@@ -19,6 +20,7 @@ macro_rules! load_time_globals {
             #[unsafe(link_section = ".rodata")]
             #[unsafe(no_mangle)]
             static $name: aya_ebpf::Global<$ty> = aya_ebpf::Global::new($value);
+            crate::names::named!($name, probe_common::globals::$name);
         )*
     };
 }

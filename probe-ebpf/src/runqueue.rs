@@ -31,6 +31,7 @@ use probe_common::{
         RUNQ_WAKEUP_SLOT_COLLISION,
     },
     histogram::MAX_NS,
+    programs,
     runqueue::{MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot},
 };
 
@@ -41,6 +42,7 @@ use crate::{
     globals::load_time_globals,
     hash_entry::get_or_insert,
     kernel::{KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_tid},
+    names::named,
     observe::observe,
 };
 
@@ -54,6 +56,12 @@ static RUNQ_WAKEUPS: Array<WakeupSlot> = Array::with_max_entries(WAKEUP_SLOTS, 0
 #[map]
 static RUNQ_PREEMPTIONS: HashMap<PreemptionKey, u64> =
     HashMap::with_max_entries(MAX_PREEMPTION_PAIRS, 0);
+
+named!(RUNQ_WAKEUPS, probe_common::runqueue::WAKEUPS_MAP);
+named!(RUNQ_PREEMPTIONS, probe_common::runqueue::PREEMPTIONS_MAP);
+named!(runq_sched_wakeup, programs::RUNQ_SCHED_WAKEUP);
+named!(runq_sched_wakeup_new, programs::RUNQ_SCHED_WAKEUP_NEW);
+named!(runq_sched_switch, programs::RUNQ_SCHED_SWITCH);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn runq_sched_wakeup(ctx: BtfTracePointContext) -> i32 {

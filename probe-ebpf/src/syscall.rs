@@ -22,6 +22,7 @@ use probe_common::{
         SYSCALL_STORAGE_UNAVAILABLE, SYSCALL_TOO_LONG,
     },
     histogram::MAX_NS,
+    programs,
     syscall::{CLASSES, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE},
 };
 
@@ -31,6 +32,7 @@ use crate::{
     counters::bump,
     globals::load_time_globals,
     kernel::{KernelPtr, task_cgroup, task_tid},
+    names::named,
     observe::observe,
 };
 
@@ -47,6 +49,13 @@ load_time_globals! {
 
 #[map]
 static SYSCALL_SLOTS: Array<SyscallSlot> = Array::with_max_entries(SLOTS, 0);
+
+named!(SYSCALL_CLASSES, probe_common::globals::SYSCALL_CLASSES);
+named!(SYSCALL_SLOTS, probe_common::syscall::SLOTS_MAP);
+named!(syscall_enter, programs::SYSCALL_ENTER);
+named!(syscall_exit, programs::SYSCALL_EXIT);
+named!(syscall_thread_exit, programs::SYSCALL_THREAD_EXIT);
+named!(syscall_thread_exec, programs::SYSCALL_THREAD_EXEC);
 
 /// `sys_enter(struct pt_regs *regs, long id)`
 #[raw_tracepoint(tracepoint = "sys_enter")]

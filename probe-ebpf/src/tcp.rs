@@ -26,9 +26,10 @@ use aya_ebpf::{
 use probe_common::{
     cgroups::MAX_CGROUPS,
     counters::{TCP_CGROUP_UNREADABLE, TCP_FILL_MAP_FULL},
+    programs,
     tcp::{
-        AF_INET, AF_INET6, FILL_BUCKETS, IPPROTO_TCP, ListenerRecord, TCP_LISTEN, TcpFill,
-        fill_bucket, fill_micro,
+        AF_INET, AF_INET6, FILL_BUCKETS, IPPROTO_TCP, ITER_FILE_SLOT, ITER_META_SLOT,
+        ITER_TASK_SLOT, ListenerRecord, TCP_LISTEN, TcpFill, fill_bucket, fill_micro,
     },
 };
 
@@ -37,6 +38,7 @@ use crate::{
     counters::bump,
     hash_entry::get_or_insert_zeroed,
     kernel::{KernelPtr, cgroup_id, offsets, read_at},
+    names::named,
 };
 
 offsets!(
@@ -65,6 +67,11 @@ static TCP_FILL: HashMap<u64, TcpFill> = HashMap::with_max_entries(MAX_CGROUPS, 
 #[map]
 static ZERO_FILL: Array<TcpFill> = Array::with_max_entries(1, 0);
 
+named!(TCP_FILL, probe_common::tcp::FILL_MAP);
+named!(tcp_listeners, programs::TCP_LISTENERS);
+named!(tcp_accept_queued, programs::TCP_ACCEPT_QUEUED);
+named!(tcp_accept_queued_fentry, programs::TCP_ACCEPT_QUEUED_FENTRY);
+
 /// Whether `sk` is a listening TCP socket (IPv4 or IPv6).
 #[inline(always)]
 fn is_tcp_listener(sk: KernelPtr) -> bool {
@@ -87,13 +94,20 @@ fn socket_cgroup_id(sk: KernelPtr) -> Option<u64> {
 }
 
 /// `iter/task_file`: called once per open file of every task (and once more
-/// with a null file at the end). Context slots: meta at 0, task at 8, file
-/// at 24 (checked against the kernel's BTF by the agent before load).
+/// with a null file at the end). The context's slots are
+/// `probe_common::tcp::ITER_TASK_FILE_SLOTS` (checked against the kernel's
+/// BTF by the agent before load).
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "iter/task_file")]
 pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
     let slots = ctx as *const KernelPtr;
-    let (meta, task, file) = unsafe { (*slots, *slots.add(1), *slots.add(3)) };
+    let (meta, task, file) = unsafe {
+        (
+            *slots.add(ITER_META_SLOT),
+            *slots.add(ITER_TASK_SLOT),
+            *slots.add(ITER_FILE_SLOT),
+        )
+    };
     if meta.is_null() || task.is_null() || file.is_null() {
         return 0;
     }

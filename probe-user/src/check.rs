@@ -1,11 +1,10 @@
 //! `pressure-probe check`: what this host supports, and whether the probe can run.
 
-use std::{fmt::Display, io::Write};
+use std::{fmt::Display, io::Write, path::Path};
 
 use anyhow::Result;
 
 use crate::{
-    cli::KernelArgs,
     identity::cgroupfs::cgroup2_root,
     kernel::{
         btf::KernelBtf,
@@ -18,9 +17,21 @@ use crate::{
     },
 };
 
+/// How the report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned lines for a person, written as they are found.
+    Text,
+    /// One JSON document for a program: `{"can_run": bool, "checks":
+    /// [{"item", "verdict", "detail"}]}`.
+    Json,
+}
+
 /// The report, line by line.
 struct Report {
+    format: Format,
     fatal: bool,
+    checks: Vec<serde_json::Value>,
 }
 
 impl Report {
@@ -28,12 +39,21 @@ impl Report {
         if verdict == Verdict::Fail {
             self.fatal = true;
         }
-        // A reader that went away (`check | head`) is no reason to fail.
-        let _ = writeln!(
-            std::io::stdout(),
-            "{:<8} {item:<32} {detail}",
-            verdict.as_str()
-        );
+        match self.format {
+            // A reader that went away (`check | head`) is no reason to fail.
+            Format::Text => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "{:<8} {item:<32} {detail}",
+                    verdict.as_str()
+                );
+            }
+            Format::Json => self.checks.push(serde_json::json!({
+                "item": item,
+                "verdict": verdict.as_str().to_lowercase(),
+                "detail": detail.to_string(),
+            })),
+        }
     }
 }
 
@@ -54,10 +74,15 @@ impl Verdict {
     }
 }
 
-/// Prints the report; `Ok(true)` when the probe can run here (with at least
-/// one signal).
-pub fn run(args: &KernelArgs) -> Result<bool> {
-    let mut report = Report { fatal: false };
+/// Prints the report on the kernel BTF at `btf_path`, without the hooks
+/// `disabled`; `Ok(true)` when the probe can run here (with at least one
+/// signal).
+pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool> {
+    let mut report = Report {
+        format,
+        fatal: false,
+        checks: Vec::new(),
+    };
     report.line("kernel", Verdict::Info, kernel_release());
 
     let can_trace = Privileges::current().is_ok_and(|p| p.can_trace());
@@ -90,9 +115,9 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
         Err(err) => report.line("cgroup2 mount", Verdict::Fail, format!("{err:#}")),
     }
 
-    let btf = match KernelBtf::open(&args.btf) {
+    let btf = match KernelBtf::open(&btf_path) {
         Ok(btf) => {
-            report.line("btf", Verdict::Ok, args.btf.display());
+            report.line("btf", Verdict::Ok, btf_path.display());
             btf
         }
         Err(err) => {
@@ -121,56 +146,54 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
     }
     let support = HookSupport {
         btf: &btf,
-        disabled: &args.disable_hooks,
+        disabled: disabled,
     };
     let mut available = 0;
     for signal in Signal::ALL {
-        let mut covered: Vec<&str> = Vec::new();
-        for hook in signal.hooks() {
-            let status = support.status(hook);
-            let (verdict, detail) = if status != HookStatus::Available {
-                (Verdict::Info, status.to_string())
-            } else if hook.kind != HookKind::Fentry {
-                (Verdict::Ok, format!("{status}{unprivileged}"))
-            } else if !can_trace {
-                (
-                    Verdict::Info,
-                    "present; whether the kernel allows fentry is unknown: finding out means \
-                     loading a program, which needs CAP_BPF and CAP_PERFMON (or root)"
-                        .to_string(),
-                )
-            } else {
-                match loader::trial_load(&args.btf, hook, state) {
-                    Ok(()) => (Verdict::Ok, "available (loaded)".to_string()),
-                    Err(err) => (Verdict::Info, format!("refused by the kernel: {err:#}")),
-                }
-            };
-            let detail = match (hook.optional, verdict) {
-                (Some(loss), Verdict::Ok) if covered.contains(&loss) => {
-                    format!("{detail}; not needed, an earlier alternative is chosen")
-                }
-                (Some(loss), Verdict::Ok) => {
-                    covered.push(loss);
-                    format!("{detail}; chosen")
-                }
-                _ => detail,
-            };
-            report.line(&format!("hook {hook}"), verdict, detail);
-        }
-        for hook in signal.hooks() {
-            if let Some(loss) = hook.optional
-                && !covered.contains(&loss)
+        for need in signal.needs() {
+            // The first hook the kernel takes is the one the agent attaches.
+            let mut chosen = false;
+            for hook in need.hooks {
+                let status = support.status(hook);
+                let (verdict, detail) = if status != HookStatus::Available {
+                    (Verdict::Info, status.to_string())
+                } else if hook.kind != HookKind::Fentry {
+                    (Verdict::Ok, format!("{status}{unprivileged}"))
+                } else if !can_trace {
+                    (
+                        Verdict::Info,
+                        "present; whether the kernel allows fentry is unknown: finding out \
+                         means loading a program, which needs CAP_BPF and CAP_PERFMON (or root)"
+                            .to_string(),
+                    )
+                } else {
+                    match loader::trial_load(&btf_path, hook, state) {
+                        Ok(()) => (Verdict::Ok, "available (loaded)".to_string()),
+                        Err(err) => (Verdict::Info, format!("refused by the kernel: {err:#}")),
+                    }
+                };
+                let detail = match verdict {
+                    Verdict::Ok if need.hooks.len() > 1 && chosen => {
+                        format!("{detail}; not needed, an earlier alternative is chosen")
+                    }
+                    Verdict::Ok if need.hooks.len() > 1 => format!("{detail}; chosen"),
+                    _ => detail,
+                };
+                chosen |= verdict == Verdict::Ok;
+                report.line(&format!("hook {hook}"), verdict, detail);
+            }
+            if let Some(loss) = need.without
+                && !chosen
             {
                 report.line(
                     &format!("signal {signal}"),
                     Verdict::Info,
                     format!("degraded: {loss}"),
                 );
-                covered.push(loss);
             }
         }
-        match signal.unavailable_because(&support) {
-            None => {
+        match signal.plan(&support) {
+            Ok(_) => {
                 available += 1;
                 report.line(
                     &format!("signal {signal}"),
@@ -178,7 +201,7 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
                     format!("available{unprivileged}"),
                 );
             }
-            Some(reason) => report.line(
+            Err(reason) => report.line(
                 &format!("signal {signal}"),
                 Verdict::Info,
                 format!("unavailable: {reason}"),
@@ -192,6 +215,11 @@ pub fn run(args: &KernelArgs) -> Result<bool> {
 }
 
 fn finish(report: Report) -> bool {
+    if report.format == Format::Json {
+        let document = serde_json::json!({ "can_run": !report.fatal, "checks": report.checks });
+        let _ = writeln!(std::io::stdout(), "{document}");
+        return !report.fatal;
+    }
     if report.fatal {
         let _ = writeln!(
             std::io::stdout(),

@@ -44,7 +44,7 @@ pub enum Command {
     Run(RunArgs),
     /// Report what this host supports (kernel, BTF, privileges, cgroup2, hooks);
     /// exits non-zero when the probe cannot run here.
-    Check(KernelArgs),
+    Check(CheckArgs),
 }
 
 /// Options of `run`.
@@ -131,6 +131,35 @@ pub struct HttpArgs {
     #[arg(long = "http-request-timeout", value_name = "SECONDS", default_value = "30",
           allow_negative_numbers = true, value_parser = parse_seconds)]
     pub request_timeout: Duration,
+}
+
+/// Options of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Kernel options.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// `text` for a person, `json` for a program.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// `--format` of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned lines.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+impl From<ReportFormat> for crate::check::Format {
+    fn from(format: ReportFormat) -> Self {
+        match format {
+            ReportFormat::Text => crate::check::Format::Text,
+            ReportFormat::Json => crate::check::Format::Json,
+        }
+    }
 }
 
 /// Options shared by `run` and `check`.
@@ -267,7 +296,8 @@ fn parse_cgroup_path(value: &str) -> Result<String, String> {
 fn parse_hook(value: &str) -> Result<String, String> {
     let known: Vec<String> = Signal::ALL
         .iter()
-        .flat_map(|signal| signal.hooks())
+        .flat_map(|signal| signal.needs())
+        .flat_map(|need| need.hooks)
         .map(ToString::to_string)
         .collect();
     if known.iter().any(|name| name == value) {

@@ -37,7 +37,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_level.into());
     let result = match cli.command {
-        Command::Check(args) => check::run(&args).map(|can_run| {
+        Command::Check(args) => check::run(
+            &args.kernel.btf,
+            &args.kernel.disable_hooks,
+            args.format.into(),
+        )
+        .map(|can_run| {
             if can_run {
                 ExitCode::SUCCESS
             } else {

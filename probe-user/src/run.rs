@@ -7,6 +7,7 @@ use std::sync::{
 };
 
 use anyhow::{Context, Result};
+use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
@@ -64,11 +65,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
         disabled: &args.kernel.disable_hooks,
     };
     let requested = args.signals.as_ref().map_or(&[][..], |list| &list.0[..]);
-    let chosen = signals::choose(requested, &support)?;
-    let hooks: Vec<_> = chosen
-        .iter()
-        .flat_map(|s| s.usable_hooks(&support))
-        .collect();
+    let (chosen, plans): (Vec<Signal>, Vec<_>) =
+        signals::choose(requested, &support)?.into_iter().unzip();
+    let plans: Vec<_> = plans.into_iter().flatten().collect();
     let tcp_offsets = if chosen.contains(&Signal::Tcp) {
         Some(TcpOffsets::resolve(&btf)?)
     } else {
@@ -101,7 +100,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         btf_path: &args.kernel.btf,
         offsets,
         signals: &chosen,
-        hooks: &hooks,
+        plans: &plans,
         tcp_offsets,
         programs: args.programs.into(),
         ebpf_log: args.ebpf_log,
@@ -123,11 +122,20 @@ pub async fn run(args: RunArgs) -> Result<()> {
         builder: SnapshotBuilder::new(args.max_cgroups as usize),
         reload: reload.clone(),
     };
-    info!(
-        listen = %listener.local_addr()?,
-        cgroup2 = %mount.display(),
-        "serving /metrics and /healthz"
-    );
+    let listen = listener.local_addr()?;
+    info!(%listen, cgroup2 = %mount.display(), "serving /metrics and /healthz");
+    // Readiness for systemd (Type=notify) and for anything else that sets
+    // NOTIFY_SOCKET: tests and benchmarks read the address from LISTEN=.
+    if let Err(err) = sd_notify::notify(
+        false,
+        &[
+            NotifyState::Ready,
+            NotifyState::Status(&format!("serving on {listen}")),
+            NotifyState::Custom(&format!("LISTEN={listen}")),
+        ],
+    ) {
+        warn!("cannot tell the service manager that the agent is ready: {err}");
+    }
     let shutdown = async move {
         loop {
             tokio::select! {

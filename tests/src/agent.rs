@@ -44,20 +44,35 @@ pub struct Agent {
     child: Option<Child>,
     addr: SocketAddr,
     log: mpsc::Receiver<String>,
-    /// What it logged before it served.
-    start_log: Vec<String>,
 }
 
 impl Agent {
     /// Starts `pressure-probe run` on an ephemeral loopback port and waits
     /// until it serves. Panics with the agent's output if it cannot load.
     pub fn start(extra: &[&str]) -> Agent {
+        Self::start_binary(&binary(), extra).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Starts `binary run ARGS` (on an ephemeral loopback port unless `extra`
+    /// says `--listen`) and waits until it says it is ready, the way a
+    /// service manager would hear it: `READY=1` and `LISTEN=<address>` on
+    /// the socket in `NOTIFY_SOCKET`. An error, with the agent's output, if
+    /// it exits first or takes more than a minute.
+    pub fn start_binary(binary: &std::path::Path, extra: &[&str]) -> Result<Agent, String> {
         let mut args = vec!["run"];
         if !extra.contains(&"--listen") {
             args.extend(["--listen", "127.0.0.1:0"]);
         }
         args.extend_from_slice(extra);
-        let mut child = command(&args).spawn().expect("cannot start pressure-probe");
+        let notify = NotifySocket::new();
+        let mut child = Command::new(binary)
+            .args(&args)
+            .env("NOTIFY_SOCKET", notify.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -69,32 +84,26 @@ impl Agent {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(remaining) {
-                Ok(line) => {
-                    if let Some(addr) = serving_addr(&line) {
-                        return Agent {
-                            child: Some(child),
-                            addr,
-                            log: rx,
-                            start_log: seen,
-                        };
-                    }
-                    seen.push(line);
-                }
-                Err(_) => {
-                    let status = child.try_wait().ok().flatten();
-                    let _ = child.kill();
-                    panic!(
-                        "the agent did not start serving (exit: {status:?}); it could not load \
-                         its eBPF programs or bind. Its output:\n{}",
-                        seen.join("\n")
-                    );
-                }
+        while Instant::now() < deadline {
+            if let Some(addr) = notify.ready_at(Duration::from_millis(200)) {
+                return Ok(Agent {
+                    child: Some(child),
+                    addr,
+                    log: rx,
+                });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let seen: Vec<String> = rx.try_iter().collect();
+                return Err(format!(
+                    "the agent exited ({status}) before serving: it could not load its eBPF \
+                     programs or bind. Its output:\n{}",
+                    seen.join("\n")
+                ));
             }
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err("the agent did not become ready within a minute".into())
     }
 
     /// Its process id.
@@ -119,12 +128,9 @@ impl Agent {
         Exposition::parse(&body)
     }
 
-    /// Waits up to `within` for a log line that contains `needle` (a line
-    /// logged before the agent served counts).
+    /// Waits up to `within` for a log line that contains `needle` (lines
+    /// logged before the agent served count).
     pub fn logged(&self, needle: &str, within: Duration) -> bool {
-        if self.start_log.iter().any(|line| line.contains(needle)) {
-            return true;
-        }
         let deadline = Instant::now() + within;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -134,6 +140,31 @@ impl Agent {
                 Err(_) => return false,
             }
         }
+    }
+
+    /// Names of the BPF programs the agent holds, one per program (from its
+    /// file descriptors: programs other processes hold, or that are still
+    /// being freed, are not counted; the kernel keeps 15 bytes of a name).
+    pub fn programs(&self) -> Vec<String> {
+        let ids: std::collections::BTreeSet<u32> =
+            std::fs::read_dir(format!("/proc/{}/fdinfo", self.pid()))
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                        .filter_map(|info| {
+                            info.lines()
+                                .find_map(|l| l.strip_prefix("prog_id:")?.trim().parse().ok())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        let mut names: Vec<String> = loaded_program_ids(&[""])
+            .into_iter()
+            .filter(|(id, _)| ids.contains(id))
+            .map(|(_, name)| name)
+            .collect();
+        names.sort();
+        names
     }
 
     /// Whether the process is still running.
@@ -173,13 +204,50 @@ fn signal_and_wait(mut child: Child, signal: i32) -> std::io::Result<ExitStatus>
     child.wait()
 }
 
-/// The address in the agent's "serving" log line.
-fn serving_addr(line: &str) -> Option<SocketAddr> {
-    if !line.contains("serving /metrics") {
-        return None;
+/// A datagram socket for sd_notify messages, removed on drop.
+struct NotifySocket {
+    dir: std::path::PathBuf,
+    socket: std::os::unix::net::UnixDatagram,
+}
+
+impl NotifySocket {
+    fn new() -> NotifySocket {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pp-notify-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("cannot make the notify folder");
+        let socket = std::os::unix::net::UnixDatagram::bind(dir.join("notify"))
+            .expect("cannot bind the notify socket");
+        NotifySocket { dir, socket }
     }
-    let rest = &line[line.find("listen=")? + "listen=".len()..];
-    rest.split_whitespace().next()?.parse().ok()
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.join("notify")
+    }
+
+    /// The address of a `READY=1` message with `LISTEN=`, if one arrives
+    /// within `wait`.
+    fn ready_at(&self, wait: Duration) -> Option<SocketAddr> {
+        self.socket.set_read_timeout(Some(wait)).ok()?;
+        let mut buffer = [0u8; 4096];
+        let len = self.socket.recv(&mut buffer).ok()?;
+        let message = String::from_utf8_lossy(&buffer[..len]);
+        if !message.lines().any(|l| l == "READY=1") {
+            return None;
+        }
+        message
+            .lines()
+            .find_map(|l| l.strip_prefix("LISTEN="))?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// A minimal HTTP/1.0 GET: (status code, body).
@@ -219,4 +287,51 @@ pub fn loaded_program_ids(prefixes: &[&str]) -> Vec<(u32, String)> {
         .filter_map(|p| Some((p.id(), p.name_as_str()?.to_string())))
         .filter(|(_, n)| prefixes.iter().any(|prefix| n.starts_with(prefix)))
         .collect()
+}
+
+/// What `pressure-probe check --format json` reported.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// Whether the probe can run.
+    pub can_run: bool,
+    /// (item, verdict, detail) per line, in order.
+    pub checks: Vec<(String, String, String)>,
+}
+
+impl CheckReport {
+    /// Parses the JSON document of `check --format json`.
+    pub fn parse(json: &str) -> Result<CheckReport, String> {
+        let document: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("not JSON ({e}): {json}"))?;
+        let field = |check: &serde_json::Value, name: &str| {
+            check[name].as_str().unwrap_or_default().to_string()
+        };
+        Ok(CheckReport {
+            can_run: document["can_run"]
+                .as_bool()
+                .ok_or_else(|| format!("no can_run in {json}"))?,
+            checks: document["checks"]
+                .as_array()
+                .ok_or_else(|| format!("no checks in {json}"))?
+                .iter()
+                .map(|c| (field(c, "item"), field(c, "verdict"), field(c, "detail")))
+                .collect(),
+        })
+    }
+
+    /// Runs `pressure-probe check --format json ARGS`.
+    pub fn of(args: &[&str]) -> CheckReport {
+        let mut all = vec!["check", "--format", "json"];
+        all.extend_from_slice(args);
+        let (_, stdout, stderr) = run_to_end(&all);
+        Self::parse(&stdout).unwrap_or_else(|e| panic!("{e}\n{stderr}"))
+    }
+
+    /// Whether some line about `item` has `verdict` and a detail that
+    /// contains `detail`.
+    pub fn says(&self, item: &str, verdict: &str, detail: &str) -> bool {
+        self.checks
+            .iter()
+            .any(|(i, v, d)| i == item && v == verdict && d.contains(detail))
+    }
 }

@@ -18,7 +18,7 @@ use std::{
 };
 
 use integration_tests::{
-    agent::{self, Agent},
+    agent::{self, Agent, CheckReport},
     cgroup::{BornIn, TestCgroup},
     exposition::Exposition,
     http::{exchange, promtool_check},
@@ -76,6 +76,9 @@ enum Outcome {
     /// This exit status, no panic, and the output (standard output and
     /// error) says each of these.
     Reports(i32, &'static [&'static str]),
+    /// `check --format json`: whether it says the probe can run, and
+    /// (item, verdict, text in the detail) lines it must have.
+    Checks(bool, &'static [(&'static str, &'static str, &'static str)]),
     /// These response status codes, in order; the agent serves on.
     Answers(&'static [u16]),
     /// The agent logs a line with this text (none if empty) and serves on.
@@ -142,24 +145,24 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("relative --kubepods-root", Command(&["run", "--kubepods-root", "kubepods"]), Refused(2, &["expected a cgroup path"])),
     ("unknown hook", Command(&["run", "--disable-hook", "kprobe/nothing"]), Refused(2, &["unknown hook; known: tp_btf/sched_wakeup,"])),
     ("a required hook disabled", Command(&["run", "--signals", "runq", "--disable-hook", "tp_btf/sched_switch"]), Refused(1, &["signal runq cannot run on this kernel: kernel hook tp_btf/sched_switch is disabled by --disable-hook"])),
-    ("check with a required hook disabled", Command(&["check", "--disable-hook", "tp_btf/sched_switch"]), Reports(0, &["info     hook tp_btf/sched_switch         disabled by --disable-hook", "info     signal runq                      unavailable", "ok       signal syscall"])),
+    ("check with a required hook disabled", Command(&["check", "--format", "json", "--disable-hook", "tp_btf/sched_switch"]), Checks(true, &[("hook tp_btf/sched_switch", "info", "disabled by --disable-hook"), ("signal runq", "info", "unavailable"), ("signal syscall", "ok", "available")])),
     ("missing --btf file", Command(&["run", "--btf", "/nonexistent/vmlinux"]), Refused(1, &["cannot read the BTF file /nonexistent/vmlinux", "No such file"])),
-    ("check with a missing --btf file", Command(&["check", "--btf", "/nonexistent/vmlinux"]), Reports(1, &["FAIL     btf"])),
+    ("check with a missing --btf file", Command(&["check", "--format", "json", "--btf", "/nonexistent/vmlinux"]), Checks(false, &[("btf", "fail", "cannot read the BTF file")])),
     ("--btf is a FIFO", Command(&["run", "--btf", "{fifo}"]), Refused(1, &["not a regular file"])),
-    ("check with a FIFO for --btf", Command(&["check", "--btf", "{fifo}"]), Reports(1, &["FAIL     btf", "not a regular file"])),
+    ("check with a FIFO for --btf", Command(&["check", "--format", "json", "--btf", "{fifo}"]), Checks(false, &[("btf", "fail", "not a regular file")])),
     ("--btf is a device", Command(&["run", "--btf", "/dev/null"]), Refused(1, &["not a regular file"])),
     ("--btf without any type", Command(&["run", "--btf", "{empty_btf}"]), Refused(1, &["no signal can run on this kernel", "kernel hook tp_btf/sched_wakeup is missing"])),
     ("a signal whose hook the BTF lacks", Command(&["run", "--btf", "{empty_btf}", "--signals", "syscall"]), Refused(1, &["signal syscall cannot run on this kernel: kernel hook raw_tp/sys_enter is missing"])),
-    ("check with a BTF without types", Command(&["check", "--btf", "{empty_btf}"]), Reports(1, &["info     hook tp_btf/sched_switch         missing", "info     signal runq                      unavailable", "FAIL     signals"])),
+    ("check with a BTF without types", Command(&["check", "--format", "json", "--btf", "{empty_btf}"]), Checks(false, &[("hook tp_btf/sched_switch", "info", "missing"), ("signal runq", "info", "unavailable"), ("signals", "fail", "no signal can run")])),
     ("--btf of garbage", Command(&["run", "--btf", "{garbage_btf}"]), Refused(1, &["cannot parse kernel BTF"])),
     ("--btf cut short", Command(&["run", "--btf", "{truncated_btf}"]), Refused(1, &["cannot parse kernel BTF"])),
     ("30 fuzzed BTF files", FuzzedBtf(30), EndsCleanly),
-    ("check with a --btf of garbage", Command(&["check", "--btf", "{garbage_btf}"]), Reports(1, &["FAIL     btf"])),
+    ("check with a --btf of garbage", Command(&["check", "--format", "json", "--btf", "{garbage_btf}"]), Checks(false, &[("btf", "fail", "cannot parse kernel BTF")])),
     ("--cgroup-root not cgroup2", Command(&["run", "--cgroup-root", "{dir}"]), Refused(1, &["not a cgroup2 file system"])),
     ("--cgroup-root a child cgroup", Command(&["run", "--cgroup-root", "{child_cgroup}"]), Refused(1, &["below the root of its cgroup2 hierarchy"])),
     ("--cgroup-root missing", Command(&["run", "--cgroup-root", "/nonexistent/cgroup"]), Refused(1, &["--cgroup-root", "No such file"])),
     ("run without privileges", Unprivileged(&["run", "--listen", "127.0.0.1:0"]), Refused(1, &["insufficient privileges", "CAP_BPF", "root"])),
-    ("check without privileges", Unprivileged(&["check"]), Reports(1, &["FAIL     privileges", "this process lacks the privileges to use it", "needs CAP_BPF and CAP_PERFMON"])),
+    ("check without privileges", Unprivileged(&["check", "--format", "json"]), Checks(false, &[("privileges", "fail", "needs CAP_BPF"), ("hook tp_btf/sched_switch", "ok", "this process lacks the privileges to use it"), ("hook fentry/sock_def_readable", "info", "needs CAP_BPF and CAP_PERFMON")])),
     ("pp-workload --help", Workload(&["--help"]), Reports(0, &["usage: pp-workload"])),
     ("pp-workload without arguments", Workload(&[]), Reports(2, &["usage: pp-workload"])),
     ("--log-root that is a file", AgentWith(&["--log-root", "{file}"]), Survives("--log-root is not a folder")),
@@ -689,7 +692,20 @@ fn finished(command: Command, outcome: &Outcome) -> Checked {
             (*code, *says, stderr.to_string())
         }
         Reports(code, says) => (*code, *says, both.clone()),
-        _ => return Err("a command's outcome is Refused or Reports".into()),
+        Checks(can_run, lines) => {
+            let report = CheckReport::parse(&stdout)?;
+            check(
+                report.can_run == *can_run && status == Some(i32::from(!can_run)),
+                || format!("can_run {}, exit {status:?}: {report:?}", report.can_run),
+            )?;
+            for (item, verdict, detail) in *lines {
+                check(report.says(item, verdict, detail), || {
+                    format!("no {item} {verdict} {detail:?} in {report:?}")
+                })?;
+            }
+            return Ok(());
+        }
+        _ => return Err("a command's outcome is Refused, Reports or Checks".into()),
     };
     check(status == Some(code), || {
         format!("exit {status:?}, expected {code}: {both}")

@@ -3,10 +3,7 @@
 use std::{path::Path, process::Command, thread, time::Duration};
 
 use integration_tests::{
-    agent::{self, Agent},
-    cgroup::TestCgroup,
-    kernel_maps::SyscallSlots,
-    workload::Workload,
+    agent::Agent, cgroup::TestCgroup, kernel_maps::SyscallSlots, workload::Workload,
 };
 
 const LATENCY: &str = "pressure_syscall_latency_seconds";
@@ -135,9 +132,15 @@ fn no_entry_outlives_its_thread() {
 
 #[test]
 fn signals_choose_what_is_attached() {
-    let probe_programs = || agent::loaded_programs(&["runq_", "syscall_"]);
+    let probe_programs = |agent: &Agent| -> Vec<String> {
+        agent
+            .programs()
+            .into_iter()
+            .filter(|n| n.starts_with("runq_") || n.starts_with("syscall_"))
+            .collect()
+    };
     let agent = Agent::start(&["--signals", "runq"]);
-    let programs = probe_programs();
+    let programs = probe_programs(&agent);
     assert!(
         programs.iter().all(|n| n.starts_with("runq_")),
         "{programs:?}"
@@ -153,7 +156,7 @@ fn signals_choose_what_is_attached() {
     drop(agent);
 
     let agent = Agent::start(&["--signals", "syscall"]);
-    let programs = probe_programs();
+    let programs = probe_programs(&agent);
     assert!(
         programs.iter().all(|n| n.starts_with("syscall_")),
         "{programs:?}"

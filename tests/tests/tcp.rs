@@ -1,7 +1,7 @@
 //! TCP accept-queue pressure against `ss` and the kernel's `ListenOverflows`.
 
 use integration_tests::{
-    agent::Agent,
+    agent::{Agent, CheckReport},
     cgroup::TestCgroup,
     exposition::Exposition,
     netns::{Driven, TestNetns},
@@ -31,20 +31,20 @@ fn listener(cgroup: &TestCgroup, netns: &TestNetns, backlog: u32) -> Driven {
 /// and still find the TCP signal available. `options` go to `check` as to
 /// the agent.
 fn fill_hook_chosen(options: &[&str]) -> bool {
-    let args: Vec<&str> = ["check"].iter().chain(options).copied().collect();
-    let (_, stdout, _) = integration_tests::agent::run_to_end(&args);
-    assert!(stdout.contains("ok       signal tcp"), "{stdout}");
-    if stdout
-        .lines()
-        .any(|l| l.starts_with("ok       hook") && l.ends_with("; chosen"))
-    {
+    let report = CheckReport::of(options);
+    assert!(report.says("signal tcp", "ok", "available"), "{report:?}");
+    if report.checks.iter().any(|(item, verdict, detail)| {
+        item.starts_with("hook") && verdict == "ok" && detail.ends_with("; chosen")
+    }) {
         return true;
     }
     assert!(
-        stdout.contains(
-            "info     signal tcp                       degraded: no accept-queue fill histogram"
+        report.says(
+            "signal tcp",
+            "info",
+            "degraded: no accept-queue fill histogram"
         ),
-        "check does not say the fill histogram is missing:\n{stdout}"
+        "check does not say the fill histogram is missing: {report:?}"
     );
     false
 }

@@ -9,13 +9,10 @@
 //! - TCP: loopback connections, each accepted and closed, pinned to one CPU
 //!   (`pp-workload handshakes`), ns per connection.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-};
+use std::{path::Path, process::Command};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::agent::Agent;
 
 use crate::{
     build,
@@ -233,44 +230,16 @@ fn sched_pipe_usecs(cpu: usize, loops: u64) -> Result<f64> {
         .with_context(|| format!("no usecs/op in perf output:\n{text}"))
 }
 
-/// Starts the agent with one signal's `programs` and waits until it serves.
-fn start_agent(binary: &Path, signal: &str, programs: &str) -> Result<Child> {
-    let mut child = Command::new(binary)
-        .args([
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--signals",
-            signal,
-            "--programs",
-            programs,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))?;
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line?;
-        if line.contains("serving /metrics") {
-            // Keep draining the log so the agent never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Ok(child);
-        }
-    }
-    let status = child.wait()?;
-    bail!("the agent exited ({status}) before serving; run `cargo xtask run -- check`")
+/// Starts the agent with one signal's `programs` and waits until it serves
+/// (the test suite's own helper: readiness through `NOTIFY_SOCKET`).
+fn start_agent(binary: &Path, signal: &str, programs: &str) -> Result<Agent> {
+    Agent::start_binary(binary, &["--signals", signal, "--programs", programs])
+        .map_err(|err| anyhow::anyhow!("{err}; run `cargo xtask run -- check`"))
 }
 
-fn stop_agent(mut child: Child) -> Result<()> {
-    // SIGTERM makes the agent detach and exit 0.
-    // SAFETY: plain kill(2) on our own child, which has not been waited for.
-    if unsafe { libc::kill(child.id() as i32, libc::SIGTERM) } != 0 {
-        bail!("cannot signal the agent");
-    }
-    let status = child.wait()?;
+/// Stops the agent; it must detach and exit 0.
+fn stop_agent(agent: Agent) -> Result<()> {
+    let (status, _) = agent.stop_with(libc::SIGTERM);
     if !status.success() {
         bail!("the agent exited with {status}");
     }

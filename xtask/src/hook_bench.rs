@@ -15,6 +15,7 @@
 use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::agent::CheckReport;
 
 use crate::{build, packages, vm};
 
@@ -90,10 +91,11 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
         }
     })?;
     let log_file = vm::save_log("hook-bench", &log)?;
+    // The guest prints `check --format json` on lines of their own.
     let chosen = |hook: &str| {
         log.lines()
-            .map(str::trim)
-            .any(|l| l.starts_with("ok ") && l.contains(hook) && l.ends_with("; chosen"))
+            .filter_map(|l| CheckReport::parse(l.trim()).ok())
+            .any(|report| report.says(hook, "ok", "; chosen"))
     };
     if !chosen("hook tp_btf/sk_data_ready") || !chosen("hook fentry/sock_def_readable") {
         bail!(
@@ -198,8 +200,8 @@ fn guest_script(rounds: usize) -> String {
     fi
     echo "HOOKBENCH $workload $config $result"
 }
-/bin/pressure-probe check | grep -e sk_data_ready -e sock_def_readable
-/bin/pressure-probe check --disable-hook tp_btf/sk_data_ready | grep sock_def_readable
+/bin/pressure-probe check --format json
+/bin/pressure-probe check --format json --disable-hook tp_btf/sk_data_ready
 "#,
     );
     for round in 1..=rounds {

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, io::Read};
 
 use anyhow::{Context, Result, bail};
 use aya::{Ebpf, programs::Iter};
-use probe_common::tcp::{ITERATOR_PROGRAM, ListenerRecord};
+use probe_common::{programs::TCP_LISTENERS, tcp::ListenerRecord};
 
 /// A listening socket, identified across scrapes by its network namespace
 /// and socket inode.
@@ -16,8 +16,8 @@ pub type ListenerId = (u32, u64);
 /// open by several processes is reported once).
 pub fn list(ebpf: &mut Ebpf) -> Result<BTreeMap<ListenerId, ListenerRecord>> {
     let program: &mut Iter = ebpf
-        .program_mut(ITERATOR_PROGRAM)
-        .with_context(|| format!("program {ITERATOR_PROGRAM} is missing"))?
+        .program_mut(TCP_LISTENERS)
+        .with_context(|| format!("program {TCP_LISTENERS} is missing"))?
         .try_into()?;
     let link_id = program
         .attach()

@@ -100,7 +100,7 @@ impl KernelMaps {
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
             tcp_fill: take(ebpf, tcp::FILL_MAP)?,
-            counters: take(ebpf, "COUNTERS")?,
+            counters: take(ebpf, counters::MAP)?,
         })
     }
 
@@ -127,7 +127,10 @@ impl KernelMaps {
             if !self.signals.iter().any(|s| s.name() == signal) {
                 continue;
             }
-            let per_cpu = self.counters.get(&index, 0).context("reading COUNTERS")?;
+            let per_cpu = self
+                .counters
+                .get(&index, 0)
+                .context("reading the loss counters")?;
             snapshot
                 .lost
                 .push((signal, reason, per_cpu.iter().copied().sum()));

@@ -4,6 +4,8 @@ use std::fmt;
 
 use HookKind::{BtfTracepoint, Fentry, RawTracepoint};
 
+use probe_common::programs::{self, floor};
+
 use crate::kernel::btf::KernelBtf;
 
 /// How a program attaches.
@@ -34,12 +36,20 @@ pub struct Hook {
     pub program: &'static str,
     /// The empty program on the same hook (benchmark floor).
     pub floor_program: &'static str,
-    /// For a hook the signal can do without: what is lost without it.
-    pub optional: Option<&'static str>,
 }
 
-/// A required hook of `kind` on `tracepoint` (or function), whose programs
-/// read `min_args` arguments.
+/// What a signal needs from the kernel: one hook, or the first of several
+/// alternatives that this kernel allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Need {
+    /// The hooks that serve it, preferred first.
+    pub hooks: &'static [Hook],
+    /// For a need the signal can do without: what is lost without it.
+    pub without: Option<&'static str>,
+}
+
+/// A hook of `kind` on `tracepoint` (or function), whose programs read
+/// `min_args` arguments.
 const fn hook(
     kind: HookKind,
     tracepoint: &'static str,
@@ -53,7 +63,6 @@ const fn hook(
         min_args,
         program,
         floor_program,
-        optional: None,
     }
 }
 
@@ -63,102 +72,132 @@ const fn iter(target: &'static str, program: &'static str) -> Hook {
     hook(HookKind::Iterator, target, 0, program, program)
 }
 
-/// Marks a hook the signal can do without, saying what is lost without it.
-const fn optional(hook: Hook, loss: &'static str) -> Hook {
-    Hook {
-        optional: Some(loss),
-        ..hook
+/// A need the signal cannot do without.
+const fn required(hooks: &'static [Hook]) -> Need {
+    Need {
+        hooks,
+        without: None,
     }
 }
 
 /// Hooks of the run-queue signal.
-pub const RUNQ_HOOKS: &[Hook] = &[
-    hook(
+pub const RUNQ_NEEDS: &[Need] = &[
+    required(&[hook(
         BtfTracepoint,
         "sched_wakeup",
         1,
-        "runq_sched_wakeup",
-        "floor_sched_wakeup",
-    ),
-    hook(
+        programs::RUNQ_SCHED_WAKEUP,
+        floor::SCHED_WAKEUP,
+    )]),
+    required(&[hook(
         BtfTracepoint,
         "sched_wakeup_new",
         1,
-        "runq_sched_wakeup_new",
-        "floor_sched_wakeup_new",
-    ),
-    hook(
+        programs::RUNQ_SCHED_WAKEUP_NEW,
+        floor::SCHED_WAKEUP_NEW,
+    )]),
+    required(&[hook(
         BtfTracepoint,
         "sched_switch",
         4,
-        "runq_sched_switch",
-        "floor_sched_switch",
-    ),
+        programs::RUNQ_SCHED_SWITCH,
+        floor::SCHED_SWITCH,
+    )]),
 ];
 
 /// Hooks of the syscall signal.
-pub const SYSCALL_HOOKS: &[Hook] = &[
-    hook(
+pub const SYSCALL_NEEDS: &[Need] = &[
+    required(&[hook(
         RawTracepoint,
         "sys_enter",
         2,
-        "syscall_enter",
-        "floor_sys_enter",
-    ),
-    hook(
+        programs::SYSCALL_ENTER,
+        floor::SYS_ENTER,
+    )]),
+    required(&[hook(
         RawTracepoint,
         "sys_exit",
         2,
-        "syscall_exit",
-        "floor_sys_exit",
-    ),
-    hook(
+        programs::SYSCALL_EXIT,
+        floor::SYS_EXIT,
+    )]),
+    required(&[hook(
         BtfTracepoint,
         "sched_process_exit",
         1,
-        "syscall_thread_exit",
-        "floor_sched_process_exit",
-    ),
-    hook(
+        programs::SYSCALL_THREAD_EXIT,
+        floor::SCHED_PROCESS_EXIT,
+    )]),
+    required(&[hook(
         BtfTracepoint,
         "sched_process_exec",
         2,
-        "syscall_thread_exec",
-        "floor_sched_process_exec",
-    ),
+        programs::SYSCALL_THREAD_EXEC,
+        floor::SCHED_PROCESS_EXEC,
+    )]),
 ];
-
-/// What the TCP signal loses without either queue-fill hook.
-const NO_FILL: &str = "no accept-queue fill histogram (depth, limit and overflows still work)";
 
 /// Hooks of the TCP accept-queue signal: the listener iterator, and the
 /// queue-fill histogram on `sock:sk_data_ready` (Linux 6.10 and later) or,
 /// where that tracepoint is missing, `fentry/sock_def_readable` (the
-/// function it sits in) where the kernel allows fentry. Optional hooks with
-/// the same loss are alternatives: the first that loads is used.
-pub const TCP_HOOKS: &[Hook] = &[
-    iter("task_file", "tcp_listeners"),
-    optional(
-        hook(
-            BtfTracepoint,
-            "sk_data_ready",
-            1,
-            "tcp_accept_queued",
-            "floor_sk_data_ready",
-        ),
-        NO_FILL,
-    ),
-    optional(
-        hook(
-            Fentry,
-            "sock_def_readable",
-            1,
-            "tcp_accept_queued_fentry",
-            "floor_sock_def_readable",
-        ),
-        NO_FILL,
-    ),
+/// function it sits in) where the kernel allows fentry.
+pub const TCP_NEEDS: &[Need] = &[
+    required(&[iter("task_file", programs::TCP_LISTENERS)]),
+    Need {
+        hooks: &[
+            hook(
+                BtfTracepoint,
+                "sk_data_ready",
+                1,
+                programs::TCP_ACCEPT_QUEUED,
+                floor::SK_DATA_READY,
+            ),
+            hook(
+                Fentry,
+                "sock_def_readable",
+                1,
+                programs::TCP_ACCEPT_QUEUED_FENTRY,
+                floor::SOCK_DEF_READABLE,
+            ),
+        ],
+        without: Some("no accept-queue fill histogram (depth, limit and overflows still work)"),
+    },
 ];
+
+/// One need, planned for this kernel: its hooks that this kernel has and
+/// the operator did not disable, preferred first. The loader attaches the
+/// first that loads; `check` reports them the same way.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The need.
+    pub need: &'static Need,
+    /// Its usable hooks, preferred first (empty: none is).
+    pub candidates: Vec<&'static Hook>,
+}
+
+/// Plans `needs` on this kernel; the error says why a need the signal
+/// cannot do without has no usable hook.
+pub fn plan(needs: &'static [Need], support: &HookSupport) -> Result<Vec<Planned>, String> {
+    needs
+        .iter()
+        .map(|need| {
+            let candidates: Vec<&'static Hook> = need
+                .hooks
+                .iter()
+                .filter(|hook| support.status(hook) == HookStatus::Available)
+                .collect();
+            if candidates.is_empty() && need.without.is_none() {
+                let reasons: Vec<String> = need
+                    .hooks
+                    .iter()
+                    .map(|hook| format!("kernel hook {hook} is {}", support.status(hook)))
+                    .collect();
+                return Err(reasons.join("; "));
+            }
+            Ok(Planned { need, candidates })
+        })
+        .collect()
+}
 
 /// Whether a hook can be used on this kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]

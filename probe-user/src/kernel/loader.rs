@@ -13,14 +13,14 @@ use aya_log::EbpfLogger;
 use probe_common::{
     cgroups, globals,
     runqueue::{self, WAKEUP_SLOTS},
-    syscall,
+    syscall, tcp,
 };
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, info, warn};
 
 use crate::kernel::{
     cgroup_state::CgroupState,
-    hooks::{Hook, HookKind},
+    hooks::{Hook, HookKind, Planned},
     offsets::{KernelOffsets, TcpOffsets},
     signals::Signal,
 };
@@ -68,8 +68,8 @@ pub struct LoadOptions<'a> {
     pub offsets: KernelOffsets,
     /// The signals that run (the others' maps are shrunk).
     pub signals: &'a [Signal],
-    /// The hooks to attach: those of `signals` this kernel has.
-    pub hooks: &'a [&'static Hook],
+    /// What to attach: the plan of each need of `signals`.
+    pub plans: &'a [Planned],
     /// Offsets for the TCP programs, when the TCP signal runs.
     pub tcp_offsets: Option<TcpOffsets>,
     /// Real programs or the empty floor.
@@ -90,10 +90,12 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         .with_context(|| format!("cannot parse kernel BTF at {}", options.btf_path.display()))?;
     let mut loader = EbpfLoader::new();
     loader.btf(Some(&btf));
+    // One entry per cgroup.
     for map in [
         cgroups::CGROUPS_MAP,
         runqueue::STATE_MAP,
         syscall::STATE_MAP,
+        tcp::FILL_MAP,
     ] {
         loader.map_max_entries(map, options.kernel_cgroups);
     }
@@ -128,7 +130,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     loader.override_global(globals::SYSCALL_SLOT_MASK, &syscall_mask, true);
     let table = syscall::host_arch().map(syscall::class_table);
     if let Some(table) = &table {
-        loader.override_global(syscall::TABLE_GLOBAL, table, true);
+        loader.override_global(globals::SYSCALL_CLASSES, table, true);
     }
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
     loader.override_global(aya_log::LEVEL, &log_level, false);
@@ -138,31 +140,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     if options.ebpf_log {
         spawn_log_reader(&mut ebpf)?;
     }
-    let mut covered: Vec<&str> = Vec::new();
-    for hook in options.hooks {
-        let Some(loss) = hook.optional else {
-            attach(&mut ebpf, &btf, hook, options.programs)?;
-            continue;
-        };
-        // Alternatives share their loss: keep the first that loads.
-        if covered.contains(&loss) {
-            continue;
-        }
-        match attach(&mut ebpf, &btf, hook, options.programs) {
-            Ok(()) => {
-                info!(%hook, "optional hook attached");
-                covered.push(loss);
-            }
-            Err(err) => warn!(%hook, "optional hook refused by the kernel: {err:#}"),
-        }
-    }
-    for hook in options.hooks {
-        if let Some(loss) = hook.optional
-            && !covered.contains(&loss)
-        {
-            warn!("{loss}: no hook for it could be attached on this kernel");
-            covered.push(loss);
-        }
+    for planned in options.plans {
+        attach_first(&mut ebpf, &btf, planned, options.programs)?;
     }
     info!(
         signals = ?options.signals,
@@ -172,6 +151,29 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         "eBPF programs attached"
     );
     Ok(ebpf)
+}
+
+/// Attaches the first candidate of `planned` that the kernel takes. A need
+/// the signal cannot do without fails the load when none does; otherwise
+/// what is lost is logged.
+fn attach_first(ebpf: &mut Ebpf, btf: &Btf, planned: &Planned, programs: Programs) -> Result<()> {
+    for hook in &planned.candidates {
+        match attach(ebpf, btf, hook, programs) {
+            Ok(()) if planned.need.hooks.len() > 1 => {
+                info!(%hook, "hook attached (the first of its alternatives the kernel took)");
+                return Ok(());
+            }
+            Ok(()) => return Ok(()),
+            Err(err) if planned.need.without.is_none() => return Err(err),
+            Err(err) => {
+                warn!(%hook, "hook refused by the kernel: {err:#}");
+            }
+        }
+    }
+    if let Some(loss) = planned.need.without {
+        warn!("{loss}: no hook for it could be attached on this kernel");
+    }
+    Ok(())
 }
 
 fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: Programs) -> Result<()> {

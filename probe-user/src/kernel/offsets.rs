@@ -2,7 +2,7 @@
 //! handed to them as read-only globals. Nothing is compiled in.
 
 use anyhow::{Context, Result};
-use probe_common::globals;
+use probe_common::{globals, tcp::ITER_TASK_FILE_SLOTS};
 
 use crate::kernel::btf::KernelBtf;
 
@@ -114,56 +114,77 @@ pub struct TcpOffsets {
 
 /// Every field the TCP programs read.
 const TCP_FIELDS: [FieldSpec; 15] = [
-    ("ITER_META_SEQ_OFFSET", "bpf_iter_meta", "seq", Some(8)),
-    ("TASK_TGID_OFFSET", "task_struct", "tgid", Some(4)),
-    ("FILE_INODE_OFFSET", "file", "f_inode", Some(8)),
-    ("INODE_INO_OFFSET", "inode", "i_ino", Some(8)),
-    ("SOCKET_SK_OFFSET", "socket", "sk", Some(8)),
     (
-        "SOCK_FAMILY_OFFSET",
+        globals::ITER_META_SEQ_OFFSET,
+        "bpf_iter_meta",
+        "seq",
+        Some(8),
+    ),
+    (globals::TASK_TGID_OFFSET, "task_struct", "tgid", Some(4)),
+    (globals::FILE_INODE_OFFSET, "file", "f_inode", Some(8)),
+    (globals::INODE_INO_OFFSET, "inode", "i_ino", Some(8)),
+    (globals::SOCKET_SK_OFFSET, "socket", "sk", Some(8)),
+    (
+        globals::SOCK_FAMILY_OFFSET,
         "sock",
         "__sk_common.skc_family",
         Some(2),
     ),
     (
-        "SOCK_STATE_OFFSET",
+        globals::SOCK_STATE_OFFSET,
         "sock",
         "__sk_common.skc_state",
         Some(1),
     ),
-    ("SOCK_PORT_OFFSET", "sock", "__sk_common.skc_num", Some(2)),
     (
-        "SOCK_NET_OFFSET",
+        globals::SOCK_PORT_OFFSET,
+        "sock",
+        "__sk_common.skc_num",
+        Some(2),
+    ),
+    (
+        globals::SOCK_NET_OFFSET,
         "sock",
         "__sk_common.skc_net.net",
         Some(8),
     ),
-    ("SOCK_PROTOCOL_OFFSET", "sock", "sk_protocol", Some(2)),
-    ("SOCK_ACK_BACKLOG_OFFSET", "sock", "sk_ack_backlog", Some(4)),
     (
-        "SOCK_MAX_ACK_BACKLOG_OFFSET",
+        globals::SOCK_PROTOCOL_OFFSET,
+        "sock",
+        "sk_protocol",
+        Some(2),
+    ),
+    (
+        globals::SOCK_ACK_BACKLOG_OFFSET,
+        "sock",
+        "sk_ack_backlog",
+        Some(4),
+    ),
+    (
+        globals::SOCK_MAX_ACK_BACKLOG_OFFSET,
         "sock",
         "sk_max_ack_backlog",
         Some(4),
     ),
-    ("SOCK_DROPS_OFFSET", "sock", "sk_drops", Some(4)),
-    ("SOCK_CGROUP_OFFSET", "sock", "sk_cgrp_data.cgroup", Some(8)),
-    ("NET_NS_INUM_OFFSET", "net", "ns.inum", Some(4)),
+    (globals::SOCK_DROPS_OFFSET, "sock", "sk_drops", Some(4)),
+    (
+        globals::SOCK_CGROUP_OFFSET,
+        "sock",
+        "sk_cgrp_data.cgroup",
+        Some(8),
+    ),
+    (globals::NET_NS_INUM_OFFSET, "net", "ns.inum", Some(4)),
 ];
 
 impl TcpOffsets {
-    /// The iterator context's slots the program reads at fixed offsets: the
-    /// verifier only accepts constant context offsets, so these are checked
-    /// against the kernel's BTF instead of passed in.
-    const ITER_CONTEXT: [(&'static str, u64); 3] = [("meta", 0), ("task", 8), ("file", 24)];
-
     /// Looks every field up; the error names the first one missing, of an
     /// unexpected width, or (for the iterator context) at an unexpected place.
     pub fn resolve(btf: &KernelBtf) -> Result<Self> {
-        for (field, expected) in Self::ITER_CONTEXT {
+        for (field, slot) in ITER_TASK_FILE_SLOTS {
             let offset = btf
                 .field("bpf_iter__task_file", field)?
                 .with_size(field, 8)?;
+            let expected = slot as u64 * 8;
             if offset != expected {
                 anyhow::bail!(
                     "bpf_iter__task_file.{field} is at byte {offset}, the program reads byte {expected}"

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use probe_common::{runqueue, syscall, tcp};
 
 use crate::kernel::{
-    hooks::{Hook, HookStatus, HookSupport, RUNQ_HOOKS, SYSCALL_HOOKS, TCP_HOOKS},
+    hooks::{self, HookSupport, Need, Planned, RUNQ_NEEDS, SYSCALL_NEEDS, TCP_NEEDS},
     offsets::TcpOffsets,
 };
 
@@ -34,12 +34,12 @@ impl Signal {
         }
     }
 
-    /// The hooks it attaches to.
-    pub fn hooks(self) -> &'static [Hook] {
+    /// What it needs from the kernel.
+    pub fn needs(self) -> &'static [Need] {
         match self {
-            Signal::Runq => RUNQ_HOOKS,
-            Signal::Syscall => SYSCALL_HOOKS,
-            Signal::Tcp => TCP_HOOKS,
+            Signal::Runq => RUNQ_NEEDS,
+            Signal::Syscall => SYSCALL_NEEDS,
+            Signal::Tcp => TCP_NEEDS,
         }
     }
 
@@ -53,35 +53,17 @@ impl Signal {
         }
     }
 
-    /// Why it cannot run on this kernel, if it cannot.
-    pub fn unavailable_because(self, support: &HookSupport) -> Option<String> {
+    /// Its plan on this kernel (see [`hooks::plan`]), or why it cannot run.
+    pub fn plan(self, support: &HookSupport) -> Result<Vec<Planned>, String> {
         if self == Signal::Syscall && syscall::host_arch().is_none() {
-            return Some("no syscall table for this architecture".into());
+            return Err("no syscall table for this architecture".into());
         }
         if self == Signal::Tcp
             && let Err(err) = TcpOffsets::resolve(support.btf)
         {
-            return Some(format!("{err:#}"));
+            return Err(format!("{err:#}"));
         }
-        self.hooks()
-            .iter()
-            .filter(|hook| hook.optional.is_none())
-            .find_map(|hook| match support.status(hook) {
-                HookStatus::Available => None,
-                status => Some(format!("kernel hook {hook} is {status}")),
-            })
-    }
-
-    /// The hooks to try on this kernel: every required one, and the optional
-    /// ones its BTF has and the operator did not disable, in order (the
-    /// loader keeps the first of each group of alternatives that loads).
-    pub fn usable_hooks<'a>(
-        self,
-        support: &'a HookSupport,
-    ) -> impl Iterator<Item = &'static Hook> + 'a {
-        self.hooks()
-            .iter()
-            .filter(|hook| hook.optional.is_none() || support.status(hook) == HookStatus::Available)
+        hooks::plan(self.needs(), support)
     }
 }
 
@@ -91,63 +73,55 @@ impl fmt::Display for Signal {
     }
 }
 
-/// Decides which signals run: those asked for (each must be available), or
-/// by default every available one (at least one).
-pub fn choose(requested: &[Signal], support: &HookSupport) -> Result<Vec<Signal>> {
+/// Decides which signals run: those asked for (each must be able to), or
+/// by default every one that can (at least one); returns each with its plan.
+pub fn choose(requested: &[Signal], support: &HookSupport) -> Result<Vec<(Signal, Vec<Planned>)>> {
     let mut chosen = Vec::new();
     if requested.is_empty() {
         let mut unavailable = Vec::new();
         for signal in Signal::ALL {
-            match signal.unavailable_because(support) {
-                None => chosen.push(signal),
-                Some(reason) => unavailable.push((signal, reason)),
+            match signal.plan(support) {
+                Ok(plan) => chosen.push((signal, plan)),
+                Err(reason) => unavailable.push(format!("{signal}: {reason}")),
             }
         }
         if chosen.is_empty() {
-            let reasons: Vec<String> = unavailable
-                .iter()
-                .map(|(signal, reason)| format!("{signal}: {reason}"))
-                .collect();
             bail!(
                 "no signal can run on this kernel ({}); run `pressure-probe check` for details",
-                reasons.join("; ")
+                unavailable.join("; ")
             );
         }
-        for (signal, reason) in unavailable {
-            tracing::warn!(%signal, "signal unavailable, not attached: {reason}");
+        for reason in unavailable {
+            tracing::warn!("signal unavailable, not attached: {reason}");
         }
     } else {
         for &signal in requested {
-            if let Some(reason) = signal.unavailable_because(support) {
-                bail!(
+            let plan = signal.plan(support).map_err(|reason| {
+                anyhow::anyhow!(
                     "signal {signal} cannot run on this kernel: {reason} \
                      (run `pressure-probe check` for details)"
-                );
-            }
-            if !chosen.contains(&signal) {
-                chosen.push(signal);
+                )
+            })?;
+            if !chosen.iter().any(|(s, _)| *s == signal) {
+                chosen.push((signal, plan));
             }
         }
     }
-    chosen.sort();
-    for signal in &chosen {
-        for hook in signal.hooks() {
-            let status = support.status(hook);
-            if let Some(loss) = hook.optional
-                && status != HookStatus::Available
-            {
-                let alternative = signal.hooks().iter().find(|h| {
-                    h.optional == Some(loss) && support.status(h) == HookStatus::Available
-                });
-                match alternative {
-                    Some(alternative) => tracing::info!(
-                        %signal,
-                        "kernel hook {hook} is {status}: trying {alternative} instead"
-                    ),
-                    None => {
-                        tracing::warn!(%signal, "optional kernel hook {hook} is {status}: {loss}")
-                    }
-                }
+    chosen.sort_by_key(|(signal, _)| *signal);
+    for (signal, plan) in &chosen {
+        for planned in plan {
+            let Some(loss) = planned.need.without else {
+                continue;
+            };
+            let preferred = &planned.need.hooks[0];
+            match planned.candidates.first() {
+                Some(first) if first.program == preferred.program => {}
+                Some(first) => tracing::info!(
+                    %signal,
+                    "kernel hook {preferred} is {}: trying {first} instead",
+                    support.status(preferred)
+                ),
+                None => tracing::warn!(%signal, "no usable kernel hook: {loss}"),
             }
         }
     }

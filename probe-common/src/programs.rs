@@ -1,0 +1,46 @@
+//! Names of the kernel programs, as the agent finds them in the object.
+//! Each is checked against its function at compile time (`probe-ebpf`'s
+//! `named!`).
+
+/// `tp_btf/sched_wakeup`: a thread becomes runnable.
+pub const RUNQ_SCHED_WAKEUP: &str = "runq_sched_wakeup";
+/// `tp_btf/sched_wakeup_new`: a new thread becomes runnable.
+pub const RUNQ_SCHED_WAKEUP_NEW: &str = "runq_sched_wakeup_new";
+/// `tp_btf/sched_switch`: waits end and start, preemptions.
+pub const RUNQ_SCHED_SWITCH: &str = "runq_sched_switch";
+/// `raw_tp/sys_enter`.
+pub const SYSCALL_ENTER: &str = "syscall_enter";
+/// `raw_tp/sys_exit`.
+pub const SYSCALL_EXIT: &str = "syscall_exit";
+/// `tp_btf/sched_process_exit`: a thread that dies inside a syscall.
+pub const SYSCALL_THREAD_EXIT: &str = "syscall_thread_exit";
+/// `tp_btf/sched_process_exec`: a thread that becomes the leader in execve.
+pub const SYSCALL_THREAD_EXEC: &str = "syscall_thread_exec";
+/// `iter/task_file`: every listening TCP socket.
+pub const TCP_LISTENERS: &str = "tcp_listeners";
+/// `tp_btf/sk_data_ready`: a connection was queued on a listener.
+pub const TCP_ACCEPT_QUEUED: &str = "tcp_accept_queued";
+/// `fentry/sock_def_readable`: the same, where the tracepoint is missing.
+pub const TCP_ACCEPT_QUEUED_FENTRY: &str = "tcp_accept_queued_fentry";
+
+/// The empty programs on the same hooks (the benchmark's floor).
+pub mod floor {
+    /// `tp_btf/sched_wakeup`.
+    pub const SCHED_WAKEUP: &str = "floor_sched_wakeup";
+    /// `tp_btf/sched_wakeup_new`.
+    pub const SCHED_WAKEUP_NEW: &str = "floor_sched_wakeup_new";
+    /// `tp_btf/sched_switch`.
+    pub const SCHED_SWITCH: &str = "floor_sched_switch";
+    /// `raw_tp/sys_enter`.
+    pub const SYS_ENTER: &str = "floor_sys_enter";
+    /// `raw_tp/sys_exit`.
+    pub const SYS_EXIT: &str = "floor_sys_exit";
+    /// `tp_btf/sched_process_exit`.
+    pub const SCHED_PROCESS_EXIT: &str = "floor_sched_process_exit";
+    /// `tp_btf/sched_process_exec`.
+    pub const SCHED_PROCESS_EXEC: &str = "floor_sched_process_exec";
+    /// `tp_btf/sk_data_ready`.
+    pub const SK_DATA_READY: &str = "floor_sk_data_ready";
+    /// `fentry/sock_def_readable`.
+    pub const SOCK_DEF_READABLE: &str = "floor_sock_def_readable";
+}
