@@ -98,6 +98,7 @@ impl Histogram {
 }
 
 #[cfg(feature = "user")]
+// SAFETY: `Histogram` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for Histogram {}
 
 #[cfg(test)]

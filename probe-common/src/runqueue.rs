@@ -51,8 +51,11 @@ pub struct PreemptionKey {
 }
 
 #[cfg(feature = "user")]
+// SAFETY: `WakeupSlot` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for WakeupSlot {}
 #[cfg(feature = "user")]
+// SAFETY: `CgroupRunqueue` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for CgroupRunqueue {}
 #[cfg(feature = "user")]
+// SAFETY: `PreemptionKey` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for PreemptionKey {}

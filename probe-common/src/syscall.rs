@@ -359,8 +359,10 @@ pub struct CgroupSyscalls {
 }
 
 #[cfg(feature = "user")]
+// SAFETY: `SyscallSlot` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for SyscallSlot {}
 #[cfg(feature = "user")]
+// SAFETY: `CgroupSyscalls` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for CgroupSyscalls {}
 
 #[cfg(all(test, feature = "user"))]

@@ -88,8 +88,10 @@ pub struct ListenerRecord {
 }
 
 #[cfg(feature = "user")]
+// SAFETY: `TcpFill` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for TcpFill {}
 #[cfg(feature = "user")]
+// SAFETY: `ListenerRecord` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for ListenerRecord {}
 
 #[cfg(test)]

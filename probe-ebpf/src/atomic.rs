@@ -8,6 +8,7 @@
 /// `target` must point into a map value the program may write.
 #[inline(always)]
 pub unsafe fn atomic_add(target: *mut u64, value: u64) {
+    // SAFETY: the caller's guarantee: a `u64` the program may write.
     unsafe {
         core::arch::asm!(
             "lock *(u64 *)({target} + 0) += {value}",

@@ -68,6 +68,8 @@ fn listed<C: EbpfContext, S: Listed>(
     state: *mut S,
     counters: &StateCounters,
 ) -> Option<&'static mut S> {
+    // SAFETY: null, or the cgroup's state in a map value (or its local
+    // storage), live for this program's run.
     let Some(state) = (unsafe { state.as_mut() }) else {
         bump(counters.unavailable);
         return None;
@@ -100,15 +102,16 @@ mod store {
     named!(RUNQ_STORAGE, probe_common::runqueue::STORAGE_MAP);
     named!(SYSCALL_STORAGE, probe_common::syscall::STORAGE_MAP);
 
-    // SAFETY (both): `cgroup` is an RCU-protected `css_set->dfl_cgrp`.
     #[inline(always)]
     pub fn runq(cgroup: KernelPtr) -> *mut CgroupRunqueue {
-        unsafe { RUNQ_STORAGE.get_or_insert_ptr_mut(cgroup as *mut cgroup, None) }
+        // SAFETY: `cgroup` is a task's RCU-protected `css_set->dfl_cgrp`.
+        unsafe { RUNQ_STORAGE.get_or_insert_ptr_mut(cgroup.as_ptr() as *mut cgroup, None) }
     }
 
     #[inline(always)]
     pub fn syscalls(cgroup: KernelPtr) -> *mut CgroupSyscalls {
-        unsafe { SYSCALL_STORAGE.get_or_insert_ptr_mut(cgroup as *mut cgroup, None) }
+        // SAFETY: as above.
+        unsafe { SYSCALL_STORAGE.get_or_insert_ptr_mut(cgroup.as_ptr() as *mut cgroup, None) }
     }
 }
 

@@ -2,8 +2,15 @@
 //! read-only global the agent resolves from the running kernel's BTF before
 //! load; the verifier sees it as a constant and checks each access against
 //! the kernel's own type information.
+//!
+//! This module holds the `unsafe` of reading kernel memory: the rest of the
+//! programs read through [`KernelPtr`], which only the kernel's own pointers
+//! become.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::{
+    helpers::{bpf_get_current_task_btf, bpf_ktime_get_ns},
+    programs::{BtfTracePointContext, FEntryContext},
+};
 
 use crate::globals::load_time_globals;
 
@@ -31,51 +38,122 @@ load_time_globals! {
     USE_RQ_CLOCK: u8 = 0;
 }
 
-/// An opaque kernel object reached through a BTF pointer.
-pub type KernelPtr = *const u8;
+/// A pointer to a kernel object that the kernel handed over: a BTF-typed
+/// tracepoint or fentry argument, a BTF-typed helper's result, an iterator
+/// context's object, or a pointer field read through another `KernelPtr`.
+/// The verifier tracks such pointers by their kernel type and checks every
+/// load through them (a faulting load reads zero, it cannot crash), which
+/// is what makes [`KernelPtr::read`] safe.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct KernelPtr(*const u8);
 
-/// Reads a `T` at byte `offset` inside the object at `base`.
-#[inline(always)]
-pub unsafe fn read_at<T: Copy>(base: KernelPtr, offset: u64) -> T {
-    unsafe { core::ptr::read_volatile(base.add(offset as usize) as *const T) }
+/// A plain value a kernel field can be read as.
+pub trait Field: Copy {}
+impl Field for u8 {}
+impl Field for u16 {}
+impl Field for u32 {}
+impl Field for i32 {}
+impl Field for u64 {}
+
+impl KernelPtr {
+    /// Wraps a pointer the kernel handed over.
+    ///
+    /// # Safety
+    /// `ptr` must be one of the kernel's own, typed pointers listed on
+    /// [`KernelPtr`] (or null).
+    #[inline(always)]
+    pub unsafe fn from_kernel(ptr: *const u8) -> KernelPtr {
+        KernelPtr(ptr)
+    }
+
+    /// Argument `n` of a BTF-typed tracepoint that passes a kernel pointer there.
+    #[inline(always)]
+    pub fn tracepoint_arg(ctx: &BtfTracePointContext, n: usize) -> KernelPtr {
+        // SAFETY: tp_btf arguments are typed by the kernel's BTF.
+        unsafe { KernelPtr::from_kernel(ctx.arg(n)) }
+    }
+
+    /// Argument `n` of an fentry program that is a kernel pointer.
+    #[inline(always)]
+    pub fn fentry_arg(ctx: &FEntryContext, n: usize) -> KernelPtr {
+        // SAFETY: fentry arguments are typed by the kernel's BTF.
+        unsafe { KernelPtr::from_kernel(ctx.arg(n)) }
+    }
+
+    /// The task running this program.
+    #[inline(always)]
+    pub fn current_task() -> KernelPtr {
+        // SAFETY: the helper returns a BTF-typed `task_struct`.
+        unsafe { KernelPtr::from_kernel(bpf_get_current_task_btf() as *const u8) }
+    }
+
+    /// Whether it is null.
+    #[inline(always)]
+    pub fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+
+    /// The raw pointer, for a helper that takes it.
+    #[inline(always)]
+    pub fn as_ptr(self) -> *const u8 {
+        self.0
+    }
+
+    /// The `T` at byte `offset` inside the object (an offset from the
+    /// kernel's BTF).
+    #[inline(always)]
+    pub fn read<T: Field>(self, offset: u64) -> T {
+        // SAFETY: a load through a kernel pointer, which the verifier checks
+        // against the kernel's type at this offset (see `KernelPtr`).
+        unsafe { core::ptr::read_volatile(self.0.add(offset as usize) as *const T) }
+    }
+
+    /// The pointer field at byte `offset`; `None` if it is null.
+    #[inline(always)]
+    pub fn read_ptr(self, offset: u64) -> Option<KernelPtr> {
+        // SAFETY: as `read`; the field holds a pointer of the kernel's type.
+        let ptr =
+            unsafe { core::ptr::read_volatile(self.0.add(offset as usize) as *const *const u8) };
+        (!ptr.is_null()).then_some(KernelPtr(ptr))
+    }
 }
 
 /// `task->pid`: the thread id (0 for the idle task).
 #[inline(always)]
 pub fn task_tid(task: KernelPtr) -> u32 {
-    unsafe { read_at::<i32>(task, TASK_PID_OFFSET.load()) as u32 }
+    task.read::<i32>(TASK_PID_OFFSET.load()) as u32
 }
 
 /// `task->cgroups->dfl_cgrp`: the task's cgroup v2 (an RCU-protected pointer
 /// the verifier trusts, so helpers accept it). `None` if a pointer is null.
 #[inline(always)]
 pub fn task_cgroup(task: KernelPtr) -> Option<KernelPtr> {
-    unsafe {
-        let css_set: KernelPtr = read_at(task, TASK_CGROUPS_OFFSET.load());
-        if css_set.is_null() {
-            return None;
-        }
-        let cgroup: KernelPtr = read_at(css_set, CSS_SET_DFL_CGRP_OFFSET.load());
-        (!cgroup.is_null()).then_some(cgroup)
-    }
+    task.read_ptr(TASK_CGROUPS_OFFSET.load())?
+        .read_ptr(CSS_SET_DFL_CGRP_OFFSET.load())
 }
 
 /// `cgroup->kn->id`: the cgroup id, which is the inode number of its directory.
 #[inline(always)]
 pub fn cgroup_id(cgroup: KernelPtr) -> Option<u64> {
-    unsafe {
-        let kn: KernelPtr = read_at(cgroup, CGROUP_KN_OFFSET.load());
-        if kn.is_null() {
-            return None;
-        }
-        Some(read_at(kn, KERNFS_NODE_ID_OFFSET.load()))
-    }
+    Some(
+        cgroup
+            .read_ptr(CGROUP_KN_OFFSET.load())?
+            .read(KERNFS_NODE_ID_OFFSET.load()),
+    )
 }
 
 /// The id of the task's cgroup v2.
 #[inline(always)]
 pub fn task_cgroup_id(task: KernelPtr) -> Option<u64> {
     cgroup_id(task_cgroup(task)?)
+}
+
+/// Now, in nanoseconds since boot (`bpf_ktime_get_ns()`).
+#[inline(always)]
+pub fn ktime_ns() -> u64 {
+    // SAFETY: the helper takes no arguments and only reads the clock.
+    unsafe { bpf_ktime_get_ns() }
 }
 
 /// Now, in nanoseconds, on the clock of the run queue `task` is on: the
@@ -87,17 +165,11 @@ pub fn task_cgroup_id(task: KernelPtr) -> Option<u64> {
 #[inline(always)]
 pub fn sched_clock(task: KernelPtr) -> Option<u64> {
     if USE_RQ_CLOCK.load() == 0 {
-        return Some(unsafe { bpf_ktime_get_ns() });
+        return Some(ktime_ns());
     }
-    unsafe {
-        let cfs_rq: KernelPtr = read_at(task, TASK_SE_CFS_RQ_OFFSET.load());
-        if cfs_rq.is_null() {
-            return None;
-        }
-        let rq: KernelPtr = read_at(cfs_rq, CFS_RQ_RQ_OFFSET.load());
-        if rq.is_null() {
-            return None;
-        }
-        Some(read_at(rq, RQ_CLOCK_OFFSET.load()))
-    }
+    Some(
+        task.read_ptr(TASK_SE_CFS_RQ_OFFSET.load())?
+            .read_ptr(CFS_RQ_RQ_OFFSET.load())?
+            .read(RQ_CLOCK_OFFSET.load()),
+    )
 }

@@ -6,12 +6,19 @@ use crate::atomic::atomic_add;
 
 /// Counts `ns` in its bucket and adds it to the sum. The caller guarantees
 /// `ns < histogram::MAX_NS`.
+///
+/// # Safety
+/// `hist` must point to a histogram in a map value that stays live for this
+/// program's run (other CPUs may add to it at the same time: the adds are
+/// atomic).
 #[inline(always)]
-pub fn observe(hist: *mut Histogram, ns: u64) {
+pub unsafe fn observe(hist: *mut Histogram, ns: u64) {
     let index = bucket_index(ns);
     if index >= BUCKETS {
         return;
     }
+    // SAFETY: `index` is within the buckets, and `hist` is live (the caller's
+    // guarantee), so both targets are `u64`s in a live map value.
     unsafe {
         atomic_add((*hist).buckets.as_mut_ptr().add(index), 1);
         atomic_add(&raw mut (*hist).sum_ns, ns);

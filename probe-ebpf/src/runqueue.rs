@@ -65,13 +65,13 @@ named!(runq_sched_switch, programs::RUNQ_SCHED_SWITCH);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn runq_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
-    on_wakeup(ctx.arg(0));
+    on_wakeup(KernelPtr::tracepoint_arg(&ctx, 0));
     0
 }
 
 #[btf_tracepoint(function = "sched_wakeup_new")]
 pub fn runq_sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
-    on_wakeup(ctx.arg(0));
+    on_wakeup(KernelPtr::tracepoint_arg(&ctx, 0));
     0
 }
 
@@ -79,8 +79,8 @@ pub fn runq_sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "sched_switch")]
 pub fn runq_sched_switch(ctx: BtfTracePointContext) -> i32 {
     let preempt = ctx.arg::<u64>(0) & 0xff != 0;
-    let prev: KernelPtr = ctx.arg(1);
-    let next: KernelPtr = ctx.arg(2);
+    let prev = KernelPtr::tracepoint_arg(&ctx, 1);
+    let next = KernelPtr::tracepoint_arg(&ctx, 2);
     let prev_state = ctx.arg::<u64>(3) as u32;
     // A preempted thread stays on the run queue whatever its state says.
     let still_runnable = preempt || prev_state == 0;
@@ -104,6 +104,8 @@ fn on_wakeup(task: KernelPtr) {
         return;
     }
     let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the wakeup array, live for this program's run; only
+    // this CPU's program touches it now (its thread is being scheduled here).
     let slot = unsafe { &mut *slot };
     if slot.since_ns != 0 {
         if slot.tid == tid {
@@ -134,6 +136,8 @@ fn on_switch_out(
         return;
     }
     let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the wakeup array, live for this program's run; only
+    // this CPU's program touches it now (its thread is being scheduled here).
     let slot = unsafe { &mut *slot };
     if !still_runnable {
         if slot.tid == tid {
@@ -162,6 +166,8 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, tid: u32) {
         return;
     }
     let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the wakeup array, live for this program's run; only
+    // this CPU's program touches it now (its thread is being scheduled here).
     let slot = unsafe { &mut *slot };
     if slot.tid != tid || slot.since_ns == 0 {
         return;
@@ -197,7 +203,8 @@ const STATE_COUNTERS: StateCounters = StateCounters {
 #[inline(always)]
 fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64) {
     if let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) {
-        observe(&raw mut state.latency, waited);
+        // SAFETY: the cgroup's state, live for this program's run.
+        unsafe { observe(&raw mut state.latency, waited) };
     }
 }
 
@@ -209,6 +216,7 @@ fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: KernelPt
     };
     let key = PreemptionKey { victim, by };
     match get_or_insert(&RUNQ_PREEMPTIONS, &key, &0) {
+        // SAFETY: a value of the preemption map, live for this program's run.
         Some(count) => unsafe { atomic_add(count, 1) },
         None => {
             bump(RUNQ_PREEMPTION_MAP_FULL);

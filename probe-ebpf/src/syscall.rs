@@ -11,7 +11,6 @@
 //! has its entry moved to its new id on `sched_process_exec`.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_task_btf, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::Array,
     programs::{BtfTracePointContext, RawTracePointContext},
@@ -31,7 +30,7 @@ use crate::{
     cgroup_state::{self, StateCounters},
     counters::bump,
     globals::load_time_globals,
-    kernel::{KernelPtr, task_cgroup, task_tid},
+    kernel::{KernelPtr, ktime_ns, task_cgroup, task_tid},
     names::named,
     observe::observe,
 };
@@ -75,8 +74,9 @@ pub fn syscall_exit(ctx: RawTracePointContext) -> i32 {
 /// is gone, whatever syscall it was in.
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn syscall_thread_exit(ctx: BtfTracePointContext) -> i32 {
-    let tid = task_tid(ctx.arg(0));
+    let tid = task_tid(KernelPtr::tracepoint_arg(&ctx, 0));
     if let Some(slot) = slot_of(tid) {
+        // SAFETY: a slot of the entry array, live for this program's run.
         let slot = unsafe { &mut *slot };
         if slot.tid == tid {
             slot.entered_ns = 0;
@@ -89,26 +89,35 @@ pub fn syscall_thread_exit(ctx: BtfTracePointContext) -> i32 {
 /// a non-leader thread that execs takes the leader's id; its `execve` returns under it.
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn syscall_thread_exec(ctx: BtfTracePointContext) -> i32 {
-    let new_tid = task_tid(ctx.arg(0));
+    let new_tid = task_tid(KernelPtr::tracepoint_arg(&ctx, 0));
     let old_tid = ctx.arg::<u64>(1) as u32;
     if new_tid == old_tid {
         return 0;
     }
-    let (Some(old), Some(new)) = (slot_of(old_tid), slot_of(new_tid)) else {
+    // The two ids may share a slot: one reference at a time, never two.
+    let Some(old) = slot_of(old_tid) else {
         return 0;
     };
-    let (old, new) = unsafe { (&mut *old, &mut *new) };
-    if old.tid != old_tid || old.entered_ns == 0 {
+    // SAFETY: a slot of the entry array, live for this program's run; the
+    // copy ends the borrow before the new slot is touched.
+    let entry = unsafe { *old };
+    if entry.tid != old_tid || entry.entered_ns == 0 {
         return 0;
     }
-    *new = SyscallSlot {
-        tid: new_tid,
-        class: old.class,
-        entered_ns: old.entered_ns,
-    };
     if old_tid & SYSCALL_SLOT_MASK.load() != new_tid & SYSCALL_SLOT_MASK.load() {
-        old.entered_ns = 0;
+        // SAFETY: as above; no other reference to the slot is live.
+        unsafe { (*old).entered_ns = 0 };
     }
+    let Some(new) = slot_of(new_tid) else {
+        return 0;
+    };
+    // SAFETY: as above (if the slot is the old one, this overwrites it whole).
+    unsafe {
+        *new = SyscallSlot {
+            tid: new_tid,
+            ..entry
+        }
+    };
     0
 }
 
@@ -123,25 +132,21 @@ fn slot_of(tid: u32) -> Option<*mut SyscallSlot> {
     SYSCALL_SLOTS.get_ptr_mut(tid & SYSCALL_SLOT_MASK.load())
 }
 
-#[inline(always)]
-fn current_task() -> KernelPtr {
-    unsafe { bpf_get_current_task_btf() as KernelPtr }
-}
-
 /// The class (or `NO_RETURN`) of syscall `nr`.
 #[inline(always)]
 fn class_of(nr: u64) -> u8 {
     if nr >= TABLE_SIZE as u64 {
         return SyscallClass::Other as u8;
     }
-    // SAFETY: nr is below the table's length.
+    // SAFETY: nr is below the table's length; a read of the load-time global.
     unsafe { core::ptr::read_volatile(SYSCALL_CLASSES.as_ptr().add(nr as usize)) }
 }
 
 #[inline(always)]
 fn on_enter(nr: u64) {
-    let tid = task_tid(current_task());
+    let tid = task_tid(KernelPtr::current_task());
     let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the entry array, live for this program's run.
     let slot = unsafe { &mut *slot };
     let class = class_of(nr);
     if class == NO_RETURN {
@@ -155,19 +160,20 @@ fn on_enter(nr: u64) {
     }
     slot.tid = tid;
     slot.class = u32::from(class);
-    slot.entered_ns = unsafe { bpf_ktime_get_ns() };
+    slot.entered_ns = ktime_ns();
 }
 
 #[inline(always)]
 fn on_exit(ctx: &RawTracePointContext, ret: i64) {
-    let task = current_task();
+    let task = KernelPtr::current_task();
     let tid = task_tid(task);
     let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the entry array, live for this program's run.
     let slot = unsafe { &mut *slot };
     if slot.tid != tid || slot.entered_ns == 0 {
         return;
     }
-    let took = unsafe { bpf_ktime_get_ns() }.wrapping_sub(slot.entered_ns);
+    let took = ktime_ns().wrapping_sub(slot.entered_ns);
     slot.entered_ns = 0;
     let class = slot.class as usize;
     if class >= CLASSES {
@@ -184,12 +190,13 @@ fn on_exit(ctx: &RawTracePointContext, ret: i64) {
     let Some(state) = cgroup_state::syscalls(ctx, cgroup, &STATE_COUNTERS) else {
         return;
     };
-    unsafe {
-        observe(state.latency.as_mut_ptr().add(class), took);
-        // Errors are -MAX_ERRNO..=-1; other negative values (mmap addresses
-        // above the sign bit, lseek offsets) are not errors.
-        if (-4095..0).contains(&ret) {
-            atomic_add(state.errors.as_mut_ptr().add(class), 1);
-        }
+    // SAFETY: `class` is below CLASSES, and the cgroup's state is live for
+    // this program's run.
+    unsafe { observe(state.latency.as_mut_ptr().add(class), took) };
+    // Errors are -MAX_ERRNO..=-1; other negative values (mmap addresses
+    // above the sign bit, lseek offsets) are not errors.
+    if (-4095..0).contains(&ret) {
+        // SAFETY: as above.
+        unsafe { atomic_add(state.errors.as_mut_ptr().add(class), 1) };
     }
 }

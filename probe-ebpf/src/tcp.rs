@@ -37,7 +37,7 @@ use crate::{
     atomic::atomic_add,
     counters::bump,
     hash_entry::get_or_insert_zeroed,
-    kernel::{KernelPtr, cgroup_id, offsets, read_at},
+    kernel::{KernelPtr, cgroup_id, offsets},
     names::named,
 };
 
@@ -75,22 +75,25 @@ named!(tcp_accept_queued_fentry, programs::TCP_ACCEPT_QUEUED_FENTRY);
 /// Whether `sk` is a listening TCP socket (IPv4 or IPv6).
 #[inline(always)]
 fn is_tcp_listener(sk: KernelPtr) -> bool {
-    unsafe {
-        let family: u16 = read_at(sk, SOCK_FAMILY_OFFSET.load());
-        (family == AF_INET || family == AF_INET6)
-            && read_at::<u8>(sk, SOCK_STATE_OFFSET.load()) == TCP_LISTEN
-            && read_at::<u16>(sk, SOCK_PROTOCOL_OFFSET.load()) == IPPROTO_TCP
-    }
+    let family: u16 = sk.read(SOCK_FAMILY_OFFSET.load());
+    (family == AF_INET || family == AF_INET6)
+        && sk.read::<u8>(SOCK_STATE_OFFSET.load()) == TCP_LISTEN
+        && sk.read::<u16>(SOCK_PROTOCOL_OFFSET.load()) == IPPROTO_TCP
 }
 
 /// The id of the socket's cgroup (`sk->sk_cgrp_data.cgroup->kn->id`).
 #[inline(always)]
 fn socket_cgroup_id(sk: KernelPtr) -> Option<u64> {
-    let cgroup: KernelPtr = unsafe { read_at(sk, SOCK_CGROUP_OFFSET.load()) };
-    if cgroup.is_null() {
-        return None;
-    }
-    cgroup_id(cgroup)
+    cgroup_id(sk.read_ptr(SOCK_CGROUP_OFFSET.load())?)
+}
+
+/// The slot `slot` of an `iter/task_file` context.
+#[inline(always)]
+fn iter_slot(ctx: *mut c_void, slot: usize) -> KernelPtr {
+    // SAFETY: `ctx` is the iterator's context, `struct bpf_iter__task_file`,
+    // whose slots the agent checked against the kernel's BTF; each holds a
+    // BTF-typed kernel pointer (or null).
+    unsafe { KernelPtr::from_kernel(*(ctx as *const *const u8).add(slot)) }
 }
 
 /// `iter/task_file`: called once per open file of every task (and once more
@@ -100,54 +103,54 @@ fn socket_cgroup_id(sk: KernelPtr) -> Option<u64> {
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "iter/task_file")]
 pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
-    let slots = ctx as *const KernelPtr;
-    let (meta, task, file) = unsafe {
-        (
-            *slots.add(ITER_META_SLOT),
-            *slots.add(ITER_TASK_SLOT),
-            *slots.add(ITER_FILE_SLOT),
-        )
-    };
+    let (meta, task, file) = (
+        iter_slot(ctx, ITER_META_SLOT),
+        iter_slot(ctx, ITER_TASK_SLOT),
+        iter_slot(ctx, ITER_FILE_SLOT),
+    );
     if meta.is_null() || task.is_null() || file.is_null() {
         return 0;
     }
-    let socket = unsafe { bpf_sock_from_file(file as *mut _) } as KernelPtr;
+    // SAFETY: `file` is a kernel `struct file`; the helper returns its
+    // socket (BTF-typed) or null.
+    let socket =
+        unsafe { KernelPtr::from_kernel(bpf_sock_from_file(file.as_ptr() as *mut _) as *const u8) };
     if socket.is_null() {
         return 0;
     }
-    let sk: KernelPtr = unsafe { read_at(socket, SOCKET_SK_OFFSET.load()) };
-    if sk.is_null() || !is_tcp_listener(sk) {
+    let Some(sk) = socket.read_ptr(SOCKET_SK_OFFSET.load()) else {
+        return 0;
+    };
+    if !is_tcp_listener(sk) {
         return 0;
     }
+    let Some(cgroup) = socket_cgroup_id(sk) else {
+        bump(TCP_CGROUP_UNREADABLE);
+        return 0;
+    };
+    let record = ListenerRecord {
+        inode: file
+            .read_ptr(FILE_INODE_OFFSET.load())
+            .map_or(0, |inode| inode.read(INODE_INO_OFFSET.load())),
+        cgroup,
+        netns: sk
+            .read_ptr(SOCK_NET_OFFSET.load())
+            .map_or(0, |net| net.read(NET_NS_INUM_OFFSET.load())),
+        tgid: task.read::<i32>(TASK_TGID_OFFSET.load()) as u32,
+        depth: sk.read(SOCK_ACK_BACKLOG_OFFSET.load()),
+        limit: sk.read(SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
+        drops: sk.read::<i32>(SOCK_DROPS_OFFSET.load()) as u32,
+        port: sk.read(SOCK_PORT_OFFSET.load()),
+        family: sk.read(SOCK_FAMILY_OFFSET.load()),
+    };
+    let Some(seq) = meta.read_ptr(ITER_META_SEQ_OFFSET.load()) else {
+        return 0;
+    };
+    // SAFETY: `seq` is the iterator's `seq_file`, and the record is on this
+    // program's stack for the call.
     unsafe {
-        let inode: KernelPtr = read_at(file, FILE_INODE_OFFSET.load());
-        let net: KernelPtr = read_at(sk, SOCK_NET_OFFSET.load());
-        let Some(cgroup) = socket_cgroup_id(sk) else {
-            bump(TCP_CGROUP_UNREADABLE);
-            return 0;
-        };
-        let record = ListenerRecord {
-            inode: if inode.is_null() {
-                0
-            } else {
-                read_at(inode, INODE_INO_OFFSET.load())
-            },
-            cgroup,
-            netns: if net.is_null() {
-                0
-            } else {
-                read_at(net, NET_NS_INUM_OFFSET.load())
-            },
-            tgid: read_at::<i32>(task, TASK_TGID_OFFSET.load()) as u32,
-            depth: read_at(sk, SOCK_ACK_BACKLOG_OFFSET.load()),
-            limit: read_at(sk, SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
-            drops: read_at::<i32>(sk, SOCK_DROPS_OFFSET.load()) as u32,
-            port: read_at(sk, SOCK_PORT_OFFSET.load()),
-            family: read_at(sk, SOCK_FAMILY_OFFSET.load()),
-        };
-        let seq: KernelPtr = read_at(meta, ITER_META_SEQ_OFFSET.load());
         bpf_seq_write(
-            seq as *mut seq_file,
+            seq.as_ptr() as *mut seq_file,
             (&raw const record).cast(),
             size_of::<ListenerRecord>() as u32,
         );
@@ -159,7 +162,7 @@ pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
 /// connection was just queued; record how full the queue is now.
 #[btf_tracepoint(function = "sk_data_ready")]
 pub fn tcp_accept_queued(ctx: BtfTracePointContext) -> i32 {
-    record_fill(ctx.arg(0));
+    record_fill(KernelPtr::tracepoint_arg(&ctx, 0));
     0
 }
 
@@ -168,7 +171,7 @@ pub fn tcp_accept_queued(ctx: BtfTracePointContext) -> i32 {
 /// connection is queued (and where the tracepoint sits on newer kernels).
 #[fentry(function = "sock_def_readable")]
 pub fn tcp_accept_queued_fentry(ctx: FEntryContext) -> i32 {
-    record_fill(ctx.arg(0));
+    record_fill(KernelPtr::fentry_arg(&ctx, 0));
     0
 }
 
@@ -183,12 +186,8 @@ fn record_fill(sk: KernelPtr) {
         bump(TCP_CGROUP_UNREADABLE);
         return;
     };
-    let (depth, limit): (u32, u32) = unsafe {
-        (
-            read_at(sk, SOCK_ACK_BACKLOG_OFFSET.load()),
-            read_at(sk, SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
-        )
-    };
+    let depth: u32 = sk.read(SOCK_ACK_BACKLOG_OFFSET.load());
+    let limit: u32 = sk.read(SOCK_MAX_ACK_BACKLOG_OFFSET.load());
     let Some(fill) = get_or_insert_zeroed(&TCP_FILL, &cgroup, &ZERO_FILL) else {
         bump(TCP_FILL_MAP_FULL);
         return;
@@ -197,6 +196,8 @@ fn record_fill(sk: KernelPtr) {
     if bucket >= FILL_BUCKETS {
         return;
     }
+    // SAFETY: `bucket` is within the buckets, and `fill` is a value of the
+    // fill map, live for this program's run.
     unsafe {
         atomic_add((*fill).buckets.as_mut_ptr().add(bucket), 1);
         atomic_add(&raw mut (*fill).sum_micro, fill_micro(depth, limit));

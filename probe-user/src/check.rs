@@ -115,7 +115,7 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
         Err(err) => report.line("cgroup2 mount", Verdict::Fail, format!("{err:#}")),
     }
 
-    let btf = match KernelBtf::open(&btf_path) {
+    let btf = match KernelBtf::open(btf_path) {
         Ok(btf) => {
             report.line("btf", Verdict::Ok, btf_path.display());
             btf
@@ -146,7 +146,7 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
     }
     let support = HookSupport {
         btf: &btf,
-        disabled: disabled,
+        disabled,
     };
     let mut available = 0;
     for signal in Signal::ALL {
@@ -167,7 +167,7 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
                             .to_string(),
                     )
                 } else {
-                    match loader::trial_load(&btf_path, hook, state) {
+                    match loader::trial_load(btf_path, hook, state) {
                         Ok(()) => (Verdict::Ok, "available (loaded)".to_string()),
                         Err(err) => (Verdict::Info, format!("refused by the kernel: {err:#}")),
                     }
@@ -232,8 +232,9 @@ fn finish(report: Report) -> bool {
 }
 
 fn kernel_release() -> String {
-    // SAFETY: utsname is plain data, filled in by the kernel.
+    // SAFETY: utsname is plain data; all zeroes is a valid value.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname fills the struct it is given.
     if unsafe { libc::uname(&mut uts) } != 0 {
         return "unknown".into();
     }

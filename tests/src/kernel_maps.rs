@@ -44,6 +44,13 @@ fn keys<V: aya::Pod>(pid: u32, name: &str) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// The bound (`max_entries`) of the map called `name` of agent `pid`.
+pub fn max_entries(pid: u32, name: &str) -> u32 {
+    agent_map(pid, name)
+        .unwrap_or_else(|| panic!("the agent has no map {name}"))
+        .max_entries()
+}
+
 /// Every cgroup id the kernel maps of agent `pid` hold: the listed cgroups,
 /// both sides of every preemption pair, the accept-queue fill keys, and the
 /// per-cgroup state maps (in the `cgroup-state-hash` build).

@@ -916,9 +916,10 @@ impl Drop for DeepDir {
         while self.dirs.len() > 1 {
             self.dirs.pop();
             let parent = self.dirs.last().unwrap().as_raw_fd();
-            // SAFETY: a valid directory fd and NUL-terminated name.
             for _ in 0..200 {
-                if unsafe { libc::unlinkat(parent, name.as_ptr(), libc::AT_REMOVEDIR) } == 0 {
+                // SAFETY: a valid directory fd and NUL-terminated name.
+                let removed = unsafe { libc::unlinkat(parent, name.as_ptr(), libc::AT_REMOVEDIR) };
+                if removed == 0 {
                     break;
                 }
                 thread::sleep(Duration::from_millis(20));

@@ -5,6 +5,7 @@ use std::{thread, time::Duration};
 use integration_tests::{
     agent::Agent,
     cgroup::{BornIn, TestCgroup},
+    kernel_maps,
     workload::{self, Workload},
 };
 
@@ -116,10 +117,17 @@ fn cgroup_removed_while_running_disappears() {
     );
 }
 
-/// With room for fewer cgroups than are active, the overflow is counted, never silent.
+/// With room for fewer cgroups than are active, the overflow is counted,
+/// never silent; every per-cgroup map is bounded by `--kernel-cgroups`.
 #[test]
 fn full_cgroup_list_is_counted() {
     let agent = Agent::start(&["--kernel-cgroups", "2"]);
+    for map in [
+        probe_common::cgroups::CGROUPS_MAP,
+        probe_common::tcp::FILL_MAP,
+    ] {
+        assert_eq!(kernel_maps::max_entries(agent.pid(), map), 2, "{map}");
+    }
     let cgroups: Vec<_> = (0..3)
         .map(|i| TestCgroup::create(&format!("pp-runq-full{i}")))
         .collect();

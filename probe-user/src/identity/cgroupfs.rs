@@ -91,8 +91,9 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 /// cgroup outside it.
 pub fn check_cgroup2(dir: &Path) -> Result<PathBuf> {
     let path = CString::new(dir.as_os_str().as_bytes())?;
-    // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
+    // SAFETY: statfs is plain data; all zeroes is a valid value.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statfs fills the struct; the path is NUL-terminated.
     if unsafe { libc::statfs(path.as_ptr(), &mut stat) } != 0 {
         return Err(std::io::Error::last_os_error())
             .with_context(|| format!("cgroup2 root {}", dir.display()));

@@ -157,11 +157,8 @@ fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
 fn enter_netns(path: &str) {
     let ns = fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
     // SAFETY: a valid namespace fd; this process is single-threaded here.
-    assert_eq!(
-        unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-        0,
-        "setns {path}"
-    );
+    let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(entered, 0, "setns {path}");
 }
 
 fn loopback(port: u16) -> libc::sockaddr_in {
