@@ -24,7 +24,8 @@ pub struct WakeupSlot {
     pub tid: u32,
     /// Padding, always 0.
     pub pad: u32,
-    /// `bpf_ktime_get_ns()` when it became runnable.
+    /// When it became runnable, on the clock `kernel::sched_clock` reads
+    /// (the run queue's own, or `bpf_ktime_get_ns()` where BTF lacks it).
     pub since_ns: u64,
 }
 

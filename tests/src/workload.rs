@@ -76,6 +76,31 @@ impl Workload {
         workload
     }
 
+    /// In `cgroup`: a thread of a process execs while the other two sit in
+    /// syscalls (see pp-workload's `exec-from-thread`); returns once the
+    /// new program runs, with the ids (leader, sleeper, execer) the threads
+    /// had before.
+    pub fn exec_from_thread(cgroup: &Path) -> (Workload, [u32; 3]) {
+        let mut workload = Self::start(&["exec-from-thread", &cgroup.display().to_string()]);
+        let stdout = workload.child.stdout.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let ids: Vec<u32> = lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .strip_prefix("threads ")
+            .expect("pp-workload exec-from-thread did not start")
+            .split_whitespace()
+            .map(|id| id.parse().unwrap())
+            .collect();
+        assert_eq!(
+            lines.next().unwrap().unwrap(),
+            "ready",
+            "the new program did not start"
+        );
+        (workload, [ids[0], ids[1], ids[2]])
+    }
+
     /// Its process id (also the id of its only thread).
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -130,6 +130,37 @@ fn no_entry_outlives_its_thread() {
     );
 }
 
+/// A thread that is not the leader execs while the leader and another
+/// thread sit in read(): their entries go with them, the execing thread's
+/// entry moves to the leader's id it takes, and its `execve` is measured
+/// where it returns (class `process`, with the two thread creations
+/// before).
+#[test]
+fn exec_from_another_thread_moves_its_entry() {
+    let agent = Agent::start(&["--signals", "syscall"]);
+    let c = TestCgroup::create("pp-sys-exec");
+    let (workload, [leader, sleeper, execer]) = Workload::exec_from_thread(c.dir());
+    thread::sleep(Duration::from_millis(200));
+    let slots = SyscallSlots::open(agent.pid());
+    assert!(
+        slots.has_entry(leader),
+        "the new program's pause() under the leader's id has no entry"
+    );
+    for (name, tid) in [("sleeper", sleeper), ("execer", execer)] {
+        assert!(!slots.has_entry(tid), "the {name}'s entry outlives it");
+    }
+    let scrape = agent.scrape();
+    let in_c = |class| [("cgroup", c.label()), ("class", class)];
+    let process = scrape
+        .histogram(LATENCY, &in_c("process"))
+        .expect("no process-class syscalls");
+    // The killed threads' read()s return (interrupted) before they exit, and
+    // the old leader's entry is closed then; only a moved entry lets the
+    // execve, which returns under the leader's id, be measured at all.
+    assert_eq!(process.count, 3.0, "two clone3 and the execve");
+    workload.kill();
+}
+
 #[test]
 fn signals_choose_what_is_attached() {
     let probe_programs = |agent: &Agent| -> Vec<String> {

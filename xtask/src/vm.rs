@@ -14,7 +14,7 @@ use std::{
     io::{BufRead, BufReader},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -278,12 +278,46 @@ pub fn build_initramfs(script: &str, tests: &[(String, PathBuf)]) -> Result<Path
         fs::set_permissions(&file, fs::Permissions::from_mode(0o755))?;
     }
     let initrd = cache().join("initramfs.cpio.gz");
-    cmd::run(Command::new("sh").arg("-c").arg(format!(
-        "cd {} && find . | cpio --quiet -o -H newc | gzip -1 > {}",
-        root.display(),
-        initrd.display()
-    )))?;
+    pack_initramfs(&root, &initrd)?;
     Ok(initrd)
+}
+
+/// Packs the tree at `root` into the gzipped cpio archive `out` (the
+/// initramfs format): `find . | cpio -o -H newc | gzip`, piped without a
+/// shell, so that no path is ever parsed as shell words.
+fn pack_initramfs(root: &Path, out: &Path) -> Result<()> {
+    let archive =
+        fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut find = Command::new("find")
+        .arg(".")
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start find")?;
+    let mut cpio = Command::new("cpio")
+        .args(["--quiet", "-o", "-H", "newc"])
+        .current_dir(root)
+        .stdin(find.stdout.take().expect("piped"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start cpio")?;
+    let mut gzip = Command::new("gzip")
+        .arg("-1")
+        .stdin(cpio.stdout.take().expect("piped"))
+        .stdout(archive)
+        .spawn()
+        .context("cannot start gzip")?;
+    for (name, child) in [
+        ("find", &mut find),
+        ("cpio", &mut cpio),
+        ("gzip", &mut gzip),
+    ] {
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("{name} failed ({status}) packing {}", root.display());
+        }
+    }
+    Ok(())
 }
 
 /// The guest's `/init`: mounts what the tests need, runs `/t/run`, powers off.
@@ -350,20 +384,85 @@ pub fn boot(
         .stderr(Stdio::null())
         .spawn()
         .context("cannot start qemu-system-x86_64")?;
-    let stdout = child.stdout.take().unwrap();
-    let started = Instant::now();
+    Ok(console(&mut child, timeout, &mut on_line))
+}
+
+/// Reads `child`'s standard output line by line, handing each to `on_line`,
+/// until it ends or `timeout` passes (then the child is killed, even if it
+/// prints nothing at all); returns what it printed.
+fn console(child: &mut Child, timeout: Duration, on_line: &mut impl FnMut(&str)) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
     let mut log = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap_or_default();
-        on_line(line.trim());
-        log.push_str(&line);
-        log.push('\n');
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            log.push_str("(timed out)\n");
-            break;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                on_line(line.trim());
+                log.push_str(&line);
+                log.push('\n');
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                log.push_str("(timed out)\n");
+                break;
+            }
         }
     }
     let _ = child.wait();
-    Ok(log)
+    log
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_guest_times_out() {
+        let mut child = Command::new("sh")
+            .args(["-c", "echo booting; exec sleep 60"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let mut lines = Vec::new();
+        let log = console(&mut child, Duration::from_secs(1), &mut |l| {
+            lines.push(l.to_string())
+        });
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(lines, ["booting"]);
+        assert!(log.ends_with("(timed out)\n"), "{log}");
+    }
+
+    #[test]
+    fn initramfs_paths_are_not_shell_words() {
+        let base =
+            std::env::temp_dir().join(format!("pp initramfs; echo $HOME {}", std::process::id()));
+        let root = base.join("root $(true)");
+        fs::create_dir_all(root.join("t")).unwrap();
+        fs::write(root.join("t/run"), "echo hi").unwrap();
+        let out = base.join("out put.cpio.gz");
+        pack_initramfs(&root, &out).unwrap();
+        let listing = Command::new("sh")
+            .arg("-c")
+            .arg("gzip -dc | cpio -t --quiet")
+            .stdin(fs::File::open(&out).unwrap())
+            .output()
+            .unwrap();
+        let names = String::from_utf8_lossy(&listing.stdout).into_owned();
+        fs::remove_dir_all(&base).unwrap();
+        assert!(names.lines().any(|l| l == "t/run"), "{names}");
+    }
 }

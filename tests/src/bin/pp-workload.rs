@@ -6,6 +6,11 @@
 //!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync();
 //!                      prints `sleep_ns`, the time the sleeps took on its own clock
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
+//! pp-workload exec-from-thread CGROUP_DIR             the leader and a thread block in read()
+//!                      on pipes that never get data, and another thread prints
+//!                      `threads LEADER SLEEPER EXECER` then execs `pp-workload block -`
+//!                      (which takes the leader's id and prints "ready"); no thread makes
+//!                      a syscall of class `wait` before the exec
 //! pp-workload listen   CGROUP_DIR NETNS PORT BACKLOG  listen on 127.0.0.1:PORT inside network
 //!                      namespace NETNS (a path such as /run/netns/NAME), never accepting
 //!                      on its own; reads commands on stdin: `accept` (accept all queued),
@@ -41,6 +46,7 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   sleep      CGROUP_DIR CPU PERIOD_MS MILLIS
   syscalls   CGROUP_DIR SLEEPS MISSING FSYNCS
   block      CGROUP_DIR
+  exec-from-thread CGROUP_DIR
   listen     CGROUP_DIR NETNS PORT BACKLOG
   connect    CGROUP_DIR NETNS PORT COUNT
   datagrams  CGROUP_DIR COUNT
@@ -48,11 +54,12 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 8] = [
+const ARITY: [(&str, usize); 9] = [
     ("spin", 4),
     ("sleep", 4),
     ("syscalls", 4),
     ("block", 1),
+    ("exec-from-thread", 1),
     ("listen", 4),
     ("connect", 4),
     ("datagrams", 2),
@@ -118,7 +125,65 @@ fn main() {
             // SAFETY: pause(2) has no preconditions; it returns only on a signal.
             unsafe { libc::pause() };
         }
+        "exec-from-thread" => exec_from_thread(),
         other => panic!("unknown mode {other}"),
+    }
+}
+
+/// This thread's id.
+fn gettid() -> i32 {
+    // SAFETY: gettid(2) has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// A non-leader thread execs while the leader and another thread sit in
+/// syscalls: the kernel kills both inside their syscalls and gives the
+/// execing thread the leader's id, under which its `execve` returns.
+fn exec_from_thread() {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static SLEEPER: AtomicI32 = AtomicI32::new(0);
+    let leader = gettid();
+    thread::spawn(|| {
+        SLEEPER.store(gettid(), Ordering::SeqCst);
+        block_in_read();
+    });
+    // Spin, not wait: no syscall of class `wait` may happen here.
+    while SLEEPER.load(Ordering::SeqCst) == 0 {
+        std::hint::spin_loop();
+    }
+    let sleeper = SLEEPER.load(Ordering::SeqCst);
+    thread::spawn(move || {
+        println!("threads {leader} {sleeper} {}", gettid());
+        std::io::stdout().flush().unwrap();
+        // Time for the others to be inside their syscalls (spinning, again).
+        let until = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        let exe = CString::new("/proc/self/exe").unwrap();
+        let argv = [
+            CString::new("pp-workload").unwrap(),
+            CString::new("block").unwrap(),
+            CString::new("-").unwrap(),
+        ];
+        let mut pointers: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        // SAFETY: NUL-terminated path and argument list, ending in null.
+        unsafe { libc::execv(exe.as_ptr(), pointers.as_ptr()) };
+        panic!("execv failed: {}", std::io::Error::last_os_error());
+    });
+    block_in_read();
+}
+
+/// Blocks in read(2) on a pipe nothing is ever written to.
+fn block_in_read() -> ! {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe(2) fills the two descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: a valid descriptor and a one-byte buffer.
+        unsafe { libc::read(fds[0], (&raw mut byte).cast(), 1) };
     }
 }
 
