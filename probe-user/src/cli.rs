@@ -53,6 +53,12 @@ pub struct RunArgs {
     /// Address (IP:PORT) to serve /metrics and /healthz on.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
     pub listen: SocketAddr,
+    /// Seconds between two readings of the kernel (fractions allowed, from
+    /// 0.01). Every scrape serves the latest reading, so scrapes cost no
+    /// kernel work of their own.
+    #[arg(long, value_name = "SECONDS", default_value = "1", allow_negative_numbers = true,
+          value_parser = parse_interval)]
+    pub interval: Duration,
     /// Forward the kernel programs' diagnostics (map full, ...) to the agent log
     /// at debug level. Off by default: they cost nothing when off.
     #[arg(long)]
@@ -276,6 +282,13 @@ fn parse_signals(value: &str) -> Result<SignalList, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(SignalList)
+}
+
+fn parse_interval(value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) if (0.01..=3600.0).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
+        _ => Err("expected seconds from 0.01 to 3600, such as 1 or 0.25".into()),
+    }
 }
 
 fn parse_seconds(value: &str) -> Result<Duration, String> {

@@ -13,8 +13,11 @@
 //   export    a snapshot -> the Prometheus exposition
 //   serve     the HTTP endpoints, within bounds
 //
-// `scrape` runs collect -> snapshot -> export; `run` and `check` are the
-// commands; `cli` is the command line, resolved into the stages' own types.
+//   sampler   runs kernel -> collect -> identity -> snapshot every --interval
+//             and keeps the latest sample, which every endpoint reads
+//
+// `run` and `check` are the commands; `cli` is the command line, resolved
+// into the stages' own types.
 mod check;
 mod cli;
 mod collect;
@@ -22,7 +25,7 @@ mod export;
 mod identity;
 mod kernel;
 mod run;
-mod scrape;
+mod sampler;
 mod serve;
 mod snapshot;
 

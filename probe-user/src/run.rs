@@ -28,7 +28,7 @@ use crate::{
         privileges::Privileges,
         signals::{self, Signal},
     },
-    scrape::Scraper,
+    sampler::{Latest, Sample, kernel_reader::KernelReader},
     serve,
     snapshot::SnapshotBuilder,
 };
@@ -110,7 +110,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     // The loader's parsed BTF and object copies are gone too.
     trim_heap();
     let reload = Arc::new(AtomicBool::new(false));
-    let scraper = Scraper {
+    let mut reader = KernelReader {
         maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
         ebpf,
         overflows: OverflowLedger::default(),
@@ -122,6 +122,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
         builder: SnapshotBuilder::new(args.max_cgroups as usize),
         reload: reload.clone(),
     };
+    // The first sample is taken before the agent says it is ready.
+    let (snapshot, took) = reader.read()?;
+    let latest = Latest::new(Sample::new(snapshot, took), args.interval);
+    let sampler = latest.run(move || {
+        let (snapshot, took) = reader.read()?;
+        Ok(Sample::new(snapshot, took))
+    });
     let listen = listener.local_addr()?;
     info!(%listen, cgroup2 = %mount.display(), "serving /metrics and /healthz");
     // Readiness for systemd (Type=notify) and for anything else that sets
@@ -151,10 +158,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }
         }
     };
-    // The scraper owns the programs; serve() drops it on shutdown, detaching them.
     serve::serve(
         listener,
-        scraper,
+        latest,
         serve::Limits {
             max_connections: args.http.max_connections as usize,
             header_timeout: args.http.header_timeout,
@@ -163,6 +169,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         shutdown,
     )
     .await?;
+    // The sampler's reader owns the programs: stopping it detaches them.
+    sampler.stop();
     info!("eBPF programs detached; exiting");
     Ok(())
 }

@@ -48,9 +48,14 @@ pub struct Agent {
 
 impl Agent {
     /// Starts `pressure-probe run` on an ephemeral loopback port and waits
-    /// until it serves. Panics with the agent's output if it cannot load.
+    /// until it serves; it samples the kernel every 0.1 s unless `extra`
+    /// says `--interval`. Panics with the agent's output if it cannot load.
     pub fn start(extra: &[&str]) -> Agent {
-        Self::start_binary(&binary(), extra).unwrap_or_else(|err| panic!("{err}"))
+        let mut args = extra.to_vec();
+        if !args.contains(&"--interval") {
+            args.extend(["--interval", "0.1"]);
+        }
+        Self::start_binary(&binary(), &args).unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// Starts `binary run ARGS` (on an ephemeral loopback port unless `extra`
@@ -121,8 +126,29 @@ impl Agent {
         http_get(self.addr, path)
     }
 
-    /// Scrapes and parses `/metrics`.
+    /// Scrapes and parses `/metrics`, from a sample the agent took after
+    /// this call (it samples on its own clock: everything that happened
+    /// before the call is in it).
     pub fn scrape(&self) -> Exposition {
+        let samples = |e: &Exposition| e.value("pressure_probe_samples_total", &[]).unwrap_or(0.0);
+        let before = samples(&self.scrape_latest());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = self.scrape_latest();
+            // Sample before + 1 may have begun before this call; before + 2 did not.
+            if samples(&now) >= before + 2.0 {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent took no new sample in a minute"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Scrapes and parses `/metrics` as it is now (the latest sample).
+    pub fn scrape_latest(&self) -> Exposition {
         let (status, body) = self.get("/metrics");
         assert_eq!(status, 200, "GET /metrics failed: {body}");
         Exposition::parse(&body)

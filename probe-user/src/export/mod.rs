@@ -1,6 +1,7 @@
 //! Prometheus exposition of a [`Snapshot`].
 
 use anyhow::{Context, Result};
+use bytes::Bytes;
 use probe_common::{
     histogram::{BUCKETS, Histogram, bucket_upper_ns},
     syscall::SyscallClass,
@@ -16,6 +17,7 @@ use prometheus::{
 
 use crate::{
     identity::Labels,
+    sampler::Sample,
     snapshot::{PortStats, Preemptor, Snapshot},
 };
 
@@ -32,8 +34,28 @@ pub fn syscall_bounds_pow2() -> impl Iterator<Item = u32> {
     (10..=32).step_by(2)
 }
 
+/// The Prometheus text exposition of `sample`.
+pub fn text(sample: &Sample) -> Result<Bytes> {
+    encode(&sample.snapshot, sample.took.as_secs_f64(), sample.sequence).map(Bytes::from)
+}
+
+/// `text` gzipped (for clients that accept it).
+pub fn gzip(text: &[u8]) -> Result<Bytes> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 8),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(text)
+        .context("compressing the exposition")?;
+    Ok(Bytes::from(
+        encoder.finish().context("compressing the exposition")?,
+    ))
+}
+
 /// Encodes `snapshot` in the Prometheus text format.
-pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> Result<String> {
+fn encode(snapshot: &Snapshot, sample_seconds: f64, sequence: u64) -> Result<String> {
     let families = vec![
         runqueue_latency(snapshot),
         runqueue_preemptions(snapshot),
@@ -83,9 +105,17 @@ pub fn encode(snapshot: &Snapshot, scrape_seconds: f64) -> Result<String> {
             vec![gauge(vec![], snapshot.unreadable as f64)],
         ),
         gauge_family(
-            "pressure_probe_scrape_duration_seconds",
-            "Time this scrape spent reading kernel maps and resolving cgroups.",
-            vec![gauge(vec![], scrape_seconds)],
+            "pressure_probe_sample_duration_seconds",
+            "Time the sample behind this exposition spent reading kernel maps and resolving \
+             cgroups (the agent samples every --interval; scrapes read the latest sample).",
+            vec![gauge(vec![], sample_seconds)],
+        ),
+        family(
+            "pressure_probe_samples_total",
+            "Readings of the kernel the agent has taken (one every --interval); this \
+             exposition is of the latest.",
+            MetricType::COUNTER,
+            vec![counter(vec![], sequence as f64)],
         ),
         gauge_family(
             "pressure_probe_build_info",

@@ -3,17 +3,13 @@
 
 mod connections;
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Result;
 use axum::{
     Router,
     extract::State,
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -22,9 +18,10 @@ use tokio::net::TcpListener;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tracing::error;
 
-use crate::scrape::Scraper;
-
-type Shared = Arc<Mutex<Scraper>>;
+use crate::{
+    export,
+    sampler::{Health, Latest},
+};
 
 /// Binds `addr`, with an error that says what to do.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -49,53 +46,137 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     })
 }
 
-/// Serves until `shutdown` completes.
+/// Serves the samples of `latest` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    scraper: Scraper,
+    latest: Arc<Latest>,
     limits: Limits,
     request_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = Router::new()
+    connections::serve(listener, router(latest, request_timeout), limits, shutdown).await;
+    Ok(())
+}
+
+/// The endpoints, answering from `latest`.
+fn router(latest: Arc<Latest>, request_timeout: Duration) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .with_state(Arc::new(Mutex::new(scraper)))
+        .with_state(latest)
         // No endpoint takes a body.
         .layer(RequestBodyLimitLayer::new(0))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
-        ));
-    connections::serve(listener, app, limits, shutdown).await;
-    Ok(())
+        ))
 }
 
-async fn metrics(State(scraper): State<Shared>) -> Response {
-    let result = tokio::task::spawn_blocking(move || {
-        scraper
-            .lock()
-            .map_err(|_| anyhow::anyhow!("a previous scrape panicked"))?
-            .scrape()
+/// Whether the client accepts a gzipped body (`Accept-Encoding` lists
+/// `gzip` with a non-zero weight).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let weight = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && weight > 0.0
+        })
+}
+
+/// 503 with the reason, when the agent is not sound.
+fn unhealthy(latest: &Latest) -> Option<Response> {
+    let why = match latest.health() {
+        Health::Ok => return None,
+        Health::Stale { age, error } => format!(
+            "unhealthy: the last sample is {:.1} s old; the last error: {error}\n",
+            age.as_secs_f64()
+        ),
+        Health::Failed(why) => {
+            format!("unhealthy: the sampler stopped ({why}); restart the agent\n")
+        }
+    };
+    Some((StatusCode::SERVICE_UNAVAILABLE, why).into_response())
+}
+
+async fn metrics(State(latest): State<Arc<Latest>>, headers: HeaderMap) -> Response {
+    if let Some(response) = unhealthy(&latest) {
+        return response;
+    }
+    let gzip = accepts_gzip(&headers);
+    let sample = latest.sample();
+    // Encoding is CPU work (once per sample): off the async threads.
+    let body = tokio::task::spawn_blocking(move || {
+        let text = sample.text(export::text)?;
+        if gzip {
+            sample
+                .gzip(|_| export::gzip(&text))
+                .map(|body| (body, true))
+        } else {
+            Ok((text, false))
+        }
     })
     .await;
-    match result {
-        Ok(Ok(text)) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response(),
+    match body {
+        Ok(Ok((body, gzipped))) => {
+            let mut response =
+                ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response();
+            if gzipped {
+                response.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    header::HeaderValue::from_static("gzip"),
+                );
+            }
+            response.headers_mut().insert(
+                header::VARY,
+                header::HeaderValue::from_static("accept-encoding"),
+            );
+            response
+        }
         Ok(Err(err)) => {
-            error!("scrape failed: {err:#}");
+            error!("cannot encode the exposition: {err}");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("scrape failed: {err:#}\n"),
+                format!("cannot encode the exposition: {err}\n"),
             )
                 .into_response()
         }
         Err(err) => {
-            error!("scrape task failed: {err}");
+            error!("the encoding task failed: {err}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+async fn healthz(State(latest): State<Arc<Latest>>) -> Response {
+    unhealthy(&latest).unwrap_or_else(|| "ok\n".into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn gzip_is_negotiated() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
+            accepts_gzip(&headers)
+        };
+        assert!(with("gzip"));
+        assert!(with("deflate, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

@@ -1,29 +1,27 @@
-//! One scrape: read the kernel, resolve and group, render the exposition.
+//! One sample of the kernel: read the maps and the listeners, resolve and
+//! group them into a [`Snapshot`].
 
 use std::{
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::Result;
 use aya::Ebpf;
-use tracing::debug;
 
 use crate::{
     collect::{listeners, maps::KernelMaps, overflows::OverflowLedger},
-    export,
     identity::Identity,
     kernel::signals::Signal,
-    snapshot::{SnapshotBuilder, TcpInput},
+    snapshot::{Snapshot, SnapshotBuilder, TcpInput},
 };
 
-/// Everything a scrape needs; the HTTP server keeps it behind one lock, so
-/// scrapes are serialised. Dropping it detaches the programs.
-pub struct Scraper {
-    /// The loaded programs (the listener iterator runs at scrape time).
+/// Everything a sample needs. Dropping it detaches the programs.
+pub struct KernelReader {
+    /// The loaded programs (the listener iterator runs at each sample).
     pub ebpf: Ebpf,
     /// Kernel maps.
     pub maps: KernelMaps,
@@ -37,9 +35,9 @@ pub struct Scraper {
     pub reload: Arc<AtomicBool>,
 }
 
-impl Scraper {
-    /// Reads the kernel and renders the exposition.
-    pub fn scrape(&mut self) -> Result<String> {
+impl KernelReader {
+    /// Reads the kernel; the snapshot and how long that took.
+    pub fn read(&mut self) -> Result<(Snapshot, Duration)> {
         let started = Instant::now();
         if self.reload.swap(false, Ordering::Relaxed) {
             self.identity.reload();
@@ -63,8 +61,6 @@ impl Scraper {
         let snapshot = self
             .builder
             .build(raw, tcp, &mut self.maps, &mut self.identity);
-        let text = export::encode(&snapshot, started.elapsed().as_secs_f64())?;
-        debug!(cgroups = snapshot.cgroups.len(), ports = snapshot.ports.len(), elapsed = ?started.elapsed(), "scraped");
-        Ok(text)
+        Ok((snapshot, started.elapsed()))
     }
 }
