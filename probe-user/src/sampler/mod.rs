@@ -21,7 +21,10 @@ use anyhow::Result;
 use bytes::Bytes;
 use tracing::{debug, error, warn};
 
-use crate::snapshot::Snapshot;
+use crate::{
+    export::{self, Format},
+    snapshot::Snapshot,
+};
 
 /// One reading of the kernel, with its encodings made on demand.
 pub struct Sample {
@@ -33,10 +36,8 @@ pub struct Sample {
     pub took: Duration,
     /// Its number: 1 for the first sample, then one more each.
     pub sequence: u64,
-    /// The Prometheus text exposition.
-    text: OnceLock<Result<Bytes, String>>,
-    /// The same, gzipped.
-    gzip: OnceLock<Result<Bytes, String>>,
+    /// Its expositions, per format: plain and gzipped.
+    encodings: [[OnceLock<Result<Bytes, String>>; 2]; Format::ALL.len()],
 }
 
 impl Sample {
@@ -47,22 +48,23 @@ impl Sample {
             taken: Instant::now(),
             took,
             sequence: 1,
-            text: OnceLock::new(),
-            gzip: OnceLock::new(),
+            encodings: Default::default(),
         }
     }
 
-    /// Its text exposition, encoded by `encode` the first time.
-    pub fn text(&self, encode: impl FnOnce(&Sample) -> Result<Bytes>) -> Result<Bytes, String> {
-        self.text
-            .get_or_init(|| encode(self).map_err(|e| format!("{e:#}")))
-            .clone()
-    }
-
-    /// Its text exposition gzipped, compressed by `compress` the first time.
-    pub fn gzip(&self, compress: impl FnOnce(&Sample) -> Result<Bytes>) -> Result<Bytes, String> {
-        self.gzip
-            .get_or_init(|| compress(self).map_err(|e| format!("{e:#}")))
+    /// Its exposition in `format`, gzipped if `gzip`: made the first time
+    /// it is asked for, then shared.
+    pub fn exposition(&self, format: Format, gzip: bool) -> Result<Bytes, String> {
+        let plain = || {
+            self.encodings[format.index()][0]
+                .get_or_init(|| export::encode(self, format).map_err(|e| format!("{e:#}")))
+                .clone()
+        };
+        if !gzip {
+            return plain();
+        }
+        self.encodings[format.index()][1]
+            .get_or_init(|| export::gzip(&plain()?).map_err(|e| format!("{e:#}")))
             .clone()
     }
 }
@@ -278,16 +280,18 @@ mod tests {
     }
 
     #[test]
-    fn each_encoding_is_made_once() {
+    fn each_encoding_is_made_once_and_shared() {
         let sample = sample();
-        let mut encodings = 0;
-        for _ in 0..3 {
-            let text = sample.text(|_| {
-                encodings += 1;
-                Ok(Bytes::from_static(b"x 1\n"))
-            });
-            assert_eq!(text.unwrap(), "x 1\n");
+        for format in Format::ALL {
+            let first = sample.exposition(format, false).unwrap();
+            let again = sample.exposition(format, false).unwrap();
+            // The same bytes, not an equal copy.
+            assert_eq!(first.as_ptr(), again.as_ptr());
+            let gzipped = sample.exposition(format, true).unwrap();
+            assert_eq!(
+                gzipped.as_ptr(),
+                sample.exposition(format, true).unwrap().as_ptr()
+            );
         }
-        assert_eq!(encodings, 1);
     }
 }

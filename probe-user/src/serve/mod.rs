@@ -19,7 +19,7 @@ use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tracing::error;
 
 use crate::{
-    export,
+    export::Format,
     sampler::{Health, Latest},
 };
 
@@ -111,24 +111,20 @@ async fn metrics(State(latest): State<Arc<Latest>>, headers: HeaderMap) -> Respo
         return response;
     }
     let gzip = accepts_gzip(&headers);
+    let format = Format::negotiate(
+        headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    );
     let sample = latest.sample();
-    // Encoding is CPU work (once per sample): off the async threads.
-    let body = tokio::task::spawn_blocking(move || {
-        let text = sample.text(export::text)?;
-        if gzip {
-            sample
-                .gzip(|_| export::gzip(&text))
-                .map(|body| (body, true))
-        } else {
-            Ok((text, false))
-        }
-    })
-    .await;
+    // Encoding is CPU work (once per sample and format): off the async threads.
+    let body = tokio::task::spawn_blocking(move || sample.exposition(format, gzip)).await;
     match body {
-        Ok(Ok((body, gzipped))) => {
+        Ok(Ok(body)) => {
             let mut response =
-                ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response();
-            if gzipped {
+                ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+            if gzip {
                 response.headers_mut().insert(
                     header::CONTENT_ENCODING,
                     header::HeaderValue::from_static("gzip"),
@@ -136,7 +132,7 @@ async fn metrics(State(latest): State<Arc<Latest>>, headers: HeaderMap) -> Respo
             }
             response.headers_mut().insert(
                 header::VARY,
-                header::HeaderValue::from_static("accept-encoding"),
+                header::HeaderValue::from_static("accept, accept-encoding"),
             );
             response
         }

@@ -1,0 +1,533 @@
+//! The exposition's families, built from a sample once, before they are
+//! written in one format or another: what each metric is, its help text,
+//! its series and their values.
+
+use probe_common::{
+    histogram::{BUCKETS, Histogram, native_index},
+    syscall::SyscallClass,
+    tcp::{FILL_SCALE, FILL_STEPS, TcpFill},
+};
+
+use crate::{
+    identity::Labels,
+    sampler::Sample,
+    snapshot::{CgroupStats, PortStats, Preemptor},
+};
+
+/// A metric family.
+pub struct Family {
+    /// Full name (with `_total` for counters, without `_bucket` for histograms).
+    pub name: &'static str,
+    /// Help text.
+    pub help: &'static str,
+    /// Its type.
+    pub kind: Kind,
+    /// Its series.
+    pub series: Vec<Series>,
+}
+
+/// A family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Goes only up (but resets).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Counts of observations in buckets.
+    Histogram,
+}
+
+/// One series: labels and a value.
+pub struct Series {
+    /// (name, value) of each label.
+    pub labels: Vec<(&'static str, String)>,
+    /// Its value.
+    pub value: Value,
+}
+
+/// A series' value.
+pub enum Value {
+    /// A counter or gauge.
+    Number(f64),
+    /// A histogram.
+    Histogram(HistogramValue),
+}
+
+/// A histogram's value.
+pub struct HistogramValue {
+    /// Observations.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// Classic buckets: (upper bound, cumulative count), ascending, without `+Inf`.
+    pub classic: Vec<(f64, u64)>,
+    /// Native buckets, for histograms that have them.
+    pub native: Option<NativeBuckets>,
+}
+
+/// A native histogram's buckets (schema [`probe_common::histogram::SCHEMA`],
+/// zero threshold 0).
+pub struct NativeBuckets {
+    /// Observations of exactly zero.
+    pub zero_count: u64,
+    /// Spans of positive buckets: (offset from the end of the previous
+    /// span, or the first index for the first span; length).
+    pub spans: Vec<(i32, u32)>,
+    /// Counts of the buckets in the spans, each as the difference from
+    /// the previous bucket's count.
+    pub deltas: Vec<i64>,
+}
+
+/// Classic bounds of the run-queue histogram, as powers of two of seconds:
+/// 2^-20 s (0.95 µs) to 2^2 s (4 s), doubling. Every one is a boundary of
+/// the kernel's buckets, so every classic count is exact.
+const RUNQ_CLASSIC_POW2: std::ops::RangeInclusive<i32> = -20..=2;
+/// Classic bounds of syscall histograms: the same range, quadrupling (seven
+/// classes per container: fewer series per class).
+const SYSCALL_CLASSIC_STEP: usize = 2;
+
+/// Every family of `sample`, empty ones left out.
+pub fn families(sample: &Sample) -> Vec<Family> {
+    let snapshot = &sample.snapshot;
+    let cgroups = &snapshot.cgroups;
+    let ports = &snapshot.ports;
+    let families = vec![
+        histogram_family(
+            "pressure_runqueue_latency_seconds",
+            "Time a runnable thread of the cgroup waited for a CPU: from its wakeup, or from \
+             being preempted while still runnable, until it ran.",
+            cgroups
+                .iter()
+                .filter_map(|c| {
+                    let hist = c.runq.as_ref()?;
+                    Some(series(
+                        cgroup_labels(&c.labels),
+                        latency(hist, RUNQ_CLASSIC_POW2.step_by(1)),
+                    ))
+                })
+                .collect(),
+        ),
+        Family {
+            name: "pressure_runqueue_preemptions_total",
+            help: "Times a running thread of the cgroup was switched out while still runnable, \
+                   by who ran instead: same_cgroup (a thread of the same cgroup), \
+                   other_container (a thread of another container), host (the root cgroup, \
+                   kernel threads, system.slice, user.slice, init.scope).",
+            kind: Kind::Counter,
+            series: cgroups.iter().flat_map(preemptions).collect(),
+        },
+        histogram_family(
+            "pressure_syscall_latency_seconds",
+            "Time a syscall made by a thread of the cgroup took, from entry to return, by \
+             class: file_io, net_io, wait (waiting by design: epoll, poll, sleeps, futex, \
+             wait4, accept), sync (fsync and friends), memory, process, other.",
+            syscall_classes(cgroups)
+                .map(|(c, class, hist, _)| {
+                    series(
+                        with(cgroup_labels(&c.labels), "class", class.label()),
+                        latency(hist, RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP)),
+                    )
+                })
+                .collect(),
+        ),
+        Family {
+            name: "pressure_syscall_errors_total",
+            help: "Syscalls made by a thread of the cgroup that returned an error (-4095 to \
+                   -1), by class.",
+            kind: Kind::Counter,
+            series: syscall_classes(cgroups)
+                .map(|(c, class, _, errors)| {
+                    number(
+                        with(cgroup_labels(&c.labels), "class", class.label()),
+                        errors as f64,
+                    )
+                })
+                .collect(),
+        },
+        port_family(
+            "pressure_tcp_accept_queue_depth",
+            "Connections waiting in the accept queue of a listening TCP port, read from the \
+             sockets at the latest sample (IPv4, IPv6 and SO_REUSEPORT sockets of a port add \
+             up).",
+            Kind::Gauge,
+            ports,
+            |p| p.depth,
+        ),
+        port_family(
+            "pressure_tcp_accept_queue_limit",
+            "Accept queue limit (listen backlog) of a listening TCP port; the queue holds at \
+             most one more connection than this.",
+            Kind::Gauge,
+            ports,
+            |p| p.limit,
+        ),
+        port_family(
+            "pressure_tcp_listen_overflows_total",
+            "Connections dropped because the accept queue of a listening TCP port was full, \
+             since its sockets opened (as far as the kernel's counters tell): the kernel's \
+             ListenOverflows of the network namespace, attributed to the port whose sockets' \
+             drop count rose with it.",
+            Kind::Counter,
+            ports,
+            |p| p.overflows,
+        ),
+        histogram_family(
+            "pressure_tcp_accept_queue_fill_ratio",
+            "Accept queue depth / limit of the cgroup's listening TCP sockets, observed each \
+             time a connection is queued (above 1: the queue holds one more than its limit).",
+            cgroups
+                .iter()
+                .filter_map(|c| Some(series(cgroup_labels(&c.labels), fill(c.tcp_fill.as_ref()?))))
+                .collect(),
+        ),
+        Family {
+            name: "pressure_probe_events_lost_total",
+            help: "Kernel events the probe could not record (a full map, a wakeup slot taken) \
+                   or discarded (negative or absurd duration), by signal and reason.",
+            kind: Kind::Counter,
+            series: snapshot
+                .lost
+                .iter()
+                .map(|(signal, reason, count)| {
+                    number(
+                        vec![
+                            ("signal", signal.to_string()),
+                            ("reason", reason.to_string()),
+                        ],
+                        *count as f64,
+                    )
+                })
+                .collect(),
+        },
+        single(
+            "pressure_probe_cgroups_tracked",
+            "Cgroups with series of their own in the latest sample.",
+            Kind::Gauge,
+            cgroups.iter().filter(|c| c.id != 0).count() as f64,
+        ),
+        single(
+            "pressure_probe_cgroups_folded",
+            "Cgroups summed into the series labelled cgroup=\"other\" because more than \
+             --max-cgroups have data.",
+            Kind::Gauge,
+            snapshot.folded as f64,
+        ),
+        single(
+            "pressure_probe_cgroups_unresolved",
+            "Live cgroups with data whose path could not be read (longer than PATH_MAX, or no \
+             permission to open them), exported as cgroup=\"id:N\".",
+            Kind::Gauge,
+            snapshot.unresolved as f64,
+        ),
+        single(
+            "pressure_probe_cgroups_unreadable",
+            "Cgroups left out of the latest sample because their kernel state could not be \
+             read (each is logged).",
+            Kind::Gauge,
+            snapshot.unreadable as f64,
+        ),
+        single(
+            "pressure_probe_sample_duration_seconds",
+            "Time the sample behind this exposition spent reading kernel maps and resolving \
+             cgroups (the agent samples every --interval; scrapes read the latest sample).",
+            Kind::Gauge,
+            sample.took.as_secs_f64(),
+        ),
+        single(
+            "pressure_probe_samples_total",
+            "Readings of the kernel the agent has taken (one every --interval); this \
+             exposition is of the latest.",
+            Kind::Counter,
+            sample.sequence as f64,
+        ),
+        Family {
+            name: "pressure_probe_build_info",
+            help: "pressure-probe build information; the value is always 1.",
+            kind: Kind::Gauge,
+            series: vec![number(
+                vec![("version", env!("CARGO_PKG_VERSION").to_string())],
+                1.0,
+            )],
+        },
+    ];
+    families
+        .into_iter()
+        .filter(|family| !family.series.is_empty())
+        .collect()
+}
+
+fn series(labels: Vec<(&'static str, String)>, value: Value) -> Series {
+    Series { labels, value }
+}
+
+fn number(labels: Vec<(&'static str, String)>, value: f64) -> Series {
+    series(labels, Value::Number(value))
+}
+
+fn with(
+    mut labels: Vec<(&'static str, String)>,
+    name: &'static str,
+    value: &str,
+) -> Vec<(&'static str, String)> {
+    labels.push((name, value.to_string()));
+    labels
+}
+
+fn histogram_family(name: &'static str, help: &'static str, series: Vec<Series>) -> Family {
+    Family {
+        name,
+        help,
+        kind: Kind::Histogram,
+        series,
+    }
+}
+
+fn single(name: &'static str, help: &'static str, kind: Kind, value: f64) -> Family {
+    Family {
+        name,
+        help,
+        kind,
+        series: vec![number(Vec::new(), value)],
+    }
+}
+
+/// The labels of a cgroup's series.
+fn cgroup_labels(labels: &Labels) -> Vec<(&'static str, String)> {
+    labels
+        .pairs()
+        .map(|(name, value)| (name, value.to_string()))
+        .collect()
+}
+
+fn preemptions(c: &CgroupStats) -> Vec<Series> {
+    let Some(counts) = c.preemptions else {
+        return Vec::new();
+    };
+    Preemptor::ALL
+        .iter()
+        .zip(counts)
+        .map(|(class, count)| {
+            number(
+                with(cgroup_labels(&c.labels), "by", class.label()),
+                count as f64,
+            )
+        })
+        .collect()
+}
+
+/// Classes of a cgroup that saw at least one syscall, with their data.
+fn syscall_classes(
+    cgroups: &[CgroupStats],
+) -> impl Iterator<Item = (&CgroupStats, SyscallClass, &Histogram, u64)> {
+    cgroups.iter().flat_map(|c| {
+        c.syscalls.iter().flat_map(move |s| {
+            SyscallClass::ALL
+                .iter()
+                .zip(s.latency.iter().zip(s.errors))
+                .filter(|(_, (hist, _))| hist.buckets.iter().any(|&n| n > 0))
+                .map(move |(class, (hist, errors))| (c, *class, hist, errors))
+        })
+    })
+}
+
+fn port_family(
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    ports: &[PortStats],
+    value: fn(&PortStats) -> u64,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind,
+        series: ports
+            .iter()
+            .map(|p| {
+                let mut labels = cgroup_labels(&p.labels);
+                labels.push(("netns", p.netns.to_string()));
+                labels.push(("port", p.port.to_string()));
+                number(labels, value(p) as f64)
+            })
+            .collect(),
+    }
+}
+
+/// A kernel latency histogram: classic buckets at the powers of two of
+/// seconds in `classic_pow2` and every native bucket.
+pub fn latency(hist: &Histogram, classic_pow2: impl Iterator<Item = i32>) -> Value {
+    let count: u64 = hist.buckets.iter().sum();
+    let mut classic = Vec::new();
+    let mut cumulative = 0;
+    let mut next = 0;
+    for pow in classic_pow2 {
+        // Native bucket 4·pow has the upper bound 2^pow s.
+        while next < BUCKETS && (next == 0 || native_index(next) <= 4 * pow) {
+            cumulative += hist.buckets[next];
+            next += 1;
+        }
+        classic.push((f64::from(pow).exp2(), cumulative));
+    }
+    Value::Histogram(HistogramValue {
+        count,
+        sum: hist.sum_ns as f64 / 1e9,
+        classic,
+        native: Some(native(hist)),
+    })
+}
+
+/// The native buckets of a kernel histogram: runs of non-empty buckets (a
+/// gap of up to two empty buckets is cheaper inside a span than between
+/// two).
+fn native(hist: &Histogram) -> NativeBuckets {
+    let mut spans: Vec<(i32, u32)> = Vec::new();
+    let mut deltas = Vec::new();
+    let mut previous_count = 0i64;
+    // Native index just past the last bucket in a span.
+    let mut end: Option<i32> = None;
+    for (i, &n) in hist.buckets.iter().enumerate().skip(1) {
+        if n == 0 {
+            continue;
+        }
+        let index = native_index(i);
+        match end {
+            Some(past) if index - past <= 2 => {
+                // Extend the span over the empty buckets between.
+                for _ in past..index {
+                    deltas.push(-previous_count);
+                    previous_count = 0;
+                }
+                let last = spans.last_mut().expect("a span is open");
+                last.1 += (index - past) as u32 + 1;
+            }
+            Some(past) => spans.push((index - past, 1)),
+            None => spans.push((index, 1)),
+        }
+        deltas.push(n as i64 - previous_count);
+        previous_count = n as i64;
+        end = Some(index + 1);
+    }
+    NativeBuckets {
+        zero_count: hist.buckets[0],
+        spans,
+        deltas,
+    }
+}
+
+/// Exported fill bounds, in twentieths (the kernel's fill buckets).
+const FILL_BOUNDS_TWENTIETHS: [usize; 5] = [5, 10, 15, 18, 20];
+
+/// The accept-queue fill histogram: classic only (its buckets are linear
+/// twentieths, which no native schema represents exactly).
+fn fill(fill: &TcpFill) -> Value {
+    Value::Histogram(HistogramValue {
+        count: fill.buckets.iter().sum(),
+        sum: fill.sum_micro as f64 / FILL_SCALE as f64,
+        classic: FILL_BOUNDS_TWENTIETHS
+            .iter()
+            .map(|&bound| {
+                (
+                    bound as f64 / f64::from(FILL_STEPS),
+                    fill.buckets[..=bound].iter().sum(),
+                )
+            })
+            .collect(),
+        native: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use probe_common::histogram::{bucket_index, bucket_upper_seconds};
+
+    use super::*;
+
+    fn histogram_of(values: &[u64]) -> Histogram {
+        let mut hist = Histogram::ZERO;
+        for &v in values {
+            hist.buckets[bucket_index(v)] += 1;
+            hist.sum_ns += v;
+        }
+        hist
+    }
+
+    fn value(hist: &Histogram) -> HistogramValue {
+        match latency(hist, RUNQ_CLASSIC_POW2.step_by(1)) {
+            Value::Histogram(h) => h,
+            Value::Number(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn classic_bounds_are_native_boundaries() {
+        for pow in RUNQ_CLASSIC_POW2 {
+            let bound = f64::from(pow).exp2();
+            let i = (1..BUCKETS).find(|&i| native_index(i) == 4 * pow).unwrap();
+            assert_eq!(bucket_upper_seconds(i), bound, "2^{pow} s");
+        }
+    }
+
+    #[test]
+    fn classic_counts_include_their_bound() {
+        // 2^-20 s = 953.67431640625 ns: 953 ns is inside, 954 ns above.
+        let hist = histogram_of(&[0, 953, 954, 1_907, 1_908, 1 << 33]);
+        let value = value(&hist);
+        assert_eq!(value.classic[0], (2f64.powi(-20), 2));
+        assert_eq!(value.classic[1], (2f64.powi(-19), 4));
+        assert_eq!(value.classic.last().unwrap().1, 5);
+        assert_eq!(value.count, 6);
+        let sum = (953 + 954 + 1_907 + 1_908 + (1u64 << 33)) as f64 / 1e9;
+        assert!((value.sum - sum).abs() < 1e-12);
+    }
+
+    /// The native buckets, expanded back: (native index, count) of each
+    /// non-empty bucket.
+    fn expand(native: &NativeBuckets) -> Vec<(i32, u64)> {
+        let mut out = Vec::new();
+        let (mut index, mut count, mut deltas) = (0i32, 0i64, native.deltas.iter());
+        for (n, &(offset, length)) in native.spans.iter().enumerate() {
+            index = if n == 0 { offset } else { index + offset };
+            for _ in 0..length {
+                count += deltas.next().unwrap();
+                if count > 0 {
+                    out.push((index, count as u64));
+                }
+                index += 1;
+            }
+        }
+        assert!(deltas.next().is_none());
+        out
+    }
+
+    #[test]
+    fn native_buckets_round_trip() {
+        let values = [
+            0,
+            0,
+            1,
+            2,
+            900,
+            953,
+            954,
+            1_000,
+            5_000,
+            5_001,
+            5_002,
+            1_000_000,
+            1_000_000,
+            1 << 39,
+        ];
+        let hist = histogram_of(&values);
+        let native = native(&hist);
+        assert_eq!(native.zero_count, 2);
+        let expected: Vec<(i32, u64)> = (1..BUCKETS)
+            .filter(|&i| hist.buckets[i] > 0)
+            .map(|i| (native_index(i), hist.buckets[i]))
+            .collect();
+        assert_eq!(expand(&native), expected);
+        assert!(
+            native.spans.len() < expected.len(),
+            "nearby buckets share a span"
+        );
+    }
+}
