@@ -187,6 +187,43 @@ fn accept_queue_against_the_kernel(options: &[&str]) {
     );
 }
 
+/// A pod born between two samples: a listener in a new network namespace
+/// and a new cgroup overflows before the agent ever sees it. Its count is
+/// the whole change of that namespace's ListenOverflows (the agent starts a
+/// new namespace from its listeners' own drop counts).
+#[test]
+fn overflows_before_the_first_sample_are_counted() {
+    // The first sample is taken before the agent is ready; the next one
+    // comes 3 s later, after the listener has overflowed.
+    let agent = Agent::start(&["--signals", "tcp", "--interval", "3"]);
+    let cgroup = TestCgroup::create("pp-tcp-newborn");
+    let ns = TestNetns::create("pp-tcp-newborn");
+    let netns = ns.inode();
+    let _listener = listener(&cgroup, &ns, 8);
+    let overflows_before = ns.listen_overflows();
+    let (client, first) = Driven::start(&[
+        "connect",
+        "-",
+        &ns.path().display().to_string(),
+        &PORT.to_string(),
+        "30",
+    ]);
+    assert_eq!(first, "connected 30");
+    drop(client);
+    let overflows = ns.listen_overflows() - overflows_before;
+    assert!(overflows > 0, "the queue never overflowed");
+    let scrape = agent.scrape();
+    eprintln!(
+        "ListenOverflows +{overflows} (from {overflows_before}); probe {}",
+        value(&scrape, OVERFLOWS, &netns)
+    );
+    assert_eq!(
+        value(&scrape, OVERFLOWS, &netns),
+        (overflows + overflows_before) as f64,
+        "overflows of a listener the agent had never seen"
+    );
+}
+
 /// IPv6 listeners count too: the agent's own, on [::1].
 #[test]
 fn ipv6_listener_is_reported() {

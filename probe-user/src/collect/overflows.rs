@@ -9,11 +9,14 @@
 //! per socket. Both paths also call `tcp_listendrop()`, which bumps the
 //! listening socket's own `sk_drops`.
 //!
-//! So the numbers come from the kernel's own counter: at every scrape the
+//! So the numbers come from the kernel's own counter: at every sample the
 //! agent reads `ListenOverflows` of each namespace with a listener (from
 //! `/proc/PID/net/netstat` of a process in it), and attributes the increase
 //! to the listeners of that namespace whose `sk_drops` rose in the same
-//! interval, in proportion to their rise. An overflow always raises the
+//! interval, in proportion to their rise. A namespace seen for the first
+//! time has no previous reading: its listeners' own drop counts tell what
+//! happened before, up to the namespace's count (for a pod born between
+//! two samples, that is all of it). An overflow always raises the
 //! socket's `sk_drops`, so when one listener of a namespace dropped (always
 //! the case for a namespace with one listener, such as most pods) the
 //! attribution is exact; the sum over a namespace is always exactly the
@@ -71,16 +74,23 @@ impl OverflowLedger {
                 continue;
             };
             let known = self.namespaces.get(netns).map(|ns| ns.overflows);
+            // A listener seen for the first time: all its drops are new (for
+            // a namespace seen before, since its last sample; for a new
+            // one, since the listener opened).
             let rises: Vec<u64> = members
                 .iter()
-                .map(|(id, record)| match (self.listeners.get(*id), known) {
-                    (Some(seen), _) => drops_rise(seen.drops, record.drops),
-                    // New since the last scrape of a known namespace: all its drops are new.
-                    (None, Some(_)) => u64::from(record.drops),
-                    (None, None) => 0,
+                .map(|(id, record)| match self.listeners.get(*id) {
+                    Some(seen) => drops_rise(seen.drops, record.drops),
+                    None => u64::from(record.drops),
                 })
                 .collect();
-            let increase = known.map_or(0, |before| total.saturating_sub(before));
+            let increase = match known {
+                Some(before) => total.saturating_sub(before),
+                // A namespace seen for the first time: what its listeners
+                // already dropped, as far as its own count goes (a new pod's
+                // listener that overflowed before the first sample).
+                None => total.min(rises.iter().sum()),
+            };
             let shares = apportion(increase, &rises);
             if increase > 0 && shares.iter().sum::<u64>() == 0 {
                 self.unattributed += increase;
@@ -185,6 +195,34 @@ fn parse_netstat(text: &str, name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(netns: u32, inode: u64, drops: u32) -> ListenerRecord {
+        ListenerRecord {
+            inode,
+            netns,
+            tgid: std::process::id(),
+            drops,
+            ..ListenerRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_new_namespace_starts_from_its_listeners_drops() {
+        // This process's own namespace stands in for a new pod's: its
+        // ListenOverflows is whatever it is; the listeners dropped 3 and 2.
+        let netns = fs::metadata("/proc/self/ns/net").unwrap().ino() as u32;
+        let total = listen_overflows(std::process::id(), netns).unwrap();
+        let listeners: BTreeMap<ListenerId, ListenerRecord> = [(1, 3), (2, 2)]
+            .into_iter()
+            .map(|(inode, drops)| ((netns, inode), record(netns, inode, drops)))
+            .collect();
+        let mut ledger = OverflowLedger::default();
+        let counts = ledger.update(&listeners);
+        let sum: u64 = counts.values().sum();
+        assert_eq!(sum, total.min(5), "ListenOverflows {total}");
+        // Nothing new since: nothing more.
+        assert_eq!(ledger.update(&listeners), counts);
+    }
 
     #[test]
     fn apportion_adds_up() {
