@@ -54,6 +54,9 @@ fn main() -> ExitCode {
         }),
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            // Encodings run on blocking threads; a burst of scrapes waits
+            // for one encoding per sample, not for a thread each.
+            .max_blocking_threads(4)
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)

@@ -47,6 +47,14 @@ fn raise_open_file_limit() {
     }
 }
 
+/// Keeps the heap to two glibc arenas: each thread that allocates may
+/// otherwise get an arena of its own, each keeping its freed memory, and
+/// the agent's memory would grow with bursts of concurrent scrapes.
+fn bound_heap_arenas() {
+    // SAFETY: mallopt only changes an allocator setting.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+}
+
 /// Gives freed heap memory back to the system.
 fn trim_heap() {
     // SAFETY: malloc_trim only releases free heap memory.
@@ -89,6 +97,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let mut user1 = signal(SignalKind::user_defined1()).context("cannot handle SIGUSR1")?;
     raise_open_file_limit();
+    bound_heap_arenas();
     // Everything is read from the parsed BTF; it is large, and the loader
     // parses the file again its own way: free it first, and give the heap
     // back to the system (glibc keeps freed memory otherwise), so that the
