@@ -7,7 +7,12 @@ use std::{
 };
 
 /// Path of the `pp-workload` binary (next to the test binaries' folder).
+/// Path of the `pp-workload` binary: `PP_WORKLOAD_BIN`, or next to the
+/// test binaries' folder.
 pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("PP_WORKLOAD_BIN") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().join("pp-workload")
 }

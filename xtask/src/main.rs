@@ -9,6 +9,7 @@ mod cmd;
 mod hook_bench;
 mod object_check;
 mod packages;
+mod scale;
 mod setup;
 mod test;
 mod vm;
@@ -73,6 +74,11 @@ enum Command {
         /// times as many `getppid()` calls, a tenth as many TCP connections.
         #[arg(long, default_value_t = 200_000)]
         loops: u64,
+        /// Instead: the agent at scale, with this many containers (repeatable;
+        /// default 100, 500 and 1000): series per container, bytes per
+        /// scrape, memory and CPU.
+        #[arg(long, value_name = "CONTAINERS", num_args = 0..=1, default_missing_value = "0")]
+        scale: Vec<usize>,
     },
     /// Compare the TCP fill hook's two ways of attaching, tp_btf/sk_data_ready
     /// and fentry/sock_def_readable, in a Debian 6.12 guest (the host refuses
@@ -93,7 +99,8 @@ fn main() -> ExitCode {
         Command::Test { args } => test::test(&args),
         Command::Lint => build::lint(),
         Command::VmTest { kernels } => vm::vm_test(&kernels),
-        Command::Bench { rounds, loops } => bench::bench(rounds, loops),
+        Command::Bench { scale, .. } if !scale.is_empty() => scale::scale(&scale),
+        Command::Bench { rounds, loops, .. } => bench::bench(rounds, loops),
         Command::HookBench { rounds } => hook_bench::hook_bench(rounds),
     };
     match result {
