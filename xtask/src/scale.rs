@@ -88,7 +88,11 @@ fn measure(agent_binary: &std::path::Path, containers: usize) -> Result<Row> {
     );
     let text = String::from_utf8_lossy(&plain.body);
     let mine = |line: &&str| line.contains("cgroup=\"/pp-scale-bench-");
-    let classic = text.lines().filter(|l| !l.starts_with('#')).filter(mine).count();
+    let classic = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(mine)
+        .count();
     // In the protobuf format a histogram is one series: every classic
     // histogram line but its `_count` goes.
     let histogram_lines = text
