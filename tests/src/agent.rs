@@ -279,7 +279,10 @@ impl Drop for NotifySocket {
 /// A minimal HTTP/1.0 GET: (status code, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let response = http_get_with(addr, path, &[]);
-    (response.status, String::from_utf8_lossy(&response.body).into_owned())
+    (
+        response.status,
+        String::from_utf8_lossy(&response.body).into_owned(),
+    )
 }
 
 /// An HTTP response.

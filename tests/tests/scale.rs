@@ -39,10 +39,16 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
     let scrape = agent.scrape();
     // Each wrote a line after joining its cgroup (some never waited for a CPU there).
     let tracked = scrape
-        .find("pressure_syscall_latency_seconds_count", &[("class", "file_io")])
+        .find(
+            "pressure_syscall_latency_seconds_count",
+            &[("class", "file_io")],
+        )
         .filter(|s| s.labels["cgroup"].contains("pp-scale-"))
         .count();
-    assert_eq!(tracked, CONTAINERS, "containers with a file_io syscall series");
+    assert_eq!(
+        tracked, CONTAINERS,
+        "containers with a file_io syscall series"
+    );
     let series = scrape.samples.len();
 
     let addr = agent.addr();
@@ -56,7 +62,9 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
                     let response = http_get_with(addr, "/metrics", &[]);
                     let body = String::from_utf8_lossy(&response.body);
                     let whole = body.contains("pressure_probe_build_info")
-                        && body.matches("pressure_syscall_latency_seconds_count").count()
+                        && body
+                            .matches("pressure_syscall_latency_seconds_count")
+                            .count()
                             >= CONTAINERS;
                     if response.status != 200 || !whole {
                         failures.lock().unwrap().push(response.status);
@@ -74,8 +82,15 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
          (50 at a time), {after} KiB after"
     );
     let failures = failures.lock().unwrap();
-    assert!(failures.is_empty(), "{} scrapes failed: {failures:?}", failures.len());
-    assert!(after < 64 * 1024, "the agent's resident memory is {after} KiB");
+    assert!(
+        failures.is_empty(),
+        "{} scrapes failed: {failures:?}",
+        failures.len()
+    );
+    assert!(
+        after < 64 * 1024,
+        "the agent's resident memory is {after} KiB"
+    );
 
     // gzip, of the same sample: the agent serves one sample until its next.
     let plain = http_get_with(addr, "/metrics", &[]);
