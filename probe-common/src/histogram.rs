@@ -106,7 +106,7 @@ pub fn bucket_upper_seconds(i: usize) -> f64 {
     const QUARTERS: [f64; 4] = [
         1.0,
         1.189_207_115_002_721,
-        1.414_213_562_373_095_1,
+        core::f64::consts::SQRT_2,
         1.681_792_830_507_429,
     ];
     if i == 0 {
@@ -151,7 +151,7 @@ mod tests {
     /// powers of two of seconds, `10⁹ · 2^m` ns.
     fn reference(ns: u64) -> i32 {
         let power_of_two_seconds =
-            ns % 1_000_000_000 == 0 && (ns / 1_000_000_000).is_power_of_two();
+            ns.is_multiple_of(1_000_000_000) && (ns / 1_000_000_000).is_power_of_two();
         if power_of_two_seconds {
             return 4 * (ns / 1_000_000_000).trailing_zeros() as i32;
         }
