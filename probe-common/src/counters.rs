@@ -39,15 +39,28 @@ pub const SYSCALL_CGROUP_SET_FULL: u32 = 12;
 pub const TCP_FILL_MAP_FULL: u32 = 13;
 /// A listener's cgroup could not be read (a null pointer on the way).
 pub const TCP_CGROUP_UNREADABLE: u32 = 14;
+/// A thread's reclaim start was overwritten by another thread whose id maps
+/// to the same slot; the first reclaim is not measured.
+pub const MEMORY_SLOT_EVICTED: u32 = 15;
+/// A reclaim stall or OOM kill could not be recorded: the kernel could not
+/// allocate the cgroup's state.
+pub const MEMORY_STORAGE_UNAVAILABLE: u32 = 16;
+/// A task's cgroup could not be read (a null pointer on the way).
+pub const MEMORY_CGROUP_UNREADABLE: u32 = 17;
+/// A cgroup's memory events were recorded but it could not be listed for
+/// the agent: the `CGROUPS` set is full. Retried on its next event.
+pub const MEMORY_CGROUP_SET_FULL: u32 = 18;
+/// A reclaim longer than the histogram covers (`histogram::MAX_NS`).
+pub const MEMORY_TOO_LONG: u32 = 19;
 
 /// Name of the per-CPU counter array.
 pub const MAP: &str = "COUNTERS";
 
 /// Number of slots in the counter array.
-pub const COUNT: u32 = 16;
+pub const COUNT: u32 = 20;
 
 /// Every counter: (index, signal, reason) as exported.
-pub const NAMES: [(u32, &str, &str); 15] = [
+pub const NAMES: [(u32, &str, &str); 20] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -67,4 +80,9 @@ pub const NAMES: [(u32, &str, &str); 15] = [
     (SYSCALL_CGROUP_SET_FULL, "syscall", "cgroup_set_full"),
     (TCP_FILL_MAP_FULL, "tcp", "fill_map_full"),
     (TCP_CGROUP_UNREADABLE, "tcp", "cgroup_unreadable"),
+    (MEMORY_SLOT_EVICTED, "memory", "slot_evicted"),
+    (MEMORY_STORAGE_UNAVAILABLE, "memory", "storage_unavailable"),
+    (MEMORY_CGROUP_UNREADABLE, "memory", "cgroup_unreadable"),
+    (MEMORY_CGROUP_SET_FULL, "memory", "cgroup_set_full"),
+    (MEMORY_TOO_LONG, "memory", "too_long"),
 ];

@@ -23,6 +23,8 @@ pub const RQ_CLOCK_OFFSET: &str = "RQ_CLOCK_OFFSET";
 pub const USE_RQ_CLOCK: &str = "USE_RQ_CLOCK";
 /// Mask applied to a thread id to pick its syscall entry slot.
 pub const SYSCALL_SLOT_MASK: &str = "SYSCALL_SLOT_MASK";
+/// Mask applied to a thread id to pick its reclaim slot.
+pub const MEMORY_SLOT_MASK: &str = "MEMORY_SLOT_MASK";
 /// Syscall number -> class table (`syscall::TABLE_SIZE` bytes).
 pub const SYSCALL_CLASSES: &str = "SYSCALL_CLASSES";
 

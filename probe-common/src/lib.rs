@@ -10,6 +10,7 @@ pub mod cgroups;
 pub mod counters;
 pub mod globals;
 pub mod histogram;
+pub mod memory;
 pub mod objects;
 pub mod programs;
 pub mod runqueue;

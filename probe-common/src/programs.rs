@@ -23,6 +23,19 @@ pub const TCP_ACCEPT_QUEUED: &str = "tcp_accept_queued";
 /// `fentry/sock_def_readable`: the same, where the tracepoint is missing.
 pub const TCP_ACCEPT_QUEUED_FENTRY: &str = "tcp_accept_queued_fentry";
 
+/// `tp_btf/mm_vmscan_direct_reclaim_begin`: a thread starts reclaiming memory itself.
+pub const MEMORY_DIRECT_RECLAIM_BEGIN: &str = "memory_direct_reclaim_begin";
+/// `tp_btf/mm_vmscan_direct_reclaim_end`.
+pub const MEMORY_DIRECT_RECLAIM_END: &str = "memory_direct_reclaim_end";
+/// `tp_btf/mm_vmscan_memcg_reclaim_begin`: a thread reclaims at its cgroup's limit.
+pub const MEMORY_MEMCG_RECLAIM_BEGIN: &str = "memory_memcg_reclaim_begin";
+/// `tp_btf/mm_vmscan_memcg_reclaim_end`.
+pub const MEMORY_MEMCG_RECLAIM_END: &str = "memory_memcg_reclaim_end";
+/// `tp_btf/mark_victim`: the OOM killer chose a task (Linux 6.8+: with its task).
+pub const MEMORY_OOM_VICTIM: &str = "memory_oom_victim";
+/// `fentry/mark_oom_victim`: the same where the tracepoint passes only a pid.
+pub const MEMORY_OOM_VICTIM_FENTRY: &str = "memory_oom_victim_fentry";
+
 /// The empty programs on the same hooks (the benchmark's floor).
 pub mod floor {
     /// `tp_btf/sched_wakeup`.

@@ -8,7 +8,7 @@
 //! its id in `CGROUPS`, which is how the agent finds what to read.
 
 use aya_ebpf::EbpfContext;
-use probe_common::{runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
+use probe_common::{memory::CgroupMemory, runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
 
 use crate::{cgroups::register, counters::bump, kernel::KernelPtr};
 
@@ -38,6 +38,22 @@ impl Listed for CgroupSyscalls {
     fn registered(&mut self) -> &mut u64 {
         &mut self.registered
     }
+}
+
+impl Listed for CgroupMemory {
+    fn registered(&mut self) -> &mut u64 {
+        &mut self.registered
+    }
+}
+
+/// The memory state of `cgroup`, created on first use.
+#[inline(always)]
+pub fn memory<C: EbpfContext>(
+    ctx: &C,
+    cgroup: KernelPtr,
+    counters: &StateCounters,
+) -> Option<&'static mut CgroupMemory> {
+    listed(ctx, cgroup, store::memory(cgroup), counters)
 }
 
 /// The run-queue state of `cgroup`, created on first use.
@@ -89,7 +105,7 @@ fn listed<C: EbpfContext, S: Listed>(
 #[cfg(not(feature = "cgroup-state-hash"))]
 mod store {
     use aya_ebpf::{bindings::cgroup, btf_maps::CgrpStorage, macros::btf_map};
-    use probe_common::{runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
+    use probe_common::{memory::CgroupMemory, runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
 
     use crate::{kernel::KernelPtr, names::named};
 
@@ -99,8 +115,12 @@ mod store {
     #[btf_map]
     static SYSCALL_STORAGE: CgrpStorage<CgroupSyscalls> = CgrpStorage::new();
 
+    #[btf_map]
+    static MEMORY_STORAGE: CgrpStorage<CgroupMemory> = CgrpStorage::new();
+
     named!(RUNQ_STORAGE, probe_common::runqueue::STORAGE_MAP);
     named!(SYSCALL_STORAGE, probe_common::syscall::STORAGE_MAP);
+    named!(MEMORY_STORAGE, probe_common::memory::STORAGE_MAP);
 
     #[inline(always)]
     pub fn runq(cgroup: KernelPtr) -> *mut CgroupRunqueue {
@@ -113,6 +133,12 @@ mod store {
         // SAFETY: as above.
         unsafe { SYSCALL_STORAGE.get_or_insert_ptr_mut(cgroup.as_ptr() as *mut cgroup, None) }
     }
+
+    #[inline(always)]
+    pub fn memory(cgroup: KernelPtr) -> *mut CgroupMemory {
+        // SAFETY: as above.
+        unsafe { MEMORY_STORAGE.get_or_insert_ptr_mut(cgroup.as_ptr() as *mut cgroup, None) }
+    }
 }
 
 #[cfg(feature = "cgroup-state-hash")]
@@ -122,7 +148,10 @@ mod store {
         macros::map,
         maps::{Array, HashMap},
     };
-    use probe_common::{cgroups::MAX_CGROUPS, runqueue::CgroupRunqueue, syscall::CgroupSyscalls};
+    use probe_common::{
+        cgroups::MAX_CGROUPS, memory::CgroupMemory, runqueue::CgroupRunqueue,
+        syscall::CgroupSyscalls,
+    };
 
     use crate::{
         hash_entry::get_or_insert_zeroed,
@@ -138,8 +167,13 @@ mod store {
     static SYSCALL_STATE: HashMap<u64, CgroupSyscalls> =
         HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
+    #[map]
+    static MEMORY_STATE: HashMap<u64, CgroupMemory> =
+        HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
+
     named!(RUNQ_STATE, probe_common::runqueue::STATE_MAP);
     named!(SYSCALL_STATE, probe_common::syscall::STATE_MAP);
+    named!(MEMORY_STATE, probe_common::memory::STATE_MAP);
 
     /// All-zero initial values.
     #[map]
@@ -147,6 +181,9 @@ mod store {
 
     #[map]
     static ZERO_SYSCALLS: Array<CgroupSyscalls> = Array::with_max_entries(1, 0);
+
+    #[map]
+    static ZERO_MEMORY: Array<CgroupMemory> = Array::with_max_entries(1, 0);
 
     #[inline(always)]
     fn state<V>(map: &HashMap<u64, V>, zero: &Array<V>, cgroup: KernelPtr) -> *mut V {
@@ -163,5 +200,10 @@ mod store {
     #[inline(always)]
     pub fn syscalls(cgroup: KernelPtr) -> *mut CgroupSyscalls {
         state(&SYSCALL_STATE, &ZERO_SYSCALLS, cgroup)
+    }
+
+    #[inline(always)]
+    pub fn memory(cgroup: KernelPtr) -> *mut CgroupMemory {
+        state(&MEMORY_STATE, &ZERO_MEMORY, cgroup)
     }
 }

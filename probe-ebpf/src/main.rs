@@ -12,6 +12,7 @@ mod floor;
 mod globals;
 mod hash_entry;
 mod kernel;
+mod memory;
 mod names;
 mod observe;
 mod runqueue;

@@ -21,9 +21,10 @@ pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
     long_about = "eBPF host pressure probe.\n\n\
         Measures, for every cgroup (container) on this host, how long runnable threads \
         wait for a CPU and who preempted them, how long syscalls take by class \
-        (file, network, wait, sync, memory, process), and how full each TCP listener's \
-        accept queue is and how many connections it drops, and serves the numbers as \
-        Prometheus metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH, \
+        (file, network, wait, sync, memory, process), how full each TCP listener's \
+        accept queue is and how many connections it drops, and how long threads stall \
+        reclaiming memory and how many are OOM-killed, with the kernel's own pressure \
+        stall information, and serves the numbers as Prometheus metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH, \
         and CAP_SYS_PTRACE for the network namespaces of other users' listeners) and a kernel with BTF \
         (CONFIG_DEBUG_INFO_BTF=y).\n\n\
         Start with `pressure-probe check` to see whether this host supports it."
@@ -65,8 +66,10 @@ pub struct RunArgs {
     pub ebpf_log: bool,
     /// Signals to measure, comma-separated: runq (run-queue latency and
     /// preemptions), syscall (syscall latency and errors by class), tcp
-    /// (accept-queue depth, limit, fill and overflows). Default:
-    /// every signal this kernel supports. A signal left out attaches nothing.
+    /// (accept-queue depth, limit, fill and overflows), memory (reclaim
+    /// stalls and OOM kills), psi (the kernel's pressure stall information
+    /// of each tracked cgroup). Default: every signal this kernel supports.
+    /// A signal left out attaches nothing.
     #[arg(long, value_name = "LIST", value_parser = parse_signals)]
     pub signals: Option<SignalList>,
     /// How many cgroups the kernel side lists for export. Bounds its maps (one

@@ -247,3 +247,98 @@ impl Drop for BornIn {
         }
     }
 }
+
+/// A memory limit on a test cgroup, set where this host's memory controller
+/// is: a cgroup v1 memory cgroup beside it (hybrid hosts, where cgroup2
+/// has no controllers), or the cgroup's own `memory.max` and
+/// `memory.high` on a pure cgroup2 host. Removed on drop.
+pub struct MemoryLimit {
+    /// The v1 memory cgroup, on a hybrid host.
+    v1: Option<PathBuf>,
+    /// The v2 cgroup.
+    v2: PathBuf,
+}
+
+/// The cgroup v1 memory hierarchy's mount point, if the host has one.
+pub fn v1_memory_mount() -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let mut fields = right.split_whitespace();
+        let (fstype, options) = (fields.next()?, fields.nth(1)?);
+        (fstype == "cgroup" && options.split(',').any(|o| o == "memory"))
+            .then(|| PathBuf::from(left.split_whitespace().nth(4).unwrap()))
+    })
+}
+
+impl MemoryLimit {
+    /// Limits `cgroup` to `max` bytes (on cgroup2, reclaim starts at
+    /// `high` bytes: the kernel then reclaims without killing).
+    pub fn set(cgroup: &TestCgroup, high: u64, max: u64) -> MemoryLimit {
+        match v1_memory_mount() {
+            Some(mount) => {
+                let dir = mount.join(cgroup.dir().file_name().unwrap());
+                let _ = fs::remove_dir(&dir);
+                fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+                fs::write(dir.join("memory.limit_in_bytes"), max.to_string()).unwrap();
+                MemoryLimit {
+                    v1: Some(dir),
+                    v2: cgroup.dir().to_owned(),
+                }
+            }
+            None => {
+                let parent = cgroup.dir().parent().unwrap();
+                fs::write(parent.join("cgroup.subtree_control"), "+memory")
+                    .expect("cannot enable the memory controller");
+                fs::write(cgroup.dir().join("memory.high"), high.to_string()).unwrap();
+                fs::write(cgroup.dir().join("memory.max"), max.to_string()).unwrap();
+                MemoryLimit {
+                    v1: None,
+                    v2: cgroup.dir().to_owned(),
+                }
+            }
+        }
+    }
+
+    /// The v1 memory cgroup a workload must join too (`-` for none).
+    pub fn v1_dir(&self) -> String {
+        self.v1
+            .as_ref()
+            .map_or("-".into(), |dir| dir.display().to_string())
+    }
+
+    /// Processes the OOM killer killed in the cgroup, as the kernel counts
+    /// them (`oom_kill` of `memory.oom_control` on v1, of `memory.events`
+    /// on v2).
+    pub fn oom_kills(&self) -> u64 {
+        let file = match &self.v1 {
+            Some(dir) => dir.join("memory.oom_control"),
+            None => self.v2.join("memory.events"),
+        };
+        let text = fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no oom_kill in {}: {text}", file.display()))
+    }
+}
+
+impl Drop for MemoryLimit {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.v1 {
+            remove(dir);
+        }
+    }
+}
+
+/// The `total=` of the `some` line of a cgroup's pressure file
+/// (`cpu.pressure`, `memory.pressure`, `io.pressure`), in microseconds.
+pub fn psi_some_total(cgroup: &Path, file: &str) -> u64 {
+    let text = fs::read_to_string(cgroup.join(file)).unwrap();
+    text.lines()
+        .find(|l| l.starts_with("some "))
+        .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("total=")))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no some total in {file}: {text}"))
+}

@@ -106,6 +106,26 @@ impl Workload {
         (workload, [ids[0], ids[1], ids[2]])
     }
 
+    /// In `cgroup` (and the v1 memory cgroup `v1_memory`, `-` for none):
+    /// reads `file` twice from disk (`-`: none), then touches `anon_mib` MiB
+    /// of anonymous memory. It prints "done" if the OOM killer lets it.
+    pub fn memory(cgroup: &Path, v1_memory: &str, file: &str, anon_mib: u64) -> Workload {
+        Self::start(&[
+            "memory",
+            &cgroup.display().to_string(),
+            v1_memory,
+            file,
+            &anon_mib.to_string(),
+        ])
+    }
+
+    /// Waits for the end: `true` if it finished, `false` if a signal (such
+    /// as the OOM killer's SIGKILL) ended it.
+    pub fn finished(mut self) -> bool {
+        let status = self.child.wait().unwrap();
+        status.success()
+    }
+
     /// Its process id (also the id of its only thread).
     pub fn pid(&self) -> u32 {
         self.child.id()

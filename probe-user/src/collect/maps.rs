@@ -10,11 +10,13 @@ use aya::{
 use probe_common::{
     cgroups, counters,
     histogram::Histogram,
+    memory::{self, CgroupMemory},
     runqueue::{self, CgroupRunqueue, PreemptionKey},
     syscall::{self, CgroupSyscalls},
     tcp::{self, TcpFill},
 };
 
+use super::psi::{self, Psi};
 use crate::kernel::{cgroup_state::CgroupState, signals::Signal};
 
 /// The kernel's aggregates, as listed at one instant. Per-cgroup data lives
@@ -38,26 +40,61 @@ pub struct CgroupData {
     pub runq: Option<Histogram>,
     /// Syscall latency and errors, if the cgroup has syscall storage.
     pub syscalls: Option<Box<CgroupSyscalls>>,
+    /// Reclaim stalls and OOM kills, if the cgroup has memory storage.
+    pub memory: Option<Box<CgroupMemory>>,
+    /// The kernel's pressure stall information, when the psi signal runs
+    /// and the cgroup's files could be read.
+    pub psi: Option<Psi>,
 }
 
-/// Where the per-cgroup state is read from.
-enum StateMaps {
+/// One signal's per-cgroup state, wherever the kernel keeps it.
+enum Store<V: aya::Pod> {
     /// Cgroup local storage, read through an open cgroup directory.
-    Storage {
-        runq: CgrpStorage<MapData, CgroupRunqueue>,
-        syscalls: CgrpStorage<MapData, CgroupSyscalls>,
-    },
-    /// Hash maps keyed by cgroup id.
-    Hash {
-        runq: BpfHashMap<MapData, u64, CgroupRunqueue>,
-        syscalls: BpfHashMap<MapData, u64, CgroupSyscalls>,
-    },
+    Storage(CgrpStorage<MapData, V>, &'static str),
+    /// A hash map keyed by cgroup id.
+    Hash(BpfHashMap<MapData, u64, V>, &'static str),
+}
+
+impl<V: aya::Pod> Store<V> {
+    /// The state map `storage` or `hash`, whichever `state` says.
+    fn take(
+        ebpf: &mut Ebpf,
+        state: CgroupState,
+        storage: &'static str,
+        hash: &'static str,
+    ) -> Result<Self> {
+        Ok(match state {
+            CgroupState::Storage => Store::Storage(take(ebpf, storage)?, storage),
+            CgroupState::Hash => Store::Hash(take(ebpf, hash)?, hash),
+        })
+    }
+
+    /// The state of cgroup `id`, open as `dir` (storage needs it).
+    fn get(&self, id: u64, dir: Option<&OwnedFd>) -> Result<Option<V>> {
+        match self {
+            Store::Storage(map, name) => match dir {
+                Some(dir) => found(map.get(dir, 0), name),
+                None => Ok(None),
+            },
+            Store::Hash(map, name) => found(map.get(&id, 0), name),
+        }
+    }
+
+    /// Drops a removed cgroup's state (local storage goes with the cgroup).
+    fn forget(&mut self, id: u64) {
+        if let Store::Hash(map, _) = self {
+            // Absent already is fine: the goal is that it is gone.
+            let _ = map.remove(&id);
+        }
+    }
 }
 
 /// Handles on the kernel maps the agent reads and reclaims.
 pub struct KernelMaps {
     signals: Vec<Signal>,
-    state: StateMaps,
+    runq: Store<CgroupRunqueue>,
+    syscalls: Store<CgroupSyscalls>,
+    memory: Store<CgroupMemory>,
     cgroups: BpfHashMap<MapData, u64, u8>,
     preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
     tcp_fill: BpfHashMap<MapData, u64, TcpFill>,
@@ -82,21 +119,13 @@ fn found<V>(value: Result<V, MapError>, name: &str) -> Result<Option<V>> {
 
 impl KernelMaps {
     /// Takes the maps out of the loaded object; only `signals` are read, and
-    /// per-cgroup state from where `store` says it is.
+    /// per-cgroup state from where `state` says it is.
     pub fn new(ebpf: &mut Ebpf, signals: &[Signal], state: CgroupState) -> Result<Self> {
-        let state = match state {
-            CgroupState::Hash => StateMaps::Hash {
-                runq: take(ebpf, runqueue::STATE_MAP)?,
-                syscalls: take(ebpf, syscall::STATE_MAP)?,
-            },
-            CgroupState::Storage => StateMaps::Storage {
-                runq: take(ebpf, runqueue::STORAGE_MAP)?,
-                syscalls: take(ebpf, syscall::STORAGE_MAP)?,
-            },
-        };
         Ok(Self {
             signals: signals.to_vec(),
-            state,
+            runq: Store::take(ebpf, state, runqueue::STORAGE_MAP, runqueue::STATE_MAP)?,
+            syscalls: Store::take(ebpf, state, syscall::STORAGE_MAP, syscall::STATE_MAP)?,
+            memory: Store::take(ebpf, state, memory::STORAGE_MAP, memory::STATE_MAP)?,
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
             tcp_fill: take(ebpf, tcp::FILL_MAP)?,
@@ -141,34 +170,18 @@ impl KernelMaps {
     /// The state of cgroup `id`, open as `dir`; without `dir` (the cgroup
     /// could not be opened), only what hash maps hold.
     pub fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>) -> Result<CgroupData> {
-        let (runq, syscalls) = (self.runs(Signal::Runq), self.runs(Signal::Syscall));
         let mut data = CgroupData::default();
-        match &self.state {
-            StateMaps::Storage {
-                runq: r,
-                syscalls: s,
-            } => {
-                let Some(dir) = dir else {
-                    return Ok(data);
-                };
-                if runq {
-                    data.runq = found(r.get(dir, 0), runqueue::STORAGE_MAP)?.map(|s| s.latency);
-                }
-                if syscalls {
-                    data.syscalls = found(s.get(dir, 0), syscall::STORAGE_MAP)?.map(Box::new);
-                }
-            }
-            StateMaps::Hash {
-                runq: r,
-                syscalls: s,
-            } => {
-                if runq {
-                    data.runq = found(r.get(&id, 0), runqueue::STATE_MAP)?.map(|s| s.latency);
-                }
-                if syscalls {
-                    data.syscalls = found(s.get(&id, 0), syscall::STATE_MAP)?.map(Box::new);
-                }
-            }
+        if self.runs(Signal::Runq) {
+            data.runq = self.runq.get(id, dir)?.map(|s| s.latency);
+        }
+        if self.runs(Signal::Syscall) {
+            data.syscalls = self.syscalls.get(id, dir)?.map(Box::new);
+        }
+        if self.runs(Signal::Memory) {
+            data.memory = self.memory.get(id, dir)?.map(Box::new);
+        }
+        if self.runs(Signal::Psi) {
+            data.psi = dir.and_then(psi::read);
         }
         Ok(data)
     }
@@ -178,10 +191,9 @@ impl KernelMaps {
     pub fn forget_cgroup(&mut self, id: u64) {
         // Absent already is fine: the goal is that it is gone.
         let _ = self.cgroups.remove(&id);
-        if let StateMaps::Hash { runq, syscalls } = &mut self.state {
-            let _ = runq.remove(&id);
-            let _ = syscalls.remove(&id);
-        }
+        self.runq.forget(id);
+        self.syscalls.forget(id);
+        self.memory.forget(id);
     }
 
     /// Drops a removed cgroup's accept-queue fill histogram.

@@ -3,3 +3,4 @@
 pub mod listeners;
 pub mod maps;
 pub mod overflows;
+pub mod psi;

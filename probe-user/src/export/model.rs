@@ -9,6 +9,7 @@ use probe_common::{
 };
 
 use crate::{
+    collect::psi::Resource,
     identity::Labels,
     sampler::Sample,
     snapshot::{CgroupStats, PortStats, Preemptor},
@@ -180,6 +181,47 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                 .filter_map(|c| Some(series(cgroup_labels(&c.labels), fill(c.tcp_fill.as_ref()?))))
                 .collect(),
         ),
+        histogram_family(
+            "pressure_memory_reclaim_seconds",
+            "Time a thread of the cgroup stalled reclaiming memory itself before it could \
+             allocate: direct reclaim (the machine is short of memory) or memcg reclaim (the \
+             cgroup is at its limit).",
+            cgroups
+                .iter()
+                .filter_map(|c| {
+                    let memory = c.memory.as_ref()?;
+                    Some(series(
+                        cgroup_labels(&c.labels),
+                        latency(
+                            &memory.reclaim,
+                            RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP),
+                        ),
+                    ))
+                })
+                .collect(),
+        ),
+        Family {
+            name: "pressure_memory_oom_kills_total",
+            help: "Processes of the cgroup the kernel's OOM killer chose to kill.",
+            kind: Kind::Counter,
+            series: cgroups
+                .iter()
+                .filter_map(|c| {
+                    Some(number(
+                        cgroup_labels(&c.labels),
+                        c.memory.as_ref()?.oom_kills as f64,
+                    ))
+                })
+                .collect(),
+        },
+        Family {
+            name: "pressure_psi_stall_seconds_total",
+            help: "The kernel's pressure stall information of the cgroup (its cpu.pressure, \
+                   memory.pressure and io.pressure): time some (kind=some) or all (kind=full) \
+                   of its runnable tasks stalled waiting for the resource.",
+            kind: Kind::Counter,
+            series: cgroups.iter().flat_map(psi).collect(),
+        },
         Family {
             name: "pressure_probe_events_lost_total",
             help: "Kernel events the probe could not record (a full map, a wakeup slot taken) \
@@ -296,6 +338,28 @@ fn cgroup_labels(labels: &Labels) -> Vec<(&'static str, String)> {
     labels
         .pairs()
         .map(|(name, value)| (name, value.to_string()))
+        .collect()
+}
+
+fn psi(c: &CgroupStats) -> Vec<Series> {
+    let Some(psi) = c.psi else {
+        return Vec::new();
+    };
+    Resource::ALL
+        .iter()
+        .flat_map(|resource| {
+            ["some", "full"]
+                .iter()
+                .enumerate()
+                .map(move |(kind, name)| {
+                    let labels = with(
+                        with(cgroup_labels(&c.labels), "resource", resource.label()),
+                        "kind",
+                        name,
+                    );
+                    number(labels, psi.0[*resource as usize][kind] as f64 / 1e6)
+                })
+        })
         .collect()
 }
 

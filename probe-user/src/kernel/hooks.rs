@@ -72,6 +72,16 @@ const fn iter(target: &'static str, program: &'static str) -> Hook {
     hook(HookKind::Iterator, target, 0, program, program)
 }
 
+/// A hook that fires rarely, off any hot path: no floor program of its own.
+const fn rare(
+    kind: HookKind,
+    tracepoint: &'static str,
+    min_args: usize,
+    program: &'static str,
+) -> Hook {
+    hook(kind, tracepoint, min_args, program, program)
+}
+
 /// A need the signal cannot do without.
 const fn required(hooks: &'static [Hook]) -> Need {
     Need {
@@ -161,6 +171,50 @@ pub const TCP_NEEDS: &[Need] = &[
             ),
         ],
         without: Some("no accept-queue fill histogram (depth, limit and overflows still work)"),
+    },
+];
+
+/// Hooks of the memory signal: the four reclaim tracepoints, and the OOM
+/// killer's choice, from `oom:mark_victim` where it passes the task (Linux
+/// 6.8 and later; it passes only a pid before) or else
+/// `fentry/mark_oom_victim`. They run rarely, off any hot path: no floor
+/// programs of their own.
+pub const MEMORY_NEEDS: &[Need] = &[
+    required(&[rare(
+        BtfTracepoint,
+        "mm_vmscan_direct_reclaim_begin",
+        1,
+        programs::MEMORY_DIRECT_RECLAIM_BEGIN,
+    )]),
+    required(&[rare(
+        BtfTracepoint,
+        "mm_vmscan_direct_reclaim_end",
+        1,
+        programs::MEMORY_DIRECT_RECLAIM_END,
+    )]),
+    required(&[rare(
+        BtfTracepoint,
+        "mm_vmscan_memcg_reclaim_begin",
+        1,
+        programs::MEMORY_MEMCG_RECLAIM_BEGIN,
+    )]),
+    required(&[rare(
+        BtfTracepoint,
+        "mm_vmscan_memcg_reclaim_end",
+        1,
+        programs::MEMORY_MEMCG_RECLAIM_END,
+    )]),
+    Need {
+        hooks: &[
+            rare(BtfTracepoint, "mark_victim", 2, programs::MEMORY_OOM_VICTIM),
+            rare(
+                Fentry,
+                "mark_oom_victim",
+                1,
+                programs::MEMORY_OOM_VICTIM_FENTRY,
+            ),
+        ],
+        without: Some("no OOM-kill counts (reclaim stalls still work)"),
     },
 ];
 

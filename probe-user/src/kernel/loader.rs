@@ -11,7 +11,7 @@ use aya::{
 };
 use aya_log::EbpfLogger;
 use probe_common::{
-    cgroups, globals,
+    cgroups, globals, memory,
     runqueue::{self, WAKEUP_SLOTS},
     syscall, tcp,
 };
@@ -95,6 +95,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         cgroups::CGROUPS_MAP,
         runqueue::STATE_MAP,
         syscall::STATE_MAP,
+        memory::STATE_MAP,
         tcp::FILL_MAP,
     ] {
         loader.map_max_entries(map, options.kernel_cgroups);
@@ -128,6 +129,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     loader.override_global(globals::WAKEUP_SLOT_MASK, &wakeup_mask, true);
     let syscall_mask = syscall::SLOTS - 1;
     loader.override_global(globals::SYSCALL_SLOT_MASK, &syscall_mask, true);
+    let memory_mask = memory::SLOTS - 1;
+    loader.override_global(globals::MEMORY_SLOT_MASK, &memory_mask, true);
     let table = syscall::host_arch().map(syscall::class_table);
     if let Some(table) = &table {
         loader.override_global(globals::SYSCALL_CLASSES, table, true);

@@ -3,11 +3,16 @@
 use std::fmt;
 
 use anyhow::{Result, bail};
-use probe_common::{runqueue, syscall, tcp};
+use probe_common::{memory, runqueue, syscall, tcp};
 
-use crate::kernel::{
-    hooks::{self, HookSupport, Need, Planned, RUNQ_NEEDS, SYSCALL_NEEDS, TCP_NEEDS},
-    offsets::TcpOffsets,
+use crate::{
+    collect::psi,
+    kernel::{
+        hooks::{
+            self, HookSupport, MEMORY_NEEDS, Need, Planned, RUNQ_NEEDS, SYSCALL_NEEDS, TCP_NEEDS,
+        },
+        offsets::TcpOffsets,
+    },
 };
 
 /// A pressure signal.
@@ -19,11 +24,22 @@ pub enum Signal {
     Syscall,
     /// TCP accept-queue depth, limit, fill and overflows.
     Tcp,
+    /// Memory reclaim stalls and OOM kills.
+    Memory,
+    /// The kernel's pressure stall information of each cgroup (read from
+    /// cgroupfs, no kernel program).
+    Psi,
 }
 
 impl Signal {
     /// Every signal.
-    pub const ALL: [Signal; 3] = [Signal::Runq, Signal::Syscall, Signal::Tcp];
+    pub const ALL: [Signal; 5] = [
+        Signal::Runq,
+        Signal::Syscall,
+        Signal::Tcp,
+        Signal::Memory,
+        Signal::Psi,
+    ];
 
     /// Its name, as in `--signals` and the `signal` label.
     pub fn name(self) -> &'static str {
@@ -31,6 +47,8 @@ impl Signal {
             Signal::Runq => "runq",
             Signal::Syscall => "syscall",
             Signal::Tcp => "tcp",
+            Signal::Memory => "memory",
+            Signal::Psi => "psi",
         }
     }
 
@@ -40,6 +58,8 @@ impl Signal {
             Signal::Runq => RUNQ_NEEDS,
             Signal::Syscall => SYSCALL_NEEDS,
             Signal::Tcp => TCP_NEEDS,
+            Signal::Memory => MEMORY_NEEDS,
+            Signal::Psi => &[],
         }
     }
 
@@ -50,6 +70,8 @@ impl Signal {
             Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
             Signal::Syscall => &[syscall::SLOTS_MAP],
             Signal::Tcp => &[tcp::FILL_MAP],
+            Signal::Memory => &[memory::SLOTS_MAP],
+            Signal::Psi => &[],
         }
     }
 
@@ -62,6 +84,9 @@ impl Signal {
             && let Err(err) = TcpOffsets::resolve(support.btf)
         {
             return Err(format!("{err:#}"));
+        }
+        if self == Signal::Psi {
+            psi::available()?;
         }
         hooks::plan(self.needs(), support)
     }

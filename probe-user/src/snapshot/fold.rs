@@ -8,9 +8,10 @@ use std::{
     sync::Arc,
 };
 
-use probe_common::{histogram::Histogram, syscall::CgroupSyscalls};
+use probe_common::{histogram::Histogram, memory::CgroupMemory, syscall::CgroupSyscalls};
 
 use crate::{
+    collect::psi::Psi,
     identity::Labels,
     snapshot::{CgroupStats, PortStats},
 };
@@ -106,6 +107,15 @@ fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
         }
         add(&mut x.errors, &y.errors);
     });
+    a.memory = sum(a.memory, b.memory, |x: &mut Box<CgroupMemory>, y| {
+        add_histogram(&mut x.reclaim, &y.reclaim);
+        x.oom_kills += y.oom_kills;
+    });
+    a.psi = sum(a.psi, b.psi, |x: &mut Psi, y| {
+        for (totals, more) in x.0.iter_mut().zip(y.0) {
+            add(totals, &more);
+        }
+    });
     a
 }
 
@@ -150,6 +160,8 @@ mod tests {
             syscalls: None,
             tcp_fill: None::<TcpFill>,
             preemptions: Some([id, 0, 1]),
+            memory: None,
+            psi: Some(Psi([[id, 1], [0, 0], [2, 0]])),
         }
     }
 
@@ -166,6 +178,7 @@ mod tests {
         let other = kept.last().unwrap();
         assert_eq!(other.runq.unwrap().buckets[10], 7);
         assert_eq!(other.preemptions, Some([7, 0, 2]));
+        assert_eq!(other.psi, Some(Psi([[7, 2], [0, 0], [4, 0]])));
     }
 
     #[test]

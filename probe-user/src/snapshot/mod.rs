@@ -26,6 +26,7 @@ use std::os::fd::OwnedFd;
 use anyhow::Result;
 use probe_common::{
     histogram::Histogram,
+    memory::CgroupMemory,
     runqueue::PreemptionKey,
     syscall::CgroupSyscalls,
     tcp::{ListenerRecord, TcpFill},
@@ -37,6 +38,7 @@ use crate::{
     collect::{
         listeners::ListenerId,
         maps::{CgroupData, KernelMaps, RawSnapshot},
+        psi::Psi,
     },
     identity::{Identity, Labels, cgroupfs::CgroupLookup},
 };
@@ -91,6 +93,10 @@ pub struct CgroupStats {
     pub tcp_fill: Option<TcpFill>,
     /// Preemptions by class, indexed like [`Preemptor::ALL`]; `None` when none was recorded.
     pub preemptions: Option<[u64; 3]>,
+    /// Reclaim stalls and OOM kills, when any was recorded.
+    pub memory: Option<Box<CgroupMemory>>,
+    /// The kernel's pressure stall information, when it could be read.
+    pub psi: Option<Psi>,
 }
 
 /// The listening sockets of one port of one cgroup in one network
@@ -259,6 +265,8 @@ impl PerCgroup {
             syscalls: None,
             tcp_fill: None,
             preemptions: None,
+            memory: None,
+            psi: None,
         })
     }
 
@@ -296,10 +304,17 @@ fn read_cgroup_state(
         );
         // Hash-map state can be read by id even when the cgroup cannot be opened.
         match kernel.cgroup_data(id, dir.as_ref()) {
-            Ok(data) if data.runq.is_some() || data.syscalls.is_some() => {
+            Ok(data)
+                if data.runq.is_some()
+                    || data.syscalls.is_some()
+                    || data.memory.is_some()
+                    || data.psi.is_some() =>
+            {
                 let entry = stats.entry(id, labels.as_ref());
                 entry.runq = data.runq;
                 entry.syscalls = data.syscalls;
+                entry.memory = data.memory;
+                entry.psi = data.psi;
             }
             Ok(_) => {}
             Err(err) => {

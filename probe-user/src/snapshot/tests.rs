@@ -94,7 +94,7 @@ impl KernelState for FakeKernel {
                 hist.buckets[40] = *waits;
                 Ok(CgroupData {
                     runq: Some(hist),
-                    syscalls: None,
+                    ..CgroupData::default()
                 })
             }
         }

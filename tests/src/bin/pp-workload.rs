@@ -6,6 +6,10 @@
 //!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync();
 //!                      prints `sleep_ns`, the time the sleeps took on its own clock
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
+//! pp-workload memory   CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
+//!                      also joins V1_MEMORY_DIR (a cgroup v1 memory cgroup; `-`: none), reads
+//!                      FILE twice from disk (`-`: none), then touches ANON_MIB MiB of anonymous
+//!                      memory and keeps it; prints "done" (unless the OOM killer ends it first)
 //! pp-workload exec-from-thread CGROUP_DIR             the leader and a thread block in read()
 //!                      on pipes that never get data, and another thread prints
 //!                      `threads LEADER SLEEPER EXECER` then execs `pp-workload block -`
@@ -47,6 +51,7 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   syscalls   CGROUP_DIR SLEEPS MISSING FSYNCS
   block      CGROUP_DIR
   exec-from-thread CGROUP_DIR
+  memory     CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
   listen     CGROUP_DIR NETNS PORT BACKLOG
   connect    CGROUP_DIR NETNS PORT COUNT
   datagrams  CGROUP_DIR COUNT
@@ -54,12 +59,13 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 9] = [
+const ARITY: [(&str, usize); 10] = [
     ("spin", 4),
     ("sleep", 4),
     ("syscalls", 4),
     ("block", 1),
     ("exec-from-thread", 1),
+    ("memory", 4),
     ("listen", 4),
     ("connect", 4),
     ("datagrams", 2),
@@ -126,8 +132,46 @@ fn main() {
             unsafe { libc::pause() };
         }
         "exec-from-thread" => exec_from_thread(),
+        "memory" => {
+            if args[3] != "-" {
+                fs::write(format!("{}/cgroup.procs", args[3]), "0")
+                    .expect("cannot join the v1 memory cgroup");
+            }
+            if args[4] != "-" {
+                for _ in 0..2 {
+                    read_from_disk(&args[4]);
+                }
+            }
+            let anon = touch_anonymous(number(5) as usize);
+            println!("done {}", anon.len());
+        }
         other => panic!("unknown mode {other}"),
     }
+}
+
+/// Reads `path` whole, from the disk: its cached pages are dropped first
+/// (they are charged to whoever read them before), so the reading charges
+/// page cache to this process's memory cgroup.
+fn read_from_disk(path: &str) {
+    use std::io::Read;
+    let mut file = fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    // SAFETY: a valid descriptor; advice only.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    let mut buffer = vec![0u8; 1 << 20];
+    while file.read(&mut buffer).unwrap() > 0 {}
+}
+
+/// `mib` MiB of anonymous memory, every page written.
+fn touch_anonymous(mib: usize) -> Vec<Vec<u8>> {
+    (0..mib)
+        .map(|i| {
+            let mut chunk = vec![0u8; 1 << 20];
+            for page in chunk.chunks_mut(4096) {
+                page[0] = i as u8 | 1;
+            }
+            black_box(chunk)
+        })
+        .collect()
 }
 
 /// This thread's id.

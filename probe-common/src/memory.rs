@@ -1,0 +1,45 @@
+//! Layouts of the memory-pressure signal: time threads stall in reclaim
+//! they must do themselves before they can allocate, and OOM kills.
+
+use crate::histogram::Histogram;
+
+/// Threads that can be in reclaim at once, by thread id (a power of two).
+pub const SLOTS: u32 = 1 << 12;
+
+/// Name of the per-cgroup state map of the `cgroup-state-hash` build.
+pub const STATE_MAP: &str = "MEMORY_STATE";
+/// Name of the per-cgroup local storage of the default build.
+pub const STORAGE_MAP: &str = "MEMORY_STORAGE";
+/// Name of the reclaim slot array.
+pub const SLOTS_MAP: &str = "MEMORY_SLOTS";
+
+/// A thread in reclaim.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReclaimSlot {
+    /// Thread id that owns the slot.
+    pub tid: u32,
+    /// Reclaims begun inside the outermost one (they end before it does).
+    pub depth: u32,
+    /// `bpf_ktime_get_ns()` when the outermost reclaim began; 0 when free.
+    pub since_ns: u64,
+}
+
+/// Memory state kept in each cgroup's local storage.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupMemory {
+    /// Time threads of the cgroup spent in direct or memcg reclaim.
+    pub reclaim: Histogram,
+    /// Processes of the cgroup the OOM killer chose.
+    pub oom_kills: u64,
+    /// Non-zero once the cgroup id is listed for the agent.
+    pub registered: u64,
+}
+
+#[cfg(feature = "user")]
+// SAFETY: `ReclaimSlot` is `repr(C)` plain old data (integers only, no padding).
+unsafe impl aya::Pod for ReclaimSlot {}
+#[cfg(feature = "user")]
+// SAFETY: `CgroupMemory` is `repr(C)` plain old data (integers only, no padding).
+unsafe impl aya::Pod for CgroupMemory {}

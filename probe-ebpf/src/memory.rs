@@ -1,0 +1,179 @@
+//! Memory pressure per cgroup.
+//!
+//! - Reclaim stalls: the time a thread spends reclaiming memory itself
+//!   before it can allocate, in direct reclaim (the whole machine is short)
+//!   or memcg reclaim (its cgroup is at its limit), between the `vmscan`
+//!   begin and end tracepoints, charged to the cgroup of the stalled thread
+//!   (the current one: the tracepoints carry no cgroup). A reclaim that
+//!   begins inside another (memcg reclaim in direct reclaim) is part of the
+//!   outer one, counted once.
+//! - OOM kills: each task the OOM killer chooses (`oom:mark_victim`, which
+//!   passes the task on Linux 6.8 and later; `fentry/mark_oom_victim`
+//!   before), charged to the victim's cgroup, which need not be the current
+//!   task's.
+
+use aya_ebpf::{
+    EbpfContext,
+    macros::{btf_tracepoint, fentry, map},
+    maps::Array,
+    programs::{BtfTracePointContext, FEntryContext},
+};
+use probe_common::{
+    counters::{
+        MEMORY_CGROUP_SET_FULL, MEMORY_CGROUP_UNREADABLE, MEMORY_SLOT_EVICTED,
+        MEMORY_STORAGE_UNAVAILABLE, MEMORY_TOO_LONG,
+    },
+    histogram::MAX_NS,
+    memory::{ReclaimSlot, SLOTS},
+    programs,
+};
+
+use crate::{
+    atomic::atomic_add,
+    cgroup_state::{self, StateCounters},
+    counters::bump,
+    globals::load_time_globals,
+    kernel::{KernelPtr, ktime_ns, task_cgroup, task_tid},
+    names::named,
+    observe::observe,
+};
+
+load_time_globals! {
+    MEMORY_SLOT_MASK: u32 = SLOTS - 1;
+}
+
+#[map]
+static MEMORY_SLOTS: Array<ReclaimSlot> = Array::with_max_entries(SLOTS, 0);
+
+named!(MEMORY_SLOTS, probe_common::memory::SLOTS_MAP);
+named!(
+    memory_direct_reclaim_begin,
+    programs::MEMORY_DIRECT_RECLAIM_BEGIN
+);
+named!(
+    memory_direct_reclaim_end,
+    programs::MEMORY_DIRECT_RECLAIM_END
+);
+named!(
+    memory_memcg_reclaim_begin,
+    programs::MEMORY_MEMCG_RECLAIM_BEGIN
+);
+named!(memory_memcg_reclaim_end, programs::MEMORY_MEMCG_RECLAIM_END);
+named!(memory_oom_victim, programs::MEMORY_OOM_VICTIM);
+named!(memory_oom_victim_fentry, programs::MEMORY_OOM_VICTIM_FENTRY);
+
+const STATE_COUNTERS: StateCounters = StateCounters {
+    unavailable: MEMORY_STORAGE_UNAVAILABLE,
+    unreadable: MEMORY_CGROUP_UNREADABLE,
+    set_full: MEMORY_CGROUP_SET_FULL,
+};
+
+#[btf_tracepoint(function = "mm_vmscan_direct_reclaim_begin")]
+pub fn memory_direct_reclaim_begin(_ctx: BtfTracePointContext) -> i32 {
+    reclaim_begins();
+    0
+}
+
+#[btf_tracepoint(function = "mm_vmscan_direct_reclaim_end")]
+pub fn memory_direct_reclaim_end(ctx: BtfTracePointContext) -> i32 {
+    reclaim_ends(&ctx);
+    0
+}
+
+#[btf_tracepoint(function = "mm_vmscan_memcg_reclaim_begin")]
+pub fn memory_memcg_reclaim_begin(_ctx: BtfTracePointContext) -> i32 {
+    reclaim_begins();
+    0
+}
+
+#[btf_tracepoint(function = "mm_vmscan_memcg_reclaim_end")]
+pub fn memory_memcg_reclaim_end(ctx: BtfTracePointContext) -> i32 {
+    reclaim_ends(&ctx);
+    0
+}
+
+/// `mark_victim(struct task_struct *task, uid_t uid)` (Linux 6.8+).
+#[btf_tracepoint(function = "mark_victim")]
+pub fn memory_oom_victim(ctx: BtfTracePointContext) -> i32 {
+    oom_kill(&ctx, KernelPtr::tracepoint_arg(&ctx, 0));
+    0
+}
+
+/// `mark_oom_victim(struct task_struct *tsk)`, where the tracepoint passes
+/// only a pid.
+#[fentry(function = "mark_oom_victim")]
+pub fn memory_oom_victim_fentry(ctx: FEntryContext) -> i32 {
+    oom_kill(&ctx, KernelPtr::fentry_arg(&ctx, 0));
+    0
+}
+
+#[inline(always)]
+fn slot_of(tid: u32) -> Option<*mut ReclaimSlot> {
+    MEMORY_SLOTS.get_ptr_mut(tid & MEMORY_SLOT_MASK.load())
+}
+
+/// The current thread starts reclaiming.
+#[inline(always)]
+fn reclaim_begins() {
+    let tid = task_tid(KernelPtr::current_task());
+    let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the reclaim array, live for this program's run.
+    let slot = unsafe { &mut *slot };
+    if slot.since_ns != 0 {
+        if slot.tid == tid {
+            slot.depth += 1;
+            return;
+        }
+        bump(MEMORY_SLOT_EVICTED);
+    }
+    slot.tid = tid;
+    slot.depth = 0;
+    slot.since_ns = ktime_ns();
+}
+
+/// The current thread is done reclaiming: the stall goes to its cgroup.
+#[inline(always)]
+fn reclaim_ends<C: EbpfContext>(ctx: &C) {
+    let task = KernelPtr::current_task();
+    let tid = task_tid(task);
+    let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the reclaim array, live for this program's run.
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid || slot.since_ns == 0 {
+        return;
+    }
+    if slot.depth > 0 {
+        slot.depth -= 1;
+        return;
+    }
+    let took = ktime_ns().wrapping_sub(slot.since_ns);
+    slot.since_ns = 0;
+    if took >= MAX_NS {
+        bump(MEMORY_TOO_LONG);
+        return;
+    }
+    let Some(cgroup) = task_cgroup(task) else {
+        bump(MEMORY_CGROUP_UNREADABLE);
+        return;
+    };
+    if let Some(state) = cgroup_state::memory(ctx, cgroup, &STATE_COUNTERS) {
+        // SAFETY: the cgroup's state, live for this program's run.
+        unsafe { observe(&raw mut state.reclaim, took) };
+    }
+}
+
+/// The OOM killer chose `victim`: one more kill for its cgroup.
+#[inline(always)]
+fn oom_kill<C: EbpfContext>(ctx: &C, victim: KernelPtr) {
+    if victim.is_null() {
+        return;
+    }
+    let Some(cgroup) = task_cgroup(victim) else {
+        bump(MEMORY_CGROUP_UNREADABLE);
+        return;
+    };
+    if let Some(state) = cgroup_state::memory(ctx, cgroup, &STATE_COUNTERS) {
+        // SAFETY: the cgroup's state, live for this program's run.
+        unsafe { atomic_add(&raw mut state.oom_kills, 1) };
+    }
+}

@@ -1,0 +1,131 @@
+//! The kernel's pressure stall information (PSI) of a cgroup: the time some
+//! or all of its tasks stalled on CPU, memory or I/O, from its
+//! `cpu.pressure`, `memory.pressure` and `io.pressure` files (the `total=`
+//! microseconds of the `some` and `full` lines).
+
+use std::{
+    ffi::CStr,
+    fs::File,
+    io::Read,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+/// A resource PSI reports on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// Waiting for a CPU.
+    Cpu,
+    /// Waiting for memory (reclaim, refaults, swap-in).
+    Memory,
+    /// Waiting for I/O.
+    Io,
+}
+
+impl Resource {
+    /// Every resource, in export order.
+    pub const ALL: [Resource; 3] = [Resource::Cpu, Resource::Memory, Resource::Io];
+
+    /// The `resource` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cpu",
+            Resource::Memory => "memory",
+            Resource::Io => "io",
+        }
+    }
+
+    fn file(self) -> &'static CStr {
+        match self {
+            Resource::Cpu => c"cpu.pressure",
+            Resource::Memory => c"memory.pressure",
+            Resource::Io => c"io.pressure",
+        }
+    }
+}
+
+/// A cgroup's stall totals, in microseconds: `[resource][some, full]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Psi(pub [[u64; 2]; 3]);
+
+/// Where the kernel publishes system-wide PSI.
+const PROC_PRESSURE_CPU: &str = "/proc/pressure/cpu";
+
+/// Whether this kernel keeps PSI; the error says why not.
+pub fn available() -> Result<(), String> {
+    std::fs::read_to_string(PROC_PRESSURE_CPU)
+        .map(drop)
+        .map_err(|err| {
+            format!(
+                "{PROC_PRESSURE_CPU} cannot be read ({err}): this kernel was built without \
+             CONFIG_PSI or booted with psi=0"
+            )
+        })
+}
+
+/// The PSI totals of the cgroup open as `dir`; `None` when a file cannot be
+/// read (the root cgroup has none, and a kernel may have no PSI).
+pub fn read(dir: &OwnedFd) -> Option<Psi> {
+    let mut psi = Psi::default();
+    for resource in Resource::ALL {
+        // SAFETY: a valid directory fd and a NUL-terminated name; the new fd
+        // is owned by the File below.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                resource.file().as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fd was just opened and is not owned elsewhere.
+        let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let mut text = String::new();
+        file.read_to_string(&mut text).ok()?;
+        psi.0[resource as usize] = parse(&text)?;
+    }
+    Some(psi)
+}
+
+/// The `total=` of the `some` and `full` lines of a pressure file (a file
+/// without a `full` line, as `cpu.pressure` before Linux 5.13, reads 0).
+fn parse(text: &str) -> Option<[u64; 2]> {
+    let total = |kind: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(kind))?;
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix("total="))?
+            .parse()
+            .ok()
+    };
+    Some([total("some ")?, total("full ").unwrap_or(0)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_of_both_lines() {
+        let text = "some avg10=0.00 avg60=1.50 avg300=0.20 total=123456\n\
+                    full avg10=0.00 avg60=0.00 avg300=0.00 total=789\n";
+        assert_eq!(parse(text), Some([123_456, 789]));
+        assert_eq!(
+            parse("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n"),
+            Some([5, 0])
+        );
+        assert_eq!(parse("garbage"), None);
+    }
+
+    #[test]
+    fn reads_a_cgroup_of_this_host() {
+        available().expect("the test host has PSI");
+        let mount = crate::identity::cgroupfs::cgroup2_root(None).unwrap();
+        let child = mount.join(format!("pp-unit-psi-{}", std::process::id()));
+        std::fs::create_dir(&child).unwrap();
+        let dir = OwnedFd::from(File::open(&child).unwrap());
+        let psi = read(&dir);
+        std::fs::remove_dir(&child).unwrap();
+        assert!(psi.is_some(), "no PSI for a new cgroup");
+    }
+}

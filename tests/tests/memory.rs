@@ -1,0 +1,139 @@
+//! Memory pressure against the kernel's own accounting: reclaim stalls, OOM
+//! kills (`memory.oom_control` or `memory.events`), and PSI (the cgroup's
+//! `memory.pressure` and `cpu.pressure`).
+
+use std::{fs, io::Write, path::PathBuf, thread};
+
+use integration_tests::{
+    agent::Agent,
+    cgroup::{MemoryLimit, TestCgroup, psi_some_total},
+    exposition::Exposition,
+    workload::Workload,
+};
+
+const RECLAIM: &str = "pressure_memory_reclaim_seconds";
+const OOM_KILLS: &str = "pressure_memory_oom_kills_total";
+const PSI: &str = "pressure_psi_stall_seconds_total";
+const MIB: u64 = 1 << 20;
+
+/// A file on disk (not tmpfs: its pages must be page cache that reclaim can
+/// take back), removed on drop.
+struct DiskFile(PathBuf);
+
+impl DiskFile {
+    fn of_mib(mib: usize) -> DiskFile {
+        let path = PathBuf::from(format!("/var/tmp/pp-memory-{}", std::process::id()));
+        let mut file = fs::File::create(&path).unwrap();
+        let chunk = vec![7u8; MIB as usize];
+        for _ in 0..mib {
+            file.write_all(&chunk).unwrap();
+        }
+        file.sync_all().unwrap();
+        DiskFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for DiskFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+fn psi(scrape: &Exposition, cgroup: &str, resource: &str) -> f64 {
+    scrape
+        .value(
+            PSI,
+            &[("cgroup", cgroup), ("resource", resource), ("kind", "some")],
+        )
+        .unwrap_or_else(|| panic!("no {resource} PSI series for {cgroup}"))
+}
+
+/// A workload limited to 64 MiB reads 256 MiB of file twice, then grows
+/// 48 MiB of anonymous memory: its threads stall in reclaim, and its PSI
+/// equals the kernel's. An idle unlimited cgroup has no reclaim. Then a
+/// process that wants 160 MiB is OOM-killed: one kill, as the kernel counts.
+#[test]
+fn reclaim_oom_kills_and_psi_against_the_kernel() {
+    let agent = Agent::start(&["--signals", "memory,psi,syscall"]);
+    let a = TestCgroup::create("pp-mem-a");
+    let b = TestCgroup::create("pp-mem-b");
+    let limit = MemoryLimit::set(&a, 32 * MIB, 64 * MIB);
+    let file = DiskFile::of_mib(256);
+    assert!(
+        Workload::memory(a.dir(), &limit.v1_dir(), file.path(), 48).finished(),
+        "the workload within its limit was killed"
+    );
+    Workload::syscalls(b.dir(), 5, 0, 0).finish();
+    let scrape = agent.scrape();
+    let reclaim = scrape
+        .histogram(RECLAIM, &[("cgroup", a.label())])
+        .expect("no reclaim stalls for the limited cgroup");
+    eprintln!(
+        "A reclaimed {} times, {:.6} s in all",
+        reclaim.count, reclaim.sum
+    );
+    assert!(reclaim.count > 0.0 && reclaim.sum > 0.0);
+    assert!(
+        scrape
+            .histogram(RECLAIM, &[("cgroup", b.label())])
+            .is_none(),
+        "the idle unlimited cgroup reclaimed"
+    );
+
+    let kills_before = limit.oom_kills();
+    let probe_before = scrape
+        .value(OOM_KILLS, &[("cgroup", a.label())])
+        .unwrap_or(0.0);
+    assert!(
+        !Workload::memory(a.dir(), &limit.v1_dir(), "-", 160).finished(),
+        "the workload past its limit was not killed"
+    );
+    let kills = limit.oom_kills() - kills_before;
+    // The stalls are over: the kernel's totals hold still now.
+    let kernel_memory_psi = psi_some_total(a.dir(), "memory.pressure") as f64 / 1e6;
+    let scrape = agent.scrape();
+    let probe_kills = scrape
+        .value(OOM_KILLS, &[("cgroup", a.label())])
+        .unwrap_or(0.0)
+        - probe_before;
+    eprintln!("OOM kills: kernel {kills}, probe {probe_kills}");
+    assert!(kills >= 1, "the kernel counted no OOM kill");
+    assert_eq!(
+        probe_kills, kills as f64,
+        "OOM kills against the kernel's count"
+    );
+
+    let probe_memory_psi = psi(&scrape, a.label(), "memory");
+    eprintln!("memory PSI some: kernel {kernel_memory_psi:.6} s, probe {probe_memory_psi:.6} s");
+    assert!(kernel_memory_psi > 0.0, "the kernel saw no memory stall");
+    assert!(
+        (probe_memory_psi - kernel_memory_psi).abs() <= 0.01 * kernel_memory_psi,
+        "memory PSI {probe_memory_psi} s against the kernel's {kernel_memory_psi} s"
+    );
+}
+
+/// A CPU-starved cgroup (three threads on one CPU): its CPU PSI equals the
+/// kernel's `cpu.pressure`.
+#[test]
+fn cpu_psi_against_the_kernel() {
+    let agent = Agent::start(&["--signals", "runq,psi"]);
+    let starved = TestCgroup::create("pp-psi-cpu");
+    let cpu = thread::available_parallelism().map_or(1, |n| n.get()) - 1;
+    Workload::spin(starved.dir(), cpu, 3, 2000).wait();
+    let kernel = psi_some_total(starved.dir(), "cpu.pressure") as f64 / 1e6;
+    let scrape = agent.scrape();
+    let probe = psi(&scrape, starved.label(), "cpu");
+    eprintln!("cpu PSI some: kernel {kernel:.6} s, probe {probe:.6} s");
+    assert!(
+        kernel > 0.5,
+        "three threads on one CPU stalled only {kernel} s"
+    );
+    assert!(
+        (probe - kernel).abs() <= 0.01 * kernel,
+        "cpu PSI {probe} s against the kernel's {kernel} s"
+    );
+}
