@@ -194,7 +194,7 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
         }
         match signal.plan(&support) {
             Ok(_) => {
-                available += 1;
+                available += usize::from(!signal.companion());
                 report.line(
                     &format!("signal {signal}"),
                     Verdict::Ok,

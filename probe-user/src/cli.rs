@@ -4,7 +4,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::kernel::{cgroup_state::CgroupState, loader::Programs, signals::Signal};
+use crate::{
+    kernel::{cgroup_state::CgroupState, loader::Programs, signals::Signal},
+    verdict::Thresholds,
+};
 
 /// Default address of the metrics endpoint.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9635";
@@ -119,6 +122,57 @@ pub struct RunArgs {
     /// HTTP endpoint bounds.
     #[command(flatten)]
     pub http: HttpArgs,
+    /// The verdict's window and thresholds.
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+}
+
+/// The verdict's window and thresholds (the rule is in the README, section
+/// Verdict).
+#[derive(Debug, Args, Clone)]
+pub struct VerdictArgs {
+    /// Seconds of recent past each verdict judges.
+    #[arg(long, value_name = "SECONDS", default_value = "60", allow_negative_numbers = true,
+          value_parser = parse_seconds)]
+    pub window: Duration,
+    /// CPU pressure: the time a container's threads waited for a CPU over
+    /// the window, summed over its threads, as a share of the window.
+    #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_wait_share,
+          allow_negative_numbers = true, value_parser = parse_positive)]
+    pub cpu_wait_share: f64,
+    /// Accept-queue pressure: a listener's fill (depth / limit), now or at
+    /// the p95 of the connections queued over the window.
+    #[arg(long, value_name = "FILL", default_value_t = Thresholds::default().accept_fill,
+          allow_negative_numbers = true, value_parser = parse_positive)]
+    pub accept_fill: f64,
+    /// Storage pressure: the p95 duration, in seconds, of a container's
+    /// sync (fsync...) or file_io syscalls over the window.
+    #[arg(long, value_name = "SECONDS", default_value_t = Thresholds::default().storage_p95,
+          allow_negative_numbers = true, value_parser = parse_positive)]
+    pub storage_p95: f64,
+    /// Memory pressure: the time a container stalled on memory (reclaim, or
+    /// the kernel's PSI), as a share of the window.
+    #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().memory_stall_share,
+          allow_negative_numbers = true, value_parser = parse_positive)]
+    pub memory_stall_share: f64,
+    /// Fewest observations (waits, syscalls, queued connections) over the
+    /// window for a pressure to count at all.
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().min_events,
+          allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_events: u64,
+}
+
+impl VerdictArgs {
+    /// The rule's thresholds.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            cpu_wait_share: self.cpu_wait_share,
+            accept_fill: self.accept_fill,
+            storage_p95: self.storage_p95,
+            memory_stall_share: self.memory_stall_share,
+            min_events: self.min_events,
+        }
+    }
 }
 
 /// Bounds on the HTTP endpoint.
@@ -285,6 +339,13 @@ fn parse_signals(value: &str) -> Result<SignalList, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(SignalList)
+}
+
+fn parse_positive(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err("expected a number above 0".into()),
+    }
 }
 
 fn parse_interval(value: &str) -> Result<Duration, String> {

@@ -13,8 +13,12 @@
 //   export    a snapshot -> the Prometheus exposition
 //   serve     the HTTP endpoints, within bounds
 //
-//   sampler   runs kernel -> collect -> identity -> snapshot every --interval
-//             and keeps the latest sample, which every endpoint reads
+//   window    what each container did over the last --window seconds
+//   verdict   the rule: evidence over the window -> which bottleneck, and
+//             whether more replicas would help
+//   sampler   runs kernel -> collect -> identity -> snapshot -> window ->
+//             verdict every --interval and keeps the latest sample, which
+//             every endpoint reads
 //
 // `run` and `check` are the commands; `cli` is the command line, resolved
 // into the stages' own types.
@@ -28,6 +32,8 @@ mod run;
 mod sampler;
 mod serve;
 mod snapshot;
+mod verdict;
+mod window;
 
 use std::{io::IsTerminal, process::ExitCode};
 

@@ -28,9 +28,10 @@ use crate::{
         privileges::Privileges,
         signals::{self, Signal},
     },
-    sampler::{Latest, Sample, kernel_reader::KernelReader},
+    sampler::{Latest, Pipeline, kernel_reader::KernelReader},
     serve,
     snapshot::SnapshotBuilder,
+    window::Window,
 };
 
 /// Raises the soft limit on open files to the hard one (as most daemons
@@ -105,6 +106,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     drop(btf);
     trim_heap();
 
+    let started = std::time::Instant::now();
     let mut ebpf = loader::load_and_attach(&LoadOptions {
         btf_path: &args.kernel.btf,
         offsets,
@@ -119,7 +121,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     // The loader's parsed BTF and object copies are gone too.
     trim_heap();
     let reload = Arc::new(AtomicBool::new(false));
-    let mut reader = KernelReader {
+    let reader = KernelReader {
         maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
         ebpf,
         overflows: OverflowLedger::default(),
@@ -131,13 +133,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
         builder: SnapshotBuilder::new(args.max_cgroups as usize),
         reload: reload.clone(),
     };
+    let mut pipeline = Pipeline {
+        reader,
+        window: Window::new(args.verdict.window, started),
+        thresholds: args.verdict.thresholds(),
+    };
     // The first sample is taken before the agent says it is ready.
-    let (snapshot, took) = reader.read()?;
-    let latest = Latest::new(Sample::new(snapshot, took), args.interval);
-    let sampler = latest.run(move || {
-        let (snapshot, took) = reader.read()?;
-        Ok(Sample::new(snapshot, took))
-    });
+    let latest = Latest::new(pipeline.sample()?, args.interval);
+    let sampler = latest.run(move || pipeline.sample());
     let listen = listener.local_addr()?;
     info!(%listen, cgroup2 = %mount.display(), "serving /metrics and /healthz");
     // Readiness for systemd (Type=notify) and for anything else that sets

@@ -223,6 +223,30 @@ pub fn families(sample: &Sample) -> Vec<Family> {
             series: cgroups.iter().flat_map(psi).collect(),
         },
         Family {
+            name: "pressure_bottleneck",
+            help: "1 for the container's verdict over the window: which bottleneck it has \
+                   (cpu, cpu_neighbour, accept_queue, dependency, storage, memory, none), \
+                   with detail naming the listener port or syscall class where there is one. \
+                   Exactly one series per container.",
+            kind: Kind::Gauge,
+            series: sample
+                .diagnoses
+                .iter()
+                .map(|d| {
+                    let labels = with(
+                        with(
+                            cgroup_labels(&d.evidence.labels),
+                            "bottleneck",
+                            d.bottleneck.label(),
+                        ),
+                        "detail",
+                        &d.detail,
+                    );
+                    number(labels, 1.0)
+                })
+                .collect(),
+        },
+        Family {
             name: "pressure_probe_events_lost_total",
             help: "Kernel events the probe could not record (a full map, a wakeup slot taken) \
                    or discarded (negative or absurd duration), by signal and reason.",

@@ -75,6 +75,12 @@ impl Signal {
         }
     }
 
+    /// Whether it only adds to what the other signals track (PSI is read for
+    /// the cgroups they found): it cannot run alone.
+    pub fn companion(self) -> bool {
+        self == Signal::Psi
+    }
+
     /// Its plan on this kernel (see [`hooks::plan`]), or why it cannot run.
     pub fn plan(self, support: &HookSupport) -> Result<Vec<Planned>, String> {
         if self == Signal::Syscall && syscall::host_arch().is_none() {
@@ -110,7 +116,7 @@ pub fn choose(requested: &[Signal], support: &HookSupport) -> Result<Vec<(Signal
                 Err(reason) => unavailable.push(format!("{signal}: {reason}")),
             }
         }
-        if chosen.is_empty() {
+        if chosen.iter().all(|(signal, _)| signal.companion()) {
             bail!(
                 "no signal can run on this kernel ({}); run `pressure-probe check` for details",
                 unavailable.join("; ")
@@ -130,6 +136,12 @@ pub fn choose(requested: &[Signal], support: &HookSupport) -> Result<Vec<(Signal
             if !chosen.iter().any(|(s, _)| *s == signal) {
                 chosen.push((signal, plan));
             }
+        }
+        if chosen.iter().all(|(signal, _)| signal.companion()) {
+            bail!(
+                "psi reads the pressure of the cgroups the other signals track: name one of \
+                 them too, such as --signals runq,psi"
+            );
         }
     }
     chosen.sort_by_key(|(signal, _)| *signal);

@@ -21,15 +21,48 @@ use anyhow::Result;
 use bytes::Bytes;
 use tracing::{debug, error, warn};
 
+use self::kernel_reader::KernelReader;
 use crate::{
     export::{self, Format},
     snapshot::Snapshot,
+    verdict::{self, Diagnosis, Thresholds},
+    window::Window,
 };
+
+/// Everything a sample takes: the kernel reader, the window, the rule's
+/// thresholds. Dropping it detaches the programs.
+pub struct Pipeline {
+    /// Reads the kernel.
+    pub reader: KernelReader,
+    /// Keeps the recent past.
+    pub window: Window,
+    /// The verdict's thresholds.
+    pub thresholds: Thresholds,
+}
+
+impl Pipeline {
+    /// One sample: the kernel read, and the verdict on each container over
+    /// the window.
+    pub fn sample(&mut self) -> Result<Sample> {
+        let (snapshot, took) = self.reader.read()?;
+        let diagnoses = self
+            .window
+            .observe(&snapshot, Instant::now())
+            .into_iter()
+            .map(|evidence| verdict::judge(evidence, &self.thresholds))
+            .collect();
+        Ok(Sample::new(snapshot, took, diagnoses, self.window.span()))
+    }
+}
 
 /// One reading of the kernel, with its encodings made on demand.
 pub struct Sample {
     /// What was read.
     pub snapshot: Snapshot,
+    /// The verdict on each container over the window.
+    pub diagnoses: Vec<Diagnosis>,
+    /// The window the verdicts cover.
+    pub window: Duration,
     /// When.
     pub taken: Instant,
     /// How long the reading took.
@@ -41,10 +74,17 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// A sample of `snapshot`, read in `took`.
-    pub fn new(snapshot: Snapshot, took: Duration) -> Sample {
+    /// A sample of `snapshot`, read in `took`, with the verdicts over `window`.
+    pub fn new(
+        snapshot: Snapshot,
+        took: Duration,
+        diagnoses: Vec<Diagnosis>,
+        window: Duration,
+    ) -> Sample {
         Sample {
             snapshot,
+            diagnoses,
+            window,
             taken: Instant::now(),
             took,
             sequence: 1,
@@ -227,7 +267,12 @@ mod tests {
     use super::*;
 
     fn sample() -> Sample {
-        Sample::new(Snapshot::default(), Duration::ZERO)
+        Sample::new(
+            Snapshot::default(),
+            Duration::ZERO,
+            Vec::new(),
+            Duration::ZERO,
+        )
     }
 
     fn wait_for(latest: &Latest, health: impl Fn(&Health) -> bool) -> Health {

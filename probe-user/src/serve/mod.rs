@@ -1,6 +1,7 @@
 //! The HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`,
 //! served within the bounds of [`Limits`].
 
+mod api;
 mod connections;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -63,6 +64,7 @@ fn router(latest: Arc<Latest>, request_timeout: Duration) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/api/v1/containers", get(containers))
         .with_state(latest)
         // No endpoint takes a body.
         .layer(RequestBodyLimitLayer::new(0))
@@ -149,6 +151,14 @@ async fn metrics(State(latest): State<Arc<Latest>>, headers: HeaderMap) -> Respo
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+async fn containers(State(latest): State<Arc<Latest>>) -> Response {
+    if let Some(response) = unhealthy(&latest) {
+        return response;
+    }
+    let sample = latest.sample();
+    axum::Json(api::containers(&sample)).into_response()
 }
 
 async fn healthz(State(latest): State<Arc<Latest>>) -> Response {

@@ -1,0 +1,114 @@
+//! `GET /api/v1/containers`: the verdict on each container, with the
+//! evidence behind it, as JSON (the schema is in the README, section API).
+
+use serde_json::{Map, Value, json};
+
+use crate::{
+    collect::psi::Resource,
+    sampler::Sample,
+    snapshot::Preemptor,
+    verdict::Diagnosis,
+    window::{Evidence, counters::Coarse},
+};
+
+/// The document for `sample`.
+pub fn containers(sample: &Sample) -> Value {
+    json!({
+        "window_seconds": sample.window.as_secs_f64(),
+        "sample": sample.sequence,
+        "containers": sample.diagnoses.iter().map(container).collect::<Vec<_>>(),
+    })
+}
+
+fn container(d: &Diagnosis) -> Value {
+    let labels: Map<String, Value> = d
+        .evidence
+        .labels
+        .pairs()
+        .map(|(name, value)| (name.to_string(), Value::from(value)))
+        .collect();
+    json!({
+        "labels": labels,
+        "bottleneck": d.bottleneck.label(),
+        "detail": d.detail,
+        "replicas_help": match d.bottleneck.replicas_help() {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "n/a",
+        },
+        "advice": d.bottleneck.advice(),
+        "pressures": d.findings.iter().map(|f| json!({
+            "bottleneck": f.bottleneck.label(),
+            "score": round(f.score),
+            "detail": f.detail,
+        })).collect::<Vec<_>>(),
+        "evidence": evidence(&d.evidence),
+    })
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+fn latency(c: &Coarse) -> Value {
+    json!({
+        "count": c.count(),
+        "p50_seconds": round(c.quantile(0.5)),
+        "p95_seconds": round(c.quantile(0.95)),
+        "p99_seconds": round(c.quantile(0.99)),
+    })
+}
+
+fn evidence(e: &Evidence) -> Value {
+    let preempted: Map<String, Value> = Preemptor::ALL
+        .iter()
+        .map(|p| (p.label().to_string(), Value::from(e.preemptions[p.index()])))
+        .collect();
+    let syscalls: Map<String, Value> = e
+        .syscalls
+        .iter()
+        .map(|(class, hist, errors)| {
+            let mut value = latency(hist);
+            value["errors"] = Value::from(*errors);
+            (class.label().to_string(), value)
+        })
+        .collect();
+    let psi = e.psi.map(|psi| {
+        let shares: Map<String, Value> = Resource::ALL
+            .iter()
+            .map(|r| {
+                let [some, full] = psi[*r as usize];
+                (
+                    r.label().to_string(),
+                    json!({
+                        "some_share": round(some / e.seconds.max(f64::EPSILON)),
+                        "full_share": round(full / e.seconds.max(f64::EPSILON)),
+                    }),
+                )
+            })
+            .collect();
+        Value::Object(shares)
+    });
+    let mut runqueue = latency(&e.runq);
+    runqueue["wait_share"] = Value::from(round(e.wait_share()));
+    runqueue["preempted_by"] = Value::Object(preempted);
+    json!({
+        "seconds": round(e.seconds),
+        "runqueue": runqueue,
+        "accept_queue": {
+            "queued": e.fill.iter().sum::<u64>(),
+            "fill_p95": round(e.fill_quantile(0.95)),
+            "fill_mean": round(e.fill_mean),
+            "ports": e.ports.iter().map(|(port, dropped, fill)| json!({
+                "port": port, "dropped": dropped, "fill_now": round(*fill),
+            })).collect::<Vec<_>>(),
+        },
+        "syscalls": syscalls,
+        "memory": {
+            "reclaim": latency(&e.reclaim),
+            "reclaim_share": round(e.reclaim_share()),
+            "oom_kills": e.oom_kills,
+        },
+        "psi": psi,
+    })
+}

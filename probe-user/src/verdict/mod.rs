@@ -1,0 +1,279 @@
+//! The verdict: which bottleneck a container has over the window, and
+//! whether more replicas would help. The rule lives here and only here; the
+//! metric, the API, `top` and the Prometheus rules (`pressure-probe rules`)
+//! all take it from this module.
+//!
+//! The rule. Each pressure is measured over the window, and it counts only
+//! past its threshold and with enough evidence (`min_events` observations:
+//! a container with three waits in a minute has no CPU pressure, whatever
+//! they lasted):
+//!
+//! | pressure | measure | over its threshold when |
+//! | --- | --- | --- |
+//! | CPU | time its threads waited for a CPU / window (summed over threads) | ≥ `cpu_wait_share` (0.1), with ≥ `min_events` waits |
+//! | accept queue | the fullest of: a listener's fill now, p95 of the fill at each queued connection | ≥ `accept_fill` (0.8), with ≥ `min_events` queued connections or the fill now; or any connection dropped |
+//! | storage | p95 duration of `sync` (fsync and friends), then `file_io` syscalls | ≥ `storage_p95` (50 ms), with ≥ `min_events` calls of the class |
+//! | memory | time its threads stalled in reclaim / window, or PSI memory `some` / window, whichever is larger | ≥ `memory_stall_share` (0.05); or any OOM kill |
+//!
+//! The score of a pressure over its threshold is its measure divided by the
+//! threshold (how many times over); a dropped connection scores at least
+//! 2 and an OOM kill at least 3 (harm done, not just pressure). The highest
+//! score is the verdict; the others are still reported, with their scores,
+//! as evidence. A tie goes to the first in this order: memory, accept
+//! queue, CPU (a noisy neighbour, then its own threads), storage. CPU
+//! pressure is `cpu` when its threads were preempted mostly by threads of
+//! its own cgroup, `cpu_neighbour` when mostly by other containers or the
+//! host. Nothing over its threshold: `none`.
+//!
+//! Dependency pressure (a slow remote endpoint) waits for the dependency
+//! signal: the verdict never says `dependency` yet.
+
+use std::fmt;
+
+use probe_common::syscall::SyscallClass;
+
+use crate::{snapshot::Preemptor, window::Evidence};
+
+/// Which resource a container is short of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bottleneck {
+    /// Short of memory: reclaim stalls or OOM kills.
+    Memory,
+    /// Connections arrive faster than it accepts them.
+    AcceptQueue,
+    /// Its threads wait for a CPU, behind other containers or the host.
+    CpuNeighbour,
+    /// Its threads wait for a CPU, behind its own threads.
+    Cpu,
+    /// Its file or sync syscalls are slow.
+    Storage,
+    /// A remote endpoint it calls answers slowly or fails.
+    Dependency,
+    /// Nothing over its threshold.
+    None,
+}
+
+impl Bottleneck {
+    /// Every verdict, in tie-break order.
+    pub const ALL: [Bottleneck; 7] = [
+        Bottleneck::Memory,
+        Bottleneck::AcceptQueue,
+        Bottleneck::CpuNeighbour,
+        Bottleneck::Cpu,
+        Bottleneck::Storage,
+        Bottleneck::Dependency,
+        Bottleneck::None,
+    ];
+
+    /// The `bottleneck` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Bottleneck::Memory => "memory",
+            Bottleneck::AcceptQueue => "accept_queue",
+            Bottleneck::CpuNeighbour => "cpu_neighbour",
+            Bottleneck::Cpu => "cpu",
+            Bottleneck::Storage => "storage",
+            Bottleneck::Dependency => "dependency",
+            Bottleneck::None => "none",
+        }
+    }
+
+    /// Whether more replicas would help: `Some(true)`, `Some(false)`, or
+    /// `None` when there is nothing to fix.
+    pub fn replicas_help(self) -> Option<bool> {
+        match self {
+            Bottleneck::Cpu | Bottleneck::AcceptQueue => Some(true),
+            Bottleneck::CpuNeighbour
+            | Bottleneck::Storage
+            | Bottleneck::Memory
+            | Bottleneck::Dependency => Some(false),
+            Bottleneck::None => None,
+        }
+    }
+
+    /// What to do about it, in a sentence.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Bottleneck::Cpu => "short of CPU for its own threads: more replicas or more CPU help",
+            Bottleneck::CpuNeighbour => {
+                "waits for CPUs other containers or the host hold: move or isolate it; more \
+                 replicas on this node do not help"
+            }
+            Bottleneck::AcceptQueue => {
+                "connections arrive faster than it accepts them: more replicas (or more \
+                 accepting threads) help"
+            }
+            Bottleneck::Dependency => {
+                "waits on a slow or failing dependency: fix the dependency; more replicas add \
+                 load and retries to it"
+            }
+            Bottleneck::Storage => {
+                "waits on slow storage: more replicas add load to the same disk; fix or move \
+                 the storage"
+            }
+            Bottleneck::Memory => {
+                "stalls on memory or is OOM-killed: raise its memory limit; more replicas help \
+                 only if each needs less memory with less load"
+            }
+            Bottleneck::None => "no pressure over its threshold",
+        }
+    }
+}
+
+impl fmt::Display for Bottleneck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The thresholds of the rule (flags of `run` and `rules`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Time waited for a CPU / window, summed over threads.
+    pub cpu_wait_share: f64,
+    /// Accept-queue fill (depth / limit).
+    pub accept_fill: f64,
+    /// p95 seconds of `sync` or `file_io` syscalls.
+    pub storage_p95: f64,
+    /// Time stalled on memory / window.
+    pub memory_stall_share: f64,
+    /// Fewest observations for a pressure to count.
+    pub min_events: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            cpu_wait_share: 0.1,
+            accept_fill: 0.8,
+            storage_p95: 0.05,
+            memory_stall_share: 0.05,
+            min_events: 10,
+        }
+    }
+}
+
+/// One pressure over its threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// Which.
+    pub bottleneck: Bottleneck,
+    /// How many times over its threshold.
+    pub score: f64,
+    /// The port or syscall class it is about, where there is one.
+    pub detail: String,
+}
+
+/// A container's verdict.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// The worst pressure (or `None`).
+    pub bottleneck: Bottleneck,
+    /// Its detail (a port, a syscall class), or empty.
+    pub detail: String,
+    /// Every pressure over its threshold, worst first.
+    pub findings: Vec<Finding>,
+    /// What it was judged on.
+    pub evidence: Evidence,
+}
+
+/// Judges one container's evidence.
+pub fn judge(evidence: Evidence, thresholds: &Thresholds) -> Diagnosis {
+    let mut findings: Vec<Finding> = [
+        memory(&evidence, thresholds),
+        accept_queue(&evidence, thresholds),
+        cpu(&evidence, thresholds),
+        storage(&evidence, thresholds),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Worst first; a tie keeps the order above (sort is stable).
+    findings.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let (bottleneck, detail) = findings
+        .first()
+        .map_or((Bottleneck::None, String::new()), |f| {
+            (f.bottleneck, f.detail.clone())
+        });
+    Diagnosis {
+        bottleneck,
+        detail,
+        findings,
+        evidence,
+    }
+}
+
+fn over(bottleneck: Bottleneck, score: f64, detail: String) -> Option<Finding> {
+    (score >= 1.0).then_some(Finding {
+        bottleneck,
+        score,
+        detail,
+    })
+}
+
+fn cpu(e: &Evidence, t: &Thresholds) -> Option<Finding> {
+    if e.runq.count() < t.min_events {
+        return None;
+    }
+    let own = e.preemptions[Preemptor::SameCgroup.index()];
+    let others =
+        e.preemptions[Preemptor::OtherContainer.index()] + e.preemptions[Preemptor::Host.index()];
+    let kind = if own >= others {
+        Bottleneck::Cpu
+    } else {
+        Bottleneck::CpuNeighbour
+    };
+    over(kind, e.wait_share() / t.cpu_wait_share, String::new())
+}
+
+fn accept_queue(e: &Evidence, t: &Thresholds) -> Option<Finding> {
+    // The port that dropped the most, else the fullest now.
+    let dropping = e.ports.iter().filter(|p| p.1 > 0).max_by_key(|p| p.1);
+    let fullest = e.ports.iter().max_by(|a, b| a.2.total_cmp(&b.2));
+    let queued: u64 = e.fill.iter().sum();
+    let observed = if queued >= t.min_events {
+        e.fill_quantile(0.95)
+    } else {
+        0.0
+    };
+    let fill_now = fullest.map_or(0.0, |p| p.2);
+    let mut score = observed.max(fill_now) / t.accept_fill;
+    if dropping.is_some() {
+        score = score.max(2.0);
+    }
+    let port = dropping
+        .or(fullest)
+        .map_or(String::new(), |p| p.0.to_string());
+    over(Bottleneck::AcceptQueue, score, port)
+}
+
+fn storage(e: &Evidence, t: &Thresholds) -> Option<Finding> {
+    [SyscallClass::Sync, SyscallClass::FileIo]
+        .iter()
+        .filter_map(|class| {
+            let (_, latency, _) = e.syscalls.iter().find(|(c, _, _)| c == class)?;
+            if latency.count() < t.min_events {
+                return None;
+            }
+            over(
+                Bottleneck::Storage,
+                latency.quantile(0.95) / t.storage_p95,
+                class.label().to_string(),
+            )
+        })
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+}
+
+fn memory(e: &Evidence, t: &Thresholds) -> Option<Finding> {
+    let psi = e
+        .psi
+        .map_or(0.0, |psi| psi[1][0] / e.seconds.max(f64::EPSILON));
+    let mut score = e.reclaim_share().max(psi) / t.memory_stall_share;
+    if e.oom_kills > 0 {
+        score = score.max(3.0);
+    }
+    over(Bottleneck::Memory, score, String::new())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! The rule on recorded evidence.
+
+use std::sync::Arc;
+
+use probe_common::{
+    histogram::{Histogram, bucket_index},
+    tcp::FILL_BUCKETS,
+};
+
+use super::*;
+use crate::{identity::Labels, window::counters::Coarse};
+
+fn coarse(values: &[u64]) -> Coarse {
+    let mut hist = Histogram::ZERO;
+    for &v in values {
+        hist.buckets[bucket_index(v)] += 1;
+        hist.sum_ns += v;
+    }
+    Coarse::of(&hist)
+}
+
+/// Five seconds of nothing.
+fn quiet() -> Evidence {
+    Evidence {
+        labels: Arc::new(Labels::unresolved(1)),
+        seconds: 5.0,
+        runq: Coarse::default(),
+        preemptions: [0; 3],
+        syscalls: Vec::new(),
+        fill: [0; FILL_BUCKETS],
+        fill_mean: 0.0,
+        ports: Vec::new(),
+        reclaim: Coarse::default(),
+        oom_kills: 0,
+        psi: None,
+    }
+}
+
+/// 100 waits of 30 ms in 5 s: 3 s of waiting, a share of 0.6 (score 6).
+fn starved(own: u64, others: u64) -> Evidence {
+    Evidence {
+        runq: coarse(&[30_000_000; 100]),
+        preemptions: [own, others, 0],
+        ..quiet()
+    }
+}
+
+fn verdict(e: Evidence) -> (Bottleneck, String, Vec<Bottleneck>) {
+    let d = judge(e, &Thresholds::default());
+    let all = d.findings.iter().map(|f| f.bottleneck).collect();
+    (d.bottleneck, d.detail, all)
+}
+
+#[test]
+fn cpu_behind_its_own_threads_or_a_neighbour() {
+    assert_eq!(verdict(starved(90, 10)).0, Bottleneck::Cpu);
+    assert_eq!(verdict(starved(10, 90)).0, Bottleneck::CpuNeighbour);
+    // Host threads count as others.
+    let mut host = starved(10, 0);
+    host.preemptions[Preemptor::Host.index()] = 50;
+    assert_eq!(verdict(host).0, Bottleneck::CpuNeighbour);
+}
+
+#[test]
+fn too_little_evidence_is_none() {
+    // Three waits of ten seconds each: a large share, from three events.
+    let e = Evidence {
+        runq: coarse(&[10_000_000_000; 3]),
+        ..quiet()
+    };
+    assert_eq!(verdict(e).0, Bottleneck::None);
+    assert_eq!(verdict(quiet()).0, Bottleneck::None);
+}
+
+#[test]
+fn a_full_or_dropping_queue_names_its_port() {
+    let full = Evidence {
+        ports: vec![(9090, 0, 0.1), (8080, 0, 1.0)],
+        ..quiet()
+    };
+    assert_eq!(
+        verdict(full),
+        (
+            Bottleneck::AcceptQueue,
+            "8080".into(),
+            vec![Bottleneck::AcceptQueue]
+        )
+    );
+    let dropping = Evidence {
+        ports: vec![(8080, 0, 1.0), (7070, 3, 0.0)],
+        ..quiet()
+    };
+    let d = judge(dropping, &Thresholds::default());
+    assert_eq!(
+        (d.bottleneck, d.detail.as_str()),
+        (Bottleneck::AcceptQueue, "7070")
+    );
+    assert_eq!(d.findings[0].score, 2.0);
+    let half = Evidence {
+        ports: vec![(8080, 0, 0.5)],
+        ..quiet()
+    };
+    assert_eq!(verdict(half).0, Bottleneck::None);
+}
+
+#[test]
+fn slow_sync_is_storage() {
+    let e = Evidence {
+        syscalls: vec![(SyscallClass::Sync, coarse(&[200_000_000; 20]), 0)],
+        ..quiet()
+    };
+    assert_eq!(verdict(e).0, Bottleneck::Storage);
+    // Slow waits are waiting by design, never storage.
+    let e = Evidence {
+        syscalls: vec![(SyscallClass::Wait, coarse(&[2_000_000_000; 20]), 0)],
+        ..quiet()
+    };
+    assert_eq!(verdict(e).0, Bottleneck::None);
+}
+
+#[test]
+fn an_oom_kill_is_memory_whatever_else() {
+    let e = Evidence {
+        oom_kills: 1,
+        ..starved(100, 0)
+    };
+    // CPU scores 6, memory at least 3: CPU wins, memory is still reported.
+    let (bottleneck, _, all) = verdict(e);
+    assert_eq!(bottleneck, Bottleneck::Cpu);
+    assert_eq!(all, vec![Bottleneck::Cpu, Bottleneck::Memory]);
+    let e = Evidence {
+        oom_kills: 1,
+        ..quiet()
+    };
+    assert_eq!(verdict(e).0, Bottleneck::Memory);
+}
+
+#[test]
+fn ties_go_by_the_documented_order() {
+    // Memory: a reclaim share of 0.1 (score 2); CPU: a wait share of 0.2 (score 2).
+    let e = Evidence {
+        reclaim: coarse(&[50_000_000; 10]),
+        runq: coarse(&[100_000_000; 10]),
+        preemptions: [10, 0, 0],
+        ..quiet()
+    };
+    let d = judge(e, &Thresholds::default());
+    assert_eq!(d.findings.len(), 2);
+    assert_eq!(d.findings[0].score, d.findings[1].score);
+    assert_eq!(d.bottleneck, Bottleneck::Memory);
+}
+
+#[test]
+fn the_worst_wins_and_the_rest_are_evidence() {
+    let e = Evidence {
+        syscalls: vec![(SyscallClass::FileIo, coarse(&[100_000_000; 20]), 0)],
+        ..starved(100, 0)
+    };
+    let (bottleneck, detail, all) = verdict(e);
+    assert_eq!((bottleneck, detail.as_str()), (Bottleneck::Cpu, ""));
+    assert_eq!(all, vec![Bottleneck::Cpu, Bottleneck::Storage]);
+}
+
+#[test]
+fn replicas_help_only_where_more_of_them_relieve_the_pressure() {
+    let help: Vec<(&str, Option<bool>)> = Bottleneck::ALL
+        .iter()
+        .map(|b| (b.label(), b.replicas_help()))
+        .collect();
+    assert_eq!(
+        help,
+        [
+            ("memory", Some(false)),
+            ("accept_queue", Some(true)),
+            ("cpu_neighbour", Some(false)),
+            ("cpu", Some(true)),
+            ("storage", Some(false)),
+            ("dependency", Some(false)),
+            ("none", None),
+        ]
+    );
+}

@@ -1,0 +1,238 @@
+//! The recent past: what each container did over the last `--window`
+//! seconds, as the verdict and the API need it.
+//!
+//! The window keeps each container's cumulative counters at a dozen
+//! checkpoints spread over the window (compact: a few hundred bytes per
+//! container each), and the evidence over the window is the latest sample
+//! less the oldest checkpoint inside it. A container new within the window
+//! counts from zero.
+
+pub mod counters;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use probe_common::{
+    syscall::{CLASSES, SyscallClass},
+    tcp::{FILL_BUCKETS, FILL_STEPS},
+};
+
+use self::counters::{Coarse, Counters, FILL_UNIT};
+use crate::{collect::psi::Psi, identity::Labels, snapshot::Snapshot};
+
+/// Checkpoints per window.
+const CHECKPOINTS: u32 = 12;
+
+/// Recent counters of every container.
+pub struct Window {
+    span: Duration,
+    /// When counting began (the programs were attached just before).
+    started: Instant,
+    checkpoints: VecDeque<(Instant, HashMap<u64, Counters>)>,
+}
+
+/// What one container did over the window.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// Labels of its series.
+    pub labels: Arc<Labels>,
+    /// Seconds the evidence covers (less than the window while the agent is young).
+    pub seconds: f64,
+    /// Run-queue waits.
+    pub runq: Coarse,
+    /// Preemptions by class (same cgroup, other container, host).
+    pub preemptions: [u64; 3],
+    /// Syscalls by class: durations and errors.
+    pub syscalls: Vec<(SyscallClass, Coarse, u64)>,
+    /// Accept-queue fill observations: per fill bucket (twentieths).
+    pub fill: [u64; FILL_BUCKETS],
+    /// Mean fill of the queued connections.
+    pub fill_mean: f64,
+    /// Per listening port: (port, connections dropped, fill now).
+    pub ports: Vec<(u16, u64, f64)>,
+    /// Reclaim stalls.
+    pub reclaim: Coarse,
+    /// OOM kills.
+    pub oom_kills: u64,
+    /// PSI stall seconds over the window: `[resource][some, full]`.
+    pub psi: Option<[[f64; 2]; 3]>,
+}
+
+impl Evidence {
+    /// The share of the window the container's threads spent waiting for a
+    /// CPU, summed over its threads (above 1 when several wait at once).
+    pub fn wait_share(&self) -> f64 {
+        self.runq.sum_seconds() / self.seconds.max(f64::EPSILON)
+    }
+
+    /// The share of the window its threads stalled in reclaim.
+    pub fn reclaim_share(&self) -> f64 {
+        self.reclaim.sum_seconds() / self.seconds.max(f64::EPSILON)
+    }
+
+    /// Quantile `q` of the accept-queue fill at each queued connection.
+    pub fn fill_quantile(&self, q: f64) -> f64 {
+        let count: u64 = self.fill.iter().sum();
+        if count == 0 {
+            return 0.0;
+        }
+        let rank = (q * count as f64).ceil() as u64;
+        let mut below = 0;
+        for (bucket, &n) in self.fill.iter().enumerate() {
+            below += n;
+            if below >= rank.max(1) {
+                // Bucket i holds fills up to i/20; the last, above 1.
+                return (bucket as f64 / f64::from(FILL_STEPS)).min(1.05);
+            }
+        }
+        1.05
+    }
+}
+
+impl Window {
+    /// A window of `span`, counting from `started`.
+    pub fn new(span: Duration, started: Instant) -> Window {
+        Window {
+            span,
+            started,
+            checkpoints: VecDeque::new(),
+        }
+    }
+
+    /// Its length.
+    pub fn span(&self) -> Duration {
+        self.span
+    }
+
+    /// Takes `snapshot` (taken `now`): the evidence of each container over
+    /// the window, and keeps a checkpoint when one is due.
+    pub fn observe(&mut self, snapshot: &Snapshot, now: Instant) -> Vec<Evidence> {
+        let mut ports: HashMap<u64, Vec<&crate::snapshot::PortStats>> = HashMap::new();
+        for port in &snapshot.ports {
+            ports.entry(port.cgroup_id).or_default().push(port);
+        }
+        let latest: HashMap<u64, Counters> = snapshot
+            .cgroups
+            .iter()
+            .filter(|c| c.id != 0)
+            .map(|c| {
+                let own = ports.get(&c.id).map_or(&[][..], Vec::as_slice);
+                (c.id, Counters::of(c, own))
+            })
+            .collect();
+        // The base: the oldest checkpoint still inside the window.
+        while self
+            .checkpoints
+            .get(1)
+            .is_some_and(|(at, _)| now.duration_since(*at) >= self.span)
+        {
+            self.checkpoints.pop_front();
+        }
+        // Before the first checkpoint, everything since counting began.
+        let (base_at, base) = match self.checkpoints.front() {
+            Some((at, counters)) => (*at, Some(counters)),
+            None => (self.started, None),
+        };
+        let seconds = now.duration_since(base_at).as_secs_f64();
+        let empty = Counters::default();
+        let evidence = snapshot
+            .cgroups
+            .iter()
+            .filter(|c| c.id != 0)
+            .filter_map(|c| {
+                let now = latest.get(&c.id)?;
+                let then = base.and_then(|b| b.get(&c.id)).unwrap_or(&empty);
+                Some(evidence(c.labels.clone(), seconds, now, then))
+            })
+            .collect();
+        let due = self
+            .checkpoints
+            .back()
+            .is_none_or(|(at, _)| now.duration_since(*at) >= self.span / CHECKPOINTS);
+        if due {
+            self.checkpoints.push_back((now, latest));
+        }
+        evidence
+    }
+}
+
+fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) -> Evidence {
+    let coarse = |now: &Option<Coarse>, then: &Option<Coarse>| match (now, then) {
+        (Some(now), Some(then)) => now.since(then),
+        (Some(now), None) => *now,
+        _ => Coarse::default(),
+    };
+    let mut preemptions = [0; 3];
+    for (out, (n, t)) in preemptions
+        .iter_mut()
+        .zip(now.preemptions.iter().zip(then.preemptions))
+    {
+        *out = n.saturating_sub(t);
+    }
+    let syscalls = (0..CLASSES)
+        .filter_map(|class| {
+            let (hist, errors) = now.syscalls[class]?;
+            let (before, errors_before) = then.syscalls[class].unwrap_or_default();
+            let delta = hist.since(&before);
+            (delta.count() > 0).then(|| {
+                (
+                    SyscallClass::ALL[class],
+                    delta,
+                    errors.saturating_sub(errors_before),
+                )
+            })
+        })
+        .collect();
+    let mut fill = [0; FILL_BUCKETS];
+    let mut fill_sum = 0;
+    if let Some((buckets, sum)) = now.fill {
+        let (before, sum_before) = then.fill.unwrap_or(([0; FILL_BUCKETS], 0));
+        for (out, (n, t)) in fill.iter_mut().zip(buckets.iter().zip(before)) {
+            *out = n.saturating_sub(t);
+        }
+        fill_sum = sum.saturating_sub(sum_before);
+    }
+    let fill_count: u64 = fill.iter().sum();
+    let ports = now
+        .ports
+        .iter()
+        .map(|p| {
+            let before = then
+                .ports
+                .iter()
+                .find(|b| b.port == p.port)
+                .map_or(0, |b| b.overflows);
+            (p.port, p.overflows.saturating_sub(before), p.fill)
+        })
+        .collect();
+    let psi = now.psi.map(|psi| {
+        let before = then.psi.unwrap_or(Psi::default());
+        let mut shares = [[0.0; 2]; 3];
+        for (r, row) in shares.iter_mut().enumerate() {
+            for (k, share) in row.iter_mut().enumerate() {
+                *share = psi.0[r][k].saturating_sub(before.0[r][k]) as f64 / 1e6;
+            }
+        }
+        shares
+    });
+    Evidence {
+        labels,
+        seconds,
+        runq: coarse(&now.runq, &then.runq),
+        preemptions,
+        syscalls,
+        fill,
+        fill_mean: if fill_count == 0 {
+            0.0
+        } else {
+            fill_sum as f64 / FILL_UNIT / fill_count as f64
+        },
+        ports,
+        reclaim: coarse(&now.reclaim, &then.reclaim),
+        oom_kills: now.oom_kills.saturating_sub(then.oom_kills),
+        psi,
+    }
+}
