@@ -127,10 +127,11 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
     };
     // `auto` always resolves.
     let state = CgroupState::choose(None, &btf)?;
+    let mut globals = Vec::new();
     match KernelOffsets::resolve(&btf) {
         Ok(offsets) => {
-            let list: Vec<String> = offsets
-                .globals()
+            globals = offsets.globals();
+            let list: Vec<String> = globals
                 .iter()
                 .map(|(name, value)| format!("{name}={value}"))
                 .collect();
@@ -167,7 +168,7 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
                             .to_string(),
                     )
                 } else {
-                    match loader::trial_load(btf_path, hook, state) {
+                    match loader::trial_load(btf_path, hook, state, &globals) {
                         Ok(()) => (Verdict::Ok, "available (loaded)".to_string()),
                         Err(err) => (Verdict::Info, format!("refused by the kernel: {err:#}")),
                     }

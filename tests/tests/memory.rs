@@ -21,9 +21,18 @@ const MIB: u64 = 1 << 20;
 struct DiskFile(PathBuf);
 
 impl DiskFile {
+    const DIR: &str = "/var/tmp";
+
     fn of_mib(mib: usize) -> DiskFile {
-        let path = PathBuf::from(format!("/var/tmp/pp-memory-{}", std::process::id()));
-        let mut file = fs::File::create(&path).unwrap();
+        assert!(
+            !memory_backed(Self::DIR),
+            "{} is tmpfs or ramfs: without swap, reclaim cannot take its pages back \
+             (the test needs a disk there)",
+            Self::DIR
+        );
+        let path = PathBuf::from(format!("{}/pp-memory-{}", Self::DIR, std::process::id()));
+        let mut file = fs::File::create(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
         let chunk = vec![7u8; MIB as usize];
         for _ in 0..mib {
             file.write_all(&chunk).unwrap();
@@ -35,6 +44,19 @@ impl DiskFile {
     fn path(&self) -> &str {
         self.0.to_str().unwrap()
     }
+}
+
+/// Whether the file system of `dir` keeps its files in memory.
+fn memory_backed(dir: &str) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let path = std::ffi::CString::new(dir).unwrap();
+    // SAFETY: `path` is a NUL-terminated string and `stat` a writable statfs.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::statfs(path.as_ptr(), &mut stat) };
+    assert_eq!(rc, 0, "statfs {dir}: {}", std::io::Error::last_os_error());
+    matches!(stat.f_type, TMPFS_MAGIC | RAMFS_MAGIC)
 }
 
 impl Drop for DiskFile {
@@ -52,8 +74,8 @@ fn psi(scrape: &Exposition, cgroup: &str, resource: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {resource} PSI series for {cgroup}"))
 }
 
-/// A workload limited to 64 MiB reads 256 MiB of file twice, then grows
-/// 48 MiB of anonymous memory: its threads stall in reclaim, and its PSI
+/// A workload limited to 64 MiB (reclaim from 32 MiB) reads 128 MiB of file twice, then grows
+/// 24 MiB of anonymous memory: its threads stall in reclaim, and its PSI
 /// equals the kernel's. An idle unlimited cgroup has no reclaim. Then a
 /// process that wants 160 MiB is OOM-killed: one kill, as the kernel counts.
 #[test]
@@ -62,9 +84,9 @@ fn reclaim_oom_kills_and_psi_against_the_kernel() {
     let a = TestCgroup::create("pp-mem-a");
     let b = TestCgroup::create("pp-mem-b");
     let limit = MemoryLimit::set(&a, 32 * MIB, 64 * MIB);
-    let file = DiskFile::of_mib(256);
+    let file = DiskFile::of_mib(128);
     assert!(
-        Workload::memory(a.dir(), &limit.v1_dir(), file.path(), 48).finished(),
+        Workload::memory(a.dir(), &limit.v1_dir(), file.path(), 24).finished(),
         "the workload within its limit was killed"
     );
     Workload::syscalls(b.dir(), 5, 0, 0).finish();

@@ -70,9 +70,9 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
     }
     packages::ensure(packages::VM_COMMANDS)?;
     build::build(false)?;
-    let initrd = vm::build_initramfs(&guest_script(rounds), &[])?;
     let (_, pattern) = vm::kernel(KERNEL)?;
     let vmlinuz = vm::fetch_kernel(pattern)?;
+    let initrd = vm::build_initramfs(&guest_script(rounds), &[], &[])?;
     eprintln!(
         "xtask: hook-bench: kernel {KERNEL}, {rounds} rounds of {} configurations per workload",
         CONFIGS.len()

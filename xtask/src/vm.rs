@@ -45,12 +45,15 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(1500);
 /// Runs the suite on each of `names` (default: every kernel of the matrix).
 pub fn vm_test(names: &[String]) -> Result<()> {
     packages::ensure(packages::VM_COMMANDS)?;
-    let kernels = kernels(names)?;
+    let kernels = kernels(names)?
+        .into_iter()
+        .map(|(name, pattern)| Ok((*name, fetch_kernel(pattern)?)))
+        .collect::<Result<Vec<_>>>()?;
     build::build(false)?;
-    let initrd = build_initramfs(TEST_SCRIPT, &test_binaries()?)?;
+    let vmlinuzes: Vec<PathBuf> = kernels.iter().map(|(_, v)| v.clone()).collect();
+    let initrd = build_initramfs(TEST_SCRIPT, &test_binaries()?, &vmlinuzes)?;
     let mut failed = Vec::new();
-    for (name, pattern) in kernels {
-        let vmlinuz = fetch_kernel(pattern)?;
+    for (name, vmlinuz) in kernels {
         let started = Instant::now();
         let mut statuses = Vec::new();
         let log = boot(&vmlinuz, &initrd, TEST_MACHINE, GUEST_TIMEOUT, |line| {
@@ -79,7 +82,7 @@ pub fn vm_test(names: &[String]) -> Result<()> {
             eprintln!(
                 "xtask: vm-test: kernel {name}: FAIL in {took} s; the guest's output:\n{log}"
             );
-            failed.push(*name);
+            failed.push(name);
         }
     }
     if !failed.is_empty() {
@@ -239,9 +242,14 @@ fn shared_libraries(binary: &Path) -> Result<BTreeSet<PathBuf>> {
 }
 
 /// Builds the guest's initramfs, with the agent, the workload and `tests`
-/// (name, binary) under `/t/deps`; its `/init` sets the guest up and runs
-/// `script` (busybox sh) from `/t`.
-pub fn build_initramfs(script: &str, tests: &[(String, PathBuf)]) -> Result<PathBuf> {
+/// (name, binary) under `/t/deps`, and the RAM-disk module of each of
+/// `kernels` (their vmlinuz, as `fetch_kernel` unpacked them); its `/init`
+/// sets the guest up and runs `script` (busybox sh) from `/t`.
+pub fn build_initramfs(
+    script: &str,
+    tests: &[(String, PathBuf)],
+    kernels: &[PathBuf],
+) -> Result<PathBuf> {
     let root = cache().join("initramfs");
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root)?;
@@ -271,6 +279,9 @@ pub fn build_initramfs(script: &str, tests: &[(String, PathBuf)]) -> Result<Path
         let resolved = fs::canonicalize(library)?;
         install(&resolved, &root, &library.to_string_lossy(), false)?;
     }
+    for vmlinuz in kernels {
+        install_ram_disk_module(vmlinuz, &root)?;
+    }
     install(Path::new("/bin/busybox"), &root, "/bin/busybox", false)?;
     for (path, text) in [("init", GUEST_INIT), ("t/run", script)] {
         let file = root.join(path);
@@ -280,6 +291,43 @@ pub fn build_initramfs(script: &str, tests: &[(String, PathBuf)]) -> Result<Path
     let initrd = cache().join("initramfs.cpio.gz");
     pack_initramfs(&root, &initrd)?;
     Ok(initrd)
+}
+
+/// Copies the `brd` (RAM disk) module of the kernel of `vmlinuz` to
+/// `root/lib/modules/<release>/brd.ko`, uncompressed (busybox `insmod`
+/// reads plain modules). The guest makes an ext2 file system on it for
+/// `/var/tmp`: a disk whose page cache reclaim can take back, which tmpfs
+/// (the rest of the guest) is not.
+fn install_ram_disk_module(vmlinuz: &Path, root: &Path) -> Result<()> {
+    let package = vmlinuz
+        .parent()
+        .and_then(Path::parent)
+        .with_context(|| format!("{} is not in an unpacked package", vmlinuz.display()))?;
+    let modules = find_file(&package.join("lib/modules"), "")?;
+    let release = modules.file_name().unwrap().to_string_lossy().into_owned();
+    let block = modules.join("kernel/drivers/block");
+    let dest = root.join(format!("lib/modules/{release}/brd.ko"));
+    fs::create_dir_all(dest.parent().unwrap())?;
+    let plain = block.join("brd.ko");
+    if plain.is_file() {
+        fs::copy(&plain, &dest).with_context(|| format!("cannot copy {}", plain.display()))?;
+    } else {
+        let compressed = block.join("brd.ko.xz");
+        let xz = Command::new("xz")
+            .arg("-dc")
+            .arg(&compressed)
+            .output()
+            .context("cannot start xz")?;
+        if !xz.status.success() {
+            bail!(
+                "cannot uncompress {}: {}",
+                compressed.display(),
+                String::from_utf8_lossy(&xz.stderr)
+            );
+        }
+        fs::write(&dest, xz.stdout)?;
+    }
+    Ok(())
 }
 
 /// Packs the tree at `root` into the gzipped cpio archive `out` (the
@@ -332,6 +380,13 @@ mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+mkdir -p /var/tmp
+if insmod /lib/modules/$(uname -r)/brd.ko rd_nr=1 rd_size=524288 && mke2fs -q /dev/ram0 &&
+    mount -t ext2 /dev/ram0 /var/tmp; then
+    echo "VMTEST-DISK /var/tmp is ext2 on a 512 MiB RAM disk"
+else
+    echo "VMTEST-DISK no RAM disk: /var/tmp is the initramfs (tests that need page cache fail)"
+fi
 ip link set lo up
 echo "VMTEST-KERNEL $(uname -r)"
 cd /t

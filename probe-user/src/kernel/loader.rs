@@ -250,12 +250,24 @@ fn spawn_log_reader(ebpf: &mut Ebpf) -> Result<()> {
 
 /// Loads (without attaching) the floor program of `hook`: the only way to
 /// know whether the kernel allows an fentry hook (lockdown and kernels
-/// without BPF trampolines refuse it at load).
-pub fn trial_load(btf_path: &Path, hook: &Hook, state: CgroupState) -> Result<()> {
+/// without BPF trampolines refuse it at load). Rare hooks have no floor and
+/// load their measuring program, which reads kernel structs: `globals` (the
+/// struct offsets) are set as the agent sets them, or the verifier would
+/// judge reads at offset 0.
+pub fn trial_load(
+    btf_path: &Path,
+    hook: &Hook,
+    state: CgroupState,
+    globals: &[(&str, u64)],
+) -> Result<()> {
     let btf = Btf::parse_file(btf_path, Endianness::default())
         .with_context(|| format!("cannot parse kernel BTF at {}", btf_path.display()))?;
-    let mut ebpf = EbpfLoader::new()
-        .btf(Some(&btf))
+    let mut loader = EbpfLoader::new();
+    loader.btf(Some(&btf));
+    for (name, value) in globals {
+        loader.override_global(name, value, true);
+    }
+    let mut ebpf = loader
         .load(object(state)?)
         .context("cannot load the eBPF object")?;
     let program = ebpf
