@@ -45,11 +45,47 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load the probe and serve /metrics and /healthz until SIGINT or SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Report what this host supports (kernel, BTF, privileges, cgroup2, hooks);
     /// exits non-zero when the probe cannot run here.
     Check(CheckArgs),
+    /// Show the verdict on each container, live: which bottleneck it has and
+    /// whether more replicas would help, worst first. Reads the agent on
+    /// this node; with no agent there, loads the programs itself (as root).
+    Top(TopArgs),
+    /// Print the Prometheus recording and alerting rules of the verdict,
+    /// made from the same window and thresholds as `run`'s (pass the same
+    /// flags): deploy/prometheus/rules.yml is this with the defaults.
+    Rules(RulesArgs),
 }
+
+/// Options of `rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// The verdict's window and thresholds.
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+}
+
+/// Options of `top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The agent to read, as http://HOST:PORT. When nothing listens there
+    /// and it is on this host (loopback), `top` loads the programs itself
+    /// (needs root) and says so.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_TOP_FROM)]
+    pub from: String,
+    /// Print one plain table, worst first, and exit (for scripts and ssh).
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between two refreshes (fractions allowed, from 0.01).
+    #[arg(long, value_name = "SECONDS", default_value = "1", allow_negative_numbers = true,
+          value_parser = parse_interval)]
+    pub interval: Duration,
+}
+
+/// The agent `top` reads by default: the address `run` listens on by default.
+const DEFAULT_TOP_FROM: &str = "http://127.0.0.1:9635";
 
 /// Options of `run`.
 #[derive(Debug, Args)]
@@ -140,6 +176,12 @@ pub struct VerdictArgs {
     #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_wait_share,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub cpu_wait_share: f64,
+    /// CPU pressure is `cpu` (its own threads, more replicas help) when at
+    /// least this share of its threads' preemptions were by its own
+    /// threads; else `cpu_neighbour`.
+    #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_own_share,
+          allow_negative_numbers = true, value_parser = parse_share)]
+    pub cpu_own_share: f64,
     /// Accept-queue pressure: a listener's fill (depth / limit), now or at
     /// the p95 of the connections queued over the window.
     #[arg(long, value_name = "FILL", default_value_t = Thresholds::default().accept_fill,
@@ -167,6 +209,7 @@ impl VerdictArgs {
     pub fn thresholds(&self) -> Thresholds {
         Thresholds {
             cpu_wait_share: self.cpu_wait_share,
+            cpu_own_share: self.cpu_own_share,
             accept_fill: self.accept_fill,
             storage_p95: self.storage_p95,
             memory_stall_share: self.memory_stall_share,
@@ -345,6 +388,13 @@ fn parse_positive(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
         _ => Err("expected a number above 0".into()),
+    }
+}
+
+fn parse_share(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) && v > 0.0 => Ok(v),
+        _ => Err("expected a share above 0 and at most 1, such as 0.3".into()),
     }
 }
 

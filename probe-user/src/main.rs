@@ -20,8 +20,9 @@
 //             verdict every --interval and keeps the latest sample, which
 //             every endpoint reads
 //
-// `run` and `check` are the commands; `cli` is the command line, resolved
-// into the stages' own types.
+// `run`, `check`, `top` (the live view, from an agent's API or a probe of
+// its own) and `rules` (the Prometheus rules of the verdict) are the
+// commands; `cli` is the command line, resolved into the stages' own types.
 mod check;
 mod cli;
 mod collect;
@@ -32,6 +33,7 @@ mod run;
 mod sampler;
 mod serve;
 mod snapshot;
+mod top;
 mod verdict;
 mod window;
 
@@ -58,6 +60,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }),
+        Command::Rules(args) => {
+            print!(
+                "{}",
+                verdict::rules::render(&args.verdict.thresholds(), args.verdict.window)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Top(args) => top::run(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             // Encodings run on blocking threads; a burst of scrapes waits
@@ -66,7 +76,7 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(run::run(args)))
+            .and_then(|runtime| runtime.block_on(run::run(*args)))
             .map(|()| ExitCode::SUCCESS),
     };
     match result {

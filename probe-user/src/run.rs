@@ -1,9 +1,13 @@
 //! `pressure-probe run`: checks the host, loads and attaches the programs,
-//! serves metrics, and detaches on SIGINT or SIGTERM.
+//! serves metrics, and detaches on SIGINT or SIGTERM. [`Probe`] is the
+//! part without the HTTP server (`top` runs it when no agent does).
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use anyhow::{Context, Result};
@@ -28,7 +32,7 @@ use crate::{
         privileges::Privileges,
         signals::{self, Signal},
     },
-    sampler::{Latest, Pipeline, kernel_reader::KernelReader},
+    sampler::{Latest, Pipeline, SamplerThread, kernel_reader::KernelReader},
     serve,
     snapshot::SnapshotBuilder,
     window::Window,
@@ -62,87 +66,119 @@ fn trim_heap() {
     unsafe { libc::malloc_trim(0) };
 }
 
+/// The probe at work: its programs attached, its sampler reading them.
+/// Stopping it (or dropping the sampler) detaches the programs.
+pub struct Probe {
+    /// The latest sample.
+    pub latest: Arc<Latest>,
+    /// Set to read cgroup labels and Kubernetes names again.
+    pub reload: Arc<AtomicBool>,
+    /// The cgroup2 mount it reads.
+    pub mount: PathBuf,
+    sampler: SamplerThread,
+}
+
+impl Probe {
+    /// Checks the host, loads and attaches the programs `args` choose, and
+    /// starts sampling; the first sample is taken before it returns.
+    pub fn start(args: &RunArgs) -> Result<Probe> {
+        let privileges = Privileges::current()?;
+        privileges.require()?;
+        let btf = KernelBtf::open(&args.kernel.btf)?;
+        let support = HookSupport {
+            btf: &btf,
+            disabled: &args.kernel.disable_hooks,
+        };
+        let requested = args.signals.as_ref().map_or(&[][..], |list| &list.0[..]);
+        let (chosen, plans): (Vec<Signal>, Vec<_>) =
+            signals::choose(requested, &support)?.into_iter().unzip();
+        let plans: Vec<_> = plans.into_iter().flatten().collect();
+        let tcp_offsets = if chosen.contains(&Signal::Tcp) {
+            Some(TcpOffsets::resolve(&btf)?)
+        } else {
+            None
+        };
+        let offsets = KernelOffsets::resolve(&btf)?;
+        let state = CgroupState::choose(args.cgroup_state.requested(), &btf)?;
+        let mount = cgroup2_root(args.cgroup_root.as_deref())?;
+        if !args.log_root.is_dir() {
+            warn!(
+                log_root = %args.log_root.display(),
+                "--log-root is not a folder: Kubernetes namespace, pod and container names \
+                 cannot be read (pods are still labelled with their pod_uid)"
+            );
+        }
+        let resolver = CgroupResolver::new(&mount)?;
+        raise_open_file_limit();
+        bound_heap_arenas();
+        // Everything is read from the parsed BTF; it is large, and the loader
+        // parses the file again its own way: free it first, and give the heap
+        // back to the system (glibc keeps freed memory otherwise), so that the
+        // two never take memory at the same time.
+        drop(btf);
+        trim_heap();
+
+        let started = std::time::Instant::now();
+        let mut ebpf = loader::load_and_attach(&LoadOptions {
+            btf_path: &args.kernel.btf,
+            offsets,
+            signals: &chosen,
+            plans: &plans,
+            tcp_offsets,
+            programs: args.programs.into(),
+            ebpf_log: args.ebpf_log,
+            kernel_cgroups: args.kernel_cgroups,
+            state,
+        })?;
+        // The loader's parsed BTF and object copies are gone too.
+        trim_heap();
+        let reload = Arc::new(AtomicBool::new(false));
+        let reader = KernelReader {
+            maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
+            ebpf,
+            overflows: OverflowLedger::default(),
+            identity: Identity::new(
+                resolver,
+                KubepodsRoots::at(&args.kubepods_root),
+                &args.log_root,
+            ),
+            builder: SnapshotBuilder::new(args.max_cgroups as usize),
+            reload: reload.clone(),
+        };
+        let mut pipeline = Pipeline {
+            reader,
+            window: Window::new(args.verdict.window, started),
+            thresholds: args.verdict.thresholds(),
+        };
+        let latest = Latest::new(pipeline.sample()?, args.interval);
+        let sampler = latest.run(move || pipeline.sample());
+        Ok(Probe {
+            latest,
+            reload,
+            mount,
+            sampler,
+        })
+    }
+
+    /// Stops sampling and detaches the programs.
+    pub fn stop(self) {
+        // The sampler's reader owns the programs: stopping it detaches them.
+        self.sampler.stop();
+    }
+}
+
 /// Runs the agent until a termination signal.
 pub async fn run(args: RunArgs) -> Result<()> {
-    let privileges = Privileges::current()?;
-    privileges.require()?;
-    // Bind first: a taken port is the user's mistake to hear about first.
+    Privileges::current()?.require()?;
+    // Bind before loading: a taken port is the user's mistake to hear about first.
     let listener = serve::bind(args.listen).await?;
-    let btf = KernelBtf::open(&args.kernel.btf)?;
-    let support = HookSupport {
-        btf: &btf,
-        disabled: &args.kernel.disable_hooks,
-    };
-    let requested = args.signals.as_ref().map_or(&[][..], |list| &list.0[..]);
-    let (chosen, plans): (Vec<Signal>, Vec<_>) =
-        signals::choose(requested, &support)?.into_iter().unzip();
-    let plans: Vec<_> = plans.into_iter().flatten().collect();
-    let tcp_offsets = if chosen.contains(&Signal::Tcp) {
-        Some(TcpOffsets::resolve(&btf)?)
-    } else {
-        None
-    };
-    let offsets = KernelOffsets::resolve(&btf)?;
-    let state = CgroupState::choose(args.cgroup_state.requested(), &btf)?;
-    let mount = cgroup2_root(args.cgroup_root.as_deref())?;
-    if !args.log_root.is_dir() {
-        warn!(
-            log_root = %args.log_root.display(),
-            "--log-root is not a folder: Kubernetes namespace, pod and container names \
-             cannot be read (pods are still labelled with their pod_uid)"
-        );
-    }
-    let resolver = CgroupResolver::new(&mount)?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let mut user1 = signal(SignalKind::user_defined1()).context("cannot handle SIGUSR1")?;
-    raise_open_file_limit();
-    bound_heap_arenas();
-    // Everything is read from the parsed BTF; it is large, and the loader
-    // parses the file again its own way: free it first, and give the heap
-    // back to the system (glibc keeps freed memory otherwise), so that the
-    // two never take memory at the same time.
-    drop(btf);
-    trim_heap();
-
-    let started = std::time::Instant::now();
-    let mut ebpf = loader::load_and_attach(&LoadOptions {
-        btf_path: &args.kernel.btf,
-        offsets,
-        signals: &chosen,
-        plans: &plans,
-        tcp_offsets,
-        programs: args.programs.into(),
-        ebpf_log: args.ebpf_log,
-        kernel_cgroups: args.kernel_cgroups,
-        state,
-    })?;
-    // The loader's parsed BTF and object copies are gone too.
-    trim_heap();
-    let reload = Arc::new(AtomicBool::new(false));
-    let reader = KernelReader {
-        maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
-        ebpf,
-        overflows: OverflowLedger::default(),
-        identity: Identity::new(
-            resolver,
-            KubepodsRoots::at(&args.kubepods_root),
-            &args.log_root,
-        ),
-        builder: SnapshotBuilder::new(args.max_cgroups as usize),
-        reload: reload.clone(),
-    };
-    let mut pipeline = Pipeline {
-        reader,
-        window: Window::new(args.verdict.window, started),
-        thresholds: args.verdict.thresholds(),
-    };
-    // The first sample is taken before the agent says it is ready.
-    let latest = Latest::new(pipeline.sample()?, args.interval);
-    let sampler = latest.run(move || pipeline.sample());
+    let probe = Probe::start(&args)?;
     let listen = listener.local_addr()?;
-    info!(%listen, cgroup2 = %mount.display(), "serving /metrics and /healthz");
+    info!(%listen, cgroup2 = %probe.mount.display(), "serving /metrics and /healthz");
     // Readiness for systemd (Type=notify) and for anything else that sets
     // NOTIFY_SOCKET: tests and benchmarks read the address from LISTEN=.
     if let Err(err) = sd_notify::notify(
@@ -155,6 +191,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     ) {
         warn!("cannot tell the service manager that the agent is ready: {err}");
     }
+    let reload = probe.reload.clone();
     let shutdown = async move {
         loop {
             tokio::select! {
@@ -172,7 +209,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     serve::serve(
         listener,
-        latest,
+        probe.latest.clone(),
         serve::Limits {
             max_connections: args.http.max_connections as usize,
             header_timeout: args.http.header_timeout,
@@ -181,8 +218,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         shutdown,
     )
     .await?;
-    // The sampler's reader owns the programs: stopping it detaches them.
-    sampler.stop();
+    probe.stop();
     info!("eBPF programs detached; exiting");
     Ok(())
 }

@@ -70,6 +70,39 @@ impl Workload {
         ])
     }
 
+    /// In `cgroup`: `count` fsync() calls on a file in `dir`. Its report
+    /// (`fsync_ns`, see [`Workload::wait_for_numbers`]) is what each took on
+    /// the workload's own clock.
+    pub fn fsyncs(cgroup: &Path, dir: &Path, count: u64) -> Workload {
+        let child = Command::new(binary())
+            .args(["syscalls", &cgroup.display().to_string(), "0", "0"])
+            .arg(count.to_string())
+            .env("TMPDIR", dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start pp-workload: {e}"));
+        Workload { child }
+    }
+
+    /// One thread pinned to `cpu` in `cgroup` serving requests: `work_ms`
+    /// of CPU time each, `idle_ms` asleep between them, for `millis`.
+    pub fn requests(
+        cgroup: &Path,
+        cpu: usize,
+        work_ms: u64,
+        idle_ms: u64,
+        millis: u64,
+    ) -> Workload {
+        Self::start(&[
+            "requests",
+            &cgroup.display().to_string(),
+            &cpu.to_string(),
+            &work_ms.to_string(),
+            &idle_ms.to_string(),
+            &millis.to_string(),
+        ])
+    }
+
     /// A process in `cgroup` blocked in pause(2); returns once it is blocked
     /// (give it a moment to enter the syscall).
     pub fn blocked(cgroup: &Path) -> Workload {
@@ -151,6 +184,20 @@ impl Workload {
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("pp-workload printed no {key}: {text}"))
+    }
+
+    /// Waits for the end; the numbers it printed after `key`.
+    pub fn wait_for_numbers(self, key: &str) -> Vec<u64> {
+        let out = self.child.wait_with_output().unwrap();
+        assert!(out.status.success(), "pp-workload failed: {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("pp-workload printed no {key}: {text}"));
+        line.split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect()
     }
 
     fn start(args: &[&str]) -> Workload {

@@ -24,6 +24,20 @@ fn run(program: &str, args: &[&str]) -> String {
     integration_tests::run_ok(Command::new(program).args(args).current_dir(repo()))
 }
 
+/// The committed rules are what `pressure-probe rules` prints with the
+/// defaults: the rule and its thresholds live in the agent, once.
+#[test]
+fn committed_rules_are_generated_from_the_verdict() {
+    let generated =
+        integration_tests::run_ok(Command::new(integration_tests::agent::binary()).arg("rules"));
+    let committed = fs::read_to_string(repo().join("deploy/prometheus/rules.yml")).unwrap();
+    assert!(
+        generated == committed,
+        "deploy/prometheus/rules.yml is not what `pressure-probe rules` prints: regenerate it \
+         (cargo run -p probe-user -- rules > deploy/prometheus/rules.yml)"
+    );
+}
+
 #[test]
 fn rules_check_and_unit_tests_pass() {
     run(

@@ -34,7 +34,9 @@ fn fill_hook_chosen(options: &[&str]) -> bool {
     let report = CheckReport::of(options);
     assert!(report.says("signal tcp", "ok", "available"), "{report:?}");
     if report.checks.iter().any(|(item, verdict, detail)| {
-        item.starts_with("hook") && verdict == "ok" && detail.ends_with("; chosen")
+        (item == "hook tp_btf/sk_data_ready" || item == "hook fentry/sock_def_readable")
+            && verdict == "ok"
+            && detail.ends_with("; chosen")
     }) {
         return true;
     }

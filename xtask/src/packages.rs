@@ -10,7 +10,8 @@ use crate::cmd::{self, is_root, on_path, output, workspace_root};
 /// Python tools the deployment tests run, pinned.
 const PYTHON_TOOLS: &[(&str, &str)] = &[("kubernetes-validate", "1.37.0"), ("checkov", "3.3.30")];
 
-/// A command and the Debian package that provides it.
+/// A command (or, starting with `/`, a file) and the Debian package that
+/// provides it.
 pub type Requirement = (&'static str, &'static str);
 
 /// Commands the integration tests run.
@@ -22,6 +23,9 @@ pub const TEST_COMMANDS: &[Requirement] = &[
     ("promtool", "prometheus"),
     ("python3", "python3-venv"),
     ("systemd-analyze", "systemd"),
+    ("tmux", "tmux"),
+    // The slow file system of the storage verdict's test.
+    ("/usr/lib/python3/dist-packages/fusepy.py", "python3-fusepy"),
 ];
 
 /// Commands `vm-test` runs, on the host and (the last three) in the guest.
@@ -29,6 +33,7 @@ pub const VM_COMMANDS: &[Requirement] = &[
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("busybox", "busybox-static"),
     ("cpio", "cpio"),
+    ("xz", "xz-utils"),
     ("objcopy", "binutils"),
     ("ip", "iproute2"),
     ("ss", "iproute2"),
@@ -42,7 +47,13 @@ pub const BENCH_COMMANDS: &[Requirement] = &[("perf", "linux-perf"), ("taskset",
 pub fn ensure(requirements: &[Requirement]) -> Result<()> {
     let mut missing: Vec<&str> = requirements
         .iter()
-        .filter(|(command, _)| !on_path(command))
+        .filter(|(needed, _)| {
+            if needed.starts_with('/') {
+                !std::path::Path::new(needed).exists()
+            } else {
+                !on_path(needed)
+            }
+        })
         .map(|(_, package)| *package)
         .collect();
     missing.dedup();

@@ -225,7 +225,7 @@ pub fn families(sample: &Sample) -> Vec<Family> {
         Family {
             name: "pressure_bottleneck",
             help: "1 for the container's verdict over the window: which bottleneck it has \
-                   (cpu, cpu_neighbour, accept_queue, dependency, storage, memory, none), \
+                   (cpu, cpu_neighbour, accept_queue, storage, memory, none), \
                    with detail naming the listener port or syscall class where there is one. \
                    Exactly one series per container.",
             kind: Kind::Gauge,

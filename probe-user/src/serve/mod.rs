@@ -1,7 +1,7 @@
 //! The HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`,
 //! served within the bounds of [`Limits`].
 
-mod api;
+pub mod api;
 mod connections;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

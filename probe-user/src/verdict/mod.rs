@@ -20,13 +20,26 @@
 //! 2 and an OOM kill at least 3 (harm done, not just pressure). The highest
 //! score is the verdict; the others are still reported, with their scores,
 //! as evidence. A tie goes to the first in this order: memory, accept
-//! queue, CPU (a noisy neighbour, then its own threads), storage. CPU
-//! pressure is `cpu` when its threads were preempted mostly by threads of
-//! its own cgroup, `cpu_neighbour` when mostly by other containers or the
-//! host. Nothing over its threshold: `none`.
+//! queue, CPU (a noisy neighbour, then its own threads), storage.
+//!
+//! CPU pressure is `cpu` when at least `cpu_own_share` (0.3) of the
+//! preemptions of its threads were by threads of its own cgroup: its own
+//! threads are one of the main reasons it waits, and it would still wait
+//! without its neighbours (replicas spread its threads). It is
+//! `cpu_neighbour` otherwise: other containers or the host hold the CPUs,
+//! and a single-threaded service can only ever be that. No preemption seen
+//! is `cpu_neighbour` too: "more replicas help" needs evidence. (The share
+//! counts events, not time: a neighbour that wakes often preempts often.
+//! A container whose four threads share a CPU with a one-thread service
+//! that runs a third of the time is preempted by its own threads about
+//! half the time, and by that service the other half.)
+//!
+//! Nothing over its threshold: `none`.
 //!
 //! Dependency pressure (a slow remote endpoint) waits for the dependency
 //! signal: the verdict never says `dependency` yet.
+
+pub mod rules;
 
 use std::fmt;
 
@@ -47,21 +60,19 @@ pub enum Bottleneck {
     Cpu,
     /// Its file or sync syscalls are slow.
     Storage,
-    /// A remote endpoint it calls answers slowly or fails.
-    Dependency,
     /// Nothing over its threshold.
     None,
 }
 
 impl Bottleneck {
     /// Every verdict, in tie-break order.
-    pub const ALL: [Bottleneck; 7] = [
+    #[cfg(test)]
+    pub const ALL: [Bottleneck; 6] = [
         Bottleneck::Memory,
         Bottleneck::AcceptQueue,
         Bottleneck::CpuNeighbour,
         Bottleneck::Cpu,
         Bottleneck::Storage,
-        Bottleneck::Dependency,
         Bottleneck::None,
     ];
 
@@ -73,7 +84,6 @@ impl Bottleneck {
             Bottleneck::CpuNeighbour => "cpu_neighbour",
             Bottleneck::Cpu => "cpu",
             Bottleneck::Storage => "storage",
-            Bottleneck::Dependency => "dependency",
             Bottleneck::None => "none",
         }
     }
@@ -83,10 +93,7 @@ impl Bottleneck {
     pub fn replicas_help(self) -> Option<bool> {
         match self {
             Bottleneck::Cpu | Bottleneck::AcceptQueue => Some(true),
-            Bottleneck::CpuNeighbour
-            | Bottleneck::Storage
-            | Bottleneck::Memory
-            | Bottleneck::Dependency => Some(false),
+            Bottleneck::CpuNeighbour | Bottleneck::Storage | Bottleneck::Memory => Some(false),
             Bottleneck::None => None,
         }
     }
@@ -102,10 +109,6 @@ impl Bottleneck {
             Bottleneck::AcceptQueue => {
                 "connections arrive faster than it accepts them: more replicas (or more \
                  accepting threads) help"
-            }
-            Bottleneck::Dependency => {
-                "waits on a slow or failing dependency: fix the dependency; more replicas add \
-                 load and retries to it"
             }
             Bottleneck::Storage => {
                 "waits on slow storage: more replicas add load to the same disk; fix or move \
@@ -131,6 +134,9 @@ impl fmt::Display for Bottleneck {
 pub struct Thresholds {
     /// Time waited for a CPU / window, summed over threads.
     pub cpu_wait_share: f64,
+    /// Share of its preemptions by its own threads from which CPU pressure
+    /// is `cpu` (else `cpu_neighbour`).
+    pub cpu_own_share: f64,
     /// Accept-queue fill (depth / limit).
     pub accept_fill: f64,
     /// p95 seconds of `sync` or `file_io` syscalls.
@@ -145,6 +151,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             cpu_wait_share: 0.1,
+            cpu_own_share: 0.3,
             accept_fill: 0.8,
             storage_p95: 0.05,
             memory_stall_share: 0.05,
@@ -216,9 +223,10 @@ fn cpu(e: &Evidence, t: &Thresholds) -> Option<Finding> {
         return None;
     }
     let own = e.preemptions[Preemptor::SameCgroup.index()];
-    let others =
-        e.preemptions[Preemptor::OtherContainer.index()] + e.preemptions[Preemptor::Host.index()];
-    let kind = if own >= others {
+    let all: u64 = e.preemptions.iter().sum();
+    // `cpu` needs evidence that its own threads hold the CPUs; without it
+    // (no preemption seen) more replicas are not known to help.
+    let kind = if own > 0 && own as f64 >= t.cpu_own_share * all as f64 {
         Bottleneck::Cpu
     } else {
         Bottleneck::CpuNeighbour

@@ -21,7 +21,7 @@ use probe_common::{
 };
 
 use self::counters::{Coarse, Counters, FILL_UNIT};
-use crate::{collect::psi::Psi, identity::Labels, snapshot::Snapshot};
+use crate::{identity::Labels, snapshot::Snapshot};
 
 /// Checkpoints per window.
 const CHECKPOINTS: u32 = 12;
@@ -209,7 +209,7 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         })
         .collect();
     let psi = now.psi.map(|psi| {
-        let before = then.psi.unwrap_or(Psi::default());
+        let before = then.psi.unwrap_or_default();
         let mut shares = [[0.0; 2]; 3];
         for (r, row) in shares.iter_mut().enumerate() {
             for (k, share) in row.iter_mut().enumerate() {

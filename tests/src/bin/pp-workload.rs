@@ -2,9 +2,14 @@
 //!
 //! pp-workload spin     CGROUP_DIR CPU THREADS MILLIS   CPU-bound threads pinned to one CPU
 //! pp-workload sleep    CGROUP_DIR CPU PERIOD_MS MILLIS one thread sleeping between bursts
+//! pp-workload requests CGROUP_DIR CPU WORK_MS IDLE_MS MILLIS
+//!                      one thread pinned to CPU serving "requests": WORK_MS of CPU time (its
+//!                      own thread clock, however long it waits), then IDLE_MS asleep
 //! pp-workload syscalls CGROUP_DIR SLEEPS MISSING FSYNCS
 //!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync();
-//!                      prints `sleep_ns`, the time the sleeps took on its own clock
+//!                      prints `sleep_ns`, the time the sleeps took on its own clock, and
+//!                      `fsync_ns`, what each fsync took on it (the scratch file is made in
+//!                      TMPDIR)
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
 //! pp-workload memory   CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
 //!                      also joins V1_MEMORY_DIR (a cgroup v1 memory cgroup; `-`: none), reads
@@ -29,7 +34,7 @@
 //!                      127.0.0.1, each accepted and closed (the listener's `sk_data_ready`
 //!                      runs once per connection); prints `ns_per_op`
 //!
-//! `spin` and `sleep` print the kernel's own run-queue wait accounting for
+//! `spin`, `sleep` and `requests` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `threads`).
 
 use std::{
@@ -48,6 +53,7 @@ const USAGE: &str = "\
 usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   spin       CGROUP_DIR CPU THREADS MILLIS
   sleep      CGROUP_DIR CPU PERIOD_MS MILLIS
+  requests   CGROUP_DIR CPU WORK_MS IDLE_MS MILLIS
   syscalls   CGROUP_DIR SLEEPS MISSING FSYNCS
   block      CGROUP_DIR
   exec-from-thread CGROUP_DIR
@@ -59,9 +65,10 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 10] = [
+const ARITY: [(&str, usize); 11] = [
     ("spin", 4),
     ("sleep", 4),
+    ("requests", 5),
     ("syscalls", 4),
     ("block", 1),
     ("exec-from-thread", 1),
@@ -111,6 +118,26 @@ fn main() {
             } else {
                 sleep(Duration::from_millis(number(4)), deadline)
             };
+            println!("run_delay_ns {}", total - baseline);
+            println!("threads {threads}");
+        }
+        "requests" => {
+            pin_to(number(3) as usize);
+            let baseline = run_delay("/proc/thread-self/schedstat");
+            let deadline = Instant::now() + Duration::from_millis(number(6));
+            let work = Duration::from_millis(number(4));
+            let idle = Duration::from_millis(number(5));
+            while Instant::now() < deadline {
+                let started = thread_cpu_time();
+                let mut x = 0u64;
+                while thread_cpu_time() - started < work {
+                    for i in 0..1000 {
+                        x = black_box(x.wrapping_mul(31).wrapping_add(i));
+                    }
+                }
+                thread::sleep(idle);
+            }
+            let (total, threads) = all_threads_run_delay();
             println!("run_delay_ns {}", total - baseline);
             println!("threads {threads}");
         }
@@ -256,11 +283,15 @@ fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
         assert_eq!(fd, -1, "the missing path exists");
     }
+    let mut fsynced = Vec::new();
     for _ in 0..fsyncs {
+        let started = Instant::now();
         // SAFETY: a valid open file.
         assert_eq!(unsafe { libc::fsync(file.as_raw_fd()) }, 0);
+        fsynced.push(started.elapsed().as_nanos().to_string());
     }
     println!("sleep_ns {}", slept.as_nanos());
+    println!("fsync_ns {}", fsynced.join(" "));
 }
 
 fn enter_netns(path: &str) {
@@ -471,6 +502,18 @@ fn spin(threads: usize, deadline: Instant) -> (u64, u64) {
         handle.join().unwrap();
     }
     totals
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(rc, 0);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 fn sleep(period: Duration, deadline: Instant) -> (u64, u64) {

@@ -1,0 +1,385 @@
+//! What `top` shows: the API's answer (`GET /api/v1/containers`), read
+//! back into rows, sorted and filtered, and printed as a plain table.
+
+use std::{collections::BTreeMap, fmt::Write};
+
+use serde::Deserialize;
+
+/// The API's answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Overview {
+    /// The window the verdicts cover.
+    pub window_seconds: f64,
+    /// One entry per container.
+    pub containers: Vec<Container>,
+}
+
+/// One container's verdict and evidence (the fields `top` shows).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Container {
+    labels: BTreeMap<String, String>,
+    /// The verdict.
+    pub bottleneck: String,
+    detail: String,
+    replicas_help: String,
+    #[serde(default)]
+    pressures: Vec<Pressure>,
+    evidence: Evidence,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Pressure {
+    score: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Evidence {
+    runqueue: Runqueue,
+    accept_queue: AcceptQueue,
+    syscalls: BTreeMap<String, Latency>,
+    memory: Memory,
+    psi: Option<BTreeMap<String, Shares>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Runqueue {
+    p95_seconds: f64,
+    wait_share: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct AcceptQueue {
+    ports: Vec<Port>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Port {
+    dropped: u64,
+    fill_now: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Latency {
+    p95_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Memory {
+    reclaim_share: f64,
+    oom_kills: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Shares {
+    some_share: f64,
+}
+
+impl Container {
+    /// `namespace/pod container` for Kubernetes containers, else the cgroup.
+    pub fn name(&self) -> String {
+        let label = |name: &str| self.labels.get(name).filter(|v| !v.is_empty());
+        match (label("namespace"), label("pod"), label("container")) {
+            (Some(ns), Some(pod), Some(c)) => format!("{ns}/{pod} {c}"),
+            (Some(ns), Some(pod), None) => format!("{ns}/{pod}"),
+            _ => label("cgroup").cloned().unwrap_or_default(),
+        }
+    }
+
+    /// How many times over its threshold the worst pressure is (0: none).
+    pub fn score(&self) -> f64 {
+        self.pressures.first().map_or(0.0, |p| p.score)
+    }
+
+    fn storage_p95(&self) -> f64 {
+        ["sync", "file_io"]
+            .iter()
+            .filter_map(|class| self.evidence.syscalls.get(*class))
+            .map(|l| l.p95_seconds)
+            .fold(0.0, f64::max)
+    }
+
+    fn memory_stall(&self) -> f64 {
+        let psi = self
+            .evidence
+            .psi
+            .as_ref()
+            .and_then(|psi| psi.get("memory"))
+            .map_or(0.0, |s| s.some_share);
+        self.evidence.memory.reclaim_share.max(psi)
+    }
+
+    fn fill(&self) -> f64 {
+        let ports = &self.evidence.accept_queue.ports;
+        ports.iter().map(|p| p.fill_now).fold(0.0, f64::max)
+    }
+
+    fn drops(&self) -> u64 {
+        self.evidence
+            .accept_queue
+            .ports
+            .iter()
+            .map(|p| p.dropped)
+            .sum()
+    }
+
+    /// Whether `filter` (any case) is in its name, cgroup or verdict.
+    pub fn matches(&self, filter: &str) -> bool {
+        let filter = filter.to_lowercase();
+        [
+            self.name(),
+            self.labels.get("cgroup").cloned().unwrap_or_default(),
+            self.bottleneck.clone(),
+        ]
+        .iter()
+        .any(|text| text.to_lowercase().contains(&filter))
+    }
+
+    /// Its cells, in [`COLUMNS`] order.
+    pub fn cells(&self) -> [String; COLUMNS.len()] {
+        let detail = if self.detail.is_empty() {
+            "-".to_string()
+        } else {
+            self.detail.clone()
+        };
+        [
+            self.name(),
+            self.bottleneck.clone(),
+            detail,
+            self.replicas_help.clone(),
+            number(self.score(), |v| format!("{v:.1}")),
+            share(self.evidence.runqueue.wait_share),
+            seconds(self.evidence.runqueue.p95_seconds),
+            number(self.fill(), |v| format!("{v:.2}")),
+            number(self.drops() as f64, |v| format!("{v}")),
+            seconds(self.storage_p95()),
+            share(self.memory_stall()),
+            number(self.evidence.memory.oom_kills as f64, |v| format!("{v}")),
+        ]
+    }
+}
+
+/// The table's columns.
+pub const COLUMNS: [&str; 12] = [
+    "CONTAINER",
+    "VERDICT",
+    "DETAIL",
+    "REPLICAS?",
+    "SCORE",
+    "CPU WAIT",
+    "RUNQ P95",
+    "FILL",
+    "DROPS",
+    "DISK P95",
+    "MEM STALL",
+    "OOM",
+];
+
+fn number(value: f64, show: impl Fn(f64) -> String) -> String {
+    if value > 0.0 { show(value) } else { "-".into() }
+}
+
+fn share(value: f64) -> String {
+    number(value, |v| format!("{:.1}%", v * 100.0))
+}
+
+fn seconds(value: f64) -> String {
+    number(value, |v| {
+        if v >= 1.0 {
+            format!("{v:.2}s")
+        } else if v >= 1e-3 {
+            format!("{:.1}ms", v * 1e3)
+        } else {
+            format!("{:.0}µs", v * 1e6)
+        }
+    })
+}
+
+/// The orders rows can be sorted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Worst pressure first (verdict `none` last).
+    Worst,
+    /// By name.
+    Name,
+    /// Most time waiting for a CPU first.
+    CpuWait,
+    /// Slowest storage first.
+    Storage,
+    /// Most memory stall first.
+    Memory,
+}
+
+impl SortKey {
+    const ALL: [SortKey; 5] = [
+        SortKey::Worst,
+        SortKey::Name,
+        SortKey::CpuWait,
+        SortKey::Storage,
+        SortKey::Memory,
+    ];
+
+    /// The next order (the `s` key).
+    pub fn next(self) -> SortKey {
+        let at = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        Self::ALL[(at + 1) % Self::ALL.len()]
+    }
+
+    /// Its name on screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Worst => "worst first",
+            SortKey::Name => "name",
+            SortKey::CpuWait => "cpu wait",
+            SortKey::Storage => "disk p95",
+            SortKey::Memory => "mem stall",
+        }
+    }
+}
+
+impl Overview {
+    /// The containers that match `filter`, in `order` (ties by name).
+    pub fn rows(&self, order: SortKey, filter: &str) -> Vec<&Container> {
+        let mut rows: Vec<&Container> = self
+            .containers
+            .iter()
+            .filter(|c| filter.is_empty() || c.matches(filter))
+            .collect();
+        let measure = |c: &Container| match order {
+            SortKey::Worst => c.score(),
+            SortKey::Name => 0.0,
+            SortKey::CpuWait => c.evidence.runqueue.wait_share,
+            SortKey::Storage => c.storage_p95(),
+            SortKey::Memory => c.memory_stall(),
+        };
+        rows.sort_by(|a, b| {
+            measure(b)
+                .total_cmp(&measure(a))
+                .then_with(|| a.name().cmp(&b.name()))
+        });
+        rows
+    }
+
+    /// One plain table of every container, worst first (`top --once`).
+    pub fn plain_table(&self) -> String {
+        let rows: Vec<[String; COLUMNS.len()]> = self
+            .rows(SortKey::Worst, "")
+            .iter()
+            .map(|c| c.cells())
+            .collect();
+        let mut widths = COLUMNS.map(|c| c.chars().count());
+        for row in &rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let header = COLUMNS.map(String::from);
+        for row in std::iter::once(&header).chain(&rows) {
+            let line: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANSWER: &str = r#"{
+      "window_seconds": 60.0, "sample": 7,
+      "containers": [
+        {"labels": {"cgroup": "/idle"}, "bottleneck": "none", "detail": "",
+         "replicas_help": "n/a", "pressures": [],
+         "evidence": {"runqueue": {"p95_seconds": 0.0, "wait_share": 0.0}}},
+        {"labels": {"cgroup": "/kubepods.slice/x", "namespace": "shop", "pod": "web-1",
+                    "container": "nginx"},
+         "bottleneck": "accept_queue", "detail": "8080", "replicas_help": "yes",
+         "pressures": [{"bottleneck": "accept_queue", "score": 2.0, "detail": "8080"}],
+         "evidence": {"runqueue": {"p95_seconds": 0.0002, "wait_share": 0.01},
+                      "accept_queue": {"ports": [{"port": 8080, "dropped": 12, "fill_now": 1.125}]},
+                      "syscalls": {"sync": {"p95_seconds": 0.004}},
+                      "memory": {"reclaim_share": 0.0, "oom_kills": 0},
+                      "psi": {"memory": {"some_share": 0.02, "full_share": 0.0}}}},
+        {"labels": {"cgroup": "/batch"}, "bottleneck": "cpu", "detail": "",
+         "replicas_help": "yes",
+         "pressures": [{"bottleneck": "cpu", "score": 31.5, "detail": ""}],
+         "evidence": {"runqueue": {"p95_seconds": 0.012, "wait_share": 3.15}}}
+      ]}"#;
+
+    fn overview() -> Overview {
+        serde_json::from_str(ANSWER).unwrap()
+    }
+
+    #[test]
+    fn worst_first_then_by_name() {
+        let overview = overview();
+        let names: Vec<String> = overview
+            .rows(SortKey::Worst, "")
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(names, ["/batch", "shop/web-1 nginx", "/idle"]);
+        let by_name: Vec<String> = overview
+            .rows(SortKey::Name, "")
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(by_name, ["/batch", "/idle", "shop/web-1 nginx"]);
+    }
+
+    #[test]
+    fn the_filter_matches_name_cgroup_or_verdict() {
+        let overview = overview();
+        assert_eq!(overview.rows(SortKey::Worst, "NGINX").len(), 1);
+        assert_eq!(overview.rows(SortKey::Worst, "kubepods").len(), 1);
+        assert_eq!(overview.rows(SortKey::Worst, "cpu").len(), 1);
+        assert!(overview.rows(SortKey::Worst, "nothing").is_empty());
+    }
+
+    #[test]
+    fn cells_show_the_evidence_behind_the_verdict() {
+        let overview = overview();
+        let rows = overview.rows(SortKey::Worst, "");
+        assert_eq!(
+            rows[1].cells(),
+            [
+                "shop/web-1 nginx",
+                "accept_queue",
+                "8080",
+                "yes",
+                "2.0",
+                "1.0%",
+                "200µs",
+                "1.12",
+                "12",
+                "4.0ms",
+                "2.0%",
+                "-"
+            ]
+        );
+        assert_eq!(rows[2].cells()[2], "-");
+    }
+
+    #[test]
+    fn the_plain_table_lines_up() {
+        let table = overview().plain_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("CONTAINER"));
+        let verdict_at = lines[0].find("VERDICT").unwrap();
+        assert_eq!(&lines[1][verdict_at..verdict_at + 3], "cpu");
+        assert_eq!(&lines[3][verdict_at..verdict_at + 4], "none");
+    }
+}

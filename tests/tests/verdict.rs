@@ -1,0 +1,437 @@
+//! The verdict on real workloads, one scenario per bottleneck, all running
+//! at once in their own cgroups: each must get exactly its verdict, from
+//! the metric, from the API and from `top`. The evidence behind each is
+//! checked against what the kernel or the workload itself measured.
+//!
+//! The host needs two CPUs: one for the CPU-starved container, one shared
+//! by a latency-sensitive container and a busy neighbour.
+
+use std::{
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use integration_tests::{
+    agent::Agent,
+    cgroup::{MemoryLimit, TestCgroup},
+    exposition::Exposition,
+    netns::{Driven, TestNetns},
+    slowfs::SlowFs,
+    workload::Workload,
+};
+use serde_json::Value;
+
+/// The verdict's window in the test, in seconds.
+const WINDOW: u64 = 6;
+/// How long the scenarios run: the window, then the checks.
+const RUN: Duration = Duration::from_secs(3 * WINDOW + 6);
+/// The listener's port (in a network namespace of its own).
+const PORT: u16 = 8080;
+/// What each slow fsync takes.
+const FSYNC_DELAY: Duration = Duration::from_millis(100);
+const MIB: u64 = 1 << 20;
+
+/// A container's verdict, as one of the three forms reports it.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    bottleneck: String,
+    detail: String,
+}
+
+fn expect(bottleneck: &str, detail: &str) -> Verdict {
+    Verdict {
+        bottleneck: bottleneck.into(),
+        detail: detail.into(),
+    }
+}
+
+/// From the metric: the one `pressure_bottleneck` series of `cgroup` at 1.
+fn from_metric(scrape: &Exposition, cgroup: &str) -> Verdict {
+    let labels = [("cgroup", cgroup)];
+    let ones: Vec<_> = scrape
+        .find("pressure_bottleneck", &labels)
+        .filter(|s| s.value == 1.0)
+        .collect();
+    assert_eq!(
+        ones.len(),
+        1,
+        "pressure_bottleneck{{cgroup=\"{cgroup}\"}} == 1 must be exactly one series: {ones:?}"
+    );
+    Verdict {
+        bottleneck: ones[0].labels["bottleneck"].clone(),
+        detail: ones[0].labels["detail"].clone(),
+    }
+}
+
+/// The API's entry for `cgroup`.
+fn api_entry<'a>(api: &'a Value, cgroup: &str) -> &'a Value {
+    api["containers"]
+        .as_array()
+        .expect("no containers array")
+        .iter()
+        .find(|c| c["labels"]["cgroup"] == cgroup)
+        .unwrap_or_else(|| panic!("{cgroup} is not in the API's answer"))
+}
+
+fn from_api(entry: &Value) -> Verdict {
+    Verdict {
+        bottleneck: entry["bottleneck"].as_str().unwrap().into(),
+        detail: entry["detail"].as_str().unwrap().into(),
+    }
+}
+
+/// The score of `bottleneck` among an entry's pressures.
+fn score(entry: &Value, bottleneck: &str) -> f64 {
+    entry["pressures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["bottleneck"] == bottleneck)
+        .and_then(|p| p["score"].as_f64())
+        .unwrap_or_else(|| panic!("no {bottleneck} pressure in {entry}"))
+}
+
+/// From `top`'s table: the verdict and detail on `cgroup`'s row, if shown.
+fn in_table(table: &str, cgroup: &str) -> Option<Verdict> {
+    let row = table
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(cgroup))?;
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    Some(Verdict {
+        bottleneck: cells.get(1)?.to_string(),
+        detail: cells.get(2)?.replace('-', ""),
+    })
+}
+
+fn from_table(table: &str, cgroup: &str) -> Verdict {
+    in_table(table, cgroup).unwrap_or_else(|| panic!("no row for {cgroup} in\n{table}"))
+}
+
+/// A tmux session running a command on a 200x50 terminal; killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let name = format!("pp-top-{}", std::process::id());
+        integration_tests::run_ok(Command::new("tmux").args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            command,
+        ]));
+        Tmux(name)
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        integration_tests::run_ok(
+            Command::new("tmux")
+                .args(["send-keys", "-t", &self.0])
+                .args(keys),
+        );
+    }
+
+    fn screen(&self) -> String {
+        integration_tests::run_ok(Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]))
+    }
+
+    /// The screen, once `ready` holds for it (within 10 s).
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{what}; the screen:\n{screen}");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+fn top_under_tmux(agent: &Agent, expected: &[(&TestCgroup, Verdict)]) {
+    let top = Tmux::start(&format!(
+        "{} top --from http://{}; echo top exited $?; sleep 60",
+        integration_tests::agent::binary().display(),
+        agent.addr()
+    ));
+    let rows_of = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .filter(|line| line.starts_with("/pp-verdict-"))
+            .map(String::from)
+            .collect()
+    };
+    let screen = top.wait_for("top shows no scenario", |screen| {
+        expected.iter().all(|(cgroup, verdict)| {
+            in_table(screen, cgroup.label()).is_some_and(|v| v.bottleneck == verdict.bottleneck)
+        })
+    });
+    assert!(screen.contains("sorted by worst first"), "{screen}");
+    // `s`: by name.
+    top.keys(&["s"]);
+    let screen = top.wait_for("s did not sort by name", |s| s.contains("sorted by name"));
+    let rows = rows_of(&screen);
+    let mut sorted = rows.clone();
+    sorted.sort();
+    assert_eq!(rows, sorted, "not sorted by name:\n{screen}");
+    // `/`: a filter, typed and applied.
+    let hog = expected
+        .iter()
+        .find(|(c, _)| c.label().contains("-hog-"))
+        .unwrap()
+        .0
+        .label();
+    top.keys(&["/"]);
+    top.keys(&["-l", hog]);
+    top.keys(&["Enter"]);
+    let screen = top.wait_for("the filter did not apply", |s| s.contains("filter \""));
+    let rows = rows_of(&screen);
+    assert_eq!(rows.len(), 1, "{screen}");
+    assert!(rows[0].starts_with(hog), "{screen}");
+    // `q`: quits and gives the terminal back.
+    top.keys(&["q"]);
+    let screen = top.wait_for("q did not quit", |s| s.contains("top exited"));
+    assert!(screen.contains("top exited 0"), "{screen}");
+    assert!(
+        !screen.contains("pressure-probe top ·"),
+        "the screen was not restored:\n{screen}"
+    );
+}
+
+fn quantile(values: &mut [u64], q: f64) -> f64 {
+    values.sort_unstable();
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1] as f64 / 1e9
+}
+
+#[test]
+fn each_bottleneck_gets_its_verdict() {
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        cpus >= 2,
+        "the scenarios need two CPUs; this host has {cpus}"
+    );
+    let agent = Agent::start(&["--window", &WINDOW.to_string()]);
+    let started = Instant::now();
+    let millis = RUN.as_millis() as u64;
+
+    // cpu: four busy threads of one container on one CPU.
+    let cpu = TestCgroup::create("pp-verdict-cpu");
+    let starved = Workload::spin(cpu.dir(), 1, 4, millis);
+    // cpu_neighbour: a latency-sensitive thread (5 ms requests) sharing
+    // CPU 0 with another container's four busy threads (the hog: `cpu`).
+    let victim = TestCgroup::create("pp-verdict-victim");
+    let hog = TestCgroup::create("pp-verdict-hog");
+    let requests = Workload::requests(victim.dir(), 0, 5, 5, millis);
+    let busy = Workload::spin(hog.dir(), 0, 4, millis);
+    // accept_queue: a listener that never accepts, filled by a client.
+    let server = TestCgroup::create("pp-verdict-server");
+    let netns = TestNetns::create("pp-verdict");
+    let (listener, ready) = Driven::start(&[
+        "listen",
+        &server.dir().display().to_string(),
+        &netns.path().display().to_string(),
+        &PORT.to_string(),
+        "8",
+    ]);
+    assert_eq!(ready, "ready");
+    let overflows_before = netns.listen_overflows();
+    let (client, connected) = Driven::start(&[
+        "connect",
+        "-",
+        &netns.path().display().to_string(),
+        &PORT.to_string(),
+        "30",
+    ]);
+    assert_eq!(connected, "connected 30");
+    // storage: a writer whose fsyncs are slow, all along.
+    let writer = TestCgroup::create("pp-verdict-writer");
+    let slow = SlowFs::mount(FSYNC_DELAY);
+    let fsyncs = Workload::fsyncs(
+        writer.dir(),
+        slow.dir(),
+        RUN.as_millis() as u64 / FSYNC_DELAY.as_millis() as u64,
+    );
+    // none: an idle container.
+    let idle = TestCgroup::create("pp-verdict-idle");
+    let blocked = Workload::blocked(idle.dir());
+    // memory: a process OOM-killed at its container's limit, just before
+    // the checks (a kill stays in the window for the window).
+    let memory = TestCgroup::create("pp-verdict-memory");
+    let limit = MemoryLimit::set(&memory, 32 * MIB, 64 * MIB);
+
+    // Every scenario has run for the window.
+    thread::sleep(Duration::from_secs(WINDOW + 1).saturating_sub(started.elapsed()));
+    assert!(
+        !Workload::memory(memory.dir(), &limit.v1_dir(), "-", 160).finished(),
+        "the workload past its limit was not killed"
+    );
+    let kernel_oom_kills = limit.oom_kills();
+
+    let expected = [
+        (&cpu, expect("cpu", "")),
+        (&victim, expect("cpu_neighbour", "")),
+        (&hog, expect("cpu", "")),
+        (&server, expect("accept_queue", &PORT.to_string())),
+        (&writer, expect("storage", "sync")),
+        (&memory, expect("memory", "")),
+        (&idle, expect("none", "")),
+    ];
+    let scrape = agent.scrape();
+    let (status, body) = agent.get("/api/v1/containers");
+    assert_eq!(status, 200, "{body}");
+    let api: Value = serde_json::from_str(&body).expect("the API answered no JSON");
+    eprintln!("{}", serde_json::to_string_pretty(&api).unwrap());
+    assert_eq!(api["window_seconds"], WINDOW as f64);
+    for (cgroup, verdict) in &expected {
+        let entry = api_entry(&api, cgroup.label());
+        assert_eq!(
+            &from_metric(&scrape, cgroup.label()),
+            verdict,
+            "{} (metric)",
+            cgroup.label()
+        );
+        assert_eq!(&from_api(entry), verdict, "{} (API)", cgroup.label());
+    }
+
+    // The evidence, against the kernel's and the workloads' own accounts.
+    let entry = |cgroup: &TestCgroup| api_entry(&api, cgroup.label()).clone();
+    let by = |e: &Value, who: &str| {
+        e["evidence"]["runqueue"]["preempted_by"][who]
+            .as_u64()
+            .unwrap()
+    };
+    for (cgroup, own) in [(&cpu, true), (&hog, true), (&victim, false)] {
+        let e = entry(cgroup);
+        let by_own = by(&e, "same_cgroup");
+        let all = by_own + by(&e, "other_container") + by(&e, "host");
+        eprintln!(
+            "{}: preempted {all} times, {by_own} by its own threads",
+            cgroup.label()
+        );
+        // The default --cpu-own-share.
+        assert_eq!(
+            by_own as f64 >= 0.3 * all as f64 && by_own > 0,
+            own,
+            "{}",
+            cgroup.label()
+        );
+        assert_eq!(e["replicas_help"], if own { "yes" } else { "no" });
+    }
+    // One thread: the time it waited is the time some task of its cgroup
+    // waited, which the kernel's PSI measures on its own.
+    let victim_entry = entry(&victim);
+    let wait_share = victim_entry["evidence"]["runqueue"]["wait_share"]
+        .as_f64()
+        .unwrap();
+    let psi_share = victim_entry["evidence"]["psi"]["cpu"]["some_share"]
+        .as_f64()
+        .unwrap();
+    eprintln!("victim: waited {wait_share:.4} of the window; cpu PSI some {psi_share:.4}");
+    assert!(
+        (wait_share - psi_share).abs() <= 0.05 * psi_share,
+        "the victim's wait share {wait_share} against its cpu PSI {psi_share}"
+    );
+    let server_entry = entry(&server);
+    let port = &server_entry["evidence"]["accept_queue"]["ports"][0];
+    let recv_q = netns.ss_recv_q(PORT);
+    let overflows = netns.listen_overflows() - overflows_before;
+    eprintln!("listener: ss Recv-Q {recv_q}, ListenOverflows +{overflows}; API {port}");
+    assert_eq!(port["fill_now"].as_f64().unwrap(), recv_q as f64 / 8.0);
+    assert!(overflows > 0, "the kernel dropped nothing");
+    assert_eq!(server_entry["replicas_help"], "yes");
+    let memory_entry = entry(&memory);
+    assert_eq!(
+        memory_entry["evidence"]["memory"]["oom_kills"]
+            .as_u64()
+            .unwrap(),
+        kernel_oom_kills,
+        "OOM kills in the window against the kernel's count"
+    );
+    let idle_entry = entry(&idle);
+    assert!(idle_entry["pressures"].as_array().unwrap().is_empty());
+    assert_eq!(idle_entry["replicas_help"], "n/a");
+    // top --once: the same verdicts, one plain table.
+    let (status, table, stderr) = integration_tests::agent::run_to_end(&[
+        "top",
+        "--once",
+        "--from",
+        &format!("http://{}", agent.addr()),
+    ]);
+    assert!(status.success(), "top --once failed: {stderr}");
+    eprintln!("{table}");
+    assert!(table.starts_with("CONTAINER"), "{table}");
+    for (cgroup, verdict) in &expected {
+        assert_eq!(
+            &from_table(&table, cgroup.label()),
+            verdict,
+            "{} (top --once)",
+            cgroup.label()
+        );
+    }
+    // top on a terminal: the verdicts, sorting, filtering, quitting.
+    top_under_tmux(&agent, &expected[..5]);
+
+    let storage_p95 = entry(&writer)["evidence"]["syscalls"]["sync"]["p95_seconds"]
+        .as_f64()
+        .unwrap();
+    assert!(score(&entry(&writer), "storage") >= 1.0);
+
+    drop(client);
+    drop(listener);
+    blocked.kill();
+    starved.wait();
+    requests.wait();
+    busy.wait();
+    let mut took = fsyncs.wait_for_numbers("fsync_ns");
+    let workload_p95 = quantile(&mut took, 0.95);
+    eprintln!("fsync p95: workload's clock {workload_p95:.4} s, verdict's {storage_p95:.4} s");
+    assert!(workload_p95 > 0.05, "the slow fsyncs were not slow");
+    // The verdict's quantiles are read from power-of-two bins: the same bin.
+    assert_eq!(
+        storage_p95.log2().ceil(),
+        workload_p95.log2().ceil(),
+        "fsync p95 {storage_p95} s against the workload's {workload_p95} s"
+    );
+}
+
+/// With no agent on the node, `top` loads the programs itself, says so,
+/// and still shows the verdicts (of the time since it started).
+#[test]
+fn top_without_an_agent_loads_the_programs_itself() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let busy = TestCgroup::create("pp-top-alone");
+    let spinners = Workload::spin(busy.dir(), 1, 4, 4000);
+    let (status, table, stderr) = integration_tests::agent::run_to_end(&[
+        "top",
+        "--once",
+        "--interval",
+        "2",
+        "--from",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    spinners.wait();
+    assert!(status.success(), "top --once failed: {stderr}");
+    assert!(
+        stderr.contains("no agent answers at") && stderr.contains("loading the eBPF programs"),
+        "{stderr}"
+    );
+    eprintln!("{table}");
+    assert_eq!(from_table(&table, busy.label()), expect("cpu", ""));
+}
