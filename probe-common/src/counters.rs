@@ -52,15 +52,25 @@ pub const MEMORY_CGROUP_UNREADABLE: u32 = 17;
 pub const MEMORY_CGROUP_SET_FULL: u32 = 18;
 /// A reclaim longer than the histogram covers (`histogram::MAX_NS`).
 pub const MEMORY_TOO_LONG: u32 = 19;
+/// A connecting socket's cgroup could not be read: the socket is not followed.
+pub const DEPENDENCY_CGROUP_UNREADABLE: u32 = 20;
+/// A dependency event was lost: the (cgroup, remote) map is full
+/// (`--kernel-remotes`).
+pub const DEPENDENCY_REMOTES_FULL: u32 = 21;
+/// A response or connect time longer than the histogram covers.
+pub const DEPENDENCY_TOO_LONG: u32 = 22;
+/// A connecting socket could not get its state (the kernel could not
+/// allocate socket storage): the socket is not followed.
+pub const DEPENDENCY_SOCKET_UNAVAILABLE: u32 = 23;
 
 /// Name of the per-CPU counter array.
 pub const MAP: &str = "COUNTERS";
 
 /// Number of slots in the counter array.
-pub const COUNT: u32 = 20;
+pub const COUNT: u32 = 24;
 
 /// Every counter: (index, signal, reason) as exported.
-pub const NAMES: [(u32, &str, &str); 20] = [
+pub const NAMES: [(u32, &str, &str); 24] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -85,4 +95,16 @@ pub const NAMES: [(u32, &str, &str); 20] = [
     (MEMORY_CGROUP_UNREADABLE, "memory", "cgroup_unreadable"),
     (MEMORY_CGROUP_SET_FULL, "memory", "cgroup_set_full"),
     (MEMORY_TOO_LONG, "memory", "too_long"),
+    (
+        DEPENDENCY_CGROUP_UNREADABLE,
+        "dependency",
+        "cgroup_unreadable",
+    ),
+    (DEPENDENCY_REMOTES_FULL, "dependency", "remotes_full"),
+    (DEPENDENCY_TOO_LONG, "dependency", "too_long"),
+    (
+        DEPENDENCY_SOCKET_UNAVAILABLE,
+        "dependency",
+        "socket_unavailable",
+    ),
 ];

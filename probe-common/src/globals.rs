@@ -60,3 +60,15 @@ pub const SOCK_DROPS_OFFSET: &str = "SOCK_DROPS_OFFSET";
 pub const SOCK_CGROUP_OFFSET: &str = "SOCK_CGROUP_OFFSET";
 /// `net.ns.inum`.
 pub const NET_NS_INUM_OFFSET: &str = "NET_NS_INUM_OFFSET";
+
+// The fields the dependency programs read (besides the TCP ones above).
+/// `sock.__sk_common.skc_daddr` (the peer's IPv4 address).
+pub const SOCK_DADDR_OFFSET: &str = "SOCK_DADDR_OFFSET";
+/// `sock.__sk_common.skc_v6_daddr` (the peer's IPv6 address).
+pub const SOCK_V6_DADDR_OFFSET: &str = "SOCK_V6_DADDR_OFFSET";
+/// `sock.__sk_common.skc_dport` (the peer's port, network order).
+pub const SOCK_DPORT_OFFSET: &str = "SOCK_DPORT_OFFSET";
+/// `sock.sk_err`.
+pub const SOCK_ERR_OFFSET: &str = "SOCK_ERR_OFFSET";
+/// `sock.sk_receive_queue.qlen`.
+pub const SOCK_RCV_QLEN_OFFSET: &str = "SOCK_RCV_QLEN_OFFSET";

@@ -8,6 +8,7 @@
 
 pub mod cgroups;
 pub mod counters;
+pub mod dependency;
 pub mod globals;
 pub mod histogram;
 pub mod memory;

@@ -36,6 +36,19 @@ pub const MEMORY_OOM_VICTIM: &str = "memory_oom_victim";
 /// `fentry/mark_oom_victim`: the same where the tracepoint passes only a pid.
 pub const MEMORY_OOM_VICTIM_FENTRY: &str = "memory_oom_victim_fentry";
 
+/// `tp_btf/inet_sock_set_state`: outbound connections start, connect, fail, end.
+pub const DEPENDENCY_STATE: &str = "dependency_state";
+/// `tp_btf/tcp_sendmsg_locked`: a request is sent.
+pub const DEPENDENCY_SEND: &str = "dependency_send";
+/// `fentry/tcp_sendmsg_locked`: the same, where the tracepoint is missing.
+pub const DEPENDENCY_SEND_FENTRY: &str = "dependency_send_fentry";
+/// `tp_btf/sk_data_ready`: an answer arrives.
+pub const DEPENDENCY_DATA_READY: &str = "dependency_data_ready";
+/// `fentry/sock_def_readable`: the same, where the tracepoint is missing.
+pub const DEPENDENCY_DATA_READY_FENTRY: &str = "dependency_data_ready_fentry";
+/// `tp_btf/tcp_retransmit_skb`: a segment is sent again.
+pub const DEPENDENCY_RETRANSMIT: &str = "dependency_retransmit";
+
 /// The empty programs on the same hooks (the benchmark's floor).
 pub mod floor {
     /// `tp_btf/sched_wakeup`.
@@ -56,4 +69,16 @@ pub mod floor {
     pub const SK_DATA_READY: &str = "floor_sk_data_ready";
     /// `fentry/sock_def_readable`.
     pub const SOCK_DEF_READABLE: &str = "floor_sock_def_readable";
+    /// `tp_btf/inet_sock_set_state`.
+    pub const INET_SOCK_SET_STATE: &str = "floor_inet_sock_set_state";
+    /// `tp_btf/tcp_sendmsg_locked`.
+    pub const TCP_SENDMSG_LOCKED: &str = "floor_tcp_sendmsg_locked";
+    /// `fentry/tcp_sendmsg_locked`.
+    pub const TCP_SENDMSG_LOCKED_FENTRY: &str = "floor_tcp_sendmsg_locked_fentry";
+    /// `tp_btf/sk_data_ready`, the dependency signal's (the TCP signal has its own).
+    pub const DEPENDENCY_SK_DATA_READY: &str = "floor_dependency_sk_data_ready";
+    /// `fentry/sock_def_readable`, the dependency signal's.
+    pub const DEPENDENCY_SOCK_DEF_READABLE: &str = "floor_dependency_sock_def_readable";
+    /// `tp_btf/tcp_retransmit_skb`.
+    pub const TCP_RETRANSMIT_SKB: &str = "floor_tcp_retransmit_skb";
 }

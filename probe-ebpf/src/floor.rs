@@ -19,6 +19,21 @@ named!(floor_sched_process_exit, floor::SCHED_PROCESS_EXIT);
 named!(floor_sched_process_exec, floor::SCHED_PROCESS_EXEC);
 named!(floor_sk_data_ready, floor::SK_DATA_READY);
 named!(floor_sock_def_readable, floor::SOCK_DEF_READABLE);
+named!(floor_inet_sock_set_state, floor::INET_SOCK_SET_STATE);
+named!(floor_tcp_sendmsg_locked, floor::TCP_SENDMSG_LOCKED);
+named!(
+    floor_tcp_sendmsg_locked_fentry,
+    floor::TCP_SENDMSG_LOCKED_FENTRY
+);
+named!(
+    floor_dependency_sk_data_ready,
+    floor::DEPENDENCY_SK_DATA_READY
+);
+named!(
+    floor_dependency_sock_def_readable,
+    floor::DEPENDENCY_SOCK_DEF_READABLE
+);
+named!(floor_tcp_retransmit_skb, floor::TCP_RETRANSMIT_SKB);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn floor_sched_wakeup(_ctx: BtfTracePointContext) -> i32 {
@@ -62,5 +77,35 @@ pub fn floor_sk_data_ready(_ctx: BtfTracePointContext) -> i32 {
 
 #[fentry(function = "sock_def_readable")]
 pub fn floor_sock_def_readable(_ctx: FEntryContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub fn floor_inet_sock_set_state(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "tcp_sendmsg_locked")]
+pub fn floor_tcp_sendmsg_locked(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[fentry(function = "tcp_sendmsg_locked")]
+pub fn floor_tcp_sendmsg_locked_fentry(_ctx: FEntryContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sk_data_ready")]
+pub fn floor_dependency_sk_data_ready(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[fentry(function = "sock_def_readable")]
+pub fn floor_dependency_sock_def_readable(_ctx: FEntryContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "tcp_retransmit_skb")]
+pub fn floor_tcp_retransmit_skb(_ctx: BtfTracePointContext) -> i32 {
     0
 }

@@ -19,7 +19,7 @@ macro_rules! load_time_globals {
             $(#[$doc])*
             #[unsafe(link_section = ".rodata")]
             #[unsafe(no_mangle)]
-            static $name: aya_ebpf::Global<$ty> = aya_ebpf::Global::new($value);
+            pub(crate) static $name: aya_ebpf::Global<$ty> = aya_ebpf::Global::new($value);
             crate::names::named!($name, probe_common::globals::$name);
         )*
     };

@@ -8,6 +8,7 @@ mod atomic;
 mod cgroup_state;
 mod cgroups;
 mod counters;
+mod dependency;
 mod floor;
 mod globals;
 mod hash_entry;

@@ -105,8 +105,9 @@ pub struct RunArgs {
     pub ebpf_log: bool,
     /// Signals to measure, comma-separated: runq (run-queue latency and
     /// preemptions), syscall (syscall latency and errors by class), tcp
-    /// (accept-queue depth, limit, fill and overflows), memory (reclaim
-    /// stalls and OOM kills), psi (the kernel's pressure stall information
+    /// (accept-queue depth, limit, fill and overflows), dependency (response
+    /// and connect times, connect failures, retransmits and connections per
+    /// remote endpoint), memory (reclaim stalls and OOM kills), psi (the kernel's pressure stall information
     /// of each tracked cgroup). Default: every signal this kernel supports.
     /// A signal left out attaches nothing.
     #[arg(long, value_name = "LIST", value_parser = parse_signals)]
@@ -118,6 +119,19 @@ pub struct RunArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub kernel_cgroups: u32,
+    /// How many (cgroup, remote endpoint) pairs the kernel side keeps for
+    /// the dependency signal; past it, events are counted in
+    /// pressure_probe_events_lost_total{signal="dependency"}.
+    #[arg(long, value_name = "N", default_value_t = probe_common::dependency::MAX_REMOTES,
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub kernel_remotes: u32,
+    /// At most this many remote endpoints per container get series of their
+    /// own (the busiest over the last minutes); the rest are summed into
+    /// remote="other".
+    #[arg(long, value_name = "N", default_value_t = 20, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_remotes: u32,
     /// At most this many cgroups get series of their own; the signals of the
     /// rest are summed into series labelled cgroup="other"
     /// (pressure_probe_cgroups_folded says how many).
@@ -192,6 +206,11 @@ pub struct VerdictArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = Thresholds::default().storage_p95,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub storage_p95: f64,
+    /// Dependency pressure: the p95 time, in seconds, a remote endpoint took
+    /// to answer a container's requests over the window.
+    #[arg(long, value_name = "SECONDS", default_value_t = Thresholds::default().dependency_p95,
+          allow_negative_numbers = true, value_parser = parse_positive)]
+    pub dependency_p95: f64,
     /// Memory pressure: the time a container stalled on memory (reclaim, or
     /// the kernel's PSI), as a share of the window.
     #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().memory_stall_share,
@@ -212,6 +231,7 @@ impl VerdictArgs {
             cpu_own_share: self.cpu_own_share,
             accept_fill: self.accept_fill,
             storage_p95: self.storage_p95,
+            dependency_p95: self.dependency_p95,
             memory_stall_share: self.memory_stall_share,
             min_events: self.min_events,
         }

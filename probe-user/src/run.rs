@@ -28,7 +28,7 @@ use crate::{
         cgroup_state::CgroupState,
         hooks::HookSupport,
         loader::{self, LoadOptions},
-        offsets::{KernelOffsets, TcpOffsets},
+        offsets::{DependencyOffsets, KernelOffsets, TcpOffsets},
         privileges::Privileges,
         signals::{self, Signal},
     },
@@ -93,8 +93,13 @@ impl Probe {
         let (chosen, plans): (Vec<Signal>, Vec<_>) =
             signals::choose(requested, &support)?.into_iter().unzip();
         let plans: Vec<_> = plans.into_iter().flatten().collect();
-        let tcp_offsets = if chosen.contains(&Signal::Tcp) {
+        let tcp_offsets = if chosen.contains(&Signal::Tcp) || chosen.contains(&Signal::Dependency) {
             Some(TcpOffsets::resolve(&btf)?)
+        } else {
+            None
+        };
+        let dependency_offsets = if chosen.contains(&Signal::Dependency) {
+            Some(DependencyOffsets::resolve(&btf)?)
         } else {
             None
         };
@@ -125,6 +130,8 @@ impl Probe {
             signals: &chosen,
             plans: &plans,
             tcp_offsets,
+            dependency_offsets,
+            kernel_remotes: args.kernel_remotes,
             programs: args.programs.into(),
             ebpf_log: args.ebpf_log,
             kernel_cgroups: args.kernel_cgroups,
@@ -142,7 +149,7 @@ impl Probe {
                 KubepodsRoots::at(&args.kubepods_root),
                 &args.log_root,
             ),
-            builder: SnapshotBuilder::new(args.max_cgroups as usize),
+            builder: SnapshotBuilder::new(args.max_cgroups as usize, args.max_remotes as usize),
             reload: reload.clone(),
         };
         let mut pipeline = Pipeline {

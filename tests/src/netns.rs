@@ -39,16 +39,27 @@ impl TestNetns {
 
     /// `ListenOverflows` from its `/proc/net/netstat`.
     pub fn listen_overflows(&self) -> u64 {
-        let text = ip(&["netns", "exec", &self.name, "cat", "/proc/net/netstat"]);
+        self.counter("/proc/net/netstat", "TcpExt:", "ListenOverflows")
+    }
+
+    /// `RetransSegs` (TCP segments retransmitted) from its `/proc/net/snmp`.
+    pub fn retransmitted_segments(&self) -> u64 {
+        self.counter("/proc/net/snmp", "Tcp:", "RetransSegs")
+    }
+
+    /// Counter `name` of the `prefix` table of `file` (pairs of lines:
+    /// names, then values), read inside the namespace.
+    fn counter(&self, file: &str, prefix: &str, name: &str) -> u64 {
+        let text = ip(&["netns", "exec", &self.name, "cat", file]);
         let lines: Vec<&str> = text.lines().collect();
         for pair in lines.chunks(2) {
             if let [names, values] = pair
-                && names.starts_with("TcpExt:")
+                && names.starts_with(prefix)
             {
                 let index = names
                     .split_whitespace()
-                    .position(|n| n == "ListenOverflows")
-                    .unwrap();
+                    .position(|n| n == name)
+                    .unwrap_or_else(|| panic!("no {name} in {file}"));
                 return values
                     .split_whitespace()
                     .nth(index)
@@ -57,7 +68,7 @@ impl TestNetns {
                     .unwrap();
             }
         }
-        panic!("no ListenOverflows in {text}");
+        panic!("no {prefix} table in {file}: {text}");
     }
 
     /// The `Recv-Q` that `ss -ltn` shows for the listener on `port`.
@@ -113,7 +124,8 @@ impl Driven {
         (driven, first)
     }
 
-    fn line(&mut self) -> String {
+    /// Its next line of output.
+    pub fn line(&mut self) -> String {
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
         assert!(!line.is_empty(), "pp-workload ended early");

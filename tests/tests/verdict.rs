@@ -3,6 +3,9 @@
 //! the metric, from the API and from `top`. The evidence behind each is
 //! checked against what the kernel or the workload itself measured.
 //!
+//! The dependency scenario calls a server on loopback that waits before it
+//! answers (this kernel has no `netem` to delay the wire).
+//!
 //! The host needs two CPUs: one for the CPU-starved container, one shared
 //! by a latency-sensitive container and a busy neighbour.
 
@@ -30,6 +33,8 @@ const RUN: Duration = Duration::from_secs(3 * WINDOW + 6);
 const PORT: u16 = 8080;
 /// What each slow fsync takes.
 const FSYNC_DELAY: Duration = Duration::from_millis(100);
+/// How long the slow dependency takes to answer.
+const DEPENDENCY_DELAY: Duration = Duration::from_millis(200);
 const MIB: u64 = 1 << 20;
 
 /// A container's verdict, as one of the three forms reports it.
@@ -266,6 +271,31 @@ fn each_bottleneck_gets_its_verdict() {
         slow.dir(),
         RUN.as_millis() as u64 / FSYNC_DELAY.as_millis() as u64,
     );
+    // dependency: a client calling, through an event loop, a server that
+    // answers after 200 ms.
+    let caller = TestCgroup::create("pp-verdict-caller");
+    let database = TestCgroup::create("pp-verdict-database");
+    let (slow_server, listening) = Driven::start(&[
+        "serve",
+        &database.dir().display().to_string(),
+        &DEPENDENCY_DELAY.as_millis().to_string(),
+    ]);
+    let db_port: u16 = listening
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the server said {listening}"));
+    let calls = {
+        let args = [
+            "call".to_string(),
+            caller.dir().display().to_string(),
+            format!("127.0.0.1:{db_port}"),
+            (RUN.as_millis() / DEPENDENCY_DELAY.as_millis()).to_string(),
+        ];
+        thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Driven::start(&args)
+        })
+    };
     // none: an idle container.
     let idle = TestCgroup::create("pp-verdict-idle");
     let blocked = Workload::blocked(idle.dir());
@@ -290,6 +320,10 @@ fn each_bottleneck_gets_its_verdict() {
         (&writer, expect("storage", "sync")),
         (&memory, expect("memory", "")),
         (&idle, expect("none", "")),
+        (
+            &caller,
+            expect("dependency", &format!("127.0.0.1:{db_port}")),
+        ),
     ];
     let scrape = agent.scrape();
     let (status, body) = agent.get("/api/v1/containers");
@@ -386,6 +420,9 @@ fn each_bottleneck_gets_its_verdict() {
     // top on a terminal: the verdicts, sorting, filtering, quitting.
     top_under_tmux(&agent, &expected[..5]);
 
+    let dependency_p95 = entry(&caller)["evidence"]["dependencies"][0]["p95_seconds"]
+        .as_f64()
+        .unwrap();
     let storage_p95 = entry(&writer)["evidence"]["syscalls"]["sync"]["p95_seconds"]
         .as_f64()
         .unwrap();
@@ -394,6 +431,21 @@ fn each_bottleneck_gets_its_verdict() {
     drop(client);
     drop(listener);
     blocked.kill();
+    let (_caller, answered) = calls.join().unwrap();
+    let mut own: Vec<u64> = answered
+        .strip_prefix("response_ns ")
+        .unwrap_or_else(|| panic!("the caller said {answered}"))
+        .split_whitespace()
+        .map(|ns| ns.parse().unwrap())
+        .collect();
+    let own_p95 = quantile(&mut own, 0.95);
+    eprintln!("answer p95: caller's clock {own_p95:.4} s, verdict's {dependency_p95:.4} s");
+    assert_eq!(
+        dependency_p95.log2().ceil(),
+        own_p95.log2().ceil(),
+        "answer p95 {dependency_p95} s against the caller's {own_p95} s"
+    );
+    drop(slow_server);
     starved.wait();
     requests.wait();
     busy.wait();

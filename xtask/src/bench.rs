@@ -7,7 +7,10 @@
 //!   two context switches per operation, µs per operation;
 //! - syscalls: a `getppid()` loop pinned to one CPU, ns per call;
 //! - TCP: loopback connections, each accepted and closed, pinned to one CPU
-//!   (`pp-workload handshakes`), ns per connection.
+//!   (`pp-workload handshakes`), ns per connection;
+//! - dependency: one-byte requests and answers over one loopback
+//!   connection, pinned to one CPU (`pp-workload roundtrips`), ns per
+//!   round trip (two sends, two arrivals, one response time).
 
 use std::{path::Path, process::Command};
 
@@ -57,7 +60,7 @@ struct Workload {
     measure: fn(usize, u64) -> Result<f64>,
 }
 
-const WORKLOADS: [Workload; 3] = [
+const WORKLOADS: [Workload; 4] = [
     Workload {
         title: "sched pipe (2 wakeups + 2 switches per op)",
         unit: "µs/op",
@@ -79,10 +82,19 @@ const WORKLOADS: [Workload; 3] = [
         goal: None,
         measure: handshake_nanos,
     },
+    Workload {
+        title: "TCP request/response on one loopback connection (one response time each)",
+        unit: "ns/round trip",
+        signal: "dependency",
+        goal: Some(1.5),
+        measure: roundtrip_nanos,
+    },
 ];
 
 /// Runs the benchmark and prints medians and ratios.
-pub fn bench(rounds: usize, loops: u64) -> Result<()> {
+///
+/// Runs the workloads of `signals` (all when empty).
+pub fn bench(rounds: usize, loops: u64, signals: &[String]) -> Result<()> {
     if !is_root() {
         bail!(
             "the benchmark attaches eBPF programs and needs root: run `sudo -E cargo xtask bench`"
@@ -91,12 +103,22 @@ pub fn bench(rounds: usize, loops: u64) -> Result<()> {
     if rounds == 0 {
         bail!("--rounds must be at least 1");
     }
+    let known: Vec<&str> = WORKLOADS.iter().map(|w| w.signal).collect();
+    if let Some(unknown) = signals.iter().find(|s| !known.contains(&s.as_str())) {
+        bail!(
+            "--signal {unknown}: no workload for it; known: {}",
+            known.join(", ")
+        );
+    }
     packages::ensure(packages::BENCH_COMMANDS)?;
     let agent = build::build(true)?;
     build::workload(true)?;
     let cpu = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
     let mut reports = Vec::new();
-    for workload in &WORKLOADS {
+    for workload in WORKLOADS
+        .iter()
+        .filter(|w| signals.is_empty() || signals.iter().any(|s| s == w.signal))
+    {
         eprintln!(
             "xtask: bench: {} on CPU {cpu}, {loops} iterations, {rounds} rounds, configurations interleaved",
             workload.title
@@ -197,13 +219,24 @@ fn getppid_nanos(cpu: usize, loops: u64) -> Result<f64> {
 /// ns per loopback TCP connection (connect, accept, close), a tenth of
 /// `loops` of them, by `pp-workload handshakes` pinned to `cpu`.
 fn handshake_nanos(cpu: usize, loops: u64) -> Result<f64> {
+    workload_ns_per_op("handshakes", cpu, (loops / 10).max(1))
+}
+
+/// ns per request and answer over one loopback connection, `loops` of
+/// them, by `pp-workload roundtrips` pinned to `cpu`.
+fn roundtrip_nanos(cpu: usize, loops: u64) -> Result<f64> {
+    workload_ns_per_op("roundtrips", cpu, loops)
+}
+
+/// What `pp-workload MODE - COUNT`, pinned to `cpu`, says one operation took.
+fn workload_ns_per_op(mode: &str, cpu: usize, count: u64) -> Result<f64> {
     let text = output(
         Command::new("taskset")
             .args(["-c", &cpu.to_string()])
             .arg(build::workload_binary(true))
-            .args(["handshakes", "-", &(loops / 10).max(1).to_string()]),
+            .args([mode, "-", &count.to_string()]),
     )
-    .context("pp-workload handshakes failed")?;
+    .with_context(|| format!("pp-workload {mode} failed"))?;
     text.trim()
         .strip_prefix("ns_per_op ")
         .and_then(|v| v.parse().ok())

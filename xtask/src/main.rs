@@ -65,13 +65,18 @@ enum Command {
     },
     /// Measure each signal's overhead against the bare system and the
     /// empty-hook floor (sched pipe for runq, a getppid loop for syscall,
-    /// loopback TCP connections for tcp). Needs root.
+    /// loopback TCP connections for tcp, loopback requests and answers for
+    /// dependency). Needs root.
     Bench {
+        /// Only these signals' workloads (repeatable; default: all).
+        #[arg(long = "signal", value_name = "SIGNAL")]
+        signals: Vec<String>,
         /// Rounds per configuration (the median is reported).
         #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Iterations per round: `perf bench sched pipe` operations, ten
-        /// times as many `getppid()` calls, a tenth as many TCP connections.
+        /// times as many `getppid()` calls, a tenth as many TCP connections,
+        /// as many request/answer round trips.
         #[arg(long, default_value_t = 200_000)]
         loops: u64,
         /// Instead: the agent at scale, with this many containers (repeatable;
@@ -100,7 +105,12 @@ fn main() -> ExitCode {
         Command::Lint => build::lint(),
         Command::VmTest { kernels } => vm::vm_test(&kernels),
         Command::Bench { scale, .. } if !scale.is_empty() => scale::scale(&scale),
-        Command::Bench { rounds, loops, .. } => bench::bench(rounds, loops),
+        Command::Bench {
+            rounds,
+            loops,
+            signals,
+            ..
+        } => bench::bench(rounds, loops, &signals),
         Command::HookBench { rounds } => hook_bench::hook_bench(rounds),
     };
     match result {

@@ -34,7 +34,15 @@ pub const KERNELS: &[(&str, &str)] = &[
 
 /// Integration test binaries that exercise the kernel (the others check
 /// deployment files or talk to Prometheus, which do not depend on it).
-const KERNEL_TESTS: &[&str] = &["cli", "runqueue", "syscall", "tcp", "identity", "memory"];
+const KERNEL_TESTS: &[&str] = &[
+    "cli",
+    "runqueue",
+    "syscall",
+    "tcp",
+    "dependency",
+    "identity",
+    "memory",
+];
 
 /// Host tools the tests run inside the guest.
 const GUEST_TOOLS: &[&str] = &["/usr/sbin/ip", "/usr/bin/ss", "/usr/bin/setpriv"];

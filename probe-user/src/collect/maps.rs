@@ -9,6 +9,7 @@ use aya::{
 };
 use probe_common::{
     cgroups, counters,
+    dependency::{self, RemoteKey, RemoteStats},
     histogram::Histogram,
     memory::{self, CgroupMemory},
     runqueue::{self, CgroupRunqueue, PreemptionKey},
@@ -29,6 +30,8 @@ pub struct RawSnapshot {
     pub preemptions: Vec<(PreemptionKey, u64)>,
     /// Accept-queue fill observations per socket cgroup id.
     pub tcp_fill: Vec<(u64, TcpFill)>,
+    /// Statistics per (socket cgroup, remote endpoint).
+    pub remotes: Vec<(RemoteKey, RemoteStats)>,
     /// Lost and discarded events of the running signals: (signal, reason, count).
     pub lost: Vec<(&'static str, &'static str, u64)>,
 }
@@ -98,6 +101,7 @@ pub struct KernelMaps {
     cgroups: BpfHashMap<MapData, u64, u8>,
     preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
     tcp_fill: BpfHashMap<MapData, u64, TcpFill>,
+    remotes: BpfHashMap<MapData, RemoteKey, RemoteStats>,
     counters: PerCpuArray<MapData, u64>,
 }
 
@@ -129,6 +133,7 @@ impl KernelMaps {
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
             tcp_fill: take(ebpf, tcp::FILL_MAP)?,
+            remotes: take(ebpf, dependency::REMOTES_MAP)?,
             counters: take(ebpf, counters::MAP)?,
         })
     }
@@ -151,6 +156,13 @@ impl KernelMaps {
         }
         for entry in self.tcp_fill.iter() {
             snapshot.tcp_fill.push(entry.context("reading TCP_FILL")?);
+        }
+        if self.runs(Signal::Dependency) {
+            for entry in self.remotes.iter() {
+                snapshot
+                    .remotes
+                    .push(entry.context("reading DEPENDENCY_REMOTES")?);
+            }
         }
         for (index, signal, reason) in counters::NAMES {
             if !self.signals.iter().any(|s| s.name() == signal) {
@@ -199,6 +211,11 @@ impl KernelMaps {
     /// Drops a removed cgroup's accept-queue fill histogram.
     pub fn forget_tcp_fill(&mut self, id: u64) {
         let _ = self.tcp_fill.remove(&id);
+    }
+
+    /// Drops one (cgroup, remote) entry.
+    pub fn forget_remote(&mut self, key: &RemoteKey) {
+        let _ = self.remotes.remove(key);
     }
 
     /// Drops one preemption pair.

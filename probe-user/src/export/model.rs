@@ -3,6 +3,7 @@
 //! its series and their values.
 
 use probe_common::{
+    dependency::reason,
     histogram::{BUCKETS, Histogram, native_index},
     syscall::SyscallClass,
     tcp::{FILL_SCALE, FILL_STEPS, TcpFill},
@@ -12,7 +13,7 @@ use crate::{
     collect::psi::Resource,
     identity::Labels,
     sampler::Sample,
-    snapshot::{CgroupStats, PortStats, Preemptor},
+    snapshot::{CgroupStats, PortStats, Preemptor, remotes::RemoteSeries},
 };
 
 /// A metric family.
@@ -214,6 +215,72 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                 })
                 .collect(),
         },
+        histogram_family(
+            "pressure_dependency_response_seconds",
+            "Time a remote endpoint took to answer the cgroup's requests, per remote \
+             (IP:port of the peer, for connections the cgroup opened): from a request sent \
+             (data written with no answer open and nothing unread from the peer) to the first \
+             byte of the answer.",
+            remotes(cgroups)
+                .filter(|(_, r)| r.stats.response.buckets.iter().any(|&n| n > 0))
+                .map(|(c, r)| {
+                    series(
+                        remote_labels(c, r),
+                        latency(&r.stats.response, RUNQ_CLASSIC_POW2.step_by(1)),
+                    )
+                })
+                .collect(),
+        ),
+        histogram_family(
+            "pressure_dependency_connect_seconds",
+            "Time the cgroup's connections to a remote endpoint took to be established \
+             (SYN_SENT to ESTABLISHED), per remote.",
+            remotes(cgroups)
+                .filter(|(_, r)| r.stats.connect.buckets.iter().any(|&n| n > 0))
+                .map(|(c, r)| {
+                    series(
+                        remote_labels(c, r),
+                        latency(&r.stats.connect, RUNQ_CLASSIC_POW2.step_by(1)),
+                    )
+                })
+                .collect(),
+        ),
+        Family {
+            name: "pressure_dependency_connect_failures_total",
+            help: "Connections the cgroup tried to open to a remote endpoint that failed, per \
+                   remote, by reason: refused (reset by the peer), timed_out (no answer to \
+                   the SYNs), unreachable (an ICMP error), other (such as closed by the caller \
+                   first).",
+            kind: Kind::Counter,
+            series: remotes(cgroups)
+                .flat_map(|(c, r)| {
+                    reason::LABELS
+                        .iter()
+                        .zip(r.stats.failures)
+                        .map(move |(why, count)| {
+                            number(with(remote_labels(c, r), "reason", why), count as f64)
+                        })
+                })
+                .collect(),
+        },
+        Family {
+            name: "pressure_dependency_retransmits_total",
+            help: "TCP segments retransmitted on the cgroup's connections to a remote endpoint \
+                   (SYNs included), per remote.",
+            kind: Kind::Counter,
+            series: remotes(cgroups)
+                .map(|(c, r)| number(remote_labels(c, r), r.stats.retransmits as f64))
+                .collect(),
+        },
+        Family {
+            name: "pressure_dependency_connections",
+            help: "Connections the cgroup opened to a remote endpoint that are established \
+                   now, per remote.",
+            kind: Kind::Gauge,
+            series: remotes(cgroups)
+                .map(|(c, r)| number(remote_labels(c, r), r.stats.established.max(0) as f64))
+                .collect(),
+        },
         Family {
             name: "pressure_psi_stall_seconds_total",
             help: "The kernel's pressure stall information of the cgroup (its cpu.pressure, \
@@ -385,6 +452,17 @@ fn psi(c: &CgroupStats) -> Vec<Series> {
                 })
         })
         .collect()
+}
+
+/// Every exported remote of every cgroup.
+fn remotes(cgroups: &[CgroupStats]) -> impl Iterator<Item = (&CgroupStats, &RemoteSeries)> {
+    cgroups
+        .iter()
+        .flat_map(|c| c.remotes.iter().map(move |r| (c, r)))
+}
+
+fn remote_labels(c: &CgroupStats, r: &RemoteSeries) -> Vec<(&'static str, String)> {
+    with(cgroup_labels(&c.labels), "remote", &r.remote.to_string())
 }
 
 fn preemptions(c: &CgroupStats) -> Vec<Series> {

@@ -11,7 +11,7 @@ use aya::{
 };
 use aya_log::EbpfLogger;
 use probe_common::{
-    cgroups, globals, memory,
+    cgroups, dependency, globals, memory,
     runqueue::{self, WAKEUP_SLOTS},
     syscall, tcp,
 };
@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::kernel::{
     cgroup_state::CgroupState,
     hooks::{Hook, HookKind, Planned},
-    offsets::{KernelOffsets, TcpOffsets},
+    offsets::{DependencyOffsets, KernelOffsets, TcpOffsets},
     signals::Signal,
 };
 
@@ -70,8 +70,12 @@ pub struct LoadOptions<'a> {
     pub signals: &'a [Signal],
     /// What to attach: the plan of each need of `signals`.
     pub plans: &'a [Planned],
-    /// Offsets for the TCP programs, when the TCP signal runs.
+    /// Offsets for the TCP programs, when the TCP or dependency signal runs.
     pub tcp_offsets: Option<TcpOffsets>,
+    /// Offsets for the dependency programs, when that signal runs.
+    pub dependency_offsets: Option<DependencyOffsets>,
+    /// Bound of the kernel's (cgroup, remote) map.
+    pub kernel_remotes: u32,
     /// Real programs or the empty floor.
     pub programs: Programs,
     /// Forward kernel diagnostics to the agent log.
@@ -106,6 +110,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
             .kernel_cgroups
             .saturating_mul(runqueue::PREEMPTION_PAIRS_PER_CGROUP),
     );
+    loader.map_max_entries(dependency::REMOTES_MAP, options.kernel_remotes);
     for signal in Signal::ALL.iter().filter(|s| !options.signals.contains(s)) {
         for map in signal.sized_maps() {
             loader.map_max_entries(map, 1);
@@ -119,6 +124,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         .tcp_offsets
         .iter()
         .flat_map(|t| t.globals())
+        .chain(options.dependency_offsets.iter().flat_map(|d| d.globals()))
         .collect();
     for (name, value) in &tcp_globals {
         loader.override_global(name, value, true);

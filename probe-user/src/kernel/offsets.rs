@@ -201,3 +201,53 @@ impl TcpOffsets {
         named(&TCP_FIELDS, self.values)
     }
 }
+
+/// What the dependency programs read of a socket besides what the TCP
+/// programs read (its family, protocol and cgroup, in [`TcpOffsets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DependencyOffsets {
+    values: [u64; DEPENDENCY_FIELDS.len()],
+}
+
+/// The peer's address and port, the socket's error, and its receive queue.
+const DEPENDENCY_FIELDS: [FieldSpec; 5] = [
+    (
+        globals::SOCK_DADDR_OFFSET,
+        "sock",
+        "__sk_common.skc_daddr",
+        Some(4),
+    ),
+    (
+        globals::SOCK_V6_DADDR_OFFSET,
+        "sock",
+        "__sk_common.skc_v6_daddr",
+        Some(16),
+    ),
+    (
+        globals::SOCK_DPORT_OFFSET,
+        "sock",
+        "__sk_common.skc_dport",
+        Some(2),
+    ),
+    (globals::SOCK_ERR_OFFSET, "sock", "sk_err", Some(4)),
+    (
+        globals::SOCK_RCV_QLEN_OFFSET,
+        "sock",
+        "sk_receive_queue.qlen",
+        Some(4),
+    ),
+];
+
+impl DependencyOffsets {
+    /// Looks every field up; the error names the first one missing.
+    pub fn resolve(btf: &KernelBtf) -> Result<Self> {
+        Ok(Self {
+            values: resolve_fields(btf, &DEPENDENCY_FIELDS)?,
+        })
+    }
+
+    /// The globals to set before load, by name.
+    pub fn globals(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        named(&DEPENDENCY_FIELDS, self.values)
+    }
+}

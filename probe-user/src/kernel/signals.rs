@@ -3,15 +3,16 @@
 use std::fmt;
 
 use anyhow::{Result, bail};
-use probe_common::{memory, runqueue, syscall, tcp};
+use probe_common::{dependency, memory, runqueue, syscall, tcp};
 
 use crate::{
     collect::psi,
     kernel::{
         hooks::{
-            self, HookSupport, MEMORY_NEEDS, Need, Planned, RUNQ_NEEDS, SYSCALL_NEEDS, TCP_NEEDS,
+            self, DEPENDENCY_NEEDS, HookSupport, MEMORY_NEEDS, Need, Planned, RUNQ_NEEDS,
+            SYSCALL_NEEDS, TCP_NEEDS,
         },
-        offsets::TcpOffsets,
+        offsets::{DependencyOffsets, TcpOffsets},
     },
 };
 
@@ -24,6 +25,9 @@ pub enum Signal {
     Syscall,
     /// TCP accept-queue depth, limit, fill and overflows.
     Tcp,
+    /// Response and connect times, failures, retransmits and connections
+    /// of the remote endpoints each container connects to.
+    Dependency,
     /// Memory reclaim stalls and OOM kills.
     Memory,
     /// The kernel's pressure stall information of each cgroup (read from
@@ -33,10 +37,11 @@ pub enum Signal {
 
 impl Signal {
     /// Every signal.
-    pub const ALL: [Signal; 5] = [
+    pub const ALL: [Signal; 6] = [
         Signal::Runq,
         Signal::Syscall,
         Signal::Tcp,
+        Signal::Dependency,
         Signal::Memory,
         Signal::Psi,
     ];
@@ -47,6 +52,7 @@ impl Signal {
             Signal::Runq => "runq",
             Signal::Syscall => "syscall",
             Signal::Tcp => "tcp",
+            Signal::Dependency => "dependency",
             Signal::Memory => "memory",
             Signal::Psi => "psi",
         }
@@ -58,6 +64,7 @@ impl Signal {
             Signal::Runq => RUNQ_NEEDS,
             Signal::Syscall => SYSCALL_NEEDS,
             Signal::Tcp => TCP_NEEDS,
+            Signal::Dependency => DEPENDENCY_NEEDS,
             Signal::Memory => MEMORY_NEEDS,
             Signal::Psi => &[],
         }
@@ -70,6 +77,7 @@ impl Signal {
             Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
             Signal::Syscall => &[syscall::SLOTS_MAP],
             Signal::Tcp => &[tcp::FILL_MAP],
+            Signal::Dependency => &[dependency::REMOTES_MAP],
             Signal::Memory => &[memory::SLOTS_MAP],
             Signal::Psi => &[],
         }
@@ -86,8 +94,13 @@ impl Signal {
         if self == Signal::Syscall && syscall::host_arch().is_none() {
             return Err("no syscall table for this architecture".into());
         }
-        if self == Signal::Tcp
+        if matches!(self, Signal::Tcp | Signal::Dependency)
             && let Err(err) = TcpOffsets::resolve(support.btf)
+        {
+            return Err(format!("{err:#}"));
+        }
+        if self == Signal::Dependency
+            && let Err(err) = DependencyOffsets::resolve(support.btf)
         {
             return Err(format!("{err:#}"));
         }

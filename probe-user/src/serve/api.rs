@@ -110,5 +110,14 @@ fn evidence(e: &Evidence) -> Value {
             "oom_kills": e.oom_kills,
         },
         "psi": psi,
+        "dependencies": e.remotes.iter().map(|r| {
+            let mut value = latency(&r.response);
+            value["remote"] = Value::from(r.remote.to_string());
+            value["connect_p95_seconds"] = Value::from(round(r.connect.quantile(0.95)));
+            value["connect_failures"] = Value::from(r.failures);
+            value["retransmits"] = Value::from(r.retransmits);
+            value["connections"] = Value::from(r.connections);
+            value
+        }).collect::<Vec<_>>(),
     })
 }

@@ -13,7 +13,7 @@ use probe_common::{histogram::Histogram, memory::CgroupMemory, syscall::CgroupSy
 use crate::{
     collect::psi::Psi,
     identity::Labels,
-    snapshot::{CgroupStats, PortStats},
+    snapshot::{CgroupStats, PortStats, remotes},
 };
 
 /// Decides which cgroups have series of their own.
@@ -116,6 +116,10 @@ fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
             add(totals, &more);
         }
     });
+    let mut remotes = Vec::new();
+    remotes::merge_all_into_other(&mut remotes, std::mem::take(&mut a.remotes));
+    remotes::merge_all_into_other(&mut remotes, b.remotes);
+    a.remotes = remotes;
     a
 }
 
@@ -162,6 +166,7 @@ mod tests {
             preemptions: Some([id, 0, 1]),
             memory: None,
             psi: Some(Psi([[id, 1], [0, 0], [2, 0]])),
+            remotes: Vec::new(),
         }
     }
 

@@ -12,11 +12,14 @@
 //! 3. `preemptions`: who preempted whom, classified, with the counts of
 //!    removed preemptors kept (retired) so that no counter goes back;
 //! 4. accept-queue fill, and `ports` from the listeners;
-//! 5. `fold`: at most `--max-cgroups` cgroups get series of their own.
+//! 5. `remotes`: each container's remote endpoints, at most
+//!    `--max-remotes` of them;
+//! 6. `fold`: at most `--max-cgroups` cgroups get series of their own.
 
 mod fold;
 mod ports;
 mod preemptions;
+pub mod remotes;
 mod resolve;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -25,6 +28,7 @@ use std::os::fd::OwnedFd;
 
 use anyhow::Result;
 use probe_common::{
+    dependency::RemoteKey,
     histogram::Histogram,
     memory::CgroupMemory,
     runqueue::PreemptionKey,
@@ -33,7 +37,12 @@ use probe_common::{
 };
 use tracing::warn;
 
-use self::{fold::Folder, preemptions::RetiredPreemptions, resolve::Resolutions};
+use self::{
+    fold::Folder,
+    preemptions::RetiredPreemptions,
+    remotes::{Ranker, RemoteSeries},
+    resolve::Resolutions,
+};
 use crate::{
     collect::{
         listeners::ListenerId,
@@ -97,6 +106,8 @@ pub struct CgroupStats {
     pub memory: Option<Box<CgroupMemory>>,
     /// The kernel's pressure stall information, when it could be read.
     pub psi: Option<Psi>,
+    /// The remote endpoints it connects to, busiest first (`other` last).
+    pub remotes: Vec<RemoteSeries>,
 }
 
 /// The listening sockets of one port of one cgroup in one network
@@ -181,6 +192,8 @@ pub trait KernelState {
     fn forget_pair(&mut self, key: &PreemptionKey);
     /// Drops a removed cgroup's accept-queue fill histogram.
     fn forget_tcp_fill(&mut self, id: u64);
+    /// Drops one (cgroup, remote) entry.
+    fn forget_remote(&mut self, key: &RemoteKey);
 }
 
 /// Builds snapshots; remembers what must outlive one build (retired
@@ -188,14 +201,17 @@ pub trait KernelState {
 pub struct SnapshotBuilder {
     retired: RetiredPreemptions,
     folder: Folder,
+    ranker: Ranker,
 }
 
 impl SnapshotBuilder {
-    /// A builder that gives at most `max_cgroups` cgroups series of their own.
-    pub fn new(max_cgroups: usize) -> Self {
+    /// A builder that gives at most `max_cgroups` cgroups series of their
+    /// own, and each at most `max_remotes` remote endpoints.
+    pub fn new(max_cgroups: usize, max_remotes: usize) -> Self {
         Self {
             retired: RetiredPreemptions::default(),
             folder: Folder::new(max_cgroups),
+            ranker: Ranker::new(max_remotes),
         }
     }
 
@@ -227,6 +243,25 @@ impl SnapshotBuilder {
             match resolutions.status(id, cgroups) {
                 resolve::Status::Gone => kernel.forget_tcp_fill(id),
                 status => stats.entry(id, status.labels()).tcp_fill = Some(fill),
+            }
+        }
+        let mut live_remotes = Vec::with_capacity(raw.remotes.len());
+        for (key, remote) in raw.remotes {
+            match resolutions.status(key.cgroup, cgroups) {
+                resolve::Status::Gone => kernel.forget_remote(&key),
+                status => {
+                    stats.entry(key.cgroup, status.labels());
+                    live_remotes.push((key, remote));
+                }
+            }
+        }
+        let (ranked, idle) = self.ranker.rank(live_remotes, std::time::Instant::now());
+        for key in idle {
+            kernel.forget_remote(&key);
+        }
+        for (id, series) in ranked {
+            if let Some(entry) = stats.0.get_mut(&id) {
+                entry.remotes = series;
             }
         }
         let ports = tcp.map_or_else(Vec::new, |tcp| {
@@ -267,6 +302,7 @@ impl PerCgroup {
             preemptions: None,
             memory: None,
             psi: None,
+            remotes: Vec::new(),
         })
     }
 
@@ -371,6 +407,10 @@ impl KernelState for KernelMaps {
 
     fn forget_tcp_fill(&mut self, id: u64) {
         KernelMaps::forget_tcp_fill(self, id);
+    }
+
+    fn forget_remote(&mut self, key: &RemoteKey) {
+        KernelMaps::forget_remote(self, key);
     }
 }
 

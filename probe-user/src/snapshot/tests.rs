@@ -82,6 +82,7 @@ struct FakeKernel {
     forgotten_cgroups: Vec<u64>,
     forgotten_pairs: Vec<PreemptionKey>,
     forgotten_fills: Vec<u64>,
+    forgotten_remotes: Vec<RemoteKey>,
 }
 
 impl KernelState for FakeKernel {
@@ -110,6 +111,10 @@ impl KernelState for FakeKernel {
 
     fn forget_tcp_fill(&mut self, id: u64) {
         self.forgotten_fills.push(id);
+    }
+
+    fn forget_remote(&mut self, key: &RemoteKey) {
+        self.forgotten_remotes.push(*key);
     }
 }
 
@@ -149,7 +154,7 @@ fn preemptors_are_classified() {
     for (by, fake, class) in table {
         let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (by, fake)]);
         let mut kernel = FakeKernel::default();
-        let snapshot = SnapshotBuilder::new(10).build(
+        let snapshot = SnapshotBuilder::new(10, 20).build(
             raw(&[], &[pair(1, by, 5)]),
             None,
             &mut kernel,
@@ -167,7 +172,7 @@ fn preemptors_are_classified() {
 
 #[test]
 fn a_removed_preemptor_is_retired_and_no_count_goes_back() {
-    let mut builder = SnapshotBuilder::new(10);
+    let mut builder = SnapshotBuilder::new(10, 20);
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (2, Fake::Live("/noisy"))]);
     let mut kernel = FakeKernel::default();
     let first = builder.build(raw(&[], &[pair(1, 2, 7)]), None, &mut kernel, &mut cgroups);
@@ -207,9 +212,26 @@ fn removed_cgroups_are_reclaimed() {
             sum_micro: 1,
         },
     )];
-    let snapshot = SnapshotBuilder::new(10).build(input, None, &mut kernel, &mut cgroups);
+    let remote = |cgroup| RemoteKey {
+        cgroup,
+        addr: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        port: 5432,
+        family: probe_common::tcp::AF_INET,
+        pad: 0,
+    };
+    let no_events = probe_common::dependency::RemoteStats {
+        response: Histogram::ZERO,
+        connect: Histogram::ZERO,
+        failures: [0; 4],
+        retransmits: 0,
+        established: 1,
+    };
+    input.remotes = vec![(remote(1), no_events), (remote(2), no_events)];
+    let snapshot = SnapshotBuilder::new(10, 20).build(input, None, &mut kernel, &mut cgroups);
     assert_eq!(snapshot.cgroups.len(), 1);
     assert_eq!(stats_of(&snapshot, 1).runq.unwrap().buckets[40], 3);
+    assert_eq!(stats_of(&snapshot, 1).remotes.len(), 1);
+    assert_eq!(kernel.forgotten_remotes, [remote(2)]);
     assert_eq!(kernel.forgotten_cgroups, [2]);
     assert_eq!(kernel.forgotten_pairs, [PreemptionKey { victim: 2, by: 1 }]);
     assert_eq!(kernel.forgotten_fills, [2]);
@@ -224,7 +246,7 @@ fn an_unreadable_cgroup_does_not_fail_the_others() {
         ..FakeKernel::default()
     };
     let snapshot =
-        SnapshotBuilder::new(10).build(raw(&[1, 2], &[]), None, &mut kernel, &mut cgroups);
+        SnapshotBuilder::new(10, 20).build(raw(&[1, 2], &[]), None, &mut kernel, &mut cgroups);
     assert_eq!(snapshot.unreadable, 1);
     assert_eq!(stats_of(&snapshot, 2).runq.unwrap().buckets[40], 6);
     assert!(snapshot.cgroups.iter().all(|c| c.id != 1));
@@ -240,7 +262,7 @@ fn cgroups_without_a_path_are_exported_by_id() {
         ..FakeKernel::default()
     };
     let snapshot =
-        SnapshotBuilder::new(10).build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
+        SnapshotBuilder::new(10, 20).build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
     assert_eq!(snapshot.unresolved, 2);
     let names: Vec<&str> = snapshot
         .cgroups
@@ -271,7 +293,7 @@ fn listeners_add_up_per_port() {
         overflows: BTreeMap::from([((100, 10), 3), ((100, 11), 4)]),
     };
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/web"))]);
-    let snapshot = SnapshotBuilder::new(10).build(
+    let snapshot = SnapshotBuilder::new(10, 20).build(
         raw(&[], &[]),
         Some(tcp),
         &mut FakeKernel::default(),

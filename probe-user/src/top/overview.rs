@@ -40,6 +40,13 @@ struct Evidence {
     syscalls: BTreeMap<String, Latency>,
     memory: Memory,
     psi: Option<BTreeMap<String, Shares>>,
+    dependencies: Vec<Dependency>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Dependency {
+    p95_seconds: f64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,6 +112,11 @@ impl Container {
             .fold(0.0, f64::max)
     }
 
+    fn dependency_p95(&self) -> f64 {
+        let deps = &self.evidence.dependencies;
+        deps.iter().map(|d| d.p95_seconds).fold(0.0, f64::max)
+    }
+
     fn memory_stall(&self) -> f64 {
         let psi = self
             .evidence
@@ -158,6 +170,7 @@ impl Container {
             seconds(self.evidence.runqueue.p95_seconds),
             number(self.fill(), |v| format!("{v:.2}")),
             number(self.drops() as f64, |v| format!("{v}")),
+            seconds(self.dependency_p95()),
             seconds(self.storage_p95()),
             share(self.memory_stall()),
             number(self.evidence.memory.oom_kills as f64, |v| format!("{v}")),
@@ -166,7 +179,7 @@ impl Container {
 }
 
 /// The table's columns.
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 13] = [
     "CONTAINER",
     "VERDICT",
     "DETAIL",
@@ -176,6 +189,7 @@ pub const COLUMNS: [&str; 12] = [
     "RUNQ P95",
     "FILL",
     "DROPS",
+    "DEP P95",
     "DISK P95",
     "MEM STALL",
     "OOM",
@@ -210,6 +224,8 @@ pub enum SortKey {
     Name,
     /// Most time waiting for a CPU first.
     CpuWait,
+    /// Slowest dependency first.
+    Dependency,
     /// Slowest storage first.
     Storage,
     /// Most memory stall first.
@@ -217,10 +233,11 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    const ALL: [SortKey; 5] = [
+    const ALL: [SortKey; 6] = [
         SortKey::Worst,
         SortKey::Name,
         SortKey::CpuWait,
+        SortKey::Dependency,
         SortKey::Storage,
         SortKey::Memory,
     ];
@@ -237,6 +254,7 @@ impl SortKey {
             SortKey::Worst => "worst first",
             SortKey::Name => "name",
             SortKey::CpuWait => "cpu wait",
+            SortKey::Dependency => "dependency p95",
             SortKey::Storage => "disk p95",
             SortKey::Memory => "mem stall",
         }
@@ -255,6 +273,7 @@ impl Overview {
             SortKey::Worst => c.score(),
             SortKey::Name => 0.0,
             SortKey::CpuWait => c.evidence.runqueue.wait_share,
+            SortKey::Dependency => c.dependency_p95(),
             SortKey::Storage => c.storage_p95(),
             SortKey::Memory => c.memory_stall(),
         };
@@ -364,6 +383,7 @@ mod tests {
                 "200µs",
                 "1.12",
                 "12",
+                "-",
                 "4.0ms",
                 "2.0%",
                 "-"

@@ -115,6 +115,7 @@ impl View {
             Constraint::Length(5),
             Constraint::Length(6),
             Constraint::Length(8),
+            Constraint::Length(8),
             Constraint::Length(9),
             Constraint::Length(4),
         ];

@@ -12,15 +12,21 @@
 //! | --- | --- | --- |
 //! | CPU | time its threads waited for a CPU / window (summed over threads) | ≥ `cpu_wait_share` (0.1), with ≥ `min_events` waits |
 //! | accept queue | the fullest of: a listener's fill now, p95 of the fill at each queued connection | ≥ `accept_fill` (0.8), with ≥ `min_events` queued connections or the fill now; or any connection dropped |
+//! | dependency | p95 response time of each remote endpoint (the slowest counts) | ≥ `dependency_p95` (100 ms), with ≥ `min_events` responses from it; or ≥ `min_events` failed connects to it |
 //! | storage | p95 duration of `sync` (fsync and friends), then `file_io` syscalls | ≥ `storage_p95` (50 ms), with ≥ `min_events` calls of the class |
 //! | memory | time its threads stalled in reclaim / window, or PSI memory `some` / window, whichever is larger | ≥ `memory_stall_share` (0.05); or any OOM kill |
 //!
 //! The score of a pressure over its threshold is its measure divided by the
 //! threshold (how many times over); a dropped connection scores at least
-//! 2 and an OOM kill at least 3 (harm done, not just pressure). The highest
-//! score is the verdict; the others are still reported, with their scores,
-//! as evidence. A tie goes to the first in this order: memory, accept
-//! queue, CPU (a noisy neighbour, then its own threads), storage.
+//! 2, an OOM kill at least 3, and failing connects to a remote at least 2
+//! (harm done, not just pressure). The highest score is the verdict; the
+//! others are still reported, with their scores, as evidence. A tie goes
+//! to the first in this order: memory, accept queue, dependency, CPU (a
+//! noisy neighbour, then its own threads), storage.
+//!
+//! Dependency comes before CPU and storage in ties because a slow
+//! dependency causes the others' symptoms (a service waiting on a database
+//! retries, queues, and writes more), never the other way around.
 //!
 //! CPU pressure is `cpu` when at least `cpu_own_share` (0.3) of the
 //! preemptions of its threads were by threads of its own cgroup: its own
@@ -36,8 +42,6 @@
 //!
 //! Nothing over its threshold: `none`.
 //!
-//! Dependency pressure (a slow remote endpoint) waits for the dependency
-//! signal: the verdict never says `dependency` yet.
 
 pub mod rules;
 
@@ -54,6 +58,8 @@ pub enum Bottleneck {
     Memory,
     /// Connections arrive faster than it accepts them.
     AcceptQueue,
+    /// A remote endpoint it calls answers slowly or fails.
+    Dependency,
     /// Its threads wait for a CPU, behind other containers or the host.
     CpuNeighbour,
     /// Its threads wait for a CPU, behind its own threads.
@@ -67,9 +73,10 @@ pub enum Bottleneck {
 impl Bottleneck {
     /// Every verdict, in tie-break order.
     #[cfg(test)]
-    pub const ALL: [Bottleneck; 6] = [
+    pub const ALL: [Bottleneck; 7] = [
         Bottleneck::Memory,
         Bottleneck::AcceptQueue,
+        Bottleneck::Dependency,
         Bottleneck::CpuNeighbour,
         Bottleneck::Cpu,
         Bottleneck::Storage,
@@ -81,6 +88,7 @@ impl Bottleneck {
         match self {
             Bottleneck::Memory => "memory",
             Bottleneck::AcceptQueue => "accept_queue",
+            Bottleneck::Dependency => "dependency",
             Bottleneck::CpuNeighbour => "cpu_neighbour",
             Bottleneck::Cpu => "cpu",
             Bottleneck::Storage => "storage",
@@ -93,7 +101,10 @@ impl Bottleneck {
     pub fn replicas_help(self) -> Option<bool> {
         match self {
             Bottleneck::Cpu | Bottleneck::AcceptQueue => Some(true),
-            Bottleneck::CpuNeighbour | Bottleneck::Storage | Bottleneck::Memory => Some(false),
+            Bottleneck::CpuNeighbour
+            | Bottleneck::Storage
+            | Bottleneck::Memory
+            | Bottleneck::Dependency => Some(false),
             Bottleneck::None => None,
         }
     }
@@ -109,6 +120,10 @@ impl Bottleneck {
             Bottleneck::AcceptQueue => {
                 "connections arrive faster than it accepts them: more replicas (or more \
                  accepting threads) help"
+            }
+            Bottleneck::Dependency => {
+                "waits on a slow or failing dependency: fix the dependency; more replicas add \
+                 load and retries to it"
             }
             Bottleneck::Storage => {
                 "waits on slow storage: more replicas add load to the same disk; fix or move \
@@ -141,6 +156,8 @@ pub struct Thresholds {
     pub accept_fill: f64,
     /// p95 seconds of `sync` or `file_io` syscalls.
     pub storage_p95: f64,
+    /// p95 seconds a remote endpoint takes to answer.
+    pub dependency_p95: f64,
     /// Time stalled on memory / window.
     pub memory_stall_share: f64,
     /// Fewest observations for a pressure to count.
@@ -154,6 +171,7 @@ impl Default for Thresholds {
             cpu_own_share: 0.3,
             accept_fill: 0.8,
             storage_p95: 0.05,
+            dependency_p95: 0.1,
             memory_stall_share: 0.05,
             min_events: 10,
         }
@@ -189,6 +207,7 @@ pub fn judge(evidence: Evidence, thresholds: &Thresholds) -> Diagnosis {
     let mut findings: Vec<Finding> = [
         memory(&evidence, thresholds),
         accept_queue(&evidence, thresholds),
+        dependency(&evidence, thresholds),
         cpu(&evidence, thresholds),
         storage(&evidence, thresholds),
     ]
@@ -253,6 +272,25 @@ fn accept_queue(e: &Evidence, t: &Thresholds) -> Option<Finding> {
         .or(fullest)
         .map_or(String::new(), |p| p.0.to_string());
     over(Bottleneck::AcceptQueue, score, port)
+}
+
+fn dependency(e: &Evidence, t: &Thresholds) -> Option<Finding> {
+    e.remotes
+        .iter()
+        .filter_map(|r| {
+            let slow = if r.response.count() >= t.min_events {
+                r.response.quantile(0.95) / t.dependency_p95
+            } else {
+                0.0
+            };
+            let failing = if r.failures >= t.min_events { 2.0 } else { 0.0 };
+            over(
+                Bottleneck::Dependency,
+                slow.max(failing),
+                r.remote.to_string(),
+            )
+        })
+        .max_by(|a, b| a.score.total_cmp(&b.score))
 }
 
 fn storage(e: &Evidence, t: &Thresholds) -> Option<Finding> {

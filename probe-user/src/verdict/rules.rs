@@ -49,7 +49,8 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
          # verdict's thresholds; do not edit, regenerate:\n\
          #   pressure-probe rules --window {window} --cpu-wait-share {cpu} \\\n\
          #     --cpu-own-share {own} --accept-fill {fill} --storage-p95 {storage} \\\n\
-         #     --memory-stall-share {memory} --min-events {min} \\\n\
+         #     --dependency-p95 {dependency} --memory-stall-share {memory} \\\n\
+         #     --min-events {min} \\\n\
          #     > deploy/prometheus/rules.yml\n\
          #\n\
          # `pressure-probe.trends` records 5-minute views for dashboards and autoscalers.\n\
@@ -61,6 +62,7 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
         window = window.as_secs_f64(),
         cpu = t.cpu_wait_share,
         own = t.cpu_own_share,
+        dependency = t.dependency_p95,
         fill = t.accept_fill,
         storage = t.storage_p95,
         memory = t.memory_stall_share,
@@ -96,6 +98,15 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
         "How full each listening port's accept queue is now (0..1+).",
         "port:pressure_tcp_accept_queue:fill",
         "pressure_tcp_accept_queue_depth / clamp_min(pressure_tcp_accept_queue_limit, 1)",
+    );
+    record(
+        &mut out,
+        "p95 time each remote endpoint took to answer, per container and remote.",
+        "container_remote:pressure_dependency_response_seconds:p95_5m",
+        &format!(
+            "histogram_quantile(0.95, sum by ({C}, remote, le) (\n  \
+             rate(pressure_dependency_response_seconds_bucket[5m])))"
+        ),
     );
     record(
         &mut out,
@@ -190,6 +201,20 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
     record(
         &mut out,
         &format!(
+            "p95 time each remote endpoint took to answer over the last {w} (at least {min} \
+             answers)."
+        ),
+        "container_remote:pressure_dependency_response_seconds:p95",
+        &format!(
+            "histogram_quantile(0.95, sum by ({C}, remote, le) (\n  \
+             rate(pressure_dependency_response_seconds_bucket[{w}])))\n\
+             and on ({C}, remote) sum by ({C}, remote) (\n  \
+             increase(pressure_dependency_response_seconds_count[{w}])) >= {min}"
+        ),
+    );
+    record(
+        &mut out,
+        &format!(
             "Share of the last {w} its threads stalled on memory: in reclaim, or the \
              kernel's PSI memory `some`, whichever is larger."
         ),
@@ -232,6 +257,18 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
             ),
         ),
         (
+            Bottleneck::Dependency,
+            format!(
+                "max by ({C}) (\n  \
+                 label_replace(container_remote:pressure_dependency_response_seconds:p95 / {p95},\n    \
+                 \"why\", \"slow\", \"\", \"\")\n  \
+                 or label_replace(2 * (sum by ({C}, remote) (\n    \
+                 increase(pressure_dependency_connect_failures_total[{w}])) >= bool {min}),\n    \
+                 \"why\", \"failing\", \"\", \"\"))",
+                p95 = t.dependency_p95
+            ),
+        ),
+        (
             Bottleneck::CpuNeighbour,
             format!("({cpu})\nunless on ({C}) ({own_most})"),
         ),
@@ -271,17 +308,30 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
                ({{ $labels.cgroup }})";
     for (bottleneck, _) in &scores {
         let label = bottleneck.label();
+        // A slow dependency is named: its alert is per remote.
+        let (expr, summary) = if *bottleneck == Bottleneck::Dependency {
+            (
+                format!(
+                    "container_remote:pressure_dependency_response_seconds:p95 / {} >= 1",
+                    t.dependency_p95
+                ),
+                format!("{who}: {{{{ $labels.remote }}}} answers slowly"),
+            )
+        } else {
+            (
+                format!("container_bottleneck:pressure_score:window{{bottleneck=\"{label}\"}}"),
+                format!("{who}: {label}"),
+            )
+        };
         alert(
             &mut out,
             Alert {
                 name: alert_name(*bottleneck),
-                expr: &format!(
-                    "container_bottleneck:pressure_score:window{{bottleneck=\"{label}\"}}"
-                ),
+                expr: &expr,
                 for_: ALERT_FOR,
                 severity: "warning",
                 bottleneck: *bottleneck,
-                summary: &format!("{who}: {label}"),
+                summary: &summary,
                 description: &format!(
                     "{label} pressure at {{{{ $value | printf \"%.1f\" }}}} times its threshold \
                      for {ALERT_FOR}: {}.",
@@ -368,6 +418,7 @@ fn alert_name(bottleneck: Bottleneck) -> &'static str {
     match bottleneck {
         Bottleneck::Memory => "ContainerMemoryBound",
         Bottleneck::AcceptQueue => "ContainerAcceptQueueFull",
+        Bottleneck::Dependency => "DependencySlow",
         Bottleneck::CpuNeighbour => "ContainerCpuNeighbourBound",
         Bottleneck::Cpu => "ContainerCpuBound",
         Bottleneck::Storage => "ContainerStorageBound",
@@ -393,6 +444,7 @@ mod tests {
                 cpu_own_share: 0.6,
                 accept_fill: 0.5,
                 storage_p95: 0.2,
+                dependency_p95: 0.3,
                 memory_stall_share: 0.07,
                 min_events: 42,
             },
@@ -403,6 +455,7 @@ mod tests {
             "(0.6 * (",
             "/ 0.5,",
             "p95 / 0.2)",
+            "p95 / 0.3,",
             "share / 0.07",
             ">= 42",
             "[120s]",

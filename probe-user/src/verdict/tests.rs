@@ -8,7 +8,11 @@ use probe_common::{
 };
 
 use super::*;
-use crate::{identity::Labels, window::counters::Coarse};
+use crate::{
+    identity::Labels,
+    snapshot::remotes::Remote,
+    window::{RemoteEvidence, counters::Coarse},
+};
 
 fn coarse(values: &[u64]) -> Coarse {
     let mut hist = Histogram::ZERO;
@@ -33,6 +37,7 @@ fn quiet() -> Evidence {
         reclaim: Coarse::default(),
         oom_kills: 0,
         psi: None,
+        remotes: Vec::new(),
     }
 }
 
@@ -178,10 +183,51 @@ fn replicas_help_only_where_more_of_them_relieve_the_pressure() {
         [
             ("memory", Some(false)),
             ("accept_queue", Some(true)),
+            ("dependency", Some(false)),
             ("cpu_neighbour", Some(false)),
             ("cpu", Some(true)),
             ("storage", Some(false)),
             ("none", None),
         ]
     );
+}
+
+fn remote(port: u16, responses: &[u64], failures: u64) -> RemoteEvidence {
+    RemoteEvidence {
+        remote: Remote::Endpoint(([10, 0, 0, 9], port).into()),
+        response: coarse(responses),
+        connect: Coarse::default(),
+        failures,
+        retransmits: 0,
+        connections: 1,
+    }
+}
+
+#[test]
+fn a_slow_or_failing_remote_is_a_dependency_named_by_its_address() {
+    // 100 answers of 200 ms from 10.0.0.9:5432, 100 of 2 ms from :6379.
+    let slow = Evidence {
+        remotes: vec![
+            remote(6379, &[2_000_000; 100], 0),
+            remote(5432, &[200_000_000; 100], 0),
+        ],
+        ..quiet()
+    };
+    let (bottleneck, detail, _) = verdict(slow);
+    assert_eq!(
+        (bottleneck, detail.as_str()),
+        (Bottleneck::Dependency, "10.0.0.9:5432")
+    );
+    // Too few answers to judge.
+    let few = Evidence {
+        remotes: vec![remote(5432, &[200_000_000; 5], 0)],
+        ..quiet()
+    };
+    assert_eq!(verdict(few).0, Bottleneck::None);
+    // Connects that keep failing.
+    let refused = Evidence {
+        remotes: vec![remote(5432, &[], 20)],
+        ..quiet()
+    };
+    assert_eq!(verdict(refused).0, Bottleneck::Dependency);
 }

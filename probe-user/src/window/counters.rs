@@ -10,7 +10,7 @@ use probe_common::{
 
 use crate::{
     collect::psi::Psi,
-    snapshot::{CgroupStats, PortStats},
+    snapshot::{CgroupStats, PortStats, remotes::Remote},
 };
 
 /// Coarse bins: `(-inf, 2^-20]`, then `(2^(k-1), 2^k]` seconds for `k` in
@@ -108,6 +108,23 @@ pub struct Port {
     pub fill: f64,
 }
 
+/// A remote endpoint at one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteCounters {
+    /// Which.
+    pub remote: Remote,
+    /// Response times.
+    pub response: Coarse,
+    /// Connect times.
+    pub connect: Coarse,
+    /// Failed connects, all reasons.
+    pub failures: u64,
+    /// Retransmitted segments.
+    pub retransmits: u64,
+    /// Connections established now.
+    pub connections: i64,
+}
+
 /// A container's cumulative counters at one sample.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counters {
@@ -127,6 +144,8 @@ pub struct Counters {
     pub oom_kills: u64,
     /// PSI totals.
     pub psi: Option<Psi>,
+    /// Its remote endpoints.
+    pub remotes: Vec<RemoteCounters>,
 }
 
 impl Counters {
@@ -160,6 +179,18 @@ impl Counters {
             reclaim: stats.memory.as_ref().map(|m| Coarse::of(&m.reclaim)),
             oom_kills: stats.memory.as_ref().map_or(0, |m| m.oom_kills),
             psi: stats.psi,
+            remotes: stats
+                .remotes
+                .iter()
+                .map(|r| RemoteCounters {
+                    remote: r.remote,
+                    response: Coarse::of(&r.stats.response),
+                    connect: Coarse::of(&r.stats.connect),
+                    failures: r.stats.failures.iter().sum(),
+                    retransmits: r.stats.retransmits,
+                    connections: r.stats.established.max(0),
+                })
+                .collect(),
         }
     }
 }

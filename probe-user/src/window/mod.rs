@@ -21,7 +21,10 @@ use probe_common::{
 };
 
 use self::counters::{Coarse, Counters, FILL_UNIT};
-use crate::{identity::Labels, snapshot::Snapshot};
+use crate::{
+    identity::Labels,
+    snapshot::{Snapshot, remotes::Remote},
+};
 
 /// Checkpoints per window.
 const CHECKPOINTS: u32 = 12;
@@ -59,6 +62,25 @@ pub struct Evidence {
     pub oom_kills: u64,
     /// PSI stall seconds over the window: `[resource][some, full]`.
     pub psi: Option<[[f64; 2]; 3]>,
+    /// Its remote endpoints: what each did over the window.
+    pub remotes: Vec<RemoteEvidence>,
+}
+
+/// What one remote endpoint of a container did over the window.
+#[derive(Debug, Clone)]
+pub struct RemoteEvidence {
+    /// Which.
+    pub remote: Remote,
+    /// Response times.
+    pub response: Coarse,
+    /// Connect times.
+    pub connect: Coarse,
+    /// Failed connects.
+    pub failures: u64,
+    /// Retransmitted segments.
+    pub retransmits: u64,
+    /// Connections established now.
+    pub connections: i64,
 }
 
 impl Evidence {
@@ -218,9 +240,25 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         }
         shares
     });
+    let remotes = now
+        .remotes
+        .iter()
+        .map(|r| {
+            let before = then.remotes.iter().find(|b| b.remote == r.remote);
+            RemoteEvidence {
+                remote: r.remote,
+                response: before.map_or(r.response, |b| r.response.since(&b.response)),
+                connect: before.map_or(r.connect, |b| r.connect.since(&b.connect)),
+                failures: r.failures - before.map_or(0, |b| b.failures.min(r.failures)),
+                retransmits: r.retransmits - before.map_or(0, |b| b.retransmits.min(r.retransmits)),
+                connections: r.connections,
+            }
+        })
+        .collect();
     Evidence {
         labels,
         seconds,
+        remotes,
         runq: coarse(&now.runq, &then.runq),
         preemptions,
         syscalls,

@@ -30,12 +30,28 @@
 //! pp-workload datagrams  CGROUP_DIR COUNT           COUNT one-byte sends and receives on a
 //!                      Unix datagram socket pair (each send wakes the receiver through
 //!                      its `sk_data_ready`); prints `ns_per_op`
+//! pp-workload roundtrips CGROUP_DIR COUNT           COUNT one-byte requests and answers over
+//!                      one loopback TCP connection to a thread of this process (a response
+//!                      time each for the dependency signal); prints `ns_per_op`
+//! pp-workload serve    CGROUP_DIR DELAY_MS           listen on 127.0.0.1 (ephemeral port), print
+//!                      `listening PORT`, answer each line of each connection with `ok`
+//!                      DELAY_MS after it arrived
+//! pp-workload call     CGROUP_DIR HOST:PORT COUNT    COUNT requests over one connection, each
+//!                      answer awaited in epoll_wait; print `response_ns` (each on its own
+//!                      clock) and `done`, keep the connection until stdin closes
+//! pp-workload refused  CGROUP_DIR PORT COUNT         COUNT connects to 127.0.0.1:PORT where
+//!                      nothing listens; print `refused N`
+//! pp-workload connect-wait CGROUP_DIR NETNS PORT     one connect to 127.0.0.1:PORT inside NETNS
+//!                      (`-`: this one), waiting up to 5 s; print `connect_ns N` or `timeout`,
+//!                      keep the connection until stdin closes
 //! pp-workload handshakes CGROUP_DIR COUNT           COUNT TCP connections to a listener on
 //!                      127.0.0.1, each accepted and closed (the listener's `sk_data_ready`
 //!                      runs once per connection); prints `ns_per_op`
 //!
 //! `spin`, `sleep` and `requests` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `threads`).
+
+mod remote;
 
 use std::{
     ffi::CString,
@@ -62,10 +78,15 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   connect    CGROUP_DIR NETNS PORT COUNT
   datagrams  CGROUP_DIR COUNT
   handshakes CGROUP_DIR COUNT
+  roundtrips CGROUP_DIR COUNT
+  serve      CGROUP_DIR DELAY_MS
+  call       CGROUP_DIR HOST:PORT COUNT
+  refused    CGROUP_DIR PORT COUNT
+  connect-wait CGROUP_DIR NETNS PORT
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 11] = [
+const ARITY: [(&str, usize); 16] = [
     ("spin", 4),
     ("sleep", 4),
     ("requests", 5),
@@ -77,6 +98,11 @@ const ARITY: [(&str, usize); 11] = [
     ("connect", 4),
     ("datagrams", 2),
     ("handshakes", 2),
+    ("roundtrips", 2),
+    ("serve", 2),
+    ("call", 3),
+    ("refused", 3),
+    ("connect-wait", 3),
 ];
 
 fn main() {
@@ -150,8 +176,23 @@ fn main() {
             enter_netns(&args[3]);
             connect(number(4) as u16, number(5));
         }
+        "serve" => remote::serve(Duration::from_millis(number(3))),
+        "call" => remote::call(
+            args[3]
+                .parse()
+                .unwrap_or_else(|_| panic!("{} is not HOST:PORT", args[3])),
+            number(4),
+        ),
+        "refused" => remote::refused(number(3) as u16, number(4)),
+        "connect-wait" => {
+            if args[3] != "-" {
+                enter_netns(&args[3]);
+            }
+            remote::connect_wait(number(4) as u16);
+        }
         "datagrams" => report_ns_per_op(number(3), datagrams),
         "handshakes" => report_ns_per_op(number(3), handshakes),
+        "roundtrips" => report_ns_per_op(number(3), remote::roundtrips),
         "block" => {
             println!("ready");
             std::io::stdout().flush().unwrap();

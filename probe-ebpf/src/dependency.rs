@@ -1,0 +1,336 @@
+//! Dependency pressure: the remote endpoints a container connects to, how
+//! long they take to answer, to connect, how often connecting fails, and
+//! how many segments are retransmitted to them.
+//!
+//! Only sockets that connect (`SYN_SENT`) are followed: each gets a small
+//! state in its local storage (freed with the socket) holding its (cgroup,
+//! remote) key, so later events need no lookup of who and where.
+//!
+//! - `dependency_state` (`sock:inet_sock_set_state`): `CLOSE -> SYN_SENT`
+//!   starts following the socket (the socket cgroup and the peer's address
+//!   and port); `SYN_SENT -> ESTABLISHED` observes the connect time and
+//!   counts the connection; `SYN_SENT -> CLOSE` counts a failure by the
+//!   socket's error (`sk_err`); leaving `ESTABLISHED` uncounts it.
+//! - `dependency_send` (`tcp:tcp_sendmsg_locked`, or
+//!   `fentry/tcp_sendmsg_locked` on kernels before that tracepoint): data
+//!   written opens a request, unless one is open already or data from the
+//!   peer waits unread in the receive queue (then it is not a request but
+//!   part of an exchange still going on).
+//! - `dependency_data_ready` (`sock:sk_data_ready`, or
+//!   `fentry/sock_def_readable`): data from the peer closes the open
+//!   request: its response time is observed. Data with no request open
+//!   (server pushes, the rest of a streamed answer) is not.
+//! - `dependency_retransmit` (`tcp:tcp_retransmit_skb`): a segment (SYNs
+//!   included) sent again.
+//!
+//! Pipelined requests are measured from the first unanswered one to the
+//! first byte of the first answer: one observation per exchange. Send and
+//! receive paths run under the socket's lock, so a socket's state is never
+//! written from two CPUs at once; the (cgroup, remote) statistics are
+//! shared and updated atomically.
+
+use core::ptr;
+
+use aya_ebpf::{
+    bindings::{BPF_F_NO_PREALLOC, BPF_SK_STORAGE_GET_F_CREATE},
+    btf_maps::SkStorage,
+    helpers::generated::bpf_sk_storage_get,
+    macros::{btf_map, btf_tracepoint, fentry, map},
+    maps::{Array, HashMap},
+    programs::{BtfTracePointContext, FEntryContext},
+};
+use probe_common::{
+    counters::{
+        DEPENDENCY_CGROUP_UNREADABLE, DEPENDENCY_REMOTES_FULL, DEPENDENCY_SOCKET_UNAVAILABLE,
+        DEPENDENCY_TOO_LONG,
+    },
+    dependency::{MAX_REMOTES, RemoteKey, RemoteStats, SocketState, reason},
+    histogram::MAX_NS,
+    programs,
+    tcp::{AF_INET, AF_INET6, IPPROTO_TCP},
+};
+
+use crate::{
+    atomic::atomic_add,
+    counters::bump,
+    hash_entry::get_or_insert_zeroed,
+    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets},
+    names::named,
+    observe::observe,
+    tcp::{SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET, SOCK_PROTOCOL_OFFSET},
+};
+
+offsets!(
+    SOCK_DADDR_OFFSET,
+    SOCK_V6_DADDR_OFFSET,
+    SOCK_DPORT_OFFSET,
+    SOCK_ERR_OFFSET,
+    SOCK_RCV_QLEN_OFFSET,
+);
+
+/// TCP states (`include/net/tcp_states.h`).
+const TCP_ESTABLISHED: i32 = 1;
+const TCP_SYN_SENT: i32 = 2;
+const TCP_CLOSE: i32 = 7;
+
+/// Statistics per (cgroup, remote); entries are made as connections are.
+#[map]
+static DEPENDENCY_REMOTES: HashMap<RemoteKey, RemoteStats> =
+    HashMap::with_max_entries(MAX_REMOTES, BPF_F_NO_PREALLOC);
+
+/// A zeroed `RemoteStats`, to create entries from.
+#[map]
+static ZERO_REMOTE: Array<RemoteStats> = Array::with_max_entries(1, 0);
+
+/// The state of each followed socket.
+#[btf_map]
+static DEPENDENCY_SOCKETS: SkStorage<SocketState> = SkStorage::new();
+
+named!(DEPENDENCY_REMOTES, probe_common::dependency::REMOTES_MAP);
+named!(DEPENDENCY_SOCKETS, probe_common::dependency::SOCKETS_MAP);
+named!(dependency_state, programs::DEPENDENCY_STATE);
+named!(dependency_send, programs::DEPENDENCY_SEND);
+named!(dependency_send_fentry, programs::DEPENDENCY_SEND_FENTRY);
+named!(dependency_data_ready, programs::DEPENDENCY_DATA_READY);
+named!(
+    dependency_data_ready_fentry,
+    programs::DEPENDENCY_DATA_READY_FENTRY
+);
+named!(dependency_retransmit, programs::DEPENDENCY_RETRANSMIT);
+
+/// The state of `sk`, if it is followed (or, with `create`, a new zeroed
+/// one: `None` if the kernel cannot allocate it).
+#[inline(always)]
+fn socket_state(sk: KernelPtr, create: bool) -> Option<&'static mut SocketState> {
+    let flags = if create {
+        u64::from(BPF_SK_STORAGE_GET_F_CREATE)
+    } else {
+        0
+    };
+    // SAFETY: `sk` is a BTF-typed socket the kernel handed over; the map is
+    // this program's socket storage; the helper returns the socket's value
+    // or null, live for this program's run.
+    unsafe {
+        let state = bpf_sk_storage_get(
+            ptr::from_ref(&DEPENDENCY_SOCKETS).cast_mut().cast(),
+            sk.as_ptr() as *mut _,
+            ptr::null_mut(),
+            flags,
+        ) as *mut SocketState;
+        state.as_mut()
+    }
+}
+
+/// The statistics of `key`, made on first use.
+#[inline(always)]
+fn remote_stats(key: &RemoteKey) -> Option<*mut RemoteStats> {
+    let stats = get_or_insert_zeroed(&DEPENDENCY_REMOTES, key, &ZERO_REMOTE);
+    if stats.is_none() {
+        bump(DEPENDENCY_REMOTES_FULL);
+    }
+    stats
+}
+
+/// The (cgroup, remote) of a TCP socket about to connect; `None` for other
+/// sockets, or when its cgroup cannot be read.
+#[inline(always)]
+fn remote_of(sk: KernelPtr) -> Option<RemoteKey> {
+    if sk.read::<u16>(SOCK_PROTOCOL_OFFSET.load()) != IPPROTO_TCP {
+        return None;
+    }
+    let family: u16 = sk.read(SOCK_FAMILY_OFFSET.load());
+    let mut key = RemoteKey {
+        family,
+        port: u16::from_be(sk.read(SOCK_DPORT_OFFSET.load())),
+        ..RemoteKey::default()
+    };
+    if family == AF_INET {
+        let addr: u32 = sk.read(SOCK_DADDR_OFFSET.load());
+        key.addr[..4].copy_from_slice(&addr.to_ne_bytes());
+    } else if family == AF_INET6 {
+        let at = SOCK_V6_DADDR_OFFSET.load();
+        let high: u64 = sk.read(at);
+        let low: u64 = sk.read(at + 8);
+        key.addr[..8].copy_from_slice(&high.to_ne_bytes());
+        key.addr[8..].copy_from_slice(&low.to_ne_bytes());
+    } else {
+        return None;
+    }
+    let Some(cgroup) = sk.read_ptr(SOCK_CGROUP_OFFSET.load()).and_then(cgroup_id) else {
+        bump(DEPENDENCY_CGROUP_UNREADABLE);
+        return None;
+    };
+    key.cgroup = cgroup;
+    Some(key)
+}
+
+/// Observes `since_ns` until now into `hist`.
+///
+/// # Safety
+/// `hist` must point into a live map value.
+#[inline(always)]
+unsafe fn observe_since(hist: *mut probe_common::histogram::Histogram, since_ns: u64) {
+    let ns = ktime_ns().saturating_sub(since_ns);
+    if ns >= MAX_NS {
+        bump(DEPENDENCY_TOO_LONG);
+        return;
+    }
+    // SAFETY: the caller's guarantee.
+    unsafe { observe(hist, ns) };
+}
+
+/// `inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)`.
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
+    let sk = KernelPtr::tracepoint_arg(&ctx, 0);
+    if sk.is_null() {
+        return 0;
+    }
+    let (old, new) = (ctx.arg::<u64>(1) as i32, ctx.arg::<u64>(2) as i32);
+    match (old, new) {
+        (TCP_CLOSE, TCP_SYN_SENT) => {
+            // The peer's address and port are set before this transition.
+            let Some(key) = remote_of(sk) else {
+                return 0;
+            };
+            let Some(state) = socket_state(sk, true) else {
+                bump(DEPENDENCY_SOCKET_UNAVAILABLE);
+                return 0;
+            };
+            *state = SocketState {
+                key,
+                connect_ns: ktime_ns(),
+                request_ns: 0,
+                established: 0,
+            };
+        }
+        (TCP_SYN_SENT, TCP_ESTABLISHED) => {
+            let Some(state) = socket_state(sk, false) else {
+                return 0;
+            };
+            let Some(stats) = remote_stats(&state.key) else {
+                return 0;
+            };
+            state.established = 1;
+            // SAFETY: `stats` is a value of the remotes map, live for this run.
+            unsafe {
+                observe_since(&raw mut (*stats).connect, state.connect_ns);
+                atomic_add(&raw mut (*stats).established as *mut u64, 1);
+            }
+        }
+        (TCP_SYN_SENT, TCP_CLOSE) => {
+            let Some(state) = socket_state(sk, false) else {
+                return 0;
+            };
+            let Some(stats) = remote_stats(&state.key) else {
+                return 0;
+            };
+            let why = reason::of_errno(sk.read::<i32>(SOCK_ERR_OFFSET.load()));
+            if why < reason::COUNT {
+                // SAFETY: as above; `why` is within the reasons.
+                unsafe { atomic_add((*stats).failures.as_mut_ptr().add(why), 1) };
+            }
+        }
+        (TCP_ESTABLISHED, _) => {
+            let Some(state) = socket_state(sk, false) else {
+                return 0;
+            };
+            if state.established == 0 {
+                return 0;
+            }
+            state.established = 0;
+            if let Some(stats) = remote_stats(&state.key) {
+                // SAFETY: as above; adding all ones subtracts one.
+                unsafe { atomic_add(&raw mut (*stats).established as *mut u64, u64::MAX) };
+            }
+        }
+        _ => {}
+    }
+    0
+}
+
+/// Data written on `sk`: opens a request if none is open and nothing from
+/// the peer waits unread.
+#[inline(always)]
+fn sent(sk: KernelPtr) {
+    if sk.is_null() {
+        return;
+    }
+    let Some(state) = socket_state(sk, false) else {
+        return;
+    };
+    if state.request_ns == 0
+        && state.established != 0
+        && sk.read::<u32>(SOCK_RCV_QLEN_OFFSET.load()) == 0
+    {
+        state.request_ns = ktime_ns();
+    }
+}
+
+/// `tcp_sendmsg_locked(const struct sock *sk, const struct msghdr *msg,
+/// const struct sk_buff *skb, int size_goal)` (Linux 6.9+).
+#[btf_tracepoint(function = "tcp_sendmsg_locked")]
+pub fn dependency_send(ctx: BtfTracePointContext) -> i32 {
+    sent(KernelPtr::tracepoint_arg(&ctx, 0));
+    0
+}
+
+/// `tcp_sendmsg_locked(struct sock *sk, struct msghdr *msg, size_t size)`,
+/// where the tracepoint is missing.
+#[fentry(function = "tcp_sendmsg_locked")]
+pub fn dependency_send_fentry(ctx: FEntryContext) -> i32 {
+    sent(KernelPtr::fentry_arg(&ctx, 0));
+    0
+}
+
+/// Data from the peer arrived on `sk`: closes the open request.
+#[inline(always)]
+fn answered(sk: KernelPtr) {
+    if sk.is_null() {
+        return;
+    }
+    let Some(state) = socket_state(sk, false) else {
+        return;
+    };
+    if state.request_ns == 0 {
+        return;
+    }
+    let since = state.request_ns;
+    state.request_ns = 0;
+    if let Some(stats) = remote_stats(&state.key) {
+        // SAFETY: `stats` is a value of the remotes map, live for this run.
+        unsafe { observe_since(&raw mut (*stats).response, since) };
+    }
+}
+
+/// `sk_data_ready(const struct sock *sk)` (Linux 6.10+).
+#[btf_tracepoint(function = "sk_data_ready")]
+pub fn dependency_data_ready(ctx: BtfTracePointContext) -> i32 {
+    answered(KernelPtr::tracepoint_arg(&ctx, 0));
+    0
+}
+
+/// `sock_def_readable(struct sock *sk)`, the `sk_data_ready` callback of
+/// TCP sockets, where the tracepoint is missing.
+#[fentry(function = "sock_def_readable")]
+pub fn dependency_data_ready_fentry(ctx: FEntryContext) -> i32 {
+    answered(KernelPtr::fentry_arg(&ctx, 0));
+    0
+}
+
+/// `tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, ...)`.
+#[btf_tracepoint(function = "tcp_retransmit_skb")]
+pub fn dependency_retransmit(ctx: BtfTracePointContext) -> i32 {
+    let sk = KernelPtr::tracepoint_arg(&ctx, 0);
+    if sk.is_null() {
+        return 0;
+    }
+    let Some(state) = socket_state(sk, false) else {
+        return 0;
+    };
+    if let Some(stats) = remote_stats(&state.key) {
+        // SAFETY: `stats` is a value of the remotes map, live for this run.
+        unsafe { atomic_add(&raw mut (*stats).retransmits, 1) };
+    }
+    0
+}

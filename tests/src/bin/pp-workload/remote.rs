@@ -1,0 +1,149 @@
+//! Workloads of the dependency signal: a server that answers after a set
+//! delay, a client that calls it through an event loop, and connects that
+//! are refused or wait for the kernel's SYN retransmission.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    os::fd::AsRawFd,
+    thread,
+    time::{Duration, Instant},
+};
+
+/// `serve`: listens on 127.0.0.1 (an ephemeral port), prints
+/// `listening PORT`, and answers every line of every connection with
+/// `ok\n`, `delay` after it arrived, until stdin closes.
+pub fn serve(delay: Duration) {
+    // Ends when stdin closes (the test is done with it).
+    thread::spawn(|| {
+        for _ in std::io::stdin().lines() {}
+        std::process::exit(0);
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    println!("listening {}", listener.local_addr().unwrap().port());
+    std::io::stdout().flush().unwrap();
+    for stream in listener.incoming() {
+        let mut stream = stream.expect("accept");
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                thread::sleep(delay);
+                if stream.write_all(b"ok\n").is_err() {
+                    return;
+                }
+                line.clear();
+            }
+        });
+    }
+}
+
+/// Waits in `epoll_wait` until `fd` is readable (an event loop's wait).
+fn wait_readable(fd: i32) {
+    // SAFETY: plain epoll calls on a fresh epoll descriptor and a valid
+    // socket; the event lives on this stack for the calls.
+    unsafe {
+        let epoll = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        assert!(epoll >= 0, "epoll_create1");
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 0,
+        };
+        assert_eq!(
+            libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut event),
+            0
+        );
+        while libc::epoll_wait(epoll, &mut event, 1, -1) != 1 {}
+        libc::close(epoll);
+    }
+}
+
+/// `call`: `count` requests (`ping\n`) over one connection to `to`, each
+/// answer awaited in `epoll_wait`; prints `response_ns` (each request to
+/// its answer's first byte, on this process's clock), then `done`, and
+/// keeps the connection open until stdin closes.
+pub fn call(to: SocketAddr, count: u64) {
+    let mut stream = TcpStream::connect(to).unwrap_or_else(|e| panic!("connect {to}: {e}"));
+    stream.set_nonblocking(true).unwrap();
+    let mut took = Vec::new();
+    let mut answer = [0u8; 64];
+    for _ in 0..count {
+        let started = Instant::now();
+        stream.write_all(b"ping\n").expect("send");
+        let mut got = Vec::new();
+        while !got.ends_with(b"\n") {
+            wait_readable(stream.as_raw_fd());
+            match stream.read(&mut answer) {
+                Ok(0) => panic!("the server closed the connection"),
+                Ok(n) => {
+                    if got.is_empty() {
+                        took.push(started.elapsed().as_nanos().to_string());
+                    }
+                    got.extend_from_slice(&answer[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("receive: {e}"),
+            }
+        }
+    }
+    println!("response_ns {}", took.join(" "));
+    println!("done");
+    std::io::stdout().flush().unwrap();
+    for _ in std::io::stdin().lines() {}
+    drop(stream);
+}
+
+/// `refused`: `count` connects to 127.0.0.1:`port`, where nothing listens;
+/// prints `refused N` (how many the peer refused).
+pub fn refused(port: u16, count: u64) {
+    let refused = (0..count)
+        .filter(|_| {
+            matches!(
+                TcpStream::connect(("127.0.0.1", port)),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+            )
+        })
+        .count();
+    println!("refused {refused}");
+}
+
+/// `connect-wait`: one connect to 127.0.0.1:`port`, waiting up to 5 s;
+/// prints `connect_ns N` (on this process's clock) or `timeout`, then
+/// keeps the connection until stdin closes.
+pub fn connect_wait(port: u16) {
+    let started = Instant::now();
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
+        Ok(stream) => {
+            println!("connect_ns {}", started.elapsed().as_nanos());
+            std::io::stdout().flush().unwrap();
+            for _ in std::io::stdin().lines() {}
+            drop(stream);
+        }
+        Err(e) => println!("timeout {e}"),
+    }
+}
+
+/// `roundtrips`: `count` one-byte requests and answers over one loopback
+/// connection to an echoing thread of this process.
+pub fn roundtrips(count: u64) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let to = listener.local_addr().unwrap();
+    let echo = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        stream.set_nodelay(true).unwrap();
+        let mut byte = [0u8; 1];
+        while stream.read_exact(&mut byte).is_ok() {
+            stream.write_all(&byte).unwrap();
+        }
+    });
+    let mut stream = TcpStream::connect(to).expect("connect");
+    stream.set_nodelay(true).unwrap();
+    let mut byte = [7u8; 1];
+    for _ in 0..count {
+        stream.write_all(&byte).unwrap();
+        stream.read_exact(&mut byte).unwrap();
+    }
+    drop(stream);
+    echo.join().unwrap();
+}

@@ -1,0 +1,303 @@
+//! Dependency pressure against the workloads' own clocks and the kernel's
+//! own counters: response times per remote endpoint, connections, refused
+//! connects, and slow connects with their SYN retransmissions.
+//!
+//! This kernel has no `netem`: delay on the wire cannot be made. Slow
+//! answers come from a server that waits before it answers, and slow
+//! connects from the kernel's own SYN retransmission (a listener whose
+//! accept queue is full drops SYNs; the client sends them again after
+//! about a second).
+
+use std::{
+    net::TcpListener,
+    thread,
+    time::{Duration, Instant},
+};
+
+use integration_tests::{
+    agent::Agent,
+    cgroup::TestCgroup,
+    exposition::ScrapedHistogram,
+    netns::{Driven, TestNetns},
+};
+
+const RESPONSE: &str = "pressure_dependency_response_seconds";
+const CONNECT: &str = "pressure_dependency_connect_seconds";
+const FAILURES: &str = "pressure_dependency_connect_failures_total";
+const RETRANSMITS: &str = "pressure_dependency_retransmits_total";
+const CONNECTIONS: &str = "pressure_dependency_connections";
+
+/// A server in `cgroup` answering after `delay_ms`; returns it and its port.
+fn server(cgroup: &TestCgroup, delay_ms: u64) -> (Driven, u16) {
+    let (driven, first) = Driven::start(&[
+        "serve",
+        &cgroup.dir().display().to_string(),
+        &delay_ms.to_string(),
+    ]);
+    let port = first
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the server said {first}"));
+    (driven, port)
+}
+
+/// `count` requests from `cgroup` to 127.0.0.1:`port`; returns the client
+/// (its connection still open) and what each took on its own clock.
+fn call(cgroup: &TestCgroup, port: u16, count: u64) -> (Driven, Vec<f64>) {
+    let (mut client, first) = Driven::start(&[
+        "call",
+        &cgroup.dir().display().to_string(),
+        &format!("127.0.0.1:{port}"),
+        &count.to_string(),
+    ]);
+    let took: Vec<f64> = first
+        .strip_prefix("response_ns ")
+        .unwrap_or_else(|| panic!("the client said {first}"))
+        .split_whitespace()
+        .map(|ns| ns.parse::<f64>().unwrap() / 1e9)
+        .collect();
+    assert_eq!(client.line(), "done");
+    (client, took)
+}
+
+/// The classic bucket `(lower, upper]` of `hist` that holds its median.
+fn median_bucket(hist: &ScrapedHistogram) -> (f64, f64) {
+    let upper = hist.quantile_upper_bound(0.5);
+    let lower = hist
+        .buckets
+        .iter()
+        .map(|(le, _)| *le)
+        .filter(|le| *le < upper)
+        .fold(0.0, f64::max);
+    (lower, upper)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[(sorted.len() - 1) / 2]
+}
+
+fn at<'a>(cgroup: &'a TestCgroup, remote: &'a str) -> [(&'static str, &'a str); 2] {
+    [("cgroup", cgroup.label()), ("remote", remote)]
+}
+
+/// A client calls two servers, one answering after 50 ms and one after
+/// 2 ms, 100 times each over persistent connections: each remote's
+/// histogram holds the 100 answers, its median in the bucket of the
+/// client's own median; its connection counts while open, not after.
+#[test]
+fn response_times_per_remote_against_the_client_clock() {
+    let agent = Agent::start(&["--signals", "dependency"]);
+    let client = TestCgroup::create("pp-dep-client");
+    let slow_cgroup = TestCgroup::create("pp-dep-slow");
+    let fast_cgroup = TestCgroup::create("pp-dep-fast");
+    let (slow_server, slow_port) = server(&slow_cgroup, 50);
+    let (fast_server, fast_port) = server(&fast_cgroup, 2);
+    let (slow_client, slow_took) = call(&client, slow_port, 100);
+    let (fast_client, fast_took) = call(&client, fast_port, 100);
+    let scrape = agent.scrape();
+    for (port, took) in [(slow_port, &slow_took), (fast_port, &fast_took)] {
+        let remote = format!("127.0.0.1:{port}");
+        let hist = scrape
+            .histogram(RESPONSE, &at(&client, &remote))
+            .unwrap_or_else(|| panic!("no response histogram for {remote}"));
+        let (lower, upper) = median_bucket(&hist);
+        let own = median(took);
+        eprintln!(
+            "{remote}: {} answers, median bucket ({lower}, {upper}] s; the client's median {own:.6} s",
+            hist.count
+        );
+        assert_eq!(hist.count, 100.0, "answers from {remote}");
+        assert!(
+            lower < own && own <= upper,
+            "the client's median {own} s is not in ({lower}, {upper}]"
+        );
+        assert_eq!(
+            scrape.value(CONNECTIONS, &at(&client, &remote)),
+            Some(1.0),
+            "open connections to {remote}"
+        );
+        assert_eq!(
+            scrape
+                .histogram(CONNECT, &at(&client, &remote))
+                .map(|h| h.count),
+            Some(1.0),
+            "connects to {remote}"
+        );
+    }
+    // The servers accepted their connections: they called no one.
+    for server in [&slow_cgroup, &fast_cgroup] {
+        assert!(
+            scrape
+                .find(CONNECTIONS, &[("cgroup", server.label())])
+                .next()
+                .is_none(),
+            "{} has dependency series",
+            server.label()
+        );
+    }
+    drop((slow_client, fast_client));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let scrape = agent.scrape();
+        let open: f64 = [slow_port, fast_port]
+            .iter()
+            .map(|port| {
+                scrape
+                    .value(CONNECTIONS, &at(&client, &format!("127.0.0.1:{port}")))
+                    .unwrap_or(0.0)
+            })
+            .sum();
+        if open == 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} connections still counted after the client closed them"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    drop((slow_server, fast_server));
+}
+
+/// 20 connects to a closed port: 20 refused failures for that remote, and
+/// no answer observed.
+#[test]
+fn refused_connects_are_failures_of_their_remote() {
+    let agent = Agent::start(&["--signals", "dependency"]);
+    let client = TestCgroup::create("pp-dep-refused");
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let (_, said) = Driven::start(&[
+        "refused",
+        &client.dir().display().to_string(),
+        &port.to_string(),
+        "20",
+    ]);
+    assert_eq!(
+        said, "refused 20",
+        "the kernel did not refuse every connect"
+    );
+    let scrape = agent.scrape();
+    let remote = format!("127.0.0.1:{port}");
+    let failures = |reason: &str| {
+        scrape
+            .value(
+                FAILURES,
+                &[
+                    ("cgroup", client.label()),
+                    ("remote", &remote),
+                    ("reason", reason),
+                ],
+            )
+            .unwrap_or(0.0)
+    };
+    assert_eq!(failures("refused"), 20.0);
+    assert_eq!(failures("timed_out") + failures("other"), 0.0);
+    assert!(scrape.histogram(RESPONSE, &at(&client, &remote)).is_none());
+    assert!(scrape.histogram(CONNECT, &at(&client, &remote)).is_none());
+}
+
+/// Slow connects: a listener whose accept queue is full drops SYNs, so the
+/// client's kernel sends them again. Five connects, each let in half a
+/// second after it started (one queued connection is accepted, making
+/// room for the next SYN): each connect takes about a second, its connect
+/// time lands in the bucket of the client's own measure, and the
+/// retransmits are the namespace's `RetransSegs`.
+#[test]
+fn slow_connects_wait_for_syn_retransmissions() {
+    let agent = Agent::start(&["--signals", "dependency"]);
+    let client = TestCgroup::create("pp-dep-syn");
+    let server = TestCgroup::create("pp-dep-synsrv");
+    let netns = TestNetns::create("pp-dep");
+    let netns_path = netns.path().display().to_string();
+    // Backlog 0: the queue holds one connection.
+    let (mut listener, ready) = Driven::start(&[
+        "listen",
+        &server.dir().display().to_string(),
+        &netns_path,
+        "8080",
+        "0",
+    ]);
+    assert_eq!(ready, "ready");
+    let (filler, said) = Driven::start(&["connect", "-", &netns_path, "8080", "1"]);
+    assert_eq!(said, "connected 1");
+    let retransmitted_before = netns.retransmitted_segments();
+    let mut clients = Vec::new();
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        let args = [
+            "connect-wait".to_string(),
+            client.dir().display().to_string(),
+            netns_path.clone(),
+            "8080".to_string(),
+        ];
+        let connecting = thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Driven::start(&args)
+        });
+        thread::sleep(Duration::from_millis(500));
+        assert_eq!(listener.command("accept"), "accepted 1");
+        let (connected, said) = connecting.join().unwrap();
+        let ns: f64 = said
+            .strip_prefix("connect_ns ")
+            .unwrap_or_else(|| panic!("the client said {said}"))
+            .parse()
+            .unwrap();
+        took.push(ns / 1e9);
+        clients.push(connected);
+    }
+    let retransmitted = netns.retransmitted_segments() - retransmitted_before;
+    let scrape = agent.scrape();
+    let remote = "127.0.0.1:8080";
+    let hist = scrape
+        .histogram(CONNECT, &at(&client, remote))
+        .expect("no connect histogram");
+    let probe_retransmits = scrape
+        .value(RETRANSMITS, &at(&client, remote))
+        .unwrap_or(0.0);
+    eprintln!(
+        "connects took {took:?} s on the client's clock; probe: {} connects, buckets {:?}; \
+         retransmits: kernel {retransmitted}, probe {probe_retransmits}",
+        hist.count, hist.buckets
+    );
+    assert_eq!(hist.count, 5.0);
+    assert!(
+        took.iter().all(|t| *t > 0.5),
+        "a connect did not wait: {took:?}"
+    );
+    for t in &took {
+        let le = hist
+            .buckets
+            .iter()
+            .map(|(le, _)| *le)
+            .find(|le| t <= le)
+            .unwrap();
+        let lower = hist
+            .buckets
+            .iter()
+            .map(|(le, _)| *le)
+            .filter(|b| *b < le)
+            .fold(0.0, f64::max);
+        let in_bucket = hist.buckets.iter().find(|(b, _)| *b == le).unwrap().1
+            - hist
+                .buckets
+                .iter()
+                .find(|(b, _)| *b == lower)
+                .map_or(0.0, |(_, c)| *c);
+        assert!(
+            in_bucket > 0.0,
+            "no connect in ({lower}, {le}], where the client's {t} s falls"
+        );
+    }
+    assert!(
+        retransmitted >= 5,
+        "the kernel retransmitted {retransmitted}"
+    );
+    assert_eq!(probe_retransmits, retransmitted as f64);
+    drop(clients);
+    drop(filler);
+}
