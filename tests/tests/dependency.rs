@@ -301,3 +301,76 @@ fn slow_connects_wait_for_syn_retransmissions() {
     drop(clients);
     drop(filler);
 }
+
+/// Past `--kernel-remotes`, events of new (cgroup, remote) pairs are lost,
+/// and counted: three closed ports refused 5 times each, room for two.
+#[test]
+fn remotes_past_the_kernel_bound_are_counted_as_lost() {
+    let agent = Agent::start(&["--signals", "dependency", "--kernel-remotes", "2"]);
+    let client = TestCgroup::create("pp-dep-bound");
+    let lost = |scrape: &integration_tests::exposition::Exposition| {
+        scrape
+            .value(
+                "pressure_probe_events_lost_total",
+                &[("signal", "dependency"), ("reason", "remotes_full")],
+            )
+            .unwrap_or(0.0)
+    };
+    let lost_before = lost(&agent.scrape());
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        })
+        .collect();
+    for port in &ports {
+        let (_, said) = Driven::start(&[
+            "refused",
+            &client.dir().display().to_string(),
+            &port.to_string(),
+            "5",
+        ]);
+        assert_eq!(said, "refused 5");
+    }
+    let scrape = agent.scrape();
+    let exported: Vec<f64> = scrape
+        .find(
+            FAILURES,
+            &[("cgroup", client.label()), ("reason", "refused")],
+        )
+        .map(|s| s.value)
+        .collect();
+    let lost = lost(&scrape) - lost_before;
+    eprintln!("refused counts per exported remote {exported:?}, lost {lost}");
+    assert!(exported.len() <= 2, "more remotes than the kernel bound");
+    assert!(exported.iter().all(|n| *n == 5.0));
+    assert!(
+        exported.iter().sum::<f64>() + lost >= 15.0 && lost >= 5.0,
+        "15 refusals: {exported:?} recorded and {lost} lost"
+    );
+}
+
+/// IPv6 peers: ten HTTP requests, each on a connection of its own, to the
+/// agent listening on [::1] are ten connects and at least ten answers from
+/// remote `[::1]:PORT` (the scrape that reads them adds its own).
+#[test]
+fn ipv6_remotes_are_followed() {
+    let agent = Agent::start(&["--signals", "dependency", "--listen", "[::1]:0"]);
+    for _ in 0..10 {
+        assert_eq!(agent.get("/healthz").0, 200);
+    }
+    let scrape = agent.scrape();
+    let remote = format!("[::1]:{}", agent.addr().port());
+    let count = |name| {
+        scrape
+            .find(&format!("{name}_count"), &[("remote", remote.as_str())])
+            .map(|s| s.value)
+            .sum::<f64>()
+    };
+    eprintln!(
+        "{remote}: {} connects, {} answers",
+        count(CONNECT),
+        count(RESPONSE)
+    );
+    assert!(count(CONNECT) >= 10.0 && count(RESPONSE) >= 10.0);
+}
