@@ -16,14 +16,27 @@ pub const WAKEUPS_MAP: &str = "RUNQ_WAKEUPS";
 /// Name of the preemption pair map.
 pub const PREEMPTIONS_MAP: &str = "RUNQ_PREEMPTIONS";
 
+/// Who started a wait by preempting the thread, as the kernel side can
+/// tell (`WakeupSlot::preempted_by`; 0: the wait began at a wakeup).
+pub mod wait_cause {
+    /// A thread of the same cgroup.
+    pub const SAME_CGROUP: u32 = 1;
+    /// Nobody: the CPU went idle (the cgroup is throttled).
+    pub const THROTTLED: u32 = 2;
+    /// A thread of another cgroup (a container or the host).
+    pub const OTHER: u32 = 3;
+    /// How many causes (`CgroupRunqueue::preempted_wait_ns` slots).
+    pub const COUNT: usize = 3;
+}
+
 /// When a runnable thread started waiting for a CPU.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WakeupSlot {
     /// Thread id that owns the timestamp (0: slot free).
     pub tid: u32,
-    /// Padding, always 0.
-    pub pad: u32,
+    /// What started the wait: 0 a wakeup, else a [`wait_cause`].
+    pub preempted_by: u32,
     /// When it became runnable, on the clock `kernel::sched_clock` reads
     /// (the run queue's own, or `bpf_ktime_get_ns()` where BTF lacks it).
     pub since_ns: u64,
@@ -36,12 +49,21 @@ pub struct WakeupSlot {
 pub struct CgroupRunqueue {
     /// Wait times of the cgroup's threads.
     pub latency: crate::histogram::Histogram,
+    /// Of those, the time waited after being preempted, by
+    /// [`wait_cause`] (index `cause - 1`), in nanoseconds.
+    pub preempted_wait_ns: [u64; wait_cause::COUNT],
     /// Non-zero once the cgroup id is in the `CGROUPS` set the agent lists.
     pub registered: u64,
 }
 
+/// `PreemptionKey::by` when nothing ran instead: the CPU went idle while
+/// the task was still runnable (its cgroup throttled at its CPU quota). No
+/// cgroup has id 0.
+pub const NOBODY: u64 = 0;
+
 /// Key of the preemption map: a task of `victim` was switched out while
-/// still runnable in favour of a task of `by` (both cgroup ids).
+/// still runnable in favour of a task of `by` (both cgroup ids; `by` is
+/// [`NOBODY`] when the CPU went idle instead).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PreemptionKey {

@@ -32,7 +32,7 @@ use probe_common::{
     },
     histogram::MAX_NS,
     programs,
-    runqueue::{MAX_PREEMPTION_PAIRS, PreemptionKey, WAKEUP_SLOTS, WakeupSlot},
+    runqueue::{MAX_PREEMPTION_PAIRS, NOBODY, PreemptionKey, WAKEUP_SLOTS, WakeupSlot, wait_cause},
 };
 
 use crate::{
@@ -118,6 +118,7 @@ fn on_wakeup(task: KernelPtr) {
         return;
     };
     slot.tid = tid;
+    slot.preempted_by = 0;
     slot.since_ns = now;
 }
 
@@ -154,9 +155,8 @@ fn on_switch_out(
     };
     slot.tid = tid;
     slot.since_ns = now;
-    if next_tid != 0 {
-        record_preemption(ctx, prev, next);
-    }
+    // Switched to the idle task while runnable: throttled (nobody ran).
+    slot.preempted_by = record_preemption(ctx, prev, (next_tid != 0).then_some(next));
 }
 
 /// A thread gets the CPU: its wait, if one was recorded, ends now.
@@ -173,6 +173,7 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, tid: u32) {
         return;
     }
     let since = slot.since_ns;
+    let cause = slot.preempted_by;
     slot.since_ns = 0;
     let Some(now) = sched_clock(next) else {
         bump(RUNQ_CLOCK_UNREADABLE);
@@ -191,7 +192,7 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, tid: u32) {
         bump(RUNQ_CGROUP_UNREADABLE);
         return;
     };
-    record_wait(ctx, cgroup, waited);
+    record_wait(ctx, cgroup, waited, cause);
 }
 
 const STATE_COUNTERS: StateCounters = StateCounters {
@@ -200,19 +201,39 @@ const STATE_COUNTERS: StateCounters = StateCounters {
     set_full: RUNQ_CGROUP_SET_FULL,
 };
 
+/// Counts a wait of `waited` ns that `cause` began (a [`wait_cause`], or 0
+/// for a wakeup).
 #[inline(always)]
-fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64) {
+fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64, cause: u32) {
     if let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) {
         // SAFETY: the cgroup's state, live for this program's run.
         unsafe { observe(&raw mut state.latency, waited) };
+        let index = cause.wrapping_sub(1) as usize;
+        if index < wait_cause::COUNT {
+            // SAFETY: as above; `index` is within the causes.
+            unsafe { atomic_add(state.preempted_wait_ns.as_mut_ptr().add(index), waited) };
+        }
     }
 }
 
+/// Counts the preemption of `prev` by `next` (`None`: the CPU went idle);
+/// returns its [`wait_cause`] (0 when the cgroups cannot be read).
 #[inline(always)]
-fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: KernelPtr) {
-    let (Some(victim), Some(by)) = (task_cgroup_id(prev), task_cgroup_id(next)) else {
+fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: Option<KernelPtr>) -> u32 {
+    let by = match next {
+        Some(next) => task_cgroup_id(next),
+        None => Some(NOBODY),
+    };
+    let (Some(victim), Some(by)) = (task_cgroup_id(prev), by) else {
         bump(RUNQ_CGROUP_UNREADABLE);
-        return;
+        return 0;
+    };
+    let cause = if by == NOBODY {
+        wait_cause::THROTTLED
+    } else if by == victim {
+        wait_cause::SAME_CGROUP
+    } else {
+        wait_cause::OTHER
     };
     let key = PreemptionKey { victim, by };
     match get_or_insert(&RUNQ_PREEMPTIONS, &key, &0) {
@@ -223,4 +244,5 @@ fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: KernelPt
             debug!(ctx, "runq: preemption map full, {} by {} lost", victim, by);
         }
     }
+    cause
 }

@@ -261,14 +261,103 @@ pub struct MemoryLimit {
 
 /// The cgroup v1 memory hierarchy's mount point, if the host has one.
 pub fn v1_memory_mount() -> Option<PathBuf> {
+    v1_mount("memory")
+}
+
+/// The mount point of the cgroup v1 hierarchy of `controller`, if the host
+/// has one.
+fn v1_mount(controller: &str) -> Option<PathBuf> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
     mountinfo.lines().find_map(|line| {
         let (left, right) = line.split_once(" - ")?;
         let mut fields = right.split_whitespace();
         let (fstype, options) = (fields.next()?, fields.nth(1)?);
-        (fstype == "cgroup" && options.split(',').any(|o| o == "memory"))
+        (fstype == "cgroup" && options.split(',').any(|o| o == controller))
             .then(|| PathBuf::from(left.split_whitespace().nth(4).unwrap()))
     })
+}
+
+/// A CPU quota on a test cgroup, set where this host's CPU controller is:
+/// a cgroup v1 cpu cgroup beside it (hybrid hosts), or the cgroup's own
+/// `cpu.max` on a pure cgroup2 host. Removed on drop.
+pub struct CpuQuota {
+    /// The v1 cpu cgroup, on a hybrid host.
+    v1: Option<PathBuf>,
+    /// The v2 cgroup.
+    v2: PathBuf,
+}
+
+impl CpuQuota {
+    /// At most `quota_us` of CPU time per `period_us` for `cgroup`.
+    pub fn set(cgroup: &TestCgroup, quota_us: u64, period_us: u64) -> CpuQuota {
+        match v1_mount("cpu") {
+            Some(mount) => {
+                let dir = mount.join(cgroup.dir().file_name().unwrap());
+                let _ = fs::remove_dir(&dir);
+                fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+                fs::write(dir.join("cpu.cfs_period_us"), period_us.to_string()).unwrap();
+                fs::write(dir.join("cpu.cfs_quota_us"), quota_us.to_string()).unwrap();
+                CpuQuota {
+                    v1: Some(dir),
+                    v2: cgroup.dir().to_owned(),
+                }
+            }
+            None => {
+                let parent = cgroup.dir().parent().unwrap();
+                fs::write(parent.join("cgroup.subtree_control"), "+cpu")
+                    .expect("cannot enable the cpu controller");
+                fs::write(
+                    cgroup.dir().join("cpu.max"),
+                    format!("{quota_us} {period_us}"),
+                )
+                .unwrap();
+                CpuQuota {
+                    v1: None,
+                    v2: cgroup.dir().to_owned(),
+                }
+            }
+        }
+    }
+
+    /// The v1 cpu cgroup a workload must join too (`-` for none).
+    pub fn v1_dir(&self) -> String {
+        self.v1
+            .as_ref()
+            .map_or("-".into(), |dir| dir.display().to_string())
+    }
+
+    /// Periods in which the cgroup was throttled, as the kernel counts them
+    /// (`nr_throttled` of `cpu.stat`).
+    pub fn throttled_periods(&self) -> u64 {
+        self.stat("nr_throttled")
+    }
+
+    /// Time the cgroup spent throttled, in seconds, as the kernel counts it
+    /// (`throttled_time` ns of v1's `cpu.stat`, `throttled_usec` of v2's).
+    pub fn throttled_seconds(&self) -> f64 {
+        match self.v1 {
+            Some(_) => self.stat("throttled_time") as f64 / 1e9,
+            None => self.stat("throttled_usec") as f64 / 1e6,
+        }
+    }
+
+    fn stat(&self, name: &str) -> u64 {
+        let file = self.v1.as_ref().unwrap_or(&self.v2).join("cpu.stat");
+        let text = fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {}: {text}", file.display()))
+    }
+}
+
+impl Drop for CpuQuota {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.v1 {
+            remove(dir);
+        }
+    }
 }
 
 impl MemoryLimit {

@@ -45,6 +45,30 @@ impl Workload {
         ])
     }
 
+    /// `threads` CPU-bound threads pinned to `cpu`, in `cgroup` and in the
+    /// cgroup v1 cpu cgroup `v1_cpu` (`-`: none), for `millis`.
+    pub fn spin_limited(
+        cgroup: &Path,
+        v1_cpu: &str,
+        cpu: usize,
+        threads: usize,
+        millis: u64,
+    ) -> Workload {
+        let child = Command::new(binary())
+            .args([
+                "spin",
+                &cgroup.display().to_string(),
+                &cpu.to_string(),
+                &threads.to_string(),
+                &millis.to_string(),
+            ])
+            .env("PP_WORKLOAD_ALSO_JOIN", v1_cpu)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start pp-workload: {e}"));
+        Workload { child }
+    }
+
     /// One thread pinned to `cpu` in `cgroup` that sleeps `period_ms` between
     /// short bursts of work, for `millis`.
     pub fn sleeper(cgroup: &Path, cpu: usize, period_ms: u64, millis: u64) -> Workload {

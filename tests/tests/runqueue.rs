@@ -4,7 +4,7 @@ use std::{thread, time::Duration};
 
 use integration_tests::{
     agent::Agent,
-    cgroup::{BornIn, TestCgroup},
+    cgroup::{BornIn, CpuQuota, TestCgroup},
     kernel_maps,
     workload::{self, Workload},
 };
@@ -186,7 +186,7 @@ fn preemptions_against_the_kernel(state: &str) {
     spinners.stop();
     let kernel = spinners.threads_status_sum("nonvoluntary_ctxt_switches");
     let scrape = agent.scrape();
-    let probe: f64 = ["same_cgroup", "other_container", "host"]
+    let probe: f64 = ["same_cgroup", "throttled", "other_container", "host"]
         .iter()
         .map(|by| {
             scrape
@@ -203,4 +203,59 @@ fn preemptions_against_the_kernel(state: &str) {
         probe, kernel as f64,
         "preemptions against the kernel's count"
     );
+}
+
+/// A cgroup at its CPU quota (20 ms per 100 ms) with one busy thread: when
+/// it is throttled, its thread is switched out while runnable and the CPU
+/// goes idle (by="throttled"), at most once per throttled period as the
+/// kernel counts them (`nr_throttled`); its threads' waits are its own
+/// doing, and its verdict is `cpu`.
+#[test]
+fn throttled_at_its_cpu_quota() {
+    let agent = Agent::start(&["--signals", "runq"]);
+    let limited = TestCgroup::create("pp-runq-quota");
+    let quota = CpuQuota::set(&limited, 20_000, 100_000);
+    let periods_before = quota.throttled_periods();
+    let throttled_before = quota.throttled_seconds();
+    Workload::spin_limited(limited.dir(), &quota.v1_dir(), cpus() - 1, 1, 2000).wait();
+    let periods = quota.throttled_periods() - periods_before;
+    let kernel_throttled = quota.throttled_seconds() - throttled_before;
+    let scrape = agent.scrape();
+    let by = |by: &str| {
+        scrape
+            .value(PREEMPTIONS, &[("cgroup", limited.label()), ("by", by)])
+            .unwrap_or(0.0)
+    };
+    let throttled = by("throttled");
+    eprintln!(
+        "throttled periods {periods}; preempted: throttled {throttled}, same_cgroup {}, \
+         other_container {}, host {}",
+        by("same_cgroup"),
+        by("other_container"),
+        by("host")
+    );
+    let waited = scrape
+        .value(
+            "pressure_runqueue_preempted_wait_seconds_total",
+            &[("cgroup", limited.label()), ("by", "throttled")],
+        )
+        .unwrap_or(0.0);
+    eprintln!(
+        "throttled for {kernel_throttled:.4} s (cpu.stat); waited after throttling {waited:.4} s"
+    );
+    assert!(periods >= 10, "the quota throttled only {periods} periods");
+    // Each wait after a throttling lasts from the switch to idle until the
+    // thread runs again, just after the cgroup is unthrottled.
+    assert!(
+        waited >= 0.9 * kernel_throttled && waited <= 1.1 * kernel_throttled,
+        "waited {waited} s after throttling; the kernel throttled it {kernel_throttled} s"
+    );
+    assert!(
+        throttled > 0.0 && throttled <= periods as f64,
+        "{throttled} throttled preemptions for {periods} throttled periods"
+    );
+    let labels = [("cgroup", limited.label())];
+    let verdict: Vec<_> = scrape.find("pressure_bottleneck", &labels).collect();
+    assert_eq!(verdict.len(), 1);
+    assert_eq!(verdict[0].labels["bottleneck"], "cpu", "{verdict:?}");
 }

@@ -12,7 +12,7 @@ use probe_common::{
     dependency::{self, RemoteKey, RemoteStats},
     histogram::Histogram,
     memory::{self, CgroupMemory},
-    runqueue::{self, CgroupRunqueue, PreemptionKey},
+    runqueue::{self, CgroupRunqueue, PreemptionKey, wait_cause},
     syscall::{self, CgroupSyscalls},
     tcp::{self, TcpFill},
 };
@@ -41,6 +41,8 @@ pub struct RawSnapshot {
 pub struct CgroupData {
     /// Run-queue latency, if the cgroup has run-queue storage.
     pub runq: Option<Histogram>,
+    /// Of that, the time waited after preemptions, by `wait_cause`.
+    pub preempted_wait_ns: Option<[u64; wait_cause::COUNT]>,
     /// Syscall latency and errors, if the cgroup has syscall storage.
     pub syscalls: Option<Box<CgroupSyscalls>>,
     /// Reclaim stalls and OOM kills, if the cgroup has memory storage.
@@ -183,8 +185,11 @@ impl KernelMaps {
     /// could not be opened), only what hash maps hold.
     pub fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>) -> Result<CgroupData> {
         let mut data = CgroupData::default();
-        if self.runs(Signal::Runq) {
-            data.runq = self.runq.get(id, dir)?.map(|s| s.latency);
+        if self.runs(Signal::Runq)
+            && let Some(state) = self.runq.get(id, dir)?
+        {
+            data.runq = Some(state.latency);
+            data.preempted_wait_ns = Some(state.preempted_wait_ns);
         }
         if self.runs(Signal::Syscall) {
             data.syscalls = self.syscalls.get(id, dir)?.map(Box::new);

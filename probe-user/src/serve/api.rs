@@ -92,6 +92,15 @@ fn evidence(e: &Evidence) -> Value {
     let mut runqueue = latency(&e.runq);
     runqueue["wait_share"] = Value::from(round(e.wait_share()));
     runqueue["preempted_by"] = Value::Object(preempted);
+    let [same, throttled, other] = e.preempted_wait;
+    runqueue["waited_after_preemption_seconds"] = json!({
+        "same_cgroup": round(same),
+        "throttled": round(throttled),
+        "other": round(other),
+    });
+    runqueue["own_wait_share"] = e
+        .own_wait_share()
+        .map_or(Value::Null, |s| Value::from(round(s)));
     json!({
         "seconds": round(e.seconds),
         "runqueue": runqueue,

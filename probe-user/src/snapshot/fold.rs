@@ -96,6 +96,7 @@ impl Folder {
 
 fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
     a.runq = sum(a.runq, b.runq, add_histogram);
+    a.preempted_wait_ns = sum(a.preempted_wait_ns, b.preempted_wait_ns, |x, y| add(x, y));
     a.tcp_fill = sum(a.tcp_fill, b.tcp_fill, |x, y| {
         add(&mut x.buckets, &y.buckets);
         x.sum_micro += y.sum_micro;
@@ -161,9 +162,10 @@ mod tests {
                 ..Labels::default()
             }),
             runq: Some(hist),
+            preempted_wait_ns: None,
             syscalls: None,
             tcp_fill: None::<TcpFill>,
-            preemptions: Some([id, 0, 1]),
+            preemptions: Some([id, 0, 0, 1]),
             memory: None,
             psi: Some(Psi([[id, 1], [0, 0], [2, 0]])),
             remotes: Vec::new(),
@@ -182,7 +184,7 @@ mod tests {
         assert_eq!(names, ["/c1", "/c2", "other"]);
         let other = kept.last().unwrap();
         assert_eq!(other.runq.unwrap().buckets[10], 7);
-        assert_eq!(other.preemptions, Some([7, 0, 2]));
+        assert_eq!(other.preemptions, Some([7, 0, 0, 2]));
         assert_eq!(other.psi, Some(Psi([[7, 2], [0, 0], [4, 0]])));
     }
 

@@ -31,7 +31,7 @@ use probe_common::{
     dependency::RemoteKey,
     histogram::Histogram,
     memory::CgroupMemory,
-    runqueue::PreemptionKey,
+    runqueue::{PreemptionKey, wait_cause},
     syscall::CgroupSyscalls,
     tcp::{ListenerRecord, TcpFill},
 };
@@ -57,6 +57,9 @@ use crate::{
 pub enum Preemptor {
     /// A thread of the same cgroup.
     SameCgroup,
+    /// Nothing: the CPU went idle while the thread was still runnable, as
+    /// when its cgroup is throttled at its CPU quota (`cpu.max`).
+    Throttled,
     /// A thread of another container.
     OtherContainer,
     /// A host thread: root cgroup, kernel threads, system services, user
@@ -65,9 +68,13 @@ pub enum Preemptor {
 }
 
 impl Preemptor {
+    /// How many classes.
+    pub const COUNT: usize = 4;
+
     /// Every class, in export order.
-    pub const ALL: [Preemptor; 3] = [
+    pub const ALL: [Preemptor; Preemptor::COUNT] = [
         Preemptor::SameCgroup,
+        Preemptor::Throttled,
         Preemptor::OtherContainer,
         Preemptor::Host,
     ];
@@ -76,6 +83,7 @@ impl Preemptor {
     pub fn label(self) -> &'static str {
         match self {
             Preemptor::SameCgroup => "same_cgroup",
+            Preemptor::Throttled => "throttled",
             Preemptor::OtherContainer => "other_container",
             Preemptor::Host => "host",
         }
@@ -96,12 +104,15 @@ pub struct CgroupStats {
     pub labels: Arc<Labels>,
     /// Run-queue latency, when any wait was recorded.
     pub runq: Option<Histogram>,
+    /// Of that, nanoseconds waited after preemptions, by cause: its own
+    /// cgroup, throttled, another cgroup (`runqueue::wait_cause` - 1).
+    pub preempted_wait_ns: Option<[u64; wait_cause::COUNT]>,
     /// Syscall latency and errors by class, when any syscall was recorded.
     pub syscalls: Option<Box<CgroupSyscalls>>,
     /// Accept-queue fill of its listeners, when a connection was queued.
     pub tcp_fill: Option<TcpFill>,
     /// Preemptions by class, indexed like [`Preemptor::ALL`]; `None` when none was recorded.
-    pub preemptions: Option<[u64; 3]>,
+    pub preemptions: Option<[u64; Preemptor::COUNT]>,
     /// Reclaim stalls and OOM kills, when any was recorded.
     pub memory: Option<Box<CgroupMemory>>,
     /// The kernel's pressure stall information, when it could be read.
@@ -236,7 +247,7 @@ impl SnapshotBuilder {
                 stats
                     .entry(key.victim, victim.as_ref())
                     .preemptions
-                    .get_or_insert([0; 3])[class.index()] += count;
+                    .get_or_insert([0; Preemptor::COUNT])[class.index()] += count;
             }
         }
         for (id, fill) in raw.tcp_fill {
@@ -297,6 +308,7 @@ impl PerCgroup {
                 .cloned()
                 .unwrap_or_else(|| Arc::new(Labels::unresolved(id))),
             runq: None,
+            preempted_wait_ns: None,
             syscalls: None,
             tcp_fill: None,
             preemptions: None,
@@ -348,6 +360,7 @@ fn read_cgroup_state(
             {
                 let entry = stats.entry(id, labels.as_ref());
                 entry.runq = data.runq;
+                entry.preempted_wait_ns = data.preempted_wait_ns;
                 entry.syscalls = data.syscalls;
                 entry.memory = data.memory;
                 entry.psi = data.psi;

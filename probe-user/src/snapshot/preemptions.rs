@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use probe_common::runqueue::PreemptionKey;
+use probe_common::runqueue::{NOBODY, PreemptionKey};
 
 use super::{
     Cgroups, KernelState, PerCgroup, Preemptor,
@@ -14,7 +14,7 @@ use crate::identity::{Labels, is_host_cgroup};
 /// Preemption counts whose preemptor cgroup is gone, per victim cgroup (the
 /// kernel entries are dropped; the counts are not).
 #[derive(Default)]
-pub struct RetiredPreemptions(HashMap<u64, [u64; 3]>);
+pub struct RetiredPreemptions(HashMap<u64, [u64; Preemptor::COUNT]>);
 
 impl RetiredPreemptions {
     /// Attributes the kernel's count of one (victim, preemptor) pair: the
@@ -34,6 +34,9 @@ impl RetiredPreemptions {
         if victim == Status::Gone {
             kernel.forget_pair(&key);
             return None;
+        }
+        if key.by == NOBODY {
+            return Some((victim.labels().cloned(), Preemptor::Throttled));
         }
         let by = resolutions.status(key.by, cgroups);
         let class = classify(key.victim, key.by, &by, cgroups);
@@ -67,7 +70,7 @@ impl RetiredPreemptions {
             let total = stats
                 .entry(id, status.labels())
                 .preemptions
-                .get_or_insert([0; 3]);
+                .get_or_insert([0; Preemptor::COUNT]);
             for (sum, retired) in total.iter_mut().zip(*counts) {
                 *sum += retired;
             }

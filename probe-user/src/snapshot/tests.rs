@@ -150,6 +150,8 @@ fn preemptors_are_classified() {
         (6, Fake::Unknown, Preemptor::Host),
         (7, Fake::NoPath, Preemptor::OtherContainer),
         (8, Fake::Gone, Preemptor::Host),
+        // The CPU went idle: the victim was throttled.
+        (0, Fake::Gone, Preemptor::Throttled),
     ];
     for (by, fake, class) in table {
         let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (by, fake)]);
@@ -160,7 +162,7 @@ fn preemptors_are_classified() {
             &mut kernel,
             &mut cgroups,
         );
-        let mut expected = [0; 3];
+        let mut expected = [0; Preemptor::COUNT];
         expected[class.index()] = 5;
         assert_eq!(
             stats_of(&snapshot, 1).preemptions,
@@ -176,19 +178,19 @@ fn a_removed_preemptor_is_retired_and_no_count_goes_back() {
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (2, Fake::Live("/noisy"))]);
     let mut kernel = FakeKernel::default();
     let first = builder.build(raw(&[], &[pair(1, 2, 7)]), None, &mut kernel, &mut cgroups);
-    assert_eq!(stats_of(&first, 1).preemptions, Some([0, 7, 0]));
+    assert_eq!(stats_of(&first, 1).preemptions, Some([0, 0, 7, 0]));
 
     // The preemptor goes: its count is kept, its kernel pair dropped, and it
     // is still a container (known from when it was live).
     cgroups.set(2, Fake::Gone);
     let second = builder.build(raw(&[], &[pair(1, 2, 9)]), None, &mut kernel, &mut cgroups);
-    assert_eq!(stats_of(&second, 1).preemptions, Some([0, 9, 0]));
+    assert_eq!(stats_of(&second, 1).preemptions, Some([0, 0, 9, 0]));
     assert_eq!(kernel.forgotten_pairs, [PreemptionKey { victim: 1, by: 2 }]);
     assert!(cgroups.forgotten.contains(&2));
 
     // The kernel no longer has the pair: the count stays.
     let third = builder.build(raw(&[], &[pair(1, 1, 1)]), None, &mut kernel, &mut cgroups);
-    assert_eq!(stats_of(&third, 1).preemptions, Some([1, 9, 0]));
+    assert_eq!(stats_of(&third, 1).preemptions, Some([1, 0, 9, 0]));
 
     // The victim goes: its retired counts go with it.
     cgroups.set(1, Fake::Gone);

@@ -28,17 +28,19 @@
 //! dependency causes the others' symptoms (a service waiting on a database
 //! retries, queues, and writes more), never the other way around.
 //!
-//! CPU pressure is `cpu` when at least `cpu_own_share` (0.3) of the
-//! preemptions of its threads were by threads of its own cgroup: its own
-//! threads are one of the main reasons it waits, and it would still wait
-//! without its neighbours (replicas spread its threads). It is
+//! CPU pressure is `cpu` when at least `cpu_own_share` (0.3) of the time
+//! its threads waited after being preempted was their own doing: they
+//! were preempted by threads of their own cgroup, or throttled at its CPU
+//! quota (the CPU went idle while they were runnable). Its own threads or
+//! limit are one of the main reasons it waits, it would still wait without
+//! its neighbours, and more replicas (or more CPU) help. It is
 //! `cpu_neighbour` otherwise: other containers or the host hold the CPUs,
-//! and a single-threaded service can only ever be that. No preemption seen
-//! is `cpu_neighbour` too: "more replicas help" needs evidence. (The share
-//! counts events, not time: a neighbour that wakes often preempts often.
-//! A container whose four threads share a CPU with a one-thread service
-//! that runs a third of the time is preempted by its own threads about
-//! half the time, and by that service the other half.)
+//! and a single-threaded service without a quota can only ever be that. No
+//! wait after a preemption is `cpu_neighbour` too: "more replicas help"
+//! needs evidence. The share weighs each wait by its length, not each
+//! preemption by one: a cgroup throttled 20 times a second for 80 ms, and
+//! preempted 80 times a second for a few microseconds by kernel threads,
+//! waits for its quota.
 //!
 //! Nothing over its threshold: `none`.
 //!
@@ -49,7 +51,7 @@ use std::fmt;
 
 use probe_common::syscall::SyscallClass;
 
-use crate::{snapshot::Preemptor, window::Evidence};
+use crate::window::Evidence;
 
 /// Which resource a container is short of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -241,11 +243,10 @@ fn cpu(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     if e.runq.count() < t.min_events {
         return None;
     }
-    let own = e.preemptions[Preemptor::SameCgroup.index()];
-    let all: u64 = e.preemptions.iter().sum();
-    // `cpu` needs evidence that its own threads hold the CPUs; without it
-    // (no preemption seen) more replicas are not known to help.
-    let kind = if own > 0 && own as f64 >= t.cpu_own_share * all as f64 {
+    // `cpu` needs evidence that its own threads (or quota) hold it back;
+    // without it (no wait after a preemption) more replicas are not known
+    // to help.
+    let kind = if e.own_wait_share().is_some_and(|own| own >= t.cpu_own_share) {
         Bottleneck::Cpu
     } else {
         Bottleneck::CpuNeighbour

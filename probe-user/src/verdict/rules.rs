@@ -142,18 +142,15 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
     );
     record(
         &mut out,
-        &format!("Times its threads were preempted by their own cgroup's, over the last {w}."),
-        "container:pressure_preempted_by_own:increase",
         &format!(
-            "sum by ({C}) (increase(pressure_runqueue_preemptions_total{{by=\"same_cgroup\"}}[{w}]))"
+            "Of the time its threads waited after being preempted over the last {w}, the \
+             share that was its own doing (its own threads, or throttled at its CPU quota)."
         ),
-    );
-    record(
-        &mut out,
-        "... and by other containers or the host.",
-        "container:pressure_preempted_by_others:increase",
+        "container:pressure_own_wait:share",
         &format!(
-            "sum by ({C}) (increase(pressure_runqueue_preemptions_total{{by!=\"same_cgroup\"}}[{w}]))"
+            "sum by ({C}) (increase(\n  \
+             pressure_runqueue_preempted_wait_seconds_total{{by=~\"same_cgroup|throttled\"}}[{w}]))\n\
+             / sum by ({C}) (increase(pressure_runqueue_preempted_wait_seconds_total[{w}]))"
         ),
     );
     let cpu = format!(
@@ -161,16 +158,9 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
          and on ({C}) container:pressure_cpu_waits:increase >= {min}",
         t.cpu_wait_share
     );
-    // At least cpu_own_share of its preemptions by its own threads (and
-    // some: a container never seen preempted has no own share).
-    let own_most = format!(
-        "container:pressure_preempted_by_own:increase > 0\n  \
-         and on ({C}) container:pressure_preempted_by_own:increase\n  \
-         >= on ({C}) ({own} * (container:pressure_preempted_by_own:increase\n    \
-         + on ({C}) (container:pressure_preempted_by_others:increase\n      \
-         or container:pressure_preempted_by_own:increase * 0)))",
-        own = t.cpu_own_share
-    );
+    // At least cpu_own_share of its waits after preemptions its own doing
+    // (0/0, no such wait, compares false).
+    let own_most = format!("container:pressure_own_wait:share >= {}", t.cpu_own_share);
     record(
         &mut out,
         &format!(
@@ -452,7 +442,7 @@ mod tests {
         );
         for needle in [
             "container:pressure_cpu_wait:share / 0.25",
-            "(0.6 * (",
+            "own_wait:share >= 0.6",
             "/ 0.5,",
             "p95 / 0.2)",
             "p95 / 0.3,",

@@ -10,7 +10,7 @@ use probe_common::{
 use super::*;
 use crate::{
     identity::Labels,
-    snapshot::remotes::Remote,
+    snapshot::{Preemptor, remotes::Remote},
     window::{RemoteEvidence, counters::Coarse},
 };
 
@@ -29,7 +29,8 @@ fn quiet() -> Evidence {
         labels: Arc::new(Labels::unresolved(1)),
         seconds: 5.0,
         runq: Coarse::default(),
-        preemptions: [0; 3],
+        preemptions: [0; Preemptor::COUNT],
+        preempted_wait: [0.0; 3],
         syscalls: Vec::new(),
         fill: [0; FILL_BUCKETS],
         fill_mean: 0.0,
@@ -42,10 +43,12 @@ fn quiet() -> Evidence {
 }
 
 /// 100 waits of 30 ms in 5 s: 3 s of waiting, a share of 0.6 (score 6).
+/// Of those 3 s, `own` and `others` hundredths waited after preemptions by
+/// its own threads and by other cgroups.
 fn starved(own: u64, others: u64) -> Evidence {
     Evidence {
         runq: coarse(&[30_000_000; 100]),
-        preemptions: [own, others, 0],
+        preempted_wait: [own as f64 * 0.03, 0.0, others as f64 * 0.03],
         ..quiet()
     }
 }
@@ -60,16 +63,18 @@ fn verdict(e: Evidence) -> (Bottleneck, String, Vec<Bottleneck>) {
 fn cpu_behind_its_own_threads_or_a_neighbour() {
     assert_eq!(verdict(starved(90, 10)).0, Bottleneck::Cpu);
     assert_eq!(verdict(starved(10, 90)).0, Bottleneck::CpuNeighbour);
-    // Its own threads are one of the main reasons from 0.3 of the preemptions
+    // Its own threads are one of the main reasons from 0.3 of that time
     // (four busy threads sharing a CPU with a busy one-thread service).
     assert_eq!(verdict(starved(30, 70)).0, Bottleneck::Cpu);
     assert_eq!(verdict(starved(29, 71)).0, Bottleneck::CpuNeighbour);
-    // Host threads count as others.
-    let mut host = starved(10, 0);
-    host.preemptions[Preemptor::Host.index()] = 50;
-    assert_eq!(verdict(host).0, Bottleneck::CpuNeighbour);
-    // No preemption seen: no evidence that replicas would help.
+    // No wait after a preemption: no evidence that replicas would help.
     assert_eq!(verdict(starved(0, 0)).0, Bottleneck::CpuNeighbour);
+    // Throttled at its own CPU quota (the CPU idled while it was runnable):
+    // long waits, against many short ones after kernel threads.
+    let mut throttled = starved(0, 0);
+    throttled.preempted_wait = [0.0, 1.6, 0.01];
+    throttled.preemptions = [0, 20, 0, 170];
+    assert_eq!(verdict(throttled).0, Bottleneck::Cpu);
 }
 
 #[test]
@@ -152,7 +157,7 @@ fn ties_go_by_the_documented_order() {
     let e = Evidence {
         reclaim: coarse(&[50_000_000; 10]),
         runq: coarse(&[100_000_000; 10]),
-        preemptions: [10, 0, 0],
+        preempted_wait: [1.0, 0.0, 0.0],
         ..quiet()
     };
     let d = judge(e, &Thresholds::default());

@@ -4,13 +4,14 @@
 
 use probe_common::{
     histogram::{BUCKETS, Histogram, native_index},
+    runqueue::wait_cause,
     syscall::CLASSES,
     tcp::{FILL_BUCKETS, FILL_SCALE, TcpFill},
 };
 
 use crate::{
     collect::psi::Psi,
-    snapshot::{CgroupStats, PortStats, remotes::Remote},
+    snapshot::{CgroupStats, PortStats, Preemptor, remotes::Remote},
 };
 
 /// Coarse bins: `(-inf, 2^-20]`, then `(2^(k-1), 2^k]` seconds for `k` in
@@ -130,8 +131,11 @@ pub struct RemoteCounters {
 pub struct Counters {
     /// Run-queue waits.
     pub runq: Option<Coarse>,
-    /// Preemptions by class (same cgroup, other container, host).
-    pub preemptions: [u64; 3],
+    /// Preemptions by class.
+    pub preemptions: [u64; Preemptor::COUNT],
+    /// Nanoseconds waited after preemptions, by cause (own cgroup,
+    /// throttled, another cgroup).
+    pub preempted_wait_ns: [u64; wait_cause::COUNT],
     /// Syscalls by class: durations and errors.
     pub syscalls: [Option<(Coarse, u64)>; CLASSES],
     /// Accept-queue fill observations.
@@ -163,6 +167,7 @@ impl Counters {
         Counters {
             runq: stats.runq.as_ref().map(Coarse::of),
             preemptions: stats.preemptions.unwrap_or_default(),
+            preempted_wait_ns: stats.preempted_wait_ns.unwrap_or_default(),
             syscalls,
             fill: stats
                 .tcp_fill

@@ -16,6 +16,7 @@ use std::{
 };
 
 use probe_common::{
+    runqueue::wait_cause,
     syscall::{CLASSES, SyscallClass},
     tcp::{FILL_BUCKETS, FILL_STEPS},
 };
@@ -23,7 +24,7 @@ use probe_common::{
 use self::counters::{Coarse, Counters, FILL_UNIT};
 use crate::{
     identity::Labels,
-    snapshot::{Snapshot, remotes::Remote},
+    snapshot::{Preemptor, Snapshot, remotes::Remote},
 };
 
 /// Checkpoints per window.
@@ -46,8 +47,11 @@ pub struct Evidence {
     pub seconds: f64,
     /// Run-queue waits.
     pub runq: Coarse,
-    /// Preemptions by class (same cgroup, other container, host).
-    pub preemptions: [u64; 3],
+    /// Preemptions by class.
+    pub preemptions: [u64; Preemptor::COUNT],
+    /// Seconds its threads waited after being preempted: by threads of its
+    /// own cgroup, throttled (the CPU idled), by threads of other cgroups.
+    pub preempted_wait: [f64; wait_cause::COUNT],
     /// Syscalls by class: durations and errors.
     pub syscalls: Vec<(SyscallClass, Coarse, u64)>,
     /// Accept-queue fill observations: per fill bucket (twentieths).
@@ -88,6 +92,15 @@ impl Evidence {
     /// CPU, summed over its threads (above 1 when several wait at once).
     pub fn wait_share(&self) -> f64 {
         self.runq.sum_seconds() / self.seconds.max(f64::EPSILON)
+    }
+
+    /// The share of the time waited after preemptions that was the
+    /// container's own doing (its own threads, or its CPU quota); `None`
+    /// when no wait followed a preemption.
+    pub fn own_wait_share(&self) -> Option<f64> {
+        let [same, throttled, other] = self.preempted_wait;
+        let all = same + throttled + other;
+        (all > 0.0).then(|| (same + throttled) / all)
     }
 
     /// The share of the window its threads stalled in reclaim.
@@ -187,7 +200,14 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         (Some(now), None) => *now,
         _ => Coarse::default(),
     };
-    let mut preemptions = [0; 3];
+    let mut preempted_wait = [0.0; wait_cause::COUNT];
+    for (out, (n, t)) in preempted_wait
+        .iter_mut()
+        .zip(now.preempted_wait_ns.iter().zip(then.preempted_wait_ns))
+    {
+        *out = n.saturating_sub(t) as f64 / 1e9;
+    }
+    let mut preemptions = [0; Preemptor::COUNT];
     for (out, (n, t)) in preemptions
         .iter_mut()
         .zip(now.preemptions.iter().zip(then.preemptions))
@@ -261,6 +281,7 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         remotes,
         runq: coarse(&now.runq, &then.runq),
         preemptions,
+        preempted_wait,
         syscalls,
         fill,
         fill_mean: if fill_count == 0 {

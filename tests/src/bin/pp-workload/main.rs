@@ -48,6 +48,8 @@
 //!                      127.0.0.1, each accepted and closed (the listener's `sk_data_ready`
 //!                      runs once per connection); prints `ns_per_op`
 //!
+//! PP_WORKLOAD_ALSO_JOIN=DIR (any mode) also joins the cgroup v1 cgroup DIR.
+//!
 //! `spin`, `sleep` and `requests` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `threads`).
 
@@ -133,6 +135,12 @@ fn main() {
     if cgroup != "-" {
         // Writing 0 moves the writing process itself.
         fs::write(format!("{cgroup}/cgroup.procs"), "0").expect("cannot join the cgroup");
+    }
+    // A cgroup v1 controller's cgroup to join too (hybrid hosts).
+    if let Ok(also) = std::env::var("PP_WORKLOAD_ALSO_JOIN")
+        && also != "-"
+    {
+        fs::write(format!("{also}/cgroup.procs"), "0").expect("cannot join the v1 cgroup");
     }
     match mode {
         "spin" | "sleep" => {
