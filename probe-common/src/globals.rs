@@ -21,6 +21,15 @@ pub const CFS_RQ_RQ_OFFSET: &str = "CFS_RQ_RQ_OFFSET";
 pub const RQ_CLOCK_OFFSET: &str = "RQ_CLOCK_OFFSET";
 /// 1 when the run-queue clock offsets are set, 0 to use `bpf_ktime_get_ns()`.
 pub const USE_RQ_CLOCK: &str = "USE_RQ_CLOCK";
+/// Byte offset of `task_struct.throttled` (Linux 6.18+: the task was
+/// throttled at its cgroup's CPU quota).
+pub const TASK_THROTTLED_OFFSET: &str = "TASK_THROTTLED_OFFSET";
+/// Byte offset of `cfs_rq.throttle_count` (non-zero while the run queue or
+/// an ancestor is throttled).
+pub const CFS_RQ_THROTTLE_COUNT_OFFSET: &str = "CFS_RQ_THROTTLE_COUNT_OFFSET";
+/// How the run-queue program tells a throttled task: see
+/// `runqueue::throttle_check`.
+pub const THROTTLE_CHECK: &str = "THROTTLE_CHECK";
 /// Mask applied to a thread id to pick its syscall entry slot.
 pub const SYSCALL_SLOT_MASK: &str = "SYSCALL_SLOT_MASK";
 /// Mask applied to a thread id to pick its reclaim slot.

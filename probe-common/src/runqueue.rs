@@ -16,12 +16,23 @@ pub const WAKEUPS_MAP: &str = "RUNQ_WAKEUPS";
 /// Name of the preemption pair map.
 pub const PREEMPTIONS_MAP: &str = "RUNQ_PREEMPTIONS";
 
+/// How the run-queue program tells that a task switched out while
+/// runnable was throttled at its cgroup's CPU quota (`THROTTLE_CHECK`).
+pub mod throttle_check {
+    /// Only when the CPU goes idle (the kernel's BTF has neither field).
+    pub const IDLE_ONLY: u8 = 0;
+    /// `task_struct.throttled` (Linux 6.18+, throttling per task).
+    pub const TASK_FLAG: u8 = 1;
+    /// `task->se.cfs_rq->throttle_count` (throttling per run queue).
+    pub const CFS_RQ_COUNT: u8 = 2;
+}
+
 /// Who started a wait by preempting the thread, as the kernel side can
 /// tell (`WakeupSlot::preempted_by`; 0: the wait began at a wakeup).
 pub mod wait_cause {
     /// A thread of the same cgroup.
     pub const SAME_CGROUP: u32 = 1;
-    /// Nobody: the CPU went idle (the cgroup is throttled).
+    /// Its cgroup's CPU quota: the task was throttled.
     pub const THROTTLED: u32 = 2;
     /// A thread of another cgroup (a container or the host).
     pub const OTHER: u32 = 3;
@@ -56,9 +67,9 @@ pub struct CgroupRunqueue {
     pub registered: u64,
 }
 
-/// `PreemptionKey::by` when nothing ran instead: the CPU went idle while
-/// the task was still runnable (its cgroup throttled at its CPU quota). No
-/// cgroup has id 0.
+/// `PreemptionKey::by` when the task was throttled at its cgroup's CPU
+/// quota (or, where the kernel cannot say, the CPU went idle while it was
+/// runnable). No cgroup has id 0.
 pub const NOBODY: u64 = 0;
 
 /// Key of the preemption map: a task of `victim` was switched out while

@@ -12,6 +12,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, FEntryContext},
 };
 
+use probe_common::runqueue::throttle_check;
+
 use crate::globals::load_time_globals;
 
 /// Declares `u64` offset globals, zero until the agent sets them.
@@ -31,11 +33,15 @@ offsets!(
     TASK_SE_CFS_RQ_OFFSET,
     CFS_RQ_RQ_OFFSET,
     RQ_CLOCK_OFFSET,
+    TASK_THROTTLED_OFFSET,
+    CFS_RQ_THROTTLE_COUNT_OFFSET,
 );
 
 load_time_globals! {
     /// 1 when the three offsets above are set: read the run queue's clock.
     USE_RQ_CLOCK: u8 = 0;
+    /// How a throttled task is told (`runqueue::throttle_check`).
+    THROTTLE_CHECK: u8 = 0;
 }
 
 /// A pointer to a kernel object that the kernel handed over: a BTF-typed
@@ -147,6 +153,20 @@ pub fn cgroup_id(cgroup: KernelPtr) -> Option<u64> {
 #[inline(always)]
 pub fn task_cgroup_id(task: KernelPtr) -> Option<u64> {
     cgroup_id(task_cgroup(task)?)
+}
+
+/// Whether `task`, switched out while runnable, was throttled at its
+/// cgroup's CPU quota, as far as this kernel's fields tell (`false` where
+/// only an idle CPU can say so).
+#[inline(always)]
+pub fn task_throttled(task: KernelPtr) -> bool {
+    match THROTTLE_CHECK.load() {
+        throttle_check::TASK_FLAG => task.read::<u8>(TASK_THROTTLED_OFFSET.load()) != 0,
+        throttle_check::CFS_RQ_COUNT => task
+            .read_ptr(TASK_SE_CFS_RQ_OFFSET.load())
+            .is_some_and(|cfs_rq| cfs_rq.read::<u32>(CFS_RQ_THROTTLE_COUNT_OFFSET.load()) != 0),
+        _ => false,
+    }
 }
 
 /// Now, in nanoseconds since boot (`bpf_ktime_get_ns()`).

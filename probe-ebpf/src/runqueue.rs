@@ -41,7 +41,7 @@ use crate::{
     counters::bump,
     globals::load_time_globals,
     hash_entry::get_or_insert,
-    kernel::{KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_tid},
+    kernel::{KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_throttled, task_tid},
     names::named,
     observe::observe,
 };
@@ -155,8 +155,10 @@ fn on_switch_out(
     };
     slot.tid = tid;
     slot.since_ns = now;
-    // Switched to the idle task while runnable: throttled (nobody ran).
-    slot.preempted_by = record_preemption(ctx, prev, (next_tid != 0).then_some(next));
+    // Throttled at its quota (or, where the kernel cannot say, switched to
+    // an idle CPU while runnable): nobody preempted it.
+    let by = (next_tid != 0 && !task_throttled(prev)).then_some(next);
+    slot.preempted_by = record_preemption(ctx, prev, by);
 }
 
 /// A thread gets the CPU: its wait, if one was recorded, ends now.

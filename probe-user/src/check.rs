@@ -141,6 +141,11 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
                 Verdict::Info,
                 offsets.clock_description(),
             );
+            report.line(
+                "throttled tasks",
+                Verdict::Info,
+                offsets.throttle_description(),
+            );
             report.line("per-cgroup state", Verdict::Info, state.describe());
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),

@@ -259,3 +259,39 @@ fn throttled_at_its_cpu_quota() {
     assert_eq!(verdict.len(), 1);
     assert_eq!(verdict[0].labels["bottleneck"], "cpu", "{verdict:?}");
 }
+
+/// The same with a busy neighbour on the CPU: when the quota throttles the
+/// thread, the neighbour runs instead, yet the switch still counts as
+/// throttled (the kernel says the task was throttled), once per throttled
+/// period.
+#[test]
+fn throttled_on_a_busy_cpu() {
+    let agent = Agent::start(&["--signals", "runq"]);
+    let limited = TestCgroup::create("pp-runq-quota-busy");
+    let neighbour = TestCgroup::create("pp-runq-quota-neighbour");
+    let quota = CpuQuota::set(&limited, 20_000, 100_000);
+    let cpu = cpus() - 1;
+    let busy = Workload::spin(neighbour.dir(), cpu, 1, 2500);
+    let periods_before = quota.throttled_periods();
+    Workload::spin_limited(limited.dir(), &quota.v1_dir(), cpu, 1, 2000).wait();
+    let periods = quota.throttled_periods() - periods_before;
+    busy.wait();
+    let scrape = agent.scrape();
+    let by = |by: &str| {
+        scrape
+            .value(PREEMPTIONS, &[("cgroup", limited.label()), ("by", by)])
+            .unwrap_or(0.0)
+    };
+    let throttled = by("throttled");
+    eprintln!(
+        "throttled periods {periods}; preempted: throttled {throttled}, other_container {}, \
+         host {}",
+        by("other_container"),
+        by("host")
+    );
+    assert!(periods >= 5, "the quota throttled only {periods} periods");
+    assert!(
+        throttled <= periods as f64 && throttled >= periods as f64 - 1.0,
+        "{throttled} throttled preemptions for {periods} throttled periods"
+    );
+}

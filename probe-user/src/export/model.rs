@@ -113,7 +113,7 @@ pub fn families(sample: &Sample) -> Vec<Family> {
             name: "pressure_runqueue_preemptions_total",
             help: "Times a running thread of the cgroup was switched out while still runnable, \
                    by who ran instead: same_cgroup (a thread of the same cgroup), throttled \
-                   (nothing: the CPU went idle, as when the cgroup is at its CPU quota), \
+                   (the thread was throttled at its cgroup's CPU quota), \
                    other_container (a thread of another container), host (the root cgroup, \
                    kernel threads, system.slice, user.slice, init.scope).",
             kind: Kind::Counter,
@@ -123,9 +123,8 @@ pub fn families(sample: &Sample) -> Vec<Family> {
             name: "pressure_runqueue_preempted_wait_seconds_total",
             help: "Of the time the cgroup's threads waited for a CPU, the time that followed \
                    their being preempted, by who preempted them: same_cgroup (a thread of the \
-                   same cgroup), throttled (nothing: the CPU went idle, the cgroup at its CPU \
-                   quota), other (a thread of another cgroup, container or host). The rest \
-                   followed wakeups.",
+                   same cgroup), throttled (the cgroup's CPU quota), other (a thread of \
+                   another cgroup, container or host). The rest followed wakeups.",
             kind: Kind::Counter,
             series: cgroups
                 .iter()

@@ -131,6 +131,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     }
     let use_rq_clock = options.offsets.use_rq_clock();
     loader.override_global(globals::USE_RQ_CLOCK, &use_rq_clock, true);
+    let throttle_check = options.offsets.throttle_check();
+    loader.override_global(globals::THROTTLE_CHECK, &throttle_check, true);
     let wakeup_mask = WAKEUP_SLOTS - 1;
     loader.override_global(globals::WAKEUP_SLOT_MASK, &wakeup_mask, true);
     let syscall_mask = syscall::SLOTS - 1;

@@ -2,7 +2,7 @@
 //! handed to them as read-only globals. Nothing is compiled in.
 
 use anyhow::{Context, Result};
-use probe_common::{globals, tcp::ITER_TASK_FILE_SLOTS};
+use probe_common::{globals, runqueue::throttle_check, tcp::ITER_TASK_FILE_SLOTS};
 
 use crate::kernel::btf::KernelBtf;
 
@@ -41,6 +41,20 @@ pub struct KernelOffsets {
     task: [u64; TASK_FIELDS.len()],
     /// The path to the run queue's clock, when this kernel has it.
     rq_clock: Option<[u64; RQ_CLOCK_FIELDS.len()]>,
+    /// How a throttled task is told, and the offset read for it.
+    throttle: Throttle,
+}
+
+/// How the run-queue program tells that a task was throttled at its
+/// cgroup's CPU quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Throttle {
+    /// `task_struct.throttled`, at this offset.
+    TaskFlag(u64),
+    /// `task->se.cfs_rq->throttle_count`, at this offset of `cfs_rq`.
+    CfsRqCount(u64),
+    /// Neither: only a switch to an idle CPU says so.
+    IdleOnly,
 }
 
 /// From a task to its cgroup id.
@@ -70,6 +84,24 @@ const RQ_CLOCK_FIELDS: [FieldSpec; 3] = [
     (globals::RQ_CLOCK_OFFSET, "rq", "clock", None),
 ];
 
+impl Throttle {
+    fn resolve(btf: &KernelBtf) -> Throttle {
+        if let Ok(offset) = btf
+            .field("task_struct", "throttled")
+            .and_then(|f| f.with_size("task_struct.throttled", 1))
+        {
+            return Throttle::TaskFlag(offset);
+        }
+        match btf
+            .field("cfs_rq", "throttle_count")
+            .and_then(|f| f.with_size("cfs_rq.throttle_count", 4))
+        {
+            Ok(offset) => Throttle::CfsRqCount(offset),
+            Err(_) => Throttle::IdleOnly,
+        }
+    }
+}
+
 impl KernelOffsets {
     /// Looks every field up in `btf`; the error names the first one missing.
     pub fn resolve(btf: &KernelBtf) -> Result<Self> {
@@ -81,7 +113,21 @@ impl KernelOffsets {
                 )
             })?,
             rq_clock: resolve_fields(btf, &RQ_CLOCK_FIELDS).ok(),
+            throttle: Throttle::resolve(btf),
         })
+    }
+
+    /// How throttled tasks are told, for logs and `check`.
+    pub fn throttle_description(&self) -> &'static str {
+        match self.throttle {
+            Throttle::TaskFlag(_) => "task_struct.throttled (throttling per task, Linux 6.18+)",
+            Throttle::CfsRqCount(_) => "task->se.cfs_rq->throttle_count",
+            Throttle::IdleOnly => {
+                "only when the CPU goes idle (this kernel's BTF has neither \
+                 task_struct.throttled nor cfs_rq.throttle_count): on a busy CPU, a throttled \
+                 thread counts as preempted by whoever runs next"
+            }
+        }
     }
 
     /// Which clock the run-queue programs read, for logs and `check`.
@@ -95,9 +141,28 @@ impl KernelOffsets {
 
     /// The globals to set before load, by name (the clock's are 0 without it).
     pub fn globals(&self) -> Vec<(&'static str, u64)> {
+        let (task_flag, cfs_rq_count) = match self.throttle {
+            Throttle::TaskFlag(offset) => (offset, 0),
+            Throttle::CfsRqCount(offset) => (0, offset),
+            Throttle::IdleOnly => (0, 0),
+        };
         named(&TASK_FIELDS, self.task)
             .chain(named(&RQ_CLOCK_FIELDS, self.rq_clock.unwrap_or_default()))
+            .chain([
+                (globals::TASK_THROTTLED_OFFSET, task_flag),
+                (globals::CFS_RQ_THROTTLE_COUNT_OFFSET, cfs_rq_count),
+            ])
             .collect()
+    }
+
+    /// The `THROTTLE_CHECK` global.
+    pub fn throttle_check(&self) -> u8 {
+        match self.throttle {
+            Throttle::TaskFlag(_) => throttle_check::TASK_FLAG,
+            // The path to the run queue must be there too.
+            Throttle::CfsRqCount(_) if self.rq_clock.is_some() => throttle_check::CFS_RQ_COUNT,
+            _ => throttle_check::IDLE_ONLY,
+        }
     }
 
     /// Whether the run-queue clock path is available (the `USE_RQ_CLOCK` global).

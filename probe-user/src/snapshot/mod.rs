@@ -57,8 +57,7 @@ use crate::{
 pub enum Preemptor {
     /// A thread of the same cgroup.
     SameCgroup,
-    /// Nothing: the CPU went idle while the thread was still runnable, as
-    /// when its cgroup is throttled at its CPU quota (`cpu.max`).
+    /// Its cgroup's CPU quota (`cpu.max`): the thread was throttled.
     Throttled,
     /// A thread of another container.
     OtherContainer,

@@ -31,9 +31,9 @@
 //! CPU pressure is `cpu` when at least `cpu_own_share` (0.3) of the time
 //! its threads waited after being preempted was their own doing: they
 //! were preempted by threads of their own cgroup, or throttled at its CPU
-//! quota (the CPU went idle while they were runnable). Its own threads or
-//! limit are one of the main reasons it waits, it would still wait without
-//! its neighbours, and more replicas (or more CPU) help. It is
+//! quota. Its own threads or limit are one of the main reasons it waits, it
+//! would still wait without its neighbours, and more replicas (or more CPU)
+//! help. It is
 //! `cpu_neighbour` otherwise: other containers or the host hold the CPUs,
 //! and a single-threaded service without a quota can only ever be that. No
 //! wait after a preemption is `cpu_neighbour` too: "more replicas help"
