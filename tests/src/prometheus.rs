@@ -68,6 +68,15 @@ impl Prometheus {
 
     /// An instant query; the value of its single result.
     pub fn query(&self, promql: &str) -> Option<f64> {
+        self.query_with(promql, "")
+    }
+
+    /// An instant query at `unix_seconds`; the value of its single result.
+    pub fn query_at(&self, promql: &str, unix_seconds: f64) -> Option<f64> {
+        self.query_with(promql, &format!("&time={unix_seconds:.3}"))
+    }
+
+    fn query_with(&self, promql: &str, extra: &str) -> Option<f64> {
         let encoded: String = promql
             .bytes()
             .map(|b| match b {
@@ -77,7 +86,7 @@ impl Prometheus {
                 _ => format!("%{b:02X}"),
             })
             .collect();
-        let (status, body) = http_get(self.addr, &format!("/api/v1/query?query={encoded}"));
+        let (status, body) = http_get(self.addr, &format!("/api/v1/query?query={encoded}{extra}"));
         assert_eq!(status, 200, "query {promql} failed: {body}");
         let answer: Value = serde_json::from_str(&body).unwrap();
         let result = answer["data"]["result"].as_array()?.first()?;

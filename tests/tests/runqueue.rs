@@ -263,7 +263,7 @@ fn throttled_at_its_cpu_quota() {
 /// The same with a busy neighbour on the CPU: when the quota throttles the
 /// thread, the neighbour runs instead, yet the switch still counts as
 /// throttled (the kernel says the task was throttled), once per throttled
-/// period.
+/// period (give or take the last).
 #[test]
 fn throttled_on_a_busy_cpu() {
     let agent = Agent::start(&["--signals", "runq"]);
@@ -290,8 +290,9 @@ fn throttled_on_a_busy_cpu() {
         by("host")
     );
     assert!(periods >= 5, "the quota throttled only {periods} periods");
+    // One per throttled period, give or take the period the workload ended in.
     assert!(
-        throttled <= periods as f64 && throttled >= periods as f64 - 1.0,
+        (throttled - periods as f64).abs() <= 1.0,
         "{throttled} throttled preemptions for {periods} throttled periods"
     );
 }

@@ -109,6 +109,12 @@ pub fn workload(release: bool) -> Result<PathBuf> {
     Ok(workload_binary(release))
 }
 
+/// Builds the load test's demo service, `pp-demo`; returns the binary.
+pub fn demo() -> Result<PathBuf> {
+    cmd::run(host_cargo().args(["build", "--package", "loadtest-service", "--bin", "pp-demo"]))?;
+    Ok(host_binary("pp-demo", false))
+}
+
 /// Where `pp-workload` lands.
 pub fn workload_binary(release: bool) -> PathBuf {
     host_binary("pp-workload", release)

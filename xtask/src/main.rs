@@ -7,6 +7,7 @@ mod bench;
 mod build;
 mod cmd;
 mod hook_bench;
+mod loadtest;
 mod object_check;
 mod packages;
 mod scale;
@@ -85,6 +86,20 @@ enum Command {
         #[arg(long, value_name = "CONTAINERS", num_args = 0..=1, default_missing_value = "0")]
         scale: Vec<usize>,
     },
+    /// Load-test baselines with Locust: for each scenario (one bottleneck
+    /// each), ramp users in steps against the demo service, find the knee,
+    /// and check that the probe names the bottleneck there; reports in
+    /// target/loadtest/<scenario>/. Needs root.
+    Loadtest {
+        /// Scenarios to run (repeatable; default: all): cpu, neighbour,
+        /// accept_queue, dependency, storage, memory.
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
+        /// Short steps and think times (about a minute per scenario), as CI
+        /// runs it.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Compare the TCP fill hook's two ways of attaching, tp_btf/sk_data_ready
     /// and fentry/sock_def_readable, in a Debian 6.12 guest (the host refuses
     /// fentry), counting guest instructions per operation with QEMU -icount.
@@ -112,6 +127,7 @@ fn main() -> ExitCode {
             ..
         } => bench::bench(rounds, loops, &signals),
         Command::HookBench { rounds } => hook_bench::hook_bench(rounds),
+        Command::Loadtest { scenarios, quick } => loadtest::loadtest(&scenarios, quick),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,11 @@ use anyhow::{Result, bail};
 use crate::cmd::{self, is_root, on_path, output, workspace_root};
 
 /// Python tools the deployment tests run, pinned.
-const PYTHON_TOOLS: &[(&str, &str)] = &[("kubernetes-validate", "1.37.0"), ("checkov", "3.3.30")];
+pub const TEST_PYTHON: &[(&str, &str)] =
+    &[("kubernetes-validate", "1.37.0"), ("checkov", "3.3.30")];
+
+/// Python packages the load test runs (Locust) and plots with, pinned.
+pub const LOADTEST_PYTHON: &[(&str, &str)] = &[("locust", "2.47.0"), ("matplotlib", "3.10.8")];
 
 /// A command (or, starting with `/`, a file) and the Debian package that
 /// provides it.
@@ -38,6 +42,14 @@ pub const VM_COMMANDS: &[Requirement] = &[
     ("ip", "iproute2"),
     ("ss", "iproute2"),
     ("setpriv", "util-linux"),
+];
+
+/// Commands (and files) the load test needs.
+pub const LOADTEST_COMMANDS: &[Requirement] = &[
+    ("prometheus", "prometheus"),
+    ("taskset", "util-linux"),
+    ("python3", "python3-venv"),
+    ("/usr/lib/python3/dist-packages/fusepy.py", "python3-fusepy"),
 ];
 
 /// Commands the benchmark runs.
@@ -82,10 +94,10 @@ pub fn apt_update() -> Result<()> {
     cmd::run(Command::new("apt-get").args(["update", "-q"]))
 }
 
-/// A Python virtual environment under `target/` with the deployment tests'
-/// tools (kubernetes-validate, checkov), made or completed as needed.
-/// Returns its `bin` folder.
-pub fn ensure_python_tools() -> Result<PathBuf> {
+/// A Python virtual environment under `target/` with `packages` ((name,
+/// version) from PyPI), made or completed as needed. Returns its `bin`
+/// folder.
+pub fn ensure_python_tools(packages: &[(&str, &str)]) -> Result<PathBuf> {
     let venv = workspace_root().join("target/xtask/venv");
     let bin = venv.join("bin");
     if !bin.join("pip").is_file() {
@@ -95,7 +107,7 @@ pub fn ensure_python_tools() -> Result<PathBuf> {
         );
         cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    let missing: Vec<String> = PYTHON_TOOLS
+    let missing: Vec<String> = packages
         .iter()
         .filter(|(tool, version)| {
             output(Command::new(bin.join("pip")).args(["show", tool]))

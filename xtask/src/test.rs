@@ -21,7 +21,7 @@ pub fn test(extra: &[String]) -> Result<()> {
         );
     }
     packages::ensure(packages::TEST_COMMANDS)?;
-    let python_tools = packages::ensure_python_tools()?;
+    let python_tools = packages::ensure_python_tools(packages::TEST_PYTHON)?;
     build::build(false)?;
     let mut unit = host_cargo();
     unit.args([
