@@ -31,7 +31,7 @@ def main():
     out = sys.argv[2]
     steps = run["steps"]
     users = [s["users"] for s in steps]
-    title = f"{run['scenario']}: {run['description']}"
+    title = f"scenario {run['scenario']}"
 
     fig, axis = plt.subplots(figsize=(8, 4.5))
     axis.plot(users, [s["p50_ms"] for s in steps], marker="o", label="p50")
@@ -58,7 +58,10 @@ def main():
     fig.tight_layout()
     fig.savefig(f"{out}/throughput.png", dpi=90)
 
-    names = sorted({name for s in steps for name in s["signals"]})
+    # The signals that moved (all-zero panels say nothing).
+    names = sorted(
+        {name for s in steps for name, value in s["signals"].items() if value}
+    ) or sorted(steps[0]["signals"])[:1]
     fig, axes = plt.subplots(len(names), 1, figsize=(8, 1.8 * len(names) + 1), sharex=True)
     if len(names) == 1:
         axes = [axes]
@@ -67,6 +70,7 @@ def main():
         axis.set_ylabel(name, rotation=0, ha="right", fontsize=8)
         knee_line(axis, run)
     axes[0].set_title(f"{title}: the probe's signals for the service's container")
+    fig.text(0.01, 0.005, run["description"], fontsize=7)
     axes[-1].set_xlabel("users")
     fig.tight_layout()
     fig.savefig(f"{out}/signals.png", dpi=90)

@@ -63,14 +63,19 @@ pub const DEPENDENCY_TOO_LONG: u32 = 22;
 /// allocate socket storage): the socket is not followed.
 pub const DEPENDENCY_SOCKET_UNAVAILABLE: u32 = 23;
 
+/// A run-queue wait was not split by what its CPU did meanwhile (its CPU
+/// is not known, or numbered `runqueue::RUN_CPUS` or more); it is in the
+/// latency histogram only.
+pub const RUNQ_WAIT_UNSPLIT: u32 = 24;
+
 /// Name of the per-CPU counter array.
 pub const MAP: &str = "COUNTERS";
 
 /// Number of slots in the counter array.
-pub const COUNT: u32 = 24;
+pub const COUNT: u32 = 25;
 
 /// Every counter: (index, signal, reason) as exported.
-pub const NAMES: [(u32, &str, &str); 24] = [
+pub const NAMES: [(u32, &str, &str); 25] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -107,4 +112,5 @@ pub const NAMES: [(u32, &str, &str); 24] = [
         "dependency",
         "socket_unavailable",
     ),
+    (RUNQ_WAIT_UNSPLIT, "runq", "wait_unsplit"),
 ];

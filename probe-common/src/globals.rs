@@ -19,6 +19,8 @@ pub const TASK_SE_CFS_RQ_OFFSET: &str = "TASK_SE_CFS_RQ_OFFSET";
 pub const CFS_RQ_RQ_OFFSET: &str = "CFS_RQ_RQ_OFFSET";
 /// Byte offset of `rq.clock`.
 pub const RQ_CLOCK_OFFSET: &str = "RQ_CLOCK_OFFSET";
+/// Byte offset of `rq.cpu` (the CPU a run queue belongs to).
+pub const RQ_CPU_OFFSET: &str = "RQ_CPU_OFFSET";
 /// 1 when the run-queue clock offsets are set, 0 to use `bpf_ktime_get_ns()`.
 pub const USE_RQ_CLOCK: &str = "USE_RQ_CLOCK";
 /// Byte offset of `task_struct.throttled` (Linux 6.18+: the task was

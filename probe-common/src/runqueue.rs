@@ -15,6 +15,13 @@ pub const STORAGE_MAP: &str = "RUNQ_STORAGE";
 pub const WAKEUPS_MAP: &str = "RUNQ_WAKEUPS";
 /// Name of the preemption pair map.
 pub const PREEMPTIONS_MAP: &str = "RUNQ_PREEMPTIONS";
+/// Name of the per-CPU run accounting array (`CpuRun`, indexed by CPU).
+pub const CPUS_MAP: &str = "RUNQ_CPUS";
+/// CPUs whose run time the kernel keeps per cgroup (`CgroupRunqueue::ran_ns`):
+/// a wait on a CPU numbered this or more is not split by who ran meanwhile.
+pub const RUN_CPUS: u32 = 256;
+/// `WakeupSlot::cpu` when the CPU a thread waits on is not known.
+pub const NO_CPU: u32 = u32::MAX;
 
 /// How the run-queue program tells that a task switched out while
 /// runnable was throttled at its cgroup's CPU quota (`THROTTLE_CHECK`).
@@ -27,17 +34,22 @@ pub mod throttle_check {
     pub const CFS_RQ_COUNT: u8 = 2;
 }
 
-/// Who started a wait by preempting the thread, as the kernel side can
-/// tell (`WakeupSlot::preempted_by`; 0: the wait began at a wakeup).
-pub mod wait_cause {
-    /// A thread of the same cgroup.
-    pub const SAME_CGROUP: u32 = 1;
-    /// Its cgroup's CPU quota: the task was throttled.
-    pub const THROTTLED: u32 = 2;
-    /// A thread of another cgroup (a container or the host).
-    pub const OTHER: u32 = 3;
-    /// How many causes (`CgroupRunqueue::preempted_wait_ns` slots).
-    pub const COUNT: usize = 3;
+/// What a CPU did while a thread of a cgroup waited on it
+/// (`CgroupRunqueue::waited_behind_ns` index).
+pub mod behind {
+    /// It ran threads of the same cgroup.
+    pub const SAME_CGROUP: usize = 0;
+    /// The thread was throttled at its cgroup's CPU quota (the whole wait,
+    /// whatever ran meanwhile).
+    pub const THROTTLED: usize = 1;
+    /// It ran threads of other cgroups (containers or the host).
+    pub const OTHER: usize = 2;
+    /// It ran nothing (idle until the thread was switched in).
+    pub const IDLE: usize = 3;
+    /// How many there are.
+    pub const COUNT: usize = 4;
+    /// Their exported names, by index.
+    pub const NAMES: [&str; COUNT] = ["same_cgroup", "throttled", "other", "idle"];
 }
 
 /// When a runnable thread started waiting for a CPU.
@@ -46,11 +58,32 @@ pub mod wait_cause {
 pub struct WakeupSlot {
     /// Thread id that owns the timestamp (0: slot free).
     pub tid: u32,
-    /// What started the wait: 0 a wakeup, else a [`wait_cause`].
-    pub preempted_by: u32,
+    /// Non-zero when the wait began with the thread throttled at its
+    /// cgroup's CPU quota.
+    pub throttled: u32,
     /// When it became runnable, on the clock `kernel::sched_clock` reads
     /// (the run queue's own, or `bpf_ktime_get_ns()` where BTF lacks it).
     pub since_ns: u64,
+    /// The CPU it waits on ([`NO_CPU`] if not known).
+    pub cpu: u32,
+    /// Padding (zero).
+    pub pad: u32,
+    /// Its cgroup's run time on that CPU when the wait began (`ran_ns`).
+    pub own_ran_ns: u64,
+    /// That CPU's idle time when the wait began (`CpuRun::idle_ns`).
+    pub idle_ns: u64,
+}
+
+/// Run accounting of one CPU, on its run queue's clock.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuRun {
+    /// When the CPU last switched threads (0: not seen yet).
+    pub last_switch_ns: u64,
+    /// Time it ran its idle thread.
+    pub idle_ns: u64,
+    /// The cgroup (kernel address) of the thread it runs now; 0 when idle.
+    pub running: u64,
 }
 
 /// Run-queue state kept in each cgroup's local storage (freed by the kernel
@@ -60,9 +93,11 @@ pub struct WakeupSlot {
 pub struct CgroupRunqueue {
     /// Wait times of the cgroup's threads.
     pub latency: crate::histogram::Histogram,
-    /// Of those, the time waited after being preempted, by
-    /// [`wait_cause`] (index `cause - 1`), in nanoseconds.
-    pub preempted_wait_ns: [u64; wait_cause::COUNT],
+    /// The same time, split by what the CPU did meanwhile ([`behind`]),
+    /// in nanoseconds.
+    pub waited_behind_ns: [u64; behind::COUNT],
+    /// Time the cgroup's threads ran, per CPU (the first [`RUN_CPUS`]).
+    pub ran_ns: [u64; RUN_CPUS as usize],
     /// Non-zero once the cgroup id is in the `CGROUPS` set the agent lists.
     pub registered: u64,
 }
@@ -90,6 +125,9 @@ unsafe impl aya::Pod for WakeupSlot {}
 #[cfg(feature = "user")]
 // SAFETY: `CgroupRunqueue` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for CgroupRunqueue {}
+#[cfg(feature = "user")]
+// SAFETY: `CpuRun` is `repr(C)` plain old data (integers only, no padding).
+unsafe impl aya::Pod for CpuRun {}
 #[cfg(feature = "user")]
 // SAFETY: `PreemptionKey` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for PreemptionKey {}

@@ -8,11 +8,11 @@
 //! become.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_task_btf, bpf_ktime_get_ns},
+    helpers::{bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     programs::{BtfTracePointContext, FEntryContext},
 };
 
-use probe_common::runqueue::throttle_check;
+use probe_common::runqueue::{NO_CPU, throttle_check};
 
 use crate::globals::load_time_globals;
 
@@ -33,12 +33,13 @@ offsets!(
     TASK_SE_CFS_RQ_OFFSET,
     CFS_RQ_RQ_OFFSET,
     RQ_CLOCK_OFFSET,
+    RQ_CPU_OFFSET,
     TASK_THROTTLED_OFFSET,
     CFS_RQ_THROTTLE_COUNT_OFFSET,
 );
 
 load_time_globals! {
-    /// 1 when the three offsets above are set: read the run queue's clock.
+    /// 1 when the four offsets above are set: read the run queue's clock.
     USE_RQ_CLOCK: u8 = 0;
     /// How a throttled task is told (`runqueue::throttle_check`).
     THROTTLE_CHECK: u8 = 0;
@@ -192,4 +193,23 @@ pub fn sched_clock(task: KernelPtr) -> Option<u64> {
             .read_ptr(CFS_RQ_RQ_OFFSET.load())?
             .read(RQ_CLOCK_OFFSET.load()),
     )
+}
+
+/// The CPU of the run queue `task` is on (`task->se.cfs_rq->rq->cpu`), or
+/// [`NO_CPU`] where BTF lacks the path.
+#[inline(always)]
+pub fn task_rq_cpu(task: KernelPtr) -> u32 {
+    if USE_RQ_CLOCK.load() == 0 {
+        return NO_CPU;
+    }
+    task.read_ptr(TASK_SE_CFS_RQ_OFFSET.load())
+        .and_then(|cfs_rq| cfs_rq.read_ptr(CFS_RQ_RQ_OFFSET.load()))
+        .map_or(NO_CPU, |rq| rq.read::<u32>(RQ_CPU_OFFSET.load()))
+}
+
+/// The CPU this program runs on.
+#[inline(always)]
+pub fn this_cpu() -> u32 {
+    // SAFETY: the helper takes no arguments.
+    unsafe { bpf_get_smp_processor_id() }
 }

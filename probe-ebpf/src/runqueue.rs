@@ -1,10 +1,18 @@
-//! Run-queue latency per cgroup.
+//! Run-queue latency per cgroup, and who made it wait.
 //!
 //! A thread starts waiting for a CPU when it is woken (`sched_wakeup`,
 //! `sched_wakeup_new`) or switched out while still runnable (preempted or
 //! yielding, `sched_switch`); the wait ends when it is switched in. The wait
 //! is charged to the cgroup of the thread that waited, read from the thread
 //! itself, never from whatever happens to be current.
+//!
+//! Each wait is split by what its CPU did meanwhile: ran threads of the
+//! same cgroup, of other cgroups, or nothing (a thread throttled at its
+//! cgroup's CPU quota waits for the quota, whatever runs). For that, every
+//! switch charges the time the CPU ran its last thread to that thread's
+//! cgroup (`CgroupRunqueue::ran_ns`, one slot per CPU, written only by its
+//! CPU) or to the CPU's idle time (`RUNQ_CPUS`); a wait keeps both at its
+//! start, and the differences at its end are the split.
 //!
 //! Times come from the clock of the run queue the thread is on (see
 //! `kernel::sched_clock`), the clock `/proc/PID/schedstat` is kept with.
@@ -27,12 +35,15 @@ use aya_log_ebpf::debug;
 use probe_common::{
     counters::{
         RUNQ_CGROUP_SET_FULL, RUNQ_CGROUP_UNREADABLE, RUNQ_CLOCK_UNREADABLE, RUNQ_DELTA_ABSURD,
-        RUNQ_DELTA_NEGATIVE, RUNQ_PREEMPTION_MAP_FULL, RUNQ_STORAGE_UNAVAILABLE,
+        RUNQ_DELTA_NEGATIVE, RUNQ_PREEMPTION_MAP_FULL, RUNQ_STORAGE_UNAVAILABLE, RUNQ_WAIT_UNSPLIT,
         RUNQ_WAKEUP_SLOT_COLLISION,
     },
     histogram::MAX_NS,
     programs,
-    runqueue::{MAX_PREEMPTION_PAIRS, NOBODY, PreemptionKey, WAKEUP_SLOTS, WakeupSlot, wait_cause},
+    runqueue::{
+        CgroupRunqueue, CpuRun, MAX_PREEMPTION_PAIRS, NO_CPU, NOBODY, PreemptionKey, RUN_CPUS,
+        WAKEUP_SLOTS, WakeupSlot, behind,
+    },
 };
 
 use crate::{
@@ -41,7 +52,10 @@ use crate::{
     counters::bump,
     globals::load_time_globals,
     hash_entry::get_or_insert,
-    kernel::{KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_throttled, task_tid},
+    kernel::{
+        KernelPtr, sched_clock, task_cgroup, task_cgroup_id, task_rq_cpu, task_throttled, task_tid,
+        this_cpu,
+    },
     names::named,
     observe::observe,
 };
@@ -57,7 +71,11 @@ static RUNQ_WAKEUPS: Array<WakeupSlot> = Array::with_max_entries(WAKEUP_SLOTS, 0
 static RUNQ_PREEMPTIONS: HashMap<PreemptionKey, u64> =
     HashMap::with_max_entries(MAX_PREEMPTION_PAIRS, 0);
 
+#[map]
+static RUNQ_CPUS: Array<CpuRun> = Array::with_max_entries(RUN_CPUS, 0);
+
 named!(RUNQ_WAKEUPS, probe_common::runqueue::WAKEUPS_MAP);
+named!(RUNQ_CPUS, probe_common::runqueue::CPUS_MAP);
 named!(RUNQ_PREEMPTIONS, probe_common::runqueue::PREEMPTIONS_MAP);
 named!(runq_sched_wakeup, programs::RUNQ_SCHED_WAKEUP);
 named!(runq_sched_wakeup_new, programs::RUNQ_SCHED_WAKEUP_NEW);
@@ -65,13 +83,13 @@ named!(runq_sched_switch, programs::RUNQ_SCHED_SWITCH);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn runq_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
-    on_wakeup(KernelPtr::tracepoint_arg(&ctx, 0));
+    on_wakeup(&ctx, KernelPtr::tracepoint_arg(&ctx, 0));
     0
 }
 
 #[btf_tracepoint(function = "sched_wakeup_new")]
 pub fn runq_sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
-    on_wakeup(KernelPtr::tracepoint_arg(&ctx, 0));
+    on_wakeup(&ctx, KernelPtr::tracepoint_arg(&ctx, 0));
     0
 }
 
@@ -84,9 +102,41 @@ pub fn runq_sched_switch(ctx: BtfTracePointContext) -> i32 {
     let prev_state = ctx.arg::<u64>(3) as u32;
     // A preempted thread stays on the run queue whatever its state says.
     let still_runnable = preempt || prev_state == 0;
-    let next_tid = task_tid(next);
-    on_switch_out(&ctx, prev, still_runnable, next, next_tid);
-    on_switch_in(&ctx, next, next_tid);
+    let (prev_tid, next_tid) = (task_tid(prev), task_tid(next));
+    // Both are on this CPU's run queue: one clock for the whole switch (the
+    // idle thread's run queue pointers are not the scheduler's business).
+    let Some(now) = sched_clock(if prev_tid != 0 { prev } else { next }) else {
+        bump(RUNQ_CLOCK_UNREADABLE);
+        return 0;
+    };
+    let cpu = this_cpu();
+    let prev_cgroup = if prev_tid != 0 {
+        task_cgroup(prev)
+    } else {
+        None
+    };
+    let next_cgroup = if next_tid != 0 {
+        task_cgroup(next)
+    } else {
+        None
+    };
+    let mut prev_state = prev_cgroup.and_then(|c| cgroup_state::runq(&ctx, c, &STATE_COUNTERS));
+    account_run(cpu, now, prev_tid, prev_state.as_deref_mut(), next_cgroup);
+    if still_runnable && let (Some(cgroup), Some(state)) = (prev_cgroup, prev_state) {
+        on_preempted(
+            &ctx,
+            prev,
+            prev_tid,
+            (cgroup, state),
+            next,
+            next_tid,
+            now,
+            cpu,
+        );
+    } else {
+        on_blocked(prev_tid);
+    }
+    on_switch_in(&ctx, next_tid, next_cgroup, now);
     0
 }
 
@@ -95,10 +145,84 @@ fn slot_of(tid: u32) -> Option<*mut WakeupSlot> {
     RUNQ_WAKEUPS.get_ptr_mut(tid & WAKEUP_SLOT_MASK.load())
 }
 
+#[inline(always)]
+fn cpu_run(cpu: u32) -> Option<&'static mut CpuRun> {
+    // SAFETY: a slot of the per-CPU array, live for this program's run.
+    RUNQ_CPUS.get_ptr_mut(cpu).map(|p| unsafe { &mut *p })
+}
+
+/// `state.ran_ns` of `cpu` (already checked to be below `RUN_CPUS`).
+#[inline(always)]
+fn ran_ns(state: &mut CgroupRunqueue, cpu: u32) -> &mut u64 {
+    &mut state.ran_ns[(cpu & (RUN_CPUS - 1)) as usize]
+}
+
+/// Charges the time this CPU ran its last thread (since its last switch)
+/// to that thread's cgroup, or to its idle time; notes who runs now.
+#[inline(always)]
+fn account_run(
+    cpu: u32,
+    now: u64,
+    prev_tid: u32,
+    prev_state: Option<&mut CgroupRunqueue>,
+    next_cgroup: Option<KernelPtr>,
+) {
+    if cpu >= RUN_CPUS {
+        return;
+    }
+    let Some(run) = cpu_run(cpu) else { return };
+    let last = run.last_switch_ns;
+    run.last_switch_ns = now;
+    run.running = next_cgroup.map_or(0, |c| c.as_ptr() as u64);
+    let ran = now.wrapping_sub(last);
+    if last == 0 || (ran as i64) <= 0 {
+        return;
+    }
+    if prev_tid == 0 {
+        run.idle_ns += ran;
+    } else if let Some(state) = prev_state {
+        // Only this CPU writes its slot, with interrupts off.
+        *ran_ns(state, cpu) += ran;
+    }
+}
+
+/// Starts the wait of a thread of `cgroup` (with `state`) on `cpu` at
+/// `now`: notes what that CPU has done so far (and what it is doing, up to
+/// now).
+#[inline(always)]
+fn start_wait(
+    slot: &mut WakeupSlot,
+    (cgroup, state): (KernelPtr, &mut CgroupRunqueue),
+    cpu: u32,
+    now: u64,
+    throttled: bool,
+) {
+    slot.since_ns = now;
+    slot.throttled = u32::from(throttled);
+    slot.cpu = NO_CPU;
+    if throttled || cpu >= RUN_CPUS {
+        return;
+    }
+    let Some(run) = cpu_run(cpu) else { return };
+    let (mut own, mut idle) = (*ran_ns(state, cpu), run.idle_ns);
+    // The time the CPU's current thread has run so far is before the wait.
+    let running_for = now.saturating_sub(run.last_switch_ns);
+    if run.last_switch_ns != 0 {
+        if run.running == 0 {
+            idle += running_for;
+        } else if run.running == cgroup.as_ptr() as u64 {
+            own += running_for;
+        }
+    }
+    slot.cpu = cpu;
+    slot.own_ran_ns = own;
+    slot.idle_ns = idle;
+}
+
 /// Starts the wait of a woken thread, unless it is already waiting (a wakeup
 /// of a thread already on the run queue does not restart its wait).
 #[inline(always)]
-fn on_wakeup(task: KernelPtr) {
+fn on_wakeup(ctx: &BtfTracePointContext, task: KernelPtr) {
     let tid = task_tid(task);
     if tid == 0 {
         return;
@@ -117,22 +241,26 @@ fn on_wakeup(task: KernelPtr) {
         bump(RUNQ_CLOCK_UNREADABLE);
         return;
     };
+    let Some(cgroup) = task_cgroup(task) else {
+        bump(RUNQ_CGROUP_UNREADABLE);
+        return;
+    };
+    let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) else {
+        return;
+    };
     slot.tid = tid;
-    slot.preempted_by = 0;
-    slot.since_ns = now;
+    start_wait(
+        slot,
+        (cgroup, state),
+        task_rq_cpu(task),
+        now,
+        task_throttled(task),
+    );
 }
 
-/// A thread leaves the CPU: if still runnable its wait starts now and the
-/// preemption is recorded; if it blocks, any wait recorded for it is stale.
+/// A thread blocks: any wait recorded for it is stale.
 #[inline(always)]
-fn on_switch_out(
-    ctx: &BtfTracePointContext,
-    prev: KernelPtr,
-    still_runnable: bool,
-    next: KernelPtr,
-    next_tid: u32,
-) {
-    let tid = task_tid(prev);
+fn on_blocked(tid: u32) {
     if tid == 0 {
         return;
     }
@@ -140,30 +268,43 @@ fn on_switch_out(
     // SAFETY: a slot of the wakeup array, live for this program's run; only
     // this CPU's program touches it now (its thread is being scheduled here).
     let slot = unsafe { &mut *slot };
-    if !still_runnable {
-        if slot.tid == tid {
-            slot.since_ns = 0;
-        }
-        return;
+    if slot.tid == tid {
+        slot.since_ns = 0;
     }
+}
+
+/// A thread leaves the CPU still runnable: its wait starts now and the
+/// preemption is recorded.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn on_preempted(
+    ctx: &BtfTracePointContext,
+    prev: KernelPtr,
+    tid: u32,
+    own: (KernelPtr, &mut CgroupRunqueue),
+    next: KernelPtr,
+    next_tid: u32,
+    now: u64,
+    cpu: u32,
+) {
+    let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the wakeup array, live for this program's run; only
+    // this CPU's program touches it now (its thread is being scheduled here).
+    let slot = unsafe { &mut *slot };
     if slot.since_ns != 0 && slot.tid != tid {
         bump(RUNQ_WAKEUP_SLOT_COLLISION);
     }
-    let Some(now) = sched_clock(prev) else {
-        bump(RUNQ_CLOCK_UNREADABLE);
-        return;
-    };
-    slot.tid = tid;
-    slot.since_ns = now;
     // Throttled at its quota (or, where the kernel cannot say, switched to
     // an idle CPU while runnable): nobody preempted it.
     let by = (next_tid != 0 && !task_throttled(prev)).then_some(next);
-    slot.preempted_by = record_preemption(ctx, prev, by);
+    let throttled = record_preemption(ctx, prev, by);
+    slot.tid = tid;
+    start_wait(slot, own, cpu, now, throttled);
 }
 
 /// A thread gets the CPU: its wait, if one was recorded, ends now.
 #[inline(always)]
-fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, tid: u32) {
+fn on_switch_in(ctx: &BtfTracePointContext, tid: u32, cgroup: Option<KernelPtr>, now: u64) {
     if tid == 0 {
         return;
     }
@@ -175,12 +316,7 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, tid: u32) {
         return;
     }
     let since = slot.since_ns;
-    let cause = slot.preempted_by;
     slot.since_ns = 0;
-    let Some(now) = sched_clock(next) else {
-        bump(RUNQ_CLOCK_UNREADABLE);
-        return;
-    };
     let waited = now.wrapping_sub(since);
     if (waited as i64) < 0 {
         bump(RUNQ_DELTA_NEGATIVE);
@@ -190,11 +326,44 @@ fn on_switch_in(ctx: &BtfTracePointContext, next: KernelPtr, tid: u32) {
         bump(RUNQ_DELTA_ABSURD);
         return;
     }
-    let Some(cgroup) = task_cgroup(next) else {
+    let Some(cgroup) = cgroup else {
         bump(RUNQ_CGROUP_UNREADABLE);
         return;
     };
-    record_wait(ctx, cgroup, waited, cause);
+    let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) else {
+        return;
+    };
+    // SAFETY: the cgroup's state, live for this program's run.
+    unsafe { observe(&raw mut state.latency, waited) };
+    if slot.throttled != 0 {
+        add_behind(state, behind::THROTTLED, waited);
+        return;
+    }
+    let cpu = slot.cpu;
+    let run = if cpu < RUN_CPUS { cpu_run(cpu) } else { None };
+    let Some(run) = run else {
+        bump(RUNQ_WAIT_UNSPLIT);
+        return;
+    };
+    // What the CPU it waited on did since: its cgroup's run there, idle,
+    // and the rest (other cgroups). The CPU's current run is not charged
+    // yet; a thread that moved CPUs is split by the CPU it waited on.
+    let own = ran_ns(state, cpu)
+        .saturating_sub(slot.own_ran_ns)
+        .min(waited);
+    let idle = run.idle_ns.saturating_sub(slot.idle_ns).min(waited - own);
+    add_behind(state, behind::SAME_CGROUP, own);
+    add_behind(state, behind::IDLE, idle);
+    add_behind(state, behind::OTHER, waited - own - idle);
+}
+
+#[inline(always)]
+fn add_behind(state: &mut CgroupRunqueue, index: usize, ns: u64) {
+    if ns != 0 && index < behind::COUNT {
+        // SAFETY: the cgroup's state, live for this program's run; `index`
+        // is within it.
+        unsafe { atomic_add(state.waited_behind_ns.as_mut_ptr().add(index), ns) };
+    }
 }
 
 const STATE_COUNTERS: StateCounters = StateCounters {
@@ -203,39 +372,17 @@ const STATE_COUNTERS: StateCounters = StateCounters {
     set_full: RUNQ_CGROUP_SET_FULL,
 };
 
-/// Counts a wait of `waited` ns that `cause` began (a [`wait_cause`], or 0
-/// for a wakeup).
+/// Counts the preemption of `prev` by `next` (`None`: throttled, or the CPU
+/// went idle); returns whether it was throttled.
 #[inline(always)]
-fn record_wait(ctx: &BtfTracePointContext, cgroup: KernelPtr, waited: u64, cause: u32) {
-    if let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) {
-        // SAFETY: the cgroup's state, live for this program's run.
-        unsafe { observe(&raw mut state.latency, waited) };
-        let index = cause.wrapping_sub(1) as usize;
-        if index < wait_cause::COUNT {
-            // SAFETY: as above; `index` is within the causes.
-            unsafe { atomic_add(state.preempted_wait_ns.as_mut_ptr().add(index), waited) };
-        }
-    }
-}
-
-/// Counts the preemption of `prev` by `next` (`None`: the CPU went idle);
-/// returns its [`wait_cause`] (0 when the cgroups cannot be read).
-#[inline(always)]
-fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: Option<KernelPtr>) -> u32 {
+fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: Option<KernelPtr>) -> bool {
     let by = match next {
         Some(next) => task_cgroup_id(next),
         None => Some(NOBODY),
     };
     let (Some(victim), Some(by)) = (task_cgroup_id(prev), by) else {
         bump(RUNQ_CGROUP_UNREADABLE);
-        return 0;
-    };
-    let cause = if by == NOBODY {
-        wait_cause::THROTTLED
-    } else if by == victim {
-        wait_cause::SAME_CGROUP
-    } else {
-        wait_cause::OTHER
+        return next.is_none();
     };
     let key = PreemptionKey { victim, by };
     match get_or_insert(&RUNQ_PREEMPTIONS, &key, &0) {
@@ -246,5 +393,5 @@ fn record_preemption(ctx: &BtfTracePointContext, prev: KernelPtr, next: Option<K
             debug!(ctx, "runq: preemption map full, {} by {} lost", victim, by);
         }
     }
-    cause
+    next.is_none()
 }

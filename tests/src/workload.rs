@@ -29,6 +29,8 @@ pub struct Report {
     /// field 2 (time spent runnable, waiting on a run queue), in ns, from when it
     /// joined its cgroup.
     pub run_delay_ns: u64,
+    /// The same sum of field 1 (time on a CPU), in ns.
+    pub ran_ns: u64,
     /// Number of threads summed.
     pub threads: u64,
 }
@@ -254,6 +256,7 @@ impl Workload {
         };
         Report {
             run_delay_ns: field("run_delay_ns"),
+            ran_ns: field("ran_ns"),
             threads: field("threads"),
         }
     }

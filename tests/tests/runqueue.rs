@@ -89,6 +89,94 @@ fn starved_cgroup(state: &str) {
     assert!(same > 0.0, "A shows no same_cgroup preemptions");
 }
 
+const BEHIND: &str = "pressure_runqueue_waited_behind_seconds_total";
+
+/// One busy thread in cgroup A and two in cgroup B share a CPU. Each wait
+/// is split by what the CPU ran meanwhile, and the split adds up to the
+/// waits (nothing left unsplit). A's only busy thread can wait behind its
+/// own cgroup only while A's idle main thread starts it; A waits behind B.
+/// While a thread of B runs, its busy sibling waits: B's time behind its
+/// own cgroup is the time B ran (the kernel's schedstat), and B waits
+/// behind A twice over while A runs.
+#[test]
+fn waits_split_by_what_the_cpu_ran() {
+    waits_split("auto");
+}
+
+/// The same with per-cgroup state in hash maps.
+#[test]
+fn waits_split_by_what_the_cpu_ran_with_cgroup_state_hash() {
+    waits_split("hash");
+}
+
+fn waits_split(state: &str) {
+    let agent = Agent::start(&["--signals", "runq", "--cgroup-state", state]);
+    let a = TestCgroup::create("pp-runq-split-a");
+    let b = TestCgroup::create("pp-runq-split-b");
+    let cpu = cpus() - 1;
+    let one = Workload::spin(a.dir(), cpu, 1, 3000);
+    let two = Workload::spin(b.dir(), cpu, 2, 3000);
+    let (kernel_a, kernel_b) = (one.wait(), two.wait());
+    let scrape = agent.scrape();
+    let behind = |c: &TestCgroup, by: &str| {
+        scrape
+            .value(BEHIND, &[("cgroup", c.label()), ("by", by)])
+            .unwrap_or_else(|| panic!("no {BEHIND} series by {by} for {}", c.label()))
+    };
+    for (c, kernel) in [(&a, &kernel_a), (&b, &kernel_b)] {
+        let waited = scrape
+            .histogram(LATENCY, &[("cgroup", c.label())])
+            .expect("no latency series")
+            .sum;
+        let split: Vec<f64> = ["same_cgroup", "throttled", "other", "idle"]
+            .iter()
+            .map(|by| behind(c, by))
+            .collect();
+        eprintln!(
+            "{}: waited {waited:.6} s (schedstat {:.6} s), split {split:?}; ran {:.6} s",
+            c.label(),
+            kernel.run_delay_ns as f64 / 1e9,
+            kernel.ran_ns as f64 / 1e9,
+        );
+        let total: f64 = split.iter().sum();
+        assert!(
+            (total - waited).abs() < 1e-6,
+            "the split adds up to {total} s, the waits to {waited} s"
+        );
+    }
+    let unsplit = scrape
+        .value(
+            "pressure_probe_events_lost_total",
+            &[("signal", "runq"), ("reason", "wait_unsplit")],
+        )
+        .expect("no wait_unsplit counter");
+    assert_eq!(unsplit, 0.0, "waits left unsplit");
+    let a_waited = kernel_a.run_delay_ns as f64 / 1e9;
+    assert!(
+        behind(&a, "same_cgroup") < 0.01 * a_waited,
+        "A's one busy thread waited {} s behind its own cgroup",
+        behind(&a, "same_cgroup")
+    );
+    assert!(
+        behind(&a, "other") >= 0.95 * a_waited,
+        "A waited {} s behind others of {a_waited} s",
+        behind(&a, "other")
+    );
+    let close = |probe: f64, kernel: f64| (probe - kernel).abs() <= 0.05 * kernel;
+    let b_ran = kernel_b.ran_ns as f64 / 1e9;
+    assert!(
+        close(behind(&b, "same_cgroup"), b_ran),
+        "B waited {} s behind itself; it ran {b_ran} s",
+        behind(&b, "same_cgroup")
+    );
+    let a_ran = kernel_a.ran_ns as f64 / 1e9;
+    assert!(
+        behind(&b, "other") >= 1.9 * a_ran,
+        "B waited {} s behind others; A ran {a_ran} s",
+        behind(&b, "other")
+    );
+}
+
 /// A cgroup removed while its threads run (killed through `cgroup.kill`):
 /// its series disappear at the next scrape and its kernel entry goes.
 #[test]
@@ -235,10 +323,7 @@ fn throttled_at_its_cpu_quota() {
         by("host")
     );
     let waited = scrape
-        .value(
-            "pressure_runqueue_preempted_wait_seconds_total",
-            &[("cgroup", limited.label()), ("by", "throttled")],
-        )
+        .value(BEHIND, &[("cgroup", limited.label()), ("by", "throttled")])
         .unwrap_or(0.0);
     eprintln!(
         "throttled for {kernel_throttled:.4} s (cpu.stat); waited after throttling {waited:.4} s"

@@ -349,10 +349,10 @@ fn each_bottleneck_gets_its_verdict() {
         let runqueue = &e["evidence"]["runqueue"];
         let share = runqueue["own_wait_share"].as_f64().unwrap_or(0.0);
         eprintln!(
-            "{}: preempted {}, waited after preemptions {} s: own share {share}",
+            "{}: preempted {}, waited behind {} s: own share {share}",
             cgroup.label(),
             runqueue["preempted_by"],
-            runqueue["waited_after_preemption_seconds"]
+            runqueue["waited_behind_seconds"]
         );
         // The default --cpu-own-share.
         assert_eq!(share >= 0.3, own, "{}", cgroup.label());

@@ -59,7 +59,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "cpu",
         bottleneck: "cpu",
         description: "10 ms of CPU per dashboard, the service's cgroup at a quota of 40% of a CPU",
-        quick_steps: &[4, 12, 24, 48],
+        quick_steps: &[4, 12, 32, 64],
     },
     Scenario {
         name: "neighbour",
@@ -223,17 +223,11 @@ impl Drop for Running {
 }
 
 /// Starts `program args` in `cgroups` (their `cgroup.procs`, the v2 cgroup
-/// and any v1 controller's), pinned to `cpu`; returns it and its first line
-/// of output.
-fn spawn_in(
-    cgroups: &[String],
-    cpu: usize,
-    program: &Path,
-    args: &[&str],
-) -> Result<(Running, String)> {
+/// and any v1 controller's), pinned to `cpu`, its output piped.
+fn spawn_in(cgroups: &[String], cpu: usize, program: &Path, args: &[&str]) -> Result<Running> {
     // A shell moves itself, then becomes the program: no code runs between
     // fork and exec, and no path is ever parsed as shell words.
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(
             r#"while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 1; shift; done; shift; exec "$@""#,
@@ -247,13 +241,19 @@ fn spawn_in(
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {}", program.display()))?;
+    Ok(Running(child))
+}
+
+/// The first line `process` prints (a server's `listening ADDR`).
+fn first_line(process: &mut Running) -> Result<String> {
     let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first)?;
-    let running = Running(child);
-    if first.is_empty() {
-        bail!("{} ended before saying anything", program.display());
+    if let Some(stdout) = process.0.stdout.take() {
+        BufReader::new(stdout).read_line(&mut first)?;
     }
-    Ok((running, first.trim().to_string()))
+    if first.is_empty() {
+        bail!("a process ended before saying anything");
+    }
+    Ok(first.trim().to_string())
 }
 
 /// The address in a `listening ADDR` line.
@@ -273,11 +273,13 @@ struct Setup {
     cgroups: Vec<TestCgroup>,
 }
 
-/// Starts the scenario's service (and what it needs); returns its address.
+/// Starts the scenario's service (and what it needs, for `ramp`); returns
+/// its address.
 fn start_service(
     scenario: &Scenario,
     tools: &Tools<'_>,
     service: &TestCgroup,
+    ramp: Duration,
     setup: &mut Setup,
 ) -> Result<SocketAddr> {
     let dir = service.dir().display().to_string();
@@ -293,12 +295,19 @@ fn start_service(
             args.extend(["--cpu-work-ms", "10", "--workers", "2"].map(String::from));
         }
         "neighbour" => {
-            let neighbour = TestCgroup::create("pp-loadtest-neighbour");
-            let (busy, _) = spawn_in(
+            let neighbour = TestCgroup::create("pp-loadtest-noisy");
+            // Busy for the whole ramp; it says nothing until it ends.
+            let busy = spawn_in(
                 &[neighbour.dir().display().to_string()],
                 SERVICE_CPU,
                 tools.workload,
-                &["spin", "-", &SERVICE_CPU.to_string(), "2", "3600000"],
+                &[
+                    "spin",
+                    "-",
+                    &SERVICE_CPU.to_string(),
+                    "2",
+                    &ramp.as_millis().to_string(),
+                ],
             )?;
             setup.processes.push(busy);
             setup.cgroups.push(neighbour);
@@ -318,13 +327,13 @@ fn start_service(
         }
         "dependency" => {
             let database = TestCgroup::create("pp-loadtest-database");
-            let (db, line) = spawn_in(
+            let mut db = spawn_in(
                 &[database.dir().display().to_string()],
                 LOCUST_CPU,
                 tools.demo,
                 &["database", "--delay-ms", "150"],
             )?;
-            let addr = listening(&line)?;
+            let addr = listening(&first_line(&mut db)?)?;
             setup.processes.push(db);
             setup.cgroups.push(database);
             args.extend([
@@ -350,7 +359,8 @@ fn start_service(
         other => bail!("no setup for scenario {other}"),
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (process, line) = spawn_in(&cgroups, SERVICE_CPU, tools.demo, &args)?;
+    let mut process = spawn_in(&cgroups, SERVICE_CPU, tools.demo, &args)?;
+    let line = first_line(&mut process)?;
     setup.processes.push(process);
     listening(&line)
 }
@@ -450,7 +460,7 @@ fn signals(prometheus: &Prometheus, cgroup: &str, seconds: u64, at: f64) -> Valu
         (
             "own wait share",
             format!(
-                "sum(increase(pressure_runqueue_preempted_wait_seconds_total{{{c},by=~\"same_cgroup|throttled\"}}[{seconds}s])) / sum(increase(pressure_runqueue_preempted_wait_seconds_total{{{c}}}[{seconds}s]))"
+                "sum(increase(pressure_runqueue_waited_behind_seconds_total{{{c},by=~\"same_cgroup|throttled\"}}[{seconds}s])) / sum(increase(pressure_runqueue_waited_behind_seconds_total{{{c},by=~\"same_cgroup|throttled|other\"}}[{seconds}s]))"
             ),
         ),
         (
@@ -525,8 +535,10 @@ fn run_scenario(
     .map_err(|err| anyhow::anyhow!("{err}"))?;
     let prometheus = Prometheus::start(agent.addr(), false);
     let service = TestCgroup::create(&format!("pp-loadtest-{}", scenario.name));
+    // Locust's ramp, and a minute for starting and stopping.
+    let ramp = Duration::from_secs(plan.step_seconds * scenario.quick_steps.len() as u64 + 60);
     let mut setup = Setup::default();
-    let addr = start_service(scenario, tools, &service, &mut setup)?;
+    let addr = start_service(scenario, tools, &service, ramp, &mut setup)?;
     let steps: Vec<String> = scenario
         .quick_steps
         .iter()
@@ -557,8 +569,7 @@ fn run_scenario(
     .context("cannot move locust into its cgroup")?;
     // The verdict every second while Locust runs, with when it was read.
     let mut verdicts: Vec<(f64, Value)> = Vec::new();
-    let deadline =
-        Instant::now() + Duration::from_secs(plan.step_seconds * steps.len() as u64 + 60);
+    let deadline = Instant::now() + ramp;
     let status = loop {
         if let Some(status) = locust.try_wait()? {
             break status;

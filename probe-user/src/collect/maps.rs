@@ -12,7 +12,7 @@ use probe_common::{
     dependency::{self, RemoteKey, RemoteStats},
     histogram::Histogram,
     memory::{self, CgroupMemory},
-    runqueue::{self, CgroupRunqueue, PreemptionKey, wait_cause},
+    runqueue::{self, CgroupRunqueue, PreemptionKey, behind},
     syscall::{self, CgroupSyscalls},
     tcp::{self, TcpFill},
 };
@@ -41,8 +41,8 @@ pub struct RawSnapshot {
 pub struct CgroupData {
     /// Run-queue latency, if the cgroup has run-queue storage.
     pub runq: Option<Histogram>,
-    /// Of that, the time waited after preemptions, by `wait_cause`.
-    pub preempted_wait_ns: Option<[u64; wait_cause::COUNT]>,
+    /// The same time, by what the CPU did meanwhile (`runqueue::behind`).
+    pub waited_behind_ns: Option<[u64; behind::COUNT]>,
     /// Syscall latency and errors, if the cgroup has syscall storage.
     pub syscalls: Option<Box<CgroupSyscalls>>,
     /// Reclaim stalls and OOM kills, if the cgroup has memory storage.
@@ -189,7 +189,7 @@ impl KernelMaps {
             && let Some(state) = self.runq.get(id, dir)?
         {
             data.runq = Some(state.latency);
-            data.preempted_wait_ns = Some(state.preempted_wait_ns);
+            data.waited_behind_ns = Some(state.waited_behind_ns);
         }
         if self.runs(Signal::Syscall) {
             data.syscalls = self.syscalls.get(id, dir)?.map(Box::new);

@@ -5,6 +5,7 @@
 use probe_common::{
     dependency::reason,
     histogram::{BUCKETS, Histogram, native_index},
+    runqueue::behind,
     syscall::SyscallClass,
     tcp::{FILL_SCALE, FILL_STEPS, TcpFill},
 };
@@ -120,18 +121,21 @@ pub fn families(sample: &Sample) -> Vec<Family> {
             series: cgroups.iter().flat_map(preemptions).collect(),
         },
         Family {
-            name: "pressure_runqueue_preempted_wait_seconds_total",
-            help: "Of the time the cgroup's threads waited for a CPU, the time that followed \
-                   their being preempted, by who preempted them: same_cgroup (a thread of the \
-                   same cgroup), throttled (the cgroup's CPU quota), other (a thread of \
-                   another cgroup, container or host). The rest followed wakeups.",
+            name: "pressure_runqueue_waited_behind_seconds_total",
+            help: "The time the cgroup's threads waited for a CPU (the run-queue latency \
+                   sum), split by what that CPU did meanwhile: same_cgroup (ran threads of \
+                   the same cgroup), throttled (the thread was throttled at its cgroup's CPU \
+                   quota: the whole wait), other (ran threads of other cgroups, containers \
+                   or the host), idle (ran nothing: the time to switch the thread in). Waits \
+                   the kernel could not split are counted in \
+                   pressure_probe_events_lost_total{signal=\"runq\",reason=\"wait_unsplit\"}.",
             kind: Kind::Counter,
             series: cgroups
                 .iter()
                 .filter_map(|c| {
-                    let waits = c.preempted_wait_ns?;
+                    let waits = c.waited_behind_ns?;
                     Some(
-                        ["same_cgroup", "throttled", "other"]
+                        behind::NAMES
                             .iter()
                             .zip(waits)
                             .map(|(by, ns)| {

@@ -72,8 +72,8 @@ const TASK_FIELDS: [FieldSpec; 5] = [
 ];
 
 /// `task->se.cfs_rq->rq->clock`: the scheduler's own clock for the run queue a
-/// task is on (needs `CONFIG_FAIR_GROUP_SCHED`).
-const RQ_CLOCK_FIELDS: [FieldSpec; 3] = [
+/// task is on (needs `CONFIG_FAIR_GROUP_SCHED`), and that run queue's CPU.
+const RQ_CLOCK_FIELDS: [FieldSpec; 4] = [
     (
         globals::TASK_SE_CFS_RQ_OFFSET,
         "task_struct",
@@ -82,6 +82,7 @@ const RQ_CLOCK_FIELDS: [FieldSpec; 3] = [
     ),
     (globals::CFS_RQ_RQ_OFFSET, "cfs_rq", "rq", None),
     (globals::RQ_CLOCK_OFFSET, "rq", "clock", None),
+    (globals::RQ_CPU_OFFSET, "rq", "cpu", Some(4)),
 ];
 
 impl Throttle {

@@ -1,6 +1,7 @@
 //! `GET /api/v1/containers`: the verdict on each container, with the
 //! evidence behind it, as JSON (the schema is in the README, section API).
 
+use probe_common::runqueue::behind;
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -92,12 +93,13 @@ fn evidence(e: &Evidence) -> Value {
     let mut runqueue = latency(&e.runq);
     runqueue["wait_share"] = Value::from(round(e.wait_share()));
     runqueue["preempted_by"] = Value::Object(preempted);
-    let [same, throttled, other] = e.preempted_wait;
-    runqueue["waited_after_preemption_seconds"] = json!({
-        "same_cgroup": round(same),
-        "throttled": round(throttled),
-        "other": round(other),
-    });
+    runqueue["waited_behind_seconds"] = Value::Object(
+        behind::NAMES
+            .iter()
+            .zip(e.waited_behind)
+            .map(|(name, seconds)| (name.to_string(), Value::from(round(seconds))))
+            .collect(),
+    );
     runqueue["own_wait_share"] = e
         .own_wait_share()
         .map_or(Value::Null, |s| Value::from(round(s)));

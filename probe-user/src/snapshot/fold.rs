@@ -96,7 +96,7 @@ impl Folder {
 
 fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
     a.runq = sum(a.runq, b.runq, add_histogram);
-    a.preempted_wait_ns = sum(a.preempted_wait_ns, b.preempted_wait_ns, |x, y| add(x, y));
+    a.waited_behind_ns = sum(a.waited_behind_ns, b.waited_behind_ns, |x, y| add(x, y));
     a.tcp_fill = sum(a.tcp_fill, b.tcp_fill, |x, y| {
         add(&mut x.buckets, &y.buckets);
         x.sum_micro += y.sum_micro;
@@ -162,7 +162,7 @@ mod tests {
                 ..Labels::default()
             }),
             runq: Some(hist),
-            preempted_wait_ns: None,
+            waited_behind_ns: None,
             syscalls: None,
             tcp_fill: None::<TcpFill>,
             preemptions: Some([id, 0, 0, 1]),

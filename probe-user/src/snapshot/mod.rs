@@ -31,7 +31,7 @@ use probe_common::{
     dependency::RemoteKey,
     histogram::Histogram,
     memory::CgroupMemory,
-    runqueue::{PreemptionKey, wait_cause},
+    runqueue::{PreemptionKey, behind},
     syscall::CgroupSyscalls,
     tcp::{ListenerRecord, TcpFill},
 };
@@ -103,9 +103,9 @@ pub struct CgroupStats {
     pub labels: Arc<Labels>,
     /// Run-queue latency, when any wait was recorded.
     pub runq: Option<Histogram>,
-    /// Of that, nanoseconds waited after preemptions, by cause: its own
-    /// cgroup, throttled, another cgroup (`runqueue::wait_cause` - 1).
-    pub preempted_wait_ns: Option<[u64; wait_cause::COUNT]>,
+    /// The same waits in nanoseconds, by what the CPU did meanwhile
+    /// (`runqueue::behind`).
+    pub waited_behind_ns: Option<[u64; behind::COUNT]>,
     /// Syscall latency and errors by class, when any syscall was recorded.
     pub syscalls: Option<Box<CgroupSyscalls>>,
     /// Accept-queue fill of its listeners, when a connection was queued.
@@ -307,7 +307,7 @@ impl PerCgroup {
                 .cloned()
                 .unwrap_or_else(|| Arc::new(Labels::unresolved(id))),
             runq: None,
-            preempted_wait_ns: None,
+            waited_behind_ns: None,
             syscalls: None,
             tcp_fill: None,
             preemptions: None,
@@ -359,7 +359,7 @@ fn read_cgroup_state(
             {
                 let entry = stats.entry(id, labels.as_ref());
                 entry.runq = data.runq;
-                entry.preempted_wait_ns = data.preempted_wait_ns;
+                entry.waited_behind_ns = data.waited_behind_ns;
                 entry.syscalls = data.syscalls;
                 entry.memory = data.memory;
                 entry.psi = data.psi;

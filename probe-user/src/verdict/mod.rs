@@ -29,18 +29,18 @@
 //! retries, queues, and writes more), never the other way around.
 //!
 //! CPU pressure is `cpu` when at least `cpu_own_share` (0.3) of the time
-//! its threads waited after being preempted was their own doing: they
-//! were preempted by threads of their own cgroup, or throttled at its CPU
-//! quota. Its own threads or limit are one of the main reasons it waits, it
-//! would still wait without its neighbours, and more replicas (or more CPU)
-//! help. It is
-//! `cpu_neighbour` otherwise: other containers or the host hold the CPUs,
-//! and a single-threaded service without a quota can only ever be that. No
-//! wait after a preemption is `cpu_neighbour` too: "more replicas help"
-//! needs evidence. The share weighs each wait by its length, not each
-//! preemption by one: a cgroup throttled 20 times a second for 80 ms, and
-//! preempted 80 times a second for a few microseconds by kernel threads,
-//! waits for its quota.
+//! its threads waited behind someone was their own doing: the CPU ran
+//! threads of their own cgroup meanwhile, or they were throttled at its
+//! CPU quota. Its own threads or limit are one of the main reasons it
+//! waits, it would still wait without its neighbours, and more replicas (or
+//! more CPU) help. It is `cpu_neighbour` otherwise: other containers or the
+//! host hold the CPUs, and a single-threaded service without a quota can
+//! only ever be that. No wait behind anyone is `cpu_neighbour` too: "more
+//! replicas help" needs evidence. The share weighs the time, not the
+//! events: a cgroup throttled 20 times a second for 80 ms, and preempted 80
+//! times a second for a few microseconds by kernel threads, waits for its
+//! quota. Waits on an idle CPU (the time to switch a woken thread in) are
+//! nobody's doing and count for neither side.
 //!
 //! Nothing over its threshold: `none`.
 //!

@@ -143,14 +143,16 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
     record(
         &mut out,
         &format!(
-            "Of the time its threads waited after being preempted over the last {w}, the \
-             share that was its own doing (its own threads, or throttled at its CPU quota)."
+            "Of the time its threads waited for a CPU behind someone over the last {w}, the \
+             share that was its own doing (behind its own threads, or throttled at its CPU \
+             quota) rather than other cgroups'."
         ),
         "container:pressure_own_wait:share",
         &format!(
             "sum by ({C}) (increase(\n  \
-             pressure_runqueue_preempted_wait_seconds_total{{by=~\"same_cgroup|throttled\"}}[{w}]))\n\
-             / sum by ({C}) (increase(pressure_runqueue_preempted_wait_seconds_total[{w}]))"
+             pressure_runqueue_waited_behind_seconds_total{{by=~\"same_cgroup|throttled\"}}[{w}]))\n\
+             / sum by ({C}) (increase(\n  \
+             pressure_runqueue_waited_behind_seconds_total{{by=~\"same_cgroup|throttled|other\"}}[{w}]))"
         ),
     );
     let cpu = format!(
@@ -158,7 +160,7 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
          and on ({C}) container:pressure_cpu_waits:increase >= {min}",
         t.cpu_wait_share
     );
-    // At least cpu_own_share of its waits after preemptions its own doing
+    // At least cpu_own_share of its waits behind someone its own doing
     // (0/0, no such wait, compares false).
     let own_most = format!("container:pressure_own_wait:share >= {}", t.cpu_own_share);
     record(

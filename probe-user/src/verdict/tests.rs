@@ -30,7 +30,7 @@ fn quiet() -> Evidence {
         seconds: 5.0,
         runq: Coarse::default(),
         preemptions: [0; Preemptor::COUNT],
-        preempted_wait: [0.0; 3],
+        waited_behind: [0.0; 4],
         syscalls: Vec::new(),
         fill: [0; FILL_BUCKETS],
         fill_mean: 0.0,
@@ -43,12 +43,17 @@ fn quiet() -> Evidence {
 }
 
 /// 100 waits of 30 ms in 5 s: 3 s of waiting, a share of 0.6 (score 6).
-/// Of those 3 s, `own` and `others` hundredths waited after preemptions by
-/// its own threads and by other cgroups.
+/// Of those 3 s, `own` and `others` hundredths waited behind its own
+/// threads and behind other cgroups (the rest on an idle CPU).
 fn starved(own: u64, others: u64) -> Evidence {
     Evidence {
         runq: coarse(&[30_000_000; 100]),
-        preempted_wait: [own as f64 * 0.03, 0.0, others as f64 * 0.03],
+        waited_behind: [
+            own as f64 * 0.03,
+            0.0,
+            others as f64 * 0.03,
+            (100 - own - others) as f64 * 0.03,
+        ],
         ..quiet()
     }
 }
@@ -67,12 +72,14 @@ fn cpu_behind_its_own_threads_or_a_neighbour() {
     // (four busy threads sharing a CPU with a busy one-thread service).
     assert_eq!(verdict(starved(30, 70)).0, Bottleneck::Cpu);
     assert_eq!(verdict(starved(29, 71)).0, Bottleneck::CpuNeighbour);
-    // No wait after a preemption: no evidence that replicas would help.
+    // Waits on an idle CPU count for neither side.
+    assert_eq!(verdict(starved(3, 7)).0, Bottleneck::Cpu);
+    // No wait behind anyone: no evidence that replicas would help.
     assert_eq!(verdict(starved(0, 0)).0, Bottleneck::CpuNeighbour);
     // Throttled at its own CPU quota (the CPU idled while it was runnable):
     // long waits, against many short ones after kernel threads.
     let mut throttled = starved(0, 0);
-    throttled.preempted_wait = [0.0, 1.6, 0.01];
+    throttled.waited_behind = [0.0, 1.6, 0.01, 0.0];
     throttled.preemptions = [0, 20, 0, 170];
     assert_eq!(verdict(throttled).0, Bottleneck::Cpu);
 }
@@ -157,7 +164,7 @@ fn ties_go_by_the_documented_order() {
     let e = Evidence {
         reclaim: coarse(&[50_000_000; 10]),
         runq: coarse(&[100_000_000; 10]),
-        preempted_wait: [1.0, 0.0, 0.0],
+        waited_behind: [1.0, 0.0, 0.0, 0.0],
         ..quiet()
     };
     let d = judge(e, &Thresholds::default());

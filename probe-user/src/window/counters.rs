@@ -4,7 +4,7 @@
 
 use probe_common::{
     histogram::{BUCKETS, Histogram, native_index},
-    runqueue::wait_cause,
+    runqueue::behind,
     syscall::CLASSES,
     tcp::{FILL_BUCKETS, FILL_SCALE, TcpFill},
 };
@@ -133,9 +133,8 @@ pub struct Counters {
     pub runq: Option<Coarse>,
     /// Preemptions by class.
     pub preemptions: [u64; Preemptor::COUNT],
-    /// Nanoseconds waited after preemptions, by cause (own cgroup,
-    /// throttled, another cgroup).
-    pub preempted_wait_ns: [u64; wait_cause::COUNT],
+    /// Nanoseconds waited, by what the CPU did meanwhile (`runqueue::behind`).
+    pub waited_behind_ns: [u64; behind::COUNT],
     /// Syscalls by class: durations and errors.
     pub syscalls: [Option<(Coarse, u64)>; CLASSES],
     /// Accept-queue fill observations.
@@ -167,7 +166,7 @@ impl Counters {
         Counters {
             runq: stats.runq.as_ref().map(Coarse::of),
             preemptions: stats.preemptions.unwrap_or_default(),
-            preempted_wait_ns: stats.preempted_wait_ns.unwrap_or_default(),
+            waited_behind_ns: stats.waited_behind_ns.unwrap_or_default(),
             syscalls,
             fill: stats
                 .tcp_fill

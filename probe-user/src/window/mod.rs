@@ -16,7 +16,7 @@ use std::{
 };
 
 use probe_common::{
-    runqueue::wait_cause,
+    runqueue::behind,
     syscall::{CLASSES, SyscallClass},
     tcp::{FILL_BUCKETS, FILL_STEPS},
 };
@@ -49,9 +49,9 @@ pub struct Evidence {
     pub runq: Coarse,
     /// Preemptions by class.
     pub preemptions: [u64; Preemptor::COUNT],
-    /// Seconds its threads waited after being preempted: by threads of its
-    /// own cgroup, throttled (the CPU idled), by threads of other cgroups.
-    pub preempted_wait: [f64; wait_cause::COUNT],
+    /// Seconds its threads waited for a CPU, by what the CPU did meanwhile
+    /// (`runqueue::behind`: its own threads, throttled, other cgroups, idle).
+    pub waited_behind: [f64; behind::COUNT],
     /// Syscalls by class: durations and errors.
     pub syscalls: Vec<(SyscallClass, Coarse, u64)>,
     /// Accept-queue fill observations: per fill bucket (twentieths).
@@ -94,11 +94,13 @@ impl Evidence {
         self.runq.sum_seconds() / self.seconds.max(f64::EPSILON)
     }
 
-    /// The share of the time waited after preemptions that was the
-    /// container's own doing (its own threads, or its CPU quota); `None`
-    /// when no wait followed a preemption.
+    /// The share of the time its threads waited behind someone that was
+    /// its own doing (behind its own threads, or throttled at its CPU
+    /// quota) rather than other cgroups'; `None` when it waited behind
+    /// nobody. Waits on an idle CPU (the time to switch in) count for
+    /// neither.
     pub fn own_wait_share(&self) -> Option<f64> {
-        let [same, throttled, other] = self.preempted_wait;
+        let [same, throttled, other, _idle] = self.waited_behind;
         let all = same + throttled + other;
         (all > 0.0).then(|| (same + throttled) / all)
     }
@@ -200,10 +202,10 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         (Some(now), None) => *now,
         _ => Coarse::default(),
     };
-    let mut preempted_wait = [0.0; wait_cause::COUNT];
-    for (out, (n, t)) in preempted_wait
+    let mut waited_behind = [0.0; behind::COUNT];
+    for (out, (n, t)) in waited_behind
         .iter_mut()
-        .zip(now.preempted_wait_ns.iter().zip(then.preempted_wait_ns))
+        .zip(now.waited_behind_ns.iter().zip(then.waited_behind_ns))
     {
         *out = n.saturating_sub(t) as f64 / 1e9;
     }
@@ -281,7 +283,7 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         remotes,
         runq: coarse(&now.runq, &then.runq),
         preemptions,
-        preempted_wait,
+        waited_behind,
         syscalls,
         fill,
         fill_mean: if fill_count == 0 {

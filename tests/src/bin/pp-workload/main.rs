@@ -51,7 +51,7 @@
 //! PP_WORKLOAD_ALSO_JOIN=DIR (any mode) also joins the cgroup v1 cgroup DIR.
 //!
 //! `spin`, `sleep` and `requests` print the kernel's own run-queue wait accounting for
-//! their threads (`run_delay_ns`, `threads`).
+//! their threads (`run_delay_ns`, `ran_ns`, `threads`).
 
 mod remote;
 
@@ -145,19 +145,18 @@ fn main() {
     match mode {
         "spin" | "sleep" => {
             pin_to(number(3) as usize);
-            let baseline = run_delay("/proc/thread-self/schedstat");
+            let baseline = Schedstat::read("/proc/thread-self/schedstat");
             let deadline = Instant::now() + Duration::from_millis(number(5));
-            let (total, threads) = if mode == "spin" {
+            let total = if mode == "spin" {
                 spin(number(4) as usize, deadline)
             } else {
                 sleep(Duration::from_millis(number(4)), deadline)
             };
-            println!("run_delay_ns {}", total - baseline);
-            println!("threads {threads}");
+            total.since(baseline).print();
         }
         "requests" => {
             pin_to(number(3) as usize);
-            let baseline = run_delay("/proc/thread-self/schedstat");
+            let baseline = Schedstat::read("/proc/thread-self/schedstat");
             let deadline = Instant::now() + Duration::from_millis(number(6));
             let work = Duration::from_millis(number(4));
             let idle = Duration::from_millis(number(5));
@@ -171,9 +170,7 @@ fn main() {
                 }
                 thread::sleep(idle);
             }
-            let (total, threads) = all_threads_run_delay();
-            println!("run_delay_ns {}", total - baseline);
-            println!("threads {threads}");
+            all_threads_schedstat().since(baseline).print();
         }
         "syscalls" => syscalls(number(3), number(4), number(5), scratch.unwrap()),
         "listen" => {
@@ -508,24 +505,57 @@ fn pin_to(cpu: usize) {
 }
 
 /// Field 2 of a schedstat file: ns spent runnable on a run queue.
-fn run_delay(path: &str) -> u64 {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-    text.split_whitespace().nth(1).unwrap().parse().unwrap()
+/// A thread's scheduler accounting (`/proc/.../schedstat`), summed over threads.
+#[derive(Clone, Copy, Default)]
+struct Schedstat {
+    /// Time on a CPU (field 1), in ns.
+    ran_ns: u64,
+    /// Time runnable, waiting on a run queue (field 2), in ns.
+    run_delay_ns: u64,
+    threads: u64,
 }
 
-/// Sum of run_delay over every thread of this process, now.
-fn all_threads_run_delay() -> (u64, u64) {
-    let mut total = 0;
-    let mut count = 0;
+impl Schedstat {
+    fn read(path: &str) -> Schedstat {
+        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap());
+        Schedstat {
+            ran_ns: fields.next().unwrap(),
+            run_delay_ns: fields.next().unwrap(),
+            threads: 1,
+        }
+    }
+
+    /// What was added since `baseline`.
+    fn since(self, baseline: Schedstat) -> Schedstat {
+        Schedstat {
+            ran_ns: self.ran_ns - baseline.ran_ns,
+            run_delay_ns: self.run_delay_ns - baseline.run_delay_ns,
+            threads: self.threads,
+        }
+    }
+
+    fn print(self) {
+        println!("run_delay_ns {}", self.run_delay_ns);
+        println!("ran_ns {}", self.ran_ns);
+        println!("threads {}", self.threads);
+    }
+}
+
+/// Sum over every thread of this process, now.
+fn all_threads_schedstat() -> Schedstat {
+    let mut total = Schedstat::default();
     for entry in fs::read_dir("/proc/self/task").unwrap() {
         let path = entry.unwrap().path().join("schedstat");
-        total += run_delay(path.to_str().unwrap());
-        count += 1;
+        let one = Schedstat::read(path.to_str().unwrap());
+        total.ran_ns += one.ran_ns;
+        total.run_delay_ns += one.run_delay_ns;
+        total.threads += 1;
     }
-    (total, count)
+    total
 }
 
-fn spin(threads: usize, deadline: Instant) -> (u64, u64) {
+fn spin(threads: usize, deadline: Instant) -> Schedstat {
     let done = Arc::new(Barrier::new(threads + 1));
     let release = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
@@ -545,7 +575,7 @@ fn spin(threads: usize, deadline: Instant) -> (u64, u64) {
         .collect();
     done.wait();
     // Every spinner is now blocked on `release`: read the accounting before any exits.
-    let totals = all_threads_run_delay();
+    let totals = all_threads_schedstat();
     release.wait();
     for handle in handles {
         handle.join().unwrap();
@@ -565,7 +595,7 @@ fn thread_cpu_time() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-fn sleep(period: Duration, deadline: Instant) -> (u64, u64) {
+fn sleep(period: Duration, deadline: Instant) -> Schedstat {
     let mut x = 0u64;
     while Instant::now() < deadline {
         thread::sleep(period);
@@ -573,5 +603,5 @@ fn sleep(period: Duration, deadline: Instant) -> (u64, u64) {
             x = black_box(x.wrapping_mul(31).wrapping_add(i));
         }
     }
-    all_threads_run_delay()
+    all_threads_schedstat()
 }
