@@ -49,8 +49,10 @@ def main():
     axis.set_xlabel("users")
     axis.set_ylabel("requests per second")
     errors = axis.twinx()
-    errors.plot(users, [100 * s["failure_ratio"] for s in steps], marker="x", color="black", label="failures %")
+    failures = [100 * s["failure_ratio"] for s in steps]
+    errors.plot(users, failures, marker="x", color="black", label="failures %")
     errors.set_ylabel("failures (%)")
+    errors.set_ylim(0, max(1.0, 1.1 * max(failures)))
     knee_line(axis, run)
     axis.set_title(title)
     axis.legend(loc="upper left")

@@ -122,7 +122,8 @@ pub fn runq_sched_switch(ctx: BtfTracePointContext) -> i32 {
     };
     let mut prev_state = prev_cgroup.and_then(|c| cgroup_state::runq(&ctx, c, &STATE_COUNTERS));
     account_run(cpu, now, prev_tid, prev_state.as_deref_mut(), next_cgroup);
-    if still_runnable && let (Some(cgroup), Some(state)) = (prev_cgroup, prev_state) {
+    if still_runnable && let (Some(cgroup), Some(state)) = (prev_cgroup, prev_state.as_deref_mut())
+    {
         on_preempted(
             &ctx,
             prev,
@@ -136,7 +137,15 @@ pub fn runq_sched_switch(ctx: BtfTracePointContext) -> i32 {
     } else {
         on_blocked(prev_tid);
     }
-    on_switch_in(&ctx, next_tid, next_cgroup, now);
+    // Threads of one cgroup handing the CPU over: its state is at hand.
+    let same = next_cgroup.is_some_and(|n| prev_cgroup.is_some_and(|p| p.as_ptr() == n.as_ptr()));
+    on_switch_in(
+        &ctx,
+        next_tid,
+        next_cgroup,
+        prev_state.filter(|_| same),
+        now,
+    );
     0
 }
 
@@ -302,9 +311,16 @@ fn on_preempted(
     start_wait(slot, own, cpu, now, throttled);
 }
 
-/// A thread gets the CPU: its wait, if one was recorded, ends now.
+/// A thread gets the CPU: its wait, if one was recorded, ends now (`state`:
+/// its cgroup's, when already looked up).
 #[inline(always)]
-fn on_switch_in(ctx: &BtfTracePointContext, tid: u32, cgroup: Option<KernelPtr>, now: u64) {
+fn on_switch_in(
+    ctx: &BtfTracePointContext,
+    tid: u32,
+    cgroup: Option<KernelPtr>,
+    state: Option<&mut CgroupRunqueue>,
+    now: u64,
+) {
     if tid == 0 {
         return;
     }
@@ -330,7 +346,7 @@ fn on_switch_in(ctx: &BtfTracePointContext, tid: u32, cgroup: Option<KernelPtr>,
         bump(RUNQ_CGROUP_UNREADABLE);
         return;
     };
-    let Some(state) = cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS) else {
+    let Some(state) = state.or_else(|| cgroup_state::runq(ctx, cgroup, &STATE_COUNTERS)) else {
         return;
     };
     // SAFETY: the cgroup's state, live for this program's run.

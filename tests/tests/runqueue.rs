@@ -325,9 +325,7 @@ fn throttled_at_its_cpu_quota() {
     let waited = scrape
         .value(BEHIND, &[("cgroup", limited.label()), ("by", "throttled")])
         .unwrap_or(0.0);
-    eprintln!(
-        "throttled for {kernel_throttled:.4} s (cpu.stat); waited after throttling {waited:.4} s"
-    );
+    eprintln!("throttled for {kernel_throttled:.4} s (cpu.stat); waited throttled {waited:.4} s");
     assert!(periods >= 10, "the quota throttled only {periods} periods");
     // Each wait after a throttling lasts from the switch to idle until the
     // thread runs again, just after the cgroup is unthrottled.

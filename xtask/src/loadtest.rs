@@ -92,8 +92,8 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "memory",
         bottleneck: "memory",
-        description: "each dashboard adds 256 KiB to a cache that never evicts, the service's \
-                      cgroup limited to 48 MiB",
+        description: "each dashboard adds to a cache that never evicts (256 KiB in 10-second \
+                      steps, less in longer ones), the service's cgroup limited to 48 MiB",
         quick_steps: &[4, 12, 24, 48],
     },
 ];
@@ -103,6 +103,13 @@ struct Plan {
     step_seconds: u64,
     think_scale: f64,
     users_scale: u32,
+}
+
+impl Plan {
+    /// Locust's ramp for `scenario`, and a minute for starting and stopping.
+    fn ramp(&self, scenario: &Scenario) -> Duration {
+        Duration::from_secs(self.step_seconds * scenario.quick_steps.len() as u64 + 60)
+    }
 }
 
 /// Runs `names` (default: all scenarios); fails unless each finds its knee
@@ -273,13 +280,13 @@ struct Setup {
     cgroups: Vec<TestCgroup>,
 }
 
-/// Starts the scenario's service (and what it needs, for `ramp`); returns
-/// its address.
+/// Starts the scenario's service (and what it needs, for the ramp);
+/// returns its address.
 fn start_service(
     scenario: &Scenario,
+    plan: &Plan,
     tools: &Tools<'_>,
     service: &TestCgroup,
-    ramp: Duration,
     setup: &mut Setup,
 ) -> Result<SocketAddr> {
     let dir = service.dir().display().to_string();
@@ -306,7 +313,7 @@ fn start_service(
                     "-",
                     &SERVICE_CPU.to_string(),
                     "2",
-                    &ramp.as_millis().to_string(),
+                    &plan.ramp(scenario).as_millis().to_string(),
                 ],
             )?;
             setup.processes.push(busy);
@@ -354,7 +361,10 @@ fn start_service(
                 cgroups.push(limit.v1_dir());
             }
             setup.memory = Some(limit);
-            args.extend(["--cache-kib-per-request", "256"].map(String::from));
+            // 256 KiB per dashboard in 10-second steps: the cache fills
+            // at the same step whatever the steps' length.
+            let kib = 256 * 10 / plan.step_seconds;
+            args.extend(["--cache-kib-per-request".into(), kib.to_string()]);
         }
         other => bail!("no setup for scenario {other}"),
     }
@@ -535,10 +545,8 @@ fn run_scenario(
     .map_err(|err| anyhow::anyhow!("{err}"))?;
     let prometheus = Prometheus::start(agent.addr(), false);
     let service = TestCgroup::create(&format!("pp-loadtest-{}", scenario.name));
-    // Locust's ramp, and a minute for starting and stopping.
-    let ramp = Duration::from_secs(plan.step_seconds * scenario.quick_steps.len() as u64 + 60);
     let mut setup = Setup::default();
-    let addr = start_service(scenario, tools, &service, ramp, &mut setup)?;
+    let addr = start_service(scenario, plan, tools, &service, &mut setup)?;
     let steps: Vec<String> = scenario
         .quick_steps
         .iter()
@@ -569,7 +577,7 @@ fn run_scenario(
     .context("cannot move locust into its cgroup")?;
     // The verdict every second while Locust runs, with when it was read.
     let mut verdicts: Vec<(f64, Value)> = Vec::new();
-    let deadline = Instant::now() + ramp;
+    let deadline = Instant::now() + plan.ramp(scenario);
     let status = loop {
         if let Some(status) = locust.try_wait()? {
             break status;
