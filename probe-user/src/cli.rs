@@ -19,7 +19,7 @@ pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
 #[derive(Debug, Parser)]
 #[command(
     name = "pressure-probe",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PRESSURE_PROBE_REVISION"), ")"),
     about,
     long_about = "eBPF host pressure probe.\n\n\
         Measures, for every cgroup (container) on this host, how long runnable threads \
@@ -30,15 +30,21 @@ pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
         stall information, and serves the numbers as Prometheus metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH, \
         and CAP_SYS_PTRACE for the network namespaces of other users' listeners) and a kernel with BTF \
         (CONFIG_DEBUG_INFO_BTF=y).\n\n\
-        Start with `pressure-probe check` to see whether this host supports it."
+        Start with `pressure-probe check` to see whether this host supports it.\n\n\
+        Every option can also be set from the environment: PRESSURE_PROBE_ and its name in \
+        capitals, dashes as underscores (PRESSURE_PROBE_LISTEN for --listen); the command \
+        line wins."
 )]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
     /// Agent log verbosity.
-    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Info)]
+    #[arg(env = "PRESSURE_PROBE_LOG_LEVEL", long, global = true, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+    /// Log lines as text, or as JSON objects (one per line, for log shippers).
+    #[arg(env = "PRESSURE_PROBE_LOG_FORMAT", long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// Subcommands.
@@ -73,13 +79,13 @@ pub struct TopArgs {
     /// The agent to read, as http://HOST:PORT. When nothing listens there
     /// and it is on this host (loopback), `top` loads the programs itself
     /// (needs root) and says so.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_TOP_FROM)]
+    #[arg(env = "PRESSURE_PROBE_FROM", long, value_name = "URL", default_value = DEFAULT_TOP_FROM)]
     pub from: String,
     /// Print one plain table, worst first, and exit (for scripts and ssh).
-    #[arg(long)]
+    #[arg(env = "PRESSURE_PROBE_ONCE", long)]
     pub once: bool,
     /// Seconds between two refreshes (fractions allowed, from 0.01).
-    #[arg(long, value_name = "SECONDS", default_value = "1", allow_negative_numbers = true,
+    #[arg(env = "PRESSURE_PROBE_INTERVAL", long, value_name = "SECONDS", default_value = "1", allow_negative_numbers = true,
           value_parser = parse_interval)]
     pub interval: Duration,
 }
@@ -90,18 +96,19 @@ const DEFAULT_TOP_FROM: &str = "http://127.0.0.1:9635";
 /// Options of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Address (IP:PORT) to serve /metrics and /healthz on.
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
+    /// Address to serve /metrics and /healthz on: IP:PORT, or :PORT for every
+    /// IPv4 address.
+    #[arg(env = "PRESSURE_PROBE_LISTEN", long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// Seconds between two readings of the kernel (fractions allowed, from
     /// 0.01). Every scrape serves the latest reading, so scrapes cost no
     /// kernel work of their own.
-    #[arg(long, value_name = "SECONDS", default_value = "1", allow_negative_numbers = true,
+    #[arg(env = "PRESSURE_PROBE_INTERVAL", long, value_name = "SECONDS", default_value = "1", allow_negative_numbers = true,
           value_parser = parse_interval)]
     pub interval: Duration,
     /// Forward the kernel programs' diagnostics (map full, ...) to the agent log
     /// at debug level. Off by default: they cost nothing when off.
-    #[arg(long)]
+    #[arg(env = "PRESSURE_PROBE_EBPF_LOG", long)]
     pub ebpf_log: bool,
     /// Signals to measure, comma-separated: runq (run-queue latency and
     /// preemptions), syscall (syscall latency and errors by class), tcp
@@ -110,39 +117,39 @@ pub struct RunArgs {
     /// remote endpoint), memory (reclaim stalls and OOM kills), psi (the kernel's pressure stall information
     /// of each tracked cgroup). Default: every signal this kernel supports.
     /// A signal left out attaches nothing.
-    #[arg(long, value_name = "LIST", value_parser = parse_signals)]
+    #[arg(env = "PRESSURE_PROBE_SIGNALS", long, value_name = "LIST", value_parser = parse_signals)]
     pub signals: Option<SignalList>,
     /// How many cgroups the kernel side lists for export. Bounds its maps (one
     /// entry per cgroup, four preemption pairs per cgroup); past it, events are
     /// counted in pressure_probe_events_lost_total instead.
-    #[arg(long, value_name = "N", default_value_t = probe_common::cgroups::MAX_CGROUPS,
+    #[arg(env = "PRESSURE_PROBE_KERNEL_CGROUPS", long, value_name = "N", default_value_t = probe_common::cgroups::MAX_CGROUPS,
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub kernel_cgroups: u32,
     /// How many (cgroup, remote endpoint) pairs the kernel side keeps for
     /// the dependency signal; past it, events are counted in
     /// pressure_probe_events_lost_total{signal="dependency"}.
-    #[arg(long, value_name = "N", default_value_t = probe_common::dependency::MAX_REMOTES,
+    #[arg(env = "PRESSURE_PROBE_KERNEL_REMOTES", long, value_name = "N", default_value_t = probe_common::dependency::MAX_REMOTES,
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub kernel_remotes: u32,
     /// At most this many remote endpoints per container get series of their
     /// own (the busiest over the last minutes); the rest are summed into
     /// remote="other".
-    #[arg(long, value_name = "N", default_value_t = 20, allow_negative_numbers = true,
+    #[arg(env = "PRESSURE_PROBE_MAX_REMOTES", long, value_name = "N", default_value_t = 20, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_remotes: u32,
     /// At most this many cgroups get series of their own; the signals of the
     /// rest are summed into series labelled cgroup="other"
     /// (pressure_probe_cgroups_folded says how many).
-    #[arg(long, value_name = "N", default_value_t = 1000, allow_negative_numbers = true,
+    #[arg(env = "PRESSURE_PROBE_MAX_CGROUPS", long, value_name = "N", default_value_t = 1000, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_cgroups: u32,
     /// The host's cgroup2 mount. Default: the first cgroup2 mount in
     /// /proc/self/mountinfo. In a container, point it at a read-only mount of
     /// the host's /sys/fs/cgroup (the container's own is its cgroup
     /// namespace only).
-    #[arg(long, value_name = "DIR")]
+    #[arg(env = "PRESSURE_PROBE_CGROUP_ROOT", long, value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,
     /// The kubelet's pods cgroup, as a path below the cgroup2 root, for a
     /// kubelet started with its own --cgroup-root (e.g.
@@ -150,21 +157,26 @@ pub struct RunArgs {
     /// /kubepods.slice or /kubepods at the top of the hierarchy, where the
     /// kubelet puts pods by default. Cgroups elsewhere never get pod labels,
     /// whatever their names.
-    #[arg(long, value_name = "PATH", value_parser = parse_cgroup_path)]
+    #[arg(env = "PRESSURE_PROBE_KUBEPODS_ROOT", long, value_name = "PATH", value_parser = parse_cgroup_path)]
     pub kubepods_root: Vec<String>,
     /// Folder holding the kubelet's `pods/` and `containers/` log folders,
     /// where Kubernetes namespace, pod and container names are read from.
-    #[arg(long, value_name = "DIR", default_value = "/var/log")]
+    #[arg(
+        env = "PRESSURE_PROBE_LOG_ROOT",
+        long,
+        value_name = "DIR",
+        default_value = "/var/log"
+    )]
     pub log_root: PathBuf,
     /// Where the kernel keeps per-cgroup state: `storage` (cgroup local
     /// storage, Linux 6.2+: cheapest, freed with the cgroup), `hash` (hash
     /// maps keyed by cgroup id, any kernel), or `auto` (storage when the
     /// kernel has it).
-    #[arg(long, value_enum, value_name = "KIND", default_value_t = CgroupStateChoice::Auto)]
+    #[arg(env = "PRESSURE_PROBE_CGROUP_STATE", long, value_enum, value_name = "KIND", default_value_t = CgroupStateChoice::Auto)]
     pub cgroup_state: CgroupStateChoice,
     /// Which programs to attach: `probe` (the real ones) or `empty` (programs
     /// that do nothing, on the same hooks: the overhead floor, for benchmarks).
-    #[arg(long, value_enum, default_value_t = ProgramSet::Probe, hide = true)]
+    #[arg(env = "PRESSURE_PROBE_PROGRAMS", long, value_enum, default_value_t = ProgramSet::Probe, hide = true)]
     pub programs: ProgramSet,
     /// Kernel options.
     #[command(flatten)]
@@ -182,43 +194,43 @@ pub struct RunArgs {
 #[derive(Debug, Args, Clone)]
 pub struct VerdictArgs {
     /// Seconds of recent past each verdict judges.
-    #[arg(long, value_name = "SECONDS", default_value = "60", allow_negative_numbers = true,
+    #[arg(env = "PRESSURE_PROBE_WINDOW", long, value_name = "SECONDS", default_value = "60", allow_negative_numbers = true,
           value_parser = parse_seconds)]
     pub window: Duration,
     /// CPU pressure: the time a container's threads waited for a CPU over
     /// the window, summed over its threads, as a share of the window.
-    #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_wait_share,
+    #[arg(env = "PRESSURE_PROBE_CPU_WAIT_SHARE", long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_wait_share,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub cpu_wait_share: f64,
     /// CPU pressure is `cpu` (its own threads, more replicas help) when at
     /// least this share of its threads' preemptions were by its own
     /// threads; else `cpu_neighbour`.
-    #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_own_share,
+    #[arg(env = "PRESSURE_PROBE_CPU_OWN_SHARE", long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_own_share,
           allow_negative_numbers = true, value_parser = parse_share)]
     pub cpu_own_share: f64,
     /// Accept-queue pressure: a listener's fill (depth / limit), now or at
     /// the p95 of the connections queued over the window.
-    #[arg(long, value_name = "FILL", default_value_t = Thresholds::default().accept_fill,
+    #[arg(env = "PRESSURE_PROBE_ACCEPT_FILL", long, value_name = "FILL", default_value_t = Thresholds::default().accept_fill,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub accept_fill: f64,
     /// Storage pressure: the p95 duration, in seconds, of a container's
     /// sync (fsync...) or file_io syscalls over the window.
-    #[arg(long, value_name = "SECONDS", default_value_t = Thresholds::default().storage_p95,
+    #[arg(env = "PRESSURE_PROBE_STORAGE_P95", long, value_name = "SECONDS", default_value_t = Thresholds::default().storage_p95,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub storage_p95: f64,
     /// Dependency pressure: the p95 time, in seconds, a remote endpoint took
     /// to answer a container's requests over the window.
-    #[arg(long, value_name = "SECONDS", default_value_t = Thresholds::default().dependency_p95,
+    #[arg(env = "PRESSURE_PROBE_DEPENDENCY_P95", long, value_name = "SECONDS", default_value_t = Thresholds::default().dependency_p95,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub dependency_p95: f64,
     /// Memory pressure: the time a container stalled on memory (reclaim, or
     /// the kernel's PSI), as a share of the window.
-    #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().memory_stall_share,
+    #[arg(env = "PRESSURE_PROBE_MEMORY_STALL_SHARE", long, value_name = "SHARE", default_value_t = Thresholds::default().memory_stall_share,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub memory_stall_share: f64,
     /// Fewest observations (waits, syscalls, queued connections) over the
     /// window for a pressure to count at all.
-    #[arg(long, value_name = "N", default_value_t = Thresholds::default().min_events,
+    #[arg(env = "PRESSURE_PROBE_MIN_EVENTS", long, value_name = "N", default_value_t = Thresholds::default().min_events,
           allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_events: u64,
 }
@@ -244,17 +256,17 @@ pub struct HttpArgs {
     /// Most HTTP connections open at once. At the bound, a new connection
     /// replaces the one idle longest, so /healthz and /metrics answer even
     /// when many idle or slow clients hold connections.
-    #[arg(long = "http-max-connections", value_name = "N", default_value_t = 128,
+    #[arg(env = "PRESSURE_PROBE_HTTP_MAX_CONNECTIONS", long = "http-max-connections", value_name = "N", default_value_t = 128,
           allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections: u32,
     /// Seconds a client has to send a request's headers (from connecting, or
     /// from the end of its previous request on a kept-alive connection);
     /// then the connection is closed.
-    #[arg(long = "http-header-timeout", value_name = "SECONDS", default_value = "10",
+    #[arg(env = "PRESSURE_PROBE_HTTP_HEADER_TIMEOUT", long = "http-header-timeout", value_name = "SECONDS", default_value = "10",
           allow_negative_numbers = true, value_parser = parse_seconds)]
     pub header_timeout: Duration,
     /// Seconds a request may take before it is answered 503.
-    #[arg(long = "http-request-timeout", value_name = "SECONDS", default_value = "30",
+    #[arg(env = "PRESSURE_PROBE_HTTP_REQUEST_TIMEOUT", long = "http-request-timeout", value_name = "SECONDS", default_value = "30",
           allow_negative_numbers = true, value_parser = parse_seconds)]
     pub request_timeout: Duration,
 }
@@ -266,7 +278,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub kernel: KernelArgs,
     /// `text` for a person, `json` for a program.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    #[arg(env = "PRESSURE_PROBE_FORMAT", long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 }
 
@@ -292,14 +304,14 @@ impl From<ReportFormat> for crate::check::Format {
 #[derive(Debug, Args)]
 pub struct KernelArgs {
     /// Kernel BTF to read types, field offsets and tracepoints from.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_BTF)]
+    #[arg(env = "PRESSURE_PROBE_BTF", long, value_name = "PATH", default_value = DEFAULT_BTF)]
     pub btf: PathBuf,
     /// Never use this kernel hook (repeatable), e.g. `tp_btf/sk_data_ready`
     /// to take its alternative `fentry/sock_def_readable` instead: to work
     /// around a kernel bug in one hook, or to compare hooks. A signal that
     /// needs a disabled hook does not run (or, named in --signals, stops the
     /// agent from starting). `check` lists every hook.
-    #[arg(long = "disable-hook", value_name = "HOOK", value_parser = parse_hook)]
+    #[arg(env = "PRESSURE_PROBE_DISABLE_HOOK", long = "disable-hook", value_name = "HOOK", value_parser = parse_hook)]
     pub disable_hooks: Vec<String>,
 }
 
@@ -343,6 +355,15 @@ impl From<ProgramSet> for Programs {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Log verbosity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -370,10 +391,15 @@ impl From<LogLevel> for tracing::Level {
     }
 }
 
+/// `IP:PORT`, or `:PORT` for every IPv4 address (as other exporters take it).
 fn parse_listen(value: &str) -> Result<SocketAddr, String> {
-    value
-        .parse()
-        .map_err(|_| "expected IP:PORT, for example 0.0.0.0:9635 or [::1]:9635".to_string())
+    let full = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_string(),
+    };
+    full.parse().map_err(|_| {
+        "expected IP:PORT or :PORT, for example 0.0.0.0:9635, [::1]:9635 or :9635".to_string()
+    })
 }
 
 /// The signals named in `--signals`.

@@ -46,7 +46,7 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_level.into());
+    init_logging(cli.log_level.into(), cli.log_format);
     let result = match cli.command {
         Command::Check(args) => check::run(
             &args.kernel.btf,
@@ -88,9 +88,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr: the agent and its kernel programs at `level`, libraries at
-/// most at warning level unless tracing.
-fn init_logging(level: tracing::Level) {
+/// Logs to stderr, as text or JSON lines: the agent and its kernel programs
+/// at `level`, libraries at most at warning level unless tracing.
+fn init_logging(level: tracing::Level, format: cli::LogFormat) {
     let libraries = if level == tracing::Level::TRACE {
         level
     } else {
@@ -100,12 +100,13 @@ fn init_logging(level: tracing::Level) {
         .with_default(libraries)
         .with_target("pressure_probe", level)
         .with_target("probe_ebpf", level);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match format {
+        cli::LogFormat::Text => layer.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        cli::LogFormat::Json => layer.json().with_ansi(false).boxed(),
+    };
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal()),
-        )
+        .with(layer)
         .with(filter)
         .init();
 }

@@ -64,14 +64,27 @@ impl Agent {
     /// the socket in `NOTIFY_SOCKET`. An error, with the agent's output, if
     /// it exits first or takes more than a minute.
     pub fn start_binary(binary: &std::path::Path, extra: &[&str]) -> Result<Agent, String> {
+        Self::start_configured(binary, extra, &[])
+    }
+
+    /// [`Agent::start_binary`] with `env` set too (`PRESSURE_PROBE_LISTEN`
+    /// there stands for `--listen`).
+    pub fn start_configured(
+        binary: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Agent, String> {
         let mut args = vec!["run"];
-        if !extra.contains(&"--listen") {
+        let listens = extra.contains(&"--listen")
+            || env.iter().any(|(name, _)| *name == "PRESSURE_PROBE_LISTEN");
+        if !listens {
             args.extend(["--listen", "127.0.0.1:0"]);
         }
         args.extend_from_slice(extra);
         let notify = NotifySocket::new();
         let mut child = Command::new(binary)
             .args(&args)
+            .envs(env.iter().copied())
             .env("NOTIFY_SOCKET", notify.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -9,6 +9,7 @@ pub mod exposition;
 pub mod http;
 pub mod kernel_maps;
 pub mod netns;
+pub mod operator;
 pub mod prometheus;
 pub mod slowfs;
 pub mod workload;

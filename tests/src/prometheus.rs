@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::agent::http_get;
 
@@ -27,6 +27,13 @@ impl Prometheus {
     /// histograms on (it then asks for the protobuf format, and keeps the
     /// native buckets of a histogram that has both).
     pub fn start(target: SocketAddr, native: bool) -> Prometheus {
+        let job = json!({"job_name": "pressure-probe", "static_configs": [{"targets": [target.to_string()]}]});
+        Self::start_with(vec![job], native)
+    }
+
+    /// Prometheus scraping every second with `scrape_configs` (as
+    /// Prometheus takes them, in JSON).
+    pub fn start_with(scrape_configs: Vec<Value>, native: bool) -> Prometheus {
         let dir = std::env::temp_dir().join(format!(
             "pp-prometheus-{}-{}",
             std::process::id(),
@@ -34,11 +41,12 @@ impl Prometheus {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: pressure-probe\n    static_configs:\n      - targets: ['{target}']\n"
-        );
-        fs::write(dir.join("prometheus.yml"), config).unwrap();
+        // JSON is YAML.
+        let config = json!({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": scrape_configs,
+        });
+        fs::write(dir.join("prometheus.yml"), config.to_string()).unwrap();
         let addr = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -56,14 +64,19 @@ impl Prometheus {
             .spawn()
             .expect("cannot start prometheus (Debian package prometheus, installed by `cargo xtask test`)");
         let prometheus = Prometheus { child, addr, dir };
+        // Ready, and past its first scrape (discovery hands targets over
+        // about 5 s after start).
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(addr).is_ok() && http_get(addr, "/-/ready").0 == 200 {
+            if std::net::TcpStream::connect(addr).is_ok()
+                && http_get(addr, "/-/ready").0 == 200
+                && prometheus.query("count(up)").is_some()
+            {
                 return prometheus;
             }
             thread::sleep(Duration::from_millis(200));
         }
-        panic!("prometheus did not become ready");
+        panic!("prometheus did not become ready and scrape within 30 s");
     }
 
     /// An instant query; the value of its single result.
@@ -76,7 +89,20 @@ impl Prometheus {
         self.query_with(promql, &format!("&time={unix_seconds:.3}"))
     }
 
-    fn query_with(&self, promql: &str, extra: &str) -> Option<f64> {
+    /// An instant query; the labels of every series in its result.
+    pub fn series(&self, promql: &str) -> Vec<serde_json::Map<String, Value>> {
+        self.answer(promql, "")
+            .as_array()
+            .map(|results| {
+                results
+                    .iter()
+                    .filter_map(|r| r["metric"].as_object().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn answer(&self, promql: &str, extra: &str) -> Value {
         let encoded: String = promql
             .bytes()
             .map(|b| match b {
@@ -89,7 +115,12 @@ impl Prometheus {
         let (status, body) = http_get(self.addr, &format!("/api/v1/query?query={encoded}{extra}"));
         assert_eq!(status, 200, "query {promql} failed: {body}");
         let answer: Value = serde_json::from_str(&body).unwrap();
-        let result = answer["data"]["result"].as_array()?.first()?;
+        answer["data"]["result"].clone()
+    }
+
+    fn query_with(&self, promql: &str, extra: &str) -> Option<f64> {
+        let answer = self.answer(promql, extra);
+        let result = answer.as_array()?.first()?;
         result["value"][1].as_str()?.parse().ok()
     }
 }

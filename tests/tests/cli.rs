@@ -3,6 +3,7 @@
 //! `faults.rs`.
 
 use integration_tests::agent::{self, Agent, CheckReport, run_to_end};
+use std::time::Duration;
 
 /// With a hook disabled, the agent runs the signals that can without it.
 /// (Bad values of every flag are rows of the table in `faults.rs`.)
@@ -56,6 +57,60 @@ fn help_explains_the_commands() {
     assert!(
         stdout.contains("--listen") && stdout.contains("0.0.0.0:9635"),
         "{stdout}"
+    );
+}
+
+/// What other exporters accept: `--version` with the build's revision,
+/// `:PORT` for every address, every flag from `PRESSURE_PROBE_*`, JSON logs.
+#[test]
+fn exporter_conventions() {
+    let (status, stdout, _) = run_to_end(&["--version"]);
+    assert!(status.success());
+    let version = stdout.trim();
+    let revision = version
+        .strip_prefix(&format!("pressure-probe {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("--version says {version:?}"));
+    assert!(
+        revision == "unknown"
+            || revision
+                .trim_end_matches("-dirty")
+                .chars()
+                .all(|c| c.is_ascii_hexdigit()),
+        "{version}"
+    );
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .expect("no free port")
+        .port();
+    let listen = format!(":{port}");
+    let agent = Agent::start_configured(
+        &agent::binary(),
+        &[],
+        &[
+            ("PRESSURE_PROBE_LISTEN", &listen),
+            ("PRESSURE_PROBE_LOG_FORMAT", "json"),
+            ("PRESSURE_PROBE_SIGNALS", "runq"),
+        ],
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(agent.addr().to_string(), format!("0.0.0.0:{port}"));
+    let (status, _) = agent::http_get(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        "/healthz",
+    );
+    assert_eq!(status, 200);
+    assert!(
+        agent.logged(
+            r#""message":"serving /metrics and /healthz""#,
+            Duration::from_secs(5)
+        ),
+        "no JSON log line"
+    );
+    let programs = agent.programs();
+    assert!(
+        programs.iter().all(|p| p.starts_with("runq_")),
+        "PRESSURE_PROBE_SIGNALS=runq loaded {programs:?}"
     );
 }
 

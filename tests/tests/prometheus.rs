@@ -2,8 +2,14 @@
 
 use std::{thread, time::Duration};
 
+use std::{fs, path::PathBuf};
+
 use integration_tests::{
-    agent::Agent, cgroup::TestCgroup, http::promtool_check, prometheus::Prometheus,
+    agent::Agent,
+    cgroup::TestCgroup,
+    http::promtool_check,
+    operator::{ProbePod, podmonitor_scrape_configs, yaml_file},
+    prometheus::Prometheus,
     workload::Workload,
 };
 
@@ -67,4 +73,88 @@ fn promtool_finds_nothing_to_say_about_the_exposition() {
     let (_, body) = agent.get("/metrics");
     let report = promtool_check(&body);
     assert!(report.is_empty(), "promtool check metrics:\n{report}");
+}
+
+/// Scraped the way the Prometheus Operator would from the shipped
+/// PodMonitor, a container's series keep its own namespace, pod and
+/// container (not the probe pod's, not as `exported_*`), a host cgroup's
+/// get none of them, and every series names its node.
+#[test]
+fn operator_scrape_keeps_container_labels_and_adds_the_node() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let monitor = yaml_file(&repo.join("deploy/kubernetes/podmonitor.yaml"));
+    // A kubelet's pod: its cgroup, and its log directory naming it.
+    let logs = std::env::temp_dir().join(format!("pp-operator-logs-{}", std::process::id()));
+    let uid = "0000000a-1111-2222-3333-444444444444";
+    let id = "ab".repeat(32);
+    let pod_logs = logs.join(format!("pods/shop_web-1_{uid}/nginx"));
+    fs::create_dir_all(&pod_logs).unwrap();
+    fs::write(pod_logs.join("0.log"), "").unwrap();
+    fs::create_dir_all(logs.join("containers")).unwrap();
+    fs::write(
+        logs.join(format!("containers/web-1_shop_nginx-{id}.log")),
+        "",
+    )
+    .unwrap();
+    let tree = TestCgroup::create("pp-operator");
+    let pods = format!("{}/kubepods.slice", tree.label());
+    let agent = Agent::start(&[
+        "--signals",
+        "runq",
+        "--log-root",
+        logs.to_str().unwrap(),
+        "--kubepods-root",
+        &pods,
+    ]);
+    let (container_dir, _) = tree.add(&format!(
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{id}.scope",
+        uid.replace('-', "_")
+    ));
+    let host = TestCgroup::create("pp-operator-host");
+    let pod = ProbePod {
+        namespace: "pressure-probe",
+        name: "pressure-probe-abcde",
+        node: "node-1",
+    };
+    let configs = podmonitor_scrape_configs(&monitor, agent.addr(), &pod);
+    let prometheus = Prometheus::start_with(configs, false);
+    Workload::sleeper(&container_dir, 0, 5, 3000).wait();
+    Workload::sleeper(host.dir(), 0, 5, 300).wait();
+    thread::sleep(Duration::from_secs(2));
+    let container = prometheus.series(r#"pressure_runqueue_latency_seconds_count{pod="web-1"}"#);
+    eprintln!("the container's series: {container:?}");
+    assert_eq!(container.len(), 1, "{container:?}");
+    let labels = &container[0];
+    for (name, value) in [
+        ("namespace", "shop"),
+        ("pod", "web-1"),
+        ("container", "nginx"),
+        ("node", "node-1"),
+        ("job", "pressure-probe/pressure-probe"),
+    ] {
+        assert_eq!(
+            labels.get(name).and_then(|v| v.as_str()),
+            Some(value),
+            "{name}: {labels:?}"
+        );
+    }
+    assert!(
+        labels.keys().all(|k| !k.starts_with("exported_")),
+        "{labels:?}"
+    );
+    let host_series = prometheus.series(&format!(
+        r#"pressure_runqueue_latency_seconds_count{{cgroup="{}"}}"#,
+        host.label()
+    ));
+    eprintln!("the host cgroup's series: {host_series:?}");
+    assert_eq!(host_series.len(), 1, "{host_series:?}");
+    for name in ["namespace", "pod", "container"] {
+        assert!(!host_series[0].contains_key(name), "{host_series:?}");
+    }
+    assert_eq!(host_series[0]["node"], "node-1");
+    assert_eq!(
+        prometheus.query(r#"up{job="pressure-probe/pressure-probe",node="node-1"}"#),
+        Some(1.0)
+    );
+    fs::remove_dir_all(&logs).unwrap();
 }
