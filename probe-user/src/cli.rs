@@ -71,6 +71,34 @@ pub struct RulesArgs {
     /// The verdict's window and thresholds.
     #[command(flatten)]
     pub verdict: VerdictArgs,
+    /// A Prometheus rule file, or a Prometheus Operator PrometheusRule.
+    #[arg(env = "PRESSURE_PROBE_RULES_FORMAT", long = "format", value_enum, default_value_t = RulesFormat::Plain)]
+    pub format: RulesFormat,
+    /// The PrometheusRule's namespace.
+    #[arg(
+        env = "PRESSURE_PROBE_RULES_NAMESPACE",
+        long = "namespace",
+        value_name = "NAME",
+        default_value = "pressure-probe"
+    )]
+    pub namespace: String,
+    /// Where the runbooks are (docs/runbooks.md as your users can open it);
+    /// each alert links its section.
+    #[arg(env = "PRESSURE_PROBE_RUNBOOK_URL", long, value_name = "URL", default_value = DEFAULT_RUNBOOKS)]
+    pub runbook_url: String,
+}
+
+/// The runbooks in the project's repository.
+pub const DEFAULT_RUNBOOKS: &str =
+    concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbooks.md");
+
+/// How `rules` prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    /// A Prometheus rule file (`rule_files:`).
+    Plain,
+    /// A `monitoring.coreos.com/v1` PrometheusRule.
+    PrometheusRule,
 }
 
 /// Options of `top`.

@@ -61,10 +61,20 @@ fn main() -> ExitCode {
             }
         }),
         Command::Rules(args) => {
-            print!(
-                "{}",
-                verdict::rules::render(&args.verdict.thresholds(), args.verdict.window)
+            let rules = verdict::rules::render(
+                &args.verdict.thresholds(),
+                args.verdict.window,
+                &args.runbook_url,
             );
+            match args.format {
+                cli::RulesFormat::Plain => print!("{rules}"),
+                cli::RulesFormat::PrometheusRule => {
+                    print!(
+                        "{}",
+                        verdict::rules::prometheus_rule(&rules, &args.namespace)
+                    )
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Top(args) => top::run(args).map(|()| ExitCode::SUCCESS),

@@ -9,6 +9,7 @@ use std::{
     process::Command,
 };
 
+use integration_tests::operator::yaml_file;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -25,17 +26,30 @@ fn run(program: &str, args: &[&str]) -> String {
 }
 
 /// The committed rules are what `pressure-probe rules` prints with the
-/// defaults: the rule and its thresholds live in the agent, once.
+/// defaults: the rule and its thresholds live in the agent, once. The
+/// PrometheusRule holds the same groups.
 #[test]
 fn committed_rules_are_generated_from_the_verdict() {
-    let generated =
-        integration_tests::run_ok(Command::new(integration_tests::agent::binary()).arg("rules"));
-    let committed = fs::read_to_string(repo().join("deploy/prometheus/rules.yml")).unwrap();
-    assert!(
-        generated == committed,
-        "deploy/prometheus/rules.yml is not what `pressure-probe rules` prints: regenerate it \
-         (cargo run -p probe-user -- rules > deploy/prometheus/rules.yml)"
-    );
+    for (args, path) in [
+        (&["rules"][..], "deploy/prometheus/rules.yml"),
+        (
+            &["rules", "--format", "prometheus-rule"][..],
+            "deploy/kubernetes/prometheusrule.yaml",
+        ),
+    ] {
+        let generated =
+            integration_tests::run_ok(Command::new(integration_tests::agent::binary()).args(args));
+        let committed = fs::read_to_string(repo().join(path)).unwrap();
+        assert!(
+            generated == committed,
+            "{path} is not what `pressure-probe {}` prints: regenerate it",
+            args.join(" ")
+        );
+    }
+    let plain = yaml_file(&repo().join("deploy/prometheus/rules.yml"));
+    let operator = yaml_file(&repo().join("deploy/kubernetes/prometheusrule.yaml"));
+    assert_eq!(operator["kind"], "PrometheusRule");
+    assert_eq!(operator["spec"]["groups"], plain["groups"]);
 }
 
 #[test]
@@ -157,8 +171,11 @@ fn manifests_match_the_kubernetes_schema() {
     let manifests: Vec<String> = fs::read_dir(repo().join("deploy/kubernetes"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        // The PodMonitor is a Prometheus Operator resource: Kubernetes has no schema for it.
-        .filter(|p| p.file_name().unwrap() != "podmonitor.yaml")
+        // Prometheus Operator resources: Kubernetes has no schema for them.
+        .filter(|p| {
+            let name = p.file_name().unwrap();
+            name != "podmonitor.yaml" && name != "prometheusrule.yaml"
+        })
         .map(|p| p.to_str().unwrap().to_string())
         .collect();
     let mut args = vec!["--strict"];

@@ -13,8 +13,31 @@ use std::{fmt::Write, time::Duration};
 
 use super::{Bottleneck, Thresholds};
 
-/// The labels that name a container.
-const C: &str = "cgroup, namespace, pod, container";
+/// The labels that name a container on a node (`node` from the monitor's
+/// relabelling, `instance` the probe scraped: per node either way).
+const C: &str = "cgroup, namespace, pod, container, container_id, node, instance";
+
+/// Selectors of the series that are about containers (Kubernetes pods and
+/// containers, Docker containers), not host cgroups nor the folded rest:
+/// alerts are about those only.
+const CONTAINERS: [&str; 2] = [
+    "cgroup!=\"other\",pod!=\"\"",
+    "cgroup!=\"other\",container_id!=\"\"",
+];
+
+/// `expr` of the container matchers, once per kind of container, joined
+/// with `or`.
+fn for_containers(expr: impl Fn(&str) -> String) -> String {
+    CONTAINERS
+        .iter()
+        .map(|only| expr(only))
+        .collect::<Vec<_>>()
+        .join("\nor ")
+}
+
+/// The job(s) the probe is scraped as: `pressure-probe` (a static
+/// configuration) or `<namespace>/pressure-probe` (the operator's).
+const JOB: &str = "(.*/)?pressure-probe";
 
 /// How long a pressure must last before its alert fires.
 const ALERT_FOR: &str = "5m";
@@ -39,8 +62,9 @@ fn record(out: &mut String, comment: &str, name: &str, expr: &str) {
     }
 }
 
-/// The rules for `thresholds` over `window`, as a Prometheus rule file.
-pub fn render(thresholds: &Thresholds, window: Duration) -> String {
+/// The rules for `thresholds` over `window`, as a Prometheus rule file;
+/// each alert's `runbook_url` is `runbooks` and the alert's anchor.
+pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> String {
     let w = range(window);
     let t = thresholds;
     let min = t.min_events;
@@ -52,12 +76,15 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
          #     --dependency-p95 {dependency} --memory-stall-share {memory} \\\n\
          #     --min-events {min} \\\n\
          #     > deploy/prometheus/rules.yml\n\
+         # (`--format prometheus-rule` for deploy/kubernetes/prometheusrule.yaml)\n\
          #\n\
          # `pressure-probe.trends` records 5-minute views for dashboards and autoscalers.\n\
          # `pressure-probe.verdict` computes each pressure's score as the agent's verdict\n\
          # does (README, section Verdict): how many times over its threshold, over the\n\
          # last {w}; a pressure counts from 1. Each alert names its bottleneck, because the\n\
-         # fix differs, and says whether more replicas would help.\n\
+         # fix differs, and says whether more replicas would help; alerts are about\n\
+         # containers only (Kubernetes or Docker), per node, each with its runbook.\n\
+         # `pressure-probe.self` watches the probe itself.\n\
          groups:\n",
         window = window.as_secs_f64(),
         cpu = t.cpu_wait_share,
@@ -297,32 +324,39 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
 
     out.push_str("\n  - name: pressure-probe.alerts\n    rules:\n");
     let who = "{{ $labels.namespace }}/{{ $labels.pod }} {{ $labels.container }} \
-               ({{ $labels.cgroup }})";
+               ({{ $labels.cgroup }} on {{ with $labels.node }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }})";
     for (bottleneck, _) in &scores {
         let label = bottleneck.label();
         // A slow dependency is named: its alert is per remote.
         let (expr, summary) = if *bottleneck == Bottleneck::Dependency {
             (
-                format!(
-                    "container_remote:pressure_dependency_response_seconds:p95 / {} >= 1",
-                    t.dependency_p95
-                ),
+                for_containers(|only| {
+                    format!(
+                        "container_remote:pressure_dependency_response_seconds:p95{{{only}}} / {} >= 1",
+                        t.dependency_p95
+                    )
+                }),
                 format!("{who}: {{{{ $labels.remote }}}} answers slowly"),
             )
         } else {
             (
-                format!("container_bottleneck:pressure_score:window{{bottleneck=\"{label}\"}}"),
+                for_containers(|only| {
+                    format!(
+                        "container_bottleneck:pressure_score:window{{bottleneck=\"{label}\",{only}}}"
+                    )
+                }),
                 format!("{who}: {label}"),
             )
         };
         alert(
             &mut out,
+            runbooks,
             Alert {
                 name: alert_name(*bottleneck),
                 expr: &expr,
                 for_: ALERT_FOR,
                 severity: "warning",
-                bottleneck: *bottleneck,
+                bottleneck: Some(*bottleneck),
                 summary: &summary,
                 description: &format!(
                     "{label} pressure at {{{{ $value | printf \"%.1f\" }}}} times its threshold \
@@ -332,16 +366,21 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
             },
         );
     }
-    // Harm done does not wait: an OOM kill or a dropped connection alerts
-    // at once (the verdict's rule counts either, whatever the pressure).
+    // Harm done: each OOM kill warns at once; connections dropped in every
+    // window for 15 minutes page.
     alert(
         &mut out,
+        runbooks,
         Alert {
             name: "ContainerOomKilled",
-            expr: &format!("sum by ({C}) (increase(pressure_memory_oom_kills_total[{w}])) > 0"),
+            expr: &for_containers(|only| {
+                format!(
+                    "sum by ({C}) (increase(pressure_memory_oom_kills_total{{{only}}}[{w}])) > 0"
+                )
+            }),
             for_: "0m",
-            severity: "critical",
-            bottleneck: Bottleneck::Memory,
+            severity: "warning",
+            bottleneck: Some(Bottleneck::Memory),
             summary: &format!("{who}: OOM-killed"),
             description: &format!(
                 "The OOM killer killed {{{{ $value | printf \"%.0f\" }}}} of its processes in \
@@ -352,22 +391,98 @@ pub fn render(thresholds: &Thresholds, window: Duration) -> String {
     );
     alert(
         &mut out,
+        runbooks,
         Alert {
             name: "ContainerConnectionsDropped",
-            expr: &format!(
-                "sum by ({C}, netns, port) (increase(pressure_tcp_listen_overflows_total[{w}])) > 0"
-            ),
-            for_: "0m",
+            expr: &for_containers(|only| {
+                format!(
+                    "sum by ({C}, netns, port) (\n  increase(pressure_tcp_listen_overflows_total{{{only}}}[{w}])) > 0"
+                )
+            }),
+            for_: "15m",
             severity: "critical",
-            bottleneck: Bottleneck::AcceptQueue,
+            bottleneck: Some(Bottleneck::AcceptQueue),
             summary: &format!("{who}: port {{{{ $labels.port }}}} drops connections"),
             description: &format!(
-                "{{{{ $value | printf \"%.0f\" }}}} connections to port {{{{ $labels.port }}}} were \
-                 dropped in the last {w}, its accept queue full: {}.",
+                "Connections to port {{{{ $labels.port }}}} have been dropped for 15 minutes, \
+                 {{{{ $value | printf \"%.0f\" }}}} in the last {w}, its accept queue full: {}.",
                 Bottleneck::AcceptQueue.advice()
             ),
         },
     );
+
+    out.push_str("\n  - name: pressure-probe.self\n    rules:\n");
+    let node = "{{ with $labels.node }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }}";
+    alert(
+        &mut out,
+        runbooks,
+        Alert {
+            name: "PressureProbeDown",
+            expr: &format!("up{{job=~\"{JOB}\"}} == 0"),
+            for_: "5m",
+            severity: "warning",
+            bottleneck: None,
+            summary: &format!("pressure-probe on {node} is not scraped"),
+            description: "Prometheus has not scraped the probe for 5 minutes: the node's \
+                          containers have no pressure signals and no verdict.",
+        },
+    );
+    alert(
+        &mut out,
+        runbooks,
+        Alert {
+            name: "PressureProbeEventsLost",
+            expr: "sum by (node, instance, signal, reason) (\n    \
+                   increase(pressure_probe_events_lost_total[10m])) > 0",
+            for_: "30m",
+            severity: "warning",
+            bottleneck: None,
+            summary: &format!(
+                "pressure-probe on {node} loses {{{{ $labels.signal }}}} events ({{{{ $labels.reason }}}})"
+            ),
+            description: "The kernel side has not recorded {{ $value | printf \"%.0f\" }} \
+                          events in 10 minutes, for 30 minutes: that signal's numbers are \
+                          short by as much.",
+        },
+    );
+    alert(
+        &mut out,
+        runbooks,
+        Alert {
+            name: "PressureProbeCgroupsFolded",
+            expr: "pressure_probe_cgroups_folded > 0",
+            for_: "30m",
+            severity: "warning",
+            bottleneck: None,
+            summary: &format!(
+                "pressure-probe on {node} folds {{{{ $value }}}} cgroups into cgroup=\"other\""
+            ),
+            description: "More cgroups have data than --max-cgroups: the rest are summed \
+                          into cgroup=\"other\", which no alert looks at.",
+        },
+    );
+    out
+}
+
+/// `rules` wrapped as a Prometheus Operator `PrometheusRule` in `namespace`.
+pub fn prometheus_rule(rules: &str, namespace: &str) -> String {
+    let mut out = format!(
+        "apiVersion: monitoring.coreos.com/v1\n\
+         kind: PrometheusRule\n\
+         metadata:\n  \
+         name: pressure-probe\n  \
+         namespace: {namespace}\n  \
+         labels:\n    \
+         app.kubernetes.io/name: pressure-probe\n\
+         spec:\n"
+    );
+    for line in rules.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out
 }
 
@@ -377,24 +492,38 @@ struct Alert<'a> {
     expr: &'a str,
     for_: &'a str,
     severity: &'a str,
-    bottleneck: Bottleneck,
+    /// The bottleneck it is about (none for the probe's own alerts).
+    bottleneck: Option<Bottleneck>,
     summary: &'a str,
     description: &'a str,
 }
 
-fn alert(out: &mut String, a: Alert<'_>) {
+/// Writes `a`, its runbook at `runbooks#<alert name in lower case>`.
+fn alert(out: &mut String, runbooks: &str, a: Alert<'_>) {
+    let _ = write!(out, "      - alert: {}\n        expr: ", a.name);
+    if a.expr.contains('\n') {
+        let _ = writeln!(out, ">");
+        for line in a.expr.lines() {
+            let _ = writeln!(out, "          {line}");
+        }
+    } else {
+        let _ = writeln!(out, "{}", a.expr);
+    }
     let _ = write!(
         out,
-        "      - alert: {}\n        expr: {}\n        for: {}\n        labels:\n          \
-         severity: {}\n          bottleneck: {}\n        annotations:\n          \
-         summary: \"{}\"\n          description: >-\n            {}\n",
-        a.name,
-        a.expr,
-        a.for_,
-        a.severity,
-        a.bottleneck.label(),
-        a.summary,
+        "        for: {}\n        labels:\n          severity: {}\n",
+        a.for_, a.severity
+    );
+    if let Some(bottleneck) = a.bottleneck {
+        let _ = writeln!(out, "          bottleneck: {}", bottleneck.label());
+    }
+    let _ = write!(
+        out,
+        "        annotations:\n          summary: \"{}\"\n          description: >-\n            \
+         {}\n          runbook_url: {runbooks}#{}\n",
+        a.summary.replace('"', "\\\""),
         a.description,
+        a.name.to_lowercase(),
     );
 }
 
@@ -441,6 +570,7 @@ mod tests {
                 min_events: 42,
             },
             Duration::from_secs(120),
+            "https://runbooks.example/pp.md",
         );
         for needle in [
             "container:pressure_cpu_wait:share / 0.25",
@@ -451,6 +581,7 @@ mod tests {
             "share / 0.07",
             ">= 42",
             "[120s]",
+            "runbook_url: https://runbooks.example/pp.md#containercpubound",
         ] {
             assert!(rules.contains(needle), "no {needle:?} in\n{rules}");
         }
