@@ -154,7 +154,40 @@ fn serves_healthz_and_documented_metrics() {
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let (status, _) = agent.get("/nope");
     assert_eq!(status, 404);
+    // A person opening the address finds the endpoints.
+    let (status, body) = agent.get("/");
+    assert_eq!(status, 200);
+    for link in ["\"metrics\"", "\"api/v1/containers\"", "\"healthz\""] {
+        assert!(body.contains(link), "no link {link} in {body}");
+    }
     let scrape = agent.scrape();
+    // The agent's own process, against the kernel's account of it.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.pid())).unwrap();
+    let rss_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let rss = scrape.value("process_resident_memory_bytes", &[]).unwrap();
+    assert!(
+        (rss / 1024.0 - rss_kib).abs() < 0.5 * rss_kib,
+        "process_resident_memory_bytes {rss} against VmRSS {rss_kib} kB"
+    );
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", agent.pid()))
+        .unwrap()
+        .count() as f64;
+    let open = scrape.value("process_open_fds", &[]).unwrap();
+    assert!(
+        (open - fds).abs() <= 5.0,
+        "process_open_fds {open}, /proc/PID/fd has {fds}"
+    );
+    for family in [
+        "process_cpu_seconds_total",
+        "process_start_time_seconds",
+        "process_max_fds",
+    ] {
+        assert!(scrape.value(family, &[]).is_some(), "no {family}");
+    }
     for family in [
         "pressure_runqueue_latency_seconds",
         "pressure_runqueue_preemptions_total",

@@ -3,6 +3,7 @@
 //! gzipped when the scraper accepts it.
 
 mod model;
+mod process;
 mod protobuf;
 mod text;
 
@@ -70,7 +71,8 @@ impl Format {
 
 /// `sample` in `format`.
 pub fn encode(sample: &Sample, format: Format) -> Result<Bytes> {
-    let families = model::families(sample);
+    let mut families = model::families(sample);
+    families.extend(process::families());
     let bytes = match format {
         Format::Text => text::encode(&families)?,
         Format::Protobuf => protobuf::encode(&families)?,

@@ -444,7 +444,7 @@ fn histogram_family(name: &'static str, help: &'static str, series: Vec<Series>)
     }
 }
 
-fn single(name: &'static str, help: &'static str, kind: Kind, value: f64) -> Family {
+pub(super) fn single(name: &'static str, help: &'static str, kind: Kind, value: f64) -> Family {
     Family {
         name,
         help,

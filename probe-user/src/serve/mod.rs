@@ -62,6 +62,7 @@ pub async fn serve(
 /// The endpoints, answering from `latest`.
 fn router(latest: Arc<Latest>, request_timeout: Duration) -> Router {
     Router::new()
+        .route("/", get(landing))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/v1/containers", get(containers))
@@ -72,6 +73,27 @@ fn router(latest: Arc<Latest>, request_timeout: Duration) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+}
+
+/// What a person opening the address in a browser finds: the endpoints.
+const LANDING: &str = concat!(
+    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pressure-probe</title></head>\n",
+    "<body><h1>pressure-probe ",
+    env!("CARGO_PKG_VERSION"),
+    "</h1>\n<p>Per-container pressure: which bottleneck each container has, and whether more \
+     replicas would help.</p>\n<ul>\n",
+    "<li><a href=\"metrics\">/metrics</a>: Prometheus metrics</li>\n",
+    "<li><a href=\"api/v1/containers\">/api/v1/containers</a>: the verdict on each container, \
+     with its evidence (JSON)</li>\n",
+    "<li><a href=\"healthz\">/healthz</a>: health</li>\n</ul>\n</body></html>\n",
+);
+
+async fn landing() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        LANDING,
+    )
+        .into_response()
 }
 
 /// Whether the client accepts a gzipped body (`Accept-Encoding` lists
