@@ -163,6 +163,11 @@ fn cpu_run(cpu: u32) -> Option<&'static mut CpuRun> {
 /// `state.ran_ns` of `cpu` (already checked to be below `RUN_CPUS`).
 #[inline(always)]
 fn ran_ns(state: &mut CgroupRunqueue, cpu: u32) -> &mut u64 {
+    // The compiler knows `cpu` is in bounds and would drop the mask; the
+    // verifier of older kernels loses that bound when `cpu` is spilled to
+    // the stack. A volatile read keeps the mask where the verifier sees it.
+    // SAFETY: a read of a local.
+    let cpu = unsafe { core::ptr::read_volatile(&cpu) };
     &mut state.ran_ns[(cpu & (RUN_CPUS - 1)) as usize]
 }
 
