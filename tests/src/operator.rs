@@ -121,3 +121,23 @@ pub fn podmonitor_scrape_configs(
         })
         .collect()
 }
+
+/// The documents of a multi-document YAML text, as JSON.
+pub fn yaml_documents(text: &str) -> Vec<Value> {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run python3");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3 could not read the YAML");
+    match serde_json::from_slice(&out.stdout).expect("python3 printed no JSON") {
+        Value::Array(docs) => docs,
+        other => panic!("not a list of documents: {other}"),
+    }
+}

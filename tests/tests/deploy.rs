@@ -9,7 +9,7 @@ use std::{
     process::Command,
 };
 
-use integration_tests::operator::yaml_file;
+use integration_tests::operator::{yaml_documents, yaml_file};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -34,7 +34,7 @@ fn committed_rules_are_generated_from_the_verdict() {
         (&["rules"][..], "deploy/prometheus/rules.yml"),
         (
             &["rules", "--format", "prometheus-rule"][..],
-            "deploy/kubernetes/prometheusrule.yaml",
+            "deploy/kubernetes/monitoring/prometheusrule.yaml",
         ),
     ] {
         let generated =
@@ -47,7 +47,7 @@ fn committed_rules_are_generated_from_the_verdict() {
         );
     }
     let plain = yaml_file(&repo().join("deploy/prometheus/rules.yml"));
-    let operator = yaml_file(&repo().join("deploy/kubernetes/prometheusrule.yaml"));
+    let operator = yaml_file(&repo().join("deploy/kubernetes/monitoring/prometheusrule.yaml"));
     assert_eq!(operator["kind"], "PrometheusRule");
     assert_eq!(operator["spec"]["groups"], plain["groups"]);
 }
@@ -166,21 +166,84 @@ fn dashboard_queries_parse_and_variables_resolve() {
     fs::remove_file(file).unwrap();
 }
 
+/// `kubectl apply -k deploy/kubernetes` installs what validates against
+/// Kubernetes' schema, in an order that applies (the namespace first), with
+/// no dangling reference and nothing that needs a CRD; the monitoring
+/// kustomization adds the operator's objects to the same namespace.
 #[test]
-fn manifests_match_the_kubernetes_schema() {
-    let manifests: Vec<String> = fs::read_dir(repo().join("deploy/kubernetes"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        // Prometheus Operator resources: Kubernetes has no schema for them.
-        .filter(|p| {
-            let name = p.file_name().unwrap();
-            name != "podmonitor.yaml" && name != "prometheusrule.yaml"
-        })
-        .map(|p| p.to_str().unwrap().to_string())
+fn kustomize_renders_an_install_that_applies_in_order() {
+    let base = run("kubectl", &["kustomize", "deploy/kubernetes"]);
+    let docs = yaml_documents(&base);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    eprintln!("deploy/kubernetes renders {kinds:?}");
+    assert_eq!(kinds[0], "Namespace", "{kinds:?}");
+    let namespace = docs[0]["metadata"]["name"].as_str().unwrap();
+    for doc in &docs[1..] {
+        assert_eq!(doc["metadata"]["namespace"], namespace, "{doc}");
+        let api = doc["apiVersion"].as_str().unwrap();
+        assert!(!api.contains("monitoring.coreos.com"), "{api} needs a CRD");
+    }
+    let find = |kind: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+    };
+    let daemonset = find("DaemonSet");
+    let pod = &daemonset["spec"]["template"]["spec"];
+    assert_eq!(
+        find("ServiceAccount")["metadata"]["name"],
+        pod["serviceAccountName"]
+    );
+    assert_eq!(pod["nodeSelector"]["kubernetes.io/os"], "linux");
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "ghcr.io/pressure-probe/pressure-probe:0.1.0"
+    );
+    // The critical priority class is admitted outside kube-system where a
+    // quota scopes it.
+    let scope = &find("ResourceQuota")["spec"]["scopeSelector"]["matchExpressions"][0];
+    assert_eq!(scope["scopeName"], "PriorityClass");
+    assert!(
+        scope["values"]
+            .as_array()
+            .unwrap()
+            .contains(&pod["priorityClassName"])
+    );
+    let pod_labels = daemonset["spec"]["template"]["metadata"]["labels"]
+        .as_object()
+        .unwrap();
+    let selects = |selector: &Value| {
+        selector
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| pod_labels.get(k) == Some(v))
+    };
+    assert!(selects(&find("Service")["spec"]["selector"]));
+    assert!(selects(
+        &find("NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
+    ));
+    let rendered = std::env::temp_dir().join(format!("pp-kustomize-{}.yaml", std::process::id()));
+    fs::write(&rendered, &base).unwrap();
+    run(
+        "kubernetes-validate",
+        &["--strict", rendered.to_str().unwrap()],
+    );
+    fs::remove_file(&rendered).unwrap();
+
+    let monitoring = yaml_documents(&run(
+        "kubectl",
+        &["kustomize", "deploy/kubernetes/monitoring"],
+    ));
+    let kinds: Vec<&str> = monitoring
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
         .collect();
-    let mut args = vec!["--strict"];
-    args.extend(manifests.iter().map(String::as_str));
-    run("kubernetes-validate", &args);
+    assert_eq!(kinds, ["PodMonitor", "PrometheusRule"]);
+    for doc in &monitoring {
+        assert_eq!(doc["metadata"]["namespace"], namespace, "{doc}");
+    }
+    assert!(selects(&monitoring[0]["spec"]["selector"]["matchLabels"]));
 }
 
 /// Every finding of the security scan is either fixed or skipped in the

@@ -82,7 +82,7 @@ fn promtool_finds_nothing_to_say_about_the_exposition() {
 #[test]
 fn operator_scrape_keeps_container_labels_and_adds_the_node() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let monitor = yaml_file(&repo.join("deploy/kubernetes/podmonitor.yaml"));
+    let monitor = yaml_file(&repo.join("deploy/kubernetes/monitoring/podmonitor.yaml"));
     // A kubelet's pod: its cgroup, and its log directory naming it.
     let logs = std::env::temp_dir().join(format!("pp-operator-logs-{}", std::process::id()));
     let uid = "0000000a-1111-2222-3333-444444444444";

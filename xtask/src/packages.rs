@@ -28,6 +28,8 @@ pub const TEST_COMMANDS: &[Requirement] = &[
     ("python3", "python3-venv"),
     ("systemd-analyze", "systemd"),
     ("tmux", "tmux"),
+    // Renders the Kubernetes install (`kubectl kustomize`).
+    ("kubectl", "kubectl"),
     // The slow file system of the storage verdict's test.
     ("/usr/lib/python3/dist-packages/fusepy.py", "python3-fusepy"),
 ];

@@ -76,7 +76,7 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
          #     --dependency-p95 {dependency} --memory-stall-share {memory} \\\n\
          #     --min-events {min} \\\n\
          #     > deploy/prometheus/rules.yml\n\
-         # (`--format prometheus-rule` for deploy/kubernetes/prometheusrule.yaml)\n\
+         # (`--format prometheus-rule` for deploy/kubernetes/monitoring/prometheusrule.yaml)\n\
          #\n\
          # `pressure-probe.trends` records 5-minute views for dashboards and autoscalers.\n\
          # `pressure-probe.verdict` computes each pressure's score as the agent's verdict\n\
