@@ -134,6 +134,13 @@ fn dashboard_queries_parse_and_variables_resolve() {
             exprs.push((format!("variable {}", variable["name"]), query.to_string()));
         }
     }
+    // Every panel answers for the chosen node(s).
+    for (title, expr) in exprs.iter().filter(|(t, _)| !t.starts_with("variable")) {
+        assert!(
+            expr.contains("node=~\"$node\""),
+            "{title}: not per node: {expr}"
+        );
+    }
     for (title, expr) in &exprs {
         for name in variables(expr) {
             assert!(
@@ -152,6 +159,7 @@ fn dashboard_queries_parse_and_variables_resolve() {
         let filled = expr
             .replace("$__rate_interval", "5m")
             .replace("${datasource}", "x")
+            .replace("$node", ".*")
             .replace("$namespace", ".*")
             .replace("$pod", ".*")
             .replace("$container", ".*");
