@@ -228,9 +228,17 @@ fn kustomize_renders_an_install_that_applies_in_order() {
             .all(|(k, v)| pod_labels.get(k) == Some(v))
     };
     assert!(selects(&find("Service")["spec"]["selector"]));
-    assert!(selects(
-        &find("NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
-    ));
+    let policy = &find("NetworkPolicy")["spec"];
+    assert!(selects(&policy["podSelector"]["matchLabels"]));
+    // Scrapes come from the monitoring namespace only.
+    assert!(
+        policy["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|rule| rule["from"][0]["namespaceSelector"]["matchLabels"].is_object()),
+        "{policy}"
+    );
     let rendered = std::env::temp_dir().join(format!("pp-kustomize-{}.yaml", std::process::id()));
     fs::write(&rendered, &base).unwrap();
     run(
