@@ -138,6 +138,11 @@ pub struct RunArgs {
     /// at debug level. Off by default: they cost nothing when off.
     #[arg(env = "PRESSURE_PROBE_EBPF_LOG", long)]
     pub ebpf_log: bool,
+    /// Export what the probe's kernel programs cost (runs and run time per
+    /// program). Off by default: while on, the kernel times every BPF
+    /// program run on the host, two clock reads each.
+    #[arg(env = "PRESSURE_PROBE_PROGRAM_STATS", long)]
+    pub program_stats: bool,
     /// Signals to measure, comma-separated: runq (run-queue latency and
     /// preemptions), syscall (syscall latency and errors by class), tcp
     /// (accept-queue depth, limit, fill and overflows), dependency (response

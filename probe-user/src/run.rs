@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::{
     cli::RunArgs,
-    collect::{maps::KernelMaps, overflows::OverflowLedger},
+    collect::{maps::KernelMaps, overflows::OverflowLedger, program_cost::ProgramStats},
     identity::{
         Identity,
         cgroup_path::KubepodsRoots,
@@ -151,6 +151,7 @@ impl Probe {
             ),
             builder: SnapshotBuilder::new(args.max_cgroups as usize, args.max_remotes as usize),
             reload: reload.clone(),
+            program_stats: args.program_stats.then(ProgramStats::enable).flatten(),
         };
         let mut pipeline = Pipeline {
             reader,

@@ -114,6 +114,58 @@ fn exporter_conventions() {
     );
 }
 
+/// With `--program-stats`, each program's runs and run time, as the kernel
+/// counts them (the `run_cnt` and `run_time_ns` of its file descriptor).
+#[test]
+fn program_cost_matches_the_kernel() {
+    let agent = Agent::start(&["--signals", "runq", "--program-stats"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let scrape = agent.scrape_latest();
+    // The kernel's account, read after the sample.
+    let mut kernel = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{}/fdinfo", agent.pid())).unwrap() {
+        let info = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        if let (Some(id), Some(runs), Some(ns)) =
+            (field("prog_id:"), field("run_cnt:"), field("run_time_ns:"))
+        {
+            kernel.insert(id, (runs, ns));
+        }
+    }
+    let names = agent::loaded_program_ids(&["runq_"]);
+    let switch = names
+        .iter()
+        // The kernel keeps 15 bytes of a name.
+        .find(|(id, name)| {
+            "runq_sched_switch".starts_with(name.as_str()) && kernel.contains_key(&u64::from(*id))
+        })
+        .expect("runq_sched_switch is not the agent's");
+    let (runs, ns) = kernel[&u64::from(switch.0)];
+    let labels = [("program", "runq_sched_switch")];
+    let scraped_runs = scrape
+        .value("pressure_probe_program_runs_total", &labels)
+        .unwrap();
+    let scraped_seconds = scrape
+        .value("pressure_probe_program_run_seconds_total", &labels)
+        .unwrap();
+    eprintln!(
+        "runq_sched_switch: {scraped_runs} runs, {scraped_seconds} s; kernel later {runs} runs, {ns} ns"
+    );
+    assert!(scraped_runs > 0.0 && scraped_runs <= runs as f64);
+    assert!(scraped_seconds > 0.0 && scraped_seconds <= ns as f64 / 1e9);
+    // Off by default: nothing exported, the kernel's statistics untouched.
+    let plain = Agent::start(&["--signals", "runq"]);
+    assert!(
+        plain
+            .scrape()
+            .value("pressure_probe_program_runs_total", &labels)
+            .is_none()
+    );
+}
+
 fn probe_programs_loaded() -> usize {
     agent::loaded_programs(&["runq_sched"]).len()
 }

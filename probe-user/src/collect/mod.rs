@@ -3,4 +3,5 @@
 pub mod listeners;
 pub mod maps;
 pub mod overflows;
+pub mod program_cost;
 pub mod psi;

@@ -403,6 +403,29 @@ pub fn families(sample: &Sample) -> Vec<Family> {
             sample.sequence as f64,
         ),
         Family {
+            name: "pressure_probe_program_runs_total",
+            help: "Times each of the probe's kernel programs ran (the kernel's BPF \
+                   statistics, on while the agent runs; absent where the kernel keeps none).",
+            kind: Kind::Counter,
+            series: snapshot
+                .programs
+                .iter()
+                .map(|p| number(vec![("program", p.program.clone())], p.runs as f64))
+                .collect(),
+        },
+        Family {
+            name: "pressure_probe_program_run_seconds_total",
+            help: "Time each of the probe's kernel programs ran, in seconds: what the probe \
+                   costs the hot paths it watches (the kernel's BPF statistics, which add \
+                   two clock reads per run while they are on).",
+            kind: Kind::Counter,
+            series: snapshot
+                .programs
+                .iter()
+                .map(|p| number(vec![("program", p.program.clone())], p.run_ns as f64 / 1e9))
+                .collect(),
+        },
+        Family {
             name: "pressure_probe_build_info",
             help: "pressure-probe build information; the value is always 1.",
             kind: Kind::Gauge,

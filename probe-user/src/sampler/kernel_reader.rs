@@ -13,7 +13,7 @@ use anyhow::Result;
 use aya::Ebpf;
 
 use crate::{
-    collect::{listeners, maps::KernelMaps, overflows::OverflowLedger},
+    collect::{listeners, maps::KernelMaps, overflows::OverflowLedger, program_cost::ProgramStats},
     identity::Identity,
     kernel::signals::Signal,
     snapshot::{Snapshot, SnapshotBuilder, TcpInput},
@@ -33,6 +33,8 @@ pub struct KernelReader {
     pub builder: SnapshotBuilder,
     /// Set (by SIGHUP) to read labels and names again.
     pub reload: Arc<AtomicBool>,
+    /// The kernel's run statistics of the programs, where it keeps them.
+    pub program_stats: Option<ProgramStats>,
 }
 
 impl KernelReader {
@@ -58,9 +60,12 @@ impl KernelReader {
         } else {
             None
         };
-        let snapshot = self
+        let mut snapshot = self
             .builder
             .build(raw, tcp, &mut self.maps, &mut self.identity);
+        if let Some(stats) = &self.program_stats {
+            snapshot.programs = stats.read(&self.ebpf);
+        }
         Ok((snapshot, started.elapsed()))
     }
 }

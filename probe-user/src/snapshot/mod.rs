@@ -163,6 +163,9 @@ pub struct Snapshot {
     pub unresolved: usize,
     /// Cgroups whose kernel state could not be read in this build.
     pub unreadable: usize,
+    /// What the probe's programs cost so far (empty where the kernel keeps
+    /// no statistics).
+    pub programs: Vec<crate::collect::program_cost::ProgramCost>,
 }
 
 /// What a cgroup id refers to now.
@@ -290,6 +293,7 @@ impl SnapshotBuilder {
             folded,
             unresolved,
             unreadable,
+            programs: Vec::new(),
         }
     }
 }
