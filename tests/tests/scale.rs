@@ -87,8 +87,10 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
         "{} scrapes failed: {failures:?}",
         failures.len()
     );
+    // 37 MiB when first measured; 56 to 66 MiB since the dependency,
+    // memory and verdict signals and the per-CPU run accounting.
     assert!(
-        after < 64 * 1024,
+        after < 80 * 1024,
         "the agent's resident memory is {after} KiB"
     );
 
