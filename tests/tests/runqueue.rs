@@ -94,7 +94,8 @@ const BEHIND: &str = "pressure_runqueue_waited_behind_seconds_total";
 /// One busy thread in cgroup A and two in cgroup B share a CPU. Each wait
 /// is split by what the CPU ran meanwhile, and the split adds up to the
 /// waits (nothing left unsplit). A's only busy thread can wait behind its
-/// own cgroup only while A's idle main thread starts it; A waits behind B.
+/// own cgroup only while A's idle main thread starts or stops it; A waits
+/// behind B.
 /// While a thread of B runs, its busy sibling waits: B's time behind its
 /// own cgroup is the time B ran (the kernel's schedstat), and B waits
 /// behind A twice over while A runs.
@@ -152,8 +153,10 @@ fn waits_split(state: &str) {
         .expect("no wait_unsplit counter");
     assert_eq!(unsplit, 0.0, "waits left unsplit");
     let a_waited = kernel_a.run_delay_ns as f64 / 1e9;
+    // Only while its idle main thread starts and stops the busy one: 0.02%
+    // to 0.2% of A's wait on the host, 1.4% in an emulated 6.12 guest.
     assert!(
-        behind(&a, "same_cgroup") < 0.01 * a_waited,
+        behind(&a, "same_cgroup") < 0.05 * a_waited,
         "A's one busy thread waited {} s behind its own cgroup",
         behind(&a, "same_cgroup")
     );
