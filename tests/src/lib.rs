@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod exposition;
 pub mod http;
 pub mod kernel_maps;
+pub mod kubelet;
 pub mod netns;
 pub mod operator;
 pub mod prometheus;

@@ -1,10 +1,11 @@
 //! Labels of real cgroups laid out as Kubernetes, Docker and systemd lay
 //! them out, with names from a /var/log tree; and churn.
 
-use std::{collections::BTreeMap, fs, path::Path};
+use std::{collections::BTreeMap, fs};
 
 use integration_tests::{
-    agent::Agent, cgroup::TestCgroup, kernel_maps::cgroup_ids_in_kernel_maps, workload::Workload,
+    agent::Agent, cgroup::TestCgroup, kernel_maps::cgroup_ids_in_kernel_maps, kubelet::log_tree,
+    workload::Workload,
 };
 
 const LATENCY_COUNT: &str = "pressure_runqueue_latency_seconds_count";
@@ -44,27 +45,6 @@ fn kube(
         labels.push(("container_id", id.to_string()));
     }
     Case { path, labels }
-}
-
-/// A pod for the log tree: namespace, name, UID, (container, container id).
-type LoggedPod<'a> = (&'a str, &'a str, String, &'a [(&'a str, String)]);
-
-/// `pods/<ns>_<pod>_<uid>/<container>/0.log` and
-/// `containers/<pod>_<ns>_<container>-<id>.log`, as the kubelet writes them.
-fn log_tree(root: &Path, pods: &[LoggedPod]) {
-    for (ns, pod, uid, containers) in pods {
-        for (name, id) in *containers {
-            let dir = root.join(format!("pods/{ns}_{pod}_{uid}/{name}"));
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(dir.join("0.log"), "").unwrap();
-            fs::create_dir_all(root.join("containers")).unwrap();
-            fs::write(
-                root.join(format!("containers/{pod}_{ns}_{name}-{id}.log")),
-                "",
-            )
-            .unwrap();
-        }
-    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use integration_tests::{
     agent::Agent,
     cgroup::TestCgroup,
     http::promtool_check,
+    kubelet::log_tree,
     operator::{ProbePod, podmonitor_scrape_configs, yaml_file},
     prometheus::Prometheus,
     workload::Workload,
@@ -87,15 +88,10 @@ fn operator_scrape_keeps_container_labels_and_adds_the_node() {
     let logs = std::env::temp_dir().join(format!("pp-operator-logs-{}", std::process::id()));
     let uid = "0000000a-1111-2222-3333-444444444444";
     let id = "ab".repeat(32);
-    let pod_logs = logs.join(format!("pods/shop_web-1_{uid}/nginx"));
-    fs::create_dir_all(&pod_logs).unwrap();
-    fs::write(pod_logs.join("0.log"), "").unwrap();
-    fs::create_dir_all(logs.join("containers")).unwrap();
-    fs::write(
-        logs.join(format!("containers/web-1_shop_nginx-{id}.log")),
-        "",
-    )
-    .unwrap();
+    log_tree(
+        &logs,
+        &[("shop", "web-1", uid.to_string(), &[("nginx", id.clone())])],
+    );
     let tree = TestCgroup::create("pp-operator");
     let pods = format!("{}/kubepods.slice", tree.label());
     let agent = Agent::start(&[
