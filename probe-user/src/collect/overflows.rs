@@ -20,8 +20,12 @@
 //! socket's `sk_drops`, so when one listener of a namespace dropped (always
 //! the case for a namespace with one listener, such as most pods) the
 //! attribution is exact; the sum over a namespace is always exactly the
-//! kernel's. An increase no live listener explains (its listener closed
-//! before the scrape) is counted as unattributed.
+//! kernel's. The listeners are read before the counter, and the kernel
+//! bumps the counter before `sk_drops`, so an overflow between the two reads
+//! shows in the counter a sample before it shows in a listener: an increase
+//! no listener explains is carried to the next sample, and only one that
+//! the next sample still does not explain (its listener closed) is counted
+//! as unattributed.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -47,6 +51,8 @@ pub struct OverflowLedger {
 
 struct Namespace {
     overflows: u64,
+    /// An increase the last sample's listeners did not explain yet.
+    carried: u64,
     last_seen: Instant,
 }
 
@@ -56,10 +62,24 @@ struct Listener {
 }
 
 impl OverflowLedger {
-    /// Takes one scrape's listeners; returns each listener's overflow count.
+    /// Takes one sample's listeners (read just before); returns each
+    /// listener's overflow count.
     pub fn update(
         &mut self,
         listeners: &BTreeMap<ListenerId, ListenerRecord>,
+    ) -> BTreeMap<ListenerId, u64> {
+        self.apply(listeners, |netns, members| {
+            members
+                .iter()
+                .find_map(|(_, r)| listen_overflows(r.tgid, netns))
+        })
+    }
+
+    /// [`Self::update`] with the namespace counter read by `total`.
+    fn apply(
+        &mut self,
+        listeners: &BTreeMap<ListenerId, ListenerRecord>,
+        total: impl Fn(u32, &[(&ListenerId, &ListenerRecord)]) -> Option<u64>,
     ) -> BTreeMap<ListenerId, u64> {
         let now = Instant::now();
         let mut by_netns: BTreeMap<u32, Vec<(&ListenerId, &ListenerRecord)>> = BTreeMap::new();
@@ -67,13 +87,13 @@ impl OverflowLedger {
             by_netns.entry(record.netns).or_default().push((id, record));
         }
         for (netns, members) in &by_netns {
-            let Some(total) = members
-                .iter()
-                .find_map(|(_, r)| listen_overflows(r.tgid, *netns))
-            else {
+            let Some(total) = total(*netns, members) else {
                 continue;
             };
-            let known = self.namespaces.get(netns).map(|ns| ns.overflows);
+            let known = self
+                .namespaces
+                .get(netns)
+                .map(|ns| (ns.overflows, ns.carried));
             // A listener seen for the first time: all its drops are new (for
             // a namespace seen before, since its last sample; for a new
             // one, since the listener opened).
@@ -84,17 +104,22 @@ impl OverflowLedger {
                     None => u64::from(record.drops),
                 })
                 .collect();
-            let increase = match known {
-                Some(before) => total.saturating_sub(before),
+            let (fresh, carried) = match known {
+                Some((before, carried)) => (total.saturating_sub(before), carried),
                 // A namespace seen for the first time: what its listeners
                 // already dropped, as far as its own count goes (a new pod's
                 // listener that overflowed before the first sample).
-                None => total.min(rises.iter().sum()),
+                None => (total.min(rises.iter().sum()), 0),
             };
-            let shares = apportion(increase, &rises);
-            if increase > 0 && shares.iter().sum::<u64>() == 0 {
-                self.unattributed += increase;
-            }
+            let shares = apportion(fresh + carried, &rises);
+            let explained = shares.iter().sum::<u64>() > 0;
+            let carry = if explained {
+                0
+            } else {
+                // Unexplained twice: its listener is gone.
+                self.unattributed += carried;
+                fresh
+            };
             for ((id, record), share) in members.iter().zip(shares) {
                 let listener = self.listeners.entry(**id).or_insert(Listener {
                     drops: record.drops,
@@ -107,6 +132,7 @@ impl OverflowLedger {
                 *netns,
                 Namespace {
                     overflows: total,
+                    carried: carry,
                     last_seen: now,
                 },
             );
@@ -222,6 +248,25 @@ mod tests {
         assert_eq!(sum, total.min(5), "ListenOverflows {total}");
         // Nothing new since: nothing more.
         assert_eq!(ledger.update(&listeners), counts);
+    }
+
+    #[test]
+    fn an_overflow_between_the_two_reads_is_carried_to_the_next_sample() {
+        let at = |drops| -> BTreeMap<ListenerId, ListenerRecord> {
+            [((7, 1), record(7, 1, drops))].into_iter().collect()
+        };
+        let mut ledger = OverflowLedger::default();
+        // First sample: nothing yet.
+        assert_eq!(ledger.apply(&at(0), |_, _| Some(100))[&(7, 1)], 0);
+        // 21 overflows after the listener was read, before the counter.
+        assert_eq!(ledger.apply(&at(0), |_, _| Some(121))[&(7, 1)], 0);
+        assert_eq!(ledger.unattributed(), 0);
+        // The next sample sees the listener's drops: all 21 are its own.
+        assert_eq!(ledger.apply(&at(21), |_, _| Some(121))[&(7, 1)], 21);
+        // An increase no listener explains twice is unattributed.
+        ledger.apply(&at(21), |_, _| Some(125));
+        let counts = ledger.apply(&at(21), |_, _| Some(125));
+        assert_eq!((counts[&(7, 1)], ledger.unattributed()), (21, 4));
     }
 
     #[test]
