@@ -298,6 +298,19 @@ pub struct HttpArgs {
     #[arg(env = "PRESSURE_PROBE_HTTP_HEADER_TIMEOUT", long = "http-header-timeout", value_name = "SECONDS", default_value = "10",
           allow_negative_numbers = true, value_parser = parse_seconds)]
     pub header_timeout: Duration,
+    /// A web configuration file in the format Prometheus exporters share:
+    /// TLS (`tls_server_config`: cert_file, key_file, client_ca_file,
+    /// client_auth_type, min_version, max_version) and basic authentication
+    /// (`basic_auth_users`: user: bcrypt hash, as `htpasswd -nBC 10 USER`
+    /// makes). Relative names are relative to the file's folder; the file
+    /// and the certificates are read again when they change. /healthz needs
+    /// no password. Without it: plain HTTP, no authentication.
+    #[arg(
+        env = "PRESSURE_PROBE_WEB_CONFIG",
+        long = "web-config",
+        value_name = "FILE"
+    )]
+    pub web_config: Option<PathBuf>,
     /// Seconds a request may take before it is answered 503.
     #[arg(env = "PRESSURE_PROBE_HTTP_REQUEST_TIMEOUT", long = "http-request-timeout", value_name = "SECONDS", default_value = "30",
           allow_negative_numbers = true, value_parser = parse_seconds)]

@@ -178,8 +178,15 @@ impl Probe {
 /// Runs the agent until a termination signal.
 pub async fn run(args: RunArgs) -> Result<()> {
     Privileges::current()?.require()?;
-    // Bind before loading: a taken port is the user's mistake to hear about first.
+    // Bind and read the web configuration before loading: a taken port or a
+    // wrong file is the user's mistake to hear about first.
     let listener = serve::bind(args.listen).await?;
+    let web_config = args
+        .http
+        .web_config
+        .as_deref()
+        .map(serve::WebConfig::load)
+        .transpose()?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
@@ -223,6 +230,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             header_timeout: args.http.header_timeout,
         },
         args.http.request_timeout,
+        web_config,
         shutdown,
     )
     .await?;

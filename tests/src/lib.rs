@@ -13,6 +13,7 @@ pub mod netns;
 pub mod operator;
 pub mod prometheus;
 pub mod slowfs;
+pub mod tls;
 pub mod workload;
 
 use std::process::Command;

@@ -28,6 +28,10 @@ pub const TEST_COMMANDS: &[Requirement] = &[
     ("python3", "python3-venv"),
     ("systemd-analyze", "systemd"),
     ("tmux", "tmux"),
+    // The web configuration's tests: certificates, hashes, an HTTPS client.
+    ("openssl", "openssl"),
+    ("htpasswd", "apache2-utils"),
+    ("curl", "curl"),
     // Renders the Kubernetes install (`kubectl kustomize`).
     ("kubectl", "kubectl"),
     // The slow file system of the storage verdict's test.

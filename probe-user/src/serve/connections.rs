@@ -4,7 +4,9 @@
 //! connection that has been idle longest (no request in progress): a pile
 //! of idle or slow clients can never keep `/healthz` and `/metrics` from
 //! answering. Only when every connection has a request in progress is a new
-//! one refused.
+//! one refused. Each connection takes the web configuration's settings of
+//! the moment it is accepted: TLS (a handshake within the header timeout)
+//! and basic authentication (handed to the endpoints with the request).
 
 use std::{
     collections::HashMap,
@@ -19,12 +21,15 @@ use axum::{Router, body::Body};
 use hyper::{Request, body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
-    net::{TcpListener, TcpStream},
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
     sync::{Notify, watch},
     task::JoinSet,
 };
 use tower::ServiceExt;
 use tracing::{debug, warn};
+
+use crate::serve::web_config::{Security, WebConfig};
 
 /// Bounds on the HTTP endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -114,14 +119,17 @@ impl Registry {
     }
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown` completes,
-/// then lets requests in progress finish (for at most a few seconds).
+/// Serves `app` on `listener` within `limits` and as `web_config` asks
+/// (plain HTTP without one) until `shutdown` completes, then lets requests
+/// in progress finish (for at most a few seconds).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    web_config: Option<Arc<WebConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let open = Arc::new(Security::open());
     let registry = Arc::new(Registry {
         epoch: Instant::now(),
         open: Mutex::new(HashMap::new()),
@@ -150,8 +158,24 @@ pub async fn serve(
         }
         let (id, connection) = registry.add();
         let (registry, app, stop) = (registry.clone(), app.clone(), stop_rx.clone());
+        let security = web_config.as_ref().map_or(open.clone(), |c| c.current());
         tasks.spawn(async move {
-            serve_connection(stream, connection, app, limits, stop).await;
+            match &security.tls {
+                None => serve_connection(stream, connection, app, limits, security, stop).await,
+                Some(tls) => {
+                    let handshake = tokio::select! {
+                        done = tokio::time::timeout(limits.header_timeout, tls.accept(stream)) => done,
+                        _ = connection.evict.notified() => return registry.remove(id),
+                    };
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, connection, app, limits, security, stop).await
+                        }
+                        Ok(Err(err)) => debug!("TLS handshake failed: {err}"),
+                        Err(_) => debug!("TLS handshake not done within the header timeout"),
+                    }
+                }
+            }
             registry.remove(id);
         });
     }
@@ -160,16 +184,18 @@ pub async fn serve(
 }
 
 async fn serve_connection(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     connection: Arc<Connection>,
     app: Router,
     limits: Limits,
+    security: Arc<Security>,
     mut stop: watch::Receiver<bool>,
 ) {
     let tracked = connection.clone();
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
         let app = app.clone();
         let connection = tracked.clone();
+        request.extensions_mut().insert(security.clone());
         async move {
             connection.set_busy(true);
             let response = app.oneshot(request.map(Body::new)).await;

@@ -1,16 +1,20 @@
 //! The HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`,
-//! served within the bounds of [`Limits`].
+//! served within the bounds of [`Limits`], with TLS and basic
+//! authentication when a [`WebConfig`] asks for them.
 
 pub mod api;
+mod basic_auth;
 mod connections;
+mod web_config;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Result;
 use axum::{
     Router,
-    extract::State,
+    extract::{Request, State},
     http::{HeaderMap, StatusCode, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -18,10 +22,12 @@ pub use connections::Limits;
 use tokio::net::TcpListener;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tracing::error;
+pub use web_config::WebConfig;
 
 use crate::{
     export::Format,
     sampler::{Health, Latest},
+    serve::web_config::Security,
 };
 
 /// Binds `addr`, with an error that says what to do.
@@ -53,9 +59,11 @@ pub async fn serve(
     latest: Arc<Latest>,
     limits: Limits,
     request_timeout: Duration,
+    web_config: Option<WebConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    connections::serve(listener, router(latest, request_timeout), limits, shutdown).await;
+    let app = router(latest, request_timeout);
+    connections::serve(listener, app, limits, web_config.map(Arc::new), shutdown).await;
     Ok(())
 }
 
@@ -67,12 +75,40 @@ fn router(latest: Arc<Latest>, request_timeout: Duration) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/containers", get(containers))
         .with_state(latest)
+        .layer(middleware::from_fn(authenticate))
         // No endpoint takes a body.
         .layer(RequestBodyLimitLayer::new(0))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+}
+
+/// Answers 401 to a request without the credentials the connection's web
+/// configuration asks for. `/healthz` needs none, so that the kubelet's
+/// probes need no password.
+async fn authenticate(request: Request, next: Next) -> Response {
+    let auth = request
+        .extensions()
+        .get::<Arc<Security>>()
+        .and_then(|security| security.basic_auth.as_ref());
+    if let Some(auth) = auth
+        && request.uri().path() != "/healthz"
+        && !auth
+            .allows(request.headers().get(header::AUTHORIZATION))
+            .await
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"pressure-probe\", charset=\"UTF-8\"",
+            )],
+            "401 Unauthorized\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// What a person opening the address in a browser finds: the endpoints.

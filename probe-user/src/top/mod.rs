@@ -67,7 +67,11 @@ impl Source {
 /// `HOST:PORT`), and whether that agent would be on this host.
 fn api_url(from: &str) -> Result<(String, bool)> {
     if from.starts_with("https://") {
-        bail!("--from {from}: the agent serves plain HTTP; use http://");
+        bail!(
+            "--from {from}: top reads agents over plain HTTP only; for an agent with TLS \
+             (--web-config), run top on its node with --from an address nothing listens on \
+             (e.g. http://127.0.0.1:1), and it loads its own probe"
+        );
     }
     let address = from.strip_prefix("http://").unwrap_or(from);
     let address = address.trim_end_matches('/');

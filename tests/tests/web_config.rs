@@ -1,0 +1,173 @@
+//! `--web-config`: TLS and basic authentication in the exporters' web
+//! configuration format, checked with `curl` against certificates `openssl`
+//! made for the test and hashes `htpasswd` made.
+
+use std::{fs, time::Duration};
+
+use integration_tests::{
+    agent::{Agent, run_to_end},
+    tls::{Pki, bcrypt_hash, curl},
+};
+
+#[test]
+fn tls_and_basic_auth_against_curl() {
+    let pki = Pki::new("auth");
+    pki.ca("ca");
+    pki.leaf("server", "ca", true);
+    let hash = bcrypt_hash("prometheus", "s3cret");
+    let config = pki.write(
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n\
+             basic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    );
+    let agent = Agent::start(&["--web-config", config.to_str().unwrap()]);
+    let url = |path: &str| format!("https://127.0.0.1:{}{path}", agent.addr().port());
+    let (ca, ca2) = (pki.path("ca.pem"), pki.path("ca2.pem"));
+    let (ca, ca2) = (ca.to_str().unwrap(), ca2.to_str().unwrap());
+
+    // Twice: the second answer comes from the remembered check.
+    for _ in 0..2 {
+        let ok = curl(
+            &url("/metrics"),
+            &["--cacert", ca, "--user", "prometheus:s3cret"],
+        );
+        assert_eq!((ok.exit, ok.status), (0, 200), "{ok:?}");
+        assert!(ok.body.contains("pressure_probe_"), "{}", ok.body);
+    }
+    for (credentials, what) in [
+        (&["--user", "prometheus:wrong"][..], "a wrong password"),
+        (&["--user", "grafana:s3cret"][..], "an unknown user"),
+        (&[][..], "no credentials"),
+    ] {
+        let denied = curl(
+            &url("/metrics"),
+            &[&["--cacert", ca][..], credentials].concat(),
+        );
+        assert_eq!(denied.status, 401, "{what}: {denied:?}");
+        assert!(
+            denied
+                .headers
+                .to_ascii_lowercase()
+                .contains("www-authenticate: basic realm=\"pressure-probe\""),
+            "{what}: {}",
+            denied.headers
+        );
+        assert!(!denied.body.contains("pressure_probe_"), "{what}");
+    }
+    let denied = curl(&url("/api/v1/containers"), &["--cacert", ca]);
+    assert_eq!(denied.status, 401, "the API needs credentials too");
+    // The kubelet's probes need no password.
+    let health = curl(&url("/healthz"), &["--cacert", ca]);
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    // A client that does not trust the certificate, or speaks plain HTTP.
+    let untrusted = curl(&url("/healthz"), &[]);
+    assert_eq!(
+        untrusted.exit, 60,
+        "curl's 'peer certificate cannot be authenticated'"
+    );
+    let plain = curl(&format!("http://{}/healthz", agent.addr()), &[]);
+    assert_eq!(plain.status, 0, "plain HTTP answered: {plain:?}");
+
+    // Certificates rotated in place: the next connection takes the new one.
+    pki.ca("ca2");
+    pki.leaf("server2", "ca2", true);
+    fs::copy(pki.path("server2.key"), pki.path("server.key")).unwrap();
+    fs::copy(pki.path("server2.pem"), pki.path("server.pem")).unwrap();
+    let rotated = curl(&url("/healthz"), &["--cacert", ca2]);
+    assert_eq!((rotated.exit, rotated.status), (0, 200), "{rotated:?}");
+    assert_eq!(curl(&url("/healthz"), &["--cacert", ca]).exit, 60);
+
+    // A change that does not load keeps the previous settings, and says so.
+    fs::write(&config, "tls_server_config: [\n").unwrap();
+    let kept = curl(
+        &url("/metrics"),
+        &["--cacert", ca2, "--user", "prometheus:s3cret"],
+    );
+    assert_eq!((kept.exit, kept.status), (0, 200), "{kept:?}");
+    assert!(agent.logged("keeping the previous one", Duration::from_secs(5)));
+}
+
+#[test]
+fn client_certificates_are_verified() {
+    let pki = Pki::new("mtls");
+    pki.ca("ca");
+    pki.leaf("server", "ca", true);
+    pki.ca("clients");
+    pki.leaf("client", "clients", false);
+    pki.ca("rogue");
+    pki.leaf("intruder", "rogue", false);
+    let config = pki.write(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: clients.pem\n  \
+         min_version: TLS13\n",
+    );
+    let agent = Agent::start(&["--web-config", config.to_str().unwrap()]);
+    let url = format!("https://127.0.0.1:{}/metrics", agent.addr().port());
+    let ca = pki.path("ca.pem");
+    let with = |name: &str, extra: &[&str]| {
+        let (cert, key) = (
+            pki.path(&format!("{name}.pem")),
+            pki.path(&format!("{name}.key")),
+        );
+        let mut args = vec!["--cacert", ca.to_str().unwrap()];
+        if !name.is_empty() {
+            args.extend([
+                "--cert",
+                cert.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ]);
+        }
+        args.extend(extra);
+        curl(&url, &args)
+    };
+    let ok = with("client", &[]);
+    assert_eq!((ok.exit, ok.status), (0, 200), "{ok:?}");
+    for (refused, what) in [
+        (with("", &[]), "no client certificate"),
+        (with("intruder", &[]), "a certificate from another CA"),
+        (
+            with("client", &["--tls-max", "1.2"]),
+            "TLS 1.2 under min_version TLS13",
+        ),
+    ] {
+        assert!(
+            refused.exit != 0 && refused.status == 0,
+            "{what} was answered: {refused:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_web_config_stops_the_agent_with_the_reason() {
+    let pki = Pki::new("wrong");
+    let missing = pki.path("missing.yml");
+    let plaintext = pki.write("plain.yml", "basic_auth_users:\n  alice: secret\n");
+    let no_ca = pki.write(
+        "no-ca.yml",
+        "tls_server_config:\n  cert_file: a.pem\n  key_file: a.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    for (file, says) in [
+        (&missing, "cannot read the web configuration"),
+        (&plaintext, "not a bcrypt hash"),
+        (&no_ca, "cannot read certificates from"),
+    ] {
+        let (status, _, stderr) = run_to_end(&[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--web-config",
+            file.to_str().unwrap(),
+        ]);
+        assert!(!status.success(), "{} was accepted", file.display());
+        assert!(
+            stderr.contains(says) && stderr.contains(&file.display().to_string()),
+            "{}: {stderr}",
+            file.display()
+        );
+    }
+}
