@@ -4,6 +4,7 @@
 //! errors, so a failure says where and why.
 
 pub mod agent;
+pub mod autoscaling;
 pub mod cgroup;
 pub mod exposition;
 pub mod http;

@@ -9,7 +9,10 @@ use std::{
     process::Command,
 };
 
-use integration_tests::operator::{yaml_documents, yaml_file};
+use integration_tests::{
+    autoscaling::{adapter_queries, keda_queries, shipped},
+    operator::{yaml_documents, yaml_file},
+};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -260,6 +263,155 @@ fn kustomize_renders_an_install_that_applies_in_order() {
         assert_eq!(doc["metadata"]["namespace"], namespace, "{doc}");
     }
     assert!(selects(&monitoring[0]["spec"]["selector"]["matchLabels"]));
+}
+
+/// The errors of `doc` against the JSON schema `schema` (python's
+/// jsonschema; a schema without `$schema`, such as a CRD's OpenAPI schema,
+/// is read as draft 7).
+fn schema_errors(schema: &Value, doc: &Value) -> Vec<String> {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             s = json.load(sys.stdin)\n\
+             v = jsonschema.validators.validator_for(s['schema'], default=jsonschema.Draft7Validator)\n\
+             v.check_schema(s['schema'])\n\
+             for e in v(s['schema']).iter_errors(s['doc']):\n\
+             \x20   print('/'.join(map(str, e.absolute_path)) + ': ' + e.message)\n",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run python3");
+    let input = serde_json::json!({"schema": schema, "doc": doc}).to_string();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3's jsonschema failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Trigger metadata the KEDA Prometheus scaler reads
+/// (`pkg/scalers/prometheus_scaler.go` at the commit of the vendored CRD).
+const KEDA_PROMETHEUS_METADATA: [&str; 12] = [
+    "serverAddress",
+    "query",
+    "queryParameters",
+    "threshold",
+    "activationThreshold",
+    "namespace",
+    "customHeaders",
+    "ignoreNullValues",
+    "unsafeSsl",
+    "awsRegion",
+    "timeout",
+    "identityOwner",
+];
+
+/// The autoscaling files validate against the schemas their tools publish
+/// (KEDA's CRD, prometheus-adapter's configuration types, Kubernetes' HPA),
+/// scale with a metric type under which the replica count follows the
+/// signal, refer to metrics that exist, and their queries parse.
+#[test]
+fn autoscaling_files_validate_and_their_queries_parse() {
+    let (scaled_object, adapter) = shipped(&repo());
+    let crd = yaml_file(&repo().join("tests/schemas/keda.sh_scaledobjects.yaml"));
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    assert_eq!(crd["spec"]["versions"][0]["name"], "v1alpha1");
+    assert_eq!(scaled_object["apiVersion"], "keda.sh/v1alpha1");
+    let errors = schema_errors(schema, &scaled_object);
+    assert!(
+        errors.is_empty(),
+        "the ScaledObject against KEDA's CRD: {errors:?}"
+    );
+    // A wrong field is caught, so the schema is really applied.
+    let mut wrong = scaled_object.clone();
+    wrong["spec"]["minReplicaCount"] = "two".into();
+    assert!(!schema_errors(schema, &wrong).is_empty());
+    for trigger in scaled_object["spec"]["triggers"].as_array().unwrap() {
+        assert_eq!(trigger["type"], "prometheus");
+        // Each query is a per-pod value: the HPA then sets
+        // replicas x value / threshold.
+        assert_eq!(trigger["metricType"], "Value", "{trigger}");
+        let metadata = trigger["metadata"].as_object().unwrap();
+        for key in metadata.keys() {
+            assert!(
+                KEDA_PROMETHEUS_METADATA.contains(&key.as_str()),
+                "the Prometheus scaler has no {key}"
+            );
+        }
+        for key in ["serverAddress", "query", "threshold"] {
+            assert!(metadata.contains_key(key), "{key} missing in {trigger}");
+        }
+        metadata["threshold"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .expect("a threshold is a number");
+    }
+
+    let adapter_schema: Value = serde_json::from_str(
+        &fs::read_to_string(repo().join("tests/schemas/prometheus-adapter-config.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let errors = schema_errors(&adapter_schema, &adapter);
+    assert!(errors.is_empty(), "the adapter's rules: {errors:?}");
+    let mut wrong = adapter.clone();
+    wrong["rules"][0]["metricQuery"] = "typo".into();
+    assert!(!schema_errors(&adapter_schema, &wrong).is_empty());
+
+    // The HPA validates, and targets what the adapter exposes, per pod.
+    run(
+        "kubernetes-validate",
+        &["--strict", "deploy/autoscaling/hpa.yaml"],
+    );
+    let hpa = yaml_file(&repo().join("deploy/autoscaling/hpa.yaml"));
+    let exposed: Vec<String> = adapter_queries(&adapter)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for metric in hpa["spec"]["metrics"].as_array().unwrap() {
+        assert_eq!(metric["type"], "Pods");
+        assert_eq!(metric["pods"]["target"]["type"], "AverageValue");
+        let name = metric["pods"]["metric"]["name"].as_str().unwrap();
+        assert!(
+            exposed.iter().any(|e| e == name),
+            "the adapter exposes no {name}"
+        );
+    }
+
+    // Every query parses (as the expression of a recording rule).
+    let queries: Vec<(String, String)> = keda_queries(&scaled_object)
+        .into_iter()
+        .chain(adapter_queries(&adapter))
+        .chain(adapter["rules"].as_array().unwrap().iter().map(|rule| {
+            (
+                "series".to_owned(),
+                rule["seriesQuery"].as_str().unwrap().to_owned(),
+            )
+        }))
+        .collect();
+    let rules = serde_json::json!({"groups": [{"name": "autoscaling", "rules": queries
+        .iter()
+        .enumerate()
+        .map(|(i, (_, q))| serde_json::json!({"record": format!("query_{i}"), "expr": q}))
+        .collect::<Vec<_>>()}]});
+    let file = std::env::temp_dir().join(format!("pp-autoscaling-{}.yml", std::process::id()));
+    fs::write(&file, rules.to_string()).unwrap();
+    let checked = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    fs::remove_file(&file).unwrap();
+    assert!(
+        checked.status.success(),
+        "{queries:?}: {}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
 }
 
 /// Every finding of the security scan is either fixed or skipped in the

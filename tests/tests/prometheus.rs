@@ -6,6 +6,7 @@ use std::{fs, path::PathBuf};
 
 use integration_tests::{
     agent::Agent,
+    autoscaling::{adapter_queries, keda_queries, shipped},
     cgroup::TestCgroup,
     http::promtool_check,
     kubelet::log_tree,
@@ -152,5 +153,23 @@ fn operator_scrape_keeps_container_labels_and_adds_the_node() {
         prometheus.query(r#"up{job="pressure-probe/pressure-probe",node="node-1"}"#),
         Some(1.0)
     );
+    // The shipped autoscaling queries find the pod (shop/web-1, as in
+    // their example) by the labels it arrives with. Only the CPU ones: the
+    // pod has no listener here.
+    let (scaled_object, adapter) = shipped(&repo);
+    let cpu: Vec<(String, String)> = keda_queries(&scaled_object)
+        .into_iter()
+        .chain(adapter_queries(&adapter))
+        .filter(|(name, _)| name.contains("cpu"))
+        .collect();
+    assert_eq!(cpu.len(), 2, "{cpu:?}");
+    for (name, query) in cpu {
+        let value = prometheus.query(&query);
+        eprintln!("{name}: {query} = {value:?}");
+        assert!(
+            value.is_some_and(|v| v >= 0.0),
+            "{name}: {query} = {value:?}"
+        );
+    }
     fs::remove_dir_all(&logs).unwrap();
 }

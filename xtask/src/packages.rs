@@ -8,8 +8,12 @@ use anyhow::{Result, bail};
 use crate::cmd::{self, is_root, on_path, output, workspace_root};
 
 /// Python tools the deployment tests run, pinned.
-pub const TEST_PYTHON: &[(&str, &str)] =
-    &[("kubernetes-validate", "1.37.0"), ("checkov", "3.3.30")];
+pub const TEST_PYTHON: &[(&str, &str)] = &[
+    ("kubernetes-validate", "1.37.0"),
+    ("checkov", "3.3.30"),
+    // Validates the autoscaling files against their tools' schemas.
+    ("jsonschema", "4.26.0"),
+];
 
 /// Python packages the load test runs (Locust) and plots with, pinned.
 pub const LOADTEST_PYTHON: &[(&str, &str)] = &[("locust", "2.47.0"), ("matplotlib", "3.10.8")];
