@@ -263,6 +263,38 @@ fn kustomize_renders_an_install_that_applies_in_order() {
         assert_eq!(doc["metadata"]["namespace"], namespace, "{doc}");
     }
     assert!(selects(&monitoring[0]["spec"]["selector"]["matchLabels"]));
+
+    // The overlay with every value: each lands where it belongs.
+    let overlay = yaml_documents(&run("kubectl", &["kustomize", "deploy/kubernetes-overlay"]));
+    assert_eq!(overlay[0]["kind"], "Namespace");
+    let find = |kind: &str| {
+        overlay
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("the overlay renders no {kind}"))
+    };
+    let container = &find("DaemonSet")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        "registry.example.com/pressure-probe:0.1.0"
+    );
+    assert_eq!(container["resources"]["limits"]["memory"], "384Mi");
+    for kind in ["PodMonitor", "PrometheusRule"] {
+        assert_eq!(
+            find(kind)["metadata"]["labels"]["release"],
+            "kube-prometheus-stack",
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        find("PodMonitor")["spec"]["podMetricsEndpoints"][0]["interval"],
+        "30s"
+    );
+    assert_eq!(
+        find("NetworkPolicy")["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]
+            ["kubernetes.io/metadata.name"],
+        "prometheus"
+    );
 }
 
 /// The errors of `doc` against the JSON schema `schema` (python's

@@ -6,7 +6,9 @@
 mod bench;
 mod build;
 mod cmd;
+mod cross;
 mod hook_bench;
+mod image;
 mod loadtest;
 mod object_check;
 mod packages;
@@ -37,6 +39,28 @@ enum Command {
         /// Optimised agent build.
         #[arg(long)]
         release: bool,
+        /// Build the agent for this target (x86_64-unknown-linux-gnu or
+        /// aarch64-unknown-linux-gnu; another architecture's is
+        /// cross-compiled, its linker installed from Debian) into
+        /// target/TRIPLE/. The kernel object is the same for every
+        /// architecture.
+        #[arg(long, value_name = "TRIPLE")]
+        target: Option<String>,
+    },
+    /// Build the container image from the Dockerfile, for amd64 and arm64,
+    /// with docker (buildx) or podman; says so where neither runs.
+    Image {
+        /// The image's name and tag (default
+        /// ghcr.io/pressure-probe/pressure-probe:VERSION).
+        #[arg(long)]
+        tag: Option<String>,
+        /// Platforms (default linux/amd64,linux/arm64 when pushing; docker
+        /// loads only the host's otherwise).
+        #[arg(long)]
+        platform: Option<String>,
+        /// Push the image (a multi-platform image must be pushed).
+        #[arg(long)]
+        push: bool,
     },
     /// Set up, build and run the agent (as root, through sudo if needed).
     /// Arguments after `--` go to `pressure-probe`; default `run`.
@@ -114,7 +138,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup => setup::setup(),
-        Command::Build { release } => build::build(release).map(drop),
+        Command::Build {
+            release,
+            target: None,
+        } => build::build(release).map(drop),
+        Command::Build {
+            release,
+            target: Some(triple),
+        } => cross::build(&triple, release).map(drop),
+        Command::Image {
+            tag,
+            platform,
+            push,
+        } => image::image(tag.as_deref(), platform.as_deref(), push),
         Command::Run { release, args } => build::run(release, &args),
         Command::Test { args } => test::test(&args),
         Command::Lint => build::lint(),
