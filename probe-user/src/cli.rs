@@ -104,11 +104,37 @@ pub enum RulesFormat {
 /// Options of `top`.
 #[derive(Debug, Args)]
 pub struct TopArgs {
-    /// The agent to read, as http://HOST:PORT. When nothing listens there
-    /// and it is on this host (loopback), `top` loads the programs itself
-    /// (needs root) and says so.
+    /// The agent to read, as http://HOST:PORT or https://HOST:PORT. When
+    /// nothing listens there and it is on this host (loopback), `top` loads
+    /// the programs itself (needs root) and says so.
     #[arg(env = "PRESSURE_PROBE_FROM", long, value_name = "URL", default_value = DEFAULT_TOP_FROM)]
     pub from: String,
+    /// For https://: the CA certificates (PEM) that sign the agent's
+    /// certificate (default: Mozilla's roots).
+    #[arg(env = "PRESSURE_PROBE_CA_FILE", long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// For an agent that verifies clients: this client's certificate (PEM),
+    /// with --client-key.
+    #[arg(
+        env = "PRESSURE_PROBE_CLIENT_CERT",
+        long,
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(
+        env = "PRESSURE_PROBE_CLIENT_KEY",
+        long,
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+    /// For an agent that asks for a password: the user. The password is read
+    /// from the environment variable PRESSURE_PROBE_PASSWORD, never from the
+    /// command line (where every user of the host could read it).
+    #[arg(env = "PRESSURE_PROBE_USER", long, value_name = "USER")]
+    pub user: Option<String>,
     /// Print one plain table, worst first, and exit (for scripts and ssh).
     #[arg(env = "PRESSURE_PROBE_ONCE", long)]
     pub once: bool,

@@ -5,7 +5,7 @@
 use std::{fs, time::Duration};
 
 use integration_tests::{
-    agent::{Agent, run_to_end},
+    agent::{Agent, command, run_to_end},
     tls::{Pki, bcrypt_hash, curl},
 };
 
@@ -58,6 +58,35 @@ fn tls_and_basic_auth_against_curl() {
     }
     let denied = curl(&url("/api/v1/containers"), &["--cacert", ca]);
     assert_eq!(denied.status, 401, "the API needs credentials too");
+    // `top` reads it the same way, the password from the environment.
+    let top = |password: &str| {
+        command(&[
+            "top",
+            "--once",
+            "--from",
+            &url(""),
+            "--ca-file",
+            ca,
+            "--user",
+            "prometheus",
+        ])
+        .env("PRESSURE_PROBE_PASSWORD", password)
+        .output()
+        .unwrap()
+    };
+    let read = top("s3cret");
+    let stdout = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        read.status.success() && stdout.contains("VERDICT"),
+        "top: {stdout}{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let refused = top("wrong");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("PRESSURE_PROBE_PASSWORD"),
+        "top with a wrong password: {stderr}"
+    );
     // The kubelet's probes need no password.
     let health = curl(&url("/healthz"), &["--cacert", ca]);
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
@@ -126,6 +155,32 @@ fn client_certificates_are_verified() {
     };
     let ok = with("client", &[]);
     assert_eq!((ok.exit, ok.status), (0, 200), "{ok:?}");
+    let (cert, key) = (pki.path("client.pem"), pki.path("client.key"));
+    let top = |client: &[&str]| {
+        let from = format!("https://127.0.0.1:{}", agent.addr().port());
+        let mut args = vec![
+            "top",
+            "--once",
+            "--from",
+            &from,
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ];
+        args.extend(client);
+        command(&args).output().unwrap()
+    };
+    let read = top(&[
+        "--client-cert",
+        cert.to_str().unwrap(),
+        "--client-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        read.status.success(),
+        "top with a client certificate: {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert!(!top(&[]).status.success(), "top without one was answered");
     for (refused, what) in [
         (with("", &[]), "no client certificate"),
         (with("intruder", &[]), "a certificate from another CA"),

@@ -3,6 +3,7 @@
 //! on the node; with no agent there, it loads the programs itself (and
 //! says so). `--once` prints one plain table.
 
+mod client;
 mod overview;
 mod screen;
 
@@ -16,7 +17,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Args, FromArgMatches};
 
-use self::overview::Overview;
+use self::{client::Client, overview::Overview};
 use crate::{
     cli::{RunArgs, TopArgs},
     run::Probe,
@@ -26,7 +27,7 @@ use crate::{
 /// Where the overview comes from.
 enum Source {
     /// An agent's API.
-    Agent { url: String, client: ureq::Agent },
+    Agent { url: String, client: Client },
     /// Programs this process loaded.
     Local(Probe),
 }
@@ -36,15 +37,7 @@ impl Source {
     fn fetch(&self) -> Result<Overview> {
         match self {
             Source::Agent { url, client } => {
-                let text = client
-                    .get(url)
-                    .call()
-                    .with_context(|| format!("cannot read {url}"))?
-                    .body_mut()
-                    .with_config()
-                    .limit(256 << 20)
-                    .read_to_string()
-                    .with_context(|| format!("cannot read {url}"))?;
+                let text = client.get(url)?;
                 serde_json::from_str(&text)
                     .with_context(|| format!("{url} did not answer a pressure-probe API document"))
             }
@@ -63,28 +56,26 @@ impl Source {
     }
 }
 
-/// The API address of the agent at `from` (`http://HOST:PORT` or
-/// `HOST:PORT`), and whether that agent would be on this host.
+/// The API address of the agent at `from` (`http://HOST:PORT`,
+/// `https://HOST:PORT` or `HOST:PORT`), and whether that agent would be on
+/// this host.
 fn api_url(from: &str) -> Result<(String, bool)> {
-    if from.starts_with("https://") {
-        bail!(
-            "--from {from}: top reads agents over plain HTTP only; for an agent with TLS \
-             (--web-config), run top on its node with --from an address nothing listens on \
-             (e.g. http://127.0.0.1:1), and it loads its own probe"
-        );
-    }
-    let address = from.strip_prefix("http://").unwrap_or(from);
+    let (scheme, address) = match from.split_once("://") {
+        Some((scheme @ ("http" | "https"), address)) => (scheme, address),
+        Some((scheme, _)) => bail!("--from {from}: {scheme}:// is neither http:// nor https://"),
+        None => ("http", from),
+    };
     let address = address.trim_end_matches('/');
     if address.is_empty() || address.contains('/') {
-        bail!("--from {from}: expected http://HOST:PORT");
+        bail!("--from {from}: expected {scheme}://HOST:PORT");
     }
     let host = match address.rsplit_once(':') {
         Some((host, port)) if port.parse::<u16>().is_ok() => host,
-        _ => bail!("--from {from}: expected http://HOST:PORT (the port is missing)"),
+        _ => bail!("--from {from}: expected {scheme}://HOST:PORT (the port is missing)"),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let local = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    Ok((format!("http://{address}/api/v1/containers"), local))
+    Ok((format!("{scheme}://{address}/api/v1/containers"), local))
 }
 
 /// Whether `err` means nothing listens there.
@@ -108,10 +99,7 @@ fn default_run_args() -> RunArgs {
 /// Runs `top`.
 pub fn run(args: TopArgs) -> Result<()> {
     let (url, local) = api_url(&args.from)?;
-    let client: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
+    let client = Client::new(&args)?;
     let agent = Source::Agent { url, client };
     let (source, first) = match agent.fetch() {
         Ok(first) => (agent, first),
@@ -168,13 +156,11 @@ mod tests {
             api_url("http://node-7:9635").unwrap(),
             ("http://node-7:9635/api/v1/containers".into(), false)
         );
-        for wrong in [
-            "https://x:1",
-            "http://x",
-            "x:port",
-            "http://x:1/metrics",
-            "",
-        ] {
+        assert_eq!(
+            api_url("https://localhost:9635").unwrap(),
+            ("https://localhost:9635/api/v1/containers".into(), true)
+        );
+        for wrong in ["ftp://x:1", "http://x", "x:port", "http://x:1/metrics", ""] {
             assert!(api_url(wrong).is_err(), "{wrong}");
         }
     }

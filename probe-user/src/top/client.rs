@@ -1,0 +1,97 @@
+//! How `top` reaches an agent: plain HTTP, or HTTPS trusting `--ca-file`
+//! (Mozilla's roots without it) with an optional client certificate, and
+//! basic authentication (`--user`, the password from
+//! `PRESSURE_PROBE_PASSWORD`, never the command line).
+
+use std::{fs, path::Path, sync::Arc, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+use crate::cli::TopArgs;
+
+/// The environment variable that holds the password of `--user`.
+pub const PASSWORD_VARIABLE: &str = "PRESSURE_PROBE_PASSWORD";
+
+/// An HTTP client for the agent, and the `Authorization` header to send.
+pub struct Client {
+    pub agent: ureq::Agent,
+    pub authorization: Option<String>,
+}
+
+impl Client {
+    /// The client `args` ask for.
+    pub fn new(args: &TopArgs) -> Result<Client> {
+        let mut tls = TlsConfig::builder();
+        if let Some(ca_file) = &args.ca_file {
+            let pem = read(ca_file)?;
+            let roots = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+                    Ok(_) => None,
+                    Err(err) => Some(Err(err)),
+                })
+                .collect::<Result<Vec<Certificate<'static>>, _>>()
+                .with_context(|| format!("--ca-file {}: not PEM", ca_file.display()))?;
+            if roots.is_empty() {
+                bail!("--ca-file {}: holds no certificate", ca_file.display());
+            }
+            tls = tls.root_certs(RootCerts::Specific(Arc::new(roots)));
+        }
+        // The command line requires both or neither.
+        if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+            let certificate = Certificate::from_pem(&read(cert)?)
+                .with_context(|| format!("--client-cert {}", cert.display()))?;
+            let key = PrivateKey::from_pem(&read(key)?)
+                .with_context(|| format!("--client-key {}", key.display()))?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&[certificate], key)));
+        }
+        let authorization = match &args.user {
+            Some(user) => {
+                let Ok(password) = std::env::var(PASSWORD_VARIABLE) else {
+                    bail!("--user {user}: set the password in {PASSWORD_VARIABLE}");
+                };
+                Some(format!(
+                    "Basic {}",
+                    STANDARD.encode(format!("{user}:{password}"))
+                ))
+            }
+            None => None,
+        };
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .tls_config(tls.build())
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            authorization,
+        })
+    }
+
+    /// The body of `url`, up to 256 MiB.
+    pub fn get(&self, url: &str) -> Result<String> {
+        let mut request = self.agent.get(url);
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let mut response = request.call().map_err(|err| match err {
+            ureq::Error::StatusCode(401) => anyhow::anyhow!(
+                "{url} asks for a user and password (the agent's --web-config): pass --user, \
+                 with the password in {PASSWORD_VARIABLE}"
+            ),
+            err => anyhow::Error::new(err).context(format!("cannot read {url}")),
+        })?;
+        response
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .with_context(|| format!("cannot read {url}"))
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
