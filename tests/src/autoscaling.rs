@@ -1,7 +1,7 @@
 //! The queries of the shipped autoscaling files (`deploy/autoscaling`): a
 //! KEDA ScaledObject's Prometheus triggers and prometheus-adapter's rules,
-//! as PromQL a Prometheus can run. Their examples scale pods `web-*` in
-//! namespace `shop`.
+//! as PromQL a Prometheus can run. Their examples scale the pods of
+//! Deployment `web` in namespace `shop` (`web-<ReplicaSet hash>-<5 characters>`).
 
 use std::path::Path;
 
@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::operator::yaml_file;
 
 /// The label matchers the adapter puts in a query for the example's pods.
-pub const EXAMPLE_PODS: &str = r#"namespace="shop",pod=~"web-.*""#;
+/// (The adapter matches the HPA's own pods by name; this stands for them.)
+pub const EXAMPLE_PODS: &str = r#"namespace="shop",pod=~"web-[a-z0-9]+-[a-z0-9]{5}""#;
 
 /// Each Prometheus trigger of the ScaledObject: (name, query).
 pub fn keda_queries(scaled_object: &Value) -> Vec<(String, String)> {

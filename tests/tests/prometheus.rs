@@ -91,7 +91,12 @@ fn operator_scrape_keeps_container_labels_and_adds_the_node() {
     let id = "ab".repeat(32);
     log_tree(
         &logs,
-        &[("shop", "web-1", uid.to_string(), &[("nginx", id.clone())])],
+        &[(
+            "shop",
+            "web-6d4cf56db6-x2k4q",
+            uid.to_string(),
+            &[("nginx", id.clone())],
+        )],
     );
     let tree = TestCgroup::create("pp-operator");
     let pods = format!("{}/kubepods.slice", tree.label());
@@ -118,13 +123,14 @@ fn operator_scrape_keeps_container_labels_and_adds_the_node() {
     Workload::sleeper(&container_dir, 0, 5, 3000).wait();
     Workload::sleeper(host.dir(), 0, 5, 300).wait();
     thread::sleep(Duration::from_secs(2));
-    let container = prometheus.series(r#"pressure_runqueue_latency_seconds_count{pod="web-1"}"#);
+    let container =
+        prometheus.series(r#"pressure_runqueue_latency_seconds_count{pod="web-6d4cf56db6-x2k4q"}"#);
     eprintln!("the container's series: {container:?}");
     assert_eq!(container.len(), 1, "{container:?}");
     let labels = &container[0];
     for (name, value) in [
         ("namespace", "shop"),
-        ("pod", "web-1"),
+        ("pod", "web-6d4cf56db6-x2k4q"),
         ("container", "nginx"),
         ("node", "node-1"),
         ("job", "pressure-probe/pressure-probe"),
@@ -153,7 +159,7 @@ fn operator_scrape_keeps_container_labels_and_adds_the_node() {
         prometheus.query(r#"up{job="pressure-probe/pressure-probe",node="node-1"}"#),
         Some(1.0)
     );
-    // The shipped autoscaling queries find the pod (shop/web-1, as in
+    // The shipped autoscaling queries find the pod (shop/web-6d4cf56db6-x2k4q, a pod of the example's Deployment `web`, as in
     // their example) by the labels it arrives with. Only the CPU ones: the
     // pod has no listener here.
     let (scaled_object, adapter) = shipped(&repo);

@@ -62,6 +62,10 @@ pub fn image(tag: Option<&str>, platforms: Option<&str>, push: bool) -> Result<(
             let mut command = Command::new("docker");
             command.args(["buildx", "build", "--tag", &tag]);
             match (platforms, push) {
+                (Some(platforms), false) if platforms.contains(',') => bail!(
+                    "docker cannot load an image of several platforms ({platforms}) into its \
+                     local store: add --push, or name one platform"
+                ),
                 (Some(platforms), _) => command.args(["--platform", platforms]),
                 (None, true) => command.args(["--platform", PLATFORMS]),
                 (None, false) => &mut command,
@@ -70,6 +74,8 @@ pub fn image(tag: Option<&str>, platforms: Option<&str>, push: bool) -> Result<(
             command
         }
         Engine::Podman => {
+            // `--manifest` adds to a manifest of that name: start afresh.
+            let _ = output(Command::new("podman").args(["manifest", "rm", &tag]));
             let mut command = Command::new("podman");
             command.args([
                 "build",

@@ -111,15 +111,15 @@ impl OverflowLedger {
                 // listener that overflowed before the first sample).
                 None => (total.min(rises.iter().sum()), 0),
             };
-            let shares = apportion(fresh + carried, &rises);
-            let explained = shares.iter().sum::<u64>() > 0;
-            let carry = if explained {
-                0
-            } else {
-                // Unexplained twice: its listener is gone.
-                self.unattributed += carried;
-                fresh
-            };
+            // The listeners get what their drops explain, no more; what is
+            // left waits one sample (the part just seen) or is unattributed
+            // (the part already carried: its listener is gone).
+            let pool = fresh + carried;
+            let attributed = pool.min(rises.iter().sum());
+            let shares = apportion(attributed, &rises);
+            let left = pool - attributed;
+            self.unattributed += left.saturating_sub(fresh);
+            let carry = left.min(fresh);
             for ((id, record), share) in members.iter().zip(shares) {
                 let listener = self.listeners.entry(**id).or_insert(Listener {
                     drops: record.drops,
@@ -136,6 +136,12 @@ impl OverflowLedger {
                     last_seen: now,
                 },
             );
+        }
+        // A namespace whose listeners are all gone explains nothing more.
+        for (netns, namespace) in &mut self.namespaces {
+            if !by_netns.contains_key(netns) {
+                self.unattributed += std::mem::take(&mut namespace.carried);
+            }
         }
         self.listeners.retain(|id, _| listeners.contains_key(id));
         self.namespaces
@@ -267,6 +273,18 @@ mod tests {
         ledger.apply(&at(21), |_, _| Some(125));
         let counts = ledger.apply(&at(21), |_, _| Some(125));
         assert_eq!((counts[&(7, 1)], ledger.unattributed()), (21, 4));
+        // A carried increase goes to no listener beyond what its drops
+        // explain: 5 carried, then 1 more overflow and 1 drop: 1 to the
+        // listener, 4 unattributed (of the 5 left, 1 may be the new one:
+        // carried).
+        ledger.apply(&at(21), |_, _| Some(130));
+        let counts = ledger.apply(&at(22), |_, _| Some(131));
+        assert_eq!((counts[&(7, 1)], ledger.unattributed()), (22, 8));
+        // A carry whose namespace has no listener left is unattributed.
+        ledger.apply(&at(22), |_, _| Some(133));
+        assert_eq!(ledger.unattributed(), 9);
+        ledger.apply(&BTreeMap::new(), |_, _| None);
+        assert_eq!(ledger.unattributed(), 11);
     }
 
     #[test]

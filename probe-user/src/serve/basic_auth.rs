@@ -2,35 +2,45 @@
 //! configuration).
 //!
 //! A bcrypt check is meant to be slow (tens of milliseconds at cost 10), so
-//! it is bounded: one check runs at a time, off the async threads, and each
-//! outcome is remembered (by a SHA-256 of user, password and hash, never the
-//! password) so that a scraper's every request after its first costs a
-//! lookup. A flood of wrong passwords takes one core at most and never
-//! delays a client whose credentials were checked before. An unknown user
-//! is checked against a real hash too, so the answer's timing does not tell
-//! which users exist.
+//! it is bounded: one check runs at a time, off the async threads, and at
+//! most [`QUEUED`] requests wait for their turn; one more is answered 401 at
+//! once (a flood of wrong passwords takes one core and a handful of
+//! connections at most, and never the connection slots `/healthz` needs).
+//! A user's last good password is remembered (as an HMAC under a key made at
+//! start, never the password), so a scraper pays for its check once and
+//! never waits behind a flood. An unknown user is checked against a real
+//! hash too, so the answer's timing does not tell which users exist.
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use axum::http::HeaderValue;
 use base64::{Engine, engine::general_purpose::STANDARD};
-use ring::digest::{SHA256, digest};
+use ring::{hmac, rand::SystemRandom};
 use tokio::sync::Semaphore;
 
-/// Outcomes remembered; the memory is cleared when full.
-const REMEMBERED: usize = 1024;
+/// Requests that may wait for a bcrypt check; more are refused at once.
+const QUEUED: usize = 4;
 
 /// One bcrypt check at a time, in the whole process.
 static BCRYPT: Semaphore = Semaphore::const_new(1);
 
-/// The users and their bcrypt hashes, with the outcomes of past checks.
+/// Requests waiting for, or in, a bcrypt check.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// The users and their bcrypt hashes, with each user's last good password.
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
-    outcomes: Arc<Mutex<HashMap<[u8; 32], bool>>>,
+    /// Keys the remembered passwords.
+    key: hmac::Key,
+    /// Per user, the HMAC of the last password its hash accepted.
+    accepted: Mutex<HashMap<String, hmac::Tag>>,
 }
 
 impl BasicAuth {
@@ -52,9 +62,12 @@ impl BasicAuth {
                 );
             }
         }
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
+            .map_err(|_| anyhow!("no random key for remembering passwords"))?;
         Ok(BasicAuth {
             users,
-            outcomes: Arc::default(),
+            key,
+            accepted: Mutex::default(),
         })
     }
 
@@ -77,32 +90,51 @@ impl BasicAuth {
                 None => return false,
             },
         };
-        let key = outcome_key(&user, &password, &hash);
-        if let Some(&allowed) = self
-            .outcomes
+        let remembered = self
+            .accepted
             .lock()
             .ok()
-            .and_then(|o| o.get(&key).copied())
-            .as_ref()
+            .and_then(|accepted| accepted.get(&user).cloned());
+        if let Some(tag) = remembered
+            && hmac::verify(&self.key, password.as_bytes(), tag.as_ref()).is_ok()
         {
-            return allowed && known;
+            return known;
         }
-        let Ok(_turn) = BCRYPT.acquire().await else {
-            return false;
-        };
-        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(false);
-        if let Ok(mut outcomes) = self.outcomes.lock() {
-            if outcomes.len() >= REMEMBERED {
-                outcomes.clear();
-            }
-            outcomes.insert(key, matches);
+        let matches = verify_in_turn(password.clone(), hash).await;
+        if matches
+            && known
+            && let Ok(mut accepted) = self.accepted.lock()
+        {
+            accepted.insert(user, hmac::sign(&self.key, password.as_bytes()));
         }
         matches && known
     }
+}
+
+/// A bcrypt check in its turn, on a blocking thread that holds the turn
+/// until it is done (even if the request is gone); false at once when
+/// [`QUEUED`] requests already wait.
+async fn verify_in_turn(password: String, hash: String) -> bool {
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            WAITING.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    if WAITING.fetch_add(1, Ordering::Relaxed) > QUEUED {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    let waiting = Waiting;
+    let Ok(turn) = BCRYPT.acquire().await else {
+        return false;
+    };
+    let check = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        let _waiting = waiting;
+        bcrypt::verify(password, &hash).unwrap_or(false)
+    });
+    check.await.unwrap_or(false)
 }
 
 /// The user and password of a `Basic` authorization header.
@@ -115,18 +147,6 @@ fn credentials(header: &HeaderValue) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
-}
-
-/// What an outcome is remembered by.
-fn outcome_key(user: &str, password: &str, hash: &str) -> [u8; 32] {
-    let mut input = Vec::with_capacity(user.len() + password.len() + hash.len() + 2);
-    for part in [user, password, hash] {
-        input.extend_from_slice(part.as_bytes());
-        input.push(0);
-    }
-    let mut key = [0; 32];
-    key.copy_from_slice(digest(&SHA256, &input).as_ref());
-    key
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 //! connection that has been idle longest (no request in progress): a pile
 //! of idle or slow clients can never keep `/healthz` and `/metrics` from
 //! answering. Only when every connection has a request in progress is a new
-//! one refused. Each connection takes the web configuration's settings of
-//! the moment it is accepted: TLS (a handshake within the header timeout)
-//! and basic authentication (handed to the endpoints with the request).
+//! one refused. Each connection takes the web configuration's TLS settings
+//! of the moment it is accepted (a handshake within the header timeout);
+//! each request, its basic authentication settings of the moment it
+//! arrives (handed to the endpoints with the request), so a password
+//! revoked in the file is refused on connections already open.
 
 use std::{
     collections::HashMap,
@@ -159,9 +161,14 @@ pub async fn serve(
         let (id, connection) = registry.add();
         let (registry, app, stop) = (registry.clone(), app.clone(), stop_rx.clone());
         let security = web_config.as_ref().map_or(open.clone(), |c| c.current());
+        let web_config = web_config.clone();
         tasks.spawn(async move {
+            let settings = Settings {
+                web_config,
+                at_accept: security.clone(),
+            };
             match &security.tls {
-                None => serve_connection(stream, connection, app, limits, security, stop).await,
+                None => serve_connection(stream, connection, app, limits, settings, stop).await,
                 Some(tls) => {
                     let handshake = tokio::select! {
                         done = tokio::time::timeout(limits.header_timeout, tls.accept(stream)) => done,
@@ -169,7 +176,7 @@ pub async fn serve(
                     };
                     match handshake {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, connection, app, limits, security, stop).await
+                            serve_connection(stream, connection, app, limits, settings, stop).await
                         }
                         Ok(Err(err)) => debug!("TLS handshake failed: {err}"),
                         Err(_) => debug!("TLS handshake not done within the header timeout"),
@@ -183,19 +190,35 @@ pub async fn serve(
     let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
 }
 
+/// Where a connection's requests find their security settings.
+struct Settings {
+    web_config: Option<Arc<WebConfig>>,
+    /// Without a web configuration: what the connection was accepted with.
+    at_accept: Arc<Security>,
+}
+
+impl Settings {
+    /// The settings for a request arriving now.
+    fn now(&self) -> Arc<Security> {
+        self.web_config
+            .as_ref()
+            .map_or_else(|| self.at_accept.clone(), |config| config.current())
+    }
+}
+
 async fn serve_connection(
     stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     connection: Arc<Connection>,
     app: Router,
     limits: Limits,
-    security: Arc<Security>,
+    settings: Settings,
     mut stop: watch::Receiver<bool>,
 ) {
     let tracked = connection.clone();
     let service = service_fn(move |mut request: Request<Incoming>| {
         let app = app.clone();
         let connection = tracked.clone();
-        request.extensions_mut().insert(security.clone());
+        request.extensions_mut().insert(settings.now());
         async move {
             connection.set_busy(true);
             let response = app.oneshot(request.map(Body::new)).await;

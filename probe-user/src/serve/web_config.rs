@@ -15,13 +15,14 @@ use std::{
     collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, PoisonError},
     time::SystemTime,
 };
 
 use anyhow::{Context, Result, bail};
 use rustls::{
     ServerConfig,
+    crypto::{CryptoProvider, ring},
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
     server::WebPkiClientVerifier,
     version::{TLS12, TLS13},
@@ -96,40 +97,41 @@ pub struct WebConfig {
 impl WebConfig {
     /// Reads `path`; an error says what is wrong with it.
     pub fn load(path: &Path) -> Result<WebConfig> {
-        let (security, files) = read(path)?;
+        let mut stamped = Stamps::new();
+        let security = read(path, &mut stamped)?;
         describe(&security, path);
         Ok(WebConfig {
             path: path.to_path_buf(),
-            state: Mutex::new((stamps(&files), Arc::new(security))),
+            state: Mutex::new((stamped, Arc::new(security))),
         })
     }
 
     /// The settings for a new connection: the file's current ones, or the
     /// last that loaded.
     pub fn current(&self) -> Arc<Security> {
-        let Ok(mut state) = self.state.lock() else {
-            return Arc::new(Security::open());
-        };
+        // A panic elsewhere while holding the lock leaves valid settings.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (stamped, security) = &mut *state;
-        let now: Stamps = stamps(&stamped.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
-        if now == *stamped {
+        let unchanged = stamped.iter().all(|(path, seen)| stamp(path) == *seen);
+        if unchanged {
             return security.clone();
         }
-        match read(&self.path) {
-            Ok((fresh, files)) => {
+        // Each file is stamped before it is read (a change during the read
+        // is seen next time), and a reading that fails watches every file
+        // it tried (one that does not exist yet loads when it appears).
+        let mut fresh_stamps = Stamps::new();
+        match read(&self.path, &mut fresh_stamps) {
+            Ok(fresh) => {
                 info!(path = %self.path.display(), "web configuration read again");
                 describe(&fresh, &self.path);
-                *stamped = stamps(&files);
                 *security = Arc::new(fresh);
             }
-            Err(err) => {
-                error!(
-                    path = %self.path.display(),
-                    "the changed web configuration does not load; keeping the previous one: {err:#}"
-                );
-                *stamped = now;
-            }
+            Err(err) => error!(
+                path = %self.path.display(),
+                "the changed web configuration does not load; keeping the previous one: {err:#}"
+            ),
         }
+        *stamped = fresh_stamps;
         security.clone()
     }
 }
@@ -150,24 +152,25 @@ fn describe(security: &Security, path: &Path) {
     }
 }
 
-/// Modification time and size of each file (none for one that is gone).
-fn stamps(files: &[PathBuf]) -> Stamps {
-    files
-        .iter()
-        .map(|path| {
-            let stamp = fs::metadata(path)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())));
-            (path.clone(), stamp)
-        })
-        .collect()
+/// A file's modification time and size (none when it is gone).
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
-/// Reads the file and what it names; returns the settings and every file
-/// read.
-fn read(path: &Path) -> Result<(Security, Vec<PathBuf>)> {
-    let text = fs::read_to_string(path)
+/// Stamps `path` in `stamped`, then reads it.
+fn read_stamped(path: &Path, stamped: &mut Stamps) -> std::io::Result<Vec<u8>> {
+    stamped.push((path.to_path_buf(), stamp(path)));
+    fs::read(path)
+}
+
+/// Reads the file and what it names, stamping each in `stamped` first.
+fn read(path: &Path, stamped: &mut Stamps) -> Result<Security> {
+    let text = read_stamped(path, stamped)
         .with_context(|| format!("cannot read the web configuration {}", path.display()))?;
+    let text =
+        String::from_utf8(text).with_context(|| format!("{}: not UTF-8 text", path.display()))?;
     let file: WebConfigFile = if text.trim().is_empty() {
         WebConfigFile::default()
     } else {
@@ -175,7 +178,6 @@ fn read(path: &Path) -> Result<(Security, Vec<PathBuf>)> {
             .with_context(|| format!("{}: not a web configuration file", path.display()))?
     };
     let folder = path.parent().unwrap_or(Path::new("."));
-    let mut files = vec![path.to_path_buf()];
     let in_file = |what: &str| format!("{}: {what}", path.display());
     if let Some(http) = &file.http_server_config {
         if http.headers.is_some() {
@@ -188,9 +190,9 @@ fn read(path: &Path) -> Result<(Security, Vec<PathBuf>)> {
         }
     }
     let tls = match &file.tls_server_config {
-        Some(tls) => Some(
-            tls_acceptor(tls, folder, &mut files).with_context(|| in_file("tls_server_config"))?,
-        ),
+        Some(tls) => {
+            Some(tls_acceptor(tls, folder, stamped).with_context(|| in_file("tls_server_config"))?)
+        }
         None => None,
     };
     let basic_auth = if file.basic_auth_users.is_empty() {
@@ -198,16 +200,12 @@ fn read(path: &Path) -> Result<(Security, Vec<PathBuf>)> {
     } else {
         Some(BasicAuth::new(file.basic_auth_users).with_context(|| in_file("basic_auth_users"))?)
     };
-    Ok((Security { tls, basic_auth }, files))
+    Ok(Security { tls, basic_auth })
 }
 
 /// The TLS settings of `tls_server_config`, its files read relative to
 /// `folder` (and added to `files`).
-fn tls_acceptor(
-    tls: &TlsServerConfig,
-    folder: &Path,
-    files: &mut Vec<PathBuf>,
-) -> Result<TlsAcceptor> {
+fn tls_acceptor(tls: &TlsServerConfig, folder: &Path, stamped: &mut Stamps) -> Result<TlsAcceptor> {
     for (set, name, why) in [
         (
             tls.cipher_suites.is_some(),
@@ -234,22 +232,27 @@ fn tls_acceptor(
     };
     let cert_file = folder.join(cert_file);
     let key_file = folder.join(key_file);
-    files.extend([cert_file.clone(), key_file.clone()]);
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
-        .and_then(|certs| certs.collect())
+    let chain: Vec<CertificateDer<'static>> = read_stamped(&cert_file, stamped)
+        .map_err(anyhow::Error::from)
+        .and_then(|pem| Ok(CertificateDer::pem_slice_iter(&pem).collect::<Result<_, _>>()?))
         .with_context(|| format!("cannot read certificates from {}", cert_file.display()))?;
     if chain.is_empty() {
         bail!("{} holds no PEM certificate", cert_file.display());
     }
-    let key = PrivateKeyDer::from_pem_file(&key_file).with_context(|| {
-        format!(
-            "cannot read a private key (PEM, unencrypted) from {}",
-            key_file.display()
-        )
-    })?;
+    let key = read_stamped(&key_file, stamped)
+        .map_err(anyhow::Error::from)
+        .and_then(|pem| Ok(PrivateKeyDer::from_pem_slice(&pem)?))
+        .with_context(|| {
+            format!(
+                "cannot read a private key (PEM, unencrypted) from {}",
+                key_file.display()
+            )
+        })?;
     let versions = versions(tls.min_version.as_deref(), tls.max_version.as_deref())?;
-    let builder = ServerConfig::builder_with_protocol_versions(&versions);
-    let builder = match client_auth(tls, folder, files)? {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&versions)
+        .context("rustls refused the TLS versions")?;
+    let builder = match client_auth(tls, folder, stamped)? {
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
@@ -262,6 +265,12 @@ fn tls_acceptor(
     })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The cryptography: ring, named rather than left to rustls to pick (two
+/// providers in the build would make it panic).
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(ring::default_provider())
 }
 
 /// The TLS versions from `min_version` to `max_version` (Go's names).
@@ -289,7 +298,7 @@ fn versions(
 fn client_auth(
     tls: &TlsServerConfig,
     folder: &Path,
-    files: &mut Vec<PathBuf>,
+    stamped: &mut Stamps,
 ) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>> {
     let kind = tls.client_auth_type.as_deref().unwrap_or("NoClientCert");
     let optional = match kind {
@@ -319,17 +328,16 @@ fn client_auth(
         );
     };
     let ca_file = folder.join(ca_file);
-    files.push(ca_file.clone());
+    let pem = read_stamped(&ca_file, stamped)
+        .with_context(|| format!("cannot read {}", ca_file.display()))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&ca_file)
-        .with_context(|| format!("cannot read {}", ca_file.display()))?
-    {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.with_context(|| format!("cannot read {}", ca_file.display()))?;
         roots
             .add(cert)
             .with_context(|| format!("{}: not a CA certificate", ca_file.display()))?;
     }
-    let builder = WebPkiClientVerifier::builder(Arc::new(roots));
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
     let builder = if optional {
         builder.allow_unauthenticated()
     } else {
@@ -349,7 +357,9 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("web.yml");
         fs::write(&path, yaml).unwrap();
-        let err = read(&path).err().map(|e| format!("{e:#}"));
+        let err = read(&path, &mut Stamps::new())
+            .err()
+            .map(|e| format!("{e:#}"));
         fs::remove_dir_all(&dir).unwrap();
         err.unwrap_or_default()
     }

@@ -24,28 +24,23 @@ impl Client {
     /// The client `args` ask for.
     pub fn new(args: &TopArgs) -> Result<Client> {
         let mut tls = TlsConfig::builder();
+        let plain = !args.from.starts_with("https://");
+        if plain && (args.ca_file.is_some() || args.client_cert.is_some()) {
+            bail!(
+                "--from {}: --ca-file and --client-cert are for https:// agents",
+                args.from
+            );
+        }
         if let Some(ca_file) = &args.ca_file {
-            let pem = read(ca_file)?;
-            let roots = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-                    Ok(_) => None,
-                    Err(err) => Some(Err(err)),
-                })
-                .collect::<Result<Vec<Certificate<'static>>, _>>()
-                .with_context(|| format!("--ca-file {}: not PEM", ca_file.display()))?;
-            if roots.is_empty() {
-                bail!("--ca-file {}: holds no certificate", ca_file.display());
-            }
+            let roots = certificates(ca_file, "--ca-file")?;
             tls = tls.root_certs(RootCerts::Specific(Arc::new(roots)));
         }
         // The command line requires both or neither.
         if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
-            let certificate = Certificate::from_pem(&read(cert)?)
-                .with_context(|| format!("--client-cert {}", cert.display()))?;
+            let chain = certificates(cert, "--client-cert")?;
             let key = PrivateKey::from_pem(&read(key)?)
                 .with_context(|| format!("--client-key {}", key.display()))?;
-            tls = tls.client_cert(Some(ClientCert::new_with_certs(&[certificate], key)));
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
         let authorization = match &args.user {
             Some(user) => {
@@ -59,6 +54,12 @@ impl Client {
             }
             None => None,
         };
+        if plain && authorization.is_some() {
+            eprintln!(
+                "pressure-probe top: --user over plain HTTP: the password crosses the network \
+                 in clear text"
+            );
+        }
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(5)))
             .tls_config(tls.build())
@@ -90,6 +91,23 @@ impl Client {
             .read_to_string()
             .with_context(|| format!("cannot read {url}"))
     }
+}
+
+/// Every certificate of a PEM file given as `flag`.
+fn certificates(path: &Path, flag: &str) -> Result<Vec<Certificate<'static>>> {
+    let pem = read(path)?;
+    let certificates = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+            Ok(_) => None,
+            Err(err) => Some(Err(err)),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{flag} {}: not PEM", path.display()))?;
+    if certificates.is_empty() {
+        bail!("{flag} {}: holds no certificate", path.display());
+    }
+    Ok(certificates)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
