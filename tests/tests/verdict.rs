@@ -145,15 +145,19 @@ impl Tmux {
         integration_tests::run_ok(Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]))
     }
 
-    /// The screen, once `ready` holds for it (within 10 s).
+    /// The screen, once `ready` holds for it and it holds still (within
+    /// 10 s).
     fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = String::new();
         loop {
             let screen = self.screen();
-            if ready(&screen) {
+            // The same twice in a row: a redraw is not half done.
+            if ready(&screen) && screen == last {
                 return screen;
             }
             assert!(Instant::now() < deadline, "{what}; the screen:\n{screen}");
+            last = screen;
             thread::sleep(Duration::from_millis(100));
         }
     }
