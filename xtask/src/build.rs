@@ -30,8 +30,15 @@ pub fn agent_binary(release: bool) -> PathBuf {
 
 /// Where a host binary of the workspace lands.
 fn host_binary(name: &str, release: bool) -> PathBuf {
-    let profile = if release { "release" } else { "debug" };
-    workspace_root().join("target").join(profile).join(name)
+    workspace_root()
+        .join("target")
+        .join(profile(release))
+        .join(name)
+}
+
+/// The cargo profile's folder name.
+pub fn profile(release: bool) -> &'static str {
+    if release { "release" } else { "debug" }
 }
 
 /// A `cargo +nightly` command for the BPF target, free of host flags.
@@ -83,13 +90,18 @@ pub fn host_cargo() -> Command {
 pub fn build(release: bool) -> Result<PathBuf> {
     setup::setup()?;
     build_ebpf()?;
+    cmd::run(&mut agent_cargo(release))?;
+    Ok(agent_binary(release))
+}
+
+/// The `cargo build` of the agent, embedding the kernel objects.
+pub fn agent_cargo(release: bool) -> Command {
     let mut command = host_cargo();
     command.args(["build", "--package", "probe-user"]);
     if release {
         command.arg("--release");
     }
-    cmd::run(&mut command)?;
-    Ok(agent_binary(release))
+    command
 }
 
 /// Builds the test workload, `pp-workload`; returns the binary.

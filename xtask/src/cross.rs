@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use crate::{
-    build::{build_ebpf, host_cargo},
+    build::{agent_cargo, build_ebpf, profile},
     cmd::{self, workspace_root},
     packages::{self, Requirement},
     setup,
@@ -86,19 +86,15 @@ pub fn build(triple: &str, release: bool) -> Result<PathBuf> {
         );
     };
     setup::setup()?;
-    let native = cfg!(target_arch = "x86_64") && target.arch == "amd64"
-        || cfg!(target_arch = "aarch64") && target.arch == "arm64";
+    let native = triple.starts_with(std::env::consts::ARCH);
     if !native {
         packages::ensure(target.packages)?;
         packages::ensure(&[(target.qemu, "qemu-user")])?;
     }
     cmd::run(std::process::Command::new("rustup").args(["target", "add", triple]))?;
     build_ebpf()?;
-    let mut command = host_cargo();
-    command.args(["build", "--package", "probe-user", "--target", triple]);
-    if release {
-        command.arg("--release");
-    }
+    let mut command = agent_cargo(release);
+    command.args(["--target", triple]);
     if !native {
         let env_triple = triple.replace('-', "_");
         command
@@ -109,11 +105,10 @@ pub fn build(triple: &str, release: bool) -> Result<PathBuf> {
             .env(format!("CC_{env_triple}"), target.gcc);
     }
     cmd::run(&mut command)?;
-    let profile = if release { "release" } else { "debug" };
     let binary = workspace_root()
         .join("target")
         .join(triple)
-        .join(profile)
+        .join(profile(release))
         .join("pressure-probe");
     let machine = elf_machine(&binary)?;
     if machine != target.elf_machine {

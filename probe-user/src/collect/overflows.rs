@@ -19,8 +19,8 @@
 //! two samples, that is all of it). An overflow always raises the
 //! socket's `sk_drops`, so when one listener of a namespace dropped (always
 //! the case for a namespace with one listener, such as most pods) the
-//! attribution is exact; the sum over a namespace is always exactly the
-//! kernel's. The listeners are read before the counter, and the kernel
+//! attribution is exact; the sum over a namespace, with what is carried
+//! and unattributed, is always exactly the kernel's. The listeners are read before the counter, and the kernel
 //! bumps the counter before `sk_drops`, so an overflow between the two reads
 //! shows in the counter a sample before it shows in a listener: an increase
 //! no listener explains is carried to the next sample, and only one that
@@ -104,18 +104,19 @@ impl OverflowLedger {
                     None => u64::from(record.drops),
                 })
                 .collect();
+            let explained: u64 = rises.iter().sum();
             let (fresh, carried) = match known {
                 Some((before, carried)) => (total.saturating_sub(before), carried),
                 // A namespace seen for the first time: what its listeners
                 // already dropped, as far as its own count goes (a new pod's
                 // listener that overflowed before the first sample).
-                None => (total.min(rises.iter().sum()), 0),
+                None => (total.min(explained), 0),
             };
             // The listeners get what their drops explain, no more; what is
             // left waits one sample (the part just seen) or is unattributed
             // (the part already carried: its listener is gone).
             let pool = fresh + carried;
-            let attributed = pool.min(rises.iter().sum());
+            let attributed = pool.min(explained);
             let shares = apportion(attributed, &rises);
             let left = pool - attributed;
             self.unattributed += left.saturating_sub(fresh);

@@ -31,7 +31,7 @@ use tokio::{
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
-use crate::serve::web_config::{Security, WebConfig};
+use crate::serve::web_config::WebConfig;
 
 /// Bounds on the HTTP endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +131,6 @@ pub async fn serve(
     web_config: Option<Arc<WebConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let open = Arc::new(Security::open());
     let registry = Arc::new(Registry {
         epoch: Instant::now(),
         open: Mutex::new(HashMap::new()),
@@ -160,15 +159,11 @@ pub async fn serve(
         }
         let (id, connection) = registry.add();
         let (registry, app, stop) = (registry.clone(), app.clone(), stop_rx.clone());
-        let security = web_config.as_ref().map_or(open.clone(), |c| c.current());
+        let tls = web_config.as_ref().and_then(|c| c.current().tls.clone());
         let web_config = web_config.clone();
         tasks.spawn(async move {
-            let settings = Settings {
-                web_config,
-                at_accept: security.clone(),
-            };
-            match &security.tls {
-                None => serve_connection(stream, connection, app, limits, settings, stop).await,
+            match tls {
+                None => serve_connection(stream, connection, app, limits, web_config, stop).await,
                 Some(tls) => {
                     let handshake = tokio::select! {
                         done = tokio::time::timeout(limits.header_timeout, tls.accept(stream)) => done,
@@ -176,7 +171,8 @@ pub async fn serve(
                     };
                     match handshake {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, connection, app, limits, settings, stop).await
+                            serve_connection(stream, connection, app, limits, web_config, stop)
+                                .await
                         }
                         Ok(Err(err)) => debug!("TLS handshake failed: {err}"),
                         Err(_) => debug!("TLS handshake not done within the header timeout"),
@@ -190,35 +186,21 @@ pub async fn serve(
     let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
 }
 
-/// Where a connection's requests find their security settings.
-struct Settings {
-    web_config: Option<Arc<WebConfig>>,
-    /// Without a web configuration: what the connection was accepted with.
-    at_accept: Arc<Security>,
-}
-
-impl Settings {
-    /// The settings for a request arriving now.
-    fn now(&self) -> Arc<Security> {
-        self.web_config
-            .as_ref()
-            .map_or_else(|| self.at_accept.clone(), |config| config.current())
-    }
-}
-
 async fn serve_connection(
     stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     connection: Arc<Connection>,
     app: Router,
     limits: Limits,
-    settings: Settings,
+    web_config: Option<Arc<WebConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let tracked = connection.clone();
     let service = service_fn(move |mut request: Request<Incoming>| {
         let app = app.clone();
         let connection = tracked.clone();
-        request.extensions_mut().insert(settings.now());
+        if let Some(config) = &web_config {
+            request.extensions_mut().insert(config.current());
+        }
         async move {
             connection.set_busy(true);
             let response = app.oneshot(request.map(Body::new)).await;

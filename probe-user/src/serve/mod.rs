@@ -84,8 +84,8 @@ fn router(latest: Arc<Latest>, request_timeout: Duration) -> Router {
         ))
 }
 
-/// Answers 401 to a request without the credentials the connection's web
-/// configuration asks for. `/healthz` needs none, so that the kubelet's
+/// Answers 401 to a request without the credentials the web configuration
+/// asks for (the connection hands its settings over with the request). `/healthz` needs none, so that the kubelet's
 /// probes need no password.
 async fn authenticate(request: Request, next: Next) -> Response {
     let auth = request

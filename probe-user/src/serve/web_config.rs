@@ -41,16 +41,6 @@ pub struct Security {
     pub basic_auth: Option<BasicAuth>,
 }
 
-impl Security {
-    /// Plain HTTP, no authentication: no web configuration file.
-    pub fn open() -> Security {
-        Security {
-            tls: None,
-            basic_auth: None,
-        }
-    }
-}
-
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,8 +96,8 @@ impl WebConfig {
         })
     }
 
-    /// The settings for a new connection: the file's current ones, or the
-    /// last that loaded.
+    /// The settings for a new connection or request: the file's current
+    /// ones, or the last that loaded.
     pub fn current(&self) -> Arc<Security> {
         // A panic elsewhere while holding the lock leaves valid settings.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -163,6 +153,20 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 fn read_stamped(path: &Path, stamped: &mut Stamps) -> std::io::Result<Vec<u8>> {
     stamped.push((path.to_path_buf(), stamp(path)));
     fs::read(path)
+}
+
+/// The PEM sections of type `T` in `path` (stamped in `stamped` first); an
+/// error for a file without one.
+fn read_pem<T: PemObject>(path: &Path, stamped: &mut Stamps) -> Result<Vec<T>> {
+    let pem =
+        read_stamped(path, stamped).with_context(|| format!("cannot read {}", path.display()))?;
+    let items = T::pem_slice_iter(&pem)
+        .collect::<Result<Vec<T>, _>>()
+        .with_context(|| format!("{}: not PEM", path.display()))?;
+    if items.is_empty() {
+        bail!("{} holds none", path.display());
+    }
+    Ok(items)
 }
 
 /// Reads the file and what it names, stamping each in `stamped` first.
@@ -232,16 +236,11 @@ fn tls_acceptor(tls: &TlsServerConfig, folder: &Path, stamped: &mut Stamps) -> R
     };
     let cert_file = folder.join(cert_file);
     let key_file = folder.join(key_file);
-    let chain: Vec<CertificateDer<'static>> = read_stamped(&cert_file, stamped)
-        .map_err(anyhow::Error::from)
-        .and_then(|pem| Ok(CertificateDer::pem_slice_iter(&pem).collect::<Result<_, _>>()?))
+    let chain: Vec<CertificateDer<'static>> = read_pem(&cert_file, stamped)
         .with_context(|| format!("cannot read certificates from {}", cert_file.display()))?;
-    if chain.is_empty() {
-        bail!("{} holds no PEM certificate", cert_file.display());
-    }
-    let key = read_stamped(&key_file, stamped)
-        .map_err(anyhow::Error::from)
-        .and_then(|pem| Ok(PrivateKeyDer::from_pem_slice(&pem)?))
+    // The first key (read_pem found at least one).
+    let key = read_pem::<PrivateKeyDer<'static>>(&key_file, stamped)
+        .map(|mut keys| keys.swap_remove(0))
         .with_context(|| {
             format!(
                 "cannot read a private key (PEM, unencrypted) from {}",
@@ -328,11 +327,8 @@ fn client_auth(
         );
     };
     let ca_file = folder.join(ca_file);
-    let pem = read_stamped(&ca_file, stamped)
-        .with_context(|| format!("cannot read {}", ca_file.display()))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.with_context(|| format!("cannot read {}", ca_file.display()))?;
+    for cert in read_pem::<CertificateDer<'static>>(&ca_file, stamped)? {
         roots
             .add(cert)
             .with_context(|| format!("{}: not a CA certificate", ca_file.display()))?;
