@@ -87,10 +87,10 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
         "{} scrapes failed: {failures:?}",
         failures.len()
     );
-    // 37 MiB when first measured; 56 to 66 MiB since the dependency,
-    // memory and verdict signals and the per-CPU run accounting.
+    // 45 to 53 MiB (debug build, 17 MiB of it the binary's own pages)
+    // since the exposition is written one family at a time.
     assert!(
-        after < 80 * 1024,
+        after < 64 * 1024,
         "the agent's resident memory is {after} KiB"
     );
 

@@ -69,15 +69,18 @@ impl Format {
     }
 }
 
-/// `sample` in `format`.
+/// `sample` in `format`, written one family at a time (the memory it
+/// takes is the output and the largest family, whatever the number of
+/// containers).
 pub fn encode(sample: &Sample, format: Format) -> Result<Bytes> {
-    let mut families = model::families(sample);
-    families.extend(process::families());
-    let bytes = match format {
-        Format::Text => text::encode(&families)?,
-        Format::Protobuf => protobuf::encode(&families)?,
-    };
-    Ok(Bytes::from(bytes))
+    let mut out = Vec::new();
+    for family in model::families(sample).chain(process::families()) {
+        match format {
+            Format::Text => text::write(&family, &mut out)?,
+            Format::Protobuf => protobuf::write(&family, &mut out)?,
+        }
+    }
+    Ok(Bytes::from(out.into_boxed_slice()))
 }
 
 /// `body` gzipped.

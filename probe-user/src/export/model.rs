@@ -1,6 +1,6 @@
-//! The exposition's families, built from a sample once, before they are
-//! written in one format or another: what each metric is, its help text,
-//! its series and their values.
+//! The exposition's families, built from a sample one at a time as they
+//! are written in one format or another: what each metric is, its help
+//! text, its series and their values.
 
 use probe_common::{
     dependency::reason,
@@ -89,28 +89,32 @@ const RUNQ_CLASSIC_POW2: std::ops::RangeInclusive<i32> = -20..=2;
 /// classes per container: fewer series per class).
 const SYSCALL_CLASSIC_STEP: usize = 2;
 
-/// Every family of `sample`, empty ones left out.
-pub fn families(sample: &Sample) -> Vec<Family> {
+/// Every family of `sample`, empty ones left out, each built when the
+/// iterator reaches it: an encoder holds one family at a time, not the
+/// whole exposition's series.
+pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
     let snapshot = &sample.snapshot;
     let cgroups = &snapshot.cgroups;
     let ports = &snapshot.ports;
-    let families = vec![
-        histogram_family(
-            "pressure_runqueue_latency_seconds",
-            "Time a runnable thread of the cgroup waited for a CPU: from its wakeup, or from \
+    let families: Vec<Box<dyn Fn() -> Family + '_>> = vec![
+        Box::new(move || {
+            histogram_family(
+                "pressure_runqueue_latency_seconds",
+                "Time a runnable thread of the cgroup waited for a CPU: from its wakeup, or from \
              being preempted while still runnable, until it ran.",
-            cgroups
-                .iter()
-                .filter_map(|c| {
-                    let hist = c.runq.as_ref()?;
-                    Some(series(
-                        cgroup_labels(&c.labels),
-                        latency(hist, RUNQ_CLASSIC_POW2.step_by(1)),
-                    ))
-                })
-                .collect(),
-        ),
-        Family {
+                cgroups
+                    .iter()
+                    .filter_map(|c| {
+                        let hist = c.runq.as_ref()?;
+                        Some(series(
+                            cgroup_labels(&c.labels),
+                            latency(hist, RUNQ_CLASSIC_POW2.step_by(1)),
+                        ))
+                    })
+                    .collect(),
+            )
+        }),
+        Box::new(move || Family {
             name: "pressure_runqueue_preemptions_total",
             help: "Times a running thread of the cgroup was switched out while still runnable, \
                    by who ran instead: same_cgroup (a thread of the same cgroup), throttled \
@@ -119,8 +123,8 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                    kernel threads, system.slice, user.slice, init.scope).",
             kind: Kind::Counter,
             series: cgroups.iter().flat_map(preemptions).collect(),
-        },
-        Family {
+        }),
+        Box::new(move || Family {
             name: "pressure_runqueue_waited_behind_seconds_total",
             help: "The time the cgroup's threads waited for a CPU (the run-queue latency \
                    sum), split by what that CPU did meanwhile: same_cgroup (ran threads of \
@@ -146,22 +150,24 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                 })
                 .flatten()
                 .collect(),
-        },
-        histogram_family(
-            "pressure_syscall_latency_seconds",
-            "Time a syscall made by a thread of the cgroup took, from entry to return, by \
+        }),
+        Box::new(move || {
+            histogram_family(
+                "pressure_syscall_latency_seconds",
+                "Time a syscall made by a thread of the cgroup took, from entry to return, by \
              class: file_io, net_io, wait (waiting by design: epoll, poll, sleeps, futex, \
              wait4, accept), sync (fsync and friends), memory, process, other.",
-            syscall_classes(cgroups)
-                .map(|(c, class, hist, _)| {
-                    series(
-                        with(cgroup_labels(&c.labels), "class", class.label()),
-                        latency(hist, RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP)),
-                    )
-                })
-                .collect(),
-        ),
-        Family {
+                syscall_classes(cgroups)
+                    .map(|(c, class, hist, _)| {
+                        series(
+                            with(cgroup_labels(&c.labels), "class", class.label()),
+                            latency(hist, RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP)),
+                        )
+                    })
+                    .collect(),
+            )
+        }),
+        Box::new(move || Family {
             name: "pressure_syscall_errors_total",
             help: "Syscalls made by a thread of the cgroup that returned an error (-4095 to \
                    -1), by class.",
@@ -174,63 +180,75 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                     )
                 })
                 .collect(),
-        },
-        port_family(
-            "pressure_tcp_accept_queue_depth",
-            "Connections waiting in the accept queue of a listening TCP port, read from the \
+        }),
+        Box::new(move || {
+            port_family(
+                "pressure_tcp_accept_queue_depth",
+                "Connections waiting in the accept queue of a listening TCP port, read from the \
              sockets at the latest sample (IPv4, IPv6 and SO_REUSEPORT sockets of a port add \
              up).",
-            Kind::Gauge,
-            ports,
-            |p| p.depth,
-        ),
-        port_family(
-            "pressure_tcp_accept_queue_limit",
-            "Accept queue limit (listen backlog) of a listening TCP port; the queue holds at \
+                Kind::Gauge,
+                ports,
+                |p| p.depth,
+            )
+        }),
+        Box::new(move || {
+            port_family(
+                "pressure_tcp_accept_queue_limit",
+                "Accept queue limit (listen backlog) of a listening TCP port; the queue holds at \
              most one more connection than this.",
-            Kind::Gauge,
-            ports,
-            |p| p.limit,
-        ),
-        port_family(
-            "pressure_tcp_listen_overflows_total",
-            "Connections dropped because the accept queue of a listening TCP port was full, \
+                Kind::Gauge,
+                ports,
+                |p| p.limit,
+            )
+        }),
+        Box::new(move || {
+            port_family(
+                "pressure_tcp_listen_overflows_total",
+                "Connections dropped because the accept queue of a listening TCP port was full, \
              since its sockets opened (as far as the kernel's counters tell): the kernel's \
              ListenOverflows of the network namespace, attributed to the port whose sockets' \
              drop count rose with it.",
-            Kind::Counter,
-            ports,
-            |p| p.overflows,
-        ),
-        histogram_family(
-            "pressure_tcp_accept_queue_fill_ratio",
-            "Accept queue depth / limit of the cgroup's listening TCP sockets, observed each \
+                Kind::Counter,
+                ports,
+                |p| p.overflows,
+            )
+        }),
+        Box::new(move || {
+            histogram_family(
+                "pressure_tcp_accept_queue_fill_ratio",
+                "Accept queue depth / limit of the cgroup's listening TCP sockets, observed each \
              time a connection is queued (above 1: the queue holds one more than its limit).",
-            cgroups
-                .iter()
-                .filter_map(|c| Some(series(cgroup_labels(&c.labels), fill(c.tcp_fill.as_ref()?))))
-                .collect(),
-        ),
-        histogram_family(
-            "pressure_memory_reclaim_seconds",
-            "Time a thread of the cgroup stalled reclaiming memory itself before it could \
+                cgroups
+                    .iter()
+                    .filter_map(|c| {
+                        Some(series(cgroup_labels(&c.labels), fill(c.tcp_fill.as_ref()?)))
+                    })
+                    .collect(),
+            )
+        }),
+        Box::new(move || {
+            histogram_family(
+                "pressure_memory_reclaim_seconds",
+                "Time a thread of the cgroup stalled reclaiming memory itself before it could \
              allocate: direct reclaim (the machine is short of memory) or memcg reclaim (the \
              cgroup is at its limit).",
-            cgroups
-                .iter()
-                .filter_map(|c| {
-                    let memory = c.memory.as_ref()?;
-                    Some(series(
-                        cgroup_labels(&c.labels),
-                        latency(
-                            &memory.reclaim,
-                            RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP),
-                        ),
-                    ))
-                })
-                .collect(),
-        ),
-        Family {
+                cgroups
+                    .iter()
+                    .filter_map(|c| {
+                        let memory = c.memory.as_ref()?;
+                        Some(series(
+                            cgroup_labels(&c.labels),
+                            latency(
+                                &memory.reclaim,
+                                RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP),
+                            ),
+                        ))
+                    })
+                    .collect(),
+            )
+        }),
+        Box::new(move || Family {
             name: "pressure_memory_oom_kills_total",
             help: "Processes of the cgroup the kernel's OOM killer chose to kill.",
             kind: Kind::Counter,
@@ -243,38 +261,42 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                     ))
                 })
                 .collect(),
-        },
-        histogram_family(
-            "pressure_dependency_response_seconds",
-            "Time a remote endpoint took to answer the cgroup's requests, per remote \
+        }),
+        Box::new(move || {
+            histogram_family(
+                "pressure_dependency_response_seconds",
+                "Time a remote endpoint took to answer the cgroup's requests, per remote \
              (IP:port of the peer, for connections the cgroup opened): from a request sent \
              (data written with no answer open and nothing unread from the peer) to the first \
              byte of the answer.",
-            remotes(cgroups)
-                .filter(|(_, r)| r.stats.response.buckets.iter().any(|&n| n > 0))
-                .map(|(c, r)| {
-                    series(
-                        remote_labels(c, r),
-                        latency(&r.stats.response, RUNQ_CLASSIC_POW2.step_by(1)),
-                    )
-                })
-                .collect(),
-        ),
-        histogram_family(
-            "pressure_dependency_connect_seconds",
-            "Time the cgroup's connections to a remote endpoint took to be established \
+                remotes(cgroups)
+                    .filter(|(_, r)| r.stats.response.buckets.iter().any(|&n| n > 0))
+                    .map(|(c, r)| {
+                        series(
+                            remote_labels(c, r),
+                            latency(&r.stats.response, RUNQ_CLASSIC_POW2.step_by(1)),
+                        )
+                    })
+                    .collect(),
+            )
+        }),
+        Box::new(move || {
+            histogram_family(
+                "pressure_dependency_connect_seconds",
+                "Time the cgroup's connections to a remote endpoint took to be established \
              (SYN_SENT to ESTABLISHED), per remote.",
-            remotes(cgroups)
-                .filter(|(_, r)| r.stats.connect.buckets.iter().any(|&n| n > 0))
-                .map(|(c, r)| {
-                    series(
-                        remote_labels(c, r),
-                        latency(&r.stats.connect, RUNQ_CLASSIC_POW2.step_by(1)),
-                    )
-                })
-                .collect(),
-        ),
-        Family {
+                remotes(cgroups)
+                    .filter(|(_, r)| r.stats.connect.buckets.iter().any(|&n| n > 0))
+                    .map(|(c, r)| {
+                        series(
+                            remote_labels(c, r),
+                            latency(&r.stats.connect, RUNQ_CLASSIC_POW2.step_by(1)),
+                        )
+                    })
+                    .collect(),
+            )
+        }),
+        Box::new(move || Family {
             name: "pressure_dependency_connect_failures_total",
             help: "Connections the cgroup tried to open to a remote endpoint that failed, per \
                    remote, by reason: refused (reset by the peer), timed_out (no answer to \
@@ -291,8 +313,8 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                         })
                 })
                 .collect(),
-        },
-        Family {
+        }),
+        Box::new(move || Family {
             name: "pressure_dependency_retransmits_total",
             help: "TCP segments retransmitted on the cgroup's connections to a remote endpoint \
                    (SYNs included), per remote.",
@@ -300,8 +322,8 @@ pub fn families(sample: &Sample) -> Vec<Family> {
             series: remotes(cgroups)
                 .map(|(c, r)| number(remote_labels(c, r), r.stats.retransmits as f64))
                 .collect(),
-        },
-        Family {
+        }),
+        Box::new(move || Family {
             name: "pressure_dependency_connections",
             help: "Connections the cgroup opened to a remote endpoint that are established \
                    now, per remote.",
@@ -309,20 +331,21 @@ pub fn families(sample: &Sample) -> Vec<Family> {
             series: remotes(cgroups)
                 .map(|(c, r)| number(remote_labels(c, r), r.stats.established.max(0) as f64))
                 .collect(),
-        },
-        Family {
+        }),
+        Box::new(move || Family {
             name: "pressure_psi_stall_seconds_total",
             help: "The kernel's pressure stall information of the cgroup (its cpu.pressure, \
                    memory.pressure and io.pressure): time some (kind=some) or all (kind=full) \
                    of its runnable tasks stalled waiting for the resource.",
             kind: Kind::Counter,
             series: cgroups.iter().flat_map(psi).collect(),
-        },
-        Family {
+        }),
+        Box::new(move || Family {
             name: "pressure_bottleneck",
             help: "1 for the container's verdict over the window: which bottleneck it has \
-                   (cpu, cpu_neighbour, accept_queue, storage, memory, none), \
-                   with detail naming the listener port or syscall class where there is one. \
+                   (cpu, cpu_neighbour, accept_queue, dependency, storage, memory, none), \
+                   with detail naming the listener port, the remote endpoint or the syscall \
+                   class where there is one. \
                    Exactly one series per container.",
             kind: Kind::Gauge,
             series: sample
@@ -341,8 +364,8 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                     number(labels, 1.0)
                 })
                 .collect(),
-        },
-        Family {
+        }),
+        Box::new(move || Family {
             name: "pressure_probe_events_lost_total",
             help: "Kernel events the probe could not record (a full map, a wakeup slot taken) \
                    or discarded (negative or absurd duration), by signal and reason.",
@@ -360,49 +383,61 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                     )
                 })
                 .collect(),
-        },
-        single(
-            "pressure_probe_cgroups_tracked",
-            "Cgroups with series of their own in the latest sample.",
-            Kind::Gauge,
-            cgroups.iter().filter(|c| c.id != 0).count() as f64,
-        ),
-        single(
-            "pressure_probe_cgroups_folded",
-            "Cgroups summed into the series labelled cgroup=\"other\" because more than \
+        }),
+        Box::new(move || {
+            single(
+                "pressure_probe_cgroups_tracked",
+                "Cgroups with series of their own in the latest sample.",
+                Kind::Gauge,
+                cgroups.iter().filter(|c| c.id != 0).count() as f64,
+            )
+        }),
+        Box::new(move || {
+            single(
+                "pressure_probe_cgroups_folded",
+                "Cgroups summed into the series labelled cgroup=\"other\" because more than \
              --max-cgroups have data.",
-            Kind::Gauge,
-            snapshot.folded as f64,
-        ),
-        single(
-            "pressure_probe_cgroups_unresolved",
-            "Live cgroups with data whose path could not be read (longer than PATH_MAX, or no \
+                Kind::Gauge,
+                snapshot.folded as f64,
+            )
+        }),
+        Box::new(move || {
+            single(
+                "pressure_probe_cgroups_unresolved",
+                "Live cgroups with data whose path could not be read (longer than PATH_MAX, or no \
              permission to open them), exported as cgroup=\"id:N\".",
-            Kind::Gauge,
-            snapshot.unresolved as f64,
-        ),
-        single(
-            "pressure_probe_cgroups_unreadable",
-            "Cgroups left out of the latest sample because their kernel state could not be \
+                Kind::Gauge,
+                snapshot.unresolved as f64,
+            )
+        }),
+        Box::new(move || {
+            single(
+                "pressure_probe_cgroups_unreadable",
+                "Cgroups left out of the latest sample because their kernel state could not be \
              read (each is logged).",
-            Kind::Gauge,
-            snapshot.unreadable as f64,
-        ),
-        single(
-            "pressure_probe_sample_duration_seconds",
-            "Time the sample behind this exposition spent reading kernel maps and resolving \
+                Kind::Gauge,
+                snapshot.unreadable as f64,
+            )
+        }),
+        Box::new(move || {
+            single(
+                "pressure_probe_sample_duration_seconds",
+                "Time the sample behind this exposition spent reading kernel maps and resolving \
              cgroups (the agent samples every --interval; scrapes read the latest sample).",
-            Kind::Gauge,
-            sample.took.as_secs_f64(),
-        ),
-        single(
-            "pressure_probe_samples_total",
-            "Readings of the kernel the agent has taken (one every --interval); this \
+                Kind::Gauge,
+                sample.took.as_secs_f64(),
+            )
+        }),
+        Box::new(move || {
+            single(
+                "pressure_probe_samples_total",
+                "Readings of the kernel the agent has taken (one every --interval); this \
              exposition is of the latest.",
-            Kind::Counter,
-            sample.sequence as f64,
-        ),
-        Family {
+                Kind::Counter,
+                sample.sequence as f64,
+            )
+        }),
+        Box::new(move || Family {
             name: "pressure_probe_program_runs_total",
             help: "Times each of the probe's kernel programs ran (the kernel's BPF \
                    statistics, on while the agent runs; absent where the kernel keeps none).",
@@ -412,8 +447,8 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                 .iter()
                 .map(|p| number(vec![("program", p.program.clone())], p.runs as f64))
                 .collect(),
-        },
-        Family {
+        }),
+        Box::new(move || Family {
             name: "pressure_probe_program_run_seconds_total",
             help: "Time each of the probe's kernel programs ran, in seconds: what the probe \
                    costs the hot paths it watches (the kernel's BPF statistics, which add \
@@ -424,8 +459,8 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                 .iter()
                 .map(|p| number(vec![("program", p.program.clone())], p.run_ns as f64 / 1e9))
                 .collect(),
-        },
-        Family {
+        }),
+        Box::new(move || Family {
             name: "pressure_probe_build_info",
             help: "pressure-probe build information; the value is always 1.",
             kind: Kind::Gauge,
@@ -433,12 +468,12 @@ pub fn families(sample: &Sample) -> Vec<Family> {
                 vec![("version", env!("CARGO_PKG_VERSION").to_string())],
                 1.0,
             )],
-        },
+        }),
     ];
     families
         .into_iter()
+        .map(|build| build())
         .filter(|family| !family.series.is_empty())
-        .collect()
 }
 
 fn series(labels: Vec<(&'static str, String)>, value: Value) -> Series {

@@ -21,15 +21,11 @@ pub const MEDIA_TYPE: &str =
 /// default of Prometheus' own Go client).
 const ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39; // 2^-128
 
-/// `families` in the protobuf format.
-pub fn encode(families: &[Family]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    for family in families {
-        to_message(family)
-            .encode_length_delimited(&mut out)
-            .context("encoding the protobuf exposition")?;
-    }
-    Ok(out)
+/// Appends `family` to `out` as one length-delimited message.
+pub fn write(family: &Family, out: &mut Vec<u8>) -> Result<()> {
+    to_message(family)
+        .encode_length_delimited(out)
+        .context("encoding the protobuf exposition")
 }
 
 fn to_message(family: &Family) -> pb::MetricFamily {

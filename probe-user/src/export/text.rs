@@ -8,17 +8,14 @@ use prometheus::{
 
 use super::model::{Family, Kind, Value};
 
-/// `families` in the text format.
-pub fn encode(families: &[Family]) -> Result<Vec<u8>> {
-    let families: Vec<proto::MetricFamily> = families.iter().map(family).collect();
-    let mut out = Vec::new();
+/// Appends `family` to `out` in the text format.
+pub fn write(family: &Family, out: &mut Vec<u8>) -> Result<()> {
     TextEncoder::new()
-        .encode(&families, &mut out)
-        .context("encoding the text exposition")?;
-    Ok(out)
+        .encode(&[to_proto(family)], out)
+        .context("encoding the text exposition")
 }
 
-fn family(family: &Family) -> proto::MetricFamily {
+fn to_proto(family: &Family) -> proto::MetricFamily {
     let mut out = proto::MetricFamily::default();
     out.set_name(family.name.into());
     out.set_help(family.help.into());
