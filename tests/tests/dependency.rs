@@ -204,9 +204,10 @@ fn refused_connects_are_failures_of_their_remote() {
 /// Slow connects: a listener whose accept queue is full drops SYNs, so the
 /// client's kernel sends them again. Five connects, each let in half a
 /// second after it started (one queued connection is accepted, making
-/// room for the next SYN): each connect takes about a second, its connect
-/// time lands in the bucket of the client's own measure, and the
-/// retransmits are the namespace's `RetransSegs`.
+/// room for the next SYN): each connect takes at least the kernel's 1 s
+/// SYN retransmission timeout, its connect time lands in the bucket of the
+/// client's own measure, and the retransmits are the namespace's
+/// `RetransSegs`.
 #[test]
 fn slow_connects_wait_for_syn_retransmissions() {
     let agent = Agent::start(&["--signals", "dependency"]);
@@ -265,9 +266,24 @@ fn slow_connects_wait_for_syn_retransmissions() {
         hist.count, hist.buckets
     );
     assert_eq!(hist.count, 5.0);
+    // The first SYN found the queue full and was dropped; the kernel sends
+    // it again after its initial retransmission timeout, 1 s
+    // (TCP_TIMEOUT_INIT), or later after a second drop: no connect can end
+    // sooner, on the client's clock or in the probe's buckets.
     assert!(
-        took.iter().all(|t| *t > 0.5),
-        "a connect did not wait: {took:?}"
+        took.iter().all(|t| *t >= 1.0),
+        "a connect ended before the SYN was sent again: {took:?}"
+    );
+    let below_timeout = hist
+        .buckets
+        .iter()
+        .find(|(le, _)| *le == 1.0)
+        .map(|(_, count)| *count);
+    assert_eq!(
+        below_timeout,
+        Some(0.0),
+        "connects at or under 1 s: {:?}",
+        hist.buckets
     );
     for t in &took {
         let le = hist
