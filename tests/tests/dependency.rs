@@ -161,6 +161,44 @@ fn response_times_per_remote_against_the_client_clock() {
     drop((slow_server, fast_server));
 }
 
+/// Past `--max-remotes`, a container's quieter remotes are summed as
+/// `remote="other"`: with a bound of 1, the busier of two servers keeps
+/// its name, the other's answers and connection go to `other`, and nothing
+/// is lost between the two.
+#[test]
+fn remotes_past_the_bound_are_summed_as_other() {
+    let agent = Agent::start(&["--signals", "dependency", "--max-remotes", "1"]);
+    let client = TestCgroup::create("pp-dep-bound");
+    let busy_cgroup = TestCgroup::create("pp-dep-busy");
+    let quiet_cgroup = TestCgroup::create("pp-dep-quiet");
+    let (busy_server, busy_port) = server(&busy_cgroup, 1);
+    let (quiet_server, quiet_port) = server(&quiet_cgroup, 1);
+    let (busy_client, _) = call(&client, busy_port, 30);
+    let (quiet_client, _) = call(&client, quiet_port, 5);
+    let scrape = agent.scrape();
+    let remotes: Vec<String> = scrape
+        .find(&format!("{RESPONSE}_count"), &[("cgroup", client.label())])
+        .map(|s| s.labels["remote"].clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let busy = format!("127.0.0.1:{busy_port}");
+    assert_eq!(remotes, [busy.clone(), "other".to_string()]);
+    let answers = |remote: &str| {
+        scrape
+            .histogram(RESPONSE, &at(&client, remote))
+            .map(|h| h.count)
+    };
+    assert_eq!(answers(&busy), Some(30.0));
+    assert_eq!(answers("other"), Some(5.0));
+    assert_eq!(
+        scrape.value(CONNECTIONS, &at(&client, "other")),
+        Some(1.0),
+        "the quiet server's open connection"
+    );
+    drop((busy_client, quiet_client, busy_server, quiet_server));
+}
+
 /// 20 connects to a closed port: 20 refused failures for that remote, and
 /// no answer observed.
 #[test]
