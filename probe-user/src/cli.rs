@@ -5,17 +5,16 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
-    kernel::{cgroup_state::CgroupState, loader::Programs, signals::Signal},
+    kernel::{btf::DEFAULT_BTF, cgroup_state::CgroupState, loader::Programs, signals::Signal},
     verdict::Thresholds,
 };
 
 /// Default address of the metrics endpoint.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9635";
-/// Where the running kernel publishes its BTF.
-pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// eBPF host pressure probe: per-container run-queue latency, syscall latency and
-/// TCP accept-queue pressure for Prometheus.
+/// eBPF host pressure probe: per container, which bottleneck it has (CPU,
+/// a noisy neighbour, accept queue, dependency, storage, memory) and whether
+/// more replicas would help, with the measurements behind it, for Prometheus.
 #[derive(Debug, Parser)]
 #[command(
     name = "pressure-probe",
@@ -27,7 +26,10 @@ pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
         (file, network, wait, sync, memory, process), how full each TCP listener's \
         accept queue is and how many connections it drops, and how long threads stall \
         reclaiming memory and how many are OOM-killed, with the kernel's own pressure \
-        stall information, and serves the numbers as Prometheus metrics. Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH, \
+        stall information, and how long the remote endpoints it calls take to answer \
+        (and how often connects to them fail). From these it names each container's \
+        bottleneck and whether more replicas would help, and serves it all as \
+        Prometheus metrics, a JSON API and a live view (`pressure-probe top`). Needs root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH, \
         and CAP_SYS_PTRACE for the network namespaces of other users' listeners) and a kernel with BTF \
         (CONFIG_DEBUG_INFO_BTF=y).\n\n\
         Start with `pressure-probe check` to see whether this host supports it.\n\n\

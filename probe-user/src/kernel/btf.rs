@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use btf_rs::{Backend, Btf, BtfType, Type};
 
-use crate::cli::DEFAULT_BTF;
+/// Where the running kernel publishes its BTF.
+pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// Where a field sits in a kernel struct.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

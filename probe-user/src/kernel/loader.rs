@@ -86,13 +86,22 @@ pub struct LoadOptions<'a> {
     pub state: CgroupState,
 }
 
+/// The BTF at `path`, parsed for aya. Making an `EbpfLoader` parses the
+/// running kernel's BTF already: callers drop that copy (`btf(None)`)
+/// before calling this, so that two (about 15 MB each) never coexist.
+fn parse_btf(path: &Path) -> Result<Btf> {
+    Btf::parse_file(path, Endianness::default())
+        .with_context(|| format!("cannot parse kernel BTF at {}", path.display()))
+}
+
 /// Loads the object and attaches one program per hook (iterators are only
 /// loaded: the agent runs them at scrape time). Must
 /// run inside a tokio runtime when `ebpf_log` is set (the log reader is a task).
 pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
-    let btf = Btf::parse_file(options.btf_path, Endianness::default())
-        .with_context(|| format!("cannot parse kernel BTF at {}", options.btf_path.display()))?;
+    let btf;
     let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    btf = parse_btf(options.btf_path)?;
     loader.btf(Some(&btf));
     // One entry per cgroup.
     for map in [
@@ -268,9 +277,10 @@ pub fn trial_load(
     state: CgroupState,
     globals: &[(&str, u64)],
 ) -> Result<()> {
-    let btf = Btf::parse_file(btf_path, Endianness::default())
-        .with_context(|| format!("cannot parse kernel BTF at {}", btf_path.display()))?;
+    let btf;
     let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    btf = parse_btf(btf_path)?;
     loader.btf(Some(&btf));
     for (name, value) in globals {
         loader.override_global(name, value, true);

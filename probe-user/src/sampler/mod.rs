@@ -179,6 +179,15 @@ impl Latest {
         Health::Ok
     }
 
+    /// Marks the agent failed for good (a bug: a panic), with why; the
+    /// first reason stays.
+    pub fn fail(&self, why: String) {
+        error!("{why}; restart the agent");
+        self.with_state(|state| {
+            state.stopped.get_or_insert(why);
+        });
+    }
+
     fn publish(&self, mut sample: Sample) {
         let mut latest = match self.sample.write() {
             Ok(latest) => latest,
@@ -227,13 +236,7 @@ impl Latest {
                             latest.with_state(|state| state.error = Some(format!("{err:#}")));
                         }
                         Err(panic) => {
-                            let why = panic
-                                .downcast_ref::<&str>()
-                                .map(|s| s.to_string())
-                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                .unwrap_or_else(|| "a panic".into());
-                            error!("the sampler stopped: {why}; restart the agent");
-                            latest.with_state(|state| state.stopped = Some(why));
+                            latest.fail(format!("the sampler panicked: {}", panic_message(&*panic)));
                             return;
                         }
                     }
@@ -246,6 +249,15 @@ impl Latest {
             .expect("cannot start the sampler thread");
         SamplerThread { stop, thread }
     }
+}
+
+/// What a panic said, from its payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 /// The sampler's thread.
@@ -308,7 +320,7 @@ mod tests {
             Ok(sample())
         });
         let health = wait_for(&latest, |h| matches!(h, Health::Failed(_)));
-        assert_eq!(health, Health::Failed("a bug".into()));
+        assert_eq!(health, Health::Failed("the sampler panicked: a bug".into()));
         // The endpoints can still read the last sample (and refuse to serve it).
         let _ = latest.sample();
     }

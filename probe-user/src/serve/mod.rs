@@ -20,13 +20,15 @@ use axum::{
 };
 pub use connections::Limits;
 use tokio::net::TcpListener;
-use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
+};
 use tracing::error;
 pub use web_config::WebConfig;
 
 use crate::{
     export::Format,
-    sampler::{Health, Latest},
+    sampler::{Health, Latest, panic_message},
     serve::web_config::Security,
 };
 
@@ -69,11 +71,33 @@ pub async fn serve(
 
 /// The endpoints, answering from `latest`.
 fn router(latest: Arc<Latest>, request_timeout: Duration) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(landing))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .route("/api/v1/containers", get(containers))
+        .route("/api/v1/containers", get(containers));
+    with_layers(routes, latest, request_timeout)
+}
+
+/// `routes` answering from `latest`, within the endpoint's bounds. A
+/// panic while answering (a bug) marks the agent failed, so that
+/// `/healthz` says so from then on, and is answered 503.
+fn with_layers(
+    routes: Router<Arc<Latest>>,
+    latest: Arc<Latest>,
+    request_timeout: Duration,
+) -> Router {
+    let on_panic = {
+        let latest = latest.clone();
+        move |payload: Box<dyn std::any::Any + Send>| {
+            latest.fail(format!(
+                "answering a request panicked: {}",
+                panic_message(&*payload)
+            ));
+            unhealthy(&latest).unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+    };
+    routes
         .with_state(latest)
         .layer(middleware::from_fn(authenticate))
         // No endpoint takes a body.
@@ -82,6 +106,20 @@ fn router(latest: Arc<Latest>, request_timeout: Duration) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        .layer(CatchPanicLayer::custom(on_panic))
+}
+
+/// `work` on a thread of tokio's blocking pool (CPU work off the async
+/// threads); a panic there goes on in the caller, as if it had run inline.
+async fn off_async<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Some(done),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => {
+            error!("a blocking task did not finish: {err}");
+            None
+        }
+    }
 }
 
 /// Answers 401 to a request without the credentials the web configuration
@@ -159,9 +197,7 @@ fn unhealthy(latest: &Latest) -> Option<Response> {
             "unhealthy: the last sample is {:.1} s old; the last error: {error}\n",
             age.as_secs_f64()
         ),
-        Health::Failed(why) => {
-            format!("unhealthy: the sampler stopped ({why}); restart the agent\n")
-        }
+        Health::Failed(why) => format!("unhealthy: {why}; restart the agent\n"),
     };
     Some((StatusCode::SERVICE_UNAVAILABLE, why).into_response())
 }
@@ -178,10 +214,10 @@ async fn metrics(State(latest): State<Arc<Latest>>, headers: HeaderMap) -> Respo
             .unwrap_or_default(),
     );
     let sample = latest.sample();
-    // Encoding is CPU work (once per sample and format): off the async threads.
-    let body = tokio::task::spawn_blocking(move || sample.exposition(format, gzip)).await;
+    // Encoding is CPU work (once per sample and format).
+    let body = off_async(move || sample.exposition(format, gzip)).await;
     match body {
-        Ok(Ok(body)) => {
+        Some(Ok(body)) => {
             let mut response =
                 ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
             if gzip {
@@ -196,7 +232,7 @@ async fn metrics(State(latest): State<Arc<Latest>>, headers: HeaderMap) -> Respo
             );
             response
         }
-        Ok(Err(err)) => {
+        Some(Err(err)) => {
             error!("cannot encode the exposition: {err}");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -204,10 +240,7 @@ async fn metrics(State(latest): State<Arc<Latest>>, headers: HeaderMap) -> Respo
             )
                 .into_response()
         }
-        Err(err) => {
-            error!("the encoding task failed: {err}");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -225,9 +258,58 @@ async fn healthz(State(latest): State<Arc<Latest>>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use axum::{body::Body, http::HeaderValue};
+    use tower::ServiceExt;
 
     use super::*;
+    use crate::{sampler::Sample, snapshot::Snapshot};
+
+    async fn panics_inline() -> &'static str {
+        panic!("a bug")
+    }
+
+    async fn panics_blocking() -> &'static str {
+        off_async(|| -> &'static str { panic!("a bug") })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// A panic while answering, inline or on the blocking pool (where the
+    /// exposition is encoded), marks the agent failed: that request and
+    /// `/healthz` from then on answer 503 with the panic's message.
+    #[tokio::test]
+    async fn a_panic_while_answering_fails_health() {
+        for route in ["/inline", "/blocking"] {
+            let latest = Latest::new(
+                Sample::new(
+                    Snapshot::default(),
+                    Duration::ZERO,
+                    Vec::new(),
+                    Duration::ZERO,
+                ),
+                Duration::from_secs(3600),
+            );
+            let routes = Router::new()
+                .route("/healthz", get(healthz))
+                .route("/inline", get(panics_inline))
+                .route("/blocking", get(panics_blocking));
+            let app = with_layers(routes, latest.clone(), Duration::from_secs(10));
+            let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+            let health = app.clone().oneshot(get("/healthz")).await.unwrap();
+            assert_eq!(health.status(), StatusCode::OK);
+            let answer = app.clone().oneshot(get(route)).await.unwrap();
+            assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE, "{route}");
+            let health = app.oneshot(get("/healthz")).await.unwrap();
+            assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE, "{route}");
+            let body = axum::body::to_bytes(health.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&body),
+                "unhealthy: answering a request panicked: a bug; restart the agent\n"
+            );
+        }
+    }
 
     #[test]
     fn gzip_is_negotiated() {
