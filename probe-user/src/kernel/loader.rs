@@ -98,10 +98,9 @@ fn parse_btf(path: &Path) -> Result<Btf> {
 /// loaded: the agent runs them at scrape time). Must
 /// run inside a tokio runtime when `ebpf_log` is set (the log reader is a task).
 pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
-    let btf;
     let mut loader = EbpfLoader::new();
     loader.btf(None);
-    btf = parse_btf(options.btf_path)?;
+    let btf = parse_btf(options.btf_path)?;
     loader.btf(Some(&btf));
     // One entry per cgroup.
     for map in [
@@ -277,10 +276,9 @@ pub fn trial_load(
     state: CgroupState,
     globals: &[(&str, u64)],
 ) -> Result<()> {
-    let btf;
     let mut loader = EbpfLoader::new();
     loader.btf(None);
-    btf = parse_btf(btf_path)?;
+    let btf = parse_btf(btf_path)?;
     loader.btf(Some(&btf));
     for (name, value) in globals {
         loader.override_global(name, value, true);
