@@ -178,6 +178,7 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("pp-workload --help", Workload(&["--help"]), Reports(0, &["usage: pp-workload"])),
     ("pp-workload without arguments", Workload(&[]), Reports(2, &["usage: pp-workload"])),
     ("--log-root that is a file", AgentWith(&["--log-root", "{file}"]), Survives("--log-root is not a folder")),
+    ("--log-root missing", AgentWith(&["--log-root", "/nonexistent/pods"]), Survives("--log-root is not a folder")),
     // HTTP.
     ("POST", Request(b"POST /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), Answers(&[405])),
     ("PUT", Request(b"PUT /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), Answers(&[405])),
@@ -574,6 +575,10 @@ impl Scratch {
             .unwrap_or(0.0);
         check(unresolved >= 1.0, || {
             format!("pressure_probe_cgroups_unresolved is {unresolved}")
+        })?;
+        let warning = format!("its series are labelled cgroup=\"id:{id}\"");
+        check(self.agent.logged(&warning, Duration::from_secs(5)), || {
+            format!("no log line says {warning:?}")
         })
     }
 
@@ -800,7 +805,7 @@ fn shift_wall_clock(seconds: i64) {
 
 /// Ids of the loaded programs of the probe's signals (anyone's).
 fn probe_programs() -> BTreeSet<u32> {
-    agent::loaded_program_ids(&["runq_", "syscall_", "tcp_"])
+    agent::loaded_program_ids(&["runq_", "syscall_", "tcp_", "memory_", "dependency_"])
         .into_iter()
         .map(|(id, _)| id)
         .collect()
