@@ -47,6 +47,10 @@ enum Fault {
     /// A pod whose kubelet log folders give these (namespace, pod,
     /// container) names, with a process in its container's cgroup.
     KubeNames(&'static str, &'static str, &'static str),
+    /// A pod's cgroup path (kubepods, its pod and container ids) copied
+    /// below a delegated cgroup, with a process in it; the kubelet's log
+    /// folders name that pod.
+    SpoofedPod,
     /// This many connections that send nothing, held open.
     IdleConnections(usize),
     /// A client that sends a request header line a second, forever.
@@ -91,6 +95,8 @@ enum Outcome {
     /// The pod's series carry exactly these names; the exposition is
     /// promtool-clean.
     Named,
+    /// Its series carry no Kubernetes names.
+    NotNamed,
     /// `/healthz` and `/metrics` answer 200 within this time.
     StillAnswersWithin(Duration),
     /// The agent closes the connection within this time.
@@ -179,6 +185,9 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("pp-workload without arguments", Workload(&[]), Reports(2, &["usage: pp-workload"])),
     ("--log-root that is a file", AgentWith(&["--log-root", "{file}"]), Survives("--log-root is not a folder")),
     ("--log-root missing", AgentWith(&["--log-root", "/nonexistent/pods"]), Survives("--log-root is not a folder")),
+    ("--web-config missing", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{missing.yml}"]), Refused(1, &["cannot read the web configuration", "missing.yml"])),
+    ("--web-config with a plaintext password", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{plaintext.yml}"]), Refused(1, &["not a bcrypt hash", "plaintext.yml"])),
+    ("--web-config with client certificates and no CA", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{no-ca.yml}"]), Refused(1, &["cannot read certificates from", "no-ca.yml"])),
     // HTTP.
     ("POST", Request(b"POST /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), Answers(&[405])),
     ("PUT", Request(b"PUT /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), Answers(&[405])),
@@ -207,6 +216,7 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("names with quotes, backslashes, braces and spaces", CgroupNames(&[b"q\"uote", b"back\\slash", b"br{ace}=,x", b" lead and trail "]), Labelled(&["{parent}/q\"uote", "{parent}/back\\slash", "{parent}/br{ace}=,x", "{parent}/ lead and trail "])),
     ("names in other scripts and a 255-byte name", CgroupNames(&["\u{e9}t\u{e9} \u{1f600} \u{65e5}\u{672c}".as_bytes(), LONG_NAME.as_bytes()]), Labelled(&["{parent}/\u{e9}t\u{e9} \u{1f600} \u{65e5}\u{672c}", "{parent}/{long}"])),
     ("hostile kubelet names", KubeNames("sh\"op\\", "web{1}=\n", "c\u{e9}\"x"), Named),
+    ("a pod's path copied below a delegated cgroup", SpoofedPod, NotNamed),
     ("a cgroup path longer than PATH_MAX", DeepCgroup, ExportedById),
     // The host under the agent.
     ("the cgroup root lazily unmounted", LazyUnmount, PathsStillResolve),
@@ -278,6 +288,17 @@ impl Scratch {
         fs::write(dir.join("garbage_btf"), garbage).unwrap();
         let vmlinux = fs::read("/sys/kernel/btf/vmlinux").unwrap();
         fs::write(dir.join("truncated_btf"), &vmlinux[..vmlinux.len() / 3]).unwrap();
+        fs::write(
+            dir.join("plaintext.yml"),
+            "basic_auth_users:\n  alice: secret\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.join("no-ca.yml"),
+            "tls_server_config:\n  cert_file: a.pem\n  key_file: a.key\n  \
+             client_auth_type: RequireAndVerifyClientCert\n",
+        )
+        .unwrap();
         let logs = dir.join("logs");
         fs::create_dir_all(logs.join("pods")).unwrap();
         fs::create_dir_all(logs.join("containers")).unwrap();
@@ -351,6 +372,7 @@ impl Scratch {
             }
             (CgroupNames(names), Labelled(labels)) => self.labelled(names, labels),
             (KubeNames(namespace, pod, container), Named) => self.named(namespace, pod, container),
+            (SpoofedPod, NotNamed) => self.not_named(),
             (IdleConnections(count), StillAnswersWithin(within)) => {
                 let idle: Vec<TcpStream> = (0..*count)
                     .map(|_| TcpStream::connect(self.agent.addr()).unwrap())
@@ -517,6 +539,33 @@ impl Scratch {
         );
         check(
             names == (Some(namespace), Some(pod), Some(container)),
+            || format!("labels {:?}", sample.labels),
+        )
+    }
+
+    /// Kubernetes is recognised only where the kubelet puts its pods (here
+    /// `--kubepods-root`): the same path below another cgroup gets no names,
+    /// though the log folders name its pod.
+    fn not_named(&self) -> Checked {
+        let uid = "5f0e1d2c-3b4a-5968-7a6b-5c4d3e2f1a0b";
+        let id = "cd".repeat(32);
+        fs::create_dir_all(self.logs.join(format!("pods/shop_web-1_{uid}/nginx")))
+            .map_err(|e| e.to_string())?;
+        let (dir, cgroup) = self
+            .pods
+            .add(&format!("delegated/spoof/kubepods/burstable/pod{uid}/{id}"));
+        Workload::sleeper(&dir, 0, 5, 300).wait();
+        self.agent.signal(libc::SIGHUP);
+        let scrape = self.agent.scrape();
+        let wanted = [("cgroup", cgroup.as_str())];
+        let sample = scrape
+            .find("pressure_runqueue_latency_seconds_count", &wanted)
+            .next()
+            .ok_or_else(|| format!("no series for {cgroup}"))?;
+        check(
+            ["namespace", "pod", "container", "pod_uid", "container_id"]
+                .iter()
+                .all(|name| !sample.labels.contains_key(*name)),
             || format!("labels {:?}", sample.labels),
         )
     }

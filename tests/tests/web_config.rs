@@ -5,7 +5,7 @@
 use std::{fs, time::Duration};
 
 use integration_tests::{
-    agent::{Agent, command, run_to_end},
+    agent::{Agent, command},
     tls::{Pki, bcrypt_hash, curl},
 };
 
@@ -192,37 +192,6 @@ fn client_certificates_are_verified() {
         assert!(
             refused.exit != 0 && refused.status == 0,
             "{what} was answered: {refused:?}"
-        );
-    }
-}
-
-#[test]
-fn a_wrong_web_config_stops_the_agent_with_the_reason() {
-    let pki = Pki::new("wrong");
-    let missing = pki.path("missing.yml");
-    let plaintext = pki.write("plain.yml", "basic_auth_users:\n  alice: secret\n");
-    let no_ca = pki.write(
-        "no-ca.yml",
-        "tls_server_config:\n  cert_file: a.pem\n  key_file: a.key\n  \
-         client_auth_type: RequireAndVerifyClientCert\n",
-    );
-    for (file, says) in [
-        (&missing, "cannot read the web configuration"),
-        (&plaintext, "not a bcrypt hash"),
-        (&no_ca, "cannot read certificates from"),
-    ] {
-        let (status, _, stderr) = run_to_end(&[
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--web-config",
-            file.to_str().unwrap(),
-        ]);
-        assert!(!status.success(), "{} was accepted", file.display());
-        assert!(
-            stderr.contains(says) && stderr.contains(&file.display().to_string()),
-            "{}: {stderr}",
-            file.display()
         );
     }
 }
