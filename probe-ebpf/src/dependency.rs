@@ -116,7 +116,8 @@ fn socket_state(sk: KernelPtr, create: bool) -> Option<&'static mut SocketState>
             sk.as_ptr() as *mut _,
             ptr::null_mut(),
             flags,
-        ) as *mut SocketState;
+        )
+        .cast::<SocketState>();
         state.as_mut()
     }
 }
@@ -215,7 +216,7 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
             // SAFETY: `stats` is a value of the remotes map, live for this run.
             unsafe {
                 observe_since(&raw mut (*stats).connect, state.connect_ns);
-                atomic_add(&raw mut (*stats).established as *mut u64, 1);
+                atomic_add((&raw mut (*stats).established).cast::<u64>(), 1);
             }
         }
         (TCP_SYN_SENT, TCP_CLOSE) => {
@@ -241,7 +242,7 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
             state.established = 0;
             if let Some(stats) = remote_stats(&state.key) {
                 // SAFETY: as above; adding all ones subtracts one.
-                unsafe { atomic_add(&raw mut (*stats).established as *mut u64, u64::MAX) };
+                unsafe { atomic_add((&raw mut (*stats).established).cast::<u64>(), u64::MAX) };
             }
         }
         _ => {}

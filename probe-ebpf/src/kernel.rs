@@ -113,7 +113,7 @@ impl KernelPtr {
     pub fn read<T: Field>(self, offset: u64) -> T {
         // SAFETY: a load through a kernel pointer, which the verifier checks
         // against the kernel's type at this offset (see `KernelPtr`).
-        unsafe { core::ptr::read_volatile(self.0.add(offset as usize) as *const T) }
+        unsafe { core::ptr::read_volatile(self.0.add(offset as usize).cast::<T>()) }
     }
 
     /// The pointer field at byte `offset`; `None` if it is null.
@@ -121,7 +121,7 @@ impl KernelPtr {
     pub fn read_ptr(self, offset: u64) -> Option<KernelPtr> {
         // SAFETY: as `read`; the field holds a pointer of the kernel's type.
         let ptr =
-            unsafe { core::ptr::read_volatile(self.0.add(offset as usize) as *const *const u8) };
+            unsafe { core::ptr::read_volatile(self.0.add(offset as usize).cast::<*const u8>()) };
         (!ptr.is_null()).then_some(KernelPtr(ptr))
     }
 }

@@ -148,14 +148,18 @@ impl BornIn {
         let pid =
             unsafe { libc::syscall(libc::SYS_clone3, &raw const args, size_of::<CloneArgs>()) };
         if pid == 0 {
-            // SAFETY: see above; the child never returns from here.
-            unsafe {
-                let null = libc::open(devnull.as_ptr(), libc::O_RDWR);
-                libc::dup2(null, 0);
-                libc::dup2(null, 1);
-                libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
-                libc::_exit(127);
-            }
+            // The child never returns from here.
+            // SAFETY: see above; a NUL-terminated path made before the call.
+            let null = unsafe { libc::open(devnull.as_ptr(), libc::O_RDWR) };
+            // SAFETY: see above; dup2 of descriptors the child holds.
+            unsafe { libc::dup2(null, 0) };
+            // SAFETY: as the previous.
+            unsafe { libc::dup2(null, 1) };
+            // SAFETY: see above; the path and a NULL-terminated array of
+            // NUL-terminated arguments, made before the call.
+            unsafe { libc::execv(path.as_ptr(), argv_ptrs.as_ptr()) };
+            // SAFETY: _exit ends the child at once (execv failed).
+            unsafe { libc::_exit(127) };
         }
         assert!(
             pid > 0,
@@ -240,11 +244,10 @@ impl BornIn {
 
 impl Drop for BornIn {
     fn drop(&mut self) {
-        // SAFETY: kill(2) and waitpid(2) on our own child.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-        }
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        // SAFETY: waitpid(2) of our own child; a null status is allowed.
+        unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
     }
 }
 

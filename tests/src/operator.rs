@@ -11,8 +11,11 @@ use serde_json::{Map, Value, json};
 
 /// The probe's pod as discovery would see it.
 pub struct ProbePod<'a> {
+    /// Its namespace.
     pub namespace: &'a str,
+    /// Its name.
     pub name: &'a str,
+    /// The node it runs on.
     pub node: &'a str,
 }
 

@@ -198,13 +198,13 @@ pub fn median(values: &mut [f64]) -> f64 {
 
 /// ns per `getppid()` syscall, in a loop pinned to `cpu`, run in this process.
 fn getppid_nanos(cpu: usize, loops: u64) -> Result<f64> {
-    // SAFETY: a zeroed cpu_set_t is valid; the calls take it by pointer.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) != 0 {
-            bail!("cannot pin the benchmark to CPU {cpu}");
-        }
+    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of the set it is given.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: sched_setaffinity reads the set, of the size given.
+    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        bail!("cannot pin the benchmark to CPU {cpu}");
     }
     let calls = loops * 10;
     let started = std::time::Instant::now();
