@@ -263,9 +263,10 @@ pub struct VerdictArgs {
     #[arg(env = "PRESSURE_PROBE_CPU_WAIT_SHARE", long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_wait_share,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub cpu_wait_share: f64,
-    /// CPU pressure is `cpu` (its own threads, more replicas help) when at
-    /// least this share of its threads' preemptions were by its own
-    /// threads; else `cpu_neighbour`.
+    /// CPU pressure is `cpu` (its own doing, more replicas help) when at
+    /// least this share of the time its threads waited behind someone was
+    /// behind its own threads or throttled at its CPU quota; else
+    /// `cpu_neighbour`.
     #[arg(env = "PRESSURE_PROBE_CPU_OWN_SHARE", long, value_name = "SHARE", default_value_t = Thresholds::default().cpu_own_share,
           allow_negative_numbers = true, value_parser = parse_share)]
     pub cpu_own_share: f64,
@@ -289,8 +290,9 @@ pub struct VerdictArgs {
     #[arg(env = "PRESSURE_PROBE_MEMORY_STALL_SHARE", long, value_name = "SHARE", default_value_t = Thresholds::default().memory_stall_share,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub memory_stall_share: f64,
-    /// Fewest observations (waits, syscalls, queued connections) over the
-    /// window for a pressure to count at all.
+    /// Fewest observations (waits, syscalls, queued connections, a remote's
+    /// answers or failed connects) over the window for a pressure to count
+    /// at all.
     #[arg(env = "PRESSURE_PROBE_MIN_EVENTS", long, value_name = "N", default_value_t = Thresholds::default().min_events,
           allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_events: u64,

@@ -190,6 +190,14 @@ fn top_under_tmux(agent: &Agent, expected: &[(&TestCgroup, Verdict)]) {
         })
     });
     assert!(screen.contains("sorted by worst first"), "{screen}");
+    // Worst first: containers with a bottleneck above those with none.
+    let rows = rows_of(&screen);
+    let none = |row: &String| row.split_whitespace().nth(1) == Some("none");
+    let first_none = rows.iter().position(none);
+    let last_bottleneck = rows.iter().rposition(|row| !none(row));
+    if let (Some(first_none), Some(last_bottleneck)) = (first_none, last_bottleneck) {
+        assert!(first_none > last_bottleneck, "not worst first:\n{screen}");
+    }
     // `s`: by name.
     top.keys(&["s"]);
     let screen = top.wait_for("s did not sort by name", |s| s.contains("sorted by name"));
@@ -413,8 +421,14 @@ fn each_bottleneck_gets_its_verdict() {
             cgroup.label()
         );
     }
-    // top on a terminal: the verdicts, sorting, filtering, quitting.
-    top_under_tmux(&agent, &expected[..5]);
+    // top on a terminal: the verdicts, sorting, filtering, quitting. A kill
+    // stays in the window for the window only: kill again, so that every
+    // scenario still holds while top runs.
+    assert!(
+        !Workload::memory(memory.dir(), &limit.v1_dir(), "-", 160).finished(),
+        "the workload past its limit was not killed"
+    );
+    top_under_tmux(&agent, &expected);
 
     let dependency_p95 = entry(&caller)["evidence"]["dependencies"][0]["p95_seconds"]
         .as_f64()

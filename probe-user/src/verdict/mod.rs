@@ -151,8 +151,9 @@ impl fmt::Display for Bottleneck {
 pub struct Thresholds {
     /// Time waited for a CPU / window, summed over threads.
     pub cpu_wait_share: f64,
-    /// Share of its preemptions by its own threads from which CPU pressure
-    /// is `cpu` (else `cpu_neighbour`).
+    /// Share of the time its threads waited behind someone that was its own
+    /// doing (behind its own threads, or throttled at its quota) from which
+    /// CPU pressure is `cpu` (else `cpu_neighbour`).
     pub cpu_own_share: f64,
     /// Accept-queue fill (depth / limit).
     pub accept_fill: f64,
@@ -187,7 +188,8 @@ pub struct Finding {
     pub bottleneck: Bottleneck,
     /// How many times over its threshold.
     pub score: f64,
-    /// The port or syscall class it is about, where there is one.
+    /// The port, remote endpoint or syscall class it is about, where there
+    /// is one.
     pub detail: String,
 }
 
@@ -196,7 +198,7 @@ pub struct Finding {
 pub struct Diagnosis {
     /// The worst pressure (or `None`).
     pub bottleneck: Bottleneck,
-    /// Its detail (a port, a syscall class), or empty.
+    /// Its detail (a port, a remote endpoint, a syscall class), or empty.
     pub detail: String,
     /// Every pressure over its threshold, worst first.
     pub findings: Vec<Finding>,
