@@ -6,8 +6,8 @@
 //! Prometheus computes each pressure's score from the exported series over
 //! the window, as the agent does from its samples (`increase()` and
 //! `rate()` extrapolate to the window's edges, so a score right at a
-//! threshold can differ by a few percent). The verdict itself, ranked and
-//! with its tie order, is the agent's `pressure_bottleneck` metric.
+//! threshold can differ by a few percent), ranks them with the verdict's
+//! tie order, and alerts on each container's verdict only.
 
 use std::{fmt::Write, time::Duration};
 
@@ -81,9 +81,11 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
          # `pressure-probe.trends` records 5-minute views for dashboards and autoscalers.\n\
          # `pressure-probe.verdict` computes each pressure's score as the agent's verdict\n\
          # does (README, section Verdict): how many times over its threshold, over the\n\
-         # last {w}; a pressure counts from 1. Each alert names its bottleneck, because the\n\
-         # fix differs, and says whether more replicas would help; alerts are about\n\
-         # containers only (Kubernetes or Docker), per node, each with its runbook.\n\
+         # last {w}; a pressure counts from 1; the highest score is the verdict, ties in\n\
+         # the agent's order. Each alert fires on its container's verdict only and names\n\
+         # its bottleneck, because the fix differs, and says whether more replicas would\n\
+         # help; alerts are about containers only (Kubernetes or Docker), per node, each\n\
+         # with its runbook.\n\
          # `pressure-probe.self` watches the probe itself.\n\
          groups:\n",
         window = window.as_secs_f64(),
@@ -321,32 +323,60 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
         "container_bottleneck:pressure_score:window",
         &terms.join("\nor\n"),
     );
+    // The ranking: the highest score wins; a tie goes to the bottleneck
+    // listed first (`scores` is in the verdict's tie order), by adding a
+    // tiny offset for the ranking only: the value kept is the score itself.
+    let ranked: Vec<String> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, (bottleneck, _))| {
+            format!(
+                "container_bottleneck:pressure_score:window{{bottleneck=\"{}\"}} + {}e-09",
+                bottleneck.label(),
+                scores.len() - i
+            )
+        })
+        .collect();
+    record(
+        &mut out,
+        "The verdict, as the agent's pressure_bottleneck: each container's highest score, \
+         a tie to the first of memory, accept_queue, dependency, cpu_neighbour, cpu, \
+         storage (label `bottleneck`, value its score; absent when none is over 1).",
+        "container:pressure_bottleneck:window",
+        &format!(
+            "container_bottleneck:pressure_score:window\n\
+             and on ({C}, bottleneck) topk by ({C}) (1,\n{})",
+            indent(&ranked.join("\nor "))
+        ),
+    );
 
     out.push_str("\n  - name: pressure-probe.alerts\n    rules:\n");
     let who = "{{ $labels.namespace }}/{{ $labels.pod }} {{ $labels.container }} \
                ({{ $labels.cgroup }} on {{ with $labels.node }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }})";
+    // Each alert fires for its container's verdict only, as the agent
+    // judges: one bottleneck alert per container at a time.
     for (bottleneck, _) in &scores {
         let label = bottleneck.label();
-        // A slow dependency is named: its alert is per remote.
+        let verdict = |only: &str| {
+            format!("container:pressure_bottleneck:window{{bottleneck=\"{label}\",{only}}}")
+        };
+        // A slow or failing dependency is named: its alert is per remote.
         let (expr, summary) = if *bottleneck == Bottleneck::Dependency {
             (
                 for_containers(|only| {
                     format!(
-                        "container_remote:pressure_dependency_response_seconds:p95{{{only}}} / {} >= 1",
-                        t.dependency_p95
+                        "(\n  container_remote:pressure_dependency_response_seconds:p95 / {p95} >= 1\n  \
+                         or 2 * (sum by ({C}, remote) (\n    \
+                         increase(pressure_dependency_connect_failures_total[{w}])) >= bool {min}) >= 1\n)\n\
+                         and on ({C}) {}",
+                        verdict(only),
+                        p95 = t.dependency_p95
                     )
                 }),
-                format!("{who}: {{{{ $labels.remote }}}} answers slowly"),
+                format!("{who}: {{{{ $labels.remote }}}} answers slowly or fails"),
             )
         } else {
-            (
-                for_containers(|only| {
-                    format!(
-                        "container_bottleneck:pressure_score:window{{bottleneck=\"{label}\",{only}}}"
-                    )
-                }),
-                format!("{who}: {label}"),
-            )
+            (for_containers(verdict), format!("{who}: {label}"))
         };
         alert(
             &mut out,
