@@ -58,6 +58,13 @@ impl TestCgroup {
         fs::metadata(&self.dir).unwrap().ino()
     }
 
+    /// Moves process `pid`, all its threads, into it.
+    pub fn adopt(&self, pid: u32) {
+        fs::write(self.dir.join("cgroup.procs"), pid.to_string()).unwrap_or_else(|e| {
+            panic!("cannot move process {pid} into {}: {e}", self.dir.display())
+        });
+    }
+
     /// Makes `relative` (and its parents) below it; returns (dir, label).
     pub fn add(&self, relative: &str) -> (PathBuf, String) {
         let dir = self.dir.join(relative);

@@ -158,6 +158,8 @@ pub fn loadtest(names: &[String], quick: bool) -> Result<()> {
         }
     };
     let mut failures = Vec::new();
+    let started = Instant::now();
+    let count = scenarios.len();
     for scenario in scenarios {
         let out = workspace_root().join("target/loadtest").join(scenario.name);
         let _ = fs::remove_dir_all(&out);
@@ -199,6 +201,14 @@ pub fn loadtest(names: &[String], quick: bool) -> Result<()> {
             Err(err) => failures.push(format!("{}: {err:#}", scenario.name)),
         }
     }
+    // Reported, not enforced (a time is no test): --quick is meant to take
+    // at most 6 minutes for the six scenarios on a 2-CPU machine.
+    let took = started.elapsed().as_secs();
+    eprintln!(
+        "xtask: loadtest: {count} scenarios in {} min {} s (builds and installs before them not counted)",
+        took / 60,
+        took % 60
+    );
     if !failures.is_empty() {
         bail!("load test: {}", failures.join("; "));
     }
@@ -325,6 +335,8 @@ fn start_service(
                 [
                     "--backlog",
                     "2",
+                    "--acceptors",
+                    "1",
                     "--accept-delay-ms",
                     "25",
                     "--close-connections",
@@ -538,11 +550,15 @@ fn run_scenario(
     out: &Path,
 ) -> Result<Outcome> {
     let window = plan.step_seconds - 1;
+    // The probe, the service and the database each in a cgroup of its own
+    // (made first, so that the agent is stopped before it is removed).
+    let probe_cgroup = TestCgroup::create("pp-loadtest-probe");
     let agent = Agent::start_binary(
         tools.agent,
         &["--window", &window.to_string(), "--interval", "1"],
     )
     .map_err(|err| anyhow::anyhow!("{err}"))?;
+    probe_cgroup.adopt(agent.pid());
     let prometheus = Prometheus::start(agent.addr(), false);
     let service = TestCgroup::create(&format!("pp-loadtest-{}", scenario.name));
     let mut setup = Setup::default();

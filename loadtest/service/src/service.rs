@@ -33,7 +33,7 @@ use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::{TcpSocket, TcpStream},
+    net::{TcpListener, TcpSocket, TcpStream},
     sync::Semaphore,
 };
 
@@ -60,7 +60,10 @@ pub struct Options {
     /// Listen backlog (accept-queue limit).
     #[arg(long, default_value_t = 1024)]
     backlog: u32,
-    /// Milliseconds the single acceptor spends on each connection before
+    /// Tasks accepting connections from the listener, side by side.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    acceptors: u16,
+    /// Milliseconds each acceptor spends on each connection before
     /// accepting the next.
     #[arg(long, default_value_t = 0)]
     accept_delay_ms: u64,
@@ -212,22 +215,39 @@ pub fn run(options: Options) -> Result<()> {
         socket
             .bind(options.listen)
             .with_context(|| format!("cannot listen on {}", options.listen))?;
-        let listener = socket.listen(options.backlog)?;
+        let listener = Arc::new(socket.listen(options.backlog)?);
         println!("listening {}", listener.local_addr()?);
         let delay = Duration::from_millis(options.accept_delay_ms);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let service = TowerToHyperService::new(router.clone());
-            let keep_alive = !options.close_connections;
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(keep_alive)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
+        let keep_alive = !options.close_connections;
+        let acceptors: Vec<_> = (0..options.acceptors)
+            .map(|_| tokio::spawn(accept(listener.clone(), router.clone(), delay, keep_alive)))
+            .collect();
+        for acceptor in acceptors {
+            acceptor.await??;
         }
+        Ok(())
     })
+}
+
+/// Accepts connections from `listener` and serves each on a task of its
+/// own, waiting `delay` after each; ends at the first error.
+async fn accept(
+    listener: Arc<TcpListener>,
+    router: Router,
+    delay: Duration,
+    keep_alive: bool,
+) -> Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(keep_alive)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
 }
