@@ -567,7 +567,7 @@ fn indent(text: &str) -> String {
 /// The alert of `bottleneck`.
 fn alert_name(bottleneck: Bottleneck) -> &'static str {
     match bottleneck {
-        Bottleneck::Memory => "ContainerMemoryBound",
+        Bottleneck::Memory => "ContainerMemoryStalled",
         Bottleneck::AcceptQueue => "ContainerAcceptQueueFull",
         Bottleneck::Dependency => "DependencySlow",
         Bottleneck::CpuNeighbour => "ContainerCpuNeighbourBound",
