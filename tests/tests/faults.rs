@@ -204,7 +204,8 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("200 headers", LargeRequest(|| { let headers: String = (0..200).map(|i| format!("X-{i}: y\r\n")).collect(); format!("GET /healthz HTTP/1.1\r\n{headers}\r\n").into_bytes() }), Answers(&[431])),
     ("a 200 kB URL", LargeRequest(|| format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(200_000)).into_bytes()), Answers(&[414])),
     ("1100 idle connections", IdleConnections(1100), StillAnswersWithin(Duration::from_secs(5))),
-    ("headers sent a line a second", SlowHeaders, ClosedWithin(Duration::from_secs(30))),
+    // The default --http-header-timeout is 10 s; the client notices within its next second.
+    ("headers sent a line a second", SlowHeaders, ClosedWithin(Duration::from_secs(15))),
     ("100 clients scraping for 30 s", ConcurrentScrapes(100, 30), EveryScrapeAnswered),
     // Signals.
     ("SIGHUP", Signal(libc::SIGHUP), Survives("SIGHUP received")),

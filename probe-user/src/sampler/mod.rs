@@ -71,6 +71,8 @@ pub struct Sample {
     pub sequence: u64,
     /// Its expositions, per format: plain and gzipped.
     encodings: [[OnceLock<Result<Bytes, String>>; 2]; Format::ALL.len()],
+    /// Its API document.
+    api: OnceLock<Bytes>,
 }
 
 impl Sample {
@@ -89,7 +91,14 @@ impl Sample {
             took,
             sequence: 1,
             encodings: Default::default(),
+            api: OnceLock::new(),
         }
+    }
+
+    /// Its API document, made by `make` the first time it is asked for,
+    /// then shared.
+    pub fn api_document(&self, make: impl FnOnce(&Sample) -> Bytes) -> Bytes {
+        self.api.get_or_init(|| make(self)).clone()
     }
 
     /// Its exposition in `format`, gzipped if `gzip`: made the first time
@@ -339,6 +348,9 @@ mod tests {
     #[test]
     fn each_encoding_is_made_once_and_shared() {
         let sample = sample();
+        let document = sample.api_document(|_| Bytes::from_static(b"{}"));
+        let again = sample.api_document(|_| panic!("made twice"));
+        assert_eq!(document.as_ptr(), again.as_ptr());
         for format in Format::ALL {
             let first = sample.exposition(format, false).unwrap();
             let again = sample.exposition(format, false).unwrap();

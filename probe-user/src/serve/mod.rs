@@ -18,6 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use bytes::Bytes;
 pub use connections::Limits;
 use tokio::net::TcpListener;
 use tower_http::{
@@ -249,7 +250,18 @@ async fn containers(State(latest): State<Arc<Latest>>) -> Response {
         return response;
     }
     let sample = latest.sample();
-    axum::Json(api::containers(&sample)).into_response()
+    // Made once per sample, however many clients ask.
+    let document = off_async(move || {
+        sample.api_document(|sample| {
+            let json = serde_json::to_vec(&api::containers(sample));
+            Bytes::from(json.expect("a JSON value always serialises"))
+        })
+    })
+    .await;
+    match document {
+        Some(document) => ([(header::CONTENT_TYPE, "application/json")], document).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 async fn healthz(State(latest): State<Arc<Latest>>) -> Response {
