@@ -74,8 +74,8 @@ fn psi(scrape: &Exposition, cgroup: &str, resource: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {resource} PSI series for {cgroup}"))
 }
 
-/// A workload limited to 64 MiB (reclaim from 32 MiB) reads 128 MiB of file twice, then grows
-/// 24 MiB of anonymous memory: its threads stall in reclaim, and its PSI
+/// A workload limited to 64 MiB (reclaim from 32 MiB) reads 128 MiB of file twice, then writes
+/// 24 MiB of anonymous memory in a loop: its threads stall in reclaim, and its PSI
 /// equals the kernel's. An idle unlimited cgroup has no reclaim. Then a
 /// process that wants 160 MiB is OOM-killed: one kill, as the kernel counts.
 #[test]

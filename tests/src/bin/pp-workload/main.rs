@@ -13,8 +13,9 @@
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
 //! pp-workload memory   CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
 //!                      also joins V1_MEMORY_DIR (a cgroup v1 memory cgroup; `-`: none), reads
-//!                      FILE twice from disk (`-`: none), then touches ANON_MIB MiB of anonymous
-//!                      memory and keeps it; prints "done" (unless the OOM killer ends it first)
+//!                      FILE twice from disk (`-`: none), then writes ANON_MIB MiB of anonymous
+//!                      memory in a loop (four passes over every page) and keeps it; prints
+//!                      "done" (unless the OOM killer ends it first)
 //! pp-workload exec-from-thread CGROUP_DIR             the leader and a thread block in read()
 //!                      on pipes that never get data, and another thread prints
 //!                      `threads LEADER SLEEPER EXECER` then execs `pp-workload block -`
@@ -234,17 +235,23 @@ fn read_from_disk(path: &str) {
     while file.read(&mut buffer).unwrap() > 0 {}
 }
 
-/// `mib` MiB of anonymous memory, every page written.
+/// Passes over the anonymous memory, each writing every page again.
+const ANON_PASSES: u8 = 4;
+
+/// `mib` MiB of anonymous memory, every page written in a loop of
+/// [`ANON_PASSES`] passes (with the file's pages still charged, each pass
+/// can make the kernel reclaim them again).
 fn touch_anonymous(mib: usize) -> Vec<Vec<u8>> {
-    (0..mib)
-        .map(|i| {
-            let mut chunk = vec![0u8; 1 << 20];
+    let mut chunks: Vec<Vec<u8>> = (0..mib).map(|_| vec![0u8; 1 << 20]).collect();
+    for pass in 1..=ANON_PASSES {
+        for chunk in &mut chunks {
             for page in chunk.chunks_mut(4096) {
-                page[0] = i as u8 | 1;
+                page[0] = pass;
             }
-            black_box(chunk)
-        })
-        .collect()
+            black_box(&chunk);
+        }
+    }
+    chunks
 }
 
 /// This thread's id.
