@@ -31,6 +31,14 @@ pub const MEMORY_DIRECT_RECLAIM_END: &str = "memory_direct_reclaim_end";
 pub const MEMORY_MEMCG_RECLAIM_BEGIN: &str = "memory_memcg_reclaim_begin";
 /// `tp_btf/mm_vmscan_memcg_reclaim_end`.
 pub const MEMORY_MEMCG_RECLAIM_END: &str = "memory_memcg_reclaim_end";
+/// `raw_tp/mm_vmscan_direct_reclaim_begin`: the same, where `tp_btf` does not load.
+pub const MEMORY_DIRECT_RECLAIM_BEGIN_RAW: &str = "memory_direct_reclaim_begin_raw";
+/// `raw_tp/mm_vmscan_direct_reclaim_end`.
+pub const MEMORY_DIRECT_RECLAIM_END_RAW: &str = "memory_direct_reclaim_end_raw";
+/// `raw_tp/mm_vmscan_memcg_reclaim_begin`.
+pub const MEMORY_MEMCG_RECLAIM_BEGIN_RAW: &str = "memory_memcg_reclaim_begin_raw";
+/// `raw_tp/mm_vmscan_memcg_reclaim_end`.
+pub const MEMORY_MEMCG_RECLAIM_END_RAW: &str = "memory_memcg_reclaim_end_raw";
 /// `tp_btf/mark_victim`: the OOM killer chose a task (Linux 6.8+: with its task).
 pub const MEMORY_OOM_VICTIM: &str = "memory_oom_victim";
 /// `fentry/mark_oom_victim`: the same where the tracepoint passes only a pid.

@@ -14,9 +14,9 @@
 
 use aya_ebpf::{
     EbpfContext,
-    macros::{btf_tracepoint, fentry, map},
+    macros::{btf_tracepoint, fentry, map, raw_tracepoint},
     maps::Array,
-    programs::{BtfTracePointContext, FEntryContext},
+    programs::{BtfTracePointContext, FEntryContext, RawTracePointContext},
 };
 use probe_common::{
     counters::{
@@ -59,6 +59,22 @@ named!(
     programs::MEMORY_MEMCG_RECLAIM_BEGIN
 );
 named!(memory_memcg_reclaim_end, programs::MEMORY_MEMCG_RECLAIM_END);
+named!(
+    memory_direct_reclaim_begin_raw,
+    programs::MEMORY_DIRECT_RECLAIM_BEGIN_RAW
+);
+named!(
+    memory_direct_reclaim_end_raw,
+    programs::MEMORY_DIRECT_RECLAIM_END_RAW
+);
+named!(
+    memory_memcg_reclaim_begin_raw,
+    programs::MEMORY_MEMCG_RECLAIM_BEGIN_RAW
+);
+named!(
+    memory_memcg_reclaim_end_raw,
+    programs::MEMORY_MEMCG_RECLAIM_END_RAW
+);
 named!(memory_oom_victim, programs::MEMORY_OOM_VICTIM);
 named!(memory_oom_victim_fentry, programs::MEMORY_OOM_VICTIM_FENTRY);
 
@@ -88,6 +104,33 @@ pub fn memory_memcg_reclaim_begin(_ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "mm_vmscan_memcg_reclaim_end")]
 pub fn memory_memcg_reclaim_end(ctx: BtfTracePointContext) -> i32 {
+    reclaim_ends(&ctx);
+    0
+}
+
+// The same on raw tracepoints, where `tp_btf` does not load: none of them
+// reads the tracepoint's arguments.
+
+#[raw_tracepoint(tracepoint = "mm_vmscan_direct_reclaim_begin")]
+pub fn memory_direct_reclaim_begin_raw(_ctx: RawTracePointContext) -> i32 {
+    reclaim_begins();
+    0
+}
+
+#[raw_tracepoint(tracepoint = "mm_vmscan_direct_reclaim_end")]
+pub fn memory_direct_reclaim_end_raw(ctx: RawTracePointContext) -> i32 {
+    reclaim_ends(&ctx);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "mm_vmscan_memcg_reclaim_begin")]
+pub fn memory_memcg_reclaim_begin_raw(_ctx: RawTracePointContext) -> i32 {
+    reclaim_begins();
+    0
+}
+
+#[raw_tracepoint(tracepoint = "mm_vmscan_memcg_reclaim_end")]
+pub fn memory_memcg_reclaim_end_raw(ctx: RawTracePointContext) -> i32 {
     reclaim_ends(&ctx);
     0
 }

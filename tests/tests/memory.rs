@@ -138,6 +138,50 @@ fn reclaim_oom_kills_and_psi_against_the_kernel() {
     );
 }
 
+/// Where `tp_btf` does not load, the reclaim stalls come through raw
+/// tracepoints: with the four `tp_btf` hooks disabled, the agent attaches
+/// the raw ones and the limited workload's stalls are counted.
+#[test]
+fn reclaim_through_the_raw_tracepoints() {
+    let disabled: Vec<String> = [
+        "direct_reclaim_begin",
+        "direct_reclaim_end",
+        "memcg_reclaim_begin",
+        "memcg_reclaim_end",
+    ]
+    .iter()
+    .map(|event| format!("tp_btf/mm_vmscan_{event}"))
+    .collect();
+    let mut args = vec!["--signals", "memory,syscall"];
+    for hook in &disabled {
+        args.extend(["--disable-hook", hook.as_str()]);
+    }
+    let agent = Agent::start(&args);
+    assert!(
+        agent.logged(
+            "hook=raw_tp/mm_vmscan_memcg_reclaim_begin",
+            std::time::Duration::from_secs(5)
+        ),
+        "the raw tracepoint was not attached"
+    );
+    let a = TestCgroup::create("pp-mem-raw");
+    let limit = MemoryLimit::set(&a, 32 * MIB, 64 * MIB);
+    let file = DiskFile::of_mib(128);
+    assert!(
+        Workload::memory(a.dir(), &limit.v1_dir(), file.path(), 24).finished(),
+        "the workload within its limit was killed"
+    );
+    let reclaim = agent
+        .scrape()
+        .histogram(RECLAIM, &[("cgroup", a.label())])
+        .expect("no reclaim stalls through the raw tracepoints");
+    eprintln!(
+        "raw tracepoints: A reclaimed {} times, {:.6} s in all",
+        reclaim.count, reclaim.sum
+    );
+    assert!(reclaim.count > 0.0 && reclaim.sum > 0.0);
+}
+
 /// A CPU-starved cgroup (three threads on one CPU): its CPU PSI equals the
 /// kernel's `cpu.pressure`.
 #[test]

@@ -240,36 +240,69 @@ pub const DEPENDENCY_NEEDS: &[Need] = &[
     },
 ];
 
-/// Hooks of the memory signal: the four reclaim tracepoints, and the OOM
+/// Hooks of the memory signal: the four reclaim tracepoints (`tp_btf`, or
+/// raw where that does not load), and the OOM
 /// killer's choice, from `oom:mark_victim` where it passes the task (Linux
 /// 6.8 and later; it passes only a pid before) or else
 /// `fentry/mark_oom_victim`. They run rarely, off any hot path: no floor
 /// programs of their own.
 pub const MEMORY_NEEDS: &[Need] = &[
-    required(&[rare(
-        BtfTracepoint,
-        "mm_vmscan_direct_reclaim_begin",
-        1,
-        programs::MEMORY_DIRECT_RECLAIM_BEGIN,
-    )]),
-    required(&[rare(
-        BtfTracepoint,
-        "mm_vmscan_direct_reclaim_end",
-        1,
-        programs::MEMORY_DIRECT_RECLAIM_END,
-    )]),
-    required(&[rare(
-        BtfTracepoint,
-        "mm_vmscan_memcg_reclaim_begin",
-        1,
-        programs::MEMORY_MEMCG_RECLAIM_BEGIN,
-    )]),
-    required(&[rare(
-        BtfTracepoint,
-        "mm_vmscan_memcg_reclaim_end",
-        1,
-        programs::MEMORY_MEMCG_RECLAIM_END,
-    )]),
+    required(&[
+        rare(
+            BtfTracepoint,
+            "mm_vmscan_direct_reclaim_begin",
+            1,
+            programs::MEMORY_DIRECT_RECLAIM_BEGIN,
+        ),
+        rare(
+            RawTracepoint,
+            "mm_vmscan_direct_reclaim_begin",
+            0,
+            programs::MEMORY_DIRECT_RECLAIM_BEGIN_RAW,
+        ),
+    ]),
+    required(&[
+        rare(
+            BtfTracepoint,
+            "mm_vmscan_direct_reclaim_end",
+            1,
+            programs::MEMORY_DIRECT_RECLAIM_END,
+        ),
+        rare(
+            RawTracepoint,
+            "mm_vmscan_direct_reclaim_end",
+            0,
+            programs::MEMORY_DIRECT_RECLAIM_END_RAW,
+        ),
+    ]),
+    required(&[
+        rare(
+            BtfTracepoint,
+            "mm_vmscan_memcg_reclaim_begin",
+            1,
+            programs::MEMORY_MEMCG_RECLAIM_BEGIN,
+        ),
+        rare(
+            RawTracepoint,
+            "mm_vmscan_memcg_reclaim_begin",
+            0,
+            programs::MEMORY_MEMCG_RECLAIM_BEGIN_RAW,
+        ),
+    ]),
+    required(&[
+        rare(
+            BtfTracepoint,
+            "mm_vmscan_memcg_reclaim_end",
+            1,
+            programs::MEMORY_MEMCG_RECLAIM_END,
+        ),
+        rare(
+            RawTracepoint,
+            "mm_vmscan_memcg_reclaim_end",
+            0,
+            programs::MEMORY_MEMCG_RECLAIM_END_RAW,
+        ),
+    ]),
     Need {
         hooks: &[
             rare(BtfTracepoint, "mark_victim", 2, programs::MEMORY_OOM_VICTIM),
