@@ -199,9 +199,9 @@ fn sigterm_and_sigint_detach_and_exit_zero() {
 }
 
 /// The agent's peak resident memory at start-up, when it parses the
-/// kernel's BTF, is bounded: one parsed copy at a time (39 MB here, debug
-/// build, 17 MB of it the binary's own pages; 52 MB when aya's copy and
-/// ours coexisted).
+/// kernel's BTF, is bounded (it neared 80 MiB when the BTF was parsed
+/// whole several times over; with one parsed copy at a time: 39 MB on the
+/// 6.18 host and 53 MB in the 6.12 guest of `vm-test`, debug build).
 #[test]
 fn start_up_peak_memory_is_bounded() {
     let agent = Agent::start(&[]);
@@ -213,7 +213,7 @@ fn start_up_peak_memory_is_bounded() {
         .unwrap();
     eprintln!("start-up peak (VmHWM): {peak_kib} kB");
     assert!(
-        peak_kib < 48 * 1024,
+        peak_kib < 64 * 1024,
         "the agent's start-up peak is {peak_kib} kB"
     );
 }
