@@ -22,6 +22,7 @@ use integration_tests::{
     cgroup::{BornIn, TestCgroup},
     exposition::Exposition,
     http::{exchange, promtool_check},
+    tls::Pki,
     workload::{self, Workload},
 };
 
@@ -187,7 +188,7 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("--log-root missing", AgentWith(&["--log-root", "/nonexistent/pods"]), Survives("--log-root is not a folder")),
     ("--web-config missing", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{missing.yml}"]), Refused(1, &["cannot read the web configuration", "missing.yml"])),
     ("--web-config with a plaintext password", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{plaintext.yml}"]), Refused(1, &["not a bcrypt hash", "plaintext.yml"])),
-    ("--web-config with client certificates and no CA", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{no-ca.yml}"]), Refused(1, &["cannot read certificates from", "no-ca.yml"])),
+    ("--web-config with client certificates and no CA", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{no-ca.yml}"]), Refused(1, &["needs client_ca_file", "no-ca.yml"])),
     // HTTP.
     ("POST", Request(b"POST /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), Answers(&[405])),
     ("PUT", Request(b"PUT /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), Answers(&[405])),
@@ -254,6 +255,9 @@ fn every_fault_in_the_table() {
 /// Files, addresses, cgroups and the agent the rows use.
 struct Scratch {
     dir: PathBuf,
+    /// A server certificate and a web configuration that asks for client
+    /// certificates without naming their CA.
+    pki: Pki,
     taken: TcpListener,
     child_cgroup: TestCgroup,
     pods: TestCgroup,
@@ -294,12 +298,7 @@ impl Scratch {
             "basic_auth_users:\n  alice: secret\n",
         )
         .unwrap();
-        fs::write(
-            dir.join("no-ca.yml"),
-            "tls_server_config:\n  cert_file: a.pem\n  key_file: a.key\n  \
-             client_auth_type: RequireAndVerifyClientCert\n",
-        )
-        .unwrap();
+
         let logs = dir.join("logs");
         fs::create_dir_all(logs.join("pods")).unwrap();
         fs::create_dir_all(logs.join("containers")).unwrap();
@@ -311,7 +310,16 @@ impl Scratch {
             "--kubepods-root",
             &kubepods,
         ]);
+        let pki = Pki::new("faults");
+        pki.ca("ca");
+        pki.leaf("server", "ca", true);
+        pki.write(
+            "no-ca.yml",
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+             client_auth_type: RequireAndVerifyClientCert\n",
+        );
         Scratch {
+            pki,
             taken: TcpListener::bind("127.0.0.1:0").unwrap(),
             child_cgroup: TestCgroup::create("pp-faults-child"),
             pods,
@@ -326,6 +334,7 @@ impl Scratch {
         match arg {
             "{taken}" => self.taken.local_addr().unwrap().to_string(),
             "{child_cgroup}" => self.child_cgroup.dir().display().to_string(),
+            "{no-ca.yml}" => self.pki.path("no-ca.yml").display().to_string(),
             name if name.starts_with('{') && name.ends_with('}') => self
                 .dir
                 .join(&name[1..name.len() - 1])

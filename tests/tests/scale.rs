@@ -31,7 +31,8 @@ fn resident_kib(pid: u32) -> u64 {
 /// same exposition in under a fifth of the size.
 #[test]
 fn five_hundred_containers_and_bursts_of_scrapes() {
-    let agent = Agent::start(&["--max-cgroups", "2000"]);
+    // Sampling every 2 s: a scrape and the next one see one sample.
+    let agent = Agent::start(&["--max-cgroups", "2000", "--interval", "2"]);
     let cgroups: Vec<TestCgroup> = (0..CONTAINERS)
         .map(|i| TestCgroup::create(&format!("pp-scale-{i}")))
         .collect();

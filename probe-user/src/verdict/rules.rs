@@ -6,8 +6,8 @@
 //! Prometheus computes each pressure's score from the exported series over
 //! the window, as the agent does from its samples (`increase()` and
 //! `rate()` extrapolate to the window's edges, so a score right at a
-//! threshold can differ by a few percent), ranks them with the verdict's
-//! tie order, and alerts on each container's verdict only.
+//! threshold can differ by a few percent) and ranks them with the
+//! verdict's tie order; each pressure over its threshold alerts on its own.
 
 use std::{fmt::Write, time::Duration};
 
@@ -82,8 +82,8 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
          # `pressure-probe.verdict` computes each pressure's score as the agent's verdict\n\
          # does (README, section Verdict): how many times over its threshold, over the\n\
          # last {w}; a pressure counts from 1; the highest score is the verdict, ties in\n\
-         # the agent's order. Each alert fires on its container's verdict only and names\n\
-         # its bottleneck, because the fix differs, and says whether more replicas would\n\
+         # the agent's order. Each pressure over its threshold for 5 minutes alerts,\n\
+         # naming its bottleneck, because the fix differs, and whether more replicas would\n\
          # help; alerts are about containers only (Kubernetes or Docker), per node, each\n\
          # with its runbook.\n\
          # `pressure-probe.self` watches the probe itself.\n\
@@ -353,30 +353,36 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
     out.push_str("\n  - name: pressure-probe.alerts\n    rules:\n");
     let who = "{{ $labels.namespace }}/{{ $labels.pod }} {{ $labels.container }} \
                ({{ $labels.cgroup }} on {{ with $labels.node }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }})";
-    // Each alert fires for its container's verdict only, as the agent
-    // judges: one bottleneck alert per container at a time.
+    // Each pressure alerts on its own, once over its threshold for 5
+    // minutes: gating alerts on the ranked verdict would reset their timer
+    // whenever two close pressures swap places, and neither would fire.
     for (bottleneck, _) in &scores {
         let label = bottleneck.label();
-        let verdict = |only: &str| {
-            format!("container:pressure_bottleneck:window{{bottleneck=\"{label}\",{only}}}")
-        };
         // A slow or failing dependency is named: its alert is per remote.
         let (expr, summary) = if *bottleneck == Bottleneck::Dependency {
             (
                 for_containers(|only| {
                     format!(
-                        "(\n  container_remote:pressure_dependency_response_seconds:p95 / {p95} >= 1\n  \
-                         or 2 * (sum by ({C}, remote) (\n    \
-                         increase(pressure_dependency_connect_failures_total[{w}])) >= bool {min}) >= 1\n)\n\
-                         and on ({C}) {}",
-                        verdict(only),
+                        "max by ({C}, remote) (\n  \
+                         label_replace(container_remote:pressure_dependency_response_seconds:p95{{{only}}} / {p95},\n    \
+                         \"why\", \"slow\", \"\", \"\")\n  \
+                         or label_replace(2 * (sum by ({C}, remote) (\n    \
+                         increase(pressure_dependency_connect_failures_total{{{only}}}[{w}])) >= bool {min}),\n    \
+                         \"why\", \"failing\", \"\", \"\")) >= 1",
                         p95 = t.dependency_p95
                     )
                 }),
                 format!("{who}: {{{{ $labels.remote }}}} answers slowly or fails"),
             )
         } else {
-            (for_containers(verdict), format!("{who}: {label}"))
+            (
+                for_containers(|only| {
+                    format!(
+                        "container_bottleneck:pressure_score:window{{bottleneck=\"{label}\",{only}}}"
+                    )
+                }),
+                format!("{who}: {label}"),
+            )
         };
         alert(
             &mut out,
