@@ -86,22 +86,29 @@ pub struct LoadOptions<'a> {
     pub state: CgroupState,
 }
 
-/// The BTF at `path`, parsed for aya. Making an `EbpfLoader` parses the
-/// running kernel's BTF already: callers drop that copy (`btf(None)`)
-/// before calling this, so that two (about 15 MB each) never coexist.
-fn parse_btf(path: &Path) -> Result<Btf> {
-    Btf::parse_file(path, Endianness::default())
-        .with_context(|| format!("cannot parse kernel BTF at {}", path.display()))
+/// A loader that relocates against the BTF at `path`, parsed into `slot`
+/// (returned too, for the programs' attach targets). Making an
+/// `EbpfLoader` parses the running kernel's BTF; that copy is dropped
+/// before `path` is parsed, so that two (about 15 MB each) never coexist.
+fn loader_with_btf<'a>(
+    path: &Path,
+    slot: &'a mut Option<Btf>,
+) -> Result<(EbpfLoader<'a>, &'a Btf)> {
+    let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    let parsed = Btf::parse_file(path, Endianness::default())
+        .with_context(|| format!("cannot parse kernel BTF at {}", path.display()))?;
+    let btf: &'a Btf = slot.insert(parsed);
+    loader.btf(Some(btf));
+    Ok((loader, btf))
 }
 
 /// Loads the object and attaches one program per hook (iterators are only
 /// loaded: the agent runs them at scrape time). Must
 /// run inside a tokio runtime when `ebpf_log` is set (the log reader is a task).
 pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
-    let mut loader = EbpfLoader::new();
-    loader.btf(None);
-    let btf = parse_btf(options.btf_path)?;
-    loader.btf(Some(&btf));
+    let mut btf_slot = None;
+    let (mut loader, btf) = loader_with_btf(options.btf_path, &mut btf_slot)?;
     // One entry per cgroup.
     for map in [
         cgroups::CGROUPS_MAP,
@@ -160,7 +167,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         spawn_log_reader(&mut ebpf)?;
     }
     for planned in options.plans {
-        attach_first(&mut ebpf, &btf, planned, options.programs)?;
+        attach_first(&mut ebpf, btf, planned, options.programs)?;
     }
     info!(
         signals = ?options.signals,
@@ -276,10 +283,8 @@ pub fn trial_load(
     state: CgroupState,
     globals: &[(&str, u64)],
 ) -> Result<()> {
-    let mut loader = EbpfLoader::new();
-    loader.btf(None);
-    let btf = parse_btf(btf_path)?;
-    loader.btf(Some(&btf));
+    let mut btf_slot = None;
+    let (mut loader, btf) = loader_with_btf(btf_path, &mut btf_slot)?;
     for (name, value) in globals {
         loader.override_global(name, value, true);
     }
@@ -292,7 +297,7 @@ pub fn trial_load(
     match hook.kind {
         HookKind::Fentry => {
             let program: &mut FEntry = program.try_into()?;
-            program.load(hook.tracepoint, &btf)?;
+            program.load(hook.tracepoint, btf)?;
         }
         _ => anyhow::bail!("{hook} needs no trial load"),
     }
