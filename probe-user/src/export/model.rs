@@ -3,7 +3,7 @@
 //! text, its series and their values.
 
 use probe_common::{
-    dependency::reason,
+    dependency::{RemoteStats, reason},
     histogram::{BUCKETS, Histogram, native_index},
     runqueue::behind,
     syscall::SyscallClass,
@@ -263,37 +263,23 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
                 .collect(),
         }),
         Box::new(move || {
-            histogram_family(
+            remote_histogram(
                 "pressure_dependency_response_seconds",
                 "Time a remote endpoint took to answer the cgroup's requests, per remote \
              (IP:port of the peer, for connections the cgroup opened): from a request sent \
              (data written with no answer open and nothing unread from the peer) to the first \
              byte of the answer.",
-                remotes(cgroups)
-                    .filter(|(_, r)| r.stats.response.buckets.iter().any(|&n| n > 0))
-                    .map(|(c, r)| {
-                        series(
-                            remote_labels(c, r),
-                            latency(&r.stats.response, RUNQ_CLASSIC_POW2.step_by(1)),
-                        )
-                    })
-                    .collect(),
+                cgroups,
+                |stats| &stats.response,
             )
         }),
         Box::new(move || {
-            histogram_family(
+            remote_histogram(
                 "pressure_dependency_connect_seconds",
                 "Time the cgroup's connections to a remote endpoint took to be established \
              (SYN_SENT to ESTABLISHED), per remote.",
-                remotes(cgroups)
-                    .filter(|(_, r)| r.stats.connect.buckets.iter().any(|&n| n > 0))
-                    .map(|(c, r)| {
-                        series(
-                            remote_labels(c, r),
-                            latency(&r.stats.connect, RUNQ_CLASSIC_POW2.step_by(1)),
-                        )
-                    })
-                    .collect(),
+                cgroups,
+                |stats| &stats.connect,
             )
         }),
         Box::new(move || Family {
@@ -546,6 +532,29 @@ fn remotes(cgroups: &[CgroupStats]) -> impl Iterator<Item = (&CgroupStats, &Remo
     cgroups
         .iter()
         .flat_map(|c| c.remotes.iter().map(move |r| (c, r)))
+}
+
+/// A histogram per remote endpoint of the durations `pick` chooses from
+/// its statistics; remotes with none are left out.
+fn remote_histogram(
+    name: &'static str,
+    help: &'static str,
+    cgroups: &[CgroupStats],
+    pick: fn(&RemoteStats) -> &Histogram,
+) -> Family {
+    histogram_family(
+        name,
+        help,
+        remotes(cgroups)
+            .filter(|(_, r)| pick(&r.stats).buckets.iter().any(|&n| n > 0))
+            .map(|(c, r)| {
+                series(
+                    remote_labels(c, r),
+                    latency(pick(&r.stats), RUNQ_CLASSIC_POW2.step_by(1)),
+                )
+            })
+            .collect(),
+    )
 }
 
 fn remote_labels(c: &CgroupStats, r: &RemoteSeries) -> Vec<(&'static str, String)> {

@@ -250,6 +250,25 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
         ),
     );
 
+    // Dependency pressure, the worse of slow answers and failing connects,
+    // per `by`, of the series matching `only` (all when empty): per
+    // container for the score, per remote for the alert.
+    let dependency_score = |by: &str, only: &str| {
+        let only = if only.is_empty() {
+            String::new()
+        } else {
+            format!("{{{only}}}")
+        };
+        format!(
+            "max by ({by}) (\n  \
+             label_replace(container_remote:pressure_dependency_response_seconds:p95{only} / {p95},\n    \
+             \"why\", \"slow\", \"\", \"\")\n  \
+             or label_replace(2 * (sum by ({C}, remote) (\n    \
+             increase(pressure_dependency_connect_failures_total{only}[{w}])) >= bool {min}),\n    \
+             \"why\", \"failing\", \"\", \"\"))",
+            p95 = t.dependency_p95
+        )
+    };
     let scores = [
         (
             Bottleneck::Memory,
@@ -277,18 +296,7 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
                 fill = t.accept_fill
             ),
         ),
-        (
-            Bottleneck::Dependency,
-            format!(
-                "max by ({C}) (\n  \
-                 label_replace(container_remote:pressure_dependency_response_seconds:p95 / {p95},\n    \
-                 \"why\", \"slow\", \"\", \"\")\n  \
-                 or label_replace(2 * (sum by ({C}, remote) (\n    \
-                 increase(pressure_dependency_connect_failures_total[{w}])) >= bool {min}),\n    \
-                 \"why\", \"failing\", \"\", \"\"))",
-                p95 = t.dependency_p95
-            ),
-        ),
+        (Bottleneck::Dependency, dependency_score(C, "")),
         (
             Bottleneck::CpuNeighbour,
             format!("({cpu})\nunless on ({C}) ({own_most})"),
@@ -362,15 +370,7 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
         let (expr, summary) = if *bottleneck == Bottleneck::Dependency {
             (
                 for_containers(|only| {
-                    format!(
-                        "max by ({C}, remote) (\n  \
-                         label_replace(container_remote:pressure_dependency_response_seconds:p95{{{only}}} / {p95},\n    \
-                         \"why\", \"slow\", \"\", \"\")\n  \
-                         or label_replace(2 * (sum by ({C}, remote) (\n    \
-                         increase(pressure_dependency_connect_failures_total{{{only}}}[{w}])) >= bool {min}),\n    \
-                         \"why\", \"failing\", \"\", \"\")) >= 1",
-                        p95 = t.dependency_p95
-                    )
+                    format!("{} >= 1", dependency_score(&format!("{C}, remote"), only))
                 }),
                 format!("{who}: {{{{ $labels.remote }}}} answers slowly or fails"),
             )
