@@ -129,6 +129,17 @@ impl Agent {
         self.child.as_ref().unwrap().id()
     }
 
+    /// A memory field of its `/proc/PID/status` in KiB, such as `VmRSS`
+    /// (resident now) or `VmHWM` (the peak).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{}/status", self.pid()))
+    }
+
     /// The address it serves on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -206,12 +206,7 @@ fn sigterm_and_sigint_detach_and_exit_zero() {
 #[test]
 fn start_up_peak_memory_is_bounded() {
     let agent = Agent::start(&[]);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.pid())).unwrap();
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let peak_kib = agent.status_kib("VmHWM");
     eprintln!("start-up peak (VmHWM): {peak_kib} kB");
     assert!(
         peak_kib < 64 * 1024,
@@ -235,12 +230,7 @@ fn serves_healthz_and_documented_metrics() {
     }
     let scrape = agent.scrape();
     // The agent's own process, against the kernel's account of it.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.pid())).unwrap();
-    let rss_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let rss_kib = agent.status_kib("VmRSS") as f64;
     let rss = scrape.value("process_resident_memory_bytes", &[]).unwrap();
     assert!(
         (rss / 1024.0 - rss_kib).abs() < 0.5 * rss_kib,

@@ -200,15 +200,6 @@ fn kubernetes_docker_and_systemd_layouts_are_labelled_exactly() {
     fs::remove_dir_all(&logs).unwrap();
 }
 
-fn resident_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// 500 cgroups come and go in two rounds: afterwards none of them has a
 /// series or a kernel map entry, and the second round leaves the agent's
 /// resident memory within 4 MiB of where the first left it.
@@ -244,7 +235,7 @@ fn churn(state: &str) {
             }
         }
         agent.scrape();
-        rss.push(resident_kib(agent.pid()));
+        rss.push(agent.status_kib("VmRSS"));
     }
     let after = agent.scrape();
     let unresolved: Vec<String> = ids.iter().map(|id| format!("id:{id}")).collect();

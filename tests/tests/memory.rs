@@ -74,6 +74,20 @@ fn psi(scrape: &Exposition, cgroup: &str, resource: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {resource} PSI series for {cgroup}"))
 }
 
+/// Cgroup `name` limited to 64 MiB (reclaim from 32 MiB), where a workload
+/// has read 128 MiB of file twice and written 24 MiB of anonymous memory
+/// in a loop, and ended within its limit.
+fn reclaim_within_a_limit(name: &str) -> (TestCgroup, MemoryLimit) {
+    let cgroup = TestCgroup::create(name);
+    let limit = MemoryLimit::set(&cgroup, 32 * MIB, 64 * MIB);
+    let file = DiskFile::of_mib(128);
+    assert!(
+        Workload::memory(cgroup.dir(), &limit.v1_dir(), file.path(), 24).finished(),
+        "the workload within its limit was killed"
+    );
+    (cgroup, limit)
+}
+
 /// A workload limited to 64 MiB (reclaim from 32 MiB) reads 128 MiB of file twice, then writes
 /// 24 MiB of anonymous memory in a loop: its threads stall in reclaim, and its PSI
 /// equals the kernel's. An idle unlimited cgroup has no reclaim. Then a
@@ -81,14 +95,8 @@ fn psi(scrape: &Exposition, cgroup: &str, resource: &str) -> f64 {
 #[test]
 fn reclaim_oom_kills_and_psi_against_the_kernel() {
     let agent = Agent::start(&["--signals", "memory,psi,syscall"]);
-    let a = TestCgroup::create("pp-mem-a");
+    let (a, limit) = reclaim_within_a_limit("pp-mem-a");
     let b = TestCgroup::create("pp-mem-b");
-    let limit = MemoryLimit::set(&a, 32 * MIB, 64 * MIB);
-    let file = DiskFile::of_mib(128);
-    assert!(
-        Workload::memory(a.dir(), &limit.v1_dir(), file.path(), 24).finished(),
-        "the workload within its limit was killed"
-    );
     Workload::syscalls(b.dir(), 5, 0, 0).finish();
     let scrape = agent.scrape();
     let reclaim = scrape
@@ -164,13 +172,7 @@ fn reclaim_through_the_raw_tracepoints() {
         ),
         "the raw tracepoint was not attached"
     );
-    let a = TestCgroup::create("pp-mem-raw");
-    let limit = MemoryLimit::set(&a, 32 * MIB, 64 * MIB);
-    let file = DiskFile::of_mib(128);
-    assert!(
-        Workload::memory(a.dir(), &limit.v1_dir(), file.path(), 24).finished(),
-        "the workload within its limit was killed"
-    );
+    let (a, _limit) = reclaim_within_a_limit("pp-mem-raw");
     let reclaim = agent
         .scrape()
         .histogram(RECLAIM, &[("cgroup", a.label())])

@@ -16,15 +16,6 @@ use integration_tests::{
 
 const CONTAINERS: usize = 500;
 
-fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// 500 cgroups with a small process each; 200 scrapes, 50 at a time: every
 /// one answers 200 with a whole exposition, the agent's resident memory
 /// afterwards stays under 64 MiB, and with gzip the body decodes to the
@@ -53,7 +44,7 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
     let series = scrape.samples.len();
 
     let addr = agent.addr();
-    let before = resident_kib(agent.pid());
+    let before = agent.status_kib("VmRSS");
     let failures = Arc::new(Mutex::new(Vec::new()));
     for _round in 0..4 {
         let workers: Vec<_> = (0..50)
@@ -77,7 +68,7 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
             worker.join().unwrap();
         }
     }
-    let after = resident_kib(agent.pid());
+    let after = agent.status_kib("VmRSS");
     eprintln!(
         "{CONTAINERS} containers, {series} series; agent RSS {before} KiB before 200 scrapes \
          (50 at a time), {after} KiB after"
