@@ -479,7 +479,11 @@ fn top_without_an_agent_loads_the_programs_itself() {
     let port = free.local_addr().unwrap().port();
     drop(free);
     let busy = TestCgroup::create("pp-top-alone");
-    let spinners = Workload::spin(busy.dir(), 1, 4, 4000);
+    // Busy for as long as `top` takes to load its programs and sample
+    // twice, however slow the machine: a fixed run of a few seconds ended
+    // before a slow machine's `top` had attached (3.6 s to load beside a
+    // CPU-bound neighbour), leaving the cgroup without an event.
+    let spinners = Workload::spin(busy.dir(), 1, 4, 120_000);
     let (status, table, stderr) = integration_tests::agent::run_to_end(&[
         "top",
         "--once",
@@ -488,7 +492,7 @@ fn top_without_an_agent_loads_the_programs_itself() {
         "--from",
         &format!("http://127.0.0.1:{port}"),
     ]);
-    spinners.wait();
+    spinners.kill();
     assert!(status.success(), "top --once failed: {stderr}");
     assert!(
         stderr.contains("no agent answers at") && stderr.contains("loading the eBPF programs"),
