@@ -20,7 +20,6 @@ use integration_tests::agent::Agent;
 use crate::{
     build,
     cmd::{is_root, output},
-    packages,
 };
 
 /// A configuration to measure.
@@ -110,7 +109,6 @@ pub fn bench(rounds: usize, loops: u64, signals: &[String]) -> Result<()> {
             known.join(", ")
         );
     }
-    packages::ensure(packages::BENCH_COMMANDS)?;
     let agent = build::build(true)?;
     build::workload(true)?;
     let cpu = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use crate::{
     build::{agent_cargo, build_ebpf, profile},
     cmd::{self, workspace_root},
-    packages::{self, Requirement},
+    packages::Requirement,
     setup,
 };
 
@@ -25,7 +25,7 @@ struct Target {
     triple: &'static str,
     /// The cross GCC: linker and C compiler.
     gcc: &'static str,
-    /// What provides it and the target's C library.
+    /// What provides it, its archiver and the target's C library.
     packages: &'static [Requirement],
     /// The ELF `e_machine` of its binaries.
     elf_machine: u16,
@@ -38,12 +38,14 @@ struct Target {
 }
 
 /// The targets the agent is built for.
-const TARGETS: [Target; 2] = [
+static TARGETS: [Target; 2] = [
     Target {
         triple: "x86_64-unknown-linux-gnu",
         gcc: "x86_64-linux-gnu-gcc",
         packages: &[
             ("x86_64-linux-gnu-gcc", "gcc-x86-64-linux-gnu"),
+            // The archiver of ring's assembly.
+            ("x86_64-linux-gnu-ar", "binutils-x86-64-linux-gnu"),
             (
                 "/usr/x86_64-linux-gnu/include/stdio.h",
                 "libc6-dev-amd64-cross",
@@ -59,6 +61,7 @@ const TARGETS: [Target; 2] = [
         gcc: "aarch64-linux-gnu-gcc",
         packages: &[
             ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+            ("aarch64-linux-gnu-ar", "binutils-aarch64-linux-gnu"),
             (
                 "/usr/aarch64-linux-gnu/include/stdio.h",
                 "libc6-dev-arm64-cross",
@@ -76,21 +79,40 @@ pub fn triples() -> Vec<&'static str> {
     TARGETS.iter().map(|t| t.triple).collect()
 }
 
+/// The target called `triple`.
+fn target(triple: &str) -> Result<&'static Target> {
+    TARGETS
+        .iter()
+        .find(|t| t.triple == triple)
+        .with_context(|| {
+            format!(
+                "--target {triple}: the agent builds for {}",
+                triples().join(" and ")
+            )
+        })
+}
+
+/// Whether `target` is this machine's own.
+fn is_native(target: &Target) -> bool {
+    target.triple.starts_with(std::env::consts::ARCH)
+}
+
+/// What building for `triple` runs besides the native build's programs:
+/// for another architecture, its cross GCC and QEMU's user-mode emulator.
+pub fn programs(triple: &str) -> Result<Vec<Requirement>> {
+    let target = target(triple)?;
+    if is_native(target) {
+        return Ok(Vec::new());
+    }
+    Ok([target.packages, &[(target.qemu, "qemu-user")]].concat())
+}
+
 /// Sets up, builds the kernel object and the agent for `triple`; checks
 /// that the binary is for that architecture and returns it.
 pub fn build(triple: &str, release: bool) -> Result<PathBuf> {
-    let Some(target) = TARGETS.iter().find(|t| t.triple == triple) else {
-        bail!(
-            "--target {triple}: the agent builds for {}",
-            triples().join(" and ")
-        );
-    };
+    let target = target(triple)?;
     setup::setup()?;
-    let native = triple.starts_with(std::env::consts::ARCH);
-    if !native {
-        packages::ensure(target.packages)?;
-        packages::ensure(&[(target.qemu, "qemu-user")])?;
-    }
+    let native = is_native(target);
     cmd::run(std::process::Command::new("rustup").args(["target", "add", triple]))?;
     build_ebpf()?;
     let mut command = agent_cargo(release);

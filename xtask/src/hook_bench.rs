@@ -17,7 +17,7 @@ use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 use anyhow::{Context, Result, bail};
 use integration_tests::agent::CheckReport;
 
-use crate::{build, packages, vm};
+use crate::{build, vm};
 
 /// The kernel of the matrix that has both hooks.
 const KERNEL: &str = "6.12";
@@ -68,7 +68,6 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
     if rounds == 0 {
         bail!("--rounds must be at least 1");
     }
-    packages::ensure(packages::VM_COMMANDS)?;
     build::build(false)?;
     let (_, pattern) = vm::kernel(KERNEL)?;
     let vmlinuz = vm::fetch_kernel(pattern)?;

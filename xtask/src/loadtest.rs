@@ -139,7 +139,6 @@ pub fn loadtest(names: &[String], quick: bool) -> Result<()> {
             })
             .collect::<Result<_>>()?
     };
-    packages::ensure(packages::LOADTEST_COMMANDS)?;
     let python = packages::ensure_python_tools(packages::LOADTEST_PYTHON)?;
     let agent = build::build(false)?;
     let demo = build::demo()?;

@@ -19,7 +19,10 @@ mod vm;
 
 use std::process::ExitCode;
 
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+
+use crate::packages::Requirement;
 
 /// Build, run, test and benchmark pressure-probe.
 #[derive(Parser)]
@@ -134,8 +137,43 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Its name, and the programs it runs (`None`: the caller's own, for
+    /// `image`, which uses whichever container engine the host has).
+    fn programs(&self) -> Result<Option<(&'static str, Vec<Requirement>)>> {
+        let with_build =
+            |step, extra: &[Requirement]| Some((step, [packages::BUILD, extra].concat()));
+        Ok(match self {
+            Command::Setup => with_build("setup", &[]),
+            Command::Build { target: None, .. } => with_build("build", &[]),
+            Command::Build {
+                target: Some(triple),
+                ..
+            } => with_build("build", &cross::programs(triple)?),
+            Command::Image { .. } => None,
+            Command::Run { .. } if cmd::is_root() => with_build("run", &[]),
+            Command::Run { .. } => with_build("run", &[("sudo", "sudo")]),
+            Command::Test { .. } => with_build("test", packages::TEST),
+            Command::Lint => with_build("lint", &[]),
+            Command::VmTest { .. } | Command::HookBench { .. } => {
+                with_build("vm-test", packages::VM)
+            }
+            Command::Bench { .. } => with_build("bench", packages::BENCH),
+            Command::Loadtest { .. } => with_build("loadtest", packages::LOADTEST),
+        })
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let provided = cli.command.programs().and_then(|programs| match programs {
+        Some((step, programs)) => packages::provide(step, &programs),
+        None => Ok(()),
+    });
+    if let Err(err) = provided {
+        eprintln!("xtask: error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Setup => setup::setup(),
         Command::Build {

@@ -20,7 +20,6 @@ pub fn test(extra: &[String]) -> Result<()> {
              run `sudo -E cargo xtask test`"
         );
     }
-    packages::ensure(packages::TEST_COMMANDS)?;
     let python_tools = packages::ensure_python_tools(packages::TEST_PYTHON)?;
     build::build(false)?;
     let mut unit = host_cargo();

@@ -52,7 +52,6 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(1500);
 
 /// Runs the suite on each of `names` (default: every kernel of the matrix).
 pub fn vm_test(names: &[String]) -> Result<()> {
-    packages::ensure(packages::VM_COMMANDS)?;
     let kernels = kernels(names)?
         .into_iter()
         .map(|(name, pattern)| Ok((*name, fetch_kernel(pattern)?)))
@@ -129,7 +128,11 @@ fn cache() -> PathBuf {
 /// Downloads and unpacks the newest package matching `pattern`; returns its vmlinuz.
 pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
     let newest = || {
-        let list = output(Command::new("apt-cache").args(["search", "--names-only", pattern]))?;
+        let list = output(packages::package_manager("apt-cache").args([
+            "search",
+            "--names-only",
+            pattern,
+        ]))?;
         list.lines()
             .filter_map(|l| l.split_whitespace().next())
             .max_by(|a, b| version_key(a).cmp(&version_key(b)))
@@ -151,7 +154,7 @@ pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
         eprintln!("xtask: vm-test: downloading {package}");
         let download = || {
             cmd::run(
-                Command::new("apt-get")
+                packages::package_manager("apt-get")
                     .args(["download", &package])
                     .current_dir(&downloads),
             )
@@ -162,7 +165,12 @@ pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
             download()?;
         }
         let deb = find_file(&downloads, &format!("{package}_"))?;
-        cmd::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&dir))?;
+        cmd::run(
+            packages::package_manager("dpkg")
+                .arg("-x")
+                .arg(&deb)
+                .arg(&dir),
+        )?;
     }
     find_file(&boot, "vmlinuz-")
 }
