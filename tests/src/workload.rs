@@ -6,6 +6,8 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
+use crate::exposition::ScrapedHistogram;
+
 /// Path of the `pp-workload` binary (next to the test binaries' folder).
 /// Path of the `pp-workload` binary: `PP_WORKLOAD_BIN`, or next to the
 /// test binaries' folder.
@@ -33,6 +35,98 @@ pub struct Report {
     pub ran_ns: u64,
     /// Number of threads summed.
     pub threads: u64,
+}
+
+/// What a workload printed: lines of `key numbers...`.
+pub struct Printed(String);
+
+impl Printed {
+    /// The numbers printed after `key`.
+    pub fn numbers(&self, key: &str) -> Vec<u64> {
+        let line = self
+            .0
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("pp-workload printed no {key}: {}", self.0));
+        line.split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect()
+    }
+
+    /// The one number printed after `key`.
+    pub fn number(&self, key: &str) -> u64 {
+        match self.numbers(key)[..] {
+            [n] => n,
+            _ => panic!("pp-workload printed not one number after {key}: {}", self.0),
+        }
+    }
+}
+
+/// What each sleep of a `syscalls` workload asked for: 2 ms.
+pub const SLEEP_SECONDS: f64 = 0.002;
+
+/// The sleeps of a `syscalls` workload, on its own clock.
+#[derive(Debug, Clone)]
+pub struct TimedSleeps {
+    /// Seconds each sleep took, on the workload's clock around the call.
+    pub each: Vec<f64>,
+}
+
+impl TimedSleeps {
+    /// What a `syscalls` workload printed of its sleeps.
+    pub fn of(printed: &Printed) -> TimedSleeps {
+        TimedSleeps {
+            each: printed
+                .numbers("sleep_ns")
+                .into_iter()
+                .map(|ns| ns as f64 / 1e9)
+                .collect(),
+        }
+    }
+
+    /// Seconds they took in all, on the workload's clock.
+    pub fn timed(&self) -> f64 {
+        self.each.iter().sum()
+    }
+
+    /// Whether `hist`, the probe's histogram of exactly these calls (from
+    /// entry to exit in the kernel), is what the kernel and the workload's
+    /// clock allow, on any machine however slow: one observation per
+    /// sleep; none shorter than the 2 ms asked for (a sleep never ends
+    /// early); none longer than the workload's clock around its call (the
+    /// kernel's part lies within it), so at every bucket bound the probe
+    /// has at least as many observations as the clock; and a sum between
+    /// the two. The clock's excess over the kernel's time is the thread's
+    /// own time outside the kernel: a few µs a call after a sleep here
+    /// (cold caches), far more under emulation; it bounds, it is not
+    /// compared.
+    pub fn admit(&self, hist: &ScrapedHistogram) -> Result<(), String> {
+        let count = self.each.len() as f64;
+        if hist.count != count {
+            return Err(format!("{} observations of {count} sleeps", hist.count));
+        }
+        let (lowest, highest) = (count * SLEEP_SECONDS, self.timed());
+        if !(lowest..=highest).contains(&hist.sum) {
+            return Err(format!(
+                "the sum {:.6} s is not within [{lowest:.6}, {highest:.6}] s: what the sleeps \
+                 asked for, and what the workload's clock measured around them",
+                hist.sum
+            ));
+        }
+        for &(le, cumulative) in &hist.buckets {
+            let on_the_clock = self.each.iter().filter(|t| **t <= le).count() as f64;
+            if le < SLEEP_SECONDS && cumulative > 0.0 {
+                return Err(format!("{cumulative} sleeps of at most {le} s"));
+            }
+            if cumulative < on_the_clock {
+                return Err(format!(
+                    "{cumulative} observations of at most {le} s, where the workload's clock \
+                     has {on_the_clock}"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Workload {
@@ -85,7 +179,7 @@ impl Workload {
 
     /// In `cgroup`: `sleeps` nanosleep(2 ms), `missing` open() calls on a path
     /// that does not exist, `fsyncs` fsync() calls on a scratch file. Reports
-    /// `sleep_ns`: what the sleeps took on the workload's own clock.
+    /// `sleep_ns`: what each sleep took on the workload's own clock ([`TimedSleeps`]).
     pub fn syscalls(cgroup: &Path, sleeps: u64, missing: u64, fsyncs: u64) -> Workload {
         Self::start(&[
             "syscalls",
@@ -204,26 +298,19 @@ impl Workload {
 
     /// Waits for the end; the number it printed after `key`.
     pub fn wait_for_number(self, key: &str) -> u64 {
-        let out = self.child.wait_with_output().unwrap();
-        assert!(out.status.success(), "pp-workload failed: {:?}", out.status);
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("pp-workload printed no {key}: {text}"))
+        self.wait_for_output().number(key)
     }
 
     /// Waits for the end; the numbers it printed after `key`.
     pub fn wait_for_numbers(self, key: &str) -> Vec<u64> {
+        self.wait_for_output().numbers(key)
+    }
+
+    /// Waits for a successful end; what it printed.
+    pub fn wait_for_output(self) -> Printed {
         let out = self.child.wait_with_output().unwrap();
         assert!(out.status.success(), "pp-workload failed: {:?}", out.status);
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or_else(|| panic!("pp-workload printed no {key}: {text}"));
-        line.split_whitespace()
-            .map(|n| n.parse().unwrap())
-            .collect()
+        Printed(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     fn start(args: &[&str]) -> Workload {

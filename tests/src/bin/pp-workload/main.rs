@@ -7,9 +7,8 @@
 //!                      own thread clock, however long it waits), then IDLE_MS asleep
 //! pp-workload syscalls CGROUP_DIR SLEEPS MISSING FSYNCS
 //!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync();
-//!                      prints `sleep_ns`, the time the sleeps took on its own clock, and
-//!                      `fsync_ns`, what each fsync took on it (the scratch file is made in
-//!                      TMPDIR)
+//!                      prints `sleep_ns` and `fsync_ns`, what each sleep and each fsync
+//!                      took on its own clock (the scratch file is made in TMPDIR)
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
 //! pp-workload memory   CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
 //!                      also joins V1_MEMORY_DIR (a cgroup v1 memory cgroup; `-`: none), reads
@@ -319,31 +318,36 @@ fn scratch_file() -> fs::File {
 }
 
 fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
-    let mut slept = Duration::ZERO;
-    for _ in 0..sleeps {
-        let request = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 2_000_000,
-        };
+    let timed = |call: &dyn Fn()| {
         let started = Instant::now();
-        // SAFETY: valid timespec; no remainder wanted.
-        unsafe { libc::nanosleep(&request, std::ptr::null_mut()) };
-        slept += started.elapsed();
-    }
+        call();
+        started.elapsed().as_nanos().to_string()
+    };
+    let request = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 2_000_000,
+    };
+    let slept: Vec<String> = (0..sleeps)
+        .map(|_| {
+            // SAFETY: valid timespec; no remainder wanted.
+            timed(&|| unsafe {
+                libc::nanosleep(&request, std::ptr::null_mut());
+            })
+        })
+        .collect();
     let path = CString::new("/nonexistent/pressure-probe-test").unwrap();
     for _ in 0..missing {
         // SAFETY: valid NUL-terminated path.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
         assert_eq!(fd, -1, "the missing path exists");
     }
-    let mut fsynced = Vec::new();
-    for _ in 0..fsyncs {
-        let started = Instant::now();
-        // SAFETY: a valid open file.
-        assert_eq!(unsafe { libc::fsync(file.as_raw_fd()) }, 0);
-        fsynced.push(started.elapsed().as_nanos().to_string());
-    }
-    println!("sleep_ns {}", slept.as_nanos());
+    let fsynced: Vec<String> = (0..fsyncs)
+        .map(|_| {
+            // SAFETY: a valid open file.
+            timed(&|| assert_eq!(unsafe { libc::fsync(file.as_raw_fd()) }, 0))
+        })
+        .collect();
+    println!("sleep_ns {}", slept.join(" "));
     println!("fsync_ns {}", fsynced.join(" "));
 }
 

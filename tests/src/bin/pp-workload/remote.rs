@@ -6,17 +6,28 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     os::fd::AsRawFd,
+    sync::Mutex,
     thread,
     time::{Duration, Instant},
 };
 
 /// `serve`: listens on 127.0.0.1 (an ephemeral port), prints
 /// `listening PORT`, and answers every line of every connection with
-/// `ok\n`, `delay` after it arrived, until stdin closes.
+/// `ok\n`, `delay` after it arrived, until stdin closes. The line
+/// `handled` on stdin prints `handled_ns` and what each request so far took
+/// on this process's clock, from the request read to the answer's send.
 pub fn serve(delay: Duration) {
+    static HANDLED: Mutex<Vec<u128>> = Mutex::new(Vec::new());
     // Ends when stdin closes (the test is done with it).
     thread::spawn(|| {
-        for _ in std::io::stdin().lines() {}
+        for line in std::io::stdin().lines() {
+            if line.is_ok_and(|l| l == "handled") {
+                let handled = HANDLED.lock().unwrap();
+                let times: Vec<String> = handled.iter().map(u128::to_string).collect();
+                println!("handled_ns {}", times.join(" "));
+                std::io::stdout().flush().unwrap();
+            }
+        }
         std::process::exit(0);
     });
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -28,7 +39,11 @@ pub fn serve(delay: Duration) {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let read = Instant::now();
                 thread::sleep(delay);
+                // Up to the answer's send: the client's kernel sees the
+                // answer after this (on loopback, within the write).
+                HANDLED.lock().unwrap().push(read.elapsed().as_nanos());
                 if stream.write_all(b"ok\n").is_err() {
                     return;
                 }
