@@ -125,7 +125,6 @@ impl Probe {
         drop(btf);
         trim_heap();
 
-        let started = std::time::Instant::now();
         let mut ebpf = loader::load_and_attach(&LoadOptions {
             btf_path: &args.kernel.btf,
             offsets,
@@ -157,7 +156,7 @@ impl Probe {
         };
         let mut pipeline = Pipeline {
             reader,
-            window: Window::new(args.verdict.window, started),
+            window: Window::new(args.verdict.window),
             thresholds: args.verdict.thresholds(),
         };
         let latest = Latest::new(pipeline.sample()?, args.interval);

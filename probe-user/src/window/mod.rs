@@ -4,8 +4,12 @@
 //! The window keeps each container's cumulative counters at a dozen
 //! checkpoints spread over the window (compact: a few hundred bytes per
 //! container each), and the evidence over the window is the latest sample
-//! less the oldest checkpoint inside it. A container new within the window
-//! counts from zero.
+//! less the oldest checkpoint inside it. A container that checkpoint does not
+//! hold (new since, the agent just started, or promoted from
+//! `cgroup="other"`) counts from its first sample: the kernel's counters of
+//! it before then (PSI since the cgroup was made, waits since the programs
+//! were attached, a promoted cgroup's earlier life) are not its window, and
+//! its evidence covers the seconds since (`Evidence::seconds`).
 
 pub mod counters;
 
@@ -33,9 +37,9 @@ const CHECKPOINTS: u32 = 12;
 /// Recent counters of every container.
 pub struct Window {
     span: Duration,
-    /// When counting began (the programs were attached just before).
-    started: Instant,
     checkpoints: VecDeque<(Instant, HashMap<u64, Counters>)>,
+    /// The first sample of each container the oldest checkpoint lacks.
+    first_seen: HashMap<u64, (Instant, Counters)>,
 }
 
 /// What one container did over the window.
@@ -130,12 +134,12 @@ impl Evidence {
 }
 
 impl Window {
-    /// A window of `span`, counting from `started`.
-    pub fn new(span: Duration, started: Instant) -> Window {
+    /// A window of `span`.
+    pub fn new(span: Duration) -> Window {
         Window {
             span,
-            started,
             checkpoints: VecDeque::new(),
+            first_seen: HashMap::new(),
         }
     }
 
@@ -168,21 +172,33 @@ impl Window {
         {
             self.checkpoints.pop_front();
         }
-        // Before the first checkpoint, everything since counting began.
-        let (base_at, base) = match self.checkpoints.front() {
-            Some((at, counters)) => (*at, Some(counters)),
-            None => (self.started, None),
-        };
-        let seconds = now.duration_since(base_at).as_secs_f64();
-        let empty = Counters::default();
+        let base = self.checkpoints.front();
+        // A container the base lacks counts from its first sample.
+        let in_base = |id: &u64| base.is_some_and(|(_, counters)| counters.contains_key(id));
+        self.first_seen
+            .retain(|id, _| latest.contains_key(id) && !in_base(id));
+        for (id, counters) in &latest {
+            if !in_base(id) {
+                self.first_seen
+                    .entry(*id)
+                    .or_insert_with(|| (now, counters.clone()));
+            }
+        }
         let evidence = snapshot
             .cgroups
             .iter()
             .filter(|c| c.id != 0)
             .filter_map(|c| {
-                let now = latest.get(&c.id)?;
-                let then = base.and_then(|b| b.get(&c.id)).unwrap_or(&empty);
-                Some(evidence(c.labels.clone(), seconds, now, then))
+                let latest = latest.get(&c.id)?;
+                let (at, then) = match base {
+                    Some((at, counters)) if counters.contains_key(&c.id) => (*at, &counters[&c.id]),
+                    _ => {
+                        let (at, counters) = &self.first_seen[&c.id];
+                        (*at, counters)
+                    }
+                };
+                let seconds = now.duration_since(at).as_secs_f64();
+                Some(evidence(c.labels.clone(), seconds, latest, then))
             })
             .collect();
         let due = self
@@ -295,5 +311,66 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         reclaim: coarse(&now.reclaim, &then.reclaim),
         oom_kills: now.oom_kills.saturating_sub(then.oom_kills),
         psi,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{collect::psi::Psi, snapshot::CgroupStats};
+
+    /// A cgroup with `psi_us` µs of memory `some` stall since it was made.
+    fn cgroup(id: u64, psi_us: u64) -> CgroupStats {
+        CgroupStats {
+            id,
+            labels: Arc::new(Labels {
+                cgroup: format!("/c{id}"),
+                ..Labels::default()
+            }),
+            runq: None,
+            waited_behind_ns: None,
+            syscalls: None,
+            tcp_fill: None,
+            preemptions: None,
+            memory: None,
+            psi: Some(Psi([[0, 0], [psi_us, 0], [0, 0]])),
+            remotes: Vec::new(),
+        }
+    }
+
+    fn snapshot(cgroups: Vec<CgroupStats>) -> Snapshot {
+        Snapshot {
+            cgroups,
+            ..Snapshot::default()
+        }
+    }
+
+    fn memory_some(evidence: &[Evidence], cgroup: &str) -> (f64, f64) {
+        let e = evidence.iter().find(|e| e.labels.cgroup == cgroup).unwrap();
+        (e.psi.unwrap()[1][0], e.seconds)
+    }
+
+    #[test]
+    fn a_container_the_base_lacks_counts_from_its_first_sample() {
+        let mut window = Window::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        // Both cgroups stalled for an hour before the agent started.
+        let first = window.observe(&snapshot(vec![cgroup(1, 3_600_000_000)]), t0);
+        assert_eq!(memory_some(&first, "/c1"), (0.0, 0.0));
+        let t1 = t0 + Duration::from_secs(5);
+        let second = window.observe(
+            &snapshot(vec![cgroup(1, 3_601_000_000), cgroup(2, 7_200_000_000)]),
+            t1,
+        );
+        assert_eq!(memory_some(&second, "/c1"), (1.0, 5.0));
+        // Cgroup 2 appeared after the base: nothing of its past counts.
+        assert_eq!(memory_some(&second, "/c2"), (0.0, 0.0));
+        let t2 = t1 + Duration::from_secs(5);
+        let third = window.observe(
+            &snapshot(vec![cgroup(1, 3_602_000_000), cgroup(2, 7_200_500_000)]),
+            t2,
+        );
+        assert_eq!(memory_some(&third, "/c1"), (2.0, 10.0));
+        assert_eq!(memory_some(&third, "/c2"), (0.5, 5.0));
     }
 }
