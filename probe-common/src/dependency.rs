@@ -61,6 +61,9 @@ pub struct RemoteKey {
 pub struct RemoteStats {
     /// Time from a request sent to the first byte of its answer.
     pub response: Histogram,
+    /// Answers that took longer than the slow threshold (the verdict's,
+    /// set by the agent in `DEPENDENCY_SLOW_NS`).
+    pub slow_responses: u64,
     /// Time from `SYN_SENT` to `ESTABLISHED`.
     pub connect: Histogram,
     /// Connects that failed, by [`reason`].

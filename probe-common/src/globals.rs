@@ -38,6 +38,29 @@ pub const SYSCALL_SLOT_MASK: &str = "SYSCALL_SLOT_MASK";
 pub const MEMORY_SLOT_MASK: &str = "MEMORY_SLOT_MASK";
 /// Syscall number -> class table (`syscall::TABLE_SIZE` bytes).
 pub const SYSCALL_CLASSES: &str = "SYSCALL_CLASSES";
+/// Per syscall class, the duration in ns above which a call counts as slow
+/// (`u64::MAX`: none).
+pub const SYSCALL_SLOW_NS: &str = "SYSCALL_SLOW_NS";
+/// The response time in ns above which an answer counts as slow.
+pub const DEPENDENCY_SLOW_NS: &str = "DEPENDENCY_SLOW_NS";
+/// Byte offset of a syscall's first argument in `pt_regs`.
+pub const SYSCALL_ARG0_OFFSET: &str = "SYSCALL_ARG0_OFFSET";
+/// Byte offset of the `u32` of `task_struct` that holds the compat flag.
+pub const SYSCALL_COMPAT_OFFSET: &str = "SYSCALL_COMPAT_OFFSET";
+/// The compat flag's bits in it (0: none).
+pub const SYSCALL_COMPAT_MASK: &str = "SYSCALL_COMPAT_MASK";
+/// `task_struct.files`.
+pub const TASK_FILES_OFFSET: &str = "TASK_FILES_OFFSET";
+/// `files_struct.fdt`.
+pub const FILES_FDT_OFFSET: &str = "FILES_FDT_OFFSET";
+/// `fdtable.max_fds`.
+pub const FDTABLE_MAX_FDS_OFFSET: &str = "FDTABLE_MAX_FDS_OFFSET";
+/// `fdtable.fd` (the array of open files).
+pub const FDTABLE_FD_OFFSET: &str = "FDTABLE_FD_OFFSET";
+/// `file.f_inode`, for the syscall program.
+pub const SYSCALL_FILE_INODE_OFFSET: &str = "SYSCALL_FILE_INODE_OFFSET";
+/// `inode.i_mode`.
+pub const INODE_MODE_OFFSET: &str = "INODE_MODE_OFFSET";
 
 // The fields the TCP programs read (see `probe-user`'s offsets for the
 // struct and field of each).

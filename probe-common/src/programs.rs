@@ -8,7 +8,7 @@ pub const RUNQ_SCHED_WAKEUP: &str = "runq_sched_wakeup";
 pub const RUNQ_SCHED_WAKEUP_NEW: &str = "runq_sched_wakeup_new";
 /// `tp_btf/sched_switch`: waits end and start, preemptions.
 pub const RUNQ_SCHED_SWITCH: &str = "runq_sched_switch";
-/// `raw_tp/sys_enter`.
+/// `tp_btf/sys_enter`.
 pub const SYSCALL_ENTER: &str = "syscall_enter";
 /// `raw_tp/sys_exit`.
 pub const SYSCALL_EXIT: &str = "syscall_exit";
@@ -65,7 +65,7 @@ pub mod floor {
     pub const SCHED_WAKEUP_NEW: &str = "floor_sched_wakeup_new";
     /// `tp_btf/sched_switch`.
     pub const SCHED_SWITCH: &str = "floor_sched_switch";
-    /// `raw_tp/sys_enter`.
+    /// `tp_btf/sys_enter`.
     pub const SYS_ENTER: &str = "floor_sys_enter";
     /// `raw_tp/sys_exit`.
     pub const SYS_EXIT: &str = "floor_sys_exit";

@@ -3,7 +3,11 @@
 //!
 //! A class is chosen by the syscall's name, which is the same on every
 //! architecture; the agent turns names into this machine's numbers (x86_64
-//! or aarch64) and hands the kernel programs a number -> class table.
+//! or aarch64) and hands the kernel programs a number -> class table. The
+//! read and write family is classed by what its file descriptor is
+//! ([`BY_FD`], [`class_of_mode`]): a socket read waits on a peer, a pipe
+//! read on another process, only a file read on storage. A 32-bit compat
+//! syscall (numbered in another table) is `other`.
 
 use crate::histogram::Histogram;
 
@@ -34,6 +38,26 @@ pub const CLASSES: usize = 7;
 /// their entry must not be kept.
 pub const NO_RETURN: u8 = 0xff;
 
+/// Table value of the read and write family: the class is what the file
+/// descriptor in the first argument is ([`class_of_mode`] of its inode).
+pub const BY_FD: u8 = 0xfe;
+
+/// The class of a read or write on a file whose inode has mode `mode`:
+/// a socket is `net_io`; a pipe, a FIFO or an anonymous inode (eventfd,
+/// timerfd, signalfd, inotify: no file type) is waited on by design, `wait`;
+/// a regular file, a block device or a directory is `file_io`; a character
+/// device (a terminal, `/dev/null`) is `other`.
+#[inline(always)]
+pub const fn class_of_mode(mode: u16) -> SyscallClass {
+    const S_IFMT: u16 = 0o170000;
+    match mode & S_IFMT {
+        0o140000 => SyscallClass::NetIo,
+        0o010000 | 0 => SyscallClass::Wait,
+        0o100000 | 0o060000 | 0o040000 => SyscallClass::FileIo,
+        _ => SyscallClass::Other,
+    }
+}
+
 /// Entries in the number -> class table; higher numbers are [`SyscallClass::Other`].
 pub const TABLE_SIZE: usize = 512;
 
@@ -47,17 +71,13 @@ pub const STORAGE_MAP: &str = "SYSCALL_STORAGE";
 /// Name of the entry slot array.
 pub const SLOTS_MAP: &str = "SYSCALL_SLOTS";
 
-const FILE_IO: &[&str] = &[
-    "read",
-    "write",
-    "pread64",
-    "pwrite64",
-    "readv",
-    "writev",
-    "preadv",
-    "pwritev",
-    "preadv2",
+/// Classed by their file descriptor ([`BY_FD`]): the first argument is it.
+const BY_FD_NAMES: &[&str] = &[
+    "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2",
     "pwritev2",
+];
+
+const FILE_IO: &[&str] = &[
     "open",
     "openat",
     "openat2",
@@ -131,8 +151,6 @@ const FILE_IO: &[&str] = &[
     "io_destroy",
     "io_submit",
     "io_cancel",
-    "io_getevents",
-    "io_pgetevents",
     "name_to_handle_at",
     "open_by_handle_at",
     "cachestat",
@@ -176,6 +194,10 @@ const WAIT: &[&str] = &[
     "rt_sigsuspend",
     "rt_sigtimedwait",
     "io_uring_enter",
+    // Waits for asynchronous I/O to complete: an idle database's reaper
+    // threads block here by design.
+    "io_getevents",
+    "io_pgetevents",
     "accept",
     "accept4",
     "flock",
@@ -289,10 +311,18 @@ impl SyscallClass {
     }
 }
 
-/// The table value for the syscall called `name`: its class, or [`NO_RETURN`].
-pub fn table_value(name: &str) -> u8 {
+/// The table value for the syscall called `name`: its class, [`BY_FD`]
+/// for the read and write family (`FileIo` where the kernel's file
+/// descriptors cannot be read, `by_fd` false), or [`NO_RETURN`].
+pub fn table_value(name: &str, by_fd: bool) -> u8 {
     if NEVER_RETURN.contains(&name) {
         NO_RETURN
+    } else if BY_FD_NAMES.contains(&name) {
+        if by_fd {
+            BY_FD
+        } else {
+            SyscallClass::FileIo as u8
+        }
     } else {
         SyscallClass::of(name) as u8
     }
@@ -301,15 +331,15 @@ pub fn table_value(name: &str) -> u8 {
 /// Architectures with a syscall table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
-    /// x86_64 (64-bit syscalls; 32-bit compat syscalls are not told apart).
+    /// x86_64 (64-bit syscalls; a 32-bit compat syscall is `other`).
     X86_64,
     /// aarch64 (the asm-generic numbering).
     Aarch64,
 }
 
-/// The number -> class table for `arch`.
+/// The number -> class table for `arch` (`by_fd`: see [`table_value`]).
 #[cfg(feature = "user")]
-pub fn class_table(arch: Arch) -> [u8; TABLE_SIZE] {
+pub fn class_table(arch: Arch, by_fd: bool) -> [u8; TABLE_SIZE] {
     let mut table = [SyscallClass::Other as u8; TABLE_SIZE];
     for (nr, entry) in table.iter_mut().enumerate() {
         let name = match arch {
@@ -317,7 +347,7 @@ pub fn class_table(arch: Arch) -> [u8; TABLE_SIZE] {
             Arch::Aarch64 => syscalls::aarch64::Sysno::new(nr).map(|s| s.name()),
         };
         if let Some(name) = name {
-            *entry = table_value(name);
+            *entry = table_value(name, by_fd);
         }
     }
     table
@@ -354,6 +384,10 @@ pub struct CgroupSyscalls {
     pub latency: [Histogram; CLASSES],
     /// Syscalls that returned an error (-4095..=-1), per class.
     pub errors: [u64; CLASSES],
+    /// Syscalls that took longer than their class's slow threshold (the
+    /// verdict's, set by the agent in `SYSCALL_SLOW_NS`), per class: the
+    /// exact count above a bound that is not one of the buckets'.
+    pub slow: [u64; CLASSES],
     /// Non-zero once the cgroup id is listed for the agent.
     pub registered: u64,
 }
@@ -370,13 +404,17 @@ mod tests {
     use super::*;
 
     fn class_at(arch: Arch, nr: usize) -> u8 {
-        class_table(arch)[nr]
+        class_table(arch, true)[nr]
     }
 
     #[test]
     fn x86_64_numbers() {
         let x = Arch::X86_64;
-        assert_eq!(class_at(x, 0), SyscallClass::FileIo as u8); // read
+        assert_eq!(class_at(x, 0), BY_FD); // read
+        assert_eq!(class_at(x, 19), BY_FD); // readv
+        assert_eq!(class_table(x, false)[0], SyscallClass::FileIo as u8);
+        assert_eq!(class_at(x, 2), SyscallClass::FileIo as u8); // open
+        assert_eq!(class_at(x, 208), SyscallClass::Wait as u8); // io_getevents
         assert_eq!(class_at(x, 35), SyscallClass::Wait as u8); // nanosleep
         assert_eq!(class_at(x, 74), SyscallClass::Sync as u8); // fsync
         assert_eq!(class_at(x, 9), SyscallClass::Memory as u8); // mmap
@@ -393,7 +431,8 @@ mod tests {
     #[test]
     fn aarch64_numbers() {
         let a = Arch::Aarch64;
-        assert_eq!(class_at(a, 63), SyscallClass::FileIo as u8); // read
+        assert_eq!(class_at(a, 63), BY_FD); // read
+        assert_eq!(class_at(a, 4), SyscallClass::Wait as u8); // io_getevents
         assert_eq!(class_at(a, 56), SyscallClass::FileIo as u8); // openat
         assert_eq!(class_at(a, 101), SyscallClass::Wait as u8); // nanosleep
         assert_eq!(class_at(a, 82), SyscallClass::Sync as u8); // fsync
@@ -424,6 +463,16 @@ mod tests {
     }
 
     #[test]
+    fn reads_are_classed_by_what_they_read() {
+        assert_eq!(class_of_mode(0o140777), SyscallClass::NetIo); // socket
+        assert_eq!(class_of_mode(0o010600), SyscallClass::Wait); // pipe
+        assert_eq!(class_of_mode(0o000600), SyscallClass::Wait); // eventfd
+        assert_eq!(class_of_mode(0o100644), SyscallClass::FileIo); // file
+        assert_eq!(class_of_mode(0o060660), SyscallClass::FileIo); // block device
+        assert_eq!(class_of_mode(0o020620), SyscallClass::Other); // terminal
+    }
+
+    #[test]
     fn every_listed_name_exists_on_some_architecture() {
         let known = |name: &str| {
             (0..TABLE_SIZE).any(|nr| {
@@ -435,6 +484,9 @@ mod tests {
             for name in class.members() {
                 assert!(known(name), "{name} ({}) is not a syscall", class.label());
             }
+        }
+        for name in BY_FD_NAMES {
+            assert!(known(name), "{name} is not a syscall");
         }
     }
 

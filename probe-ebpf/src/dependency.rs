@@ -68,6 +68,11 @@ offsets!(
     SOCK_RCV_QLEN_OFFSET,
 );
 
+crate::globals::load_time_globals! {
+    /// Answers slower than this (ns) count in `slow_responses`.
+    DEPENDENCY_SLOW_NS: u64 = u64::MAX;
+}
+
 /// TCP states (`include/net/tcp_states.h`).
 const TCP_ESTABLISHED: i32 = 1;
 const TCP_SYN_SENT: i32 = 2;
@@ -165,19 +170,23 @@ fn remote_of(sk: KernelPtr) -> Option<RemoteKey> {
     Some(key)
 }
 
-/// Observes `since_ns` until now into `hist`.
+/// Observes `since_ns` until now into `hist`; the duration observed.
 ///
 /// # Safety
 /// `hist` must point into a live map value.
 #[inline(always)]
-unsafe fn observe_since(hist: *mut probe_common::histogram::Histogram, since_ns: u64) {
+unsafe fn observe_since(
+    hist: *mut probe_common::histogram::Histogram,
+    since_ns: u64,
+) -> Option<u64> {
     let ns = ktime_ns().saturating_sub(since_ns);
     if ns >= MAX_NS {
         bump(DEPENDENCY_TOO_LONG);
-        return;
+        return None;
     }
     // SAFETY: the caller's guarantee.
     unsafe { observe(hist, ns) };
+    Some(ns)
 }
 
 /// `inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)`.
@@ -215,7 +224,7 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
             state.established = 1;
             // SAFETY: `stats` is a value of the remotes map, live for this run.
             unsafe {
-                observe_since(&raw mut (*stats).connect, state.connect_ns);
+                let _ = observe_since(&raw mut (*stats).connect, state.connect_ns);
                 atomic_add((&raw mut (*stats).established).cast::<u64>(), 1);
             }
         }
@@ -300,7 +309,11 @@ fn answered(sk: KernelPtr) {
     state.request_ns = 0;
     if let Some(stats) = remote_stats(&state.key) {
         // SAFETY: `stats` is a value of the remotes map, live for this run.
-        unsafe { observe_since(&raw mut (*stats).response, since) };
+        let took = unsafe { observe_since(&raw mut (*stats).response, since) };
+        if took.is_some_and(|ns| ns > DEPENDENCY_SLOW_NS.load()) {
+            // SAFETY: as above.
+            unsafe { atomic_add(&raw mut (*stats).slow_responses, 1) };
+        }
     }
 }
 

@@ -50,8 +50,8 @@ pub fn floor_sched_switch(_ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn floor_sys_enter(_ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sys_enter")]
+pub fn floor_sys_enter(_ctx: BtfTracePointContext) -> i32 {
     0
 }
 

@@ -126,6 +126,15 @@ impl KernelPtr {
     }
 }
 
+/// The `T` at kernel address `addr`, read with `bpf_probe_read_kernel`
+/// (for what no BTF-typed pointer reaches: an element of a pointer
+/// array); `None` if the read faults.
+#[inline(always)]
+pub fn probe_read<T: Field>(addr: u64) -> Option<T> {
+    // SAFETY: the helper checks the address and fails rather than fault.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel(addr as *const T) }.ok()
+}
+
 /// `task->pid`: the thread id (0 for the idle task).
 #[inline(always)]
 pub fn task_tid(task: KernelPtr) -> u32 {

@@ -22,7 +22,9 @@ use probe_common::{
     },
     histogram::MAX_NS,
     programs,
-    syscall::{CLASSES, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE},
+    syscall::{
+        BY_FD, CLASSES, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE, class_of_mode,
+    },
 };
 
 use crate::{
@@ -30,7 +32,7 @@ use crate::{
     cgroup_state::{self, StateCounters},
     counters::bump,
     globals::load_time_globals,
-    kernel::{KernelPtr, ktime_ns, task_cgroup, task_tid},
+    kernel::{KernelPtr, ktime_ns, offsets, probe_read, task_cgroup, task_tid},
     names::named,
     observe::observe,
 };
@@ -42,14 +44,38 @@ use crate::{
 #[unsafe(link_section = ".rodata")]
 static SYSCALL_CLASSES: [u8; TABLE_SIZE] = [SyscallClass::Other as u8; TABLE_SIZE];
 
+/// Per class, the duration (ns) above which a call counts in `slow`
+/// (`u64::MAX`: never); set by the agent before load.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".rodata")]
+static SYSCALL_SLOW_NS: [u64; CLASSES] = [u64::MAX; CLASSES];
+
 load_time_globals! {
     SYSCALL_SLOT_MASK: u32 = SLOTS - 1;
+    /// Bits of the `u32` at `SYSCALL_COMPAT_OFFSET` of a task that say its
+    /// syscall is a 32-bit compat one (0: none on this machine).
+    SYSCALL_COMPAT_MASK: u32 = 0;
 }
+
+// The path from a syscall's registers and task to the mode of the inode
+// its first argument, a file descriptor, refers to; and the task's compat
+// flags.
+offsets!(
+    SYSCALL_ARG0_OFFSET,
+    SYSCALL_COMPAT_OFFSET,
+    TASK_FILES_OFFSET,
+    FILES_FDT_OFFSET,
+    FDTABLE_MAX_FDS_OFFSET,
+    FDTABLE_FD_OFFSET,
+    SYSCALL_FILE_INODE_OFFSET,
+    INODE_MODE_OFFSET,
+);
 
 #[map]
 static SYSCALL_SLOTS: Array<SyscallSlot> = Array::with_max_entries(SLOTS, 0);
 
 named!(SYSCALL_CLASSES, probe_common::globals::SYSCALL_CLASSES);
+named!(SYSCALL_SLOW_NS, probe_common::globals::SYSCALL_SLOW_NS);
 named!(SYSCALL_SLOTS, probe_common::syscall::SLOTS_MAP);
 named!(syscall_enter, programs::SYSCALL_ENTER);
 named!(syscall_exit, programs::SYSCALL_EXIT);
@@ -57,9 +83,9 @@ named!(syscall_thread_exit, programs::SYSCALL_THREAD_EXIT);
 named!(syscall_thread_exec, programs::SYSCALL_THREAD_EXEC);
 
 /// `sys_enter(struct pt_regs *regs, long id)`
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn syscall_enter(ctx: RawTracePointContext) -> i32 {
-    on_enter(ctx.arg::<u64>(1));
+#[btf_tracepoint(function = "sys_enter")]
+pub fn syscall_enter(ctx: BtfTracePointContext) -> i32 {
+    on_enter(KernelPtr::tracepoint_arg(&ctx, 0), ctx.arg::<u64>(1));
     0
 }
 
@@ -142,13 +168,42 @@ fn class_of(nr: u64) -> u8 {
     unsafe { core::ptr::read_volatile(SYSCALL_CLASSES.as_ptr().add(nr as usize)) }
 }
 
+/// The class of a read or write on file descriptor `fd` of `task`: what
+/// the descriptor's inode is (`other` if it cannot be read).
 #[inline(always)]
-fn on_enter(nr: u64) {
-    let tid = task_tid(KernelPtr::current_task());
+fn class_of_fd(task: KernelPtr, fd: u64) -> u8 {
+    let mode = (|| {
+        let fdt = task
+            .read_ptr(TASK_FILES_OFFSET.load())?
+            .read_ptr(FILES_FDT_OFFSET.load())?;
+        if fd >= u64::from(fdt.read::<u32>(FDTABLE_MAX_FDS_OFFSET.load())) {
+            return None;
+        }
+        // `fdt->fd` is an array of pointers: its elements are read by address.
+        let files = fdt.read::<u64>(FDTABLE_FD_OFFSET.load());
+        let file = probe_read::<u64>(files.wrapping_add(fd * 8)).filter(|f| *f != 0)?;
+        let inode = probe_read::<u64>(file.wrapping_add(SYSCALL_FILE_INODE_OFFSET.load()))
+            .filter(|i| *i != 0)?;
+        probe_read::<u16>(inode.wrapping_add(INODE_MODE_OFFSET.load()))
+    })();
+    mode.map_or(SyscallClass::Other, class_of_mode) as u8
+}
+
+#[inline(always)]
+fn on_enter(regs: KernelPtr, nr: u64) {
+    let task = KernelPtr::current_task();
+    let tid = task_tid(task);
     let Some(slot) = slot_of(tid) else { return };
     // SAFETY: a slot of the entry array, live for this program's run.
     let slot = unsafe { &mut *slot };
-    let class = class_of(nr);
+    let compat = task.read::<u32>(SYSCALL_COMPAT_OFFSET.load()) & SYSCALL_COMPAT_MASK.load() != 0;
+    let class = match class_of(nr) {
+        // Numbered in the compat table, which this one is not.
+        _ if compat => SyscallClass::Other as u8,
+        BY_FD if regs.is_null() => SyscallClass::Other as u8,
+        BY_FD => class_of_fd(task, regs.read::<u64>(SYSCALL_ARG0_OFFSET.load())),
+        class => class,
+    };
     if class == NO_RETURN {
         if slot.tid == tid {
             slot.entered_ns = 0;
@@ -193,6 +248,11 @@ fn on_exit(ctx: &RawTracePointContext, ret: i64) {
     // SAFETY: `class` is below CLASSES, and the cgroup's state is live for
     // this program's run.
     unsafe { observe(state.latency.as_mut_ptr().add(class), took) };
+    // SAFETY: `class` is below CLASSES; a read of the load-time global.
+    if took > unsafe { core::ptr::read_volatile(SYSCALL_SLOW_NS.as_ptr().add(class)) } {
+        // SAFETY: as above.
+        unsafe { atomic_add(state.slow.as_mut_ptr().add(class), 1) };
+    }
     // Errors are -MAX_ERRNO..=-1; other negative values (mmap addresses
     // above the sign bit, lseek offsets) are not errors.
     if (-4095..0).contains(&ret) {

@@ -276,12 +276,16 @@ pub struct VerdictArgs {
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub accept_fill: f64,
     /// Storage pressure: the p95 duration, in seconds, of a container's
-    /// sync (fsync...) or file_io syscalls over the window.
+    /// sync (fsync...) or file_io syscalls over the window (over it when 5%
+    /// or more of at least 20 calls take longer; the kernel counts them, so
+    /// `run` and `rules` must be given the same value).
     #[arg(env = "PRESSURE_PROBE_STORAGE_P95", long, value_name = "SECONDS", default_value_t = Thresholds::default().storage_p95,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub storage_p95: f64,
     /// Dependency pressure: the p95 time, in seconds, a remote endpoint took
-    /// to answer a container's requests over the window.
+    /// to answer a container's requests over the window (over it when 5% or
+    /// more of at least 20 answers take longer; the kernel counts them, so
+    /// `run` and `rules` must be given the same value).
     #[arg(env = "PRESSURE_PROBE_DEPENDENCY_P95", long, value_name = "SECONDS", default_value_t = Thresholds::default().dependency_p95,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub dependency_p95: f64,
@@ -292,7 +296,8 @@ pub struct VerdictArgs {
     pub memory_stall_share: f64,
     /// Fewest observations (waits, syscalls, queued connections, a remote's
     /// answers or failed connects) over the window for a pressure to count
-    /// at all.
+    /// at all (a p95 needs 20 whatever this says: with fewer, it is the
+    /// largest of them).
     #[arg(env = "PRESSURE_PROBE_MIN_EVENTS", long, value_name = "N", default_value_t = Thresholds::default().min_events,
           allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_events: u64,

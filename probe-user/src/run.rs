@@ -28,7 +28,7 @@ use crate::{
         cgroup_state::CgroupState,
         hooks::HookSupport,
         loader::{self, LoadOptions},
-        offsets::{DependencyOffsets, KernelOffsets, TcpOffsets},
+        offsets::{DependencyOffsets, KernelOffsets, SyscallOffsets, TcpOffsets},
         privileges::Privileges,
         signals::{self, Signal},
     },
@@ -105,6 +105,18 @@ impl Probe {
         } else {
             None
         };
+        let syscall_offsets = if chosen.contains(&Signal::Syscall) {
+            SyscallOffsets::resolve(&btf)
+                .inspect_err(|err| {
+                    warn!(
+                        "reads and writes count as file_io whatever they read (this kernel's \
+                         file descriptors cannot be followed: {err:#})"
+                    );
+                })
+                .ok()
+        } else {
+            None
+        };
         let offsets = KernelOffsets::resolve(&btf)?;
         let state = CgroupState::choose(args.cgroup_state.requested(), &btf)?;
         let mount = cgroup2_root(args.cgroup_root.as_deref())?;
@@ -125,6 +137,7 @@ impl Probe {
         drop(btf);
         trim_heap();
 
+        let slow = args.verdict.thresholds().slow_bounds();
         let mut ebpf = loader::load_and_attach(&LoadOptions {
             btf_path: &args.kernel.btf,
             offsets,
@@ -132,11 +145,14 @@ impl Probe {
             plans: &plans,
             tcp_offsets,
             dependency_offsets,
+            syscall_offsets,
             kernel_remotes: args.kernel_remotes,
             programs: args.programs.into(),
             ebpf_log: args.ebpf_log,
             kernel_cgroups: args.kernel_cgroups,
             state,
+            syscall_slow_ns: slow.syscall_ns(),
+            dependency_slow_ns: slow.dependency_ns(),
         })?;
         // The loader's parsed BTF and object copies are gone too.
         trim_heap();
@@ -153,6 +169,7 @@ impl Probe {
             builder: SnapshotBuilder::new(args.max_cgroups as usize, args.max_remotes as usize),
             reload: reload.clone(),
             program_stats: args.program_stats.then(ProgramStats::enable).flatten(),
+            slow,
         };
         let mut pipeline = Pipeline {
             reader,

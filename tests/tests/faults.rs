@@ -171,7 +171,7 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("check with a FIFO for --btf", Command(&["check", "--format", "json", "--btf", "{fifo}"]), Checks(false, &[("btf", "fail", "not a regular file")])),
     ("--btf is a device", Command(&["run", "--btf", "/dev/null"]), Refused(1, &["not a regular file"])),
     ("--btf without any type", Command(&["run", "--btf", "{empty_btf}"]), Refused(1, &["no signal can run on this kernel", "kernel hook tp_btf/sched_wakeup is missing"])),
-    ("a signal whose hook the BTF lacks", Command(&["run", "--btf", "{empty_btf}", "--signals", "syscall"]), Refused(1, &["signal syscall cannot run on this kernel: kernel hook raw_tp/sys_enter is missing"])),
+    ("a signal whose hook the BTF lacks", Command(&["run", "--btf", "{empty_btf}", "--signals", "syscall"]), Refused(1, &["signal syscall cannot run on this kernel: kernel hook tp_btf/sys_enter is missing"])),
     ("check with a BTF without types", Command(&["check", "--format", "json", "--btf", "{empty_btf}"]), Checks(false, &[("hook tp_btf/sched_switch", "info", "missing"), ("signal runq", "info", "unavailable"), ("signals", "fail", "no signal can run")])),
     ("--btf of garbage", Command(&["run", "--btf", "{garbage_btf}"]), Refused(1, &["cannot parse kernel BTF"])),
     ("--btf cut short", Command(&["run", "--btf", "{truncated_btf}"]), Refused(1, &["cannot parse kernel BTF"])),

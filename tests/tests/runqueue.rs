@@ -79,9 +79,16 @@ fn starved_cgroup(state: &str) {
         "A's histogram sum is {error:.4} away from schedstat (limit 5%)"
     );
     assert!(hist_b.count > 0.0, "B recorded no waits");
+    // A stands out on any machine: at every moment two of its three threads
+    // wait, about twice its lifetime in all, while B's one thread cannot
+    // wait longer than it lives (B's waits depend on what else CPU 0 runs:
+    // its p90 reached 16 ms in a slowed guest, so percentiles are not
+    // compared).
     assert!(
-        p90_a >= 4.0 * p90_b,
-        "A's p90 ({p90_a} s) is not far above B's ({p90_b} s)"
+        hist_a.sum > 1.5 * hist_b.sum.max(kernel_b.run_delay_ns as f64 / 1e9),
+        "A waited {} s, not far more than B's {} s",
+        hist_a.sum,
+        hist_b.sum
     );
     let same = scrape
         .value(PREEMPTIONS, &[("cgroup", a.label()), ("by", "same_cgroup")])
@@ -115,8 +122,12 @@ fn waits_split(state: &str) {
     let a = TestCgroup::create("pp-runq-split-a");
     let b = TestCgroup::create("pp-runq-split-b");
     let cpu = cpus() - 1;
-    let one = Workload::spin(a.dir(), cpu, 1, 3000);
-    let two = Workload::spin(b.dir(), cpu, 2, 3000);
+    // Together: B waits behind A only while both spin, and A's run time is
+    // that time (started one after the other, A ran alone while B's
+    // process started, 0.15 s in a slowed guest).
+    let mut both = Workload::spin_together(&[(a.dir(), cpu, 1), (b.dir(), cpu, 2)], 3000);
+    let two = both.pop().unwrap();
+    let one = both.pop().unwrap();
     let (kernel_a, kernel_b) = (one.wait(), two.wait());
     let scrape = agent.scrape();
     let behind = |c: &TestCgroup, by: &str| {

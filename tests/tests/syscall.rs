@@ -76,6 +76,71 @@ fn known_workload(state: &str) {
     assert!(b_wait < 0.001, "B spent {b_wait} s in wait syscalls");
 }
 
+/// A read is classed by what it reads: blocking reads of a socket are
+/// `net_io`, of a pipe `wait`, of a file `file_io`; a 32-bit compat
+/// nanosleep (162, which is `sync` in the 64-bit table) is `other`. Before,
+/// every read was `file_io` by its number, and the compat sleeps `sync`.
+#[test]
+fn reads_are_classed_by_what_they_read() {
+    let agent = Agent::start(&["--signals", "syscall"]);
+    let a = TestCgroup::create("pp-sys-reads");
+    let writer = TestCgroup::create("pp-sys-writer");
+    let count = 20u64;
+    let printed = Workload::reads(a.dir(), writer.dir(), count).wait_for_output();
+    let scrape = agent.scrape();
+    let seconds = |key: &str| -> Vec<f64> {
+        printed
+            .numbers(key)
+            .into_iter()
+            .map(|ns| ns as f64 / 1e9)
+            .collect()
+    };
+    // Observations over 1 ms (2^-10 s, a classic bound) and their class.
+    let over_1ms = |class: &str| -> (f64, f64, f64) {
+        scrape
+            .histogram(LATENCY, &[("cgroup", a.label()), ("class", class)])
+            .map_or((0.0, 0.0, 0.0), |h| {
+                let under = h
+                    .buckets
+                    .iter()
+                    .find(|(le, _)| *le == 2f64.powi(-10))
+                    .map_or(0.0, |(_, n)| *n);
+                (h.count - under, h.sum, under)
+            })
+    };
+    let compat = if cfg!(target_arch = "x86_64") {
+        count
+    } else {
+        0
+    };
+    // file_io: the preads are fast; only the two moves into cgroups (the
+    // workload's into A, then its writer's out of it), which are writes to
+    // cgroupfs, may take longer.
+    for (class, key, blocked, besides) in [
+        ("net_io", "socket_ns", count, 0),
+        ("wait", "pipe_ns", count, 0),
+        ("file_io", "file_ns", 0, 2),
+        ("other", "compat_ns", compat, 0),
+        ("sync", "", 0, 0),
+    ] {
+        let (slow, sum, fast) = over_1ms(class);
+        eprintln!("{class}: {slow} calls over 1 ms, {fast} under, {sum:.6} s in all");
+        assert!(
+            (blocked as f64..=(blocked + besides) as f64).contains(&slow),
+            "{slow} {class} calls over 1 ms in A, not {blocked} (+ at most {besides})"
+        );
+        if blocked > 0 {
+            // The kernel's part of each call lies within the workload's
+            // clock around it; the fast calls took at most 1 ms each.
+            let clock: f64 = seconds(key).iter().sum();
+            assert!(
+                sum <= clock + fast * 2f64.powi(-10),
+                "{class} sums {sum} s, the workload's clock {clock} s"
+            );
+        }
+    }
+}
+
 #[test]
 fn thread_killed_in_a_blocking_syscall_leaves_no_entry() {
     let agent = Agent::start(&[]);

@@ -2,7 +2,7 @@
 //! for: text (classic buckets) or protobuf (classic and native buckets),
 //! gzipped when the scraper accepts it.
 
-mod model;
+pub(crate) mod model;
 mod process;
 mod protobuf;
 mod text;

@@ -108,7 +108,7 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
                         let hist = c.runq.as_ref()?;
                         Some(series(
                             cgroup_labels(&c.labels),
-                            latency(hist, RUNQ_CLASSIC_POW2.step_by(1)),
+                            latency(hist, RUNQ_CLASSIC_POW2.step_by(1), None),
                         ))
                     })
                     .collect(),
@@ -158,10 +158,11 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
              class: file_io, net_io, wait (waiting by design: epoll, poll, sleeps, futex, \
              wait4, accept), sync (fsync and friends), memory, process, other.",
                 syscall_classes(cgroups)
-                    .map(|(c, class, hist, _)| {
+                    .map(|(c, class, hist, _, slow)| {
+                        let bound = snapshot.slow.syscall[class as usize].map(|b| (b, slow));
                         series(
                             with(cgroup_labels(&c.labels), "class", class.label()),
-                            latency(hist, RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP)),
+                            syscall_latency(hist, bound),
                         )
                     })
                     .collect(),
@@ -173,7 +174,7 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
                    -1), by class.",
             kind: Kind::Counter,
             series: syscall_classes(cgroups)
-                .map(|(c, class, _, errors)| {
+                .map(|(c, class, _, errors, _)| {
                     number(
                         with(cgroup_labels(&c.labels), "class", class.label()),
                         errors as f64,
@@ -242,6 +243,7 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
                             latency(
                                 &memory.reclaim,
                                 RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP),
+                                None,
                             ),
                         ))
                     })
@@ -270,7 +272,8 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
              (data written with no answer open and nothing unread from the peer) to the first \
              byte of the answer.",
                 cgroups,
-                |stats| &stats.response,
+                |stats| (&stats.response, stats.slow_responses),
+                snapshot.slow.dependency,
             )
         }),
         Box::new(move || {
@@ -279,7 +282,8 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
                 "Time the cgroup's connections to a remote endpoint took to be established \
              (SYN_SENT to ESTABLISHED), per remote.",
                 cgroups,
-                |stats| &stats.connect,
+                |stats| (&stats.connect, 0),
+                None,
             )
         }),
         Box::new(move || Family {
@@ -535,22 +539,25 @@ fn remotes(cgroups: &[CgroupStats]) -> impl Iterator<Item = (&CgroupStats, &Remo
 }
 
 /// A histogram per remote endpoint of the durations `pick` chooses from
-/// its statistics; remotes with none are left out.
+/// its statistics (with the count above `slow`, where the kernel counts
+/// one); remotes with none are left out.
 fn remote_histogram(
     name: &'static str,
     help: &'static str,
     cgroups: &[CgroupStats],
-    pick: fn(&RemoteStats) -> &Histogram,
+    pick: fn(&RemoteStats) -> (&Histogram, u64),
+    slow: Option<f64>,
 ) -> Family {
     histogram_family(
         name,
         help,
         remotes(cgroups)
-            .filter(|(_, r)| pick(&r.stats).buckets.iter().any(|&n| n > 0))
+            .filter(|(_, r)| pick(&r.stats).0.buckets.iter().any(|&n| n > 0))
             .map(|(c, r)| {
+                let (hist, above) = pick(&r.stats);
                 series(
                     remote_labels(c, r),
-                    latency(pick(&r.stats), RUNQ_CLASSIC_POW2.step_by(1)),
+                    remote_latency(hist, slow.map(|b| (b, above))),
                 )
             })
             .collect(),
@@ -577,17 +584,18 @@ fn preemptions(c: &CgroupStats) -> Vec<Series> {
         .collect()
 }
 
-/// Classes of a cgroup that saw at least one syscall, with their data.
+/// Classes of a cgroup that saw at least one syscall, with their data:
+/// durations, errors, and slow calls.
 fn syscall_classes(
     cgroups: &[CgroupStats],
-) -> impl Iterator<Item = (&CgroupStats, SyscallClass, &Histogram, u64)> {
+) -> impl Iterator<Item = (&CgroupStats, SyscallClass, &Histogram, u64, u64)> {
     cgroups.iter().flat_map(|c| {
         c.syscalls.iter().flat_map(move |s| {
             SyscallClass::ALL
                 .iter()
-                .zip(s.latency.iter().zip(s.errors))
-                .filter(|(_, (hist, _))| hist.buckets.iter().any(|&n| n > 0))
-                .map(move |(class, (hist, errors))| (c, *class, hist, errors))
+                .enumerate()
+                .filter(|(i, _)| s.latency[*i].buckets.iter().any(|&n| n > 0))
+                .map(move |(i, class)| (c, *class, &s.latency[i], s.errors[i], s.slow[i]))
         })
     })
 }
@@ -615,9 +623,25 @@ fn port_family(
     }
 }
 
+/// A syscall class's histogram as exported (`slow`: see [`latency`]).
+pub fn syscall_latency(hist: &Histogram, slow: Option<(f64, u64)>) -> Value {
+    latency(hist, RUNQ_CLASSIC_POW2.step_by(SYSCALL_CLASSIC_STEP), slow)
+}
+
+/// A remote endpoint's histogram as exported (`slow`: see [`latency`]).
+pub fn remote_latency(hist: &Histogram, slow: Option<(f64, u64)>) -> Value {
+    latency(hist, RUNQ_CLASSIC_POW2.step_by(1), slow)
+}
+
 /// A kernel latency histogram: classic buckets at the powers of two of
-/// seconds in `classic_pow2` and every native bucket.
-pub fn latency(hist: &Histogram, classic_pow2: impl Iterator<Item = i32>) -> Value {
+/// seconds in `classic_pow2` and, given `slow` (a bound in seconds and the
+/// kernel's count of observations above it), one at that bound; and every
+/// native bucket.
+pub fn latency(
+    hist: &Histogram,
+    classic_pow2: impl Iterator<Item = i32>,
+    slow: Option<(f64, u64)>,
+) -> Value {
     let count: u64 = hist.buckets.iter().sum();
     let mut classic = Vec::new();
     let mut cumulative = 0;
@@ -629,6 +653,17 @@ pub fn latency(hist: &Histogram, classic_pow2: impl Iterator<Item = i32>) -> Val
             next += 1;
         }
         classic.push((f64::from(pow).exp2(), cumulative));
+    }
+    if let Some((bound, above)) = slow {
+        let at = classic.partition_point(|(le, _)| *le < bound);
+        if classic.get(at).is_none_or(|(le, _)| *le != bound) {
+            // Read beside the buckets, not with them: keep the counts
+            // monotonic if an observation landed between the two reads.
+            let low = at.checked_sub(1).map_or(0, |i| classic[i].1);
+            let high = classic.get(at).map_or(count, |(_, n)| *n);
+            let within = count.saturating_sub(above).clamp(low, high.max(low));
+            classic.insert(at, (bound, within));
+        }
     }
     Value::Histogram(HistogramValue {
         count,
@@ -714,7 +749,7 @@ mod tests {
     }
 
     fn value(hist: &Histogram) -> HistogramValue {
-        match latency(hist, RUNQ_CLASSIC_POW2.step_by(1)) {
+        match latency(hist, RUNQ_CLASSIC_POW2.step_by(1), None) {
             Value::Histogram(h) => h,
             Value::Number(_) => unreachable!(),
         }
@@ -740,6 +775,28 @@ mod tests {
         assert_eq!(value.count, 6);
         let sum = (953 + 954 + 1_907 + 1_908 + (1u64 << 33)) as f64 / 1e9;
         assert!((value.sum - sum).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_slow_threshold_is_a_bound_with_the_kernels_count() {
+        // Ten answers of 60 ms, six of 95 ms and four of 103 ms: the last
+        // ten share the kernel's bucket (88.4, 105.1] ms, which holds the
+        // 0.1 s threshold; the kernel counted the four above it.
+        let mut answers = vec![60_000_000; 10];
+        answers.extend([95_000_000; 6]);
+        answers.extend([103_000_000; 4]);
+        let hist2 = histogram_of(&answers);
+        let Value::Histogram(value) = remote_latency(&hist2, Some((0.1, 4))) else {
+            panic!("a histogram");
+        };
+        let at = |le: f64| value.classic.iter().find(|(b, _)| *b == le).unwrap().1;
+        assert_eq!((at(0.0625), at(0.1), at(0.125)), (10, 16, 20));
+        // A count read while observations land stays between its neighbours.
+        let Value::Histogram(raced) = remote_latency(&hist2, Some((0.1, 15))) else {
+            panic!("a histogram");
+        };
+        let at = |le: f64| raced.classic.iter().find(|(b, _)| *b == le).unwrap().1;
+        assert_eq!(at(0.1), 10);
     }
 
     /// The native buckets, expanded back: (native index, count) of each

@@ -118,7 +118,7 @@ pub const RUNQ_NEEDS: &[Need] = &[
 /// Hooks of the syscall signal.
 pub const SYSCALL_NEEDS: &[Need] = &[
     required(&[hook(
-        RawTracepoint,
+        BtfTracepoint,
         "sys_enter",
         2,
         programs::SYSCALL_ENTER,

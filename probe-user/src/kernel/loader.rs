@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::kernel::{
     cgroup_state::CgroupState,
     hooks::{Hook, HookKind, Planned},
-    offsets::{DependencyOffsets, KernelOffsets, TcpOffsets},
+    offsets::{DependencyOffsets, KernelOffsets, SyscallOffsets, TcpOffsets},
     signals::Signal,
 };
 
@@ -74,6 +74,9 @@ pub struct LoadOptions<'a> {
     pub tcp_offsets: Option<TcpOffsets>,
     /// Offsets for the dependency programs, when that signal runs.
     pub dependency_offsets: Option<DependencyOffsets>,
+    /// Offsets for classing reads and writes by their file descriptor,
+    /// when the syscall signal runs and this kernel's BTF has them.
+    pub syscall_offsets: Option<SyscallOffsets>,
     /// Bound of the kernel's (cgroup, remote) map.
     pub kernel_remotes: u32,
     /// Real programs or the empty floor.
@@ -84,6 +87,11 @@ pub struct LoadOptions<'a> {
     pub kernel_cgroups: u32,
     /// Where per-cgroup state lives.
     pub state: CgroupState,
+    /// Per syscall class, the duration (ns) above which a call is counted
+    /// as slow (`u64::MAX`: not counted).
+    pub syscall_slow_ns: [u64; syscall::CLASSES],
+    /// The response time (ns) above which an answer is counted as slow.
+    pub dependency_slow_ns: u64,
 }
 
 /// A loader that relocates against the BTF at `path`, parsed into `slot`
@@ -140,6 +148,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         .iter()
         .flat_map(|t| t.globals())
         .chain(options.dependency_offsets.iter().flat_map(|d| d.globals()))
+        .chain(options.syscall_offsets.iter().flat_map(|s| s.globals()))
         .collect();
     for (name, value) in &tcp_globals {
         loader.override_global(name, value, true);
@@ -154,10 +163,19 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     loader.override_global(globals::SYSCALL_SLOT_MASK, &syscall_mask, true);
     let memory_mask = memory::SLOTS - 1;
     loader.override_global(globals::MEMORY_SLOT_MASK, &memory_mask, true);
-    let table = syscall::host_arch().map(syscall::class_table);
+    let compat_mask = options.syscall_offsets.map_or(0, |s| s.compat_mask());
+    loader.override_global(globals::SYSCALL_COMPAT_MASK, &compat_mask, true);
+    let by_fd = options.syscall_offsets.is_some();
+    let table = syscall::host_arch().map(|arch| syscall::class_table(arch, by_fd));
     if let Some(table) = &table {
         loader.override_global(globals::SYSCALL_CLASSES, table, true);
     }
+    loader.override_global(globals::SYSCALL_SLOW_NS, &options.syscall_slow_ns, true);
+    loader.override_global(
+        globals::DEPENDENCY_SLOW_NS,
+        &options.dependency_slow_ns,
+        true,
+    );
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
     loader.override_global(aya_log::LEVEL, &log_level, false);
     let mut ebpf = loader

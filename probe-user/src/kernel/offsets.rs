@@ -317,3 +317,82 @@ impl DependencyOffsets {
         named(&DEPENDENCY_FIELDS, self.values)
     }
 }
+
+/// What the syscall program reads to class a read or write by its file
+/// descriptor (the first argument, in the syscall's registers) and to tell
+/// a 32-bit compat syscall; where this kernel's BTF lacks a field, reads
+/// and writes are `file_io` and compat syscalls are not told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyscallOffsets {
+    values: [u64; FD_FIELDS.len()],
+    /// (offset, mask) of the task's compat flag, where there is one.
+    compat: Option<(u64, u32)>,
+}
+
+/// From a syscall's registers and task to the mode of its fd's inode.
+const FD_FIELDS: [FieldSpec; 7] = [
+    // An array on arm64 (`regs[0]` is its start): its width is not checked.
+    (globals::SYSCALL_ARG0_OFFSET, "pt_regs", ARG0_FIELD, None),
+    (globals::TASK_FILES_OFFSET, "task_struct", "files", Some(8)),
+    (globals::FILES_FDT_OFFSET, "files_struct", "fdt", Some(8)),
+    (
+        globals::FDTABLE_MAX_FDS_OFFSET,
+        "fdtable",
+        "max_fds",
+        Some(4),
+    ),
+    (globals::FDTABLE_FD_OFFSET, "fdtable", "fd", Some(8)),
+    (
+        globals::SYSCALL_FILE_INODE_OFFSET,
+        "file",
+        "f_inode",
+        Some(8),
+    ),
+    (globals::INODE_MODE_OFFSET, "inode", "i_mode", Some(2)),
+];
+
+/// The register that holds a syscall's first argument.
+#[cfg(target_arch = "x86_64")]
+const ARG0_FIELD: &str = "di";
+/// The register that holds a syscall's first argument (`regs[0]`).
+#[cfg(target_arch = "aarch64")]
+const ARG0_FIELD: &str = "regs";
+
+/// The task field that says a syscall is a 32-bit compat one, and its bit:
+/// x86's `TS_COMPAT` in `thread_info.status`, arm64's `TIF_32BIT` in
+/// `thread_info.flags` (the low 32 bits, little-endian).
+#[cfg(target_arch = "x86_64")]
+const COMPAT_FLAG: (&str, u32) = ("thread_info.status", 0x0002);
+/// See the x86_64 one.
+#[cfg(target_arch = "aarch64")]
+const COMPAT_FLAG: (&str, u32) = ("thread_info.flags", 1 << 22);
+
+impl SyscallOffsets {
+    /// Looks every field up; the error names the first one missing.
+    pub fn resolve(btf: &KernelBtf) -> Result<Self> {
+        let (field, mask) = COMPAT_FLAG;
+        let compat = btf
+            .field("task_struct", field)
+            .ok()
+            .filter(|f| f.size.is_some_and(|size| size >= 4))
+            .map(|f| (f.offset, mask));
+        Ok(Self {
+            values: resolve_fields(btf, &FD_FIELDS)?,
+            compat,
+        })
+    }
+
+    /// The globals to set before load, by name (the compat mask apart:
+    /// [`SyscallOffsets::compat_mask`]).
+    pub fn globals(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        named(&FD_FIELDS, self.values).chain(
+            self.compat
+                .map(|(offset, _)| (globals::SYSCALL_COMPAT_OFFSET, offset)),
+        )
+    }
+
+    /// The compat flag's bits (0: none known).
+    pub fn compat_mask(&self) -> u32 {
+        self.compat.map_or(0, |(_, mask)| mask)
+    }
+}

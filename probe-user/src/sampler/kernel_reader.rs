@@ -16,7 +16,7 @@ use crate::{
     collect::{listeners, maps::KernelMaps, overflows::OverflowLedger, program_cost::ProgramStats},
     identity::Identity,
     kernel::signals::Signal,
-    snapshot::{Snapshot, SnapshotBuilder, TcpInput},
+    snapshot::{SlowBounds, Snapshot, SnapshotBuilder, TcpInput},
 };
 
 /// Everything a sample needs. Dropping it detaches the programs.
@@ -35,6 +35,8 @@ pub struct KernelReader {
     pub reload: Arc<AtomicBool>,
     /// The kernel's run statistics of the programs, where it keeps them.
     pub program_stats: Option<ProgramStats>,
+    /// Where the programs count slow observations.
+    pub slow: SlowBounds,
 }
 
 impl KernelReader {
@@ -66,6 +68,7 @@ impl KernelReader {
         if let Some(stats) = &self.program_stats {
             snapshot.programs = stats.read(&self.ebpf);
         }
+        snapshot.slow = self.slow;
         Ok((snapshot, started.elapsed()))
     }
 }

@@ -9,7 +9,7 @@ use crate::{
     sampler::Sample,
     snapshot::Preemptor,
     verdict::Diagnosis,
-    window::{Evidence, counters::Coarse},
+    window::{Evidence, counters::Latency},
 };
 
 /// The document for `sample`.
@@ -51,12 +51,17 @@ fn round(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
-fn latency(c: &Coarse) -> Value {
+/// A quantile, rounded; `null` with too few observations for it.
+fn quantile(c: &Latency, q: f64) -> Value {
+    c.quantile(q).map_or(Value::Null, |v| Value::from(round(v)))
+}
+
+fn latency(c: &Latency) -> Value {
     json!({
         "count": c.count(),
-        "p50_seconds": round(c.quantile(0.5)),
-        "p95_seconds": round(c.quantile(0.95)),
-        "p99_seconds": round(c.quantile(0.99)),
+        "p50_seconds": quantile(c, 0.5),
+        "p95_seconds": quantile(c, 0.95),
+        "p99_seconds": quantile(c, 0.99),
     })
 }
 
@@ -71,6 +76,7 @@ fn evidence(e: &Evidence) -> Value {
         .map(|(class, hist, errors)| {
             let mut value = latency(hist);
             value["errors"] = Value::from(*errors);
+            value["slow_share"] = Value::from(round(hist.slow_share()));
             (class.label().to_string(), value)
         })
         .collect();
@@ -124,7 +130,8 @@ fn evidence(e: &Evidence) -> Value {
         "dependencies": e.remotes.iter().map(|r| {
             let mut value = latency(&r.response);
             value["remote"] = Value::from(r.remote.to_string());
-            value["connect_p95_seconds"] = Value::from(round(r.connect.quantile(0.95)));
+            value["connect_p95_seconds"] = quantile(&r.connect, 0.95);
+            value["slow_share"] = Value::from(round(r.response.slow_share()));
             value["connect_failures"] = Value::from(r.failures);
             value["retransmits"] = Value::from(r.retransmits);
             value["connections"] = Value::from(r.connections);

@@ -20,6 +20,21 @@ use crate::{
 pub struct Folder {
     max: usize,
     tracked: HashSet<u64>,
+    /// The cgroups folded into `other` at the last sample.
+    folded: HashSet<u64>,
+}
+
+/// What folding made of a sample's cgroups and ports.
+pub struct Folded {
+    /// The cgroups with series of their own, and `other`.
+    pub cgroups: Vec<CgroupStats>,
+    /// Their ports, and `other`'s.
+    pub ports: Vec<PortStats>,
+    /// How many cgroups were folded into `other`.
+    pub folded: usize,
+    /// Cgroups with series of their own now that were folded at the last
+    /// sample: their kernel counters hold their time in `other`.
+    pub promoted: Vec<u64>,
 }
 
 impl Folder {
@@ -28,16 +43,12 @@ impl Folder {
         Self {
             max,
             tracked: HashSet::new(),
+            folded: HashSet::new(),
         }
     }
 
-    /// Folds everything beyond the bound into `other`; returns the cgroups,
-    /// the ports, and how many cgroups were folded.
-    pub fn fold(
-        &mut self,
-        cgroups: Vec<CgroupStats>,
-        ports: Vec<PortStats>,
-    ) -> (Vec<CgroupStats>, Vec<PortStats>, usize) {
+    /// Folds everything beyond the bound into `other`.
+    pub fn fold(&mut self, cgroups: Vec<CgroupStats>, ports: Vec<PortStats>) -> Folded {
         let present: HashSet<u64> = cgroups
             .iter()
             .map(|c| c.id)
@@ -52,10 +63,22 @@ impl Folder {
             .collect();
         new.sort_unstable();
         let room = self.max.saturating_sub(self.tracked.len());
+        let promoted: Vec<u64> = new
+            .iter()
+            .take(room)
+            .filter(|id| self.folded.contains(id))
+            .copied()
+            .collect();
         self.tracked.extend(new.into_iter().take(room));
-        let folded = present.len() - self.tracked.len();
+        self.folded = present.difference(&self.tracked).copied().collect();
+        let folded = self.folded.len();
         if folded == 0 {
-            return (cgroups, ports, 0);
+            return Folded {
+                cgroups,
+                ports,
+                folded,
+                promoted,
+            };
         }
         let other = Arc::new(Labels::other());
         let (mut kept, rest): (Vec<_>, Vec<_>) = cgroups
@@ -90,7 +113,12 @@ impl Folder {
             sum.overflows += port.overflows;
         }
         kept_ports.extend(folded_ports.into_values());
-        (kept, kept_ports, folded)
+        Folded {
+            cgroups: kept,
+            ports: kept_ports,
+            folded,
+            promoted,
+        }
     }
 }
 
@@ -107,6 +135,7 @@ fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
             add_histogram(h, g);
         }
         add(&mut x.errors, &y.errors);
+        add(&mut x.slow, &y.slow);
     });
     a.memory = sum(a.memory, b.memory, |x: &mut Box<CgroupMemory>, y| {
         add_histogram(&mut x.reclaim, &y.reclaim);
@@ -175,7 +204,11 @@ mod tests {
     #[test]
     fn beyond_the_bound_is_summed_into_other() {
         let mut folder = Folder::new(2);
-        let (kept, _, folded) = folder.fold(
+        let Folded {
+            cgroups: kept,
+            folded,
+            ..
+        } = folder.fold(
             vec![cgroup(1, 1), cgroup(2, 2), cgroup(3, 3), cgroup(4, 4)],
             vec![],
         );
@@ -193,15 +226,17 @@ mod tests {
         let mut folder = Folder::new(2);
         folder.fold(vec![cgroup(5, 1), cgroup(6, 1)], vec![]);
         // A lower id arrives: it does not take a tracked cgroup's place.
-        let (kept, _, folded) = folder.fold(vec![cgroup(1, 1), cgroup(5, 1), cgroup(6, 1)], vec![]);
-        assert_eq!(folded, 1);
+        let next = folder.fold(vec![cgroup(1, 1), cgroup(5, 1), cgroup(6, 1)], vec![]);
+        let (kept, folded) = (next.cgroups, next.folded);
+        assert_eq!((folded, next.promoted.len()), (1, 0));
         assert!(
             kept.iter().any(|c| c.labels.cgroup == "/c5")
                 && kept.iter().any(|c| c.labels.cgroup == "/c6")
         );
-        // 5 goes away: 1 gets its slot.
-        let (kept, _, folded) = folder.fold(vec![cgroup(1, 1), cgroup(6, 1)], vec![]);
-        assert_eq!(folded, 0);
-        assert_eq!(kept.len(), 2);
+        // 5 goes away: 1 gets its slot, promoted from `other`.
+        let next = folder.fold(vec![cgroup(1, 1), cgroup(6, 1)], vec![]);
+        assert_eq!(next.folded, 0);
+        assert_eq!(next.cgroups.len(), 2);
+        assert_eq!(next.promoted, [1]);
     }
 }

@@ -32,7 +32,7 @@ use probe_common::{
     histogram::Histogram,
     memory::CgroupMemory,
     runqueue::{PreemptionKey, behind},
-    syscall::CgroupSyscalls,
+    syscall::{self, CgroupSyscalls},
     tcp::{ListenerRecord, TcpFill},
 };
 use tracing::warn;
@@ -159,6 +159,9 @@ pub struct Snapshot {
     pub lost: Vec<(&'static str, &'static str, u64)>,
     /// Cgroups summed into `cgroup="other"` (past `--max-cgroups`).
     pub folded: usize,
+    /// Cgroups with series of their own that were in `other` at the last
+    /// sample (their kernel counters hold their time there).
+    pub promoted: Vec<u64>,
     /// Live cgroups exported as `cgroup="id:N"`: their path could not be read.
     pub unresolved: usize,
     /// Cgroups whose kernel state could not be read in this build.
@@ -166,6 +169,36 @@ pub struct Snapshot {
     /// What the probe's programs cost so far (empty where the kernel keeps
     /// no statistics).
     pub programs: Vec<crate::collect::program_cost::ProgramCost>,
+    /// Where the kernel counts slow observations.
+    pub slow: SlowBounds,
+}
+
+/// The latency bounds (seconds) above which the kernel counts observations
+/// as slow: the verdict's thresholds, handed to the programs at load. The
+/// exported histograms have a bucket bound at each, with an exact count.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SlowBounds {
+    /// Per syscall class (`None`: not counted).
+    pub syscall: [Option<f64>; syscall::CLASSES],
+    /// Of dependency response times.
+    pub dependency: Option<f64>,
+}
+
+impl SlowBounds {
+    /// Per syscall class, the bound in whole nanoseconds (`u64::MAX`: none).
+    pub fn syscall_ns(&self) -> [u64; syscall::CLASSES] {
+        self.syscall.map(nanoseconds)
+    }
+
+    /// The dependency bound in whole nanoseconds (`u64::MAX`: none).
+    pub fn dependency_ns(&self) -> u64 {
+        nanoseconds(self.dependency)
+    }
+}
+
+/// `seconds` in whole nanoseconds; `u64::MAX` for none.
+fn nanoseconds(seconds: Option<f64>) -> u64 {
+    seconds.map_or(u64::MAX, |s| (s * 1e9).round() as u64)
 }
 
 /// What a cgroup id refers to now.
@@ -285,15 +318,17 @@ impl SnapshotBuilder {
             cgroups.forget(id);
         }
         let unresolved = resolutions.unresolved();
-        let (cgroups, ports, folded) = self.folder.fold(stats.into_values(), ports);
+        let folded = self.folder.fold(stats.into_values(), ports);
         Snapshot {
-            cgroups,
-            ports,
+            cgroups: folded.cgroups,
+            ports: folded.ports,
             lost: raw.lost,
-            folded,
+            folded: folded.folded,
+            promoted: folded.promoted,
             unresolved,
             unreadable,
             programs: Vec::new(),
+            slow: SlowBounds::default(),
         }
     }
 }

@@ -177,6 +177,7 @@ pub fn add(a: &mut RemoteStats, b: &RemoteStats) {
         x.sum_ns += y.sum_ns;
     };
     hist(&mut a.response, &b.response);
+    a.slow_responses += b.slow_responses;
     hist(&mut a.connect, &b.connect);
     for (p, q) in a.failures.iter_mut().zip(&b.failures) {
         *p += q;
@@ -220,6 +221,7 @@ mod tests {
         hist.buckets[100] = responses;
         RemoteStats {
             response: hist,
+            slow_responses: 0,
             connect: Histogram::ZERO,
             failures: [0; 4],
             retransmits: 0,

@@ -223,6 +223,7 @@ fn removed_cgroups_are_reclaimed() {
     };
     let no_events = probe_common::dependency::RemoteStats {
         response: Histogram::ZERO,
+        slow_responses: 0,
         connect: Histogram::ZERO,
         failures: [0; 4],
         retransmits: 0,

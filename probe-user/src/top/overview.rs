@@ -46,13 +46,13 @@ struct Evidence {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 struct Dependency {
-    p95_seconds: f64,
+    p95_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 struct Runqueue {
-    p95_seconds: f64,
+    p95_seconds: Option<f64>,
     wait_share: f64,
 }
 
@@ -72,7 +72,7 @@ struct Port {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 struct Latency {
-    p95_seconds: f64,
+    p95_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -108,13 +108,15 @@ impl Container {
         ["sync", "file_io"]
             .iter()
             .filter_map(|class| self.evidence.syscalls.get(*class))
-            .map(|l| l.p95_seconds)
+            .filter_map(|l| l.p95_seconds)
             .fold(0.0, f64::max)
     }
 
     fn dependency_p95(&self) -> f64 {
         let deps = &self.evidence.dependencies;
-        deps.iter().map(|d| d.p95_seconds).fold(0.0, f64::max)
+        deps.iter()
+            .filter_map(|d| d.p95_seconds)
+            .fold(0.0, f64::max)
     }
 
     fn memory_stall(&self) -> f64 {
@@ -167,7 +169,7 @@ impl Container {
             self.replicas_help.clone(),
             number(self.score(), |v| format!("{v:.1}")),
             share(self.evidence.runqueue.wait_share),
-            seconds(self.evidence.runqueue.p95_seconds),
+            seconds(self.evidence.runqueue.p95_seconds.unwrap_or(0.0)),
             number(self.fill(), |v| format!("{v:.2}")),
             number(self.drops() as f64, |v| format!("{v}")),
             seconds(self.dependency_p95()),

@@ -11,13 +11,21 @@
 //! | pressure | measure | over its threshold when |
 //! | --- | --- | --- |
 //! | CPU | time its threads waited for a CPU / window (summed over threads) | ≥ `cpu_wait_share` (0.1), with ≥ `min_events` waits |
-//! | accept queue | the fullest of: a listener's fill now, p95 of the fill at each queued connection | ≥ `accept_fill` (0.8), with ≥ `min_events` queued connections or the fill now; or any connection dropped |
-//! | dependency | p95 response time of each remote endpoint (the slowest counts) | ≥ `dependency_p95` (100 ms), with ≥ `min_events` responses from it; or ≥ `min_events` failed connects to it |
-//! | storage | p95 duration of `sync` (fsync and friends), then `file_io` syscalls | ≥ `storage_p95` (50 ms), with ≥ `min_events` calls of the class |
+//! | accept queue | the fullest of: a listener's fill now, p95 of the fill at each queued connection | ≥ `accept_fill` (0.8), with ≥ `max(min_events, 20)` queued connections or the fill now; or any connection dropped |
+//! | dependency | the share of each remote endpoint's answers slower than `dependency_p95` (100 ms): its p95 is over the threshold when 5% or more are (the worst remote counts) | ≥ 5%, with ≥ `max(min_events, 20)` answers from it; or ≥ `min_events` failed connects to it |
+//! | storage | the share of `sync` (fsync and friends), then `file_io` syscalls slower than `storage_p95` (50 ms) | ≥ 5%, with ≥ `max(min_events, 20)` calls of the class |
 //! | memory | time its threads stalled in reclaim / window, or PSI memory `some` / window, whichever is larger | ≥ `memory_stall_share` (0.05); or any OOM kill |
 //!
+//! A p95 needs at least 20 observations: with fewer, the 95th percentile is
+//! the largest of them. The slow share is exact: the kernel counts the
+//! calls and answers above each latency threshold (the agent hands it the
+//! thresholds at load), and the exported histograms have a bucket bound at
+//! each threshold, so the Prometheus rules count the same.
+//!
 //! The score of a pressure over its threshold is its measure divided by the
-//! threshold (how many times over); a dropped connection scores at least
+//! threshold (how many times over); for a latency, the slow share divided
+//! by the 5% a p95 allows (how many times the allowed share of slow calls
+//! there were: an SLO's burn rate). A dropped connection scores at least
 //! 2, an OOM kill at least 3, and failing connects to a remote at least 2
 //! (harm done, not just pressure). The highest score is the verdict; the
 //! others are still reported, with their scores, as evidence. A tie goes
@@ -51,7 +59,13 @@ use std::fmt;
 
 use probe_common::syscall::SyscallClass;
 
-use crate::window::Evidence;
+use crate::{
+    snapshot::SlowBounds,
+    window::{
+        Evidence,
+        counters::{Latency, observations_for},
+    },
+};
 
 /// Which resource a container is short of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -181,6 +195,26 @@ impl Default for Thresholds {
     }
 }
 
+/// The syscall classes storage pressure is judged on, in the order a tie
+/// is broken.
+pub const STORAGE_CLASSES: [SyscallClass; 2] = [SyscallClass::Sync, SyscallClass::FileIo];
+
+impl Thresholds {
+    /// Where the kernel is to count slow observations: the storage
+    /// threshold for the storage classes, the dependency threshold for
+    /// answers.
+    pub fn slow_bounds(&self) -> SlowBounds {
+        let mut bounds = SlowBounds {
+            dependency: Some(self.dependency_p95),
+            ..SlowBounds::default()
+        };
+        for class in STORAGE_CLASSES {
+            bounds.syscall[class as usize] = Some(self.storage_p95);
+        }
+        bounds
+    }
+}
+
 /// One pressure over its threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
@@ -256,12 +290,33 @@ fn cpu(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     over(kind, e.wait_share() / t.cpu_wait_share, String::new())
 }
 
+/// The share of observations a p95 allows above its threshold (1 − 0.95).
+pub const SLOW_BUDGET: f64 = 0.05;
+
+/// The quantile the latency thresholds are about.
+pub const P95: f64 = 0.95;
+
+/// Fewest observations for a p95 to count: `min_events`, and at least what
+/// a p95 needs to be more than the largest observation.
+pub fn p95_events(t: &Thresholds) -> u64 {
+    t.min_events.max(observations_for(P95))
+}
+
+/// A latency pressure's score: its share of observations above the
+/// threshold over the share a p95 allows (0 without enough of them).
+fn slow_score(latency: &Latency, t: &Thresholds) -> f64 {
+    if latency.count() < p95_events(t) {
+        return 0.0;
+    }
+    latency.slow_share() / SLOW_BUDGET
+}
+
 fn accept_queue(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     // The port that dropped the most, else the fullest now.
     let dropping = e.ports.iter().filter(|p| p.1 > 0).max_by_key(|p| p.1);
     let fullest = e.ports.iter().max_by(|a, b| a.2.total_cmp(&b.2));
     let queued: u64 = e.fill.iter().sum();
-    let observed = if queued >= t.min_events {
+    let observed = if queued >= p95_events(t) {
         e.fill_quantile(0.95)
     } else {
         0.0
@@ -281,11 +336,7 @@ fn dependency(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     e.remotes
         .iter()
         .filter_map(|r| {
-            let slow = if r.response.count() >= t.min_events {
-                r.response.quantile(0.95) / t.dependency_p95
-            } else {
-                0.0
-            };
+            let slow = slow_score(&r.response, t);
             let failing = if r.failures >= t.min_events { 2.0 } else { 0.0 };
             over(
                 Bottleneck::Dependency,
@@ -297,16 +348,13 @@ fn dependency(e: &Evidence, t: &Thresholds) -> Option<Finding> {
 }
 
 fn storage(e: &Evidence, t: &Thresholds) -> Option<Finding> {
-    [SyscallClass::Sync, SyscallClass::FileIo]
+    STORAGE_CLASSES
         .iter()
         .filter_map(|class| {
             let (_, latency, _) = e.syscalls.iter().find(|(c, _, _)| c == class)?;
-            if latency.count() < t.min_events {
-                return None;
-            }
             over(
                 Bottleneck::Storage,
-                latency.quantile(0.95) / t.storage_p95,
+                slow_score(latency, t),
                 class.label().to_string(),
             )
         })
@@ -326,3 +374,6 @@ fn memory(e: &Evidence, t: &Thresholds) -> Option<Finding> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod agreement;

@@ -11,16 +11,29 @@ use super::*;
 use crate::{
     identity::Labels,
     snapshot::{Preemptor, remotes::Remote},
-    window::{RemoteEvidence, counters::Coarse},
+    window::{RemoteEvidence, counters::Latency},
 };
 
-fn coarse(values: &[u64]) -> Coarse {
+/// The default storage and dependency thresholds, in ns.
+const STORAGE_NS: u64 = 50_000_000;
+const DEPENDENCY_NS: u64 = 100_000_000;
+
+/// A histogram of `values`, with those above `slow_ns` counted as slow.
+fn latency(values: &[u64], slow_ns: u64) -> Latency {
     let mut hist = Histogram::ZERO;
     for &v in values {
         hist.buckets[bucket_index(v)] += 1;
         hist.sum_ns += v;
     }
-    Coarse::of(&hist)
+    Latency::of(
+        &hist,
+        values.iter().filter(|v| **v > slow_ns).count() as u64,
+    )
+}
+
+/// A histogram of `values`, no slow threshold.
+fn untimed(values: &[u64]) -> Latency {
+    latency(values, u64::MAX)
 }
 
 /// Five seconds of nothing.
@@ -28,14 +41,14 @@ fn quiet() -> Evidence {
     Evidence {
         labels: Arc::new(Labels::unresolved(1)),
         seconds: 5.0,
-        runq: Coarse::default(),
+        runq: Latency::default(),
         preemptions: [0; Preemptor::COUNT],
         waited_behind: [0.0; 4],
         syscalls: Vec::new(),
         fill: [0; FILL_BUCKETS],
         fill_mean: 0.0,
         ports: Vec::new(),
-        reclaim: Coarse::default(),
+        reclaim: Latency::default(),
         oom_kills: 0,
         psi: None,
         remotes: Vec::new(),
@@ -47,7 +60,7 @@ fn quiet() -> Evidence {
 /// threads and behind other cgroups (the rest on an idle CPU).
 fn starved(own: u64, others: u64) -> Evidence {
     Evidence {
-        runq: coarse(&[30_000_000; 100]),
+        runq: untimed(&[30_000_000; 100]),
         waited_behind: [
             own as f64 * 0.03,
             0.0,
@@ -88,7 +101,7 @@ fn cpu_behind_its_own_threads_or_a_neighbour() {
 fn too_little_evidence_is_none() {
     // Three waits of ten seconds each: a large share, from three events.
     let e = Evidence {
-        runq: coarse(&[10_000_000_000; 3]),
+        runq: untimed(&[10_000_000_000; 3]),
         ..quiet()
     };
     assert_eq!(verdict(e).0, Bottleneck::None);
@@ -129,13 +142,17 @@ fn a_full_or_dropping_queue_names_its_port() {
 #[test]
 fn slow_sync_is_storage() {
     let e = Evidence {
-        syscalls: vec![(SyscallClass::Sync, coarse(&[200_000_000; 20]), 0)],
+        syscalls: vec![(
+            SyscallClass::Sync,
+            latency(&[200_000_000; 20], STORAGE_NS),
+            0,
+        )],
         ..quiet()
     };
     assert_eq!(verdict(e).0, Bottleneck::Storage);
     // Slow waits are waiting by design, never storage.
     let e = Evidence {
-        syscalls: vec![(SyscallClass::Wait, coarse(&[2_000_000_000; 20]), 0)],
+        syscalls: vec![(SyscallClass::Wait, untimed(&[2_000_000_000; 20]), 0)],
         ..quiet()
     };
     assert_eq!(verdict(e).0, Bottleneck::None);
@@ -162,8 +179,8 @@ fn an_oom_kill_is_memory_whatever_else() {
 fn ties_go_by_the_documented_order() {
     // Memory: a reclaim share of 0.1 (score 2); CPU: a wait share of 0.2 (score 2).
     let e = Evidence {
-        reclaim: coarse(&[50_000_000; 10]),
-        runq: coarse(&[100_000_000; 10]),
+        reclaim: untimed(&[50_000_000; 10]),
+        runq: untimed(&[100_000_000; 10]),
         waited_behind: [1.0, 0.0, 0.0, 0.0],
         ..quiet()
     };
@@ -176,7 +193,12 @@ fn ties_go_by_the_documented_order() {
 #[test]
 fn the_worst_wins_and_the_rest_are_evidence() {
     let e = Evidence {
-        syscalls: vec![(SyscallClass::FileIo, coarse(&[100_000_000; 20]), 0)],
+        // A tenth of its file_io over the threshold: score 2, under CPU's 6.
+        syscalls: vec![(
+            SyscallClass::FileIo,
+            latency(&mixed(90, 10, 100_000_000), STORAGE_NS),
+            0,
+        )],
         ..starved(100, 0)
     };
     let (bottleneck, detail, all) = verdict(e);
@@ -207,8 +229,8 @@ fn replicas_help_only_where_more_of_them_relieve_the_pressure() {
 fn remote(port: u16, responses: &[u64], failures: u64) -> RemoteEvidence {
     RemoteEvidence {
         remote: Remote::Endpoint(([10, 0, 0, 9], port).into()),
-        response: coarse(responses),
-        connect: Coarse::default(),
+        response: latency(responses, DEPENDENCY_NS),
+        connect: Latency::default(),
         failures,
         retransmits: 0,
         connections: 1,
@@ -242,4 +264,72 @@ fn a_slow_or_failing_remote_is_a_dependency_named_by_its_address() {
         ..quiet()
     };
     assert_eq!(verdict(refused).0, Bottleneck::Dependency);
+}
+
+/// `fast` calls of 1 ms and `slow` ones of `slow_ns` ns.
+fn mixed(fast: usize, slow: usize, slow_ns: u64) -> Vec<u64> {
+    let mut values = vec![1_000_000; fast];
+    values.extend(std::iter::repeat_n(slow_ns, slow));
+    values
+}
+
+#[test]
+fn a_dependency_under_its_threshold_is_not_slow() {
+    // 65 ms against 100 ms: in the kernel's bucket (62.5, 74.3] ms, under.
+    let e = Evidence {
+        remotes: vec![remote(5432, &[65_000_000; 100], 0)],
+        ..quiet()
+    };
+    assert_eq!(verdict(e).0, Bottleneck::None);
+    // 4% of answers over it: the p95 is under; 6%: over, 1.2 times the 5%.
+    let under = Evidence {
+        remotes: vec![remote(5432, &mixed(96, 4, 150_000_000), 0)],
+        ..quiet()
+    };
+    assert_eq!(verdict(under).0, Bottleneck::None);
+    let over = Evidence {
+        remotes: vec![remote(5432, &mixed(94, 6, 150_000_000), 0)],
+        ..quiet()
+    };
+    let d = judge(over, &Thresholds::default());
+    assert_eq!(d.bottleneck, Bottleneck::Dependency);
+    assert!((d.findings[0].score - 1.2).abs() < 1e-9, "{:?}", d.findings);
+}
+
+#[test]
+fn storage_edges_follow_the_share_of_slow_calls() {
+    let with = |fast, slow| Evidence {
+        syscalls: vec![(
+            SyscallClass::Sync,
+            latency(&mixed(fast, slow, 60_000_000), STORAGE_NS),
+            0,
+        )],
+        ..quiet()
+    };
+    assert_eq!(verdict(with(96, 4)).0, Bottleneck::None);
+    assert_eq!(verdict(with(90, 10)).0, Bottleneck::Storage);
+    // Exactly at the threshold is not over it.
+    let at = Evidence {
+        syscalls: vec![(
+            SyscallClass::Sync,
+            latency(&[STORAGE_NS; 100], STORAGE_NS),
+            0,
+        )],
+        ..quiet()
+    };
+    assert_eq!(verdict(at).0, Bottleneck::None);
+}
+
+#[test]
+fn a_p95_needs_twenty_observations() {
+    // Ten slow fsyncs: ten is enough events for min_events, not for a p95.
+    let ten = Evidence {
+        syscalls: vec![(
+            SyscallClass::Sync,
+            latency(&[200_000_000; 10], STORAGE_NS),
+            0,
+        )],
+        ..quiet()
+    };
+    assert_eq!(verdict(ten).0, Bottleneck::None);
 }

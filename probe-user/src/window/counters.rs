@@ -1,9 +1,8 @@
 //! What the window keeps of a container at one sample: its cumulative
-//! counters, compact (the verdict and the API need quantiles at powers of
-//! two, not every kernel bucket).
+//! counters, compact (histograms keep their non-empty buckets only).
 
 use probe_common::{
-    histogram::{BUCKETS, Histogram, native_index},
+    histogram::{BUCKETS, Histogram, bucket_upper_seconds},
     runqueue::behind,
     syscall::CLASSES,
     tcp::{FILL_BUCKETS, FILL_SCALE, TcpFill},
@@ -14,57 +13,68 @@ use crate::{
     snapshot::{CgroupStats, PortStats, Preemptor, remotes::Remote},
 };
 
-/// Coarse bins: `(-inf, 2^-20]`, then `(2^(k-1), 2^k]` seconds for `k` in
-/// `-19..=2`, then `(4 s, inf)`.
-pub const BINS: usize = 24;
-/// The power of two of the first bin's upper bound.
-const FIRST_POW: i32 = -20;
-
-/// A latency histogram in coarse bins (each a union of kernel buckets).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Coarse {
-    /// Observations per bin.
-    pub bins: [u64; BINS],
-    /// Sum of the observations, in nanoseconds.
-    pub sum_ns: u64,
+/// Observations a quantile `q` needs before it means more than the
+/// largest one: `ceil(1 / (1 - q))` (20 for a p95, 100 for a p99; with
+/// fewer, the rank `q·n` falls on the last observation).
+pub fn observations_for(q: f64) -> u64 {
+    (1.0 / (1.0 - q) - 1e-9).ceil().max(1.0) as u64
 }
 
-impl Coarse {
-    /// The kernel histogram `hist`, binned.
-    pub fn of(hist: &Histogram) -> Coarse {
-        let mut coarse = Coarse {
+/// A latency histogram at the kernel's own resolution (buckets a quarter
+/// of a power of two wide: a quantile within 19%), kept sparse (the
+/// non-empty buckets only, most histograms fill a few), with the count of
+/// observations above the verdict's threshold where the kernel counts one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Latency {
+    /// (kernel bucket index, observations), by index; none empty.
+    buckets: Vec<(u8, u64)>,
+    /// Sum of the observations, in nanoseconds.
+    pub sum_ns: u64,
+    /// Observations above the slow threshold (0 where none is counted).
+    pub slow: u64,
+}
+
+impl Latency {
+    /// The kernel histogram `hist`, with `slow` of its observations above
+    /// the slow threshold.
+    pub fn of(hist: &Histogram, slow: u64) -> Latency {
+        Latency {
+            buckets: hist
+                .buckets
+                .iter()
+                .enumerate()
+                .take(BUCKETS)
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (i as u8, *n))
+                .collect(),
             sum_ns: hist.sum_ns,
-            ..Coarse::default()
-        };
-        for (i, &count) in hist.buckets.iter().enumerate().take(BUCKETS) {
-            let bin = if i == 0 {
-                0
-            } else {
-                // Native bucket n is in bin ceil(n / 4) - FIRST_POW, clamped.
-                let pow =
-                    native_index(i).div_euclid(4) + i32::from(native_index(i).rem_euclid(4) != 0);
-                (pow - FIRST_POW).clamp(0, BINS as i32 - 1) as usize
-            };
-            coarse.bins[bin] += count;
+            slow,
         }
-        coarse
     }
 
-    /// What was added since `earlier`.
-    pub fn since(&self, earlier: &Coarse) -> Coarse {
-        let mut out = Coarse {
-            sum_ns: self.sum_ns.saturating_sub(earlier.sum_ns),
-            ..Coarse::default()
+    /// What was added since `earlier` (a reading of the same counters).
+    pub fn since(&self, earlier: &Latency) -> Latency {
+        let before = |i: u8| {
+            earlier
+                .buckets
+                .binary_search_by_key(&i, |(j, _)| *j)
+                .map_or(0, |at| earlier.buckets[at].1)
         };
-        for (bin, (now, then)) in out.bins.iter_mut().zip(self.bins.iter().zip(earlier.bins)) {
-            *bin = now.saturating_sub(then);
+        Latency {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|&(i, n)| (i, n.saturating_sub(before(i))))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            sum_ns: self.sum_ns.saturating_sub(earlier.sum_ns),
+            slow: self.slow.saturating_sub(earlier.slow),
         }
-        out
     }
 
     /// Observations.
     pub fn count(&self) -> u64 {
-        self.bins.iter().sum()
+        self.buckets.iter().map(|(_, n)| n).sum()
     }
 
     /// Sum of the observations, in seconds.
@@ -72,29 +82,38 @@ impl Coarse {
         self.sum_ns as f64 / 1e9
     }
 
-    /// Quantile `q` in seconds, interpolated within its bin as Prometheus
-    /// does with classic buckets (0 without observations).
-    pub fn quantile(&self, q: f64) -> f64 {
+    /// The share of the observations above the slow threshold.
+    pub fn slow_share(&self) -> f64 {
+        self.slow as f64 / self.count().max(1) as f64
+    }
+
+    /// Quantile `q` in seconds, interpolated within its kernel bucket as
+    /// Prometheus does within a bucket; `None` with fewer than
+    /// [`observations_for`] `q` observations.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
         let count = self.count();
-        if count == 0 {
-            return 0.0;
+        if count < observations_for(q) {
+            return None;
         }
         let rank = q * count as f64;
         let mut below = 0u64;
-        for (bin, &n) in self.bins.iter().enumerate() {
-            if n > 0 && (below + n) as f64 >= rank {
-                let upper = f64::from(FIRST_POW + bin as i32).exp2();
-                let lower = if bin == 0 { 0.0 } else { upper / 2.0 };
-                if bin == BINS - 1 {
-                    // Above the last bound: the bound is all one can say.
-                    return lower;
-                }
+        for &(i, n) in &self.buckets {
+            if (below + n) as f64 >= rank {
+                let i = usize::from(i);
+                let upper = bucket_upper_seconds(i);
+                let lower = if i == 0 {
+                    0.0
+                } else {
+                    bucket_upper_seconds(i - 1)
+                };
                 let within = ((rank - below as f64) / n as f64).clamp(0.0, 1.0);
-                return lower + (upper - lower) * within;
+                return Some(lower + (upper - lower) * within);
             }
             below += n;
         }
-        f64::from(FIRST_POW + BINS as i32 - 2).exp2()
+        self.buckets
+            .last()
+            .map(|(i, _)| bucket_upper_seconds(usize::from(*i)))
     }
 }
 
@@ -114,10 +133,10 @@ pub struct Port {
 pub struct RemoteCounters {
     /// Which.
     pub remote: Remote,
-    /// Response times.
-    pub response: Coarse,
+    /// Response times (slow: above the dependency threshold).
+    pub response: Latency,
     /// Connect times.
-    pub connect: Coarse,
+    pub connect: Latency,
     /// Failed connects, all reasons.
     pub failures: u64,
     /// Retransmitted segments.
@@ -130,19 +149,20 @@ pub struct RemoteCounters {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counters {
     /// Run-queue waits.
-    pub runq: Option<Coarse>,
+    pub runq: Option<Latency>,
     /// Preemptions by class.
     pub preemptions: [u64; Preemptor::COUNT],
     /// Nanoseconds waited, by what the CPU did meanwhile (`runqueue::behind`).
     pub waited_behind_ns: [u64; behind::COUNT],
-    /// Syscalls by class: durations and errors.
-    pub syscalls: [Option<(Coarse, u64)>; CLASSES],
+    /// Syscalls by class: durations (slow: above the class's threshold)
+    /// and errors.
+    pub syscalls: [Option<(Latency, u64)>; CLASSES],
     /// Accept-queue fill observations.
     pub fill: Option<([u64; FILL_BUCKETS], u64)>,
     /// Its listening ports.
     pub ports: Vec<Port>,
     /// Reclaim stalls.
-    pub reclaim: Option<Coarse>,
+    pub reclaim: Option<Latency>,
     /// OOM kills.
     pub oom_kills: u64,
     /// PSI totals.
@@ -154,17 +174,17 @@ pub struct Counters {
 impl Counters {
     /// A container's counters from its statistics and listening ports.
     pub fn of(stats: &CgroupStats, ports: &[&PortStats]) -> Counters {
-        let mut syscalls: [Option<(Coarse, u64)>; CLASSES] = Default::default();
+        let mut syscalls: [Option<(Latency, u64)>; CLASSES] = Default::default();
         if let Some(s) = &stats.syscalls {
-            for (slot, (hist, errors)) in syscalls.iter_mut().zip(s.latency.iter().zip(s.errors)) {
-                let coarse = Coarse::of(hist);
-                if coarse.count() > 0 {
-                    *slot = Some((coarse, errors));
+            for (class, slot) in syscalls.iter_mut().enumerate() {
+                let latency = Latency::of(&s.latency[class], s.slow[class]);
+                if latency.count() > 0 {
+                    *slot = Some((latency, s.errors[class]));
                 }
             }
         }
         Counters {
-            runq: stats.runq.as_ref().map(Coarse::of),
+            runq: stats.runq.as_ref().map(|h| Latency::of(h, 0)),
             preemptions: stats.preemptions.unwrap_or_default(),
             waited_behind_ns: stats.waited_behind_ns.unwrap_or_default(),
             syscalls,
@@ -180,7 +200,7 @@ impl Counters {
                     fill: p.depth as f64 / p.limit.max(1) as f64,
                 })
                 .collect(),
-            reclaim: stats.memory.as_ref().map(|m| Coarse::of(&m.reclaim)),
+            reclaim: stats.memory.as_ref().map(|m| Latency::of(&m.reclaim, 0)),
             oom_kills: stats.memory.as_ref().map_or(0, |m| m.oom_kills),
             psi: stats.psi,
             remotes: stats
@@ -188,8 +208,8 @@ impl Counters {
                 .iter()
                 .map(|r| RemoteCounters {
                     remote: r.remote,
-                    response: Coarse::of(&r.stats.response),
-                    connect: Coarse::of(&r.stats.connect),
+                    response: Latency::of(&r.stats.response, r.stats.slow_responses),
+                    connect: Latency::of(&r.stats.connect, 0),
                     failures: r.stats.failures.iter().sum(),
                     retransmits: r.stats.retransmits,
                     connections: r.stats.established.max(0),
@@ -218,24 +238,25 @@ mod tests {
     }
 
     #[test]
-    fn bins_follow_powers_of_two_of_seconds() {
-        // 2^-20 s = 953.67 ns.
-        let coarse = Coarse::of(&histogram_of(&[0, 953, 954, 1_907, 1_908, 5_000_000_000]));
-        assert_eq!(coarse.bins[0], 2);
-        assert_eq!(coarse.bins[1], 2);
-        assert_eq!(coarse.bins[2], 1);
-        assert_eq!(coarse.bins[BINS - 1], 1);
-        assert_eq!(coarse.count(), 6);
+    fn quantiles_keep_the_kernels_resolution() {
+        // 100 answers of 65 ms: one kernel bucket, (62.5 ms, 74.3 ms].
+        let latency = Latency::of(&histogram_of(&[65_000_000; 100]), 0);
+        let p95 = latency.quantile(0.95).unwrap();
+        assert!((0.0625..=0.0744).contains(&p95), "{p95}");
+        let later = Latency::of(&histogram_of(&[65_000_000; 150]), 7);
+        let added = later.since(&latency);
+        assert_eq!((added.count(), added.slow), (50, 7));
+        assert_eq!(Latency::default().quantile(0.95), None);
     }
 
     #[test]
-    fn quantiles_interpolate_within_a_bin() {
-        // 100 waits of 10 ms: all in (2^-7, 2^-6] = (7.8 ms, 15.6 ms].
-        let coarse = Coarse::of(&histogram_of(&[10_000_000; 100]));
-        let p50 = coarse.quantile(0.5);
-        assert!((0.0078..=0.0157).contains(&p50), "{p50}");
-        assert_eq!(Coarse::default().quantile(0.95), 0.0);
-        let later = Coarse::of(&histogram_of(&[10_000_000; 150]));
-        assert_eq!(later.since(&coarse).count(), 50);
+    fn a_quantile_needs_enough_observations() {
+        assert_eq!(observations_for(0.5), 2);
+        assert_eq!(observations_for(0.95), 20);
+        assert_eq!(observations_for(0.99), 100);
+        // Ten answers: their p95 would be the slowest of them.
+        let ten = Latency::of(&histogram_of(&[1_000_000; 10]), 0);
+        assert_eq!(ten.quantile(0.95), None);
+        assert!(ten.quantile(0.5).is_some());
     }
 }

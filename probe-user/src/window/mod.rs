@@ -4,12 +4,18 @@
 //! The window keeps each container's cumulative counters at a dozen
 //! checkpoints spread over the window (compact: a few hundred bytes per
 //! container each), and the evidence over the window is the latest sample
-//! less the oldest checkpoint inside it. A container that checkpoint does not
-//! hold (new since, the agent just started, or promoted from
-//! `cgroup="other"`) counts from its first sample: the kernel's counters of
-//! it before then (PSI since the cgroup was made, waits since the programs
-//! were attached, a promoted cgroup's earlier life) are not its window, and
-//! its evidence covers the seconds since (`Evidence::seconds`).
+//! less the oldest checkpoint inside it; shares are of the window's seconds
+//! (`Evidence::seconds`, less while the agent is young), for every
+//! container. A container that checkpoint does not hold (new since, or the
+//! agent just started) counts from its first sample: what the kernel
+//! counted of it before then is not its window where it
+//! predates the previous sample. So its PSI totals (kept since the cgroup
+//! was made) and, for a cgroup promoted from `cgroup="other"`, all its
+//! counters (kept while it was folded) count from that first sample. The
+//! probe's other counters of a new container all count: its kernel entries
+//! were made by its first event, after the previous sample (or after the
+//! programs were attached), an OOM kill or a burst of waits just before it
+//! was first seen included.
 
 pub mod counters;
 
@@ -25,7 +31,7 @@ use probe_common::{
     tcp::{FILL_BUCKETS, FILL_STEPS},
 };
 
-use self::counters::{Coarse, Counters, FILL_UNIT};
+use self::counters::{Counters, FILL_UNIT, Latency};
 use crate::{
     identity::Labels,
     snapshot::{Preemptor, Snapshot, remotes::Remote},
@@ -38,8 +44,11 @@ const CHECKPOINTS: u32 = 12;
 pub struct Window {
     span: Duration,
     checkpoints: VecDeque<(Instant, HashMap<u64, Counters>)>,
-    /// The first sample of each container the oldest checkpoint lacks.
-    first_seen: HashMap<u64, (Instant, Counters)>,
+    /// When the first sample was taken.
+    started: Option<Instant>,
+    /// The base of each container the oldest checkpoint lacks: its first
+    /// sample's counters that predate the window (see the module's docs).
+    first_seen: HashMap<u64, Counters>,
 }
 
 /// What one container did over the window.
@@ -50,14 +59,15 @@ pub struct Evidence {
     /// Seconds the evidence covers (less than the window while the agent is young).
     pub seconds: f64,
     /// Run-queue waits.
-    pub runq: Coarse,
+    pub runq: Latency,
     /// Preemptions by class.
     pub preemptions: [u64; Preemptor::COUNT],
     /// Seconds its threads waited for a CPU, by what the CPU did meanwhile
     /// (`runqueue::behind`: its own threads, throttled, other cgroups, idle).
     pub waited_behind: [f64; behind::COUNT],
-    /// Syscalls by class: durations and errors.
-    pub syscalls: Vec<(SyscallClass, Coarse, u64)>,
+    /// Syscalls by class: durations (slow: above the class's threshold)
+    /// and errors.
+    pub syscalls: Vec<(SyscallClass, Latency, u64)>,
     /// Accept-queue fill observations: per fill bucket (twentieths).
     pub fill: [u64; FILL_BUCKETS],
     /// Mean fill of the queued connections.
@@ -65,7 +75,7 @@ pub struct Evidence {
     /// Per listening port: (port, connections dropped, fill now).
     pub ports: Vec<(u16, u64, f64)>,
     /// Reclaim stalls.
-    pub reclaim: Coarse,
+    pub reclaim: Latency,
     /// OOM kills.
     pub oom_kills: u64,
     /// PSI stall seconds over the window: `[resource][some, full]`.
@@ -79,10 +89,10 @@ pub struct Evidence {
 pub struct RemoteEvidence {
     /// Which.
     pub remote: Remote,
-    /// Response times.
-    pub response: Coarse,
+    /// Response times (slow: above the dependency threshold).
+    pub response: Latency,
     /// Connect times.
-    pub connect: Coarse,
+    pub connect: Latency,
     /// Failed connects.
     pub failures: u64,
     /// Retransmitted segments.
@@ -139,6 +149,7 @@ impl Window {
         Window {
             span,
             checkpoints: VecDeque::new(),
+            started: None,
             first_seen: HashMap::new(),
         }
     }
@@ -173,15 +184,28 @@ impl Window {
             self.checkpoints.pop_front();
         }
         let base = self.checkpoints.front();
+        // Shares are of the window the base starts (the agent's first
+        // sample while none is older), for every container, however young.
+        let started = *self.started.get_or_insert(now);
+        let seconds = now
+            .duration_since(base.map_or(started, |(at, _)| *at))
+            .as_secs_f64();
         // A container the base lacks counts from its first sample.
         let in_base = |id: &u64| base.is_some_and(|(_, counters)| counters.contains_key(id));
         self.first_seen
             .retain(|id, _| latest.contains_key(id) && !in_base(id));
         for (id, counters) in &latest {
             if !in_base(id) {
-                self.first_seen
-                    .entry(*id)
-                    .or_insert_with(|| (now, counters.clone()));
+                self.first_seen.entry(*id).or_insert_with(|| {
+                    if snapshot.promoted.contains(id) {
+                        counters.clone()
+                    } else {
+                        Counters {
+                            psi: counters.psi,
+                            ..Counters::default()
+                        }
+                    }
+                });
             }
         }
         let evidence = snapshot
@@ -190,14 +214,10 @@ impl Window {
             .filter(|c| c.id != 0)
             .filter_map(|c| {
                 let latest = latest.get(&c.id)?;
-                let (at, then) = match base {
-                    Some((at, counters)) if counters.contains_key(&c.id) => (*at, &counters[&c.id]),
-                    _ => {
-                        let (at, counters) = &self.first_seen[&c.id];
-                        (*at, counters)
-                    }
+                let then = match base {
+                    Some((_, counters)) if counters.contains_key(&c.id) => &counters[&c.id],
+                    _ => &self.first_seen[&c.id],
                 };
-                let seconds = now.duration_since(at).as_secs_f64();
                 Some(evidence(c.labels.clone(), seconds, latest, then))
             })
             .collect();
@@ -213,10 +233,10 @@ impl Window {
 }
 
 fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) -> Evidence {
-    let coarse = |now: &Option<Coarse>, then: &Option<Coarse>| match (now, then) {
+    let latency = |now: &Option<Latency>, then: &Option<Latency>| match (now, then) {
         (Some(now), Some(then)) => now.since(then),
-        (Some(now), None) => *now,
-        _ => Coarse::default(),
+        (Some(now), None) => now.clone(),
+        _ => Latency::default(),
     };
     let mut waited_behind = [0.0; behind::COUNT];
     for (out, (n, t)) in waited_behind
@@ -234,8 +254,8 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
     }
     let syscalls = (0..CLASSES)
         .filter_map(|class| {
-            let (hist, errors) = now.syscalls[class]?;
-            let (before, errors_before) = then.syscalls[class].unwrap_or_default();
+            let (hist, errors) = now.syscalls[class].as_ref()?;
+            let (before, errors_before) = then.syscalls[class].clone().unwrap_or_default();
             let delta = hist.since(&before);
             (delta.count() > 0).then(|| {
                 (
@@ -285,8 +305,8 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
             let before = then.remotes.iter().find(|b| b.remote == r.remote);
             RemoteEvidence {
                 remote: r.remote,
-                response: before.map_or(r.response, |b| r.response.since(&b.response)),
-                connect: before.map_or(r.connect, |b| r.connect.since(&b.connect)),
+                response: before.map_or(r.response.clone(), |b| r.response.since(&b.response)),
+                connect: before.map_or(r.connect.clone(), |b| r.connect.since(&b.connect)),
                 failures: r.failures - before.map_or(0, |b| b.failures.min(r.failures)),
                 retransmits: r.retransmits - before.map_or(0, |b| b.retransmits.min(r.retransmits)),
                 connections: r.connections,
@@ -297,7 +317,7 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         labels,
         seconds,
         remotes,
-        runq: coarse(&now.runq, &then.runq),
+        runq: latency(&now.runq, &then.runq),
         preemptions,
         waited_behind,
         syscalls,
@@ -308,7 +328,7 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
             fill_sum as f64 / FILL_UNIT / fill_count as f64
         },
         ports,
-        reclaim: coarse(&now.reclaim, &then.reclaim),
+        reclaim: latency(&now.reclaim, &then.reclaim),
         oom_kills: now.oom_kills.saturating_sub(then.oom_kills),
         psi,
     }
@@ -364,13 +384,40 @@ mod tests {
         );
         assert_eq!(memory_some(&second, "/c1"), (1.0, 5.0));
         // Cgroup 2 appeared after the base: nothing of its past counts.
-        assert_eq!(memory_some(&second, "/c2"), (0.0, 0.0));
+        assert_eq!(memory_some(&second, "/c2"), (0.0, 5.0));
         let t2 = t1 + Duration::from_secs(5);
         let third = window.observe(
             &snapshot(vec![cgroup(1, 3_602_000_000), cgroup(2, 7_200_500_000)]),
             t2,
         );
         assert_eq!(memory_some(&third, "/c1"), (2.0, 10.0));
-        assert_eq!(memory_some(&third, "/c2"), (0.5, 5.0));
+        assert_eq!(memory_some(&third, "/c2"), (0.5, 10.0));
+    }
+
+    #[test]
+    fn a_new_containers_first_events_count_a_promoted_ones_past_does_not() {
+        let mut window = Window::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        window.observe(&snapshot(vec![cgroup(1, 0)]), t0);
+        let killed = |id| CgroupStats {
+            memory: Some(Box::new(probe_common::memory::CgroupMemory {
+                reclaim: probe_common::histogram::Histogram::ZERO,
+                oom_kills: 1,
+                registered: 1,
+            })),
+            ..cgroup(id, 0)
+        };
+        // Cgroup 2 is new: its OOM kill happened since the last sample.
+        // Cgroup 3 was folded into `other` and is promoted: its kill may be old.
+        let mut next = snapshot(vec![cgroup(1, 0), killed(2), killed(3)]);
+        next.promoted = vec![3];
+        let e = window.observe(&next, t0 + Duration::from_secs(5));
+        let kills = |cgroup: &str| {
+            e.iter()
+                .find(|e| e.labels.cgroup == cgroup)
+                .unwrap()
+                .oom_kills
+        };
+        assert_eq!((kills("/c2"), kills("/c3")), (1, 0));
     }
 }

@@ -1,6 +1,8 @@
 //! Test workload: joins a cgroup, then does one job.
 //!
 //! pp-workload spin     CGROUP_DIR CPU THREADS MILLIS   CPU-bound threads pinned to one CPU
+//!                      (spin and sleep, with PP_WORKLOAD_GO set: print "ready" once in the
+//!                      cgroup and pinned, and begin at the next line on stdin)
 //! pp-workload sleep    CGROUP_DIR CPU PERIOD_MS MILLIS one thread sleeping between bursts
 //! pp-workload requests CGROUP_DIR CPU WORK_MS IDLE_MS MILLIS
 //!                      one thread pinned to CPU serving "requests": WORK_MS of CPU time (its
@@ -47,12 +49,17 @@
 //! pp-workload handshakes CGROUP_DIR COUNT           COUNT TCP connections to a listener on
 //!                      127.0.0.1, each accepted and closed (the listener's `sk_data_ready`
 //!                      runs once per connection); prints `ns_per_op`
+//! pp-workload reads   CGROUP_DIR WRITER_DIR COUNT   COUNT blocking reads of a socket and of a
+//!                      pipe (a child in WRITER_DIR writes each byte after 2 ms), COUNT
+//!                      preads of a file, and (x86_64) COUNT 2 ms compat nanosleeps; prints
+//!                      `socket_ns`, `pipe_ns`, `file_ns`, `compat_ns` on its own clock
 //!
 //! PP_WORKLOAD_ALSO_JOIN=DIR (any mode) also joins the cgroup v1 cgroup DIR.
 //!
 //! `spin`, `sleep` and `requests` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `ran_ns`, `threads`).
 
+mod reads;
 mod remote;
 
 use std::{
@@ -85,10 +92,12 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   call       CGROUP_DIR HOST:PORT COUNT
   refused    CGROUP_DIR PORT COUNT
   connect-wait CGROUP_DIR NETNS PORT
+  reads      CGROUP_DIR WRITER_CGROUP_DIR COUNT
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 16] = [
+const ARITY: [(&str, usize); 17] = [
+    ("reads", 3),
     ("spin", 4),
     ("sleep", 4),
     ("requests", 5),
@@ -145,6 +154,7 @@ fn main() {
     match mode {
         "spin" | "sleep" => {
             pin_to(number(3) as usize);
+            wait_for_go();
             let baseline = Schedstat::read("/proc/thread-self/schedstat");
             let deadline = Instant::now() + Duration::from_millis(number(5));
             let total = if mode == "spin" {
@@ -182,6 +192,7 @@ fn main() {
             connect(number(4) as u16, number(5));
         }
         "serve" => remote::serve(Duration::from_millis(number(3))),
+        "reads" => reads::reads(&args[3], number(4)),
         "call" => remote::call(
             args[3]
                 .parse()
@@ -500,6 +511,18 @@ fn handshakes(count: u64) {
         drop(client);
         drop(server);
     }
+}
+
+/// With `PP_WORKLOAD_GO` set: prints "ready" and waits for a line on
+/// stdin, so that workloads started one after the other begin together.
+fn wait_for_go() {
+    if std::env::var_os("PP_WORKLOAD_GO").is_none() {
+        return;
+    }
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
 }
 
 fn pin_to(cpu: usize) {

@@ -1,0 +1,260 @@
+//! The agent's verdict and the generated Prometheus rules judge the same
+//! counts alike: each scenario is one minute of kernel histograms, judged
+//! by [`judge`] on the window's evidence and, exported as the agent
+//! exports them, by the rules in a real `promtool test rules`.
+
+use std::{fmt::Write, path::Path, process::Command, sync::Arc, time::Duration};
+
+use probe_common::histogram::{Histogram, bucket_index};
+
+use super::{Bottleneck, STORAGE_CLASSES, Thresholds, judge, rules};
+use crate::{
+    export::model::{Value, remote_latency, syscall_latency},
+    identity::Labels,
+    snapshot::{Preemptor, remotes::Remote},
+    window::{Evidence, RemoteEvidence, counters::Latency},
+};
+
+/// One minute of a container's syscalls of class `sync` and answers from
+/// one remote: (fast, slow) counts, fast ones of 1 ms and slow ones of
+/// 150 ms (over both default thresholds); and its CPU waits.
+struct Scenario {
+    cgroup: &'static str,
+    fsyncs: (u64, u64),
+    answers: (u64, u64),
+    /// Seconds waited for a CPU in the minute, all behind its own threads,
+    /// in 40 waits.
+    cpu_wait: f64,
+}
+
+const SCENARIOS: [Scenario; 7] = [
+    // 2.5% of answers over 100 ms: the p95 is under.
+    Scenario {
+        cgroup: "/dependency-under",
+        fsyncs: (0, 0),
+        answers: (39, 1),
+        cpu_wait: 0.0,
+    },
+    // 7.5% over: 1.5 times the 5% a p95 allows.
+    Scenario {
+        cgroup: "/dependency-over",
+        fsyncs: (0, 0),
+        answers: (37, 3),
+        cpu_wait: 0.0,
+    },
+    // 3.75% of fsyncs over 50 ms: under.
+    Scenario {
+        cgroup: "/storage-under",
+        fsyncs: (77, 3),
+        answers: (0, 0),
+        cpu_wait: 0.0,
+    },
+    // 10% over: 2 times.
+    Scenario {
+        cgroup: "/storage-over",
+        fsyncs: (72, 8),
+        answers: (0, 0),
+        cpu_wait: 0.0,
+    },
+    // All 16 slow, but a p95 needs 20.
+    Scenario {
+        cgroup: "/too-few",
+        fsyncs: (0, 16),
+        answers: (0, 16),
+        cpu_wait: 0.0,
+    },
+    // Storage 2, CPU 3: CPU.
+    Scenario {
+        cgroup: "/cpu-and-storage",
+        fsyncs: (72, 8),
+        answers: (0, 0),
+        cpu_wait: 18.0,
+    },
+    // Dependency 1.5 and storage 2 (storage wins), both reported.
+    Scenario {
+        cgroup: "/both-slow",
+        fsyncs: (72, 8),
+        answers: (37, 3),
+        cpu_wait: 0.0,
+    },
+];
+
+const FAST_NS: u64 = 1_000_000;
+const SLOW_NS: u64 = 150_000_000;
+
+/// A kernel histogram of `fast` and `slow` observations.
+fn histogram((fast, slow): (u64, u64)) -> Histogram {
+    let mut hist = Histogram::ZERO;
+    hist.buckets[bucket_index(FAST_NS)] += fast;
+    hist.buckets[bucket_index(SLOW_NS)] += slow;
+    hist.sum_ns = fast * FAST_NS + slow * SLOW_NS;
+    hist
+}
+
+/// What the window would hold of the scenario's minute.
+fn evidence(s: &Scenario) -> Evidence {
+    let mut runq = Histogram::ZERO;
+    if s.cpu_wait > 0.0 {
+        runq.buckets[bucket_index(10_000_000)] = 40;
+        runq.sum_ns = (s.cpu_wait * 1e9) as u64;
+    }
+    let remotes = if s.answers == (0, 0) {
+        Vec::new()
+    } else {
+        vec![RemoteEvidence {
+            remote: Remote::Endpoint(([10, 0, 0, 9], 5432).into()),
+            response: Latency::of(&histogram(s.answers), s.answers.1),
+            connect: Latency::default(),
+            failures: 0,
+            retransmits: 0,
+            connections: 1,
+        }]
+    };
+    let syscalls = if s.fsyncs == (0, 0) {
+        Vec::new()
+    } else {
+        vec![(
+            STORAGE_CLASSES[0],
+            Latency::of(&histogram(s.fsyncs), s.fsyncs.1),
+            0,
+        )]
+    };
+    Evidence {
+        labels: Arc::new(Labels {
+            cgroup: s.cgroup.into(),
+            ..Labels::default()
+        }),
+        seconds: 60.0,
+        runq: Latency::of(&runq, 0),
+        preemptions: [0; Preemptor::COUNT],
+        waited_behind: [s.cpu_wait, 0.0, 0.0, 0.0],
+        syscalls,
+        fill: [0; probe_common::tcp::FILL_BUCKETS],
+        fill_mean: 0.0,
+        ports: Vec::new(),
+        reclaim: Latency::default(),
+        oom_kills: 0,
+        psi: None,
+        remotes,
+    }
+}
+
+/// Input series of a counter rising by `per_minute` a minute, sampled
+/// every 15 s for 10 minutes.
+fn series(out: &mut String, name_and_labels: &str, per_minute: f64) {
+    let _ = writeln!(
+        out,
+        "      - series: '{name_and_labels}'\n        values: '0+{}x40'",
+        per_minute / 4.0
+    );
+}
+
+/// The exported series of one histogram, rising by `value` a minute.
+fn histogram_series(out: &mut String, name: &str, labels: &str, value: &Value) {
+    let Value::Histogram(h) = value else {
+        unreachable!("a latency is a histogram")
+    };
+    for (le, cumulative) in &h.classic {
+        series(
+            out,
+            &format!("{name}_bucket{{{labels},le=\"{le}\"}}"),
+            *cumulative as f64,
+        );
+    }
+    series(
+        out,
+        &format!("{name}_bucket{{{labels},le=\"+Inf\"}}"),
+        h.count as f64,
+    );
+    series(out, &format!("{name}_count{{{labels}}}"), h.count as f64);
+    series(out, &format!("{name}_sum{{{labels}}}"), h.sum);
+}
+
+/// `v` rounded to thousandths, as PromQL's `round(v, 0.001)` does.
+fn thousandths(v: f64) -> f64 {
+    (v / 0.001 + 0.5).floor() * 0.001
+}
+
+#[test]
+fn the_rules_judge_the_same_counts_as_the_agent() {
+    let t = Thresholds::default();
+    let mut inputs = String::new();
+    let mut scores = String::new();
+    let mut verdicts = String::new();
+    for s in &SCENARIOS {
+        let labels = format!("cgroup=\"{}\",container_id=\"c\",node=\"n1\"", s.cgroup);
+        let class = format!("{labels},class=\"sync\"");
+        let remote = format!("{labels},remote=\"10.0.0.9:5432\"");
+        if s.fsyncs != (0, 0) {
+            let slow = Some((t.storage_p95, s.fsyncs.1));
+            let value = syscall_latency(&histogram(s.fsyncs), slow);
+            histogram_series(
+                &mut inputs,
+                "pressure_syscall_latency_seconds",
+                &class,
+                &value,
+            );
+        }
+        if s.answers != (0, 0) {
+            let slow = Some((t.dependency_p95, s.answers.1));
+            let value = remote_latency(&histogram(s.answers), slow);
+            let name = "pressure_dependency_response_seconds";
+            histogram_series(&mut inputs, name, &remote, &value);
+        }
+        if s.cpu_wait > 0.0 {
+            let runq = "pressure_runqueue_latency_seconds";
+            series(&mut inputs, &format!("{runq}_sum{{{labels}}}"), s.cpu_wait);
+            series(&mut inputs, &format!("{runq}_count{{{labels}}}"), 40.0);
+            let behind = "pressure_runqueue_waited_behind_seconds_total";
+            series(
+                &mut inputs,
+                &format!("{behind}{{{labels},by=\"same_cgroup\"}}"),
+                s.cpu_wait,
+            );
+        }
+        let diagnosis = judge(evidence(s), &t);
+        for finding in &diagnosis.findings {
+            let _ = writeln!(
+                scores,
+                "          - labels: '{{{labels},bottleneck=\"{}\"}}'\n            value: {}",
+                finding.bottleneck.label(),
+                thousandths(finding.score)
+            );
+        }
+        if diagnosis.bottleneck != Bottleneck::None {
+            let _ = writeln!(
+                verdicts,
+                "          - labels: '{{{labels},bottleneck=\"{}\"}}'\n            value: {}",
+                diagnosis.bottleneck.label(),
+                thousandths(diagnosis.findings[0].score)
+            );
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("pp-rules-agree-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rules.yml"),
+        rules::render(&t, Duration::from_secs(60), "https://runbooks.invalid/r.md"),
+    )
+    .unwrap();
+    let test = format!(
+        "rule_files:\n  - rules.yml\nevaluation_interval: 15s\ntests:\n  - interval: 15s\n    \
+         input_series:\n{inputs}    promql_expr_test:\n      \
+         - expr: round(container_bottleneck:pressure_score:window, 0.001)\n        \
+         eval_time: 8m\n        exp_samples:\n{scores}      \
+         - expr: round(container:pressure_bottleneck:window, 0.001)\n        \
+         eval_time: 8m\n        exp_samples:\n{verdicts}"
+    );
+    std::fs::write(dir.join("agree.test.yml"), &test).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules", "agree.test.yml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run promtool (`cargo xtask test` installs it): {e}"));
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+    assert!(
+        out.status.success(),
+        "the rules disagree with the agent:\n{}\n{test}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

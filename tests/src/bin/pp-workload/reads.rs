@@ -1,0 +1,154 @@
+//! `reads`: blocking reads of a socket, of a pipe and of a file, and 32-bit
+//! compat sleeps, for the syscall classes of what a read reads.
+
+use std::{
+    fs,
+    io::Write,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// A pause before each byte the writer sends, so that each read blocks.
+const PAUSE: Duration = Duration::from_millis(2);
+
+/// In this process's cgroup: `count` one-byte `read(2)`s of a Unix socket
+/// and `count` of a pipe, each blocked until a writer in cgroup `writer`
+/// (a child process) sends the byte, `count` `pread(2)`s of a regular
+/// file, and (x86_64) `count` 2 ms `nanosleep`s made as 32-bit compat
+/// syscalls. Prints `socket_ns`, `pipe_ns`, `file_ns` and `compat_ns`,
+/// what each took on this process's clock.
+pub fn reads(writer: &str, count: u64) {
+    let (socket, peer) = socket_pair();
+    let (pipe_out, pipe_in) = pipe();
+    let file = scratch();
+    // SAFETY: fork in a single-threaded process; the child only writes,
+    // sleeps and exits.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork");
+    if child == 0 {
+        fs::write(format!("{writer}/cgroup.procs"), "0").expect("cannot join the writer's cgroup");
+        for fd in [&peer, &pipe_in] {
+            for _ in 0..count {
+                thread::sleep(PAUSE);
+                // SAFETY: a one-byte write from a live buffer to an open fd.
+                let sent = unsafe { libc::write(fd.as_raw_fd(), c"x".as_ptr().cast(), 1) };
+                assert_eq!(sent, 1, "write");
+            }
+        }
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(0) };
+    }
+    let timed = |call: &dyn Fn()| {
+        let started = Instant::now();
+        call();
+        started.elapsed().as_nanos().to_string()
+    };
+    let read_one = |fd: &OwnedFd| {
+        let mut byte = 0u8;
+        // SAFETY: a one-byte read into a live byte from an open fd.
+        let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut byte).cast(), 1) };
+        assert_eq!(n, 1, "read");
+    };
+    let socket_ns: Vec<String> = (0..count).map(|_| timed(&|| read_one(&socket))).collect();
+    let pipe_ns: Vec<String> = (0..count).map(|_| timed(&|| read_one(&pipe_out))).collect();
+    let file_ns: Vec<String> = (0..count)
+        .map(|_| {
+            timed(&|| {
+                let mut byte = 0u8;
+                // SAFETY: a one-byte pread into a live byte from an open file.
+                let n = unsafe { libc::pread(file.as_raw_fd(), (&raw mut byte).cast(), 1, 0) };
+                assert_eq!(n, 1, "pread");
+            })
+        })
+        .collect();
+    let compat_ns: Vec<String> = compat_sleeps(count);
+    println!("socket_ns {}", socket_ns.join(" "));
+    println!("pipe_ns {}", pipe_ns.join(" "));
+    println!("file_ns {}", file_ns.join(" "));
+    println!("compat_ns {}", compat_ns.join(" "));
+    std::io::stdout().flush().unwrap();
+}
+
+fn socket_pair() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair(2) fills the two-element array.
+    let made = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+    assert_eq!(made, 0, "socketpair");
+    // SAFETY: two fresh descriptors this process owns.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two-element array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: two fresh descriptors this process owns.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// A one-byte regular file, open for reading (its name already removed).
+fn scratch() -> fs::File {
+    let path = std::env::temp_dir().join(format!("pp-reads-{}", std::process::id()));
+    fs::write(&path, "x").unwrap();
+    let file = fs::File::open(&path).unwrap();
+    fs::remove_file(&path).unwrap();
+    file
+}
+
+/// `count` 2 ms sleeps through the 32-bit syscall entry (`int $0x80`:
+/// i386 `nanosleep` is 162, which is `sync` in the 64-bit table).
+#[cfg(target_arch = "x86_64")]
+fn compat_sleeps(count: u64) -> Vec<String> {
+    // A 32-bit timespec where a 32-bit pointer reaches it.
+    // SAFETY: an anonymous private mapping below 4 GiB.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED, "mmap below 4 GiB");
+    let timespec = page.cast::<i32>();
+    // SAFETY: the page is mapped and writable; two i32s fit.
+    unsafe {
+        *timespec = 0;
+        *timespec.add(1) = 2_000_000;
+    }
+    (0..count)
+        .map(|_| {
+            let started = Instant::now();
+            let ret: i64;
+            // SAFETY: the i386 nanosleep(162) with a valid 32-bit pointer to
+            // a 32-bit timespec and no remainder. LLVM keeps rbx for itself:
+            // the pointer is swapped in and out around the call; the 32-bit
+            // entry zeroes r8 to r11.
+            unsafe {
+                std::arch::asm!(
+                    "xchg {arg}, rbx",
+                    "int 0x80",
+                    "xchg {arg}, rbx",
+                    arg = inout(reg) timespec as u64 => _,
+                    inlateout("rax") 162i64 => ret,
+                    in("rcx") 0u64,
+                    out("r8") _,
+                    out("r9") _,
+                    out("r10") _,
+                    out("r11") _,
+                );
+            }
+            assert_eq!(ret, 0, "compat nanosleep");
+            started.elapsed().as_nanos().to_string()
+        })
+        .collect()
+}
+
+/// No 32-bit entry to use here.
+#[cfg(not(target_arch = "x86_64"))]
+fn compat_sleeps(_count: u64) -> Vec<String> {
+    Vec::new()
+}
