@@ -12,6 +12,7 @@ pub mod kernel_maps;
 pub mod kubelet;
 pub mod netns;
 pub mod operator;
+pub mod process;
 pub mod prometheus;
 pub mod slowfs;
 pub mod tls;
