@@ -11,6 +11,54 @@ pub const SOCKETS_MAP: &str = "DEPENDENCY_SOCKETS";
 /// Default bound on (cgroup, remote) pairs the kernel side keeps.
 pub const MAX_REMOTES: u32 = 4096;
 
+/// Name of the listening ports the follow iterator notes in its first pass.
+pub const LISTENING_MAP: &str = "DEPENDENCY_LISTENING";
+/// Name of the follow iterator's pass (one `u32`: [`follow::LIST`] or
+/// [`follow::FOLLOW`]).
+pub const FOLLOW_PASS_MAP: &str = "DEPENDENCY_FOLLOW_PASS";
+/// Bound on the listening ports noted.
+pub const MAX_LISTENING: u32 = 16384;
+
+/// The passes of the follow iterator, which finds the outbound TCP
+/// connections that were established before the agent started (a pool
+/// opened before an agent restart) and follows them as if it had seen them
+/// connect: an established socket whose local port is no listening port
+/// of its network namespace was opened by a connect.
+pub mod follow {
+    /// First pass: note every listening port (network namespace, port).
+    pub const LIST: u32 = 0;
+    /// Second pass: write a [`FollowRecord`](super::FollowRecord) for every
+    /// established TCP socket whose local port is not a listening one; the
+    /// agent takes each up through its file descriptor (the iterator's
+    /// socket pointers are not ones `bpf_sk_storage_get` accepts).
+    pub const FOLLOW: u32 = 1;
+}
+
+/// An outbound connection the follow iterator found: its (cgroup, remote),
+/// and the process and descriptor that hold it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FollowRecord {
+    /// Its (cgroup, remote).
+    pub key: RemoteKey,
+    /// A process holding it.
+    pub tgid: u32,
+    /// Its file descriptor there.
+    pub fd: u32,
+}
+
+/// A listening port: its network namespace and port.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListeningPort {
+    /// The network namespace's inode number.
+    pub netns: u32,
+    /// The local port.
+    pub port: u16,
+    /// Zero.
+    pub pad: u16,
+}
+
 /// Why a connect failed (`sk_err` when the socket left `SYN_SENT` for
 /// `CLOSE`).
 pub mod reason {
@@ -75,6 +123,18 @@ pub struct RemoteStats {
     pub established: i64,
 }
 
+impl RemoteStats {
+    /// No events.
+    pub const ZERO: RemoteStats = RemoteStats {
+        response: Histogram::ZERO,
+        slow_responses: 0,
+        connect: Histogram::ZERO,
+        failures: [0; reason::COUNT],
+        retransmits: 0,
+        established: 0,
+    };
+}
+
 /// What the kernel keeps per outbound socket (in its local storage).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,6 +152,12 @@ pub struct SocketState {
 #[cfg(feature = "user")]
 // SAFETY: `RemoteKey` is `repr(C)` plain old data (integers, explicit padding).
 unsafe impl aya::Pod for RemoteKey {}
+#[cfg(feature = "user")]
+// SAFETY: `ListeningPort` is `repr(C)` plain old data (integers, explicit padding).
+unsafe impl aya::Pod for ListeningPort {}
+#[cfg(feature = "user")]
+// SAFETY: `SocketState` is `repr(C)` plain old data (integers only, no padding).
+unsafe impl aya::Pod for SocketState {}
 #[cfg(feature = "user")]
 // SAFETY: `RemoteStats` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for RemoteStats {}

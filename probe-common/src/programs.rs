@@ -56,6 +56,8 @@ pub const DEPENDENCY_DATA_READY: &str = "dependency_data_ready";
 pub const DEPENDENCY_DATA_READY_FENTRY: &str = "dependency_data_ready_fentry";
 /// `tp_btf/tcp_retransmit_skb`: a segment is sent again.
 pub const DEPENDENCY_RETRANSMIT: &str = "dependency_retransmit";
+/// `iter/task_file`: follows the connections established before the agent.
+pub const DEPENDENCY_FOLLOW: &str = "dependency_follow";
 
 /// The empty programs on the same hooks (the benchmark's floor).
 pub mod floor {

@@ -31,6 +31,8 @@ pub const ITER_META_SLOT: usize = ITER_TASK_FILE_SLOTS[0].1;
 pub const ITER_TASK_SLOT: usize = ITER_TASK_FILE_SLOTS[1].1;
 /// Slot of `file`.
 pub const ITER_FILE_SLOT: usize = ITER_TASK_FILE_SLOTS[2].1;
+/// Byte offset of `fd` (a `u32`) in `struct bpf_iter__task_file`.
+pub const ITER_FD_OFFSET: usize = 16;
 
 /// Bucket of a queue holding `depth` connections with limit `limit`
 /// (a limit of 0 admits one connection and counts as 1).

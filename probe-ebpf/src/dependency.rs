@@ -32,22 +32,25 @@
 use core::ptr;
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_SK_STORAGE_GET_F_CREATE},
+    bindings::{BPF_F_NO_PREALLOC, BPF_SK_STORAGE_GET_F_CREATE, seq_file},
     btf_maps::SkStorage,
-    helpers::generated::bpf_sk_storage_get,
+    helpers::generated::{bpf_seq_write, bpf_sk_storage_get},
     macros::{btf_map, btf_tracepoint, fentry, map},
     maps::{Array, HashMap},
     programs::{BtfTracePointContext, FEntryContext},
 };
 use probe_common::{
     counters::{
-        DEPENDENCY_CGROUP_UNREADABLE, DEPENDENCY_REMOTES_FULL, DEPENDENCY_SOCKET_UNAVAILABLE,
-        DEPENDENCY_TOO_LONG,
+        DEPENDENCY_CGROUP_UNREADABLE, DEPENDENCY_LISTENING_FULL, DEPENDENCY_REMOTES_FULL,
+        DEPENDENCY_SOCKET_UNAVAILABLE, DEPENDENCY_TOO_LONG,
     },
-    dependency::{MAX_REMOTES, RemoteKey, RemoteStats, SocketState, reason},
+    dependency::{
+        FollowRecord, ListeningPort, MAX_LISTENING, MAX_REMOTES, RemoteKey, RemoteStats,
+        SocketState, follow, reason,
+    },
     histogram::MAX_NS,
     programs,
-    tcp::{AF_INET, AF_INET6, IPPROTO_TCP},
+    tcp::{AF_INET, AF_INET6, IPPROTO_TCP, ITER_FD_OFFSET},
 };
 
 use crate::{
@@ -57,7 +60,10 @@ use crate::{
     kernel::{KernelPtr, cgroup_id, ktime_ns, offsets},
     names::named,
     observe::observe,
-    tcp::{SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET, SOCK_PROTOCOL_OFFSET},
+    tcp::{
+        ITER_META_SEQ_OFFSET, IterSocket, SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET, SOCK_PORT_OFFSET,
+        SOCK_PROTOCOL_OFFSET, TASK_TGID_OFFSET, is_tcp_in, is_tcp_listener, iter_socket, netns_of,
+    },
 };
 
 offsets!(
@@ -92,6 +98,24 @@ static ZERO_REMOTE: Array<RemoteStats> = Array::with_max_entries(1, 0);
 static DEPENDENCY_SOCKETS: SkStorage<SocketState> = SkStorage::new();
 
 named!(DEPENDENCY_REMOTES, probe_common::dependency::REMOTES_MAP);
+/// The listening ports the follow iterator noted in its first pass.
+#[map]
+static DEPENDENCY_LISTENING: HashMap<ListeningPort, u8> =
+    HashMap::with_max_entries(MAX_LISTENING, 0);
+
+/// The follow iterator's pass, set by the agent before each run.
+#[map]
+static DEPENDENCY_FOLLOW_PASS: Array<u32> = Array::with_max_entries(1, 0);
+
+named!(
+    DEPENDENCY_LISTENING,
+    probe_common::dependency::LISTENING_MAP
+);
+named!(
+    DEPENDENCY_FOLLOW_PASS,
+    probe_common::dependency::FOLLOW_PASS_MAP
+);
+named!(dependency_follow, programs::DEPENDENCY_FOLLOW);
 named!(DEPENDENCY_SOCKETS, probe_common::dependency::SOCKETS_MAP);
 named!(dependency_state, programs::DEPENDENCY_STATE);
 named!(dependency_send, programs::DEPENDENCY_SEND);
@@ -290,6 +314,62 @@ pub fn dependency_send(ctx: BtfTracePointContext) -> i32 {
 #[fentry(function = "tcp_sendmsg_locked")]
 pub fn dependency_send_fentry(ctx: FEntryContext) -> i32 {
     sent(KernelPtr::fentry_arg(&ctx, 0));
+    0
+}
+
+/// `iter/task_file`, run by the agent at start, twice: first it notes every
+/// listening port, then it reports every established TCP socket whose local
+/// port is no listening port of its network namespace (a connection this
+/// host opened, such as a pool opened before the agent started), with its
+/// (cgroup, remote) and the process and descriptor that hold it: the agent
+/// takes it up (`probe_common::dependency::follow`).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "iter/task_file")]
+pub fn dependency_follow(ctx: *mut core::ffi::c_void) -> i32 {
+    let Some(IterSocket { meta, task, sk, .. }) = iter_socket(ctx) else {
+        return 0;
+    };
+    let Some(pass) = DEPENDENCY_FOLLOW_PASS.get(0).copied() else {
+        return 0;
+    };
+    let port = ListeningPort {
+        netns: netns_of(sk),
+        port: sk.read(SOCK_PORT_OFFSET.load()),
+        pad: 0,
+    };
+    if pass == follow::LIST {
+        if is_tcp_listener(sk) && DEPENDENCY_LISTENING.insert(&port, &1, 0).is_err() {
+            bump(DEPENDENCY_LISTENING_FULL);
+        }
+        return 0;
+    }
+    // SAFETY: a lookup in this program's map; the value is not kept.
+    if !is_tcp_in(sk, TCP_ESTABLISHED as u8) || unsafe { DEPENDENCY_LISTENING.get(&port) }.is_some()
+    {
+        return 0;
+    }
+    let Some(key) = remote_of(sk) else {
+        return 0;
+    };
+    let record = FollowRecord {
+        key,
+        tgid: task.read::<i32>(TASK_TGID_OFFSET.load()) as u32,
+        // SAFETY: `ctx` is `struct bpf_iter__task_file`, whose `fd` the
+        // agent checked is at this offset.
+        fd: unsafe { *ctx.cast::<u8>().add(ITER_FD_OFFSET).cast::<u32>() },
+    };
+    let Some(seq) = meta.read_ptr(ITER_META_SEQ_OFFSET.load()) else {
+        return 0;
+    };
+    // SAFETY: `seq` is the iterator's `seq_file`; the record is on this
+    // program's stack for the call.
+    unsafe {
+        bpf_seq_write(
+            seq.as_ptr() as *mut seq_file,
+            (&raw const record).cast(),
+            size_of::<FollowRecord>() as u32,
+        );
+    }
     0
 }
 

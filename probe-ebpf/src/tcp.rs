@@ -72,13 +72,26 @@ named!(tcp_listeners, programs::TCP_LISTENERS);
 named!(tcp_accept_queued, programs::TCP_ACCEPT_QUEUED);
 named!(tcp_accept_queued_fentry, programs::TCP_ACCEPT_QUEUED_FENTRY);
 
-/// Whether `sk` is a listening TCP socket (IPv4 or IPv6).
+/// Whether `sk` is a TCP socket (IPv4 or IPv6) in state `state`.
 #[inline(always)]
-fn is_tcp_listener(sk: KernelPtr) -> bool {
+pub(crate) fn is_tcp_in(sk: KernelPtr, state: u8) -> bool {
     let family: u16 = sk.read(SOCK_FAMILY_OFFSET.load());
     (family == AF_INET || family == AF_INET6)
-        && sk.read::<u8>(SOCK_STATE_OFFSET.load()) == TCP_LISTEN
+        && sk.read::<u8>(SOCK_STATE_OFFSET.load()) == state
         && sk.read::<u16>(SOCK_PROTOCOL_OFFSET.load()) == IPPROTO_TCP
+}
+
+/// Whether `sk` is a listening TCP socket (IPv4 or IPv6).
+#[inline(always)]
+pub(crate) fn is_tcp_listener(sk: KernelPtr) -> bool {
+    is_tcp_in(sk, TCP_LISTEN)
+}
+
+/// The inode number of `sk`'s network namespace (0 if unreadable).
+#[inline(always)]
+pub(crate) fn netns_of(sk: KernelPtr) -> u32 {
+    sk.read_ptr(SOCK_NET_OFFSET.load())
+        .map_or(0, |net| net.read(NET_NS_INUM_OFFSET.load()))
 }
 
 /// The id of the socket's cgroup (`sk->sk_cgrp_data.cgroup->kn->id`).
@@ -96,29 +109,60 @@ fn iter_slot(ctx: *mut c_void, slot: usize) -> KernelPtr {
     unsafe { KernelPtr::from_kernel(*(ctx as *const *const u8).add(slot)) }
 }
 
-/// `iter/task_file`: called once per open file of every task (and once more
-/// with a null file at the end). The context's slots are
-/// `probe_common::tcp::ITER_TASK_FILE_SLOTS` (checked against the kernel's
+/// The file, its task, the iterator's meta and the file's socket, for a
+/// file that is a socket, of an `iter/task_file` context (whose slots are
+/// `probe_common::tcp::ITER_TASK_FILE_SLOTS`, checked against the kernel's
 /// BTF by the agent before load).
-#[unsafe(no_mangle)]
-#[unsafe(link_section = "iter/task_file")]
-pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
+pub(crate) struct IterSocket {
+    /// The iterator's `bpf_iter_meta`.
+    pub meta: KernelPtr,
+    /// The task holding the file.
+    pub task: KernelPtr,
+    /// The file.
+    pub file: KernelPtr,
+    /// Its `struct sock`.
+    pub sk: KernelPtr,
+}
+
+/// The socket of an `iter/task_file` context's file, if it is one.
+#[inline(always)]
+pub(crate) fn iter_socket(ctx: *mut c_void) -> Option<IterSocket> {
     let (meta, task, file) = (
         iter_slot(ctx, ITER_META_SLOT),
         iter_slot(ctx, ITER_TASK_SLOT),
         iter_slot(ctx, ITER_FILE_SLOT),
     );
     if meta.is_null() || task.is_null() || file.is_null() {
-        return 0;
+        return None;
     }
     // SAFETY: `file` is a kernel `struct file`; the helper returns its
     // socket (BTF-typed) or null.
     let socket =
         unsafe { KernelPtr::from_kernel(bpf_sock_from_file(file.as_ptr() as *mut _) as *const u8) };
     if socket.is_null() {
-        return 0;
+        return None;
     }
-    let Some(sk) = socket.read_ptr(SOCKET_SK_OFFSET.load()) else {
+    let sk = socket.read_ptr(SOCKET_SK_OFFSET.load())?;
+    Some(IterSocket {
+        meta,
+        task,
+        file,
+        sk,
+    })
+}
+
+/// `iter/task_file`: called once per open file of every task (and once more
+/// with a null file at the end).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "iter/task_file")]
+pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
+    let Some(IterSocket {
+        meta,
+        task,
+        file,
+        sk,
+    }) = iter_socket(ctx)
+    else {
         return 0;
     };
     if !is_tcp_listener(sk) {
@@ -133,9 +177,7 @@ pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
             .read_ptr(FILE_INODE_OFFSET.load())
             .map_or(0, |inode| inode.read(INODE_INO_OFFSET.load())),
         cgroup,
-        netns: sk
-            .read_ptr(SOCK_NET_OFFSET.load())
-            .map_or(0, |net| net.read(NET_NS_INUM_OFFSET.load())),
+        netns: netns_of(sk),
         tgid: task.read::<i32>(TASK_TGID_OFFSET.load()) as u32,
         depth: sk.read(SOCK_ACK_BACKLOG_OFFSET.load()),
         limit: sk.read(SOCK_MAX_ACK_BACKLOG_OFFSET.load()),

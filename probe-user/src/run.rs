@@ -3,6 +3,7 @@
 //! part without the HTTP server (`top` runs it when no agent does).
 
 use std::{
+    collections::BTreeMap,
     path::PathBuf,
     sync::{
         Arc,
@@ -11,6 +12,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use probe_common::dependency::RemoteKey;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -27,6 +29,7 @@ use crate::{
         btf::KernelBtf,
         cgroup_state::CgroupState,
         hooks::HookSupport,
+        iterators,
         loader::{self, LoadOptions},
         offsets::{DependencyOffsets, KernelOffsets, SyscallOffsets, TcpOffsets},
         privileges::Privileges,
@@ -156,9 +159,14 @@ impl Probe {
         })?;
         // The loader's parsed BTF and object copies are gone too.
         trim_heap();
+        let adopted = if chosen.contains(&Signal::Dependency) {
+            follow_established(&mut ebpf)
+        } else {
+            BTreeMap::new()
+        };
         let reload = Arc::new(AtomicBool::new(false));
         let reader = KernelReader {
-            maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
+            maps: KernelMaps::new(&mut ebpf, &chosen, state)?.adopting(adopted),
             ebpf,
             overflows: OverflowLedger::default(),
             identity: Identity::new(
@@ -190,6 +198,30 @@ impl Probe {
     pub fn stop(self) {
         // The sampler's reader owns the programs: stopping it detaches them.
         self.sampler.stop();
+    }
+}
+
+/// Takes up the outbound connections established before the agent
+/// started, and says how it went; what it took up, per (cgroup, remote).
+fn follow_established(ebpf: &mut aya::Ebpf) -> BTreeMap<RemoteKey, i64> {
+    const NOT: &str = "connections established before the agent started are not followed";
+    match iterators::follow_established(ebpf) {
+        Ok(Some(followed)) => {
+            info!(
+                connections = followed.adopted.values().sum::<i64>(),
+                missed = followed.missed,
+                "following the outbound TCP connections established before the agent started"
+            );
+            followed.adopted
+        }
+        Ok(None) => {
+            warn!("{NOT}: too many listening ports to tell them from inbound ones");
+            BTreeMap::new()
+        }
+        Err(err) => {
+            warn!("{NOT}: {err:#}");
+            BTreeMap::new()
+        }
     }
 }
 

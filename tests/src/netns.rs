@@ -107,8 +107,14 @@ pub struct Driven {
 impl Driven {
     /// Starts `pp-workload args` and waits for its first line.
     pub fn start(args: &[&str]) -> (Driven, String) {
+        Self::start_with(args, &[])
+    }
+
+    /// Starts `pp-workload args` with `env` set, and waits for its first line.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> (Driven, String) {
         let mut child = Command::new(crate::workload::binary())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

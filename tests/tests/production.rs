@@ -239,3 +239,77 @@ fn a_dependency_under_its_threshold_is_none() {
     );
     assert_eq!(dependency["slow_share"], 0.0, "{dependency:#}");
 }
+
+/// A pool of four connections to a database that answers after 150 ms,
+/// opened before the agent started (an agent upgrade restarts it; pools
+/// live for days): the agent counts the four at once, before any request,
+/// and times what they carry afterwards. Before, sockets were followed
+/// only from their connect, and such a pool showed no connections, no
+/// response times and the verdict `none` for as long as it lived.
+#[test]
+fn a_connection_pool_older_than_the_agent_is_followed() {
+    let database = TestCgroup::create("pp-prod-pool-db");
+    let service = TestCgroup::create("pp-prod-pool-service");
+    let (_db, first) = Driven::start(&["serve", &database.dir().display().to_string(), "150"]);
+    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
+    let remote = format!("127.0.0.1:{port}");
+    let requests = 10;
+    let mut pool: Vec<Driven> = (0..4)
+        .map(|_| {
+            let (connection, first) = Driven::start_with(
+                &[
+                    "call",
+                    &service.dir().display().to_string(),
+                    &remote,
+                    &requests.to_string(),
+                ],
+                &[("PP_WORKLOAD_GO", "1")],
+            );
+            assert_eq!(first, "ready", "the pooled connection did not open");
+            connection
+        })
+        .collect();
+    let agent = agent();
+    let labels = [("cgroup", service.label()), ("remote", remote.as_str())];
+    let connections = |scrape: &Exposition| {
+        scrape
+            .value("pressure_dependency_connections", &labels)
+            .unwrap_or(0.0)
+    };
+    assert_eq!(
+        connections(&agent.scrape()),
+        4.0,
+        "the pool's connections, before any request"
+    );
+    let mut took = Vec::new();
+    for connection in &mut pool {
+        let line = connection.command("go");
+        took.extend(
+            line.strip_prefix("response_ns ")
+                .unwrap_or_else(|| panic!("the client said {line}"))
+                .split_whitespace()
+                .map(|ns| ns.parse::<f64>().unwrap() / 1e9),
+        );
+        assert_eq!(connection.line(), "done");
+    }
+    let scrape = agent.scrape();
+    let hist = scrape
+        .histogram(RESPONSE, &labels)
+        .unwrap_or_else(|| panic!("no response times for {remote}"));
+    let (lower, upper) = median_bucket(&hist);
+    eprintln!(
+        "{remote}: {} answers over the pool, median bucket ({lower}, {upper}] s; the \
+         clients' median {:.6} s",
+        hist.count,
+        median(&took)
+    );
+    assert_eq!(hist.count, (4 * requests) as f64, "answers over the pool");
+    assert!(lower < median(&took) && upper >= 0.15);
+    assert_eq!(connections(&scrape), 4.0);
+    assert_eq!(
+        metric_verdict(&scrape, &service),
+        ("dependency".to_string(), remote.clone())
+    );
+    drop(pool);
+    assert_eq!(connections(&agent.scrape()), 0.0, "after the pool closed");
+}

@@ -2,11 +2,13 @@
 //! `tcp_listeners` iterator (one pass over every task's open files, so every
 //! network namespace is covered).
 
-use std::{collections::BTreeMap, io::Read};
+use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
-use aya::{Ebpf, programs::Iter};
+use anyhow::{Result, bail};
+use aya::Ebpf;
 use probe_common::{programs::TCP_LISTENERS, tcp::ListenerRecord};
+
+use crate::kernel::iterators;
 
 /// A listening socket, identified across scrapes by its network namespace
 /// and socket inode.
@@ -15,21 +17,7 @@ pub type ListenerId = (u32, u64);
 /// Runs the iterator once: every listening socket, once each (a socket held
 /// open by several processes is reported once).
 pub fn list(ebpf: &mut Ebpf) -> Result<BTreeMap<ListenerId, ListenerRecord>> {
-    let program: &mut Iter = ebpf
-        .program_mut(TCP_LISTENERS)
-        .with_context(|| format!("program {TCP_LISTENERS} is missing"))?
-        .try_into()?;
-    let link_id = program
-        .attach()
-        .context("cannot attach the listener iterator")?;
-    let link = program.take_link(link_id)?;
-    let mut file = link
-        .into_file()
-        .context("cannot create the listener iterator")?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .context("cannot read the listener iterator")?;
-    parse(&bytes)
+    parse(&iterators::run(ebpf, TCP_LISTENERS)?)
 }
 
 fn parse(bytes: &[u8]) -> Result<BTreeMap<ListenerId, ListenerRecord>> {

@@ -1,6 +1,6 @@
 //! Reads the kernel maps. Raw ids and counts only: no labels, no guessing.
 
-use std::os::fd::OwnedFd;
+use std::{collections::BTreeMap, os::fd::OwnedFd};
 
 use anyhow::{Context, Result};
 use aya::{
@@ -104,6 +104,10 @@ pub struct KernelMaps {
     preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
     tcp_fill: BpfHashMap<MapData, u64, TcpFill>,
     remotes: BpfHashMap<MapData, RemoteKey, RemoteStats>,
+    /// Connections the agent took up at start, per (cgroup, remote): added
+    /// to the kernel's count of established ones (see
+    /// `kernel::iterators::follow_established`).
+    adopted: BTreeMap<RemoteKey, i64>,
     counters: PerCpuArray<MapData, u64>,
 }
 
@@ -136,8 +140,15 @@ impl KernelMaps {
             preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
             tcp_fill: take(ebpf, tcp::FILL_MAP)?,
             remotes: take(ebpf, dependency::REMOTES_MAP)?,
+            adopted: BTreeMap::new(),
             counters: take(ebpf, counters::MAP)?,
         })
+    }
+
+    /// Counts `adopted` connections (taken up at start) in their remotes'.
+    pub fn adopting(mut self, adopted: BTreeMap<RemoteKey, i64>) -> Self {
+        self.adopted = adopted;
+        self
     }
 
     /// Whether `signal` runs.
@@ -161,9 +172,17 @@ impl KernelMaps {
         }
         if self.runs(Signal::Dependency) {
             for entry in self.remotes.iter() {
-                snapshot
-                    .remotes
-                    .push(entry.context("reading DEPENDENCY_REMOTES")?);
+                let (key, mut stats) = entry.context("reading DEPENDENCY_REMOTES")?;
+                stats.established += self.adopted.get(&key).copied().unwrap_or(0);
+                snapshot.remotes.push((key, stats));
+            }
+            // Taken up, and nothing since: no kernel entry yet.
+            for (key, &count) in &self.adopted {
+                if !snapshot.remotes.iter().any(|(k, _)| k == key) {
+                    let mut stats = RemoteStats::ZERO;
+                    stats.established = count;
+                    snapshot.remotes.push((*key, stats));
+                }
             }
         }
         for (index, signal, reason) in counters::NAMES {
@@ -221,6 +240,7 @@ impl KernelMaps {
     /// Drops one (cgroup, remote) entry.
     pub fn forget_remote(&mut self, key: &RemoteKey) {
         let _ = self.remotes.remove(key);
+        self.adopted.remove(key);
     }
 
     /// Drops one preemption pair.

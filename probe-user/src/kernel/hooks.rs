@@ -229,6 +229,10 @@ pub const DEPENDENCY_NEEDS: &[Need] = &[
         ),
     },
     Need {
+        hooks: &[iter("task_file", programs::DEPENDENCY_FOLLOW)],
+        without: Some("connections established before the agent started are not followed"),
+    },
+    Need {
         hooks: &[hook(
             BtfTracepoint,
             "tcp_retransmit_skb",

@@ -2,7 +2,11 @@
 //! handed to them as read-only globals. Nothing is compiled in.
 
 use anyhow::{Context, Result};
-use probe_common::{globals, runqueue::throttle_check, tcp::ITER_TASK_FILE_SLOTS};
+use probe_common::{
+    globals,
+    runqueue::throttle_check,
+    tcp::{ITER_FD_OFFSET, ITER_TASK_FILE_SLOTS},
+};
 
 use crate::kernel::btf::KernelBtf;
 
@@ -246,6 +250,12 @@ impl TcpOffsets {
     /// Looks every field up; the error names the first one missing, of an
     /// unexpected width, or (for the iterator context) at an unexpected place.
     pub fn resolve(btf: &KernelBtf) -> Result<Self> {
+        let fd = btf.field("bpf_iter__task_file", "fd")?.with_size("fd", 4)?;
+        if fd != ITER_FD_OFFSET as u64 {
+            anyhow::bail!(
+                "bpf_iter__task_file.fd is at byte {fd}, the program reads byte {ITER_FD_OFFSET}"
+            );
+        }
         for (field, slot) in ITER_TASK_FILE_SLOTS {
             let offset = btf
                 .field("bpf_iter__task_file", field)?

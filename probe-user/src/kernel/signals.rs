@@ -77,7 +77,7 @@ impl Signal {
             Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
             Signal::Syscall => &[syscall::SLOTS_MAP],
             Signal::Tcp => &[tcp::FILL_MAP],
-            Signal::Dependency => &[dependency::REMOTES_MAP],
+            Signal::Dependency => &[dependency::REMOTES_MAP, dependency::LISTENING_MAP],
             Signal::Memory => &[memory::SLOTS_MAP],
             Signal::Psi => &[],
         }

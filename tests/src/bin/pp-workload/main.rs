@@ -515,7 +515,7 @@ fn handshakes(count: u64) {
 
 /// With `PP_WORKLOAD_GO` set: prints "ready" and waits for a line on
 /// stdin, so that workloads started one after the other begin together.
-fn wait_for_go() {
+pub(crate) fn wait_for_go() {
     if std::env::var_os("PP_WORKLOAD_GO").is_none() {
         return;
     }

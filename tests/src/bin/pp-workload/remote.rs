@@ -73,12 +73,16 @@ fn wait_readable(fd: i32) {
     }
 }
 
-/// `call`: `count` requests (`ping\n`) over one connection to `to`, each
+/// `call`: `count` requests (`ping\n`) over one connection to `to` (with
+/// `PP_WORKLOAD_GO` set, once connected it prints "ready" and waits for a
+/// line on stdin before the first), each
 /// answer awaited in `epoll_wait`; prints `response_ns` (each request to
 /// its answer's first byte, on this process's clock), then `done`, and
 /// keeps the connection open until stdin closes.
 pub fn call(to: SocketAddr, count: u64) {
     let mut stream = TcpStream::connect(to).unwrap_or_else(|e| panic!("connect {to}: {e}"));
+    // A pooled connection: opened now, used later.
+    crate::wait_for_go();
     stream.set_nonblocking(true).unwrap();
     let mut took = Vec::new();
     let mut answer = [0u8; 64];
