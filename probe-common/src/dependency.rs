@@ -87,6 +87,219 @@ pub mod reason {
     }
 }
 
+/// What the first bytes a client sends on a connection with no request
+/// open say the exchange is: how the kernel tells the exchanges that are
+/// waits by design, or no request at all, from the ones it times.
+pub mod request {
+    /// Bytes of the payload read at a send.
+    pub const PEEK: usize = 64;
+
+    /// A request, timed to its answer's first byte.
+    pub const TIMED: u8 = 0;
+    /// A command that waits on the server by design (Redis' `BLPOP`,
+    /// `BRPOP`, `BLMOVE`, `BZPOPMIN`, ..., `XREAD BLOCK`,
+    /// `WAIT`): its answer comes when there is something to say, not when
+    /// the server is done; counted, not timed.
+    pub const LONG_POLL: u8 = 1;
+    /// A TLS handshake, change-cipher-spec or alert record: no request
+    /// (the handshake's flights would read as fast answers).
+    pub const HANDSHAKE: u8 = 2;
+    /// An HTTP/2 connection preface: from then on the connection carries
+    /// many streams at once, and a send and the next arrival need not
+    /// belong together (a request opens on any frame, WINDOW_UPDATE and
+    /// PING included): its exchanges are counted, not timed.
+    pub const MULTIPLEXED: u8 = 3;
+    /// How many kinds.
+    pub const COUNT: usize = 4;
+    /// The `reason` label of the untimed kinds (by kind; `TIMED` has none).
+    pub const UNTIMED_LABELS: [&str; COUNT] = ["", "long_poll", "handshake", "multiplexed"];
+
+    /// A word of up to 16 bytes, packed little-endian into two `u64`s: the
+    /// kernel programs compare words as integers, never as bytes in memory
+    /// (they cannot index constant data), and have no 128-bit shifts.
+    type Word = (u64, u64);
+
+    /// `word`, packed as [`word_at`] reads one.
+    const fn pack(word: &[u8]) -> Word {
+        let mut packed = (0u64, 0u64);
+        let mut i = 0;
+        while i < word.len() && i < 16 {
+            if i < 8 {
+                packed.0 |= (word[i] as u64) << (8 * i);
+            } else {
+                packed.1 |= (word[i] as u64) << (8 * (i - 8));
+            }
+            i += 1;
+        }
+        packed
+    }
+
+    /// Redis commands that block until there is something to answer.
+    const BLPOP: Word = pack(b"BLPOP");
+    const BRPOP: Word = pack(b"BRPOP");
+    const BLMOVE: Word = pack(b"BLMOVE");
+    const BLMPOP: Word = pack(b"BLMPOP");
+    const BRPOPLPUSH: Word = pack(b"BRPOPLPUSH");
+    const BZPOPMIN: Word = pack(b"BZPOPMIN");
+    const BZPOPMAX: Word = pack(b"BZPOPMAX");
+    const BZMPOP: Word = pack(b"BZMPOP");
+    const WAIT: Word = pack(b"WAIT");
+    const WAITAOF: Word = pack(b"WAITAOF");
+    /// Redis' stream read, which blocks when given `BLOCK`.
+    const XREAD: Word = pack(b"XREAD");
+    const BLOCK: Word = pack(b"BLOCK");
+
+    /// Byte `i` of the first `len` of `bytes`, 0 past them: never a
+    /// bounds check that could panic (the kernel programs cannot).
+    #[inline(always)]
+    fn byte(bytes: &[u8; PEEK], len: usize, i: usize) -> u8 {
+        if i < len && i < PEEK { bytes[i] } else { 0 }
+    }
+
+    /// The word at `at`, uppercased and packed as [`pack`] does (its
+    /// letters and digits up to the next other byte), and its length;
+    /// `(0, 0)` if it is longer than 16 bytes.
+    #[inline(always)]
+    fn word_at(bytes: &[u8; PEEK], len: usize, at: usize) -> (Word, usize) {
+        let mut packed = (0u64, 0u64);
+        let mut i = 0;
+        while i < 16 {
+            let c = byte(bytes, len, at + i);
+            if !c.is_ascii_alphanumeric() {
+                return (packed, i);
+            }
+            let c = u64::from(c.to_ascii_uppercase());
+            if i < 8 {
+                packed.0 |= c << (8 * i);
+            } else {
+                packed.1 |= c << (8 * (i - 8));
+            }
+            i += 1;
+        }
+        if byte(bytes, len, at + 16).is_ascii_alphanumeric() {
+            ((0, 0), 0)
+        } else {
+            (packed, 16)
+        }
+    }
+
+    /// Past at most three digits and a CRLF at `at`, if they are there.
+    #[inline(always)]
+    fn past_number(bytes: &[u8; PEEK], len: usize, at: usize) -> Option<usize> {
+        let mut i = at;
+        while i < at + 3 && byte(bytes, len, i).is_ascii_digit() {
+            i += 1;
+        }
+        (i > at && byte(bytes, len, i) == b'\r' && byte(bytes, len, i + 1) == b'\n')
+            .then_some(i + 2)
+    }
+
+    /// Where the argument after the one that ends at `at` starts: RESP's
+    /// `\r\n$L\r\n` (`resp`), or an inline command's space.
+    #[inline(always)]
+    fn next_argument(bytes: &[u8; PEEK], len: usize, at: usize, resp: bool) -> Option<usize> {
+        if !resp {
+            return (byte(bytes, len, at) == b' ').then_some(at + 1);
+        }
+        if byte(bytes, len, at) != b'\r'
+            || byte(bytes, len, at + 1) != b'\n'
+            || byte(bytes, len, at + 2) != b'$'
+        {
+            return None;
+        }
+        past_number(bytes, len, at + 3)
+    }
+
+    /// The kind of the exchange whose request starts with the first `len`
+    /// bytes of `bytes` (at most [`PEEK`]).
+    #[inline(always)]
+    pub fn kind(bytes: &[u8; PEEK], len: usize) -> u8 {
+        let len = if len < PEEK { len } else { PEEK };
+        let b = |i| byte(bytes, len, i);
+        if len >= 3 && (0x14..=0x16).contains(&b(0)) && b(1) == 0x03 && b(2) <= 0x04 {
+            return HANDSHAKE;
+        }
+        if len >= 4 && b(0) == b'P' && b(1) == b'R' && b(2) == b'I' && b(3) == b' ' {
+            return MULTIPLEXED;
+        }
+        // A RESP command (`*N\r\n$L\r\nNAME`), or an inline one (`BLPOP q 0\r\n`).
+        let resp = b(0) == b'*';
+        let name = if resp {
+            match past_number(bytes, len, 1).and_then(|at| next_argument(bytes, len, at - 2, true))
+            {
+                Some(at) => at,
+                None => return TIMED,
+            }
+        } else if b(0).is_ascii_alphabetic() {
+            0
+        } else {
+            return TIMED;
+        };
+        let (word, length) = word_at(bytes, len, name);
+        match word {
+            BLPOP | BRPOP | BLMOVE | BLMPOP | BRPOPLPUSH | BZPOPMIN | BZPOPMAX | BZMPOP | WAIT
+            | WAITAOF => LONG_POLL,
+            // `XREAD BLOCK ms ...`: BLOCK comes first (XREADGROUP's, after
+            // its GROUP arguments, is past what is read: not told).
+            XREAD => match next_argument(bytes, len, name + length, resp) {
+                Some(at) if word_at(bytes, len, at).0 == BLOCK => LONG_POLL,
+                _ => TIMED,
+            },
+            _ => TIMED,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn of(text: &[u8]) -> u8 {
+            let mut bytes = [0u8; PEEK];
+            let len = text.len().min(PEEK);
+            bytes[..len].copy_from_slice(&text[..len]);
+            kind(&bytes, len)
+        }
+
+        #[test]
+        fn redis_blocking_commands_are_long_polls() {
+            assert_eq!(
+                of(b"*3\r\n$5\r\nBLPOP\r\n$4\r\njobs\r\n$1\r\n1\r\n"),
+                LONG_POLL
+            );
+            assert_eq!(of(b"*3\r\n$5\r\nblpop\r\n$4\r\njobs\r\n"), LONG_POLL);
+            assert_eq!(of(b"*4\r\n$10\r\nBRPOPLPUSH\r\n$1\r\na\r\n"), LONG_POLL);
+            assert_eq!(of(b"BLPOP jobs 1\r\n"), LONG_POLL);
+            assert_eq!(
+                of(b"*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$4\r\n1000\r\n$7\r\nSTREAMS\r\n"),
+                LONG_POLL
+            );
+            assert_eq!(
+                of(b"*4\r\n$5\r\nXREAD\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n"),
+                TIMED
+            );
+        }
+
+        #[test]
+        fn other_commands_and_protocols_are_timed() {
+            assert_eq!(of(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), TIMED);
+            assert_eq!(of(b"*2\r\n$4\r\nLPOP\r\n$4\r\njobs\r\n"), TIMED);
+            // A word that starts like a blocking one is not one.
+            assert_eq!(of(b"*2\r\n$6\r\nBLPOPX\r\n"), TIMED);
+            assert_eq!(of(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), TIMED);
+            assert_eq!(of(b"\x00\x00\x00\x08\x04\xd2\x16\x2f"), TIMED);
+            assert_eq!(of(b""), TIMED);
+        }
+
+        #[test]
+        fn tls_records_and_the_h2_preface_are_told() {
+            assert_eq!(of(b"\x16\x03\x01\x02\x00\x01"), HANDSHAKE);
+            assert_eq!(of(b"\x14\x03\x03\x00\x01\x01"), HANDSHAKE);
+            assert_eq!(of(b"\x17\x03\x03\x00\x20"), TIMED);
+            assert_eq!(of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), MULTIPLEXED);
+        }
+    }
+}
+
 /// A remote endpoint of a cgroup: the socket's cgroup and its peer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -121,6 +334,9 @@ pub struct RemoteStats {
     /// Connections established now (incremented on `ESTABLISHED`,
     /// decremented when they leave it).
     pub established: i64,
+    /// Exchanges not timed, by [`request`] kind (`TIMED` unused): long
+    /// polls, TLS handshake records, multiplexed exchanges.
+    pub untimed: [u64; request::COUNT],
 }
 
 impl RemoteStats {
@@ -132,6 +348,7 @@ impl RemoteStats {
         failures: [0; reason::COUNT],
         retransmits: 0,
         established: 0,
+        untimed: [0; request::COUNT],
     };
 }
 
@@ -147,6 +364,11 @@ pub struct SocketState {
     pub request_ns: u64,
     /// Non-zero while it counts in `established`.
     pub established: u64,
+    /// The [`request`] kind of the open request.
+    pub kind: u32,
+    /// Non-zero once the connection is multiplexed (HTTP/2): its exchanges
+    /// are counted, not timed.
+    pub multiplexed: u32,
 }
 
 #[cfg(feature = "user")]

@@ -61,6 +61,27 @@ pub const FDTABLE_FD_OFFSET: &str = "FDTABLE_FD_OFFSET";
 pub const SYSCALL_FILE_INODE_OFFSET: &str = "SYSCALL_FILE_INODE_OFFSET";
 /// `inode.i_mode`.
 pub const INODE_MODE_OFFSET: &str = "INODE_MODE_OFFSET";
+/// 1 when the dependency programs may read the first bytes a client sends
+/// (the offsets below are set).
+pub const PEEK_PAYLOAD: &str = "PEEK_PAYLOAD";
+/// `msghdr.msg_iter`.
+pub const MSGHDR_ITER_OFFSET: &str = "MSGHDR_ITER_OFFSET";
+/// `iov_iter.iter_type`.
+pub const ITER_TYPE_OFFSET: &str = "ITER_TYPE_OFFSET";
+/// `iov_iter.iov_offset`.
+pub const ITER_IOV_OFFSET_OFFSET: &str = "ITER_IOV_OFFSET_OFFSET";
+/// `iov_iter.ubuf` (a user buffer, for `ITER_UBUF`).
+pub const ITER_UBUF_OFFSET: &str = "ITER_UBUF_OFFSET";
+/// `iov_iter.__iov` (an array of `iovec`, for `ITER_IOVEC`).
+pub const ITER_IOV_OFFSET: &str = "ITER_IOV_OFFSET";
+/// `iov_iter.count`.
+pub const ITER_COUNT_OFFSET: &str = "ITER_COUNT_OFFSET";
+/// `iovec.iov_base`.
+pub const IOVEC_BASE_OFFSET: &str = "IOVEC_BASE_OFFSET";
+/// The value of `ITER_UBUF` in `enum iter_type`.
+pub const ITER_UBUF_TYPE: &str = "ITER_UBUF_TYPE";
+/// The value of `ITER_IOVEC` in `enum iter_type`.
+pub const ITER_IOVEC_TYPE: &str = "ITER_IOVEC_TYPE";
 
 // The fields the TCP programs read (see `probe-user`'s offsets for the
 // struct and field of each).

@@ -46,7 +46,7 @@ use probe_common::{
     },
     dependency::{
         FollowRecord, ListeningPort, MAX_LISTENING, MAX_REMOTES, RemoteKey, RemoteStats,
-        SocketState, follow, reason,
+        SocketState, follow, reason, request,
     },
     histogram::MAX_NS,
     programs,
@@ -74,9 +74,25 @@ offsets!(
     SOCK_RCV_QLEN_OFFSET,
 );
 
+offsets!(
+    MSGHDR_ITER_OFFSET,
+    ITER_TYPE_OFFSET,
+    ITER_IOV_OFFSET_OFFSET,
+    ITER_UBUF_OFFSET,
+    ITER_IOV_OFFSET,
+    ITER_COUNT_OFFSET,
+    IOVEC_BASE_OFFSET,
+);
+
 crate::globals::load_time_globals! {
     /// Answers slower than this (ns) count in `slow_responses`.
     DEPENDENCY_SLOW_NS: u64 = u64::MAX;
+    /// 1 when the payload offsets are set: requests are classed by their
+    /// first bytes (`probe_common::dependency::request`).
+    PEEK_PAYLOAD: u8 = 0;
+    /// `ITER_UBUF` and `ITER_IOVEC` of this kernel's `enum iter_type`.
+    ITER_UBUF_TYPE: u8 = 0;
+    ITER_IOVEC_TYPE: u8 = 1;
 }
 
 /// TCP states (`include/net/tcp_states.h`).
@@ -234,8 +250,7 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
             *state = SocketState {
                 key,
                 connect_ns: ktime_ns(),
-                request_ns: 0,
-                established: 0,
+                ..SocketState::default()
             };
         }
         (TCP_SYN_SENT, TCP_ESTABLISHED) => {
@@ -286,26 +301,110 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
 /// Data written on `sk`: opens a request if none is open and nothing from
 /// the peer waits unread.
 #[inline(always)]
-fn sent(sk: KernelPtr) {
+fn sent(sk: KernelPtr, msg: KernelPtr) {
     if sk.is_null() {
         return;
     }
     let Some(state) = socket_state(sk, false) else {
         return;
     };
-    if state.request_ns == 0
-        && state.established != 0
-        && sk.read::<u32>(SOCK_RCV_QLEN_OFFSET.load()) == 0
+    if state.request_ns != 0
+        || state.established == 0
+        || sk.read::<u32>(SOCK_RCV_QLEN_OFFSET.load()) != 0
     {
-        state.request_ns = ktime_ns();
+        return;
     }
+    let kind = if state.multiplexed != 0 {
+        request::MULTIPLEXED
+    } else {
+        request_kind(msg)
+    };
+    match kind {
+        request::TIMED | request::LONG_POLL => {
+            state.request_ns = ktime_ns();
+            state.kind = u32::from(kind);
+        }
+        _ => {
+            if kind == request::MULTIPLEXED {
+                state.multiplexed = 1;
+            }
+            count_untimed(&state.key, kind);
+        }
+    }
+}
+
+/// Counts an exchange of `kind` that is not timed.
+#[inline(always)]
+fn count_untimed(key: &RemoteKey, kind: u8) {
+    let kind = usize::from(kind);
+    if kind >= request::COUNT {
+        return;
+    }
+    if let Some(stats) = remote_stats(key) {
+        // SAFETY: a value of the remotes map, live for this run; `kind` is
+        // within the kinds.
+        unsafe { atomic_add((*stats).untimed.as_mut_ptr().add(kind), 1) };
+    }
+}
+
+/// The kind of the request `msg` starts, from its first bytes (`TIMED`
+/// where they cannot be read: another kind of buffer, no offsets).
+#[inline(always)]
+fn request_kind(msg: KernelPtr) -> u8 {
+    if PEEK_PAYLOAD.load() == 0 || msg.is_null() {
+        return request::TIMED;
+    }
+    let at = MSGHDR_ITER_OFFSET.load();
+    let iter_type: u8 = msg.read(at + ITER_TYPE_OFFSET.load());
+    let base: u64 = if iter_type == ITER_UBUF_TYPE.load() {
+        msg.read::<u64>(at + ITER_UBUF_OFFSET.load())
+            .wrapping_add(msg.read::<u64>(at + ITER_IOV_OFFSET_OFFSET.load()))
+    } else if iter_type == ITER_IOVEC_TYPE.load() {
+        // Loaded before the branch: a global's address left in a register
+        // across the early return would reach a call (xtask's object check).
+        let iov_base = IOVEC_BASE_OFFSET.load();
+        let Some(iov) = msg.read_ptr(at + ITER_IOV_OFFSET.load()) else {
+            return request::TIMED;
+        };
+        iov.read::<u64>(iov_base)
+            .wrapping_add(msg.read::<u64>(at + ITER_IOV_OFFSET_OFFSET.load()))
+    } else {
+        return request::TIMED;
+    };
+    let count: u64 = msg.read(at + ITER_COUNT_OFFSET.load());
+    let len = if count >= request::PEEK as u64 {
+        request::PEEK
+    } else {
+        count as usize
+    };
+    // A whole PEEK bytes are read, past the send's end if it is shorter
+    // (only `len` of them are looked at): a buffer made from a constant
+    // would be copied from one of the load-time globals.
+    let mut bytes = core::mem::MaybeUninit::<[u8; request::PEEK]>::uninit();
+    // SAFETY: the helper writes PEEK bytes of user memory into the buffer
+    // (zeroes where it fails) and fails rather than fault.
+    let read = unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_user(
+            bytes.as_mut_ptr().cast(),
+            request::PEEK as u32,
+            base as *const core::ffi::c_void,
+        )
+    };
+    if read != 0 {
+        return request::TIMED;
+    }
+    // SAFETY: the helper filled it.
+    request::kind(unsafe { bytes.assume_init_ref() }, len)
 }
 
 /// `tcp_sendmsg_locked(const struct sock *sk, const struct msghdr *msg,
 /// const struct sk_buff *skb, int size_goal)` (Linux 6.9+).
 #[btf_tracepoint(function = "tcp_sendmsg_locked")]
 pub fn dependency_send(ctx: BtfTracePointContext) -> i32 {
-    sent(KernelPtr::tracepoint_arg(&ctx, 0));
+    sent(
+        KernelPtr::tracepoint_arg(&ctx, 0),
+        KernelPtr::tracepoint_arg(&ctx, 1),
+    );
     0
 }
 
@@ -313,7 +412,10 @@ pub fn dependency_send(ctx: BtfTracePointContext) -> i32 {
 /// where the tracepoint is missing.
 #[fentry(function = "tcp_sendmsg_locked")]
 pub fn dependency_send_fentry(ctx: FEntryContext) -> i32 {
-    sent(KernelPtr::fentry_arg(&ctx, 0));
+    sent(
+        KernelPtr::fentry_arg(&ctx, 0),
+        KernelPtr::fentry_arg(&ctx, 1),
+    );
     0
 }
 
@@ -387,6 +489,11 @@ fn answered(sk: KernelPtr) {
     }
     let since = state.request_ns;
     state.request_ns = 0;
+    if state.kind == u32::from(request::LONG_POLL) {
+        state.kind = 0;
+        count_untimed(&state.key, request::LONG_POLL);
+        return;
+    }
     if let Some(stats) = remote_stats(&state.key) {
         // SAFETY: `stats` is a value of the remotes map, live for this run.
         let took = unsafe { observe_since(&raw mut (*stats).response, since) };

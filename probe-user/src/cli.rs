@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     kernel::{btf::DEFAULT_BTF, cgroup_state::CgroupState, loader::Programs, signals::Signal},
-    verdict::Thresholds,
+    verdict::{Thresholds, ignore::Ignored},
 };
 
 /// Default address of the metrics endpoint.
@@ -301,6 +301,19 @@ pub struct VerdictArgs {
     #[arg(env = "PRESSURE_PROBE_MIN_EVENTS", long, value_name = "N", default_value_t = Thresholds::default().min_events,
           allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_events: u64,
+    /// A remote endpoint that answers late by design (a long poll the probe
+    /// cannot tell by its first bytes: a Kafka fetch with a max wait, a
+    /// long-polling HTTP API, a broker's consumer): `IP:PORT`, `IP` (any
+    /// port) or `:PORT` (any host). Its response times stay in the metrics
+    /// and leave dependency pressure (its failed connects still count).
+    /// Repeatable; the environment variable takes a comma-separated list.
+    #[arg(
+        env = "PRESSURE_PROBE_DEPENDENCY_IGNORE",
+        long,
+        value_name = "ENDPOINT",
+        value_delimiter = ','
+    )]
+    pub dependency_ignore: Vec<Ignored>,
 }
 
 impl VerdictArgs {
@@ -314,6 +327,7 @@ impl VerdictArgs {
             dependency_p95: self.dependency_p95,
             memory_stall_share: self.memory_stall_share,
             min_events: self.min_events,
+            dependency_ignore: self.dependency_ignore.clone(),
         }
     }
 }

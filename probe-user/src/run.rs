@@ -31,7 +31,7 @@ use crate::{
         hooks::HookSupport,
         iterators,
         loader::{self, LoadOptions},
-        offsets::{DependencyOffsets, KernelOffsets, SyscallOffsets, TcpOffsets},
+        offsets::{DependencyOffsets, KernelOffsets, PayloadOffsets, SyscallOffsets, TcpOffsets},
         privileges::Privileges,
         signals::{self, Signal},
     },
@@ -108,6 +108,19 @@ impl Probe {
         } else {
             None
         };
+        let payload_offsets = if chosen.contains(&Signal::Dependency) {
+            PayloadOffsets::resolve(&btf)
+                .inspect_err(|err| {
+                    warn!(
+                        "every exchange is timed, long polls, TLS handshakes and HTTP/2 \
+                         included (the first bytes of a send cannot be read on this kernel: \
+                         {err:#})"
+                    );
+                })
+                .ok()
+        } else {
+            None
+        };
         let syscall_offsets = if chosen.contains(&Signal::Syscall) {
             SyscallOffsets::resolve(&btf)
                 .inspect_err(|err| {
@@ -148,6 +161,7 @@ impl Probe {
             plans: &plans,
             tcp_offsets,
             dependency_offsets,
+            payload_offsets,
             syscall_offsets,
             kernel_remotes: args.kernel_remotes,
             programs: args.programs.into(),

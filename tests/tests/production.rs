@@ -1,7 +1,9 @@
 //! The verdict in shapes services take in production, with real software:
 //! a blocking TLS client of a slow API, a dependency just under its
-//! threshold. Each checks the verdict and its evidence against the
-//! workload's own clock and the kernel.
+//! threshold, a connection pool older than the agent, a job queue's
+//! consumer in Redis' `BLPOP`, an HTTP/2 connection. Each checks the
+//! verdict and its evidence against the workload's own clock and the
+//! kernel.
 
 use integration_tests::{
     agent::Agent,
@@ -153,6 +155,8 @@ fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
         hist.count
     );
     assert!(hist.count >= count as f64, "{} answers", hist.count);
+    // The handshake's records are no requests.
+    assert!(untimed(&scrape, &client, &remote, "handshake") >= 1.0);
     assert!(lower < own, "the probe's median is above the client's own");
     assert!(
         upper >= 0.3,
@@ -312,4 +316,138 @@ fn a_connection_pool_older_than_the_agent_is_followed() {
     );
     drop(pool);
     assert_eq!(connections(&agent.scrape()), 0.0, "after the pool closed");
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+fn wait_for_listener(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Untimed exchanges with `remote` of `cgroup` for `reason`.
+fn untimed(scrape: &Exposition, cgroup: &TestCgroup, remote: &str, reason: &str) -> f64 {
+    scrape
+        .value(
+            "pressure_dependency_untimed_total",
+            &[
+                ("cgroup", cgroup.label()),
+                ("remote", remote),
+                ("reason", reason),
+            ],
+        )
+        .unwrap_or(0.0)
+}
+
+/// A job queue's consumer, idle by design: a worker blocked in a real
+/// `redis-server`'s `BLPOP` with a 300 ms timeout, in a loop over one
+/// connection (`redis-cli -r`). Each answer comes when the timeout ends,
+/// which is no slowness of Redis: before, the worker's verdict was
+/// `dependency` on Redis; its long polls are now counted apart, and the
+/// verdict is `none`.
+#[test]
+fn a_worker_waiting_for_jobs_in_blpop_is_not_a_slow_dependency() {
+    let agent = agent();
+    let redis = TestCgroup::create("pp-prod-redis");
+    let worker = TestCgroup::create("pp-prod-worker");
+    let port = free_port();
+    let _server = Running::start(in_cgroup(
+        redis.dir(),
+        "redis-server",
+        &[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    ));
+    wait_for_listener(port);
+    let polls = 30;
+    let consumer = Running::start(in_cgroup(
+        worker.dir(),
+        "redis-cli",
+        &[
+            "-p",
+            &port.to_string(),
+            "-r",
+            &polls.to_string(),
+            "BLPOP",
+            "jobs",
+            "0.3",
+        ],
+    ));
+    assert!(consumer.finished(), "redis-cli failed");
+    let scrape = agent.scrape();
+    let remote = format!("127.0.0.1:{port}");
+    let timed = scrape
+        .histogram(RESPONSE, &[("cgroup", worker.label()), ("remote", &remote)])
+        .map_or(0.0, |h| h.count);
+    let long_polls = untimed(&scrape, &worker, &remote, "long_poll");
+    eprintln!("{remote}: {long_polls} long polls, {timed} timed answers");
+    assert_eq!(long_polls, polls as f64, "BLPOPs counted as long polls");
+    assert_eq!(timed, 0.0, "BLPOPs timed as answers");
+    assert_eq!(
+        metric_verdict(&scrape, &worker),
+        ("none".to_string(), String::new())
+    );
+}
+
+/// An HTTP/2 client (curl, prior knowledge, as gRPC channels and service
+/// meshes talk), ten streams at once, to a server that answers each after
+/// 200 ms:
+/// a send and the next arrival need not be one request and its answer
+/// (SETTINGS, WINDOW_UPDATE and PING frames go both ways), so the
+/// connection is recognised by its preface and its exchanges are counted,
+/// not timed.
+#[test]
+fn an_http2_connection_is_counted_not_timed() {
+    let agent = agent();
+    let server_cgroup = TestCgroup::create("pp-prod-h2-server");
+    let client = TestCgroup::create("pp-prod-h2-client");
+    let mut server = Running::start(in_cgroup(
+        server_cgroup.dir(),
+        "python3",
+        &[python_script("h2_server.py").to_str().unwrap(), "0.2"],
+    ));
+    let port: u16 = server.numbers("listening ")[0] as u16;
+    let url = format!("http://127.0.0.1:{port}/");
+    // Ten streams at once (curl 7.88 cannot reuse a prior-knowledge
+    // connection for a request after another).
+    let mut args = vec![
+        "--http2-prior-knowledge",
+        "--parallel",
+        "--parallel-immediate",
+        "--silent",
+        "--max-time",
+        "30",
+    ];
+    for _ in 0..10 {
+        args.extend(["--output", "/dev/null", url.as_str()]);
+    }
+    let curl = Running::start(in_cgroup(client.dir(), "curl", &args));
+    assert!(curl.finished(), "curl failed");
+    let scrape = agent.scrape();
+    let remote = format!("127.0.0.1:{port}");
+    let timed = scrape
+        .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
+        .map_or(0.0, |h| h.count);
+    let multiplexed = untimed(&scrape, &client, &remote, "multiplexed");
+    eprintln!("{remote}: {multiplexed} multiplexed exchanges, {timed} timed answers");
+    assert!(multiplexed >= 2.0, "{multiplexed} multiplexed exchanges");
+    assert_eq!(timed, 0.0, "HTTP/2 exchanges timed as answers");
 }

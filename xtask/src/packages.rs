@@ -25,6 +25,8 @@ pub const TEST_PYTHON: &[(&str, &str)] = &[
     ("checkov", "3.3.30"),
     // Validates the autoscaling files against their tools' schemas.
     ("jsonschema", "4.26.0"),
+    // The HTTP/2 server of the dependency tests.
+    ("h2", "4.3.0"),
 ];
 
 /// Python packages the load test runs (Locust) and plots with, pinned.
@@ -74,6 +76,9 @@ pub const TEST: &[Requirement] = &[
     // The slow file system of the storage verdict's test.
     ("/usr/bin/python3", "python3"),
     ("/usr/lib/python3/dist-packages/fusepy.py", "python3-fusepy"),
+    // The long-poll consumer of the production-shape tests.
+    ("redis-server", "redis-server"),
+    ("redis-cli", "redis-tools"),
     // xtask's unit tests make an initramfs and read it back.
     ("find", "findutils"),
     ("gzip", "gzip"),

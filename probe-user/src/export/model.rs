@@ -3,7 +3,7 @@
 //! text, its series and their values.
 
 use probe_common::{
-    dependency::{RemoteStats, reason},
+    dependency::{RemoteStats, reason, request},
     histogram::{BUCKETS, Histogram, native_index},
     runqueue::behind,
     syscall::SyscallClass,
@@ -311,6 +311,25 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
             kind: Kind::Counter,
             series: remotes(cgroups)
                 .map(|(c, r)| number(remote_labels(c, r), r.stats.retransmits as f64))
+                .collect(),
+        }),
+        Box::new(move || Family {
+            name: "pressure_dependency_untimed_total",
+            help: "Exchanges with a remote endpoint that are not in its response times, per \
+                   remote, by what their first bytes say (reason): long_poll (a command that \
+                   waits on the server by design, such as Redis' BLPOP or XREAD BLOCK), \
+                   handshake (a TLS handshake record), multiplexed (an HTTP/2 connection, \
+                   whose sends and arrivals need not belong together).",
+            kind: Kind::Counter,
+            series: remotes(cgroups)
+                .flat_map(|(c, r)| {
+                    (1..request::COUNT).map(move |kind| {
+                        number(
+                            with(remote_labels(c, r), "reason", request::UNTIMED_LABELS[kind]),
+                            r.stats.untimed[kind] as f64,
+                        )
+                    })
+                })
                 .collect(),
         }),
         Box::new(move || Family {

@@ -184,6 +184,24 @@ impl KernelBtf {
         self.has_type(name, |t| matches!(t, Type::Func(_)))
     }
 
+    /// The value of `member` of the enum called `name`.
+    pub fn enum_value(&self, name: &str, member: &str) -> Result<u32> {
+        let types = self
+            .btf
+            .resolve_types_by_name(name)
+            .map_err(|_| anyhow!("kernel BTF has no enum {name}"))?;
+        types
+            .iter()
+            .find_map(|t| match t {
+                Type::Enum(e) => e
+                    .members
+                    .iter()
+                    .find_map(|m| (self.btf.resolve_name(m).ok()? == member).then(|| m.val())),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow!("kernel BTF has no {member} in enum {name}"))
+    }
+
     /// Whether the kernel has a struct called `name`.
     pub fn has_struct(&self, name: &str) -> bool {
         self.has_type(name, |t| matches!(t, Type::Struct(_)))

@@ -114,9 +114,8 @@ fn take_up(
     }
     let state = SocketState {
         key: record.key,
-        connect_ns: 0,
-        request_ns: 0,
         established: 1,
+        ..SocketState::default()
     };
     sockets
         .insert(&socket, state, 0)

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::kernel::{
     cgroup_state::CgroupState,
     hooks::{Hook, HookKind, Planned},
-    offsets::{DependencyOffsets, KernelOffsets, SyscallOffsets, TcpOffsets},
+    offsets::{DependencyOffsets, KernelOffsets, PayloadOffsets, SyscallOffsets, TcpOffsets},
     signals::Signal,
 };
 
@@ -74,6 +74,9 @@ pub struct LoadOptions<'a> {
     pub tcp_offsets: Option<TcpOffsets>,
     /// Offsets for the dependency programs, when that signal runs.
     pub dependency_offsets: Option<DependencyOffsets>,
+    /// Where the dependency programs read the first bytes a client sends,
+    /// when that signal runs and this kernel's BTF has it.
+    pub payload_offsets: Option<PayloadOffsets>,
     /// Offsets for classing reads and writes by their file descriptor,
     /// when the syscall signal runs and this kernel's BTF has them.
     pub syscall_offsets: Option<SyscallOffsets>,
@@ -149,6 +152,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         .flat_map(|t| t.globals())
         .chain(options.dependency_offsets.iter().flat_map(|d| d.globals()))
         .chain(options.syscall_offsets.iter().flat_map(|s| s.globals()))
+        .chain(options.payload_offsets.iter().flat_map(|p| p.globals()))
         .collect();
     for (name, value) in &tcp_globals {
         loader.override_global(name, value, true);
@@ -163,6 +167,11 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     loader.override_global(globals::SYSCALL_SLOT_MASK, &syscall_mask, true);
     let memory_mask = memory::SLOTS - 1;
     loader.override_global(globals::MEMORY_SLOT_MASK, &memory_mask, true);
+    let (ubuf, iovec) = options.payload_offsets.map_or((0, 1), |p| p.types());
+    let peek = u8::from(options.payload_offsets.is_some());
+    loader.override_global(globals::ITER_UBUF_TYPE, &ubuf, true);
+    loader.override_global(globals::ITER_IOVEC_TYPE, &iovec, true);
+    loader.override_global(globals::PEEK_PAYLOAD, &peek, true);
     let compat_mask = options.syscall_offsets.map_or(0, |s| s.compat_mask());
     loader.override_global(globals::SYSCALL_COMPAT_MASK, &compat_mask, true);
     let by_fd = options.syscall_offsets.is_some();

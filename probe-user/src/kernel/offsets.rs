@@ -406,3 +406,54 @@ impl SyscallOffsets {
         self.compat.map_or(0, |(_, mask)| mask)
     }
 }
+
+/// Where the dependency programs read the first bytes a client sends (to
+/// tell long polls, TLS handshakes and HTTP/2 from requests): the send's
+/// buffer, from `msghdr.msg_iter`. Kernels before 6.4 lay `iov_iter` out
+/// otherwise: there, every request is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadOffsets {
+    values: [u64; PAYLOAD_FIELDS.len()],
+    /// `ITER_UBUF` and `ITER_IOVEC` of `enum iter_type`.
+    types: (u8, u8),
+}
+
+/// The send's buffer: a user buffer (`ITER_UBUF`) or an array of them
+/// (`ITER_IOVEC`), its offset and its length.
+const PAYLOAD_FIELDS: [FieldSpec; 7] = [
+    (globals::MSGHDR_ITER_OFFSET, "msghdr", "msg_iter", None),
+    (globals::ITER_TYPE_OFFSET, "iov_iter", "iter_type", Some(1)),
+    (
+        globals::ITER_IOV_OFFSET_OFFSET,
+        "iov_iter",
+        "iov_offset",
+        Some(8),
+    ),
+    (globals::ITER_UBUF_OFFSET, "iov_iter", "ubuf", Some(8)),
+    (globals::ITER_IOV_OFFSET, "iov_iter", "__iov", Some(8)),
+    (globals::ITER_COUNT_OFFSET, "iov_iter", "count", Some(8)),
+    (globals::IOVEC_BASE_OFFSET, "iovec", "iov_base", Some(8)),
+];
+
+impl PayloadOffsets {
+    /// Looks every field and the buffer kinds up; the error names the first
+    /// one missing.
+    pub fn resolve(btf: &KernelBtf) -> Result<Self> {
+        let kind = |name| -> Result<u8> { Ok(u8::try_from(btf.enum_value("iter_type", name)?)?) };
+        Ok(Self {
+            values: resolve_fields(btf, &PAYLOAD_FIELDS)?,
+            types: (kind("ITER_UBUF")?, kind("ITER_IOVEC")?),
+        })
+    }
+
+    /// The globals to set before load, by name (the buffer kinds apart:
+    /// [`PayloadOffsets::types`]).
+    pub fn globals(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        named(&PAYLOAD_FIELDS, self.values)
+    }
+
+    /// (`ITER_UBUF`, `ITER_IOVEC`).
+    pub fn types(&self) -> (u8, u8) {
+        self.types
+    }
+}

@@ -92,6 +92,7 @@ fn events(stats: &RemoteStats) -> u64 {
         + count(&stats.connect)
         + stats.failures.iter().sum::<u64>()
         + stats.retransmits
+        + stats.untimed.iter().sum::<u64>()
 }
 
 impl Ranker {
@@ -184,6 +185,9 @@ pub fn add(a: &mut RemoteStats, b: &RemoteStats) {
     }
     a.retransmits += b.retransmits;
     a.established += b.established;
+    for (p, q) in a.untimed.iter_mut().zip(&b.untimed) {
+        *p += q;
+    }
 }
 
 /// Merges `from` into `into`, remote by remote (`cgroup="other"`: the
@@ -226,6 +230,7 @@ mod tests {
             failures: [0; 4],
             retransmits: 0,
             established: 1,
+            untimed: [0; 4],
         }
     }
 

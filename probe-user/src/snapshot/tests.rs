@@ -228,6 +228,7 @@ fn removed_cgroups_are_reclaimed() {
         failures: [0; 4],
         retransmits: 0,
         established: 1,
+        untimed: [0; 4],
     };
     input.remotes = vec![(remote(1), no_events), (remote(2), no_events)];
     let snapshot = SnapshotBuilder::new(10, 20).build(input, None, &mut kernel, &mut cgroups);

@@ -53,6 +53,7 @@
 //! Nothing over its threshold: `none`.
 //!
 
+pub mod ignore;
 pub mod rules;
 
 use std::fmt;
@@ -161,7 +162,7 @@ impl fmt::Display for Bottleneck {
 }
 
 /// The thresholds of the rule (flags of `run` and `rules`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
     /// Time waited for a CPU / window, summed over threads.
     pub cpu_wait_share: f64,
@@ -179,6 +180,9 @@ pub struct Thresholds {
     pub memory_stall_share: f64,
     /// Fewest observations for a pressure to count.
     pub min_events: u64,
+    /// Remote endpoints whose response times dependency pressure leaves out
+    /// (long polls by design).
+    pub dependency_ignore: Vec<ignore::Ignored>,
 }
 
 impl Default for Thresholds {
@@ -191,6 +195,7 @@ impl Default for Thresholds {
             dependency_p95: 0.1,
             memory_stall_share: 0.05,
             min_events: 10,
+            dependency_ignore: Vec::new(),
         }
     }
 }
@@ -336,7 +341,12 @@ fn dependency(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     e.remotes
         .iter()
         .filter_map(|r| {
-            let slow = slow_score(&r.response, t);
+            let ignored = t.dependency_ignore.iter().any(|i| i.covers(&r.remote));
+            let slow = if ignored {
+                0.0
+            } else {
+                slow_score(&r.response, t)
+            };
             let failing = if r.failures >= t.min_events { 2.0 } else { 0.0 };
             over(
                 Bottleneck::Dependency,

@@ -333,3 +333,22 @@ fn a_p95_needs_twenty_observations() {
     };
     assert_eq!(verdict(ten).0, Bottleneck::None);
 }
+
+#[test]
+fn an_ignored_remote_is_no_dependency_pressure_unless_it_fails() {
+    let slow = Evidence {
+        remotes: vec![remote(9092, &[500_000_000; 40], 0)],
+        ..quiet()
+    };
+    let ignoring = Thresholds {
+        dependency_ignore: vec![":9092".parse().unwrap()],
+        ..Thresholds::default()
+    };
+    assert_eq!(judge(slow.clone(), &ignoring).bottleneck, Bottleneck::None);
+    assert_eq!(verdict(slow).0, Bottleneck::Dependency);
+    let failing = Evidence {
+        remotes: vec![remote(9092, &[], 20)],
+        ..quiet()
+    };
+    assert_eq!(judge(failing, &ignoring).bottleneck, Bottleneck::Dependency);
+}
