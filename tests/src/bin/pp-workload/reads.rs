@@ -16,11 +16,14 @@ const PAUSE: Duration = Duration::from_millis(2);
 /// and `count` of a pipe, each blocked until a writer in cgroup `writer`
 /// (a child process) sends the byte, `count` `pread(2)`s of a regular
 /// file, and (x86_64) `count` 2 ms `nanosleep`s made as 32-bit compat
-/// syscalls. Prints `socket_ns`, `pipe_ns`, `file_ns` and `compat_ns`,
-/// what each took on this process's clock.
+/// syscalls. Prints `setup_ns` (making the socket pair and the pipe),
+/// `socket_ns`, `pipe_ns`, `file_ns` and `compat_ns`, what each took on
+/// this process's clock.
 pub fn reads(writer: &str, count: u64) {
+    let started = Instant::now();
     let (socket, peer) = socket_pair();
     let (pipe_out, pipe_in) = pipe();
+    let setup_ns = started.elapsed().as_nanos();
     let file = scratch();
     // SAFETY: fork in a single-threaded process; the child only writes,
     // sleeps and exits.
@@ -63,6 +66,7 @@ pub fn reads(writer: &str, count: u64) {
         })
         .collect();
     let compat_ns: Vec<String> = compat_sleeps(count);
+    println!("setup_ns {setup_ns}");
     println!("socket_ns {}", socket_ns.join(" "));
     println!("pipe_ns {}", pipe_ns.join(" "));
     println!("file_ns {}", file_ns.join(" "));
