@@ -366,9 +366,17 @@ pub struct SocketState {
     pub established: u64,
     /// The [`request`] kind of the open request.
     pub kind: u32,
-    /// Non-zero once the connection is multiplexed (HTTP/2): its exchanges
-    /// are counted, not timed.
-    pub multiplexed: u32,
+    /// [`socket_flags`].
+    pub flags: u32,
+}
+
+/// Bits of [`SocketState::flags`].
+pub mod socket_flags {
+    /// It sent something already (its first send is read for an HTTP/2
+    /// preface, whatever arrived before it).
+    pub const SENT: u32 = 1;
+    /// It is multiplexed (HTTP/2): its exchanges are counted, not timed.
+    pub const MULTIPLEXED: u32 = 2;
 }
 
 #[cfg(feature = "user")]

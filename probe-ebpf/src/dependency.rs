@@ -46,7 +46,7 @@ use probe_common::{
     },
     dependency::{
         FollowRecord, ListeningPort, MAX_LISTENING, MAX_REMOTES, RemoteKey, RemoteStats,
-        SocketState, follow, reason, request,
+        SocketState, follow, reason, request, socket_flags,
     },
     histogram::MAX_NS,
     programs,
@@ -308,28 +308,38 @@ fn sent(sk: KernelPtr, msg: KernelPtr) {
     let Some(state) = socket_state(sk, false) else {
         return;
     };
-    if state.request_ns != 0
-        || state.established == 0
-        || sk.read::<u32>(SOCK_RCV_QLEN_OFFSET.load()) != 0
-    {
+    if state.established == 0 {
         return;
     }
-    let kind = if state.multiplexed != 0 {
-        request::MULTIPLEXED
-    } else {
-        request_kind(msg)
-    };
+    let opens = state.request_ns == 0 && sk.read::<u32>(SOCK_RCV_QLEN_OFFSET.load()) == 0;
+    if state.flags & socket_flags::MULTIPLEXED != 0 {
+        if opens {
+            count_untimed(&state.key, request::MULTIPLEXED);
+        }
+        return;
+    }
+    // The first send is read whatever arrived before it: an HTTP/2 server
+    // speaks first, and the client's preface is then no request.
+    let first = state.flags & socket_flags::SENT == 0;
+    if !opens && !first {
+        return;
+    }
+    state.flags |= socket_flags::SENT;
+    let kind = request_kind(msg);
+    if kind == request::MULTIPLEXED {
+        state.flags |= socket_flags::MULTIPLEXED;
+        count_untimed(&state.key, kind);
+        return;
+    }
+    if !opens {
+        return;
+    }
     match kind {
         request::TIMED | request::LONG_POLL => {
             state.request_ns = ktime_ns();
             state.kind = u32::from(kind);
         }
-        _ => {
-            if kind == request::MULTIPLEXED {
-                state.multiplexed = 1;
-            }
-            count_untimed(&state.key, kind);
-        }
+        _ => count_untimed(&state.key, kind),
     }
 }
 
