@@ -450,13 +450,13 @@ pub fn dependency_follow(ctx: *mut core::ffi::c_void) -> i32 {
         pad: 0,
     };
     if pass == follow::LIST {
-        if is_tcp_listener(sk) && DEPENDENCY_LISTENING.insert(&port, &1, 0).is_err() {
+        if is_tcp_listener(sk) && DEPENDENCY_LISTENING.insert(port, 1, 0).is_err() {
             bump(DEPENDENCY_LISTENING_FULL);
         }
         return 0;
     }
     // SAFETY: a lookup in this program's map; the value is not kept.
-    if !is_tcp_in(sk, TCP_ESTABLISHED as u8) || unsafe { DEPENDENCY_LISTENING.get(&port) }.is_some()
+    if !is_tcp_in(sk, TCP_ESTABLISHED as u8) || unsafe { DEPENDENCY_LISTENING.get(port) }.is_some()
     {
         return 0;
     }
