@@ -8,6 +8,8 @@ pub const RUNQ_SCHED_WAKEUP: &str = "runq_sched_wakeup";
 pub const RUNQ_SCHED_WAKEUP_NEW: &str = "runq_sched_wakeup_new";
 /// `tp_btf/sched_switch`: waits end and start, preemptions.
 pub const RUNQ_SCHED_SWITCH: &str = "runq_sched_switch";
+/// `tp_btf/sched_migrate_task`: a waiting thread moves to another CPU.
+pub const RUNQ_SCHED_MIGRATE: &str = "runq_sched_migrate";
 /// `tp_btf/sys_enter`.
 pub const SYSCALL_ENTER: &str = "syscall_enter";
 /// `raw_tp/sys_exit`.
@@ -67,6 +69,8 @@ pub mod floor {
     pub const SCHED_WAKEUP_NEW: &str = "floor_sched_wakeup_new";
     /// `tp_btf/sched_switch`.
     pub const SCHED_SWITCH: &str = "floor_sched_switch";
+    /// `tp_btf/sched_migrate_task`.
+    pub const SCHED_MIGRATE_TASK: &str = "floor_sched_migrate_task";
     /// `tp_btf/sys_enter`.
     pub const SYS_ENTER: &str = "floor_sys_enter";
     /// `raw_tp/sys_exit`.

@@ -68,10 +68,19 @@ pub struct WakeupSlot {
     pub cpu: u32,
     /// Padding (zero).
     pub pad: u32,
-    /// Its cgroup's run time on that CPU when the wait began (`ran_ns`).
+    /// Its cgroup's run time on that CPU when it began waiting there
+    /// (`ran_ns`).
     pub own_ran_ns: u64,
-    /// That CPU's idle time when the wait began (`CpuRun::idle_ns`).
+    /// That CPU's idle time when it began waiting there (`CpuRun::idle_ns`).
     pub idle_ns: u64,
+    /// When it began waiting on that CPU (the wait's start, or the moment
+    /// it moved there while waiting).
+    pub here_since_ns: u64,
+    /// Of the wait so far on the CPUs it moved away from: the time they ran
+    /// threads of its cgroup, and the time they were idle.
+    pub own_before_ns: u64,
+    /// See `own_before_ns`.
+    pub idle_before_ns: u64,
 }
 
 /// Run accounting of one CPU, on its run queue's clock.

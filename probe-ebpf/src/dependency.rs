@@ -57,7 +57,7 @@ use crate::{
     atomic::atomic_add,
     counters::bump,
     hash_entry::get_or_insert_zeroed,
-    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets},
+    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets, probe_read},
     names::named,
     observe::observe,
     tcp::{
@@ -373,11 +373,13 @@ fn request_kind(msg: KernelPtr) -> u8 {
         // Loaded before the branch: a global's address left in a register
         // across the early return would reach a call (xtask's object check).
         let iov_base = IOVEC_BASE_OFFSET.load();
-        let Some(iov) = msg.read_ptr(at + ITER_IOV_OFFSET.load()) else {
+        // `__iov` shares a union with user pointers: some verifiers type it
+        // as a number, so the array's first element is read by address.
+        let iov: u64 = msg.read(at + ITER_IOV_OFFSET.load());
+        let Some(base) = probe_read::<u64>(iov.wrapping_add(iov_base)) else {
             return request::TIMED;
         };
-        iov.read::<u64>(iov_base)
-            .wrapping_add(msg.read::<u64>(at + ITER_IOV_OFFSET_OFFSET.load()))
+        base.wrapping_add(msg.read::<u64>(at + ITER_IOV_OFFSET_OFFSET.load()))
     } else {
         return request::TIMED;
     };

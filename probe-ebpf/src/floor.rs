@@ -13,6 +13,7 @@ use crate::names::named;
 named!(floor_sched_wakeup, floor::SCHED_WAKEUP);
 named!(floor_sched_wakeup_new, floor::SCHED_WAKEUP_NEW);
 named!(floor_sched_switch, floor::SCHED_SWITCH);
+named!(floor_sched_migrate_task, floor::SCHED_MIGRATE_TASK);
 named!(floor_sys_enter, floor::SYS_ENTER);
 named!(floor_sys_exit, floor::SYS_EXIT);
 named!(floor_sched_process_exit, floor::SCHED_PROCESS_EXIT);
@@ -57,6 +58,11 @@ pub fn floor_sys_enter(_ctx: BtfTracePointContext) -> i32 {
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn floor_sys_exit(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_migrate_task")]
+pub fn floor_sched_migrate_task(_ctx: BtfTracePointContext) -> i32 {
     0
 }
 

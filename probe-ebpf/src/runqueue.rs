@@ -80,6 +80,7 @@ named!(RUNQ_PREEMPTIONS, probe_common::runqueue::PREEMPTIONS_MAP);
 named!(runq_sched_wakeup, programs::RUNQ_SCHED_WAKEUP);
 named!(runq_sched_wakeup_new, programs::RUNQ_SCHED_WAKEUP_NEW);
 named!(runq_sched_switch, programs::RUNQ_SCHED_SWITCH);
+named!(runq_sched_migrate, programs::RUNQ_SCHED_MIGRATE);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn runq_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
@@ -201,25 +202,35 @@ fn account_run(
 }
 
 /// Starts the wait of a thread of `cgroup` (with `state`) on `cpu` at
-/// `now`: notes what that CPU has done so far (and what it is doing, up to
-/// now).
+/// `now`.
 #[inline(always)]
 fn start_wait(
     slot: &mut WakeupSlot,
-    (cgroup, state): (KernelPtr, &mut CgroupRunqueue),
+    own: (KernelPtr, &mut CgroupRunqueue),
     cpu: u32,
     now: u64,
     throttled: bool,
 ) {
     slot.since_ns = now;
     slot.throttled = u32::from(throttled);
+    slot.own_before_ns = 0;
+    slot.idle_before_ns = 0;
     slot.cpu = NO_CPU;
-    if throttled || cpu >= RUN_CPUS {
-        return;
+    if !throttled {
+        wait_here(slot, own, cpu, now);
     }
-    let Some(run) = cpu_run(cpu) else { return };
+}
+
+/// What `cpu` ran so far for `cgroup` (with `state`) and idle, up to `now`
+/// (the CPU's current run, not charged yet, included).
+#[inline(always)]
+fn ran_until(
+    (cgroup, state): (KernelPtr, &mut CgroupRunqueue),
+    run: &CpuRun,
+    cpu: u32,
+    now: u64,
+) -> (u64, u64) {
     let (mut own, mut idle) = (*ran_ns(state, cpu), run.idle_ns);
-    // The time the CPU's current thread has run so far is before the wait.
     let running_for = now.saturating_sub(run.last_switch_ns);
     if run.last_switch_ns != 0 {
         if run.running == 0 {
@@ -228,9 +239,66 @@ fn start_wait(
             own += running_for;
         }
     }
+    (own, idle)
+}
+
+/// The waiting thread of `slot` waits on `cpu` from `now`: notes what
+/// that CPU has done so far.
+#[inline(always)]
+fn wait_here(slot: &mut WakeupSlot, own: (KernelPtr, &mut CgroupRunqueue), cpu: u32, now: u64) {
+    slot.cpu = NO_CPU;
+    if cpu >= RUN_CPUS {
+        return;
+    }
+    let Some(run) = cpu_run(cpu) else { return };
+    let (own, idle) = ran_until(own, run, cpu, now);
     slot.cpu = cpu;
     slot.own_ran_ns = own;
     slot.idle_ns = idle;
+    slot.here_since_ns = now;
+}
+
+/// `sched_migrate_task(struct task_struct *p, int dest_cpu)`: a thread
+/// moves to another CPU. If it is waiting, the part of its wait on the CPU
+/// it leaves is split now, by what that CPU did, and the rest will be by
+/// what its new CPU does (a thread woken on one CPU and run on another
+/// waits behind whoever runs there).
+#[btf_tracepoint(function = "sched_migrate_task")]
+pub fn runq_sched_migrate(ctx: BtfTracePointContext) -> i32 {
+    let task = KernelPtr::tracepoint_arg(&ctx, 0);
+    let dest = ctx.arg::<u64>(1) as u32;
+    let tid = task_tid(task);
+    if tid == 0 {
+        return 0;
+    }
+    let Some(slot) = slot_of(tid) else { return 0 };
+    // SAFETY: a slot of the wakeup array, live for this program's run; the
+    // thread waits, so no other CPU's program touches its slot now (the
+    // scheduler holds its run queue's lock).
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid || slot.since_ns == 0 || slot.throttled != 0 || slot.cpu >= RUN_CPUS {
+        return 0;
+    }
+    let Some(now) = sched_clock(task) else {
+        return 0;
+    };
+    let Some(cgroup) = task_cgroup(task) else {
+        return 0;
+    };
+    let Some(state) = cgroup_state::runq(&ctx, cgroup, &STATE_COUNTERS) else {
+        return 0;
+    };
+    let Some(run) = cpu_run(slot.cpu) else {
+        return 0;
+    };
+    let here = now.saturating_sub(slot.here_since_ns);
+    let (own, idle) = ran_until((cgroup, state), run, slot.cpu, now);
+    let own = own.saturating_sub(slot.own_ran_ns).min(here);
+    let idle = idle.saturating_sub(slot.idle_ns).min(here - own);
+    slot.own_before_ns += own;
+    slot.idle_before_ns += idle;
+    wait_here(slot, (cgroup, state), dest, now);
+    0
 }
 
 /// Starts the wait of a woken thread, unless it is already waiting (a wakeup
@@ -366,13 +434,17 @@ fn on_switch_in(
         bump(RUNQ_WAIT_UNSPLIT);
         return;
     };
-    // What the CPU it waited on did since: its cgroup's run there, idle,
-    // and the rest (other cgroups). The CPU's current run is not charged
-    // yet; a thread that moved CPUs is split by the CPU it waited on.
-    let own = ran_ns(state, cpu)
-        .saturating_sub(slot.own_ran_ns)
-        .min(waited);
-    let idle = run.idle_ns.saturating_sub(slot.idle_ns).min(waited - own);
+    // What the CPUs it waited on did meanwhile: its cgroup's run there,
+    // idle, and the rest (other cgroups); on this one since it waits here
+    // (its current run is charged already: this is the switch).
+    let here = now.saturating_sub(slot.here_since_ns);
+    let own_here = ran_ns(state, cpu).saturating_sub(slot.own_ran_ns).min(here);
+    let idle_here = run
+        .idle_ns
+        .saturating_sub(slot.idle_ns)
+        .min(here - own_here);
+    let own = (slot.own_before_ns + own_here).min(waited);
+    let idle = (slot.idle_before_ns + idle_here).min(waited - own);
     add_behind(state, behind::SAME_CGROUP, own);
     add_behind(state, behind::IDLE, idle);
     add_behind(state, behind::OTHER, waited - own - idle);

@@ -152,6 +152,17 @@ impl Workload {
         ])
     }
 
+    /// `threads` CPU-bound threads in `cgroup`, unpinned, for `millis`.
+    pub fn spin_unpinned(cgroup: &Path, threads: usize, millis: u64) -> Workload {
+        Self::start(&[
+            "spin",
+            &cgroup.display().to_string(),
+            "-",
+            &threads.to_string(),
+            &millis.to_string(),
+        ])
+    }
+
     /// Spinners that begin together, whatever it takes to start each (a
     /// process start is slow on a slow machine): for each of `spinners`
     /// (cgroup, CPU, threads), `threads` CPU-bound threads pinned to the

@@ -176,8 +176,8 @@ fn sigterm_and_sigint_detach_and_exit_zero() {
         let agent = Agent::start(&[]);
         assert_eq!(
             probe_programs_loaded(),
-            3,
-            "the three run-queue programs are not loaded"
+            4,
+            "the four run-queue programs are not loaded"
         );
         let (status, _) = agent.stop_with(signal);
         assert_eq!(

@@ -191,6 +191,61 @@ fn waits_split(state: &str) {
     );
 }
 
+/// The time the CPUs ran anything, in ms, from `/proc/stat` (user, nice,
+/// system, irq, softirq and steal of the `cpu` line; 10 ms ticks).
+fn cpus_busy_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    (fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]) * 10.0
+}
+
+/// A container alone with one more busy thread than the host has CPUs, its
+/// threads unpinned: they move between CPUs while they wait, and each part
+/// of a wait is split by what the CPU it waited on meanwhile did (before,
+/// by the CPU the wait began on: three times as much went to `other`
+/// here, 140 ms instead of 45). Nothing but its own threads and the host's
+/// few others ran: its waits behind other cgroups cannot exceed the time
+/// the CPUs ran anything else (the kernel's `/proc/stat` less its
+/// `schedstat`), times its threads (each waits on one CPU at a time).
+#[test]
+fn unpinned_waits_are_split_by_the_cpus_they_waited_on() {
+    let agent = Agent::start(&["--signals", "runq"]);
+    let a = TestCgroup::create("pp-runq-unpinned");
+    let threads = cpus() + 1;
+    let busy_before = cpus_busy_ms();
+    let kernel = Workload::spin_unpinned(a.dir(), threads, 4000).wait();
+    let busy = cpus_busy_ms() - busy_before;
+    let scrape = agent.scrape();
+    let behind = |by: &str| {
+        scrape
+            .value(BEHIND, &[("cgroup", a.label()), ("by", by)])
+            .unwrap_or(0.0)
+    };
+    let (own, other) = (behind("same_cgroup"), behind("other"));
+    let others_ran = ((busy - kernel.ran_ns as f64 / 1e6) / 1e3).max(0.0);
+    eprintln!(
+        "{threads} unpinned threads: waited {own:.6} s behind their own, {other:.6} s behind \
+         others; the CPUs ran others {others_ran:.3} s (/proc/stat, 10 ms ticks)"
+    );
+    assert!(
+        other <= threads as f64 * (others_ran + 0.02),
+        "waited {other} s behind others, who ran {others_ran} s"
+    );
+    assert!(
+        own / (own + other) >= 0.9,
+        "own share {}",
+        own / (own + other)
+    );
+}
+
 /// A cgroup removed while its threads run (killed through `cgroup.kill`):
 /// its series disappear at the next scrape and its kernel entry goes.
 #[test]

@@ -236,7 +236,7 @@ fn signals_choose_what_is_attached() {
         programs.iter().all(|n| n.starts_with("runq_")),
         "{programs:?}"
     );
-    assert_eq!(programs.len(), 3, "{programs:?}");
+    assert_eq!(programs.len(), 4, "{programs:?}");
     assert!(
         agent
             .scrape()

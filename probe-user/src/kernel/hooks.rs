@@ -113,6 +113,16 @@ pub const RUNQ_NEEDS: &[Need] = &[
         programs::RUNQ_SCHED_SWITCH,
         floor::SCHED_SWITCH,
     )]),
+    Need {
+        hooks: &[hook(
+            BtfTracepoint,
+            "sched_migrate_task",
+            2,
+            programs::RUNQ_SCHED_MIGRATE,
+            floor::SCHED_MIGRATE_TASK,
+        )],
+        without: Some("a wait that moves to another CPU is split by what the CPU it began on did"),
+    },
 ];
 
 /// Hooks of the syscall signal.

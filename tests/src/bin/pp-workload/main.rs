@@ -1,6 +1,7 @@
 //! Test workload: joins a cgroup, then does one job.
 //!
 //! pp-workload spin     CGROUP_DIR CPU THREADS MILLIS   CPU-bound threads pinned to one CPU
+//!                      (CPU `-`: unpinned)
 //!                      (spin and sleep, with PP_WORKLOAD_GO set: print "ready" once in the
 //!                      cgroup and pinned, and begin at the next line on stdin)
 //! pp-workload sleep    CGROUP_DIR CPU PERIOD_MS MILLIS one thread sleeping between bursts
@@ -153,7 +154,10 @@ fn main() {
     }
     match mode {
         "spin" | "sleep" => {
-            pin_to(number(3) as usize);
+            // `-`: unpinned, the threads go where the scheduler puts them.
+            if args[3] != "-" {
+                pin_to(number(3) as usize);
+            }
             wait_for_go();
             let baseline = Schedstat::read("/proc/thread-self/schedstat");
             let deadline = Instant::now() + Duration::from_millis(number(5));

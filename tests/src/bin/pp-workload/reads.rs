@@ -14,7 +14,8 @@ const PAUSE: Duration = Duration::from_millis(2);
 
 /// In this process's cgroup: `count` one-byte `read(2)`s of a Unix socket
 /// and `count` of a pipe, each blocked until a writer in cgroup `writer`
-/// (a child process) sends the byte, `count` `pread(2)`s of a regular
+/// (a child process, asked for each byte through another pipe) sends the
+/// byte 2 ms after it was asked, `count` `pread(2)`s of a regular
 /// file, and (x86_64) `count` 2 ms `nanosleep`s made as 32-bit compat
 /// syscalls. Prints `setup_ns` (making the socket pair and the pipe),
 /// `socket_ns`, `pipe_ns`, `file_ns` and `compat_ns`, what each took on
@@ -24,6 +25,9 @@ pub fn reads(writer: &str, count: u64) {
     let (socket, peer) = socket_pair();
     let (pipe_out, pipe_in) = pipe();
     let setup_ns = started.elapsed().as_nanos();
+    // The reader asks for each byte: the writer sends it a pause after it
+    // read the ask, so that every read blocks, however late the reader.
+    let (asked, ask) = pipe();
     let file = scratch();
     // SAFETY: fork in a single-threaded process; the child only writes,
     // sleeps and exits.
@@ -33,6 +37,10 @@ pub fn reads(writer: &str, count: u64) {
         fs::write(format!("{writer}/cgroup.procs"), "0").expect("cannot join the writer's cgroup");
         for fd in [&peer, &pipe_in] {
             for _ in 0..count {
+                let mut byte = 0u8;
+                // SAFETY: a one-byte read into a live byte from an open fd.
+                let got = unsafe { libc::read(asked.as_raw_fd(), (&raw mut byte).cast(), 1) };
+                assert_eq!(got, 1, "read the ask");
                 thread::sleep(PAUSE);
                 // SAFETY: a one-byte write from a live buffer to an open fd.
                 let sent = unsafe { libc::write(fd.as_raw_fd(), c"x".as_ptr().cast(), 1) };
@@ -48,6 +56,9 @@ pub fn reads(writer: &str, count: u64) {
         started.elapsed().as_nanos().to_string()
     };
     let read_one = |fd: &OwnedFd| {
+        // SAFETY: a one-byte write from a live buffer to an open fd.
+        let sent = unsafe { libc::write(ask.as_raw_fd(), c"?".as_ptr().cast(), 1) };
+        assert_eq!(sent, 1, "ask");
         let mut byte = 0u8;
         // SAFETY: a one-byte read into a live byte from an open fd.
         let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut byte).cast(), 1) };
