@@ -113,6 +113,11 @@ fn reclaim_oom_kills_and_psi_against_the_kernel() {
             .is_none(),
         "the idle unlimited cgroup reclaimed"
     );
+    assert_eq!(
+        scrape.value(OOM_KILLS, &[("cgroup", b.label())]),
+        Some(0.0),
+        "a cgroup's OOM kills are exported at 0 before the first, so that increase() sees it"
+    );
 
     let kills_before = limit.oom_kills();
     let probe_before = scrape

@@ -254,13 +254,15 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
             name: "pressure_memory_oom_kills_total",
             help: "Processes of the cgroup the kernel's OOM killer chose to kill.",
             kind: Kind::Counter,
+            // Every cgroup, at 0 before its first kill: a series that
+            // appeared at 1 would hide that kill from increase().
             series: cgroups
                 .iter()
-                .filter_map(|c| {
-                    Some(number(
+                .map(|c| {
+                    number(
                         cgroup_labels(&c.labels),
-                        c.memory.as_ref()?.oom_kills as f64,
-                    ))
+                        c.memory.as_ref().map_or(0, |m| m.oom_kills) as f64,
+                    )
                 })
                 .collect(),
         }),
