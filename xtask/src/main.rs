@@ -90,6 +90,14 @@ enum Command {
         /// Kernels to test (6.1, 6.12); default both.
         #[arg(long = "kernel", value_name = "NAME")]
         kernels: Vec<String>,
+        /// Test binaries to run (cli, runqueue, syscall, tcp, dependency,
+        /// identity, memory); default all.
+        #[arg(long = "test", value_name = "NAME")]
+        tests: Vec<String>,
+        /// The guest's vCPUs (more CPUs than a container has threads: its
+        /// threads migrate while they wait).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+        cpus: u32,
     },
     /// Measure each signal's overhead against the bare system and the
     /// empty-hook floor (sched pipe for runq, a getppid loop for syscall,
@@ -192,7 +200,11 @@ fn main() -> ExitCode {
         Command::Run { release, args } => build::run(release, &args),
         Command::Test { args } => test::test(&args),
         Command::Lint => build::lint(),
-        Command::VmTest { kernels } => vm::vm_test(&kernels),
+        Command::VmTest {
+            kernels,
+            tests,
+            cpus,
+        } => vm::vm_test(&kernels, &tests, cpus),
         Command::Bench { scale, .. } if !scale.is_empty() => scale::scale(&scale),
         Command::Bench {
             rounds,

@@ -50,20 +50,24 @@ const GUEST_TOOLS: &[&str] = &["/usr/sbin/ip", "/usr/bin/ss", "/usr/bin/setpriv"
 /// How long one guest may run.
 const GUEST_TIMEOUT: Duration = Duration::from_secs(1500);
 
-/// Runs the suite on each of `names` (default: every kernel of the matrix).
-pub fn vm_test(names: &[String]) -> Result<()> {
+/// Runs the test binaries `tests` (default: every kernel test) on each of
+/// `names` (default: every kernel of the matrix), in guests of `cpus` vCPUs.
+pub fn vm_test(names: &[String], tests: &[String], cpus: u32) -> Result<()> {
+    let selected = selected_tests(tests)?;
     let kernels = kernels(names)?
         .into_iter()
         .map(|(name, pattern)| Ok((*name, fetch_kernel(pattern)?)))
         .collect::<Result<Vec<_>>>()?;
     build::build(false)?;
     let vmlinuzes: Vec<PathBuf> = kernels.iter().map(|(_, v)| v.clone()).collect();
-    let initrd = build_initramfs(TEST_SCRIPT, &test_binaries()?, &vmlinuzes)?;
+    let initrd = build_initramfs(TEST_SCRIPT, &test_binaries(&selected)?, &vmlinuzes)?;
+    let machine = test_machine(cpus);
+    let machine: Vec<&str> = machine.iter().map(String::as_str).collect();
     let mut failed = Vec::new();
     for (name, vmlinuz) in kernels {
         let started = Instant::now();
         let mut statuses = Vec::new();
-        let log = boot(&vmlinuz, &initrd, TEST_MACHINE, GUEST_TIMEOUT, |line| {
+        let log = boot(&vmlinuz, &initrd, &machine, GUEST_TIMEOUT, |line| {
             if let Some(rest) = line.strip_prefix("VMTEST-STATUS ") {
                 let mut parts = rest.split_whitespace();
                 let (test, status) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
@@ -75,13 +79,13 @@ pub fn vm_test(names: &[String]) -> Result<()> {
             }
         })?;
         let passed = log.contains("VMTEST-DONE")
-            && statuses.len() == KERNEL_TESTS.len()
+            && statuses.len() == selected.len()
             && statuses.iter().all(|ok| *ok);
         let took = started.elapsed().as_secs();
         let log_file = save_log(name, &log)?;
         if passed {
             eprintln!(
-                "xtask: vm-test: kernel {name} ({}): PASS in {took} s (guest output: {})",
+                "xtask: vm-test: kernel {name} ({}, {cpus} vCPUs): PASS in {took} s (guest output: {})",
                 vmlinuz.display(),
                 log_file.display()
             );
@@ -96,6 +100,28 @@ pub fn vm_test(names: &[String]) -> Result<()> {
         bail!("the suite failed on kernel(s) {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The kernel test binaries called `names` (default: all of them).
+fn selected_tests(names: &[String]) -> Result<Vec<&'static str>> {
+    if names.is_empty() {
+        return Ok(KERNEL_TESTS.to_vec());
+    }
+    names
+        .iter()
+        .map(|name| {
+            KERNEL_TESTS
+                .iter()
+                .find(|t| **t == name)
+                .copied()
+                .with_context(|| {
+                    format!(
+                        "unknown kernel test {name}; known: {}",
+                        KERNEL_TESTS.join(", ")
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Looks up kernels of the matrix by name (default: all of them).
@@ -195,7 +221,7 @@ fn version_key(name: &str) -> Vec<u64> {
 }
 
 /// The kernel-facing test binaries, built by `cargo test --no-run`.
-fn test_binaries() -> Result<Vec<(String, PathBuf)>> {
+fn test_binaries(selected: &[&str]) -> Result<Vec<(String, PathBuf)>> {
     let json = output(host_cargo().args([
         "test",
         "--package",
@@ -213,16 +239,16 @@ fn test_binaries() -> Result<Vec<(String, PathBuf)>> {
         let kind = &message["target"]["kind"][0];
         if let Some(exe) = message["executable"].as_str()
             && kind == "test"
-            && KERNEL_TESTS.contains(&name)
+            && selected.contains(&name)
         {
             found.push((name.to_string(), PathBuf::from(exe)));
         }
     }
-    if found.len() != KERNEL_TESTS.len() {
+    if found.len() != selected.len() {
         bail!(
             "found {} of the {} kernel test binaries",
             found.len(),
-            KERNEL_TESTS.len()
+            selected.len()
         );
     }
     Ok(found)
@@ -420,10 +446,14 @@ done
 echo "VMTEST-DONE"
 "#;
 
-/// The test guest: two vCPUs on one host thread (multi-threaded TCG lets a
-/// vCPU run kernel text another is patching, tracepoint static keys, which
-/// crashed guests here).
-const TEST_MACHINE: &[&str] = &["-accel", "tcg,thread=single", "-smp", "2"];
+/// The test guest: `cpus` vCPUs on one host thread (multi-threaded TCG
+/// lets a vCPU run kernel text another is patching, tracepoint static
+/// keys, which crashed guests here).
+fn test_machine(cpus: u32) -> Vec<String> {
+    ["-accel", "tcg,thread=single", "-smp", &cpus.to_string()]
+        .map(String::from)
+        .to_vec()
+}
 
 /// Boots `vmlinuz` with `initrd` on `machine` (QEMU options), handing each
 /// console line to `on_line`; returns the console output.
