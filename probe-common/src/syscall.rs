@@ -34,8 +34,9 @@ pub enum SyscallClass {
 /// Number of classes.
 pub const CLASSES: usize = 7;
 
-/// Table value of the syscalls that never return (`exit`, `exit_group`):
-/// their entry must not be kept.
+/// Table value of the syscalls that never return (`exit`, `exit_group`)
+/// or whose return is not their own (`rt_sigreturn`): their entry must not
+/// be kept.
 pub const NO_RETURN: u8 = 0xff;
 
 /// Table value of the read and write family: the class is what the file
@@ -56,6 +57,18 @@ pub const fn class_of_mode(mode: u16) -> SyscallClass {
         0o100000 | 0o060000 | 0o040000 => SyscallClass::FileIo,
         _ => SyscallClass::Other,
     }
+}
+
+/// Whether `ret`, an error code, tells of no failure: `EAGAIN` (a
+/// nonblocking call with nothing to do, an event loop's normal case) and
+/// the kernel's restart codes (`ERESTARTSYS` to `ERESTART_RESTARTBLOCK`: a
+/// call a signal interrupted, restarted or returned as `EINTR`), which the
+/// syscall's exit sees before signal delivery turns them into either.
+pub const fn not_an_error(ret: i64) -> bool {
+    const EAGAIN: i64 = 11;
+    const ERESTARTSYS: i64 = 512;
+    const ERESTART_RESTARTBLOCK: i64 = 516;
+    ret == -EAGAIN || (-ERESTART_RESTARTBLOCK <= ret && ret <= -ERESTARTSYS)
 }
 
 /// Entries in the number -> class table; higher numbers are [`SyscallClass::Other`].
@@ -261,7 +274,10 @@ const PROCESS: &[&str] = &[
     "pidfd_getfd",
 ];
 
-const NEVER_RETURN: &[&str] = &["exit", "exit_group"];
+/// Syscalls whose exit is not their own: `exit` and `exit_group` never
+/// return, and `rt_sigreturn` returns the interrupted code's registers (an
+/// interrupted syscall's `-EINTR` would read as its error).
+const NEVER_RETURN: &[&str] = &["exit", "exit_group", "rt_sigreturn"];
 
 impl SyscallClass {
     /// Every class, in index order.
@@ -408,6 +424,16 @@ mod tests {
     }
 
     #[test]
+    fn would_block_and_restarts_are_no_errors() {
+        for ret in [-11, -512, -513, -514, -515, -516] {
+            assert!(not_an_error(ret), "{ret}");
+        }
+        for ret in [-1, -2, -4, -9, -10, -12, -511, -517, -4095, 0] {
+            assert!(!not_an_error(ret), "{ret}");
+        }
+    }
+
+    #[test]
     fn x86_64_numbers() {
         let x = Arch::X86_64;
         assert_eq!(class_at(x, 0), BY_FD); // read
@@ -424,6 +450,7 @@ mod tests {
         assert_eq!(class_at(x, 59), SyscallClass::Process as u8); // execve
         assert_eq!(class_at(x, 60), NO_RETURN); // exit
         assert_eq!(class_at(x, 231), NO_RETURN); // exit_group
+        assert_eq!(class_at(x, 15), NO_RETURN); // rt_sigreturn
         assert_eq!(class_at(x, 39), SyscallClass::Other as u8); // getpid
         assert_eq!(class_at(x, 110), SyscallClass::Other as u8); // getppid
     }
@@ -442,6 +469,7 @@ mod tests {
         assert_eq!(class_at(a, 98), SyscallClass::Wait as u8); // futex
         assert_eq!(class_at(a, 93), NO_RETURN); // exit
         assert_eq!(class_at(a, 94), NO_RETURN); // exit_group
+        assert_eq!(class_at(a, 139), NO_RETURN); // rt_sigreturn
         assert_eq!(class_at(a, 173), SyscallClass::Other as u8); // getppid
     }
 

@@ -24,6 +24,7 @@ use probe_common::{
     programs,
     syscall::{
         BY_FD, CLASSES, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE, class_of_mode,
+        not_an_error,
     },
 };
 
@@ -254,8 +255,11 @@ fn on_exit(ctx: &RawTracePointContext, ret: i64) {
         unsafe { atomic_add(state.slow.as_mut_ptr().add(class), 1) };
     }
     // Errors are -MAX_ERRNO..=-1; other negative values (mmap addresses
-    // above the sign bit, lseek offsets) are not errors.
-    if (-4095..0).contains(&ret) {
+    // above the sign bit, lseek offsets) are not errors, nor is EAGAIN (a
+    // nonblocking call with nothing to do: an event loop's normal case),
+    // nor the kernel's restart codes (a call a signal interrupted, to be
+    // restarted or to return EINTR).
+    if (-4095..0).contains(&ret) && !not_an_error(ret) {
         // SAFETY: as above.
         unsafe { atomic_add(state.errors.as_mut_ptr().add(class), 1) };
     }

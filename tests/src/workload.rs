@@ -336,6 +336,20 @@ impl Workload {
         ])
     }
 
+    /// In `cgroup`, on one pipe: `would_block` nonblocking reads with
+    /// nothing to read (EAGAIN), `bad` reads of its write end (EBADF), and
+    /// one blocking read that `interrupts` timer signals interrupt; it
+    /// reports what the calls returned (`errors EAGAIN EBADF EINTR`).
+    pub fn errors(cgroup: &Path, would_block: u64, bad: u64, interrupts: u64) -> Workload {
+        Self::start(&[
+            "errors",
+            &cgroup.display().to_string(),
+            &would_block.to_string(),
+            &bad.to_string(),
+            &interrupts.to_string(),
+        ])
+    }
+
     /// In `cgroup` (and the v1 memory cgroup `v1_memory`, `-` for none):
     /// reads `file` twice from disk (`-`: none), then touches `anon_mib` MiB
     /// of anonymous memory. It prints "done" if the OOM killer lets it.

@@ -54,12 +54,17 @@
 //!                      pipe (a child in WRITER_DIR writes each byte after 2 ms), COUNT
 //!                      preads of a file, and (x86_64) COUNT 2 ms compat nanosleeps; prints
 //!                      `socket_ns`, `pipe_ns`, `file_ns`, `compat_ns` on its own clock
+//! pp-workload errors  CGROUP_DIR WOULD_BLOCK BAD INTERRUPTS   on one pipe: WOULD_BLOCK
+//!                      nonblocking reads with nothing to read (EAGAIN), BAD reads of its
+//!                      write end (EBADF), one blocking read that INTERRUPTS timer signals
+//!                      interrupt (EINTR each); prints `errors EAGAIN EBADF EINTR`
 //!
 //! PP_WORKLOAD_ALSO_JOIN=DIR (any mode) also joins the cgroup v1 cgroup DIR.
 //!
 //! `spin`, `sleep` and `requests` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `ran_ns`, `threads`).
 
+mod errors;
 mod reads;
 mod remote;
 
@@ -94,11 +99,13 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   refused    CGROUP_DIR PORT COUNT
   connect-wait CGROUP_DIR NETNS PORT
   reads      CGROUP_DIR WRITER_CGROUP_DIR COUNT
+  errors     CGROUP_DIR WOULD_BLOCK BAD INTERRUPTS
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 17] = [
+const ARITY: [(&str, usize); 18] = [
     ("reads", 3),
+    ("errors", 4),
     ("spin", 4),
     ("sleep", 4),
     ("requests", 5),
@@ -197,6 +204,7 @@ fn main() {
         }
         "serve" => remote::serve(Duration::from_millis(number(3))),
         "reads" => reads::reads(&args[3], number(4)),
+        "errors" => errors::errors(number(3), number(4), number(5)),
         "call" => remote::call(
             args[3]
                 .parse()

@@ -17,7 +17,8 @@ const PAUSE: Duration = Duration::from_millis(2);
 /// (a child process, asked for each byte through another pipe) sends the
 /// byte 2 ms after it was asked, `count` `pread(2)`s of a regular
 /// file, and (x86_64) `count` 2 ms `nanosleep`s made as 32-bit compat
-/// syscalls. Prints `setup_ns` (making the socket pair and the pipe),
+/// syscalls. Then it joins `writer` and prints `setup_ns` (making the
+/// socket pair and the pipe), `slow_asks` (asks that took over 1 ms),
 /// `socket_ns`, `pipe_ns`, `file_ns` and `compat_ns`, what each took on
 /// this process's clock.
 pub fn reads(writer: &str, count: u64) {
@@ -55,9 +56,16 @@ pub fn reads(writer: &str, count: u64) {
         call();
         started.elapsed().as_nanos().to_string()
     };
+    // Asks are pipe writes (class wait too): those that took over 1 ms on
+    // this clock (preempted by the writer they woke, on a slow machine).
+    let slow_asks = std::cell::Cell::new(0u32);
     let read_one = |fd: &OwnedFd| {
+        let asking = Instant::now();
         // SAFETY: a one-byte write from a live buffer to an open fd.
         let sent = unsafe { libc::write(ask.as_raw_fd(), c"?".as_ptr().cast(), 1) };
+        if asking.elapsed() > Duration::from_millis(1) {
+            slow_asks.set(slow_asks.get() + 1);
+        }
         assert_eq!(sent, 1, "ask");
         let mut byte = 0u8;
         // SAFETY: a one-byte read into a live byte from an open fd.
@@ -77,7 +85,10 @@ pub fn reads(writer: &str, count: u64) {
         })
         .collect();
     let compat_ns: Vec<String> = compat_sleeps(count);
+    // Out of the cgroup before the report, whose writes are not counted.
+    fs::write(format!("{writer}/cgroup.procs"), "0").expect("cannot join the writer's cgroup");
     println!("setup_ns {setup_ns}");
+    println!("slow_asks {}", slow_asks.get());
     println!("socket_ns {}", socket_ns.join(" "));
     println!("pipe_ns {}", pipe_ns.join(" "));
     println!("file_ns {}", file_ns.join(" "));
