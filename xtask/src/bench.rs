@@ -5,7 +5,9 @@
 //!
 //! - run queue: `perf bench sched pipe` pinned to one CPU, two wakeups and
 //!   two context switches per operation, µs per operation;
-//! - syscalls: a `getppid()` loop pinned to one CPU, ns per call;
+//! - syscalls: a `getppid()` loop pinned to one CPU, ns per call, and a
+//!   loop of one-byte `read()`s from `/dev/zero` (a syscall on a file
+//!   descriptor: its class comes from what the fd is);
 //! - TCP: loopback connections, each accepted and closed, pinned to one CPU
 //!   (`pp-workload handshakes`), ns per connection;
 //! - dependency: one-byte requests and answers over one loopback
@@ -59,7 +61,7 @@ struct Workload {
     measure: fn(usize, u64) -> Result<f64>,
 }
 
-const WORKLOADS: [Workload; 4] = [
+const WORKLOADS: [Workload; 5] = [
     Workload {
         title: "sched pipe (2 wakeups + 2 switches per op)",
         unit: "µs/op",
@@ -73,6 +75,13 @@ const WORKLOADS: [Workload; 4] = [
         signal: "syscall",
         goal: Some(1.5),
         measure: getppid_nanos,
+    },
+    Workload {
+        title: "read() of one byte from /dev/zero (its class from the fd's inode)",
+        unit: "ns/call",
+        signal: "syscall",
+        goal: None,
+        measure: read_nanos,
     },
     Workload {
         title: "TCP connect + accept + close on loopback (one accept-queue fill observation each)",
@@ -194,8 +203,8 @@ pub fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// ns per `getppid()` syscall, in a loop pinned to `cpu`, run in this process.
-fn getppid_nanos(cpu: usize, loops: u64) -> Result<f64> {
+/// Pins this thread to `cpu`.
+fn pin(cpu: usize) -> Result<()> {
     // SAFETY: an all-zero cpu_set_t is a valid, empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: CPU_SET writes one bit of the set it is given.
@@ -204,6 +213,33 @@ fn getppid_nanos(cpu: usize, loops: u64) -> Result<f64> {
     if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
         bail!("cannot pin the benchmark to CPU {cpu}");
     }
+    Ok(())
+}
+
+/// ns per one-byte `read()` from `/dev/zero`, ten times `loops` of them in
+/// a loop pinned to `cpu`, run in this process.
+fn read_nanos(cpu: usize, loops: u64) -> Result<f64> {
+    use std::os::fd::AsRawFd;
+    pin(cpu)?;
+    let zero = std::fs::File::open("/dev/zero").context("cannot open /dev/zero")?;
+    let mut byte = [1u8; 1];
+    let calls = loops * 10;
+    let started = std::time::Instant::now();
+    for _ in 0..calls {
+        // SAFETY: reads at most one byte into a one-byte buffer.
+        let read = unsafe { libc::read(zero.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+        std::hint::black_box(read);
+    }
+    let elapsed = started.elapsed();
+    if byte[0] != 0 {
+        bail!("read() from /dev/zero did not read");
+    }
+    Ok(elapsed.as_nanos() as f64 / calls as f64)
+}
+
+/// ns per `getppid()` syscall, in a loop pinned to `cpu`, run in this process.
+fn getppid_nanos(cpu: usize, loops: u64) -> Result<f64> {
+    pin(cpu)?;
     let calls = loops * 10;
     let started = std::time::Instant::now();
     for _ in 0..calls {

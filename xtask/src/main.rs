@@ -100,9 +100,9 @@ enum Command {
         cpus: u32,
     },
     /// Measure each signal's overhead against the bare system and the
-    /// empty-hook floor (sched pipe for runq, a getppid loop for syscall,
-    /// loopback TCP connections for tcp, loopback requests and answers for
-    /// dependency). Needs root.
+    /// empty-hook floor (sched pipe for runq, a getppid loop and a one-byte
+    /// read loop for syscall, loopback TCP connections for tcp, loopback
+    /// requests and answers for dependency). Needs root.
     Bench {
         /// Only these signals' workloads (repeatable; default: all).
         #[arg(long = "signal", value_name = "SIGNAL")]
@@ -111,8 +111,8 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Iterations per round: `perf bench sched pipe` operations, ten
-        /// times as many `getppid()` calls, a tenth as many TCP connections,
-        /// as many request/answer round trips.
+        /// times as many `getppid()` calls and `read()`s, a tenth as many
+        /// TCP connections, as many request/answer round trips.
         #[arg(long, default_value_t = 200_000)]
         loops: u64,
         /// Instead: the agent at scale, with this many containers (repeatable;
