@@ -1,5 +1,5 @@
 //! `GET /api/v1/containers`: the verdict on each container, with the
-//! evidence behind it, as JSON (the schema is in the README, section API).
+//! evidence behind it, as JSON (the schema is in docs/verdict.md, section API).
 
 use probe_common::runqueue::behind;
 use serde_json::{Map, Value, json};
