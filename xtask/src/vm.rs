@@ -61,8 +61,8 @@ pub fn vm_test(names: &[String], tests: &[String], cpus: u32) -> Result<()> {
     build::build(false)?;
     let vmlinuzes: Vec<PathBuf> = kernels.iter().map(|(_, v)| v.clone()).collect();
     let initrd = build_initramfs(TEST_SCRIPT, &test_binaries(&selected)?, &vmlinuzes)?;
-    let machine = test_machine(cpus);
-    let machine: Vec<&str> = machine.iter().map(String::as_str).collect();
+    let smp = cpus.to_string();
+    let machine = test_machine(&smp);
     let mut failed = Vec::new();
     for (name, vmlinuz) in kernels {
         let started = Instant::now();
@@ -449,10 +449,8 @@ echo "VMTEST-DONE"
 /// The test guest: `cpus` vCPUs on one host thread (multi-threaded TCG
 /// lets a vCPU run kernel text another is patching, tracepoint static
 /// keys, which crashed guests here).
-fn test_machine(cpus: u32) -> Vec<String> {
-    ["-accel", "tcg,thread=single", "-smp", &cpus.to_string()]
-        .map(String::from)
-        .to_vec()
+fn test_machine(cpus: &str) -> [&str; 4] {
+    ["-accel", "tcg,thread=single", "-smp", cpus]
 }
 
 /// Boots `vmlinuz` with `initrd` on `machine` (QEMU options), handing each
