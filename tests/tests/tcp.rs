@@ -226,6 +226,46 @@ fn overflows_before_the_first_sample_are_counted() {
     );
 }
 
+/// A port's overflow counter never goes back when one of its listeners
+/// closes: the first of two `SO_REUSEPORT` members of port 8080 overflows
+/// and then closes, and the server reopens the second; the port keeps the
+/// namespace's `ListenOverflows` through both.
+#[test]
+fn a_closed_listeners_overflows_stay_with_its_port() {
+    let agent = Agent::start(&["--signals", "tcp", "--interval", "1"]);
+    let cgroup = TestCgroup::create("pp-tcp-reuse");
+    let ns = TestNetns::create("pp-tcp-reuse");
+    let netns = ns.inode();
+    let overflows_before = ns.listen_overflows();
+    let mut first = listener(&cgroup, &ns, 2);
+    let (client, said) = Driven::start(&[
+        "connect",
+        "-",
+        &ns.path().display().to_string(),
+        &PORT.to_string(),
+        "20",
+    ]);
+    assert_eq!(said, "connected 20");
+    drop(client);
+    let overflows = (ns.listen_overflows() - overflows_before) as f64;
+    assert!(overflows > 0.0, "the queue never overflowed");
+    let mut second = listener(&cgroup, &ns, 64);
+    let both = value(&agent.scrape(), OVERFLOWS, &netns);
+    assert_eq!(first.command("close"), "closed");
+    let one_closed = value(&agent.scrape(), OVERFLOWS, &netns);
+    assert_eq!(second.command("close"), "closed");
+    let _third = listener(&cgroup, &ns, 64);
+    let reopened = value(&agent.scrape(), OVERFLOWS, &netns);
+    eprintln!(
+        "ListenOverflows +{overflows}; probe: {both} with both members, {one_closed} after \
+         the first closed, {reopened} after the second was reopened"
+    );
+    assert_eq!(both, overflows, "overflows against ListenOverflows");
+    assert_eq!(one_closed, overflows, "after one member closed");
+    assert_eq!(reopened, overflows, "after the server reopened its socket");
+    assert_eq!(ns.listen_overflows() - overflows_before, overflows as u64);
+}
+
 /// IPv6 listeners count too: the agent's own, on [::1].
 #[test]
 fn ipv6_listener_is_reported() {

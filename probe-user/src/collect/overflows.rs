@@ -26,6 +26,15 @@
 //! no listener explains is carried to the next sample, and only one that
 //! the next sample still does not explain (its listener closed) is counted
 //! as unattributed.
+//!
+//! A port's counter is the sum over its listeners, so a listener that closes
+//! while its port lives on (one `SO_REUSEPORT` member recycled, a server
+//! that reopens its socket) would take its overflows with it and the port's
+//! counter would fall: Prometheus reads a reset and `increase()` counts the
+//! whole total again. Its count is kept instead, retired to its (cgroup,
+//! namespace, port), until that port has had no listener for
+//! [`NETNS_GRACE`] (a port that comes back then starts again from zero:
+//! a reset after a stale gap is a new series' start).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -38,15 +47,37 @@ use probe_common::tcp::ListenerRecord;
 
 use crate::collect::listeners::ListenerId;
 
-/// How long a namespace's baseline is kept after its last listener is gone.
+/// How long a namespace's baseline, and a port's retired overflows, are
+/// kept after its last listener is gone.
 const NETNS_GRACE: Duration = Duration::from_secs(600);
+
+/// A listening port of one cgroup in one network namespace: (cgroup id,
+/// namespace inode, port).
+pub type PortId = (u64, u32, u16);
+
+/// One sample's overflow counts.
+#[derive(Debug, Default, PartialEq)]
+pub struct Overflows {
+    /// Per live listener.
+    pub listeners: BTreeMap<ListenerId, u64>,
+    /// Per port, those of its listeners that closed.
+    pub retired: BTreeMap<PortId, u64>,
+}
 
 /// Per-listener overflow counters, carried across scrapes.
 #[derive(Default)]
 pub struct OverflowLedger {
     namespaces: HashMap<u32, Namespace>,
     listeners: HashMap<ListenerId, Listener>,
+    retired: HashMap<PortId, Retired>,
     unattributed: u64,
+}
+
+/// The overflows of a port's closed listeners.
+struct Retired {
+    overflows: u64,
+    /// When the port last had a listener.
+    last_live: Instant,
 }
 
 struct Namespace {
@@ -59,15 +90,13 @@ struct Namespace {
 struct Listener {
     drops: u32,
     overflows: u64,
+    port: PortId,
 }
 
 impl OverflowLedger {
     /// Takes one sample's listeners (read just before); returns each
-    /// listener's overflow count.
-    pub fn update(
-        &mut self,
-        listeners: &BTreeMap<ListenerId, ListenerRecord>,
-    ) -> BTreeMap<ListenerId, u64> {
+    /// listener's overflow count and the retired ones' per port.
+    pub fn update(&mut self, listeners: &BTreeMap<ListenerId, ListenerRecord>) -> Overflows {
         self.apply(listeners, |netns, members| {
             members
                 .iter()
@@ -80,7 +109,7 @@ impl OverflowLedger {
         &mut self,
         listeners: &BTreeMap<ListenerId, ListenerRecord>,
         total: impl Fn(u32, &[(&ListenerId, &ListenerRecord)]) -> Option<u64>,
-    ) -> BTreeMap<ListenerId, u64> {
+    ) -> Overflows {
         let now = Instant::now();
         let mut by_netns: BTreeMap<u32, Vec<(&ListenerId, &ListenerRecord)>> = BTreeMap::new();
         for (id, record) in listeners {
@@ -125,6 +154,7 @@ impl OverflowLedger {
                 let listener = self.listeners.entry(**id).or_insert(Listener {
                     drops: record.drops,
                     overflows: 0,
+                    port: port_of(record),
                 });
                 listener.drops = record.drops;
                 listener.overflows += share;
@@ -144,19 +174,52 @@ impl OverflowLedger {
                 self.unattributed += std::mem::take(&mut namespace.carried);
             }
         }
-        self.listeners.retain(|id, _| listeners.contains_key(id));
+        let retired = &mut self.retired;
+        self.listeners.retain(|id, listener| {
+            let live = listeners.contains_key(id);
+            if !live && listener.overflows > 0 {
+                retired
+                    .entry(listener.port)
+                    .or_insert(Retired {
+                        overflows: 0,
+                        last_live: now,
+                    })
+                    .overflows += listener.overflows;
+            }
+            live
+        });
+        for record in listeners.values() {
+            if let Some(port) = self.retired.get_mut(&port_of(record)) {
+                port.last_live = now;
+            }
+        }
+        self.retired
+            .retain(|_, port| now.duration_since(port.last_live) < NETNS_GRACE);
         self.namespaces
             .retain(|_, ns| now.duration_since(ns.last_seen) < NETNS_GRACE);
-        self.listeners
-            .iter()
-            .map(|(id, listener)| (*id, listener.overflows))
-            .collect()
+        Overflows {
+            listeners: self
+                .listeners
+                .iter()
+                .map(|(id, listener)| (*id, listener.overflows))
+                .collect(),
+            retired: self
+                .retired
+                .iter()
+                .map(|(port, retired)| (*port, retired.overflows))
+                .collect(),
+        }
     }
 
     /// Overflows that no live listener explained.
     pub fn unattributed(&self) -> u64 {
         self.unattributed
     }
+}
+
+/// The port a listener belongs to.
+fn port_of(record: &ListenerRecord) -> PortId {
+    (record.cgroup, record.netns, record.port)
 }
 
 /// How much a listener's `sk_drops` (a 32-bit counter that wraps) rose
@@ -229,12 +292,14 @@ fn parse_netstat(text: &str, name: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn record(netns: u32, inode: u64, drops: u32) -> ListenerRecord {
+    fn record(netns: u32, inode: u64, drops: u32, port: u16) -> ListenerRecord {
         ListenerRecord {
             inode,
+            cgroup: 1,
             netns,
             tgid: std::process::id(),
             drops,
+            port,
             ..ListenerRecord::default()
         }
     }
@@ -247,11 +312,11 @@ mod tests {
         let total = listen_overflows(std::process::id(), netns).unwrap();
         let listeners: BTreeMap<ListenerId, ListenerRecord> = [(1, 3), (2, 2)]
             .into_iter()
-            .map(|(inode, drops)| ((netns, inode), record(netns, inode, drops)))
+            .map(|(inode, drops)| ((netns, inode), record(netns, inode, drops, 80)))
             .collect();
         let mut ledger = OverflowLedger::default();
         let counts = ledger.update(&listeners);
-        let sum: u64 = counts.values().sum();
+        let sum: u64 = counts.listeners.values().sum();
         assert_eq!(sum, total.min(5), "ListenOverflows {total}");
         // Nothing new since: nothing more.
         assert_eq!(ledger.update(&listeners), counts);
@@ -260,32 +325,59 @@ mod tests {
     #[test]
     fn an_overflow_between_the_two_reads_is_carried_to_the_next_sample() {
         let at = |drops| -> BTreeMap<ListenerId, ListenerRecord> {
-            [((7, 1), record(7, 1, drops))].into_iter().collect()
+            [((7, 1), record(7, 1, drops, 80))].into_iter().collect()
         };
         let mut ledger = OverflowLedger::default();
         // First sample: nothing yet.
-        assert_eq!(ledger.apply(&at(0), |_, _| Some(100))[&(7, 1)], 0);
+        assert_eq!(ledger.apply(&at(0), |_, _| Some(100)).listeners[&(7, 1)], 0);
         // 21 overflows after the listener was read, before the counter.
-        assert_eq!(ledger.apply(&at(0), |_, _| Some(121))[&(7, 1)], 0);
+        assert_eq!(ledger.apply(&at(0), |_, _| Some(121)).listeners[&(7, 1)], 0);
         assert_eq!(ledger.unattributed(), 0);
         // The next sample sees the listener's drops: all 21 are its own.
-        assert_eq!(ledger.apply(&at(21), |_, _| Some(121))[&(7, 1)], 21);
+        assert_eq!(
+            ledger.apply(&at(21), |_, _| Some(121)).listeners[&(7, 1)],
+            21
+        );
         // An increase no listener explains twice is unattributed.
         ledger.apply(&at(21), |_, _| Some(125));
         let counts = ledger.apply(&at(21), |_, _| Some(125));
-        assert_eq!((counts[&(7, 1)], ledger.unattributed()), (21, 4));
+        assert_eq!((counts.listeners[&(7, 1)], ledger.unattributed()), (21, 4));
         // A carried increase goes to no listener beyond what its drops
         // explain: 5 carried, then 1 more overflow and 1 drop: 1 to the
         // listener, 4 unattributed (of the 5 left, 1 may be the new one:
         // carried).
         ledger.apply(&at(21), |_, _| Some(130));
         let counts = ledger.apply(&at(22), |_, _| Some(131));
-        assert_eq!((counts[&(7, 1)], ledger.unattributed()), (22, 8));
+        assert_eq!((counts.listeners[&(7, 1)], ledger.unattributed()), (22, 8));
         // A carry whose namespace has no listener left is unattributed.
         ledger.apply(&at(22), |_, _| Some(133));
         assert_eq!(ledger.unattributed(), 9);
         ledger.apply(&BTreeMap::new(), |_, _| None);
         assert_eq!(ledger.unattributed(), 11);
+    }
+
+    #[test]
+    fn a_closed_listeners_overflows_stay_with_its_port() {
+        let listener = |inode, port, drops| ((7, inode), record(7, inode, drops, port));
+        let mut ledger = OverflowLedger::default();
+        // Two SO_REUSEPORT members of port 80; the first overflows 5 times.
+        let both = BTreeMap::from([listener(1, 80, 0), listener(2, 80, 0)]);
+        ledger.apply(&both, |_, _| Some(0));
+        let both = BTreeMap::from([listener(1, 80, 5), listener(2, 80, 0)]);
+        assert_eq!(ledger.apply(&both, |_, _| Some(5)).listeners[&(7, 1)], 5);
+        // It closes: its 5 stay with port 80, none with port 81.
+        let one = BTreeMap::from([listener(2, 80, 0), listener(3, 81, 0)]);
+        let counts = ledger.apply(&one, |_, _| Some(5));
+        assert_eq!(counts.retired, BTreeMap::from([((1, 7, 80), 5)]));
+        assert_eq!(counts.listeners.values().sum::<u64>(), 0);
+        // The survivor overflows twice: 5 retired, 2 live.
+        let one = BTreeMap::from([listener(2, 80, 2), listener(3, 81, 0)]);
+        let counts = ledger.apply(&one, |_, _| Some(7));
+        assert_eq!(
+            (counts.retired[&(1, 7, 80)], counts.listeners[&(7, 2)]),
+            (5, 2)
+        );
+        assert_eq!(ledger.unattributed(), 0);
     }
 
     #[test]

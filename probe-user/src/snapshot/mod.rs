@@ -47,6 +47,7 @@ use crate::{
     collect::{
         listeners::ListenerId,
         maps::{CgroupData, KernelMaps, RawSnapshot},
+        overflows::Overflows,
         psi::Psi,
     },
     identity::{Identity, Labels, cgroupfs::CgroupLookup},
@@ -144,8 +145,8 @@ pub struct PortStats {
 pub struct TcpInput {
     /// Every listening socket.
     pub listeners: BTreeMap<ListenerId, ListenerRecord>,
-    /// Overflows per listening socket.
-    pub overflows: BTreeMap<ListenerId, u64>,
+    /// Overflows per listening socket, and of closed ones per port.
+    pub overflows: Overflows,
 }
 
 /// One scrape's worth of statistics.

@@ -1,6 +1,6 @@
 //! Phase 4: the listening sockets of one scrape, summed per cgroup, network
 //! namespace and port (IPv4, IPv6 and `SO_REUSEPORT` sockets of a port add
-//! up).
+//! up, with the overflows of the port's listeners that closed).
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -32,7 +32,10 @@ pub fn per_port(
             });
         port.depth += u64::from(record.depth);
         port.limit += u64::from(record.limit);
-        port.overflows += tcp.overflows.get(id).copied().unwrap_or(0);
+        port.overflows += tcp.overflows.listeners.get(id).copied().unwrap_or(0);
+    }
+    for (key, port) in &mut ports {
+        port.overflows += tcp.overflows.retired.get(key).copied().unwrap_or(0);
     }
     ports.into_values().collect()
 }

@@ -294,7 +294,12 @@ fn listeners_add_up_per_port() {
     ];
     let tcp = TcpInput {
         listeners: records.iter().map(|r| ((r.netns, r.inode), *r)).collect(),
-        overflows: BTreeMap::from([((100, 10), 3), ((100, 11), 4)]),
+        overflows: Overflows {
+            listeners: BTreeMap::from([((100, 10), 3), ((100, 11), 4)]),
+            // Closed listeners of port 80 in namespace 100 and of a port
+            // with no listener left.
+            retired: BTreeMap::from([((1, 100, 80), 6), ((1, 100, 81), 9)]),
+        },
     };
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/web"))]);
     let snapshot = SnapshotBuilder::new(10, 20).build(
@@ -308,7 +313,7 @@ fn listeners_add_up_per_port() {
         .iter()
         .map(|p| (p.netns, p.port, p.depth, p.limit, p.overflows))
         .collect();
-    assert_eq!(summary, [(100, 80, 3, 16, 7), (200, 80, 5, 4, 0)]);
+    assert_eq!(summary, [(100, 80, 3, 16, 13), (200, 80, 5, 4, 0)]);
     let cgroups: HashSet<&str> = snapshot
         .ports
         .iter()

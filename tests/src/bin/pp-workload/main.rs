@@ -24,7 +24,8 @@
 //!                      (which takes the leader's id and prints "ready"); no thread makes
 //!                      a syscall of class `wait` before the exec
 //! pp-workload listen   CGROUP_DIR NETNS PORT BACKLOG  listen on 127.0.0.1:PORT inside network
-//!                      namespace NETNS (a path such as /run/netns/NAME), never accepting
+//!                      namespace NETNS (a path such as /run/netns/NAME), with
+//!                      SO_REUSEPORT (several may share the port), never accepting
 //!                      on its own; reads commands on stdin: `accept` (accept all queued),
 //!                      `close` (close the listener); answers each with a line
 //! pp-workload connect  - NETNS PORT COUNT             COUNT non-blocking connects to
@@ -405,13 +406,9 @@ fn listen(port: u16, backlog: i32) {
     // SAFETY: a valid socket and address.
     unsafe {
         let one: i32 = 1;
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&raw const one).cast(),
-            4,
-        );
+        for option in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+            libc::setsockopt(fd, libc::SOL_SOCKET, option, (&raw const one).cast(), 4);
+        }
         assert_eq!(
             libc::bind(
                 fd,
