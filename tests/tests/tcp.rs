@@ -25,6 +25,21 @@ fn listener(cgroup: &TestCgroup, netns: &TestNetns, backlog: u32) -> Driven {
     driven
 }
 
+/// `count` non-blocking connects to `PORT` in `netns`, closed once made
+/// (closing the clients stops SYN retransmissions, so the counters hold
+/// still).
+fn connect_and_close(netns: &TestNetns, count: u32) {
+    let (client, said) = Driven::start(&[
+        "connect",
+        "-",
+        &netns.path().display().to_string(),
+        &PORT.to_string(),
+        &count.to_string(),
+    ]);
+    assert_eq!(said, format!("connected {count}"));
+    drop(client);
+}
+
 /// Whether the agent can feed the fill histogram on this kernel
 /// (`sock:sk_data_ready`, or `fentry/sock_def_readable` where the tracepoint
 /// is missing and fentry is allowed); without either, `check` must say so
@@ -109,16 +124,7 @@ fn accept_queue_against_the_kernel(options: &[&str]) {
     );
 
     let overflows_before = ns_a.listen_overflows();
-    let (client, first) = Driven::start(&[
-        "connect",
-        "-",
-        &ns_a.path().display().to_string(),
-        &PORT.to_string(),
-        "30",
-    ]);
-    assert_eq!(first, "connected 30");
-    // Closing the clients stops SYN retransmissions, so the counters hold still.
-    drop(client);
+    connect_and_close(&ns_a, 30);
     let overflows = ns_a.listen_overflows() - overflows_before;
     let recv_q = ns_a.ss_recv_q(PORT);
 
@@ -203,15 +209,7 @@ fn overflows_before_the_first_sample_are_counted() {
     let netns = ns.inode();
     let _listener = listener(&cgroup, &ns, 8);
     let overflows_before = ns.listen_overflows();
-    let (client, first) = Driven::start(&[
-        "connect",
-        "-",
-        &ns.path().display().to_string(),
-        &PORT.to_string(),
-        "30",
-    ]);
-    assert_eq!(first, "connected 30");
-    drop(client);
+    connect_and_close(&ns, 30);
     let overflows = ns.listen_overflows() - overflows_before;
     assert!(overflows > 0, "the queue never overflowed");
     let scrape = agent.scrape();
@@ -238,15 +236,7 @@ fn a_closed_listeners_overflows_stay_with_its_port() {
     let netns = ns.inode();
     let overflows_before = ns.listen_overflows();
     let mut first = listener(&cgroup, &ns, 2);
-    let (client, said) = Driven::start(&[
-        "connect",
-        "-",
-        &ns.path().display().to_string(),
-        &PORT.to_string(),
-        "20",
-    ]);
-    assert_eq!(said, "connected 20");
-    drop(client);
+    connect_and_close(&ns, 20);
     let overflows = (ns.listen_overflows() - overflows_before) as f64;
     assert!(overflows > 0.0, "the queue never overflowed");
     let mut second = listener(&cgroup, &ns, 64);

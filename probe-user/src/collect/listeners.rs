@@ -14,6 +14,15 @@ use crate::kernel::iterators;
 /// and socket inode.
 pub type ListenerId = (u32, u64);
 
+/// A listening port of one cgroup in one network namespace: (cgroup id,
+/// namespace inode, port); its listeners' counts add up.
+pub type PortId = (u64, u32, u16);
+
+/// The port a listener belongs to.
+pub fn port_of(record: &ListenerRecord) -> PortId {
+    (record.cgroup, record.netns, record.port)
+}
+
 /// Runs the iterator once: every listening socket, once each (a socket held
 /// open by several processes is reported once).
 pub fn list(ebpf: &mut Ebpf) -> Result<BTreeMap<ListenerId, ListenerRecord>> {

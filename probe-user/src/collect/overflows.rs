@@ -45,15 +45,11 @@ use std::{
 
 use probe_common::tcp::ListenerRecord;
 
-use crate::collect::listeners::ListenerId;
+use crate::collect::listeners::{ListenerId, PortId, port_of};
 
 /// How long a namespace's baseline, and a port's retired overflows, are
 /// kept after its last listener is gone.
 const NETNS_GRACE: Duration = Duration::from_secs(600);
-
-/// A listening port of one cgroup in one network namespace: (cgroup id,
-/// namespace inode, port).
-pub type PortId = (u64, u32, u16);
 
 /// One sample's overflow counts.
 #[derive(Debug, Default, PartialEq)]
@@ -215,11 +211,6 @@ impl OverflowLedger {
     pub fn unattributed(&self) -> u64 {
         self.unattributed
     }
-}
-
-/// The port a listener belongs to.
-fn port_of(record: &ListenerRecord) -> PortId {
-    (record.cgroup, record.netns, record.port)
 }
 
 /// How much a listener's `sk_drops` (a 32-bit counter that wraps) rose

@@ -5,7 +5,10 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use super::{Cgroups, PortStats, TcpInput, resolve::Resolutions};
-use crate::identity::Labels;
+use crate::{
+    collect::listeners::{PortId, port_of},
+    identity::Labels,
+};
 
 /// One entry per (cgroup, network namespace, port), ordered that way.
 pub fn per_port(
@@ -13,23 +16,21 @@ pub fn per_port(
     cgroups: &mut impl Cgroups,
     resolutions: &mut Resolutions,
 ) -> Vec<PortStats> {
-    let mut ports: BTreeMap<(u64, u32, u16), PortStats> = BTreeMap::new();
+    let mut ports: BTreeMap<PortId, PortStats> = BTreeMap::new();
     for (id, record) in &tcp.listeners {
-        let port = ports
-            .entry((record.cgroup, record.netns, record.port))
-            .or_insert_with(|| PortStats {
-                cgroup_id: record.cgroup,
-                labels: resolutions
-                    .status(record.cgroup, cgroups)
-                    .labels()
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(Labels::unresolved(record.cgroup))),
-                netns: record.netns,
-                port: record.port,
-                depth: 0,
-                limit: 0,
-                overflows: 0,
-            });
+        let port = ports.entry(port_of(record)).or_insert_with(|| PortStats {
+            cgroup_id: record.cgroup,
+            labels: resolutions
+                .status(record.cgroup, cgroups)
+                .labels()
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Labels::unresolved(record.cgroup))),
+            netns: record.netns,
+            port: record.port,
+            depth: 0,
+            limit: 0,
+            overflows: 0,
+        });
         port.depth += u64::from(record.depth);
         port.limit += u64::from(record.limit);
         port.overflows += tcp.overflows.listeners.get(id).copied().unwrap_or(0);
