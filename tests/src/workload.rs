@@ -90,49 +90,39 @@ impl TimedSleeps {
     }
 
     /// Whether `hist`, the probe's `wait` histogram of the workload (these
-    /// sleeps, from entry to exit in the kernel, and its writes to its
-    /// stdout, a pipe, which take microseconds), is what the kernel and the
+    /// sleeps, from entry to exit in the kernel: the workload makes no
+    /// other call of that class in its cgroup), is what the kernel and the
     /// workload's clock allow, on any machine however slow: one
-    /// observation over 1 ms (a classic bound) per sleep; none shorter
-    /// than the 2 ms asked for (a sleep never ends early); none longer
-    /// than the workload's clock around its call (the kernel's part lies
-    /// within it), so at every bound from 2 ms the probe has at least as
-    /// many observations as the clock; and a sum between the two. The
-    /// clock's excess over the kernel's time is the thread's own time
-    /// outside the kernel: a few µs a call after a sleep here (cold
-    /// caches), far more under emulation; it bounds, it is not compared.
+    /// observation per sleep; none shorter than the 2 ms asked for (a
+    /// sleep never ends early); none longer than the workload's clock
+    /// around its call (the kernel's part lies within it), so at every
+    /// bound from 2 ms the probe has at least as many observations as the
+    /// clock; and a sum between the two. The clock's excess over the
+    /// kernel's time is the thread's own time outside the kernel: a few µs
+    /// a call after a sleep here (cold caches), far more under emulation;
+    /// it bounds, it is not compared.
     pub fn admit(&self, hist: &ScrapedHistogram) -> Result<(), String> {
         let count = self.each.len() as f64;
-        let fast_bound = 2f64.powi(-10);
-        let fast = hist
-            .buckets
-            .iter()
-            .find(|(le, _)| *le == fast_bound)
-            .map_or(0.0, |(_, n)| *n);
-        if hist.count - fast != count {
-            return Err(format!(
-                "{} observations over 1 ms, of {count} sleeps",
-                hist.count - fast
-            ));
+        if hist.count != count {
+            return Err(format!("{} observations, of {count} sleeps", hist.count));
         }
-        let (lowest, highest) = (count * SLEEP_SECONDS, self.timed() + fast * fast_bound);
+        let (lowest, highest) = (count * SLEEP_SECONDS, self.timed());
         if !(lowest..=highest).contains(&hist.sum) {
             return Err(format!(
                 "the sum {:.6} s is not within [{lowest:.6}, {highest:.6}] s: what the sleeps \
-                 asked for, and what the workload's clock measured around them (and 1 ms for \
-                 each of {fast} fast calls)",
+                 asked for, and what the workload's clock measured around them",
                 hist.sum
             ));
         }
         for &(le, cumulative) in &hist.buckets {
             let on_the_clock = self.each.iter().filter(|t| **t <= le).count() as f64;
-            if le > fast_bound && le < SLEEP_SECONDS && cumulative > fast {
-                return Err(format!("{} sleeps of at most {le} s", cumulative - fast));
+            if le < SLEEP_SECONDS && cumulative > 0.0 {
+                return Err(format!("{cumulative} sleeps of at most {le} s"));
             }
-            if le >= SLEEP_SECONDS && cumulative - fast < on_the_clock {
+            if cumulative < on_the_clock {
                 return Err(format!(
-                    "{} sleeps of at most {le} s, where the workload's clock has {on_the_clock}",
-                    cumulative - fast
+                    "{cumulative} sleeps of at most {le} s, where the workload's clock has \
+                     {on_the_clock}"
                 ));
             }
         }

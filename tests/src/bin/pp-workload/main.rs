@@ -10,8 +10,9 @@
 //!                      own thread clock, however long it waits), then IDLE_MS asleep
 //! pp-workload syscalls CGROUP_DIR SLEEPS MISSING FSYNCS
 //!                      SLEEPS nanosleep(2 ms), MISSING open() of a missing path, FSYNCS fsync();
-//!                      prints `sleep_ns` and `fsync_ns`, what each sleep and each fsync
-//!                      took on its own clock (the scratch file is made in TMPDIR)
+//!                      then goes back to the cgroup it came from and prints `sleep_ns`
+//!                      and `fsync_ns`, what each sleep and each fsync took on its own
+//!                      clock (the scratch file is made in TMPDIR)
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
 //! pp-workload memory   CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
 //!                      also joins V1_MEMORY_DIR (a cgroup v1 memory cgroup; `-`: none), reads
@@ -150,9 +151,15 @@ fn main() {
     let (mode, cgroup) = (args[1].as_str(), &args[2]);
     // Files the job needs are made before joining, so the cgroup sees only the job.
     let scratch = (mode == "syscalls").then(scratch_file);
+    let origin = cgroup2_path();
+    let mut home = None;
     if cgroup != "-" {
         // Writing 0 moves the writing process itself.
         fs::write(format!("{cgroup}/cgroup.procs"), "0").expect("cannot join the cgroup");
+        let mount = cgroup
+            .strip_suffix(cgroup2_path().as_str())
+            .expect("the cgroup joined is not where /proc/self/cgroup says");
+        home = Some(format!("{mount}{origin}"));
     }
     // A cgroup v1 controller's cgroup to join too (hybrid hosts).
     if let Ok(also) = std::env::var("PP_WORKLOAD_ALSO_JOIN")
@@ -194,7 +201,15 @@ fn main() {
             }
             all_threads_schedstat().since(baseline).print();
         }
-        "syscalls" => syscalls(number(3), number(4), number(5), scratch.unwrap()),
+        "syscalls" => {
+            let report = syscalls(number(3), number(4), number(5), scratch.unwrap());
+            // Back where it came from before the report (writes to a pipe,
+            // class `wait`), so that the cgroup sees only the calls asked for.
+            if let Some(home) = home {
+                fs::write(format!("{home}/cgroup.procs"), "0").expect("cannot go home");
+            }
+            print!("{report}");
+        }
         "listen" => {
             enter_netns(&args[3]);
             listen(number(4) as u16, number(5) as i32);
@@ -341,7 +356,19 @@ fn scratch_file() -> fs::File {
     file
 }
 
-fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
+/// This process's cgroup v2 path below the mount, from `/proc/self/cgroup`.
+fn cgroup2_path() -> String {
+    let cgroups = fs::read_to_string("/proc/self/cgroup").expect("cannot read /proc/self/cgroup");
+    cgroups
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .expect("no cgroup v2 line in /proc/self/cgroup")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The calls of `syscalls`; returns their report (`sleep_ns`, `fsync_ns`).
+fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) -> String {
     let timed = |call: &dyn Fn()| {
         let started = Instant::now();
         call();
@@ -371,8 +398,11 @@ fn syscalls(sleeps: u64, missing: u64, fsyncs: u64, file: fs::File) {
             timed(&|| assert_eq!(unsafe { libc::fsync(file.as_raw_fd()) }, 0))
         })
         .collect();
-    println!("sleep_ns {}", slept.join(" "));
-    println!("fsync_ns {}", fsynced.join(" "));
+    format!(
+        "sleep_ns {}\nfsync_ns {}\n",
+        slept.join(" "),
+        fsynced.join(" ")
+    )
 }
 
 fn enter_netns(path: &str) {

@@ -15,12 +15,13 @@ const PAUSE: Duration = Duration::from_millis(2);
 /// In this process's cgroup: `count` one-byte `read(2)`s of a Unix socket
 /// and `count` of a pipe, each blocked until a writer in cgroup `writer`
 /// (a child process, asked for each byte through another pipe) sends the
-/// byte 2 ms after it was asked, `count` `pread(2)`s of a regular
-/// file, and (x86_64) `count` 2 ms `nanosleep`s made as 32-bit compat
-/// syscalls. Then it joins `writer` and prints `setup_ns` (making the
-/// socket pair and the pipe), `slow_asks` (asks that took over 1 ms),
-/// `socket_ns`, `pipe_ns`, `file_ns` and `compat_ns`, what each took on
-/// this process's clock.
+/// byte 2 ms after `/proc` showed the read blocked), `count` `pread(2)`s
+/// of a regular file, and (x86_64) `count` 2 ms `nanosleep`s made as 32-bit
+/// compat syscalls. Then it joins `writer` and prints `setup_ns` (making
+/// the socket pair and the pipe), `socket_ns`, `pipe_ns`, `file_ns` and
+/// `compat_ns`, what each took on this process's clock (a read's time
+/// includes its ask, a pipe write); the writer prints `socket_blocked_ns`
+/// and `pipe_blocked_ns`, how long each read was seen blocked on its clock.
 pub fn reads(writer: &str, count: u64) {
     let started = Instant::now();
     let (socket, peer) = socket_pair();
@@ -30,24 +31,37 @@ pub fn reads(writer: &str, count: u64) {
     // read the ask, so that every read blocks, however late the reader.
     let (asked, ask) = pipe();
     let file = scratch();
-    // SAFETY: fork in a single-threaded process; the child only writes,
-    // sleeps and exits.
+    let reader = std::process::id();
+    // SAFETY: fork in a single-threaded process; the child only reads,
+    // writes, sleeps and exits.
     let child = unsafe { libc::fork() };
     assert!(child >= 0, "fork");
     if child == 0 {
         fs::write(format!("{writer}/cgroup.procs"), "0").expect("cannot join the writer's cgroup");
-        for fd in [&peer, &pipe_in] {
+        for (key, read_fd, fd) in [
+            ("socket_blocked_ns", socket.as_raw_fd(), &peer),
+            ("pipe_blocked_ns", pipe_out.as_raw_fd(), &pipe_in),
+        ] {
+            let mut blocked = Vec::new();
             for _ in 0..count {
                 let mut byte = 0u8;
                 // SAFETY: a one-byte read into a live byte from an open fd.
                 let got = unsafe { libc::read(asked.as_raw_fd(), (&raw mut byte).cast(), 1) };
                 assert_eq!(got, 1, "read the ask");
+                // The ask came after the reader's last read returned: the
+                // read seen blocked now is the next one, and it lasts at
+                // least from here to the write.
+                wait_until_blocked_in_read(reader, read_fd);
+                let since = Instant::now();
                 thread::sleep(PAUSE);
+                blocked.push(since.elapsed().as_nanos().to_string());
                 // SAFETY: a one-byte write from a live buffer to an open fd.
                 let sent = unsafe { libc::write(fd.as_raw_fd(), c"x".as_ptr().cast(), 1) };
                 assert_eq!(sent, 1, "write");
             }
+            println!("{key} {}", blocked.join(" "));
         }
+        std::io::stdout().flush().unwrap();
         // SAFETY: ends the child at once.
         unsafe { libc::_exit(0) };
     }
@@ -56,16 +70,10 @@ pub fn reads(writer: &str, count: u64) {
         call();
         started.elapsed().as_nanos().to_string()
     };
-    // Asks are pipe writes (class wait too): those that took over 1 ms on
-    // this clock (preempted by the writer they woke, on a slow machine).
-    let slow_asks = std::cell::Cell::new(0u32);
+    // Asks are pipe writes (class wait too).
     let read_one = |fd: &OwnedFd| {
-        let asking = Instant::now();
         // SAFETY: a one-byte write from a live buffer to an open fd.
         let sent = unsafe { libc::write(ask.as_raw_fd(), c"?".as_ptr().cast(), 1) };
-        if asking.elapsed() > Duration::from_millis(1) {
-            slow_asks.set(slow_asks.get() + 1);
-        }
         assert_eq!(sent, 1, "ask");
         let mut byte = 0u8;
         // SAFETY: a one-byte read into a live byte from an open fd.
@@ -87,13 +95,30 @@ pub fn reads(writer: &str, count: u64) {
     let compat_ns: Vec<String> = compat_sleeps(count);
     // Out of the cgroup before the report, whose writes are not counted.
     fs::write(format!("{writer}/cgroup.procs"), "0").expect("cannot join the writer's cgroup");
+    let mut status = 0;
+    // SAFETY: waits for this process's own child.
+    let waited = unsafe { libc::waitpid(child, &mut status, 0) };
+    assert_eq!(waited, child, "waitpid");
+    assert_eq!(status, 0, "the writer failed");
     println!("setup_ns {setup_ns}");
-    println!("slow_asks {}", slow_asks.get());
     println!("socket_ns {}", socket_ns.join(" "));
     println!("pipe_ns {}", pipe_ns.join(" "));
     println!("file_ns {}", file_ns.join(" "));
     println!("compat_ns {}", compat_ns.join(" "));
     std::io::stdout().flush().unwrap();
+}
+
+/// Returns once the kernel says `pid` is asleep in a `read(2)` of `fd`
+/// (`/proc/PID/syscall` names the call only while the task is blocked).
+fn wait_until_blocked_in_read(pid: u32, fd: i32) {
+    let path = format!("/proc/{pid}/syscall");
+    let blocked = format!("{} {:#x} ", libc::SYS_read, fd);
+    while !fs::read_to_string(&path)
+        .expect("cannot read the reader's /proc/PID/syscall")
+        .starts_with(&blocked)
+    {
+        thread::sleep(Duration::from_micros(100));
+    }
 }
 
 fn socket_pair() -> (OwnedFd, OwnedFd) {
