@@ -47,8 +47,9 @@ const KERNEL_TESTS: &[&str] = &[
 /// Host tools the tests run inside the guest.
 const GUEST_TOOLS: &[&str] = &["/usr/sbin/ip", "/usr/bin/ss", "/usr/bin/setpriv"];
 
-/// How long one guest may run.
-const GUEST_TIMEOUT: Duration = Duration::from_secs(1500);
+/// How long one guest may run: a hung guest's bound, well above the
+/// suite's 25 minutes on a slow machine.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(2400);
 
 /// Runs the test binaries `tests` (default: every kernel test) on each of
 /// `names` (default: every kernel of the matrix), in guests of `cpus` vCPUs.
@@ -63,43 +64,75 @@ pub fn vm_test(names: &[String], tests: &[String], cpus: u32) -> Result<()> {
     let initrd = build_initramfs(TEST_SCRIPT, &test_binaries(&selected)?, &vmlinuzes)?;
     let smp = cpus.to_string();
     let machine = test_machine(&smp);
+    // Each guest is one host thread (TCG): as many run at once as the host
+    // has CPUs.
+    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut failed = Vec::new();
-    for (name, vmlinuz) in kernels {
-        let started = Instant::now();
-        let mut statuses = Vec::new();
-        let log = boot(&vmlinuz, &initrd, &machine, GUEST_TIMEOUT, |line| {
-            if let Some(rest) = line.strip_prefix("VMTEST-STATUS ") {
-                let mut parts = rest.split_whitespace();
-                let (test, status) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
-                eprintln!(
-                    "xtask: vm-test:   {test}: {}",
-                    if status == "0" { "ok" } else { "FAILED" }
-                );
-                statuses.push(status == "0");
+    for batch in kernels.chunks(at_once) {
+        let results: Vec<Result<bool>> = std::thread::scope(|scope| {
+            let guests: Vec<_> = batch
+                .iter()
+                .map(|(name, vmlinuz)| {
+                    let (initrd, machine, selected) = (&initrd, &machine, &selected);
+                    scope.spawn(move || {
+                        run_guest(name, vmlinuz, initrd, machine, selected.len(), cpus)
+                    })
+                })
+                .collect();
+            guests
+                .into_iter()
+                .map(|guest| guest.join().expect("a guest's thread panicked"))
+                .collect()
+        });
+        for ((name, _), result) in batch.iter().zip(results) {
+            if !result? {
+                failed.push(*name);
             }
-        })?;
-        let passed = log.contains("VMTEST-DONE")
-            && statuses.len() == selected.len()
-            && statuses.iter().all(|ok| *ok);
-        let took = started.elapsed().as_secs();
-        let log_file = save_log(name, &log)?;
-        if passed {
-            eprintln!(
-                "xtask: vm-test: kernel {name} ({}, {cpus} vCPUs): PASS in {took} s (guest output: {})",
-                vmlinuz.display(),
-                log_file.display()
-            );
-        } else {
-            eprintln!(
-                "xtask: vm-test: kernel {name}: FAIL in {took} s; the guest's output:\n{log}"
-            );
-            failed.push(name);
         }
     }
     if !failed.is_empty() {
         bail!("the suite failed on kernel(s) {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// Boots the test guest of kernel `name` and reports each test binary's
+/// status as it ends; whether all `tests` of them passed.
+fn run_guest(
+    name: &str,
+    vmlinuz: &Path,
+    initrd: &Path,
+    machine: &[&str],
+    tests: usize,
+    cpus: u32,
+) -> Result<bool> {
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    let log = boot(vmlinuz, initrd, machine, GUEST_TIMEOUT, |line| {
+        if let Some(rest) = line.strip_prefix("VMTEST-STATUS ") {
+            let mut parts = rest.split_whitespace();
+            let (test, status) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
+            eprintln!(
+                "xtask: vm-test: {name}:   {test}: {}",
+                if status == "0" { "ok" } else { "FAILED" }
+            );
+            statuses.push(status == "0");
+        }
+    })?;
+    let passed =
+        log.contains("VMTEST-DONE") && statuses.len() == tests && statuses.iter().all(|ok| *ok);
+    let took = started.elapsed().as_secs();
+    let log_file = save_log(name, &log)?;
+    if passed {
+        eprintln!(
+            "xtask: vm-test: kernel {name} ({}, {cpus} vCPUs): PASS in {took} s (guest output: {})",
+            vmlinuz.display(),
+            log_file.display()
+        );
+    } else {
+        eprintln!("xtask: vm-test: kernel {name}: FAIL in {took} s; the guest's output:\n{log}");
+    }
+    Ok(passed)
 }
 
 /// The kernel test binaries called `names` (default: all of them).
