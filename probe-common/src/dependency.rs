@@ -69,21 +69,32 @@ pub mod reason {
     /// An ICMP error said the host or network is unreachable
     /// (`EHOSTUNREACH`, `ENETUNREACH`).
     pub const UNREACHABLE: usize = 2;
-    /// Anything else, such as the caller closing the socket first.
+    /// Any other socket error.
     pub const OTHER: usize = 3;
+    /// No error: the caller closed the socket before the connect ended
+    /// (its own connect timeout, Happy Eyeballs' losing attempt). Not a
+    /// failure of the remote: counted apart, never in the failing rule.
+    pub const ABANDONED: usize = 4;
     /// How many reasons.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 5;
     /// Their label values, by index.
-    pub const LABELS: [&str; COUNT] = ["refused", "timed_out", "unreachable", "other"];
+    pub const LABELS: [&str; COUNT] = ["refused", "timed_out", "unreachable", "other", "abandoned"];
 
-    /// The reason for errno `err`.
+    /// The reason for socket error `err` (an errno; 0 for none).
     pub const fn of_errno(err: i32) -> usize {
         match err {
+            0 => ABANDONED,
             111 => REFUSED,
             110 => TIMED_OUT,
             113 | 101 => UNREACHABLE,
             _ => OTHER,
         }
+    }
+
+    /// Failures of the remote among `counts` (by reason): all but the
+    /// abandoned connects.
+    pub fn failed(counts: &[u64; COUNT]) -> u64 {
+        counts.iter().sum::<u64>() - counts[ABANDONED]
     }
 }
 
@@ -402,7 +413,9 @@ mod tests {
         assert_eq!(reason::LABELS[reason::of_errno(110)], "timed_out");
         assert_eq!(reason::LABELS[reason::of_errno(113)], "unreachable");
         assert_eq!(reason::LABELS[reason::of_errno(101)], "unreachable");
-        assert_eq!(reason::LABELS[reason::of_errno(0)], "other");
+        assert_eq!(reason::LABELS[reason::of_errno(0)], "abandoned");
+        assert_eq!(reason::LABELS[reason::of_errno(32)], "other");
+        assert_eq!(reason::failed(&[1, 2, 3, 4, 5]), 10);
     }
 
     #[test]

@@ -3,6 +3,10 @@
 
 /// Byte offset of `task_struct.pid`.
 pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
+/// `task_struct.group_leader`.
+pub const TASK_GROUP_LEADER_OFFSET: &str = "TASK_GROUP_LEADER_OFFSET";
+/// `task_struct.start_time`.
+pub const TASK_START_TIME_OFFSET: &str = "TASK_START_TIME_OFFSET";
 /// Byte offset of `task_struct.cgroups` (`struct css_set *`).
 pub const TASK_CGROUPS_OFFSET: &str = "TASK_CGROUPS_OFFSET";
 /// Byte offset of `css_set.dfl_cgrp` (`struct cgroup *`).

@@ -12,6 +12,13 @@ pub const STATE_MAP: &str = "MEMORY_STATE";
 pub const STORAGE_MAP: &str = "MEMORY_STORAGE";
 /// Name of the reclaim slot array.
 pub const SLOTS_MAP: &str = "MEMORY_SLOTS";
+/// Name of the processes already counted as OOM kills (thread group id to
+/// the start time of its leader: an id reused by a later process is
+/// another process).
+pub const OOM_VICTIMS_MAP: &str = "MEMORY_OOM_VICTIMS";
+/// Bound on the processes remembered as counted (least recently counted
+/// forgotten first).
+pub const OOM_VICTIMS: u32 = 4096;
 
 /// A thread in reclaim.
 #[repr(C)]

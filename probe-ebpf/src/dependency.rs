@@ -57,12 +57,12 @@ use crate::{
     atomic::atomic_add,
     counters::bump,
     hash_entry::get_or_insert_zeroed,
-    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets, probe_read},
+    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets, probe_read, task_tgid},
     names::named,
     observe::observe,
     tcp::{
         ITER_META_SEQ_OFFSET, IterSocket, SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET, SOCK_PORT_OFFSET,
-        SOCK_PROTOCOL_OFFSET, TASK_TGID_OFFSET, is_tcp_in, is_tcp_listener, iter_socket, netns_of,
+        SOCK_PROTOCOL_OFFSET, is_tcp_in, is_tcp_listener, iter_socket, netns_of,
     },
 };
 
@@ -197,8 +197,16 @@ fn remote_of(sk: KernelPtr) -> Option<RemoteKey> {
         let at = SOCK_V6_DADDR_OFFSET.load();
         let high: u64 = sk.read(at);
         let low: u64 = sk.read(at + 8);
-        key.addr[..8].copy_from_slice(&high.to_ne_bytes());
-        key.addr[8..].copy_from_slice(&low.to_ne_bytes());
+        let low = low.to_ne_bytes();
+        if high == 0 && low[..4] == [0, 0, 0xff, 0xff] {
+            // An IPv4 peer reached through an IPv6 socket (`::ffff:a.b.c.d`):
+            // the same remote as through an IPv4 one, one key.
+            key.family = AF_INET;
+            key.addr[..4].copy_from_slice(&low[4..]);
+        } else {
+            key.addr[..8].copy_from_slice(&high.to_ne_bytes());
+            key.addr[8..].copy_from_slice(&low);
+        }
     } else {
         return None;
     }
@@ -467,7 +475,7 @@ pub fn dependency_follow(ctx: *mut core::ffi::c_void) -> i32 {
     };
     let record = FollowRecord {
         key,
-        tgid: task.read::<i32>(TASK_TGID_OFFSET.load()) as u32,
+        tgid: task_tgid(task),
         // SAFETY: `ctx` is `struct bpf_iter__task_file`, whose `fd` the
         // agent checked is at this offset.
         fd: unsafe { *ctx.cast::<u8>().add(ITER_FD_OFFSET).cast::<u32>() },

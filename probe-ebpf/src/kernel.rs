@@ -26,6 +26,9 @@ pub(crate) use offsets;
 
 offsets!(
     TASK_PID_OFFSET,
+    TASK_TGID_OFFSET,
+    TASK_GROUP_LEADER_OFFSET,
+    TASK_START_TIME_OFFSET,
     TASK_CGROUPS_OFFSET,
     CSS_SET_DFL_CGRP_OFFSET,
     CGROUP_KN_OFFSET,
@@ -139,6 +142,21 @@ pub fn probe_read<T: Field>(addr: u64) -> Option<T> {
 #[inline(always)]
 pub fn task_tid(task: KernelPtr) -> u32 {
     task.read::<i32>(TASK_PID_OFFSET.load()) as u32
+}
+
+/// `task->tgid`: the process id.
+#[inline(always)]
+pub fn task_tgid(task: KernelPtr) -> u32 {
+    task.read::<i32>(TASK_TGID_OFFSET.load()) as u32
+}
+
+/// `task->group_leader->start_time`: when the task's process started (ns
+/// of the monotonic clock); with its id, what tells it from a later
+/// process given the same id. `None` if the leader cannot be read.
+#[inline(always)]
+pub fn task_process_start(task: KernelPtr) -> Option<u64> {
+    task.read_ptr(TASK_GROUP_LEADER_OFFSET.load())
+        .map(|leader| leader.read(TASK_START_TIME_OFFSET.load()))
 }
 
 /// `task->cgroups->dfl_cgrp`: the task's cgroup v2 (an RCU-protected pointer

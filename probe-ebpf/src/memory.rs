@@ -7,15 +7,18 @@
 //!   (the current one: the tracepoints carry no cgroup). A reclaim that
 //!   begins inside another (memcg reclaim in direct reclaim) is part of the
 //!   outer one, counted once.
-//! - OOM kills: each task the OOM killer chooses (`oom:mark_victim`, which
-//!   passes the task on Linux 6.8 and later; `fentry/mark_oom_victim`
+//! - OOM kills: each process the OOM killer chooses (`oom:mark_victim`,
+//!   which passes the task on Linux 6.8 and later; `fentry/mark_oom_victim`
 //!   before), charged to the victim's cgroup, which need not be the current
-//!   task's.
+//!   task's. A process counts once, however many of its threads are marked
+//!   (each thread of a dying process that allocates passes through the OOM
+//!   path, and is marked in its turn), as the kernel's `oom_kill` counts.
 
 use aya_ebpf::{
     EbpfContext,
+    bindings::BPF_NOEXIST,
     macros::{btf_tracepoint, fentry, map, raw_tracepoint},
-    maps::Array,
+    maps::{Array, LruHashMap},
     programs::{BtfTracePointContext, FEntryContext, RawTracePointContext},
 };
 use probe_common::{
@@ -24,7 +27,7 @@ use probe_common::{
         MEMORY_STORAGE_UNAVAILABLE, MEMORY_TOO_LONG,
     },
     histogram::MAX_NS,
-    memory::{ReclaimSlot, SLOTS},
+    memory::{OOM_VICTIMS, ReclaimSlot, SLOTS},
     programs,
 };
 
@@ -33,7 +36,7 @@ use crate::{
     cgroup_state::{self, StateCounters},
     counters::bump,
     globals::load_time_globals,
-    kernel::{KernelPtr, ktime_ns, task_cgroup, task_tid},
+    kernel::{KernelPtr, ktime_ns, task_cgroup, task_process_start, task_tgid, task_tid},
     names::named,
     observe::observe,
 };
@@ -46,6 +49,13 @@ load_time_globals! {
 static MEMORY_SLOTS: Array<ReclaimSlot> = Array::with_max_entries(SLOTS, 0);
 
 named!(MEMORY_SLOTS, probe_common::memory::SLOTS_MAP);
+
+/// The processes counted as OOM kills: thread group id to its leader's
+/// start time.
+#[map]
+static MEMORY_OOM_VICTIMS: LruHashMap<u32, u64> = LruHashMap::with_max_entries(OOM_VICTIMS, 0);
+
+named!(MEMORY_OOM_VICTIMS, probe_common::memory::OOM_VICTIMS_MAP);
 named!(
     memory_direct_reclaim_begin,
     programs::MEMORY_DIRECT_RECLAIM_BEGIN
@@ -205,10 +215,33 @@ fn reclaim_ends<C: EbpfContext>(ctx: &C) {
     }
 }
 
-/// The OOM killer chose `victim`: one more kill for its cgroup.
+/// Whether `victim` is the first thread of its process marked: the one
+/// insert of its (id, start time) that finds no entry (two threads marked
+/// at once on two CPUs race for it; one wins). An entry of an earlier
+/// process with the same id is replaced.
+#[inline(always)]
+fn first_mark_of_process(victim: KernelPtr) -> bool {
+    let tgid = task_tgid(victim);
+    let started = task_process_start(victim).unwrap_or(0);
+    if MEMORY_OOM_VICTIMS
+        .insert(tgid, started, u64::from(BPF_NOEXIST))
+        .is_ok()
+    {
+        return true;
+    }
+    // SAFETY: a plain value read; the entry may change under us, compared once.
+    let counted = unsafe { MEMORY_OOM_VICTIMS.get(tgid) }.copied();
+    if counted == Some(started) {
+        return false;
+    }
+    MEMORY_OOM_VICTIMS.insert(tgid, started, 0).is_ok()
+}
+
+/// The OOM killer chose `victim`: one more kill for its cgroup, unless
+/// its process was counted already.
 #[inline(always)]
 fn oom_kill<C: EbpfContext>(ctx: &C, victim: KernelPtr) {
-    if victim.is_null() {
+    if victim.is_null() || !first_mark_of_process(victim) {
         return;
     }
     let Some(cgroup) = task_cgroup(victim) else {

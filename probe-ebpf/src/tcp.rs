@@ -37,13 +37,12 @@ use crate::{
     atomic::atomic_add,
     counters::bump,
     hash_entry::get_or_insert_zeroed,
-    kernel::{KernelPtr, cgroup_id, offsets},
+    kernel::{KernelPtr, cgroup_id, offsets, task_tgid},
     names::named,
 };
 
 offsets!(
     ITER_META_SEQ_OFFSET,
-    TASK_TGID_OFFSET,
     FILE_INODE_OFFSET,
     INODE_INO_OFFSET,
     SOCKET_SK_OFFSET,
@@ -178,7 +177,7 @@ pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
             .map_or(0, |inode| inode.read(INODE_INO_OFFSET.load())),
         cgroup,
         netns: netns_of(sk),
-        tgid: task.read::<i32>(TASK_TGID_OFFSET.load()) as u32,
+        tgid: task_tgid(task),
         depth: sk.read(SOCK_ACK_BACKLOG_OFFSET.load()),
         limit: sk.read(SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
         drops: sk.read::<i32>(SOCK_DROPS_OFFSET.load()) as u32,

@@ -353,6 +353,19 @@ impl Workload {
         ])
     }
 
+    /// In `cgroup` (and the v1 memory cgroup `v1_memory`, `-` for none):
+    /// `threads` threads at once, each writing `anon_mib` MiB of anonymous
+    /// memory in a loop and keeping it.
+    pub fn memory_threads(cgroup: &Path, v1_memory: &str, anon_mib: u64, threads: u64) -> Workload {
+        Self::start(&[
+            "memory-threads",
+            &cgroup.display().to_string(),
+            v1_memory,
+            &anon_mib.to_string(),
+            &threads.to_string(),
+        ])
+    }
+
     /// Waits for the end: `true` if it finished, `false` if a signal (such
     /// as the OOM killer's SIGKILL) ended it.
     pub fn finished(mut self) -> bool {

@@ -151,6 +151,36 @@ fn reclaim_oom_kills_and_psi_against_the_kernel() {
     );
 }
 
+/// A multi-threaded process past its limit is one OOM kill, as the kernel
+/// counts it (`oom_kill`), however many of its threads the OOM killer
+/// marks: each thread of a dying process that allocates passes through
+/// the OOM path again, and is marked a victim in its turn.
+#[test]
+fn a_multi_threaded_victim_is_one_oom_kill() {
+    let agent = Agent::start(&["--signals", "memory"]);
+    let cgroup = TestCgroup::create("pp-mem-threads");
+    let limit = MemoryLimit::set(&cgroup, 32 * MIB, 64 * MIB);
+    let kills_before = limit.oom_kills();
+    let victims = 3;
+    for _ in 0..victims {
+        assert!(
+            !Workload::memory_threads(cgroup.dir(), &limit.v1_dir(), 48, 8).finished(),
+            "the workload past its limit was not killed"
+        );
+    }
+    let kills = limit.oom_kills() - kills_before;
+    let probe_kills = agent
+        .scrape()
+        .value(OOM_KILLS, &[("cgroup", cgroup.label())])
+        .unwrap_or(0.0);
+    eprintln!("OOM kills of {victims} processes of 8 threads: kernel {kills}, probe {probe_kills}");
+    assert!(kills >= victims, "the kernel counted {kills} kills");
+    assert_eq!(
+        probe_kills, kills as f64,
+        "OOM kills against the kernel's count"
+    );
+}
+
 /// Where `tp_btf` does not load, the reclaim stalls come through raw
 /// tracepoints: with the four `tp_btf` hooks disabled, the agent attaches
 /// the raw ones and the limited workload's stalls are counted.

@@ -253,7 +253,8 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
         }),
         Box::new(move || Family {
             name: "pressure_memory_oom_kills_total",
-            help: "Processes of the cgroup the kernel's OOM killer chose to kill.",
+            help: "Processes of the cgroup the kernel's OOM killer chose to kill (once per \
+                   process, however many of its threads it marked).",
             kind: Kind::Counter,
             // Every cgroup, at 0 before its first kill: a series that
             // appeared at 1 would hide that kill from increase().
@@ -291,10 +292,11 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
         }),
         Box::new(move || Family {
             name: "pressure_dependency_connect_failures_total",
-            help: "Connections the cgroup tried to open to a remote endpoint that failed, per \
-                   remote, by reason: refused (reset by the peer), timed_out (no answer to \
-                   the SYNs), unreachable (an ICMP error), other (such as closed by the caller \
-                   first).",
+            help: "Connections the cgroup tried to open to a remote endpoint that did not \
+                   open, per remote, by reason: refused (reset by the peer), timed_out (no \
+                   answer to the SYNs), unreachable (an ICMP error), other (another socket \
+                   error), abandoned (closed by the caller first with no error, such as its \
+                   own connect timeout: no failure of the remote, never in the verdict).",
             kind: Kind::Counter,
             series: remotes(cgroups)
                 .flat_map(|(c, r)| {

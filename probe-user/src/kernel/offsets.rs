@@ -61,9 +61,23 @@ enum Throttle {
     IdleOnly,
 }
 
-/// From a task to its cgroup id.
-const TASK_FIELDS: [FieldSpec; 5] = [
+/// From a task to its cgroup id, and to its process (thread group id, and
+/// its leader's start time).
+const TASK_FIELDS: [FieldSpec; 8] = [
     (globals::TASK_PID_OFFSET, "task_struct", "pid", None),
+    (globals::TASK_TGID_OFFSET, "task_struct", "tgid", Some(4)),
+    (
+        globals::TASK_GROUP_LEADER_OFFSET,
+        "task_struct",
+        "group_leader",
+        Some(8),
+    ),
+    (
+        globals::TASK_START_TIME_OFFSET,
+        "task_struct",
+        "start_time",
+        Some(8),
+    ),
     (globals::TASK_CGROUPS_OFFSET, "task_struct", "cgroups", None),
     (
         globals::CSS_SET_DFL_CGRP_OFFSET,
@@ -183,14 +197,13 @@ pub struct TcpOffsets {
 }
 
 /// Every field the TCP programs read.
-const TCP_FIELDS: [FieldSpec; 15] = [
+const TCP_FIELDS: [FieldSpec; 14] = [
     (
         globals::ITER_META_SEQ_OFFSET,
         "bpf_iter_meta",
         "seq",
         Some(8),
     ),
-    (globals::TASK_TGID_OFFSET, "task_struct", "tgid", Some(4)),
     (globals::FILE_INODE_OFFSET, "file", "f_inode", Some(8)),
     (globals::INODE_INO_OFFSET, "inode", "i_ino", Some(8)),
     (globals::SOCKET_SK_OFFSET, "socket", "sk", Some(8)),

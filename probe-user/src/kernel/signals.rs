@@ -78,7 +78,7 @@ impl Signal {
             Signal::Syscall => &[syscall::SLOTS_MAP],
             Signal::Tcp => &[tcp::FILL_MAP],
             Signal::Dependency => &[dependency::REMOTES_MAP, dependency::LISTENING_MAP],
-            Signal::Memory => &[memory::SLOTS_MAP],
+            Signal::Memory => &[memory::SLOTS_MAP, memory::OOM_VICTIMS_MAP],
             Signal::Psi => &[],
         }
     }

@@ -1,12 +1,15 @@
 //! The remote endpoints of each container (the dependency signal), bounded:
 //! at most `--max-remotes` per container get series of their own, the
 //! busiest over the last minutes (an activity score that halves every five
-//! minutes of samples); the rest are summed into `remote="other"`. A
+//! minutes of samples; a place changes hands only to a remote 1.5 times
+//! busier); the rest are counted in `remote="other"`, which grows by their
+//! events at each sample and by nothing else (a remote moving in or out
+//! brings no past along, and leaves none behind). A
 //! remote's kernel entry is dropped when its cgroup is gone, or when it has
 //! had no connection and no event for ten minutes.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     time::{Duration, Instant},
@@ -28,7 +31,8 @@ pub enum Remote {
 }
 
 impl Remote {
-    /// The remote of a kernel key (an IPv4-mapped IPv6 peer is its IPv4).
+    /// The remote of a kernel key (the kernel keys an IPv4-mapped IPv6
+    /// peer by its IPv4 address, so that distinct keys print distinctly).
     pub fn of(key: &RemoteKey) -> Remote {
         let ip = if key.family == AF_INET {
             IpAddr::V4(Ipv4Addr::new(
@@ -38,8 +42,7 @@ impl Remote {
                 key.addr[3],
             ))
         } else {
-            let v6 = Ipv6Addr::from(key.addr);
-            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+            IpAddr::V6(Ipv6Addr::from(key.addr))
         };
         Remote::Endpoint(SocketAddr::new(ip, key.port))
     }
@@ -69,6 +72,11 @@ const HALF_LIFE_SAMPLES: f64 = 300.0;
 /// How long a remote with no connection and no event is kept.
 const IDLE: Duration = Duration::from_secs(600);
 
+/// How much busier than the quietest remote with a series of its own
+/// another must be to take its place: remotes of about equal traffic (the
+/// pods behind one Service) keep their places.
+const HYSTERESIS: f64 = 1.5;
+
 /// What the ranker remembers of a remote.
 struct Seen {
     /// Events counted at the last sample.
@@ -79,10 +87,46 @@ struct Seen {
     changed: Instant,
 }
 
+/// A remote at this sample, to rank.
+struct Candidate {
+    score: f64,
+    key: RemoteKey,
+    stats: RemoteStats,
+    /// First seen at this sample: every event it counts is new.
+    new: bool,
+}
+
+/// A remote with a series of its own.
+struct Own {
+    /// Its statistics when it was promoted: its series counts from there
+    /// (what came before is in `other`), so that a promotion adds no past
+    /// to any series.
+    baseline: Box<RemoteStats>,
+    /// Its statistics at the last sample: when it is demoted, `other`
+    /// takes its events from there.
+    last: Box<RemoteStats>,
+}
+
+/// A container's remotes as exported: which have series of their own, and
+/// what its `other` carries. The events of an interval are counted once:
+/// by the remote's own series if it has one at both ends, else by `other`.
+#[derive(Default)]
+struct Exported {
+    /// The remotes with series of their own.
+    own: HashMap<RemoteKey, Own>,
+    /// What `other` adds to the sum of its remotes' statistics, so that it
+    /// grows by their events and nothing else: the statistics of the
+    /// remotes promoted out of it or dropped from it, less those demoted
+    /// into it (counters modulo 2^64; `established` unused). `None` until
+    /// the container first has an `other`.
+    offset: Option<Box<RemoteStats>>,
+}
+
 /// Ranks each container's remotes and bounds how many are exported.
 pub struct Ranker {
     max: usize,
     seen: HashMap<RemoteKey, Seen>,
+    containers: HashMap<u64, Exported>,
 }
 
 /// Every event a remote's statistics count.
@@ -95,18 +139,130 @@ fn events(stats: &RemoteStats) -> u64 {
         + stats.untimed.iter().sum::<u64>()
 }
 
+/// `op` of each counter of `a` and `b` into `a` (`established`, a gauge,
+/// is left alone).
+fn combine_counters(a: &mut RemoteStats, b: &RemoteStats, op: fn(u64, u64) -> u64) {
+    let each = |x: &mut [u64], y: &[u64]| x.iter_mut().zip(y).for_each(|(p, q)| *p = op(*p, *q));
+    each(&mut a.response.buckets, &b.response.buckets);
+    a.response.sum_ns = op(a.response.sum_ns, b.response.sum_ns);
+    a.slow_responses = op(a.slow_responses, b.slow_responses);
+    each(&mut a.connect.buckets, &b.connect.buckets);
+    a.connect.sum_ns = op(a.connect.sum_ns, b.connect.sum_ns);
+    each(&mut a.failures, &b.failures);
+    a.retransmits = op(a.retransmits, b.retransmits);
+    each(&mut a.untimed, &b.untimed);
+}
+
+impl Exported {
+    /// The offset, made when first needed.
+    fn offset(&mut self) -> &mut RemoteStats {
+        self.offset
+            .get_or_insert_with(|| Box::new(RemoteStats::ZERO))
+    }
+
+    /// `remote` leaves `other` for a series of its own, which counts its
+    /// events from the next sample on (a new remote's, all of them).
+    fn promote(&mut self, remote: &Candidate) {
+        let baseline = if remote.new {
+            RemoteStats::ZERO
+        } else {
+            combine_counters(self.offset(), &remote.stats, u64::wrapping_add);
+            remote.stats
+        };
+        self.own.insert(
+            remote.key,
+            Own {
+                baseline: Box::new(baseline),
+                last: Box::new(baseline),
+            },
+        );
+    }
+
+    /// `remote` loses its series; its events since the last sample, and
+    /// from now on, are `other`'s.
+    fn demote(&mut self, remote: &Candidate) {
+        if let Some(own) = self.own.remove(&remote.key) {
+            combine_counters(self.offset(), &own.last, u64::wrapping_sub);
+        }
+    }
+
+    /// `remote`, in `other`, is dropped: `other` keeps its events.
+    fn drop_from_other(&mut self, stats: &RemoteStats) {
+        combine_counters(self.offset(), stats, u64::wrapping_add);
+    }
+
+    /// Chooses which of `remotes` (this container's at this sample) have
+    /// series of their own: the busiest `max`, a place changing hands only
+    /// when a remote is [`HYSTERESIS`] times busier than the quietest
+    /// holder; returns their series, busiest first, and `other`.
+    fn choose(&mut self, mut remotes: Vec<Candidate>, max: usize) -> Vec<RemoteSeries> {
+        remotes.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
+        let present: HashSet<RemoteKey> = remotes.iter().map(|r| r.key).collect();
+        self.own.retain(|key, _| present.contains(key));
+        for remote in &remotes {
+            if self.own.len() < max && !self.own.contains_key(&remote.key) {
+                self.promote(remote);
+            }
+        }
+        for _ in 0..remotes.len() {
+            let quietest = remotes.iter().rev().find(|r| self.own.contains_key(&r.key));
+            let busiest = remotes.iter().find(|r| !self.own.contains_key(&r.key));
+            match (quietest, busiest) {
+                (Some(quietest), Some(busiest)) if busiest.score > HYSTERESIS * quietest.score => {
+                    self.demote(quietest);
+                    self.promote(busiest);
+                }
+                _ => break,
+            }
+        }
+        let mut series = Vec::with_capacity(self.own.len() + 1);
+        let mut other: Option<Box<RemoteStats>> = None;
+        for remote in remotes {
+            if let Some(own) = self.own.get_mut(&remote.key) {
+                *own.last = remote.stats;
+                let mut stats = Box::new(remote.stats);
+                combine_counters(&mut stats, &own.baseline, u64::wrapping_sub);
+                series.push(RemoteSeries {
+                    remote: Remote::of(&remote.key),
+                    stats,
+                });
+            } else {
+                match &mut other {
+                    Some(other) => add(other, &remote.stats),
+                    None => other = Some(Box::new(remote.stats)),
+                }
+            }
+        }
+        if other.is_some() {
+            self.offset();
+        }
+        if let Some(offset) = &self.offset {
+            let mut stats = other.unwrap_or_else(|| Box::new(RemoteStats::ZERO));
+            combine_counters(&mut stats, offset, u64::wrapping_add);
+            series.push(RemoteSeries {
+                remote: Remote::Other,
+                stats,
+            });
+        }
+        series
+    }
+}
+
 impl Ranker {
     /// At most `max` remotes per container with series of their own.
     pub fn new(max: usize) -> Self {
         Self {
             max,
             seen: HashMap::new(),
+            containers: HashMap::new(),
         }
     }
 
     /// Groups `entries` (those of live cgroups) per cgroup id, each
-    /// container's busiest first and the rest in `other`; returns them and
-    /// the keys to drop from the kernel (idle too long).
+    /// container's busiest first and the rest in `other` (which grows by
+    /// its remotes' events at each sample, whatever moves in or out of
+    /// it); returns them and the keys to drop from the kernel (idle too
+    /// long).
     pub fn rank(
         &mut self,
         entries: Vec<(RemoteKey, RemoteStats)>,
@@ -114,55 +270,47 @@ impl Ranker {
     ) -> (BTreeMap<u64, Vec<RemoteSeries>>, Vec<RemoteKey>) {
         let decay = 0.5f64.powf(1.0 / HALF_LIFE_SAMPLES);
         let mut idle = Vec::new();
-        let mut per_cgroup: BTreeMap<u64, Vec<(f64, RemoteKey, RemoteStats)>> = BTreeMap::new();
-        let mut present = HashMap::with_capacity(entries.len());
+        let mut per_cgroup: BTreeMap<u64, Vec<Candidate>> = BTreeMap::new();
+        let mut present = HashSet::with_capacity(entries.len());
         for (key, stats) in entries {
             let count = events(&stats);
+            let new = !self.seen.contains_key(&key);
             let seen = self.seen.entry(key).or_insert(Seen {
                 events: 0,
                 score: 0.0,
                 changed: now,
             });
-            let new = count.saturating_sub(seen.events);
-            seen.score = seen.score * decay + new as f64;
+            let added = count.saturating_sub(seen.events);
+            seen.score = seen.score * decay + added as f64;
             if count != seen.events {
                 seen.changed = now;
             }
             seen.events = count;
             if stats.established <= 0 && now.duration_since(seen.changed) >= IDLE {
+                if let Some(exported) = self.containers.get_mut(&key.cgroup)
+                    && exported.own.remove(&key).is_none()
+                {
+                    exported.drop_from_other(&stats);
+                }
                 idle.push(key);
                 continue;
             }
-            present.insert(key, ());
-            per_cgroup
-                .entry(key.cgroup)
-                .or_default()
-                .push((seen.score, key, stats));
+            present.insert(key);
+            per_cgroup.entry(key.cgroup).or_default().push(Candidate {
+                score: seen.score,
+                key,
+                stats,
+                new,
+            });
         }
-        self.seen.retain(|key, _| present.contains_key(key));
+        self.seen.retain(|key, _| present.contains(key));
+        self.containers
+            .retain(|cgroup, _| per_cgroup.contains_key(cgroup));
         let ranked = per_cgroup
             .into_iter()
-            .map(|(cgroup, mut remotes)| {
-                remotes.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                let mut series: Vec<RemoteSeries> = Vec::new();
-                for (rank, (_, key, stats)) in remotes.into_iter().enumerate() {
-                    if rank < self.max {
-                        series.push(RemoteSeries {
-                            remote: Remote::of(&key),
-                            stats: Box::new(stats),
-                        });
-                    } else if let Some(other) =
-                        series.iter_mut().find(|s| s.remote == Remote::Other)
-                    {
-                        add(&mut other.stats, &stats);
-                    } else {
-                        series.push(RemoteSeries {
-                            remote: Remote::Other,
-                            stats: Box::new(stats),
-                        });
-                    }
-                }
-                (cgroup, series)
+            .map(|(cgroup, remotes)| {
+                let exported = self.containers.entry(cgroup).or_default();
+                (cgroup, exported.choose(remotes, self.max))
             })
             .collect();
         (ranked, idle)
@@ -206,7 +354,10 @@ pub fn merge_all_into_other(into: &mut Vec<RemoteSeries>, from: Vec<RemoteSeries
 
 #[cfg(test)]
 mod tests {
-    use probe_common::tcp::AF_INET6;
+    use probe_common::{
+        dependency::{reason, request},
+        tcp::AF_INET6,
+    };
 
     use super::*;
 
@@ -227,10 +378,10 @@ mod tests {
             response: hist,
             slow_responses: 0,
             connect: Histogram::ZERO,
-            failures: [0; 4],
+            failures: [0; reason::COUNT],
             retransmits: 0,
             established: 1,
-            untimed: [0; 4],
+            untimed: [0; request::COUNT],
         }
     }
 
@@ -241,8 +392,6 @@ mod tests {
         v6.family = AF_INET6;
         v6.addr = Ipv6Addr::LOCALHOST.octets();
         assert_eq!(Remote::of(&v6).to_string(), "[::1]:5432");
-        v6.addr = Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped().octets();
-        assert_eq!(Remote::of(&v6).to_string(), "127.0.0.1:5432");
     }
 
     #[test]
@@ -264,6 +413,87 @@ mod tests {
         assert_eq!(other.response.buckets[100], 6);
         assert_eq!(other.established, 2);
         assert_eq!(ranked[&2].len(), 1);
+    }
+
+    /// Responses of each exported series at a sample, by remote.
+    fn values(ranked: &BTreeMap<u64, Vec<RemoteSeries>>) -> HashMap<Remote, u64> {
+        ranked[&1]
+            .iter()
+            .map(|s| (s.remote, s.stats.response.buckets[100]))
+            .collect()
+    }
+
+    /// Each sample's events are counted once: the series' increases (a
+    /// new series from 0) sum to the remotes' events since the last
+    /// sample, `other` never falls, and a remote promoted out of it brings
+    /// no past along. Before, a demoted remote's lifetime totals jumped
+    /// into `other`, and a promoted one's left it (a fall, which
+    /// Prometheus reads as a reset). Three remotes, one place: A is busy
+    /// first, then B, then C.
+    #[test]
+    fn every_event_is_counted_once_whatever_changes_places() {
+        let mut ranker = Ranker::new(1);
+        let start = Instant::now();
+        let mut totals = [0u64; 3];
+        let mut before: HashMap<Remote, u64> = HashMap::new();
+        let mut leaders = Vec::new();
+        for t in 0..700u64 {
+            // A place changes hands once the newly busy remote's decayed
+            // score is 1.5 times the old one's (tens to hundreds of samples).
+            let busiest = match t {
+                0..40 => 0,
+                40..300 => 1,
+                _ => 2,
+            };
+            let added: Vec<u64> = (0..3).map(|r| if r == busiest { 50 } else { 1 }).collect();
+            for (total, add) in totals.iter_mut().zip(&added) {
+                *total += add;
+            }
+            let entries = (0..3)
+                .map(|r| (key(1, r as u8 + 1), stats(totals[r])))
+                .collect();
+            let (ranked, _) = ranker.rank(entries, start + Duration::from_secs(t));
+            let now = values(&ranked);
+            let increase: u64 = now
+                .iter()
+                .map(|(remote, value)| value - before.get(remote).copied().unwrap_or(0))
+                .sum();
+            assert_eq!(increase, added.iter().sum::<u64>(), "sample {t}: {now:?}");
+            assert!(now[&Remote::Other] >= before.get(&Remote::Other).copied().unwrap_or(0));
+            let leader = *now.keys().find(|r| **r != Remote::Other).unwrap();
+            if leaders.last() != Some(&leader) {
+                leaders.push(leader);
+            }
+            before = now;
+        }
+        let names: Vec<String> = leaders.iter().map(Remote::to_string).collect();
+        assert_eq!(names, ["10.0.0.1:5432", "10.0.0.2:5432", "10.0.0.3:5432"]);
+    }
+
+    /// Remotes of about equal traffic (pods behind one Service) keep their
+    /// places: each sample's small differences never make one 1.5 times
+    /// busier than another. Before, a plain sort swapped them every sample.
+    #[test]
+    fn remotes_of_equal_traffic_keep_their_places() {
+        let mut ranker = Ranker::new(2);
+        let start = Instant::now();
+        let mut totals = [0u64; 4];
+        let mut first = None;
+        for t in 0..50u64 {
+            for (r, total) in totals.iter_mut().enumerate() {
+                *total += 10 + (t + r as u64) % 3;
+            }
+            let entries = (0..4)
+                .map(|r| (key(1, r as u8 + 1), stats(totals[r])))
+                .collect();
+            let (ranked, _) = ranker.rank(entries, start + Duration::from_secs(t));
+            let own: HashSet<Remote> = values(&ranked)
+                .into_keys()
+                .filter(|r| *r != Remote::Other)
+                .collect();
+            assert_eq!(own.len(), 2);
+            assert_eq!(*first.get_or_insert(own.clone()), own, "sample {t}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use probe_common::{
+    dependency::reason,
     histogram::Histogram,
     tcp::{FILL_BUCKETS, ListenerRecord, TcpFill},
 };
@@ -225,7 +226,7 @@ fn removed_cgroups_are_reclaimed() {
         response: Histogram::ZERO,
         slow_responses: 0,
         connect: Histogram::ZERO,
-        failures: [0; 4],
+        failures: [0; reason::COUNT],
         retransmits: 0,
         established: 1,
         untimed: [0; 4],

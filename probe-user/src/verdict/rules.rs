@@ -309,6 +309,12 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
     // per `by`, of the series matching `only` (all when empty): per
     // container for the score, per remote for the alert.
     let dependency_score = |by: &str, only: &str| {
+        // Abandoned connects (the caller gave up first) are no failures.
+        let failures = if only.is_empty() {
+            r#"{reason!="abandoned"}"#.to_string()
+        } else {
+            format!(r#"{{reason!="abandoned",{only}}}"#)
+        };
         let only = if only.is_empty() {
             String::new()
         } else {
@@ -319,7 +325,7 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
              label_replace(container_remote:pressure_dependency_slow:share{only} / {budget},\n    \
              \"why\", \"slow\", \"\", \"\")\n  \
              or label_replace(2 * (sum by ({C}, remote) (\n    \
-             increase(pressure_dependency_connect_failures_total{only}[{w}])) >= bool {min}),\n    \
+             increase(pressure_dependency_connect_failures_total{failures}[{w}])) >= bool {min}),\n    \
              \"why\", \"failing\", \"\", \"\"))"
         )
     };

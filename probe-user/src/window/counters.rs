@@ -2,6 +2,7 @@
 //! counters, compact (histograms keep their non-empty buckets only).
 
 use probe_common::{
+    dependency::reason,
     histogram::{BUCKETS, Histogram, bucket_upper_seconds},
     runqueue::behind,
     syscall::CLASSES,
@@ -137,7 +138,7 @@ pub struct RemoteCounters {
     pub response: Latency,
     /// Connect times.
     pub connect: Latency,
-    /// Failed connects, all reasons.
+    /// Failed connects, all reasons but `abandoned` (the caller gave up).
     pub failures: u64,
     /// Retransmitted segments.
     pub retransmits: u64,
@@ -210,7 +211,7 @@ impl Counters {
                     remote: r.remote,
                     response: Latency::of(&r.stats.response, r.stats.slow_responses),
                     connect: Latency::of(&r.stats.connect, 0),
-                    failures: r.stats.failures.iter().sum(),
+                    failures: reason::failed(&r.stats.failures),
                     retransmits: r.stats.retransmits,
                     connections: r.stats.established.max(0),
                 })

@@ -93,7 +93,7 @@ pub struct RemoteEvidence {
     pub response: Latency,
     /// Connect times.
     pub connect: Latency,
-    /// Failed connects.
+    /// Failed connects (abandoned ones are none).
     pub failures: u64,
     /// Retransmitted segments.
     pub retransmits: u64,

@@ -19,6 +19,9 @@
 //!                      FILE twice from disk (`-`: none), then writes ANON_MIB MiB of anonymous
 //!                      memory in a loop (four passes over every page) and keeps it; prints
 //!                      "done" (unless the OOM killer ends it first)
+//! pp-workload memory-threads CGROUP_DIR V1_MEMORY_DIR ANON_MIB THREADS
+//!                      as `memory` without a file, in THREADS threads at once, each writing
+//!                      ANON_MIB MiB of its own
 //! pp-workload exec-from-thread CGROUP_DIR             the leader and a thread block in read()
 //!                      on pipes that never get data, and another thread prints
 //!                      `threads LEADER SLEEPER EXECER` then execs `pp-workload block -`
@@ -49,13 +52,18 @@
 //! pp-workload connect-wait CGROUP_DIR NETNS PORT     one connect to 127.0.0.1:PORT inside NETNS
 //!                      (`-`: this one), waiting up to 5 s; print `connect_ns N` or `timeout`,
 //!                      keep the connection until stdin closes
+//! pp-workload give-up CGROUP_DIR NETNS PORT COUNT    COUNT connects to 127.0.0.1:PORT inside
+//!                      NETNS, each closed after 100 ms with no answer (its own connect
+//!                      timeout); print `abandoned N`
 //! pp-workload handshakes CGROUP_DIR COUNT           COUNT TCP connections to a listener on
 //!                      127.0.0.1, each accepted and closed (the listener's `sk_data_ready`
 //!                      runs once per connection); prints `ns_per_op`
 //! pp-workload reads   CGROUP_DIR WRITER_DIR COUNT   COUNT blocking reads of a socket and of a
-//!                      pipe (a child in WRITER_DIR writes each byte after 2 ms), COUNT
-//!                      preads of a file, and (x86_64) COUNT 2 ms compat nanosleeps; prints
-//!                      `socket_ns`, `pipe_ns`, `file_ns`, `compat_ns` on its own clock
+//!                      pipe (a child in WRITER_DIR writes each byte 2 ms after /proc shows
+//!                      the read blocked), COUNT preads of a file, and (x86_64) COUNT 2 ms
+//!                      compat nanosleeps; prints `socket_ns`, `pipe_ns`, `file_ns`,
+//!                      `compat_ns` on its own clock, and the child `socket_blocked_ns`,
+//!                      `pipe_blocked_ns` (each read seen blocked, on its clock)
 //! pp-workload errors  CGROUP_DIR WOULD_BLOCK BAD INTERRUPTS   on one pipe: WOULD_BLOCK
 //!                      nonblocking reads with nothing to read (EAGAIN), BAD reads of its
 //!                      write end (EBADF), one blocking read that INTERRUPTS timer signals
@@ -91,6 +99,7 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   block      CGROUP_DIR
   exec-from-thread CGROUP_DIR
   memory     CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
+  memory-threads CGROUP_DIR V1_MEMORY_DIR ANON_MIB THREADS
   listen     CGROUP_DIR NETNS PORT BACKLOG
   connect    CGROUP_DIR NETNS PORT COUNT
   datagrams  CGROUP_DIR COUNT
@@ -100,12 +109,13 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   call       CGROUP_DIR HOST:PORT COUNT
   refused    CGROUP_DIR PORT COUNT
   connect-wait CGROUP_DIR NETNS PORT
+  give-up    CGROUP_DIR NETNS PORT COUNT
   reads      CGROUP_DIR WRITER_CGROUP_DIR COUNT
   errors     CGROUP_DIR WOULD_BLOCK BAD INTERRUPTS
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 18] = [
+const ARITY: [(&str, usize); 20] = [
     ("reads", 3),
     ("errors", 4),
     ("spin", 4),
@@ -115,6 +125,7 @@ const ARITY: [(&str, usize); 18] = [
     ("block", 1),
     ("exec-from-thread", 1),
     ("memory", 4),
+    ("memory-threads", 4),
     ("listen", 4),
     ("connect", 4),
     ("datagrams", 2),
@@ -124,6 +135,7 @@ const ARITY: [(&str, usize); 18] = [
     ("call", 3),
     ("refused", 3),
     ("connect-wait", 3),
+    ("give-up", 4),
 ];
 
 fn main() {
@@ -228,6 +240,10 @@ fn main() {
             number(4),
         ),
         "refused" => remote::refused(number(3) as u16, number(4)),
+        "give-up" => {
+            enter_netns(&args[3]);
+            remote::give_up(number(4) as u16, number(5));
+        }
         "connect-wait" => {
             if args[3] != "-" {
                 enter_netns(&args[3]);
@@ -256,6 +272,18 @@ fn main() {
             }
             let anon = touch_anonymous(number(5) as usize);
             println!("done {}", anon.len());
+        }
+        "memory-threads" => {
+            if args[3] != "-" {
+                fs::write(format!("{}/cgroup.procs", args[3]), "0")
+                    .expect("cannot join the v1 memory cgroup");
+            }
+            let mib = number(4) as usize;
+            let threads: Vec<_> = (0..number(5))
+                .map(|_| thread::spawn(move || touch_anonymous(mib).len()))
+                .collect();
+            let kept: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+            println!("done {kept}");
         }
         other => panic!("unknown mode {other}"),
     }

@@ -143,6 +143,23 @@ pub fn connect_wait(port: u16) {
     }
 }
 
+/// `give-up`: `count` connects to 127.0.0.1:`port`, each abandoned after
+/// 100 ms with no answer (an application's own connect timeout: the socket
+/// is closed while in `SYN_SENT`); prints `abandoned N` (how many timed
+/// out on this side).
+pub fn give_up(port: u16, count: u64) {
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    let abandoned = (0..count)
+        .filter(|_| {
+            matches!(
+                TcpStream::connect_timeout(&to, Duration::from_millis(100)),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut
+            )
+        })
+        .count();
+    println!("abandoned {abandoned}");
+}
+
 /// `roundtrips`: `count` one-byte requests and answers over one loopback
 /// connection to an echoing thread of this process.
 pub fn roundtrips(count: u64) {
