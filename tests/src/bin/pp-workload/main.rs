@@ -79,11 +79,12 @@ mod reads;
 mod remote;
 
 use std::{
-    ffi::CString,
+    ffi::{CString, OsStr},
     fs,
     hint::black_box,
     io::Write,
-    os::fd::AsRawFd,
+    os::{fd::AsRawFd, unix::ffi::OsStrExt},
+    path::PathBuf,
     sync::{Arc, Barrier},
     thread,
     time::{Duration, Instant},
@@ -163,15 +164,16 @@ fn main() {
     let (mode, cgroup) = (args[1].as_str(), &args[2]);
     // Files the job needs are made before joining, so the cgroup sees only the job.
     let scratch = (mode == "syscalls").then(scratch_file);
-    let origin = cgroup2_path();
     let mut home = None;
     if cgroup != "-" {
+        let origin = cgroup2_path();
         // Writing 0 moves the writing process itself.
         fs::write(format!("{cgroup}/cgroup.procs"), "0").expect("cannot join the cgroup");
         let mount = cgroup
-            .strip_suffix(cgroup2_path().as_str())
+            .as_bytes()
+            .strip_suffix(cgroup2_path().as_slice())
             .expect("the cgroup joined is not where /proc/self/cgroup says");
-        home = Some(format!("{mount}{origin}"));
+        home = Some(PathBuf::from(OsStr::from_bytes(&[mount, &origin].concat())));
     }
     // A cgroup v1 controller's cgroup to join too (hybrid hosts).
     if let Ok(also) = std::env::var("PP_WORKLOAD_ALSO_JOIN")
@@ -218,7 +220,7 @@ fn main() {
             // Back where it came from before the report (writes to a pipe,
             // class `wait`), so that the cgroup sees only the calls asked for.
             if let Some(home) = home {
-                fs::write(format!("{home}/cgroup.procs"), "0").expect("cannot go home");
+                fs::write(home.join("cgroup.procs"), "0").expect("cannot go home");
             }
             print!("{report}");
         }
@@ -384,15 +386,15 @@ fn scratch_file() -> fs::File {
     file
 }
 
-/// This process's cgroup v2 path below the mount, from `/proc/self/cgroup`.
-fn cgroup2_path() -> String {
-    let cgroups = fs::read_to_string("/proc/self/cgroup").expect("cannot read /proc/self/cgroup");
-    cgroups
-        .lines()
-        .find_map(|line| line.strip_prefix("0::"))
-        .expect("no cgroup v2 line in /proc/self/cgroup")
-        .trim_end_matches('/')
-        .to_string()
+/// This process's cgroup v2 path below the mount, from `/proc/self/cgroup`
+/// (bytes: a cgroup's name need not be UTF-8), without a trailing `/`.
+fn cgroup2_path() -> Vec<u8> {
+    let cgroups = fs::read("/proc/self/cgroup").expect("cannot read /proc/self/cgroup");
+    let path = cgroups
+        .split(|b| *b == b'\n')
+        .find_map(|line| line.strip_prefix(b"0::"))
+        .expect("no cgroup v2 line in /proc/self/cgroup");
+    path.strip_suffix(b"/").unwrap_or(path).to_vec()
 }
 
 /// The calls of `syscalls`; returns their report (`sleep_ns`, `fsync_ns`).
