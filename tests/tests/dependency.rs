@@ -17,7 +17,7 @@ use std::{
 use integration_tests::{
     agent::Agent,
     cgroup::TestCgroup,
-    exposition::ScrapedHistogram,
+    exposition::{Exposition, ScrapedHistogram},
     netns::{Driven, TestNetns},
 };
 
@@ -97,6 +97,38 @@ fn median(values: &[f64]) -> f64 {
 
 fn at<'a>(cgroup: &'a TestCgroup, remote: &'a str) -> [(&'static str, &'a str); 2] {
     [("cgroup", cgroup.label()), ("remote", remote)]
+}
+
+/// `client`'s connect failures to `remote` for `reason` in `scrape` (0
+/// without a series).
+fn failures(scrape: &Exposition, client: &TestCgroup, remote: &str, reason: &str) -> f64 {
+    scrape
+        .value(
+            FAILURES,
+            &[
+                ("cgroup", client.label()),
+                ("remote", remote),
+                ("reason", reason),
+            ],
+        )
+        .unwrap_or(0.0)
+}
+
+/// A listener on 127.0.0.1:8080 of `netns_path`, in `server`, with backlog
+/// 0 (its queue holds one connection) and a connection filling its queue,
+/// so that it drops every SYN; returns the listener and the filler.
+fn full_accept_queue(server: &TestCgroup, netns_path: &str) -> (Driven, Driven) {
+    let (listener, ready) = Driven::start(&[
+        "listen",
+        &server.dir().display().to_string(),
+        netns_path,
+        "8080",
+        "0",
+    ]);
+    assert_eq!(ready, "ready");
+    let (filler, said) = Driven::start(&["connect", "-", netns_path, "8080", "1"]);
+    assert_eq!(said, "connected 1");
+    (listener, filler)
 }
 
 /// A client calls two servers, one answering after 50 ms and one after
@@ -258,18 +290,7 @@ fn refused_connects_are_failures_of_their_remote() {
     );
     let scrape = agent.scrape();
     let remote = format!("127.0.0.1:{port}");
-    let failures = |reason: &str| {
-        scrape
-            .value(
-                FAILURES,
-                &[
-                    ("cgroup", client.label()),
-                    ("remote", &remote),
-                    ("reason", reason),
-                ],
-            )
-            .unwrap_or(0.0)
-    };
+    let failures = |reason: &str| failures(&scrape, &client, &remote, reason);
     assert_eq!(failures("refused"), 20.0);
     assert_eq!(
         failures("timed_out") + failures("other") + failures("abandoned"),
@@ -293,17 +314,7 @@ fn slow_connects_wait_for_syn_retransmissions() {
     let server = TestCgroup::create("pp-dep-synsrv");
     let netns = TestNetns::create("pp-dep");
     let netns_path = netns.path().display().to_string();
-    // Backlog 0: the queue holds one connection.
-    let (mut listener, ready) = Driven::start(&[
-        "listen",
-        &server.dir().display().to_string(),
-        &netns_path,
-        "8080",
-        "0",
-    ]);
-    assert_eq!(ready, "ready");
-    let (filler, said) = Driven::start(&["connect", "-", &netns_path, "8080", "1"]);
-    assert_eq!(said, "connected 1");
+    let (mut listener, filler) = full_accept_queue(&server, &netns_path);
     let retransmitted_before = netns.retransmitted_segments();
     let mut clients = Vec::new();
     let mut took = Vec::new();
@@ -409,16 +420,7 @@ fn abandoned_connects_are_no_failures() {
     let server = TestCgroup::create("pp-dep-abandonsrv");
     let netns = TestNetns::create("pp-dep-ab");
     let netns_path = netns.path().display().to_string();
-    let (_listener, ready) = Driven::start(&[
-        "listen",
-        &server.dir().display().to_string(),
-        &netns_path,
-        "8080",
-        "0",
-    ]);
-    assert_eq!(ready, "ready");
-    let (filler, said) = Driven::start(&["connect", "-", &netns_path, "8080", "1"]);
-    assert_eq!(said, "connected 1");
+    let (_listener, filler) = full_accept_queue(&server, &netns_path);
     let (_, said) = Driven::start(&[
         "give-up",
         &client.dir().display().to_string(),
@@ -431,22 +433,9 @@ fn abandoned_connects_are_no_failures() {
         "the client did not give up on every connect"
     );
     let scrape = agent.scrape();
-    let remote = "127.0.0.1:8080";
-    let failures = |reason: &str| {
-        scrape
-            .value(
-                FAILURES,
-                &[
-                    ("cgroup", client.label()),
-                    ("remote", remote),
-                    ("reason", reason),
-                ],
-            )
-            .unwrap_or(0.0)
-    };
     let by_reason: Vec<(&str, f64)> = ["refused", "timed_out", "unreachable", "other", "abandoned"]
         .into_iter()
-        .map(|reason| (reason, failures(reason)))
+        .map(|reason| (reason, failures(&scrape, &client, "127.0.0.1:8080", reason)))
         .collect();
     eprintln!("connect failures by reason: {by_reason:?}");
     assert_eq!(
@@ -468,7 +457,7 @@ fn abandoned_connects_are_no_failures() {
 fn remotes_past_the_kernel_bound_are_counted_as_lost() {
     let agent = Agent::start(&["--signals", "dependency", "--kernel-remotes", "2"]);
     let client = TestCgroup::create("pp-dep-bound");
-    let lost = |scrape: &integration_tests::exposition::Exposition| {
+    let lost = |scrape: &Exposition| {
         scrape
             .value(
                 "pressure_probe_events_lost_total",

@@ -216,7 +216,7 @@ impl Exported {
             }
         }
         let mut series = Vec::with_capacity(self.own.len() + 1);
-        let mut other: Option<Box<RemoteStats>> = None;
+        let (mut other, mut in_other) = (RemoteStats::ZERO, false);
         for remote in remotes {
             if let Some(own) = self.own.get_mut(&remote.key) {
                 *own.last = remote.stats;
@@ -227,21 +227,16 @@ impl Exported {
                     stats,
                 });
             } else {
-                match &mut other {
-                    Some(other) => add(other, &remote.stats),
-                    None => other = Some(Box::new(remote.stats)),
-                }
+                add(&mut other, &remote.stats);
+                in_other = true;
             }
         }
-        if other.is_some() {
-            self.offset();
-        }
-        if let Some(offset) = &self.offset {
-            let mut stats = other.unwrap_or_else(|| Box::new(RemoteStats::ZERO));
-            combine_counters(&mut stats, offset, u64::wrapping_add);
+        // Once a container has had an `other`, it keeps it (empty or not).
+        if in_other || self.offset.is_some() {
+            combine_counters(&mut other, self.offset(), u64::wrapping_add);
             series.push(RemoteSeries {
                 remote: Remote::Other,
-                stats,
+                stats: Box::new(other),
             });
         }
         series
@@ -319,23 +314,8 @@ impl Ranker {
 
 /// Adds `b` into `a`.
 pub fn add(a: &mut RemoteStats, b: &RemoteStats) {
-    let hist = |x: &mut Histogram, y: &Histogram| {
-        for (p, q) in x.buckets.iter_mut().zip(&y.buckets) {
-            *p += q;
-        }
-        x.sum_ns += y.sum_ns;
-    };
-    hist(&mut a.response, &b.response);
-    a.slow_responses += b.slow_responses;
-    hist(&mut a.connect, &b.connect);
-    for (p, q) in a.failures.iter_mut().zip(&b.failures) {
-        *p += q;
-    }
-    a.retransmits += b.retransmits;
+    combine_counters(a, b, u64::wrapping_add);
     a.established += b.established;
-    for (p, q) in a.untimed.iter_mut().zip(&b.untimed) {
-        *p += q;
-    }
 }
 
 /// Merges `from` into `into`, remote by remote (`cgroup="other"`: the

@@ -263,10 +263,7 @@ fn main() {
         }
         "exec-from-thread" => exec_from_thread(),
         "memory" => {
-            if args[3] != "-" {
-                fs::write(format!("{}/cgroup.procs", args[3]), "0")
-                    .expect("cannot join the v1 memory cgroup");
-            }
+            join_v1_memory(&args[3]);
             if args[4] != "-" {
                 for _ in 0..2 {
                     read_from_disk(&args[4]);
@@ -276,10 +273,7 @@ fn main() {
             println!("done {}", anon.len());
         }
         "memory-threads" => {
-            if args[3] != "-" {
-                fs::write(format!("{}/cgroup.procs", args[3]), "0")
-                    .expect("cannot join the v1 memory cgroup");
-            }
+            join_v1_memory(&args[3]);
             let mib = number(4) as usize;
             let threads: Vec<_> = (0..number(5))
                 .map(|_| thread::spawn(move || touch_anonymous(mib).len()))
@@ -288,6 +282,13 @@ fn main() {
             println!("done {kept}");
         }
         other => panic!("unknown mode {other}"),
+    }
+}
+
+/// Joins the cgroup v1 memory cgroup `dir` too (`-`: none).
+fn join_v1_memory(dir: &str) {
+    if dir != "-" {
+        fs::write(format!("{dir}/cgroup.procs"), "0").expect("cannot join the v1 memory cgroup");
     }
 }
 
