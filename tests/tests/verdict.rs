@@ -501,3 +501,39 @@ fn top_without_an_agent_loads_the_programs_itself() {
     eprintln!("{table}");
     assert_eq!(from_table(&table, busy.label()), expect("cpu", ""));
 }
+
+/// A cgroup name is text anyone who may make a cgroup chooses: `top --once`
+/// prints its control characters escaped, so a name cannot clear the
+/// screen, set the window title or overwrite another row.
+#[test]
+fn top_once_escapes_terminal_controls_in_names() {
+    let parent = TestCgroup::create("pp-top-escape");
+    let (dir, _) = parent.add("rt-\u{1b}[2J\u{1b}[31mRED\u{1b}]0;pwned\u{7}\r\u{1b}[1A");
+    let agent = Agent::start(&["--interval", "1"]);
+    let spinners = Workload::spin(&dir, 1, 2, 60_000);
+    let from = format!("http://{}", agent.addr());
+    let shown = format!(
+        "{}/rt-\\x1b[2J\\x1b[31mRED\\x1b]0;pwned\\x07\\x0d\\x1b[1A",
+        parent.label()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let table = loop {
+        let (status, table, stderr) =
+            integration_tests::agent::run_to_end(&["top", "--once", "--from", &from]);
+        assert!(status.success(), "top --once failed: {stderr}");
+        if table.contains("pwned") || Instant::now() > deadline {
+            break table;
+        }
+        thread::sleep(Duration::from_millis(500));
+    };
+    spinners.kill();
+    eprintln!("{table:?}");
+    assert!(
+        !table.chars().any(|c| c.is_control() && c != '\n'),
+        "top --once printed a control character: {table:?}"
+    );
+    assert!(
+        table.lines().any(|line| line.starts_with(&shown)),
+        "no row for {shown} in {table}"
+    );
+}

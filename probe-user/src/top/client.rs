@@ -9,10 +9,15 @@ use anyhow::{Context, Result, bail};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 
+use super::overview::printable;
 use crate::cli::TopArgs;
 
 /// The environment variable that holds the password of `--user`.
 pub const PASSWORD_VARIABLE: &str = "PRESSURE_PROBE_PASSWORD";
+
+/// The largest API answer `top` reads: about 3 KiB per container is
+/// 30 MB at 10,000 containers (ten times `--max-cgroups`' default).
+pub const MAX_BODY: u64 = 32 << 20;
 
 /// An HTTP client for the agent, and the `Authorization` header to send.
 pub struct Client {
@@ -62,6 +67,9 @@ impl Client {
         }
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(5)))
+            // A redirect is refused, not followed: an agent answered, and
+            // following `https://` to `http://` would drop its protection.
+            .max_redirects(0)
             .tls_config(tls.build())
             .build()
             .into();
@@ -71,25 +79,47 @@ impl Client {
         })
     }
 
-    /// The body of `url`, up to 256 MiB.
+    /// The body of `url`, up to [`MAX_BODY`] bytes.
     pub fn get(&self, url: &str) -> Result<String> {
         let mut request = self.agent.get(url);
         if let Some(authorization) = &self.authorization {
             request = request.header("Authorization", authorization);
         }
         let mut response = request.call().map_err(|err| match err {
+            ureq::Error::StatusCode(401) if self.authorization.is_some() => anyhow::anyhow!(
+                "{url} refused the user and password given (--user, with the password in \
+                 {PASSWORD_VARIABLE})"
+            ),
             ureq::Error::StatusCode(401) => anyhow::anyhow!(
                 "{url} asks for a user and password (the agent's --web-config): pass --user, \
                  with the password in {PASSWORD_VARIABLE}"
             ),
+            ureq::Error::StatusCode(503) => anyhow::anyhow!(
+                "{url} answered 503: the agent is busy or its sample is stale; try again"
+            ),
             err => anyhow::Error::new(err).context(format!("cannot read {url}")),
         })?;
+        if response.status().is_redirection() {
+            let to = response
+                .headers()
+                .get("location")
+                .and_then(|to| to.to_str().ok())
+                .map(printable)
+                .unwrap_or_default();
+            bail!(
+                "{url} answered {} (a redirect to {to:?}); top follows no redirect: pass the \
+                 agent's own address as --from",
+                response.status()
+            );
+        }
         response
             .body_mut()
             .with_config()
-            .limit(256 << 20)
+            .limit(MAX_BODY)
             .read_to_string()
-            .with_context(|| format!("cannot read {url}"))
+            .with_context(|| {
+                format!("cannot read {url} (an agent's answer is under {MAX_BODY} bytes)")
+            })
     }
 }
 

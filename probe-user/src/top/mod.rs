@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, FromArgMatches};
 
 use self::{client::Client, overview::Overview};
@@ -38,8 +38,13 @@ impl Source {
         match self {
             Source::Agent { url, client } => {
                 let text = client.get(url)?;
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{url} did not answer a pressure-probe API document"))
+                // serde's message may quote the answer: escaped as a cell is.
+                serde_json::from_str(&text).map_err(|err| {
+                    anyhow!(
+                        "{url} did not answer a pressure-probe API document: {}",
+                        overview::printable(&err.to_string())
+                    )
+                })
             }
             Source::Local(probe) => Ok(serde_json::from_value(api::containers(
                 &probe.latest.sample(),

@@ -155,29 +155,55 @@ impl Container {
         .any(|text| text.to_lowercase().contains(&filter))
     }
 
-    /// Its cells, in [`COLUMNS`] order.
+    /// Its cells, in [`COLUMNS`] order, each printable (see [`printable`]).
     pub fn cells(&self) -> [String; COLUMNS.len()] {
         let detail = if self.detail.is_empty() {
             "-".to_string()
         } else {
-            self.detail.clone()
+            printable(&self.detail)
         };
         [
-            self.name(),
-            self.bottleneck.clone(),
+            printable(&self.name()),
+            printable(&self.bottleneck),
             detail,
-            self.replicas_help.clone(),
-            number(self.score(), |v| format!("{v:.1}")),
+            printable(&self.replicas_help),
+            number(self.score(), 1, ""),
             share(self.evidence.runqueue.wait_share),
             seconds(self.evidence.runqueue.p95_seconds.unwrap_or(0.0)),
-            number(self.fill(), |v| format!("{v:.2}")),
-            number(self.drops() as f64, |v| format!("{v}")),
+            number(self.fill(), 2, ""),
+            number(self.drops() as f64, 0, ""),
             seconds(self.dependency_p95()),
             seconds(self.storage_p95()),
             share(self.memory_stall()),
-            number(self.evidence.memory.oom_kills as f64, |v| format!("{v}")),
+            number(self.evidence.memory.oom_kills as f64, 0, ""),
         ]
     }
+}
+
+/// `text` with every control character (C0, DEL, C1) written as `\xHH`,
+/// every bidirectional-text control as `\u{HHHH}`, and every backslash as
+/// `\\`: a cgroup name or an answer from `--from` cannot move the cursor,
+/// clear the screen, set the window title or reorder what an operator
+/// reads, and no name can pass for an escaped one.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            '\u{061c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}' => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The table's columns.
@@ -197,24 +223,31 @@ pub const COLUMNS: [&str; 13] = [
     "OOM",
 ];
 
-fn number(value: f64, show: impl Fn(f64) -> String) -> String {
-    if value > 0.0 { show(value) } else { "-".into() }
+/// `value` with `decimals` and `unit`; `-` for none (zero, negative or
+/// not a number); a million or more in exponent form (`1.2e308`), so no
+/// answer can print a cell hundreds of digits wide.
+fn number(value: f64, decimals: usize, unit: &str) -> String {
+    if value.is_nan() || value <= 0.0 {
+        "-".into()
+    } else if value >= 1e6 {
+        format!("{value:.1e}{unit}")
+    } else {
+        format!("{value:.decimals$}{unit}")
+    }
 }
 
 fn share(value: f64) -> String {
-    number(value, |v| format!("{:.1}%", v * 100.0))
+    number(value * 100.0, 1, "%")
 }
 
 fn seconds(value: f64) -> String {
-    number(value, |v| {
-        if v >= 1.0 {
-            format!("{v:.2}s")
-        } else if v >= 1e-3 {
-            format!("{:.1}ms", v * 1e3)
-        } else {
-            format!("{:.0}µs", v * 1e6)
-        }
-    })
+    if value >= 1.0 {
+        number(value, 2, "s")
+    } else if value >= 1e-3 {
+        number(value * 1e3, 1, "ms")
+    } else {
+        number(value * 1e6, 0, "µs")
+    }
 }
 
 /// The orders rows can be sorted in.
@@ -392,6 +425,42 @@ mod tests {
             ]
         );
         assert_eq!(rows[2].cells()[2], "-");
+    }
+
+    #[test]
+    fn terminal_controls_are_escaped() {
+        let evil = "rt-\u{1b}[2J\u{1b}[31mRED\u{1b}]0;pwned\u{7}\r\u{1b}[1A\u{9b}x\u{202e}abc\\x1b";
+        let shown = printable(evil);
+        assert_eq!(
+            shown,
+            "rt-\\x1b[2J\\x1b[31mRED\\x1b]0;pwned\\x07\\x0d\\x1b[1A\\x9bx\\u{202e}abc\\\\x1b"
+        );
+        assert!(!shown.chars().any(char::is_control));
+        assert_eq!(printable("shop/web-1 nginx µs"), "shop/web-1 nginx µs");
+        let mut answer: serde_json::Value = serde_json::from_str(ANSWER).unwrap();
+        let container = &mut answer["containers"][1];
+        container["labels"]["namespace"] = evil.into();
+        container["detail"] = evil.into();
+        container["bottleneck"] = evil.into();
+        container["replicas_help"] = evil.into();
+        let overview: Overview = serde_json::from_value(answer).unwrap();
+        let table = overview.plain_table();
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table:?}"
+        );
+        assert_eq!(table.matches("pwned").count(), 4, "{table}");
+    }
+
+    #[test]
+    fn huge_numbers_print_in_exponent_form() {
+        assert_eq!(number(1e308, 1, ""), "1.0e308");
+        assert_eq!(seconds(1e300), "1.0e300s");
+        assert_eq!(share(1e10), "1.0e12%");
+        assert_eq!(number(999_999.0, 1, ""), "999999.0");
+        assert_eq!(number(f64::NAN, 1, ""), "-");
+        assert_eq!(number(-1.0, 1, ""), "-");
+        assert_eq!(seconds(0.0002), "200µs");
     }
 
     #[test]
