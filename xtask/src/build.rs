@@ -8,6 +8,7 @@ use probe_common::objects::{self, Build};
 use crate::{
     cmd::{self, is_root, on_path, workspace_root},
     object_check, setup,
+    steps::timed,
 };
 
 /// Target triple of the kernel programs.
@@ -151,35 +152,40 @@ pub fn run(release: bool, args: &[String]) -> Result<()> {
     cmd::run(command.args(&args))
 }
 
-/// Formatting and clippy, kernel side included; and `cargo check` of the
-/// agent as on a fresh clone, without kernel objects (rust-analyzer's case).
+/// Formatting and clippy, kernel side included; the user side is checked
+/// as on a fresh clone, without kernel objects (rust-analyzer's case: it
+/// must build, with a warning); and the kernel objects' own check.
 pub fn lint() -> Result<()> {
-    setup::setup()?;
-    cmd::run(
-        Command::new("cargo")
-            .current_dir(workspace_root())
-            .args(["fmt", "--all", "--check"]),
-    )?;
-    let mut fresh = Command::new("cargo");
-    fresh
-        .current_dir(workspace_root())
-        .args(["check", "--package", "probe-user"]);
-    for build in objects::BUILDS {
-        fresh.env(build.env, "/nonexistent/probe-ebpf");
-    }
-    cmd::run(&mut fresh)?;
-    for build in objects::BUILDS {
-        cmd::run(nightly_bpf_cargo("clippy", build).args(["--", "-D", "warnings"]))?;
-    }
-    build_ebpf()?;
-    cmd::run(host_cargo().args([
-        "clippy",
-        "--workspace",
-        "--exclude",
-        "probe-ebpf",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))
+    timed("toolchain", setup::setup)?;
+    timed("lint: rustfmt", || {
+        cmd::run(
+            Command::new("cargo")
+                .current_dir(workspace_root())
+                .args(["fmt", "--all", "--check"]),
+        )
+    })?;
+    timed("lint: clippy, kernel side", || {
+        for build in objects::BUILDS {
+            cmd::run(nightly_bpf_cargo("clippy", build).args(["--", "-D", "warnings"]))?;
+        }
+        Ok(())
+    })?;
+    timed("kernel objects", build_ebpf)?;
+    timed("lint: clippy, user side, without kernel objects", || {
+        let mut clippy = Command::new("cargo");
+        clippy.current_dir(workspace_root()).args([
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "probe-ebpf",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        for build in objects::BUILDS {
+            clippy.env(build.env, "/nonexistent/probe-ebpf");
+        }
+        cmd::run(&mut clippy)
+    })
 }

@@ -15,6 +15,19 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The cache of downloads kept across clones (pinned PyPI tools, kernel
+/// packages): `$XDG_CACHE_HOME/pressure-probe`, else
+/// `$HOME/.cache/pressure-probe`, else the workspace's `target/xtask/cache`.
+pub fn download_cache() -> PathBuf {
+    let home_cache = || std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache"));
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(home_cache)
+        .map(|dir| dir.join("pressure-probe"))
+        .unwrap_or_else(|| workspace_root().join("target/xtask/cache"))
+}
+
 /// Runs `command`, printing it first; an error names it and its exit status.
 pub fn run(command: &mut Command) -> Result<()> {
     eprintln!("xtask: running {}", describe(command));
@@ -25,6 +38,20 @@ pub fn run(command: &mut Command) -> Result<()> {
         bail!("{} failed ({status})", describe(command));
     }
     Ok(())
+}
+
+/// Runs `command`, printing it first, with its standard error shown; returns
+/// its standard output. An error names it and its exit status.
+pub fn run_for_output(command: &mut Command) -> Result<String> {
+    eprintln!("xtask: running {}", describe(command));
+    let out = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot start {}", describe(command)))?;
+    if !out.status.success() {
+        bail!("{} failed ({})", describe(command), out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs `command` quietly and returns its standard output, or `None` when it

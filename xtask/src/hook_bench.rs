@@ -69,9 +69,10 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
         bail!("--rounds must be at least 1");
     }
     build::build(false)?;
+    let workload = build::workload(false)?;
     let (_, pattern) = vm::kernel(KERNEL)?;
     let vmlinuz = vm::fetch_kernel(pattern)?;
-    let initrd = vm::build_initramfs(&guest_script(rounds), &[], &[])?;
+    let initrd = vm::build_initramfs(&guest_script(rounds), &[], &[], &workload)?;
     eprintln!(
         "xtask: hook-bench: kernel {KERNEL}, {rounds} rounds of {} configurations per workload",
         CONFIGS.len()

@@ -5,6 +5,7 @@
 
 mod bench;
 mod build;
+mod ci;
 mod cmd;
 mod cross;
 mod hook_bench;
@@ -14,10 +15,11 @@ mod object_check;
 mod packages;
 mod scale;
 mod setup;
+mod steps;
 mod test;
 mod vm;
 
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Instant};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -84,6 +86,19 @@ enum Command {
     },
     /// rustfmt check and clippy with warnings denied, kernel side included.
     Lint,
+    /// The landing check (what `.ci/run` runs): lint, `test`, and a guest
+    /// smoke on each vm-test kernel (`check` shows every signal, and one
+    /// short test per kernel-facing test binary compares its numbers with
+    /// the kernel's). Needs root. Ends with the time of every step.
+    Ci {
+        /// Everything instead: lint, the arm64 agent (run under QEMU user
+        /// mode), `test`, `loadtest --quick` and the whole kernel-facing
+        /// suite in every guest (`vm-test`). Run it before committing a
+        /// change to a kernel program, the loader, the offsets read from
+        /// BTF or the guests.
+        #[arg(long)]
+        full: bool,
+    },
     /// Run the kernel-facing integration tests on other kernels (Debian's
     /// 6.1 and 6.12 cloud kernels) under QEMU with software emulation.
     VmTest {
@@ -98,6 +113,10 @@ enum Command {
         /// threads migrate while they wait).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
         cpus: u32,
+        /// Only the guest smoke `ci` runs: `check`, then one short test per
+        /// kernel-facing test binary.
+        #[arg(long, conflicts_with_all = ["tests", "cpus"])]
+        smoke: bool,
     },
     /// Measure each signal's overhead against the bare system and the
     /// empty-hook floor (sched pipe for runq, a getppid loop and a one-byte
@@ -163,6 +182,19 @@ impl Command {
             Command::Run { .. } => with_build("run", &[("sudo", "sudo")]),
             Command::Test { .. } => with_build("test", packages::TEST),
             Command::Lint => with_build("lint", &[]),
+            Command::Ci { full: false } => {
+                with_build("ci", &[packages::TEST, packages::VM].concat())
+            }
+            Command::Ci { full: true } => with_build(
+                "ci",
+                &[
+                    packages::TEST,
+                    packages::VM,
+                    packages::LOADTEST,
+                    cross::programs(ci::ARM64)?.as_slice(),
+                ]
+                .concat(),
+            ),
             Command::VmTest { .. } | Command::HookBench { .. } => {
                 with_build("vm-test", packages::VM)
             }
@@ -174,8 +206,9 @@ impl Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let started = Instant::now();
     let provided = cli.command.programs().and_then(|programs| match programs {
-        Some((step, programs)) => packages::provide(step, &programs),
+        Some((step, programs)) => steps::timed("packages", || packages::provide(step, &programs)),
         None => Ok(()),
     });
     if let Err(err) = provided {
@@ -200,10 +233,17 @@ fn main() -> ExitCode {
         Command::Run { release, args } => build::run(release, &args),
         Command::Test { args } => test::test(&args),
         Command::Lint => build::lint(),
+        Command::Ci { full } => ci::ci(full),
+        Command::VmTest {
+            kernels,
+            smoke: true,
+            ..
+        } => vm::smoke(&kernels),
         Command::VmTest {
             kernels,
             tests,
             cpus,
+            smoke: false,
         } => vm::vm_test(&kernels, &tests, cpus),
         Command::Bench { scale, .. } if !scale.is_empty() => scale::scale(&scale),
         Command::Bench {
@@ -215,6 +255,7 @@ fn main() -> ExitCode {
         Command::HookBench { rounds } => hook_bench::hook_bench(rounds),
         Command::Loadtest { scenarios, quick } => loadtest::loadtest(&scenarios, quick),
     };
+    steps::report(started);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -262,11 +262,11 @@ pub fn apt_update() -> Result<()> {
     cmd::run(package_manager("apt-get").args(["update", "-q"]))
 }
 
-/// A Python virtual environment under `target/` with `packages` ((name,
-/// version) from PyPI), made or completed as needed. Returns its `bin`
-/// folder.
+/// A Python virtual environment in the download cache (kept across clones,
+/// like the Debian packages) with `packages` ((name, version) from PyPI),
+/// made or completed as needed. Returns its `bin` folder.
 pub fn ensure_python_tools(packages: &[(&str, &str)]) -> Result<PathBuf> {
-    let venv = workspace_root().join("target/xtask/venv");
+    let venv = cmd::download_cache().join("venv");
     let bin = venv.join("bin");
     if !bin.join("pip").is_file() {
         eprintln!(

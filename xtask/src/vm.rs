@@ -20,10 +20,14 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+use integration_tests::agent::CheckReport;
+
 use crate::{
-    build::{self, agent_binary, host_cargo},
+    build::{self, agent_binary},
     cmd::{self, output, workspace_root},
     packages,
+    steps::{self, timed},
+    test,
 };
 
 /// The kernels of the matrix: (name on the command line, package name pattern).
@@ -44,24 +48,109 @@ const KERNEL_TESTS: &[&str] = &[
     "memory",
 ];
 
+/// The guest smoke's test of each kernel test binary: a short one that
+/// compares its signal's numbers with the kernel's own accounting.
+const SMOKE_TESTS: &[(&str, &str)] = &[
+    // The programs' run time and count against the kernel's bpf_stats.
+    ("cli", "program_cost_matches_the_kernel"),
+    // Preemptions against the kernel's involuntary context switches.
+    ("runqueue", "preemptions_equal_involuntary_switches"),
+    // Calls per class, their sums between the workload's two clocks.
+    ("syscall", "reads_are_classed_by_what_they_read"),
+    // Accept-queue depth against ss, overflows against ListenOverflows.
+    ("tcp", "accept_queue_matches_ss_and_listen_overflows"),
+    // Response times between the server's and the client's clocks.
+    (
+        "dependency",
+        "response_times_per_remote_against_the_client_clock",
+    ),
+    // Real cgroups in the Kubernetes, Docker and systemd layouts, each
+    // labelled as made.
+    (
+        "identity",
+        "kubernetes_docker_and_systemd_layouts_are_labelled_exactly",
+    ),
+    // Reclaim stalls, OOM kills and PSI against memory.events and the
+    // cgroup's own pressure files.
+    ("memory", "reclaim_oom_kills_and_psi_against_the_kernel"),
+];
+
 /// Host tools the tests run inside the guest.
 const GUEST_TOOLS: &[&str] = &["/usr/sbin/ip", "/usr/bin/ss", "/usr/bin/setpriv"];
 
-/// How long one guest may run: a hung guest's bound, well above the
-/// suite's 25 minutes on a slow machine.
-const GUEST_TIMEOUT: Duration = Duration::from_secs(2400);
+/// How long a guest of the whole suite may run: a hung guest's bound, well
+/// above the suite's 26 minutes on a slow machine.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(2400);
+
+/// How long a smoke guest may run: a hung guest's bound, well above the
+/// smoke's few minutes.
+const SMOKE_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// One run of a test binary in the guest: all its tests, or one.
+struct GuestRun {
+    binary: &'static str,
+    only: Option<&'static str>,
+}
 
 /// Runs the test binaries `tests` (default: every kernel test) on each of
 /// `names` (default: every kernel of the matrix), in guests of `cpus` vCPUs.
 pub fn vm_test(names: &[String], tests: &[String], cpus: u32) -> Result<()> {
-    let selected = selected_tests(tests)?;
-    let kernels = kernels(names)?
+    let runs = selected_tests(tests)?
         .into_iter()
-        .map(|(name, pattern)| Ok((*name, fetch_kernel(pattern)?)))
-        .collect::<Result<Vec<_>>>()?;
-    build::build(false)?;
-    let vmlinuzes: Vec<PathBuf> = kernels.iter().map(|(_, v)| v.clone()).collect();
-    let initrd = build_initramfs(TEST_SCRIPT, &test_binaries(&selected)?, &vmlinuzes)?;
+        .map(|binary| GuestRun { binary, only: None })
+        .collect::<Vec<_>>();
+    run_guests("vm-test", names, &runs, cpus, SUITE_TIMEOUT)
+}
+
+/// The guest smoke: on each of `names` (default: every kernel of the
+/// matrix), `check` shows every signal available (or degraded by name) and
+/// each kernel test binary's smoke test passes.
+pub fn smoke(names: &[String]) -> Result<()> {
+    let runs = SMOKE_TESTS
+        .iter()
+        .map(|&(binary, test)| GuestRun {
+            binary,
+            only: Some(test),
+        })
+        .collect::<Vec<_>>();
+    run_guests("smoke", names, &runs, 2, SMOKE_TIMEOUT)
+}
+
+/// Boots a guest per kernel of `names` (default: all) that runs `runs`,
+/// as many at once as the host has CPUs, each a step `STEP KERNEL`.
+fn run_guests(
+    step: &str,
+    names: &[String],
+    runs: &[GuestRun],
+    cpus: u32,
+    timeout: Duration,
+) -> Result<()> {
+    let kernels = timed("kernel packages", || {
+        kernels(names)?
+            .into_iter()
+            .map(|(name, pattern)| Ok((*name, fetch_kernel(pattern)?)))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let binaries = test::build_all()?;
+    let initrd = timed("initramfs", || {
+        let tests = runs
+            .iter()
+            .map(|run| {
+                let binary = binaries
+                    .iter()
+                    .find(|b| b.is_integration() && b.name == run.binary)
+                    .with_context(|| format!("cargo built no test binary {}", run.binary))?;
+                Ok((run.binary.to_string(), binary.executable.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let vmlinuzes: Vec<PathBuf> = kernels.iter().map(|(_, v)| v.clone()).collect();
+        build_initramfs(
+            &guest_script(runs),
+            &tests,
+            &vmlinuzes,
+            &build::workload_binary(false),
+        )
+    })?;
     let smp = cpus.to_string();
     let machine = test_machine(&smp);
     // Each guest is one host thread (TCG): as many run at once as the host
@@ -73,9 +162,13 @@ pub fn vm_test(names: &[String], tests: &[String], cpus: u32) -> Result<()> {
             let guests: Vec<_> = batch
                 .iter()
                 .map(|(name, vmlinuz)| {
-                    let (initrd, machine, selected) = (&initrd, &machine, &selected);
+                    let (initrd, machine) = (&initrd, &machine);
                     scope.spawn(move || {
-                        run_guest(name, vmlinuz, initrd, machine, selected.len(), cpus)
+                        let started = Instant::now();
+                        let passed = run_guest(name, vmlinuz, initrd, machine, runs, cpus, timeout);
+                        let ok = matches!(passed, Ok(true));
+                        steps::record(format!("{step} {name}"), started.elapsed(), ok);
+                        passed
                     })
                 })
                 .collect();
@@ -91,25 +184,35 @@ pub fn vm_test(names: &[String], tests: &[String], cpus: u32) -> Result<()> {
         }
     }
     if !failed.is_empty() {
-        bail!("the suite failed on kernel(s) {}", failed.join(", "));
+        bail!("the guest {step} failed on kernel(s) {}", failed.join(", "));
     }
     Ok(())
 }
 
-/// Boots the test guest of kernel `name` and reports each test binary's
-/// status as it ends; whether all `tests` of them passed.
+/// Boots the test guest of kernel `name` and reports `check` and each test
+/// binary's status as it ends; whether `check` found every signal and all
+/// `runs` passed.
 fn run_guest(
     name: &str,
     vmlinuz: &Path,
     initrd: &Path,
     machine: &[&str],
-    tests: usize,
+    runs: &[GuestRun],
     cpus: u32,
+    timeout: Duration,
 ) -> Result<bool> {
     let started = Instant::now();
     let mut statuses = Vec::new();
-    let log = boot(vmlinuz, initrd, machine, GUEST_TIMEOUT, |line| {
-        if let Some(rest) = line.strip_prefix("VMTEST-STATUS ") {
+    let mut signals = None;
+    let log = boot(vmlinuz, initrd, machine, timeout, |line| {
+        if let Some(json) = line.strip_prefix("VMTEST-CHECK ") {
+            let found = signals_found(json);
+            match &found {
+                Ok(summary) => eprintln!("xtask: vm-test: {name}:   check: {summary}"),
+                Err(err) => eprintln!("xtask: vm-test: {name}:   check: FAILED: {err}"),
+            }
+            signals = Some(found.is_ok());
+        } else if let Some(rest) = line.strip_prefix("VMTEST-STATUS ") {
             let mut parts = rest.split_whitespace();
             let (test, status) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
             eprintln!(
@@ -119,8 +222,10 @@ fn run_guest(
             statuses.push(status == "0");
         }
     })?;
-    let passed =
-        log.contains("VMTEST-DONE") && statuses.len() == tests && statuses.iter().all(|ok| *ok);
+    let passed = signals == Some(true)
+        && log.contains("VMTEST-DONE")
+        && statuses.len() == runs.len()
+        && statuses.iter().all(|ok| *ok);
     let took = started.elapsed().as_secs();
     let log_file = save_log(name, &log)?;
     if passed {
@@ -133,6 +238,56 @@ fn run_guest(
         eprintln!("xtask: vm-test: kernel {name}: FAIL in {took} s; the guest's output:\n{log}");
     }
     Ok(passed)
+}
+
+/// What `check --format json` said of the signals: every signal available,
+/// some perhaps degraded (named, with what they lose); an error names any
+/// signal that is unavailable, or says why the probe cannot run.
+fn signals_found(json: &str) -> Result<String> {
+    let report = CheckReport::parse(json).map_err(anyhow::Error::msg)?;
+    if !report.can_run {
+        bail!("the probe cannot run: {json}");
+    }
+    let (mut available, mut degraded, mut unavailable) = (Vec::new(), Vec::new(), Vec::new());
+    for (item, verdict, detail) in &report.checks {
+        let Some(signal) = item.strip_prefix("signal ") else {
+            continue;
+        };
+        match verdict.as_str() {
+            "ok" => available.push(signal),
+            _ if detail.starts_with("degraded") => degraded.push(format!("{signal} ({detail})")),
+            _ => unavailable.push(format!("{signal} ({detail})")),
+        }
+    }
+    if !unavailable.is_empty() || available.is_empty() {
+        bail!(
+            "signals unavailable: {}; available: {}",
+            unavailable.join(", "),
+            available.join(", ")
+        );
+    }
+    let mut summary = format!("every signal available: {}", available.join(", "));
+    if !degraded.is_empty() {
+        summary.push_str(&format!("; degraded: {}", degraded.join(", ")));
+    }
+    Ok(summary)
+}
+
+/// The guest's test run: `check`, then each of `runs`, with its exit status.
+fn guest_script(runs: &[GuestRun]) -> String {
+    let mut script =
+        String::from("echo \"VMTEST-CHECK $(/bin/pressure-probe check --format json)\"\n");
+    for GuestRun { binary, only } in runs {
+        let only = only
+            .map(|test| format!(" --exact {test}"))
+            .unwrap_or_default();
+        script.push_str(&format!(
+            "echo \"VMTEST-RUN {binary}\"\ndeps/{binary} --test-threads=1{only}\n\
+             echo \"VMTEST-STATUS {binary} $?\"\n"
+        ));
+    }
+    script.push_str("echo VMTEST-DONE\n");
+    script
 }
 
 /// The kernel test binaries called `names` (default: all of them).
@@ -205,10 +360,10 @@ pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
             newest().with_context(|| format!("no kernel package matches {pattern}"))?
         }
     };
-    let dir = cache().join(&package);
+    let dir = cmd::download_cache().join("kernels").join(&package);
     let boot = dir.join("boot");
     if !boot.is_dir() {
-        let downloads = cache().join("downloads");
+        let downloads = cmd::download_cache().join("kernels/downloads");
         fs::create_dir_all(&downloads)?;
         eprintln!("xtask: vm-test: downloading {package}");
         let download = || {
@@ -253,40 +408,6 @@ fn version_key(name: &str) -> Vec<u64> {
         .collect()
 }
 
-/// The kernel-facing test binaries, built by `cargo test --no-run`.
-fn test_binaries(selected: &[&str]) -> Result<Vec<(String, PathBuf)>> {
-    let json = output(host_cargo().args([
-        "test",
-        "--package",
-        "integration-tests",
-        "--no-run",
-        "--message-format=json",
-    ]))
-    .context("cargo test --no-run failed")?;
-    let mut found = Vec::new();
-    for line in json.lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let name = message["target"]["name"].as_str().unwrap_or_default();
-        let kind = &message["target"]["kind"][0];
-        if let Some(exe) = message["executable"].as_str()
-            && kind == "test"
-            && selected.contains(&name)
-        {
-            found.push((name.to_string(), PathBuf::from(exe)));
-        }
-    }
-    if found.len() != selected.len() {
-        bail!(
-            "found {} of the {} kernel test binaries",
-            found.len(),
-            selected.len()
-        );
-    }
-    Ok(found)
-}
-
 /// Copies `from` to `root/to`, without debug info for our own binaries.
 fn install(from: &Path, root: &Path, to: &str, strip: bool) -> Result<()> {
     let dest = root.join(to.trim_start_matches('/'));
@@ -319,20 +440,21 @@ fn shared_libraries(binary: &Path) -> Result<BTreeSet<PathBuf>> {
 /// Builds the guest's initramfs, with the agent, the workload and `tests`
 /// (name, binary) under `/t/deps`, and the RAM-disk module of each of
 /// `kernels` (their vmlinuz, as `fetch_kernel` unpacked them); its `/init`
-/// sets the guest up and runs `script` (busybox sh) from `/t`.
+/// sets the guest up and runs `script` (busybox sh) from `/t`. The
+/// workload is the binary `workload`.
 pub fn build_initramfs(
     script: &str,
     tests: &[(String, PathBuf)],
     kernels: &[PathBuf],
+    workload: &Path,
 ) -> Result<PathBuf> {
     let root = cache().join("initramfs");
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root)?;
     let mut libraries = BTreeSet::new();
     install(&agent_binary(false), &root, "/bin/pressure-probe", true)?;
-    let workload = build::workload(false)?;
-    install(&workload, &root, "/t/pp-workload", true)?;
-    libraries.extend(shared_libraries(&workload)?);
+    install(workload, &root, "/t/pp-workload", true)?;
+    libraries.extend(shared_libraries(workload)?);
     libraries.extend(shared_libraries(&agent_binary(false))?);
     for (name, exe) in tests {
         libraries.extend(shared_libraries(exe)?);
@@ -469,16 +591,6 @@ cd /t
 poweroff -f
 "#;
 
-/// The test run: `check`, then each test binary, with its exit status.
-const TEST_SCRIPT: &str = r#"/bin/pressure-probe check
-for test in deps/*; do
-    echo "VMTEST-RUN ${test#deps/}"
-    "$test" --test-threads=1
-    echo "VMTEST-STATUS ${test#deps/} $?"
-done
-echo "VMTEST-DONE"
-"#;
-
 /// The test guest: `cpus` vCPUs on one host thread (multi-threaded TCG
 /// lets a vCPU run kernel text another is patching, tracepoint static
 /// keys, which crashed guests here).
@@ -576,6 +688,58 @@ mod tests {
         );
         assert_eq!(lines, ["booting"]);
         assert!(log.ends_with("(timed out)\n"), "{log}");
+    }
+
+    #[test]
+    fn the_smoke_runs_one_test_per_kernel_binary() {
+        let smoke: Vec<&str> = SMOKE_TESTS.iter().map(|(binary, _)| *binary).collect();
+        assert_eq!(smoke, KERNEL_TESTS);
+        let runs = [
+            GuestRun {
+                binary: "tcp",
+                only: Some("accept_queue_matches_ss_and_listen_overflows"),
+            },
+            GuestRun {
+                binary: "cli",
+                only: None,
+            },
+        ];
+        let script = guest_script(&runs);
+        assert!(script.starts_with("echo \"VMTEST-CHECK $(/bin/pressure-probe check"));
+        assert!(script.contains(
+            "deps/tcp --test-threads=1 --exact accept_queue_matches_ss_and_listen_overflows\n"
+        ));
+        assert!(script.contains("deps/cli --test-threads=1\necho \"VMTEST-STATUS cli $?\""));
+        assert!(script.ends_with("echo VMTEST-DONE\n"));
+        // Test names reach the shell unquoted.
+        for (_, test) in SMOKE_TESTS {
+            assert!(test.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+
+    #[test]
+    fn check_must_show_every_signal() {
+        let check = |checks: &str| format!(r#"{{"can_run": true, "checks": [{checks}]}}"#);
+        let ok = r#"{"item": "signal runq", "verdict": "ok", "detail": "available"}"#;
+        let degraded = r#"{"item": "signal tcp", "verdict": "info", "detail": "degraded: no fill"}, {"item": "signal tcp", "verdict": "ok", "detail": "available"}"#;
+        let missing =
+            r#"{"item": "signal memory", "verdict": "info", "detail": "unavailable: no hook"}"#;
+        assert_eq!(
+            signals_found(&check(ok)).unwrap(),
+            "every signal available: runq"
+        );
+        assert_eq!(
+            signals_found(&check(&format!("{ok}, {degraded}"))).unwrap(),
+            "every signal available: runq, tcp; degraded: tcp (degraded: no fill)"
+        );
+        let err = signals_found(&check(&format!("{ok}, {missing}"))).unwrap_err();
+        assert!(
+            err.to_string().contains("memory (unavailable: no hook)"),
+            "{err}"
+        );
+        assert!(signals_found(r#"{"can_run": false, "checks": []}"#).is_err());
+        assert!(signals_found(&check("")).is_err());
+        assert!(signals_found("not json").is_err());
     }
 
     #[test]
