@@ -21,12 +21,19 @@ pub fn timed<T>(name: impl Into<String>, step: impl FnOnce() -> Result<T>) -> Re
     result
 }
 
-/// Records a step that ran elsewhere (a guest's run, timed by its thread).
+/// Records a step that ran elsewhere (a guest's run, timed by its thread),
+/// and says at once that it ended.
 pub fn record(name: impl Into<String>, took: Duration, passed: bool) {
+    let name = name.into();
+    eprintln!(
+        "xtask: {name}: {} in {}",
+        if passed { "done" } else { "FAILED" },
+        minutes(took).trim_start()
+    );
     TIMED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .push((name.into(), took, passed));
+        .push((name, took, passed));
 }
 
 /// Prints one line per step in the order they ended, and the command's

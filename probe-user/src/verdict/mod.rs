@@ -12,7 +12,7 @@
 //! | --- | --- | --- |
 //! | CPU | time its threads waited for a CPU / window (summed over threads) | ≥ `cpu_wait_share` (0.1), with ≥ `min_events` waits |
 //! | accept queue | the fullest of: a listener's fill now, p95 of the fill at each queued connection | ≥ `accept_fill` (0.8), with ≥ `max(min_events, 20)` queued connections or the fill now; or any connection dropped |
-//! | dependency | the share of each remote endpoint's answers slower than `dependency_p95` (100 ms): its p95 is over the threshold when 5% or more are (the worst remote counts) | ≥ 5%, with ≥ `max(min_events, 20)` answers from it; or ≥ `min_events` failed connects to it |
+//! | dependency | the share of each remote endpoint's answers slower than `dependency_p95` (100 ms): its p95 is over the threshold when 5% or more are (the worst remote counts) | ≥ 5%, with ≥ `max(min_events, 20)` answers from it; or ≥ `min_events` failed connects to it (not to `other`, the remotes past `--max-remotes` summed) |
 //! | storage | the share of `sync` (fsync and friends), then `file_io` syscalls slower than `storage_p95` (50 ms) | ≥ 5%, with ≥ `max(min_events, 20)` calls of the class |
 //! | memory | time its threads stalled in reclaim / window, or PSI memory `some` / window, whichever is larger | ≥ `memory_stall_share` (0.05); or any OOM kill |
 //!
@@ -61,7 +61,7 @@ use std::fmt;
 use probe_common::syscall::SyscallClass;
 
 use crate::{
-    snapshot::SlowBounds,
+    snapshot::{SlowBounds, remotes::Remote},
     window::{
         Evidence,
         counters::{Latency, observations_for},
@@ -347,7 +347,12 @@ fn dependency(e: &Evidence, t: &Thresholds) -> Option<Finding> {
             } else {
                 slow_score(&r.response, t)
             };
-            let failing = if r.failures >= t.min_events { 2.0 } else { 0.0 };
+            // `other` is many remotes: its failures are none's `min_events`.
+            let failing = if r.failures >= t.min_events && r.remote != Remote::Other {
+                2.0
+            } else {
+                0.0
+            };
             over(
                 Bottleneck::Dependency,
                 slow.max(failing),

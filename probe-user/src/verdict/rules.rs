@@ -309,11 +309,12 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
     // per `by`, of the series matching `only` (all when empty): per
     // container for the score, per remote for the alert.
     let dependency_score = |by: &str, only: &str| {
-        // Abandoned connects (the caller gave up first) are no failures.
+        // Abandoned connects (the caller gave up first) are no failures;
+        // `other` is many remotes, whose failures are none's `min_events`.
         let failures = if only.is_empty() {
-            r#"{reason!="abandoned"}"#.to_string()
+            r#"{reason!="abandoned",remote!="other"}"#.to_string()
         } else {
-            format!(r#"{{reason!="abandoned",{only}}}"#)
+            format!(r#"{{reason!="abandoned",remote!="other",{only}}}"#)
         };
         let only = if only.is_empty() {
             String::new()

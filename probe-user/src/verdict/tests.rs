@@ -266,6 +266,32 @@ fn a_slow_or_failing_remote_is_a_dependency_named_by_its_address() {
     assert_eq!(verdict(refused).0, Bottleneck::Dependency);
 }
 
+/// `other` sums the remotes past `--max-remotes`: its failed connects are
+/// many remotes' (a scan of closed ports), never "failing connects to one
+/// remote". Its answers still count: each was an answer the container
+/// waited for.
+#[test]
+fn failed_connects_summed_in_other_are_no_failing_remote() {
+    let other = |responses: &[u64], failures| RemoteEvidence {
+        remote: Remote::Other,
+        ..remote(0, responses, failures)
+    };
+    let scan = Evidence {
+        remotes: vec![other(&[], 4089)],
+        ..quiet()
+    };
+    assert_eq!(verdict(scan).0, Bottleneck::None);
+    let slow = Evidence {
+        remotes: vec![other(&[200_000_000; 100], 0)],
+        ..quiet()
+    };
+    let (bottleneck, detail, _) = verdict(slow);
+    assert_eq!(
+        (bottleneck, detail.as_str()),
+        (Bottleneck::Dependency, "other")
+    );
+}
+
 /// `fast` calls of 1 ms and `slow` ones of `slow_ns` ns.
 fn mixed(fast: usize, slow: usize, slow_ns: u64) -> Vec<u64> {
     let mut values = vec![1_000_000; fast];
