@@ -247,10 +247,24 @@ impl Drop for Agent {
     }
 }
 
-/// Sends `signal` to `child` and waits for it to exit.
+/// How long an agent may take to exit after a signal before it is killed:
+/// a hung agent fails its test (its status says SIGKILL) instead of
+/// hanging it. An agent detaches and exits in well under a second.
+const EXIT_BOUND: Duration = Duration::from_secs(30);
+
+/// Sends `signal` to `child` and waits for it to exit, at most
+/// [`EXIT_BOUND`]; then kills it.
 fn signal_and_wait(mut child: Child, signal: i32) -> std::io::Result<ExitStatus> {
     // SAFETY: plain kill(2) on our own child, which has not been waited for.
     unsafe { libc::kill(child.id() as i32, signal) };
+    let deadline = Instant::now() + EXIT_BOUND;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill()?;
     child.wait()
 }
 

@@ -188,6 +188,9 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("--log-root missing", AgentWith(&["--log-root", "/nonexistent/pods"]), Survives("--log-root is not a folder")),
     ("--web-config missing", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{missing.yml}"]), Refused(1, &["cannot read the web configuration", "missing.yml"])),
     ("--web-config with a plaintext password", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{plaintext.yml}"]), Refused(1, &["not a bcrypt hash", "plaintext.yml"])),
+    ("--web-config is a FIFO", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{fifo}"]), Refused(1, &["cannot read the web configuration", "fifo is not a regular file"])),
+    ("--web-config is /dev/zero", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "/dev/zero"]), Refused(1, &["/dev/zero is not a regular file"])),
+    ("--web-config of 2 MiB", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{huge.yml}"]), Refused(1, &["huge.yml is over 1 MiB"])),
     ("--web-config with client certificates and no CA", Command(&["run", "--listen", "127.0.0.1:0", "--web-config", "{no-ca.yml}"]), Refused(1, &["needs client_ca_file", "no-ca.yml"])),
     // HTTP.
     ("POST", Request(b"POST /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), Answers(&[405])),
@@ -293,6 +296,7 @@ impl Scratch {
         fs::write(dir.join("garbage_btf"), garbage).unwrap();
         let vmlinux = fs::read("/sys/kernel/btf/vmlinux").unwrap();
         fs::write(dir.join("truncated_btf"), &vmlinux[..vmlinux.len() / 3]).unwrap();
+        fs::write(dir.join("huge.yml"), "#".repeat(2 << 20)).unwrap();
         fs::write(
             dir.join("plaintext.yml"),
             "basic_auth_users:\n  alice: secret\n",

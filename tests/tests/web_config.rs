@@ -195,3 +195,56 @@ fn client_certificates_are_verified() {
         );
     }
 }
+
+/// The web configuration swapped, while the agent runs, for a FIFO nobody
+/// writes, a link to `/dev/zero` and a 2 MiB file: each is refused at once
+/// (a FIFO is never opened for a blocking read, a device or a huge file is
+/// never read whole), the previous settings keep serving, memory does not
+/// grow by what it would take to read them (a read of `/dev/zero` grew the
+/// agent to 7 GB in 20 s), and SIGTERM still stops the agent.
+#[test]
+fn a_web_configuration_swapped_for_a_fifo_or_a_device_keeps_serving() {
+    let pki = Pki::new("swap");
+    let hash = bcrypt_hash("prometheus", "s3cret");
+    let config = pki.write(
+        "web.yml",
+        &format!("basic_auth_users:\n  prometheus: {hash}\n"),
+    );
+    let agent = Agent::start(&["--web-config", config.to_str().unwrap()]);
+    let url = format!("http://{}/metrics", agent.addr());
+    let scrape = || curl(&url, &["--user", "prometheus:s3cret"]);
+    assert_eq!(scrape().status, 200);
+    let resident_before = agent.status_kib("VmRSS");
+    let fifo = std::ffi::CString::new(config.to_str().unwrap()).unwrap();
+    let swaps: [(&str, &dyn Fn()); 3] = [
+        ("a FIFO", &|| {
+            fs::remove_file(&config).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        }),
+        ("a link to /dev/zero", &|| {
+            fs::remove_file(&config).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+        }),
+        ("a 2 MiB file", &|| {
+            fs::remove_file(&config).unwrap();
+            fs::write(&config, "#".repeat(2 << 20)).unwrap();
+        }),
+    ];
+    for (what, swap) in swaps {
+        swap();
+        let kept = scrape();
+        assert_eq!((kept.exit, kept.status), (0, 200), "{what}: {kept:?}");
+        let denied = curl(&url, &["--user", "prometheus:wrong"]);
+        assert_eq!(denied.status, 401, "{what}: the previous users still apply");
+    }
+    assert!(agent.logged("is not a regular file", Duration::from_secs(5)));
+    assert!(agent.logged("is over 1 MiB", Duration::from_secs(5)));
+    let resident_after = agent.status_kib("VmRSS");
+    assert!(
+        resident_after < resident_before + 65536,
+        "resident memory grew from {resident_before} to {resident_after} KiB"
+    );
+    let (status, _) = agent.stop_with(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0), "SIGTERM: {status}");
+}

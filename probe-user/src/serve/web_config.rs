@@ -14,6 +14,8 @@
 use std::{
     collections::BTreeMap,
     fs,
+    io::Read,
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
     time::SystemTime,
@@ -149,17 +151,45 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
         .and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
-/// Stamps `path` in `stamped`, then reads it.
-fn read_stamped(path: &Path, stamped: &mut Stamps) -> std::io::Result<Vec<u8>> {
+/// The largest file a web configuration reads (the file itself, or a
+/// certificate, key or CA it names): a real one is a few kB.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Stamps `path` in `stamped`, then reads it: a regular file of at most
+/// [`MAX_FILE_BYTES`], opened without blocking, so that a FIFO, a device
+/// (`/dev/zero`) or a huge file put in its place can neither stall the
+/// agent nor fill its memory.
+fn read_stamped(path: &Path, stamped: &mut Stamps) -> Result<Vec<u8>> {
     stamped.push((path.to_path_buf(), stamp(path)));
-    fs::read(path)
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        bail!(
+            "{} is over {} MiB: not a web configuration, certificate or key",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        );
+    }
+    Ok(bytes)
 }
 
 /// The PEM sections of type `T` in `path` (stamped in `stamped` first); an
 /// error for a file without one.
 fn read_pem<T: PemObject>(path: &Path, stamped: &mut Stamps) -> Result<Vec<T>> {
-    let pem =
-        read_stamped(path, stamped).with_context(|| format!("cannot read {}", path.display()))?;
+    let pem = read_stamped(path, stamped)?;
     let items = T::pem_slice_iter(&pem)
         .collect::<Result<Vec<T>, _>>()
         .with_context(|| format!("{}: not PEM", path.display()))?;
@@ -171,8 +201,7 @@ fn read_pem<T: PemObject>(path: &Path, stamped: &mut Stamps) -> Result<Vec<T>> {
 
 /// Reads the file and what it names, stamping each in `stamped` first.
 fn read(path: &Path, stamped: &mut Stamps) -> Result<Security> {
-    let text = read_stamped(path, stamped)
-        .with_context(|| format!("cannot read the web configuration {}", path.display()))?;
+    let text = read_stamped(path, stamped).context("cannot read the web configuration")?;
     let text =
         String::from_utf8(text).with_context(|| format!("{}: not UTF-8 text", path.display()))?;
     let file: WebConfigFile = if text.trim().is_empty() {
