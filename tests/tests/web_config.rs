@@ -2,10 +2,18 @@
 //! configuration format, checked with `curl` against certificates `openssl`
 //! made for the test and hashes `htpasswd` made.
 
-use std::{fs, time::Duration};
+use std::{
+    collections::BTreeMap,
+    fs,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use integration_tests::{
-    agent::{Agent, command},
+    agent::{Agent, command, http_get_with},
     tls::{Pki, bcrypt_hash, curl},
 };
 
@@ -247,4 +255,64 @@ fn a_web_configuration_swapped_for_a_fifo_or_a_device_keeps_serving() {
     );
     let (status, _) = agent.stop_with(libc::SIGTERM);
     assert_eq!(status.code(), Some(0), "SIGTERM: {status}");
+}
+
+/// `prometheus:s3cret`, and three wrong passwords of the same user, as
+/// `Authorization` headers.
+const RIGHT: &str = "Basic cHJvbWV0aGV1czpzM2NyZXQ=";
+const WRONG: [&str; 3] = [
+    "Basic cHJvbWV0aGV1czp3cm9uZy0x",
+    "Basic cHJvbWV0aGV1czp3cm9uZy0y",
+    "Basic cHJvbWV0aGV1czp3cm9uZy0z",
+];
+
+/// A scraper with a stale password floods the agent (32 threads
+/// repeating three wrong passwords) while a right password the agent has
+/// not seen yet arrives (a restart, a changed password, a new Prometheus
+/// replica): a wrong pair is checked once and refused at once after that,
+/// so the right password gets its check, and no answer to the flood is
+/// anything but 401. Before, every request waited for a check, the queue
+/// stayed full, and the right password was answered 401 unchecked.
+#[test]
+fn a_right_password_gets_through_a_flood_of_wrong_ones() {
+    let pki = Pki::new("flood");
+    let hash = bcrypt_hash("prometheus", "s3cret");
+    let config = pki.write(
+        "web.yml",
+        &format!("basic_auth_users:\n  prometheus: {hash}\n"),
+    );
+    let agent = Agent::start(&["--web-config", config.to_str().unwrap()]);
+    let addr = agent.addr();
+    let get = move |authorization: &str| {
+        http_get_with(addr, "/metrics", &[("Authorization", authorization)]).status
+    };
+    for wrong in WRONG {
+        assert_eq!(get(wrong), 401);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood: Vec<_> = (0..32)
+        .map(|thread| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut answers = BTreeMap::new();
+                let mut sent = 0;
+                while sent < 50 || !stop.load(Ordering::Relaxed) {
+                    *answers.entry(get(WRONG[(thread + sent) % 3])).or_insert(0) += 1;
+                    sent += 1;
+                }
+                answers
+            })
+        })
+        .collect();
+    let right: Vec<u16> = (0..10).map(|_| get(RIGHT)).collect();
+    stop.store(true, Ordering::Relaxed);
+    let mut answers = BTreeMap::new();
+    for thread in flood {
+        for (status, count) in thread.join().unwrap() {
+            *answers.entry(status).or_insert(0) += count;
+        }
+    }
+    eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
+    assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
+    assert_eq!(answers.keys().copied().collect::<Vec<_>>(), [401]);
 }

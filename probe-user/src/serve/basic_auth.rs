@@ -3,16 +3,22 @@
 //!
 //! A bcrypt check is meant to be slow (tens of milliseconds at cost 10), so
 //! it is bounded: one check runs at a time, off the async threads, and at
-//! most [`QUEUED`] requests wait for their turn; one more is answered 401 at
-//! once (a flood of wrong passwords takes one core and a handful of
-//! connections at most, and never the connection slots `/healthz` needs).
+//! most [`QUEUED`] requests wait for their turn; one more is answered 503
+//! at once, "busy", never 401: its password was not checked (a flood of
+//! wrong passwords takes one core and a handful of connections at most, and
+//! never the connection slots `/healthz` needs).
 //! A user's last good password is remembered (as an HMAC under a key made at
 //! start, never the password), so a scraper pays for its check once and
-//! never waits behind a flood. An unknown user is checked against a real
-//! hash too, so the answer's timing does not tell which users exist.
+//! never waits behind a flood. The last [`REFUSED`] wrong (user, password)
+//! pairs are remembered the same way and refused without a check, so a
+//! flood that repeats its passwords takes no turn from a right password not
+//! yet remembered (an agent's restart, a changed password, a new Prometheus
+//! replica). An unknown user is checked against a real hash too, so the
+//! answer's timing does not tell which users exist (a pair refused before
+//! is answered at once whether its user exists or not).
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::{
         Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -28,6 +34,21 @@ use tokio::sync::Semaphore;
 /// Requests that may wait for a bcrypt check; more are refused at once.
 const QUEUED: usize = 4;
 
+/// Wrong (user, password) pairs remembered; past it, the oldest half is
+/// forgotten.
+const REFUSED: usize = 4096;
+
+/// What a request's credentials come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A user with the right password.
+    Allowed,
+    /// No credentials, an unknown user or a wrong password.
+    Denied,
+    /// Not checked: too many requests wait for a check (answer 503).
+    Busy,
+}
+
 /// One bcrypt check at a time, in the whole process.
 static BCRYPT: Semaphore = Semaphore::const_new(1);
 
@@ -41,6 +62,30 @@ pub struct BasicAuth {
     key: hmac::Key,
     /// Per user, the HMAC of the last password its hash accepted.
     accepted: Mutex<HashMap<String, hmac::Tag>>,
+    /// HMACs of wrong `user:password` pairs.
+    refused: Mutex<Refused>,
+}
+
+/// Wrong pairs' HMACs, a set to look them up and a queue to forget the
+/// oldest.
+#[derive(Default)]
+struct Refused {
+    tags: HashSet<Vec<u8>>,
+    oldest_first: VecDeque<Vec<u8>>,
+}
+
+impl Refused {
+    /// Remembers `tag`, forgetting the oldest half when [`REFUSED`] are.
+    fn insert(&mut self, tag: Vec<u8>) {
+        if self.oldest_first.len() >= REFUSED {
+            for old in self.oldest_first.drain(..REFUSED / 2) {
+                self.tags.remove(&old);
+            }
+        }
+        if self.tags.insert(tag.clone()) {
+            self.oldest_first.push_back(tag);
+        }
+    }
 }
 
 impl BasicAuth {
@@ -68,6 +113,7 @@ impl BasicAuth {
             users,
             key,
             accepted: Mutex::default(),
+            refused: Mutex::default(),
         })
     }
 
@@ -77,17 +123,17 @@ impl BasicAuth {
     }
 
     /// Whether the `Authorization` header names a user with the right
-    /// password.
-    pub async fn allows(&self, authorization: Option<&HeaderValue>) -> bool {
+    /// password, or cannot be checked now.
+    pub async fn allows(&self, authorization: Option<&HeaderValue>) -> Access {
         let Some((user, password)) = authorization.and_then(credentials) else {
-            return false;
+            return Access::Denied;
         };
         // An unknown user is checked against some real hash, and fails.
         let (known, hash) = match self.users.get(&user) {
             Some(hash) => (true, hash.clone()),
             None => match self.users.values().next() {
                 Some(hash) => (false, hash.clone()),
-                None => return false,
+                None => return Access::Denied,
             },
         };
         let remembered = self
@@ -98,23 +144,43 @@ impl BasicAuth {
         if let Some(tag) = remembered
             && hmac::verify(&self.key, password.as_bytes(), tag.as_ref()).is_ok()
         {
-            return known;
+            return if known {
+                Access::Allowed
+            } else {
+                Access::Denied
+            };
         }
-        let matches = verify_in_turn(password.clone(), hash).await;
-        if matches
-            && known
-            && let Ok(mut accepted) = self.accepted.lock()
+        // `user:password` cannot be another pair's: a user has no ':'.
+        let pair = hmac::sign(&self.key, format!("{user}:{password}").as_bytes())
+            .as_ref()
+            .to_vec();
+        if self
+            .refused
+            .lock()
+            .is_ok_and(|refused| refused.tags.contains(&pair))
         {
-            accepted.insert(user, hmac::sign(&self.key, password.as_bytes()));
+            return Access::Denied;
         }
-        matches && known
+        let Some(matches) = verify_in_turn(password.clone(), hash).await else {
+            return Access::Busy;
+        };
+        if matches && known {
+            if let Ok(mut accepted) = self.accepted.lock() {
+                accepted.insert(user, hmac::sign(&self.key, password.as_bytes()));
+            }
+            return Access::Allowed;
+        }
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.insert(pair);
+        }
+        Access::Denied
     }
 }
 
 /// A bcrypt check in its turn, on a blocking thread that holds the turn
-/// until it is done (even if the request is gone); false at once when
+/// until it is done (even if the request is gone); none at once when
 /// [`QUEUED`] requests already wait.
-async fn verify_in_turn(password: String, hash: String) -> bool {
+async fn verify_in_turn(password: String, hash: String) -> Option<bool> {
     struct Waiting;
     impl Drop for Waiting {
         fn drop(&mut self) {
@@ -123,18 +189,18 @@ async fn verify_in_turn(password: String, hash: String) -> bool {
     }
     if WAITING.fetch_add(1, Ordering::Relaxed) > QUEUED {
         WAITING.fetch_sub(1, Ordering::Relaxed);
-        return false;
+        return None;
     }
     let waiting = Waiting;
     let Ok(turn) = BCRYPT.acquire().await else {
-        return false;
+        return None;
     };
     let check = tokio::task::spawn_blocking(move || {
         let _turn = turn;
         let _waiting = waiting;
         bcrypt::verify(password, &hash).unwrap_or(false)
     });
-    check.await.unwrap_or(false)
+    Some(check.await.unwrap_or(false))
 }
 
 /// The user and password of a `Basic` authorization header.
@@ -162,29 +228,82 @@ mod tests {
     async fn right_and_wrong_credentials() {
         let hash = bcrypt::hash("s3cret:with:colons", 4).unwrap();
         let auth = BasicAuth::new([("alice".to_owned(), hash)].into()).unwrap();
+        let allows = async |header: Option<&HeaderValue>| auth.allows(header).await;
         for _ in 0..2 {
             // The second time from what was remembered.
-            assert!(
-                auth.allows(Some(&header("alice", "s3cret:with:colons")))
-                    .await
+            assert_eq!(
+                allows(Some(&header("alice", "s3cret:with:colons"))).await,
+                Access::Allowed
             );
-            assert!(!auth.allows(Some(&header("alice", "wrong"))).await);
-            assert!(
-                !auth
-                    .allows(Some(&header("bob", "s3cret:with:colons")))
-                    .await
+            assert_eq!(
+                allows(Some(&header("alice", "wrong"))).await,
+                Access::Denied
+            );
+            assert_eq!(
+                allows(Some(&header("bob", "s3cret:with:colons"))).await,
+                Access::Denied
             );
         }
-        assert!(!auth.allows(None).await);
-        assert!(
-            !auth
-                .allows(Some(&HeaderValue::from_static("Bearer abc")))
-                .await
+        assert_eq!(allows(None).await, Access::Denied);
+        assert_eq!(
+            allows(Some(&HeaderValue::from_static("Bearer abc"))).await,
+            Access::Denied
         );
+        assert_eq!(
+            allows(Some(&HeaderValue::from_static("Basic !!!"))).await,
+            Access::Denied
+        );
+    }
+
+    /// A wrong pair is refused the second time without a bcrypt check:
+    /// even with every check's turn taken, it is refused at once (401, not
+    /// 503), while a pair never seen must wait for its turn.
+    #[tokio::test]
+    async fn a_wrong_password_once_refused_takes_no_turn() {
+        let hash = bcrypt::hash("right", 4).unwrap();
+        let auth = BasicAuth::new([("alice".to_owned(), hash)].into()).unwrap();
+        let wrong = header("alice", "wrong");
+        assert_eq!(auth.allows(Some(&wrong)).await, Access::Denied);
+        let held = BCRYPT.acquire().await.unwrap();
+        let repeated = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            auth.allows(Some(&wrong)),
+        )
+        .await;
+        assert_eq!(repeated, Ok(Access::Denied));
+        let unseen = header("alice", "another");
+        let waiting = auth.allows(Some(&unseen));
+        tokio::pin!(waiting);
+        assert!(poll_once(waiting.as_mut()).await.is_none());
+        drop(held);
+        assert_eq!(waiting.await, Access::Denied);
+    }
+
+    /// Polls `future` once: its output if it is ready.
+    async fn poll_once<F: std::future::Future + Unpin>(future: F) -> Option<F::Output> {
+        let mut future = future;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut future).poll(cx) {
+                std::task::Poll::Ready(output) => Some(output),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
+    }
+
+    #[test]
+    fn refused_pairs_are_bounded() {
+        let mut refused = Refused::default();
+        for n in 0..REFUSED as u32 + 10 {
+            refused.insert(n.to_le_bytes().to_vec());
+        }
+        assert_eq!(refused.tags.len(), refused.oldest_first.len());
+        assert!(refused.tags.len() <= REFUSED);
+        assert!(!refused.tags.contains(0u32.to_le_bytes().as_slice()));
         assert!(
-            !auth
-                .allows(Some(&HeaderValue::from_static("Basic !!!")))
-                .await
+            refused
+                .tags
+                .contains((REFUSED as u32 + 9).to_le_bytes().as_slice())
         );
     }
 

@@ -30,7 +30,7 @@ pub use web_config::WebConfig;
 use crate::{
     export::Format,
     sampler::{Health, Latest, panic_message},
-    serve::web_config::Security,
+    serve::{basic_auth::Access, web_config::Security},
 };
 
 /// Binds `addr`, with an error that says what to do.
@@ -131,21 +131,35 @@ async fn authenticate(request: Request, next: Next) -> Response {
         .extensions()
         .get::<Arc<Security>>()
         .and_then(|security| security.basic_auth.as_ref());
-    if let Some(auth) = auth
-        && request.uri().path() != "/healthz"
-        && !auth
-            .allows(request.headers().get(header::AUTHORIZATION))
-            .await
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                "Basic realm=\"pressure-probe\", charset=\"UTF-8\"",
-            )],
-            "401 Unauthorized\n",
-        )
-            .into_response();
+    let access = match auth {
+        Some(auth) if request.uri().path() != "/healthz" => {
+            auth.allows(request.headers().get(header::AUTHORIZATION))
+                .await
+        }
+        _ => Access::Allowed,
+    };
+    match access {
+        Access::Allowed => {}
+        Access::Denied => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    "Basic realm=\"pressure-probe\", charset=\"UTF-8\"",
+                )],
+                "401 Unauthorized\n",
+            )
+                .into_response();
+        }
+        // Its password was not checked: say so, not that it is wrong.
+        Access::Busy => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                "503 Service Unavailable: too many password checks wait; try again\n",
+            )
+                .into_response();
+        }
     }
     next.run(request).await
 }
