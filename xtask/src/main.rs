@@ -106,7 +106,7 @@ enum Command {
         #[arg(long = "kernel", value_name = "NAME")]
         kernels: Vec<String>,
         /// Test binaries to run (cli, runqueue, syscall, tcp, dependency,
-        /// identity, memory); default all.
+        /// identity, memory, production); default all.
         #[arg(long = "test", value_name = "NAME")]
         tests: Vec<String>,
         /// The guest's vCPUs (more CPUs than a container has threads: its

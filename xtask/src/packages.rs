@@ -100,6 +100,13 @@ pub const VM: &[Requirement] = &[
     ("/usr/sbin/ip", "iproute2"),
     ("/usr/bin/ss", "iproute2"),
     ("/usr/bin/setpriv", "util-linux"),
+    // The production-shape tests' software, copied into the guest.
+    ("cp", "coreutils"),
+    ("/usr/bin/redis-server", "redis-server"),
+    ("/usr/bin/redis-cli", "redis-tools"),
+    ("/usr/bin/curl", "curl"),
+    ("/usr/bin/openssl", "openssl"),
+    ("/usr/bin/python3", "python3"),
 ];
 
 /// What the load test runs.

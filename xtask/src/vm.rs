@@ -46,6 +46,22 @@ const KERNEL_TESTS: &[&str] = &[
     "dependency",
     "identity",
     "memory",
+    PRODUCTION,
+];
+
+/// The production-shape tests: real software from Debian (Redis, curl,
+/// OpenSSL, Python with its standard library and the h2 package). The
+/// whole suite runs them in the guests; the smoke does not (they prove the
+/// verdict, not a signal's numbers).
+const PRODUCTION: &str = "production";
+
+/// What the production-shape tests run in the guest.
+const PRODUCTION_TOOLS: &[&str] = &[
+    "/usr/bin/redis-server",
+    "/usr/bin/redis-cli",
+    "/usr/bin/curl",
+    "/usr/bin/openssl",
+    "/usr/bin/python3",
 ];
 
 /// The guest smoke's test of each kernel test binary: a short one that
@@ -460,6 +476,9 @@ pub fn build_initramfs(
         libraries.extend(shared_libraries(exe)?);
         install(exe, &root, &format!("/t/deps/{name}"), true)?;
     }
+    if tests.iter().any(|(name, _)| name == PRODUCTION) {
+        libraries.extend(install_production_software(&root)?);
+    }
     for tool in GUEST_TOOLS {
         libraries.extend(shared_libraries(Path::new(tool))?);
         install(
@@ -488,6 +507,58 @@ pub fn build_initramfs(
     let initrd = cache().join("initramfs.cpio.gz");
     pack_initramfs(&root, &initrd)?;
     Ok(initrd)
+}
+
+/// Copies into `root` what the production-shape tests run: the programs of
+/// [`PRODUCTION_TOOLS`], Python's standard library (its tests left out),
+/// the h2 package from the tests' virtual environment, OpenSSL's
+/// configuration and the tests' Python scripts (at the path the test
+/// binaries were built with). Returns the shared libraries they load.
+fn install_production_software(root: &Path) -> Result<BTreeSet<PathBuf>> {
+    let mut libraries = BTreeSet::new();
+    for tool in PRODUCTION_TOOLS {
+        libraries.extend(shared_libraries(Path::new(tool))?);
+        install(Path::new(tool), root, tool, false)?;
+    }
+    let stdlib = find_file(Path::new("/usr/lib"), "python3.")?;
+    copy_tree(&stdlib, root)?;
+    let _ = fs::remove_dir_all(root.join(stdlib.strip_prefix("/")?).join("test"));
+    for module in fs::read_dir(stdlib.join("lib-dynload"))? {
+        libraries.extend(shared_libraries(&module?.path())?);
+    }
+    let python_tools = packages::ensure_python_tools(packages::TEST_PYTHON)?;
+    let site = python_tools
+        .parent()
+        .context("the virtual environment has no root")?
+        .join("lib")
+        .join(stdlib.file_name().context("no Python version")?)
+        .join("site-packages");
+    let dist = root.join("usr/lib/python3/dist-packages");
+    fs::create_dir_all(&dist)?;
+    for package in ["h2", "hpack", "hyperframe"] {
+        cmd::run(
+            Command::new("cp")
+                .arg("-a")
+                .arg(site.join(package))
+                .arg(&dist),
+        )?;
+    }
+    copy_tree(Path::new("/usr/lib/ssl"), root)?;
+    install(
+        Path::new("/etc/ssl/openssl.cnf"),
+        root,
+        "/etc/ssl/openssl.cnf",
+        false,
+    )?;
+    copy_tree(&workspace_root().join("tests/python"), root)?;
+    Ok(libraries)
+}
+
+/// Copies the folder `from` to the same path below `root`.
+fn copy_tree(from: &Path, root: &Path) -> Result<()> {
+    let to = root.join(from.strip_prefix("/")?);
+    fs::create_dir_all(to.parent().context("a folder without a parent")?)?;
+    cmd::run(Command::new("cp").arg("-a").arg(from).arg(&to))
 }
 
 /// Copies the `brd` (RAM disk) module of the kernel of `vmlinuz` to
@@ -693,7 +764,12 @@ mod tests {
     #[test]
     fn the_smoke_runs_one_test_per_kernel_binary() {
         let smoke: Vec<&str> = SMOKE_TESTS.iter().map(|(binary, _)| *binary).collect();
-        assert_eq!(smoke, KERNEL_TESTS);
+        let kernel: Vec<&str> = KERNEL_TESTS
+            .iter()
+            .copied()
+            .filter(|t| *t != PRODUCTION)
+            .collect();
+        assert_eq!(smoke, kernel);
         let runs = [
             GuestRun {
                 binary: "tcp",
