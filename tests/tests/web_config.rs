@@ -204,6 +204,19 @@ fn client_certificates_are_verified() {
     }
 }
 
+/// An agent whose web configuration (`web.yml` in the returned folder) asks
+/// for user `prometheus`, password `s3cret`, without TLS.
+fn password_only_agent(name: &str) -> (Pki, std::path::PathBuf, Agent) {
+    let pki = Pki::new(name);
+    let hash = bcrypt_hash("prometheus", "s3cret");
+    let config = pki.write(
+        "web.yml",
+        &format!("basic_auth_users:\n  prometheus: {hash}\n"),
+    );
+    let agent = Agent::start(&["--web-config", config.to_str().unwrap()]);
+    (pki, config, agent)
+}
+
 /// The web configuration swapped, while the agent runs, for a FIFO nobody
 /// writes, a link to `/dev/zero` and a 2 MiB file: each is refused at once
 /// (a FIFO is never opened for a blocking read, a device or a huge file is
@@ -212,13 +225,7 @@ fn client_certificates_are_verified() {
 /// agent to 7 GB in 20 s), and SIGTERM still stops the agent.
 #[test]
 fn a_web_configuration_swapped_for_a_fifo_or_a_device_keeps_serving() {
-    let pki = Pki::new("swap");
-    let hash = bcrypt_hash("prometheus", "s3cret");
-    let config = pki.write(
-        "web.yml",
-        &format!("basic_auth_users:\n  prometheus: {hash}\n"),
-    );
-    let agent = Agent::start(&["--web-config", config.to_str().unwrap()]);
+    let (_pki, config, agent) = password_only_agent("swap");
     let url = format!("http://{}/metrics", agent.addr());
     let scrape = || curl(&url, &["--user", "prometheus:s3cret"]);
     assert_eq!(scrape().status, 200);
@@ -275,13 +282,7 @@ const WRONG: [&str; 3] = [
 /// stayed full, and the right password was answered 401 unchecked.
 #[test]
 fn a_right_password_gets_through_a_flood_of_wrong_ones() {
-    let pki = Pki::new("flood");
-    let hash = bcrypt_hash("prometheus", "s3cret");
-    let config = pki.write(
-        "web.yml",
-        &format!("basic_auth_users:\n  prometheus: {hash}\n"),
-    );
-    let agent = Agent::start(&["--web-config", config.to_str().unwrap()]);
+    let (_pki, _, agent) = password_only_agent("flood");
     let addr = agent.addr();
     let get = move |authorization: &str| {
         http_get_with(addr, "/metrics", &[("Authorization", authorization)]).status

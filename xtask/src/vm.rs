@@ -520,7 +520,16 @@ fn install_production_software(root: &Path) -> Result<BTreeSet<PathBuf>> {
         libraries.extend(shared_libraries(Path::new(tool))?);
         install(Path::new(tool), root, tool, false)?;
     }
-    let stdlib = find_file(Path::new("/usr/lib"), "python3.")?;
+    // The standard library of the python3 copied, not whichever
+    // /usr/lib/python3.* a directory listing gives first.
+    let stdlib = PathBuf::from(
+        output(Command::new("/usr/bin/python3").args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('stdlib'))",
+        ]))
+        .context("python3 does not say where its standard library is")?
+        .trim(),
+    );
     copy_tree(&stdlib, root)?;
     let _ = fs::remove_dir_all(root.join(stdlib.strip_prefix("/")?).join("test"));
     for module in fs::read_dir(stdlib.join("lib-dynload"))? {
