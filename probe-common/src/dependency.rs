@@ -125,40 +125,117 @@ pub mod request {
     /// The `reason` label of the untimed kinds (by kind; `TIMED` has none).
     pub const UNTIMED_LABELS: [&str; COUNT] = ["", "long_poll", "handshake", "multiplexed"];
 
-    /// A word of up to 16 bytes, packed little-endian into two `u64`s: the
-    /// kernel programs compare words as integers, never as bytes in memory
-    /// (they cannot index constant data), and have no 128-bit shifts.
+    /// Up to 16 bytes, packed little-endian into two `u64`s: the kernel
+    /// programs compare bytes as integers, never as bytes in memory (they
+    /// cannot index constant data), and have no 128-bit shifts.
     type Word = (u64, u64);
 
-    /// `word`, packed as [`word_at`] reads one.
-    const fn pack(word: &[u8]) -> Word {
-        let mut packed = (0u64, 0u64);
-        let mut i = 0;
-        while i < word.len() && i < 16 {
-            if i < 8 {
-                packed.0 |= (word[i] as u64) << (8 * i);
-            } else {
-                packed.1 |= (word[i] as u64) << (8 * (i - 8));
-            }
-            i += 1;
-        }
-        packed
+    /// Bytes a window of the payload is matched against: letters in either
+    /// case, any other byte exactly. The match is a few integer operations
+    /// and one comparison, with no branch on the bytes: a classifier that
+    /// branched on each byte made the verifier walk hundreds of thousands
+    /// of paths (past its limit of a million instructions on 6.1).
+    #[derive(Clone, Copy)]
+    struct Pattern {
+        value: Word,
+        mask: Word,
     }
 
-    /// Redis commands that block until there is something to answer.
-    const BLPOP: Word = pack(b"BLPOP");
-    const BRPOP: Word = pack(b"BRPOP");
-    const BLMOVE: Word = pack(b"BLMOVE");
-    const BLMPOP: Word = pack(b"BLMPOP");
-    const BRPOPLPUSH: Word = pack(b"BRPOPLPUSH");
-    const BZPOPMIN: Word = pack(b"BZPOPMIN");
-    const BZPOPMAX: Word = pack(b"BZPOPMAX");
-    const BZMPOP: Word = pack(b"BZMPOP");
-    const WAIT: Word = pack(b"WAIT");
-    const WAITAOF: Word = pack(b"WAITAOF");
-    /// Redis' stream read, which blocks when given `BLOCK`.
-    const XREAD: Word = pack(b"XREAD");
-    const BLOCK: Word = pack(b"BLOCK");
+    impl Pattern {
+        /// `text` (at most 16 bytes), letters in either case.
+        const fn new(text: &[u8]) -> Self {
+            let (mut value, mut mask) = ((0u64, 0u64), (0u64, 0u64));
+            let mut i = 0;
+            while i < text.len() && i < 16 {
+                let c = text[i];
+                let (v, m) = if c.is_ascii_alphabetic() {
+                    ((c & !CASE) as u64, !CASE as u64)
+                } else {
+                    (c as u64, 0xff)
+                };
+                if i < 8 {
+                    value.0 |= v << (8 * i);
+                    mask.0 |= m << (8 * i);
+                } else {
+                    value.1 |= v << (8 * (i - 8));
+                    mask.1 |= m << (8 * (i - 8));
+                }
+                i += 1;
+            }
+            Self { value, mask }
+        }
+
+        /// Whether `window` starts with this pattern.
+        #[inline(always)]
+        fn starts(self, window: Word) -> bool {
+            ((window.0 & self.mask.0) ^ self.value.0) | ((window.1 & self.mask.1) ^ self.value.1)
+                == 0
+        }
+    }
+
+    /// The bit that tells a lowercase ASCII letter from its uppercase.
+    const CASE: u8 = 0x20;
+
+    /// Redis commands that block until there is something to answer, each
+    /// followed by what ends a command's name: RESP's `\r`, or an inline
+    /// command's space.
+    const BLOCKING: [&[u8]; 10] = [
+        b"BLPOP",
+        b"BRPOP",
+        b"BLMOVE",
+        b"BLMPOP",
+        b"BRPOPLPUSH",
+        b"BZPOPMIN",
+        b"BZPOPMAX",
+        b"BZMPOP",
+        b"WAIT",
+        b"WAITAOF",
+    ];
+
+    /// `name` followed by `end`, as a pattern (at most 15 bytes of name).
+    const fn named(name: &[u8], end: u8) -> Pattern {
+        let mut text = [0u8; 16];
+        let mut i = 0;
+        while i < name.len() && i < 15 {
+            text[i] = name[i];
+            i += 1;
+        }
+        text[i] = end;
+        let mut pattern = Pattern::new(&text);
+        // Only `name` and `end` are compared.
+        let bytes = i + 1;
+        if bytes < 8 {
+            pattern.mask.0 &= (1 << (8 * bytes)) - 1;
+            pattern.mask.1 = 0;
+        } else if bytes < 16 {
+            pattern.mask.1 &= (1 << (8 * (bytes - 8))) - 1;
+        }
+        pattern.value.0 &= pattern.mask.0;
+        pattern.value.1 &= pattern.mask.1;
+        pattern
+    }
+
+    /// The blocking commands as RESP names (`NAME\r`) and as inline ones
+    /// (`NAME `).
+    const BLOCKING_RESP: [Pattern; 10] = patterns(b'\r');
+    const BLOCKING_INLINE: [Pattern; 10] = patterns(b' ');
+
+    const fn patterns(end: u8) -> [Pattern; 10] {
+        let mut out = [Pattern::new(b""); 10];
+        let mut i = 0;
+        while i < 10 {
+            out[i] = named(BLOCKING[i], end);
+            i += 1;
+        }
+        out
+    }
+
+    /// Redis' stream read, which blocks when `BLOCK` comes next (RESP, and
+    /// inline).
+    const XREAD_RESP: Pattern = named(b"XREAD", b'\r');
+    const XREAD_INLINE: Pattern = named(b"XREAD", b' ');
+    const BLOCK_RESP: Pattern = Pattern::new(b"\r\n$5\r\nBLOCK\r");
+    const BLOCK_INLINE: Pattern = Pattern::new(b" BLOCK ");
 
     /// Byte `i` of the first `len` of `bytes`, 0 past them: never a
     /// bounds check that could panic (the kernel programs cannot).
@@ -167,58 +244,80 @@ pub mod request {
         if i < len && i < PEEK { bytes[i] } else { 0 }
     }
 
-    /// The word at `at`, uppercased and packed as [`pack`] does (its
-    /// letters and digits up to the next other byte), and its length;
-    /// `(0, 0)` if it is longer than 16 bytes.
+    /// The 16 bytes of `bytes` from `at`, packed as [`Pattern`]s are; those
+    /// past the first `len` are zero.
     #[inline(always)]
-    fn word_at(bytes: &[u8; PEEK], len: usize, at: usize) -> (Word, usize) {
-        let mut packed = (0u64, 0u64);
+    fn window(bytes: &[u8; PEEK], len: usize, at: usize) -> Word {
+        let (mut low, mut high) = (0u64, 0u64);
         let mut i = 0;
-        while i < 16 {
-            let c = byte(bytes, len, at + i);
-            if !c.is_ascii_alphanumeric() {
-                return (packed, i);
-            }
-            let c = u64::from(c.to_ascii_uppercase());
-            if i < 8 {
-                packed.0 |= c << (8 * i);
+        while i < 8 {
+            let at = (at + i) % PEEK;
+            low |= u64::from(bytes[at]) << (8 * i);
+            high |= u64::from(bytes[(at + 8) % PEEK]) << (8 * i);
+            i += 1;
+        }
+        let kept = len.saturating_sub(at);
+        let keep = |n: usize| {
+            if n >= 8 {
+                u64::MAX
             } else {
-                packed.1 |= c << (8 * (i - 8));
+                (1u64 << (8 * n)) - 1
             }
-            i += 1;
-        }
-        if byte(bytes, len, at + 16).is_ascii_alphanumeric() {
-            ((0, 0), 0)
+        };
+        (low & keep(kept), high & keep(kept.saturating_sub(8)))
+    }
+
+    /// How many digits (at most three) `bytes` has at `at`.
+    #[inline(always)]
+    fn digits(bytes: &[u8; PEEK], len: usize, at: usize) -> usize {
+        let digit = |i| byte(bytes, len, i).is_ascii_digit();
+        if !digit(at) {
+            0
+        } else if !digit(at + 1) {
+            1
+        } else if !digit(at + 2) {
+            2
         } else {
-            (packed, 16)
+            3
         }
     }
 
-    /// Past at most three digits and a CRLF at `at`, if they are there.
+    /// Where the name of a RESP command (`*N\r\n$L\r\nNAME`) starts, if
+    /// `bytes` starts one.
     #[inline(always)]
-    fn past_number(bytes: &[u8; PEEK], len: usize, at: usize) -> Option<usize> {
-        let mut i = at;
-        while i < at + 3 && byte(bytes, len, i).is_ascii_digit() {
-            i += 1;
-        }
-        (i > at && byte(bytes, len, i) == b'\r' && byte(bytes, len, i + 1) == b'\n')
-            .then_some(i + 2)
-    }
-
-    /// Where the argument after the one that ends at `at` starts: RESP's
-    /// `\r\n$L\r\n` (`resp`), or an inline command's space.
-    #[inline(always)]
-    fn next_argument(bytes: &[u8; PEEK], len: usize, at: usize, resp: bool) -> Option<usize> {
-        if !resp {
-            return (byte(bytes, len, at) == b' ').then_some(at + 1);
-        }
-        if byte(bytes, len, at) != b'\r'
-            || byte(bytes, len, at + 1) != b'\n'
-            || byte(bytes, len, at + 2) != b'$'
-        {
+    fn resp_name(bytes: &[u8; PEEK], len: usize) -> Option<usize> {
+        let b = |i| byte(bytes, len, i);
+        let count = digits(bytes, len, 1);
+        let at = 1 + count;
+        if count == 0 || b(at) != b'\r' || b(at + 1) != b'\n' || b(at + 2) != b'$' {
             return None;
         }
-        past_number(bytes, len, at + 3)
+        let length = digits(bytes, len, at + 3);
+        let at = at + 3 + length;
+        if length == 0 || length > 2 || b(at) != b'\r' || b(at + 1) != b'\n' {
+            return None;
+        }
+        Some(at + 2)
+    }
+
+    /// Whether the command whose name starts at `at` blocks.
+    #[inline(always)]
+    fn blocks(bytes: &[u8; PEEK], len: usize, at: usize, resp: bool) -> bool {
+        let name = window(bytes, len, at);
+        let (commands, xread, block) = if resp {
+            (&BLOCKING_RESP, XREAD_RESP, BLOCK_RESP)
+        } else {
+            (&BLOCKING_INLINE, XREAD_INLINE, BLOCK_INLINE)
+        };
+        let mut found = false;
+        let mut i = 0;
+        while i < commands.len() {
+            found |= commands[i].starts(name);
+            i += 1;
+        }
+        // `XREAD BLOCK ms ...`: BLOCK comes first (XREADGROUP's, after
+        // its GROUP arguments, is past what is read: not told).
+        found || (xread.starts(name) && block.starts(window(bytes, len, at + 5)))
     }
 
     /// The kind of the exchange whose request starts with the first `len`
@@ -234,30 +333,12 @@ pub mod request {
             return MULTIPLEXED;
         }
         // A RESP command (`*N\r\n$L\r\nNAME`), or an inline one (`BLPOP q 0\r\n`).
-        let resp = b(0) == b'*';
-        let name = if resp {
-            match past_number(bytes, len, 1).and_then(|at| next_argument(bytes, len, at - 2, true))
-            {
-                Some(at) => at,
-                None => return TIMED,
-            }
-        } else if b(0).is_ascii_alphabetic() {
-            0
+        let blocking = if b(0) == b'*' {
+            resp_name(bytes, len).is_some_and(|at| blocks(bytes, len, at, true))
         } else {
-            return TIMED;
+            b(0).is_ascii_alphabetic() && blocks(bytes, len, 0, false)
         };
-        let (word, length) = word_at(bytes, len, name);
-        match word {
-            BLPOP | BRPOP | BLMOVE | BLMPOP | BRPOPLPUSH | BZPOPMIN | BZPOPMAX | BZMPOP | WAIT
-            | WAITAOF => LONG_POLL,
-            // `XREAD BLOCK ms ...`: BLOCK comes first (XREADGROUP's, after
-            // its GROUP arguments, is past what is read: not told).
-            XREAD => match next_argument(bytes, len, name + length, resp) {
-                Some(at) if word_at(bytes, len, at).0 == BLOCK => LONG_POLL,
-                _ => TIMED,
-            },
-            _ => TIMED,
-        }
+        if blocking { LONG_POLL } else { TIMED }
     }
 
     #[cfg(test)]
@@ -388,6 +469,11 @@ pub mod socket_flags {
     pub const SENT: u32 = 1;
     /// It is multiplexed (HTTP/2): its exchanges are counted, not timed.
     pub const MULTIPLEXED: u32 = 2;
+    /// Its last request-opening send was a TLS handshake record: what waits
+    /// unread may be the handshake's tail (TLS 1.3 session tickets, which a
+    /// client reads only with its first answer), and does not keep the
+    /// next request from opening.
+    pub const HANDSHAKE: u32 = 4;
 }
 
 #[cfg(feature = "user")]

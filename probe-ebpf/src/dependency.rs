@@ -307,7 +307,7 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// Data written on `sk`: opens a request if none is open and nothing from
-/// the peer waits unread.
+/// the peer waits unread (but a TLS handshake's tail).
 #[inline(always)]
 fn sent(sk: KernelPtr, msg: KernelPtr) {
     if sk.is_null() {
@@ -319,7 +319,9 @@ fn sent(sk: KernelPtr, msg: KernelPtr) {
     if state.established == 0 {
         return;
     }
-    let opens = state.request_ns == 0 && sk.read::<u32>(SOCK_RCV_QLEN_OFFSET.load()) == 0;
+    let opens = state.request_ns == 0
+        && (state.flags & socket_flags::HANDSHAKE != 0
+            || sk.read::<u32>(SOCK_RCV_QLEN_OFFSET.load()) == 0);
     if state.flags & socket_flags::MULTIPLEXED != 0 {
         if opens {
             count_untimed(&state.key, request::MULTIPLEXED);
@@ -341,6 +343,11 @@ fn sent(sk: KernelPtr, msg: KernelPtr) {
     }
     if !opens {
         return;
+    }
+    if kind == request::HANDSHAKE {
+        state.flags |= socket_flags::HANDSHAKE;
+    } else {
+        state.flags &= !socket_flags::HANDSHAKE;
     }
     match kind {
         request::TIMED | request::LONG_POLL => {
@@ -365,6 +372,10 @@ fn count_untimed(key: &RemoteKey, kind: u8) {
     }
 }
 
+/// Past this many bytes into a send's buffer, no request starts (1 MiB; a
+/// bound the verifier needs, well under its 512 MiB for pointer offsets).
+const MAX_SEND_OFFSET: u64 = 1 << 20;
+
 /// The kind of the request `msg` starts, from its first bytes (`TIMED`
 /// where they cannot be read: another kind of buffer, no offsets).
 #[inline(always)]
@@ -374,9 +385,17 @@ fn request_kind(msg: KernelPtr) -> u8 {
     }
     let at = MSGHDR_ITER_OFFSET.load();
     let iter_type: u8 = msg.read(at + ITER_TYPE_OFFSET.load());
+    let offset: u64 = msg.read(at + ITER_IOV_OFFSET_OFFSET.load());
+    // A send starts at its buffer's first bytes: an offset this far in is
+    // no request's start. The bound also lets verifiers that type the
+    // buffer as a kernel pointer (6.1's: `iov`, not `ubuf`, comes first in
+    // the union) add it.
+    if offset >= MAX_SEND_OFFSET {
+        return request::TIMED;
+    }
     let base: u64 = if iter_type == ITER_UBUF_TYPE.load() {
         msg.read::<u64>(at + ITER_UBUF_OFFSET.load())
-            .wrapping_add(msg.read::<u64>(at + ITER_IOV_OFFSET_OFFSET.load()))
+            .wrapping_add(offset)
     } else if iter_type == ITER_IOVEC_TYPE.load() {
         // Loaded before the branch: a global's address left in a register
         // across the early return would reach a call (xtask's object check).
@@ -387,7 +406,7 @@ fn request_kind(msg: KernelPtr) -> u8 {
         let Some(base) = probe_read::<u64>(iov.wrapping_add(iov_base)) else {
             return request::TIMED;
         };
-        base.wrapping_add(msg.read::<u64>(at + ITER_IOV_OFFSET_OFFSET.load()))
+        base.wrapping_add(offset)
     } else {
         return request::TIMED;
     };

@@ -11,7 +11,7 @@ use crate::{
         cgroup_state::CgroupState,
         hooks::{HookKind, HookStatus, HookSupport},
         loader,
-        offsets::KernelOffsets,
+        offsets::{KernelOffsets, PayloadOffsets, SyscallOffsets},
         privileges::Privileges,
         signals::Signal,
     },
@@ -149,6 +149,28 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
             report.line("per-cgroup state", Verdict::Info, state.describe());
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
+    }
+    // Offsets a signal runs without, with less.
+    let optional = [
+        (
+            Signal::Dependency,
+            PayloadOffsets::LOSS,
+            PayloadOffsets::resolve(&btf).err(),
+        ),
+        (
+            Signal::Syscall,
+            SyscallOffsets::LOSS,
+            SyscallOffsets::resolve(&btf).err(),
+        ),
+    ];
+    for (signal, loss, err) in optional {
+        if let Some(err) = err {
+            report.line(
+                &format!("signal {signal}"),
+                Verdict::Info,
+                format!("degraded: {loss}: {err:#}"),
+            );
+        }
     }
     let support = HookSupport {
         btf: &btf,

@@ -111,11 +111,7 @@ impl Probe {
         let payload_offsets = if chosen.contains(&Signal::Dependency) {
             PayloadOffsets::resolve(&btf)
                 .inspect_err(|err| {
-                    warn!(
-                        "every exchange is timed, long polls, TLS handshakes and HTTP/2 \
-                         included (the first bytes of a send cannot be read on this kernel: \
-                         {err:#})"
-                    );
+                    warn!("{}: {err:#}", PayloadOffsets::LOSS);
                 })
                 .ok()
         } else {
@@ -124,10 +120,7 @@ impl Probe {
         let syscall_offsets = if chosen.contains(&Signal::Syscall) {
             SyscallOffsets::resolve(&btf)
                 .inspect_err(|err| {
-                    warn!(
-                        "reads and writes count as file_io whatever they read (this kernel's \
-                         file descriptors cannot be followed: {err:#})"
-                    );
+                    warn!("{}: {err:#}", SyscallOffsets::LOSS);
                 })
                 .ok()
         } else {

@@ -15,11 +15,19 @@ use crate::kernel::btf::KernelBtf;
 type FieldSpec = (&'static str, &'static str, &'static str, Option<usize>);
 
 /// Looks every field of `specs` up; the error names the first one missing
-/// or of an unexpected width.
+/// or of an unexpected width. A path may name alternatives, `new|old`: the
+/// first this kernel has is taken (a field renamed between releases).
 fn resolve_fields<const N: usize>(btf: &KernelBtf, specs: &[FieldSpec; N]) -> Result<[u64; N]> {
     let mut values = [0; N];
-    for (value, (_, structure, path, width)) in values.iter_mut().zip(specs) {
-        let field = btf.field(structure, path)?;
+    for (value, (_, structure, paths, width)) in values.iter_mut().zip(specs) {
+        let mut names = paths.split('|');
+        let first = names.next().unwrap_or_default();
+        let (path, field) = match btf.field(structure, first) {
+            Ok(field) => (first, field),
+            Err(err) => names
+                .find_map(|path| btf.field(structure, path).ok().map(|f| (path, f)))
+                .ok_or(err)?,
+        };
         *value = match width {
             Some(width) => field.with_size(&format!("{structure}.{path}"), *width)?,
             None => field.offset,
@@ -391,6 +399,10 @@ const COMPAT_FLAG: (&str, u32) = ("thread_info.status", 0x0002);
 const COMPAT_FLAG: (&str, u32) = ("thread_info.flags", 1 << 22);
 
 impl SyscallOffsets {
+    /// What the syscall signal loses where these cannot be resolved.
+    pub const LOSS: &'static str = "reads and writes count as file_io whatever they read \
+                                    (their file descriptors cannot be followed)";
+
     /// Looks every field up; the error names the first one missing.
     pub fn resolve(btf: &KernelBtf) -> Result<Self> {
         let (field, mask) = COMPAT_FLAG;
@@ -443,12 +455,16 @@ const PAYLOAD_FIELDS: [FieldSpec; 7] = [
         Some(8),
     ),
     (globals::ITER_UBUF_OFFSET, "iov_iter", "ubuf", Some(8)),
-    (globals::ITER_IOV_OFFSET, "iov_iter", "__iov", Some(8)),
+    (globals::ITER_IOV_OFFSET, "iov_iter", "__iov|iov", Some(8)),
     (globals::ITER_COUNT_OFFSET, "iov_iter", "count", Some(8)),
     (globals::IOVEC_BASE_OFFSET, "iovec", "iov_base", Some(8)),
 ];
 
 impl PayloadOffsets {
+    /// What the dependency signal loses where these cannot be resolved.
+    pub const LOSS: &'static str = "every exchange is timed, long polls, TLS handshakes and \
+                                    HTTP/2 included (the first bytes of a send cannot be read)";
+
     /// Looks every field and the buffer kinds up; the error names the first
     /// one missing.
     pub fn resolve(btf: &KernelBtf) -> Result<Self> {
