@@ -360,7 +360,10 @@ pub struct HttpArgs {
         value_name = "FILE"
     )]
     pub web_config: Option<PathBuf>,
-    /// Seconds a request may take before it is answered 503.
+    /// Seconds a request may take before it is answered 503; and seconds a
+    /// client has to read an answer once it is ready, after which the
+    /// connection is closed (a client that stops reading holds no answer,
+    /// nor the memory of the sample it was encoded from, past it).
     #[arg(env = "PRESSURE_PROBE_HTTP_REQUEST_TIMEOUT", long = "http-request-timeout", value_name = "SECONDS", default_value = "30",
           allow_negative_numbers = true, value_parser = parse_seconds)]
     pub request_timeout: Duration,

@@ -59,10 +59,17 @@ fn raise_open_file_limit() {
 
 /// Keeps the heap to two glibc arenas: each thread that allocates may
 /// otherwise get an arena of its own, each keeping its freed memory, and
-/// the agent's memory would grow with bursts of concurrent scrapes.
+/// the agent's memory would grow with bursts of concurrent scrapes; and
+/// maps large blocks, which go back to the system when freed.
 fn bound_heap_arenas() {
     // SAFETY: mallopt only changes an allocator setting.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    // Blocks of a MiB and more (encoded expositions, answers on their way
+    // to slow clients) are mapped and given back when freed: left to
+    // itself, glibc raises this bound to the largest block freed, and
+    // memory freed from the heap stays resident.
+    // SAFETY: as above.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
 }
 
 /// Gives freed heap memory back to the system.
@@ -285,6 +292,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         serve::Limits {
             max_connections: args.http.max_connections as usize,
             header_timeout: args.http.header_timeout,
+            answer_timeout: args.http.request_timeout,
         },
         args.http.request_timeout,
         web_config,

@@ -62,6 +62,18 @@ impl Pki {
             "extendedKeyUsage=clientAuth\n"
         };
         self.write(&format!("{name}.ext"), usage);
+        self.signed(name, ca, &["-extfile", &format!("{name}.ext")]);
+    }
+
+    /// A client certificate `NAME.pem` (with `NAME.key`) signed by CA `ca`
+    /// with no extensions: X.509 version 1, as `openssl x509 -req` makes
+    /// without `-extfile`.
+    pub fn leaf_v1(&self, name: &str, ca: &str) {
+        self.signed(name, ca, &[]);
+    }
+
+    /// `NAME.key`, and `NAME.pem` signed by `ca` with `extra` arguments.
+    fn signed(&self, name: &str, ca: &str, extra: &[&str]) {
         run_ok(Command::new("openssl").current_dir(&self.dir).args([
             "req",
             "-newkey",
@@ -76,24 +88,44 @@ impl Pki {
             "-out",
             &format!("{name}.csr"),
         ]));
-        run_ok(Command::new("openssl").current_dir(&self.dir).args([
+        run_ok(
+            Command::new("openssl")
+                .current_dir(&self.dir)
+                .args([
+                    "x509",
+                    "-req",
+                    "-days",
+                    "2",
+                    "-set_serial",
+                    &std::process::id().to_string(),
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    &format!("{ca}.pem"),
+                    "-CAkey",
+                    &format!("{ca}.key"),
+                    "-out",
+                    &format!("{name}.pem"),
+                ])
+                .args(extra),
+        );
+    }
+
+    /// The `notAfter` of certificate `NAME.pem` in Unix seconds, as
+    /// `openssl` reads it.
+    pub fn not_after(&self, name: &str) -> i64 {
+        let out = run_ok(Command::new("openssl").current_dir(&self.dir).args([
             "x509",
-            "-req",
-            "-days",
-            "2",
-            "-set_serial",
-            &std::process::id().to_string(),
+            "-noout",
+            "-enddate",
+            "-dateopt",
+            "iso_8601",
             "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
             &format!("{name}.pem"),
         ]));
+        let date = out.trim().strip_prefix("notAfter=").expect("notAfter=DATE");
+        let epoch = run_ok(Command::new("date").args(["-u", "-d", date, "+%s"]));
+        epoch.trim().parse().expect("date +%s prints seconds")
     }
 }
 

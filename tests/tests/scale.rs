@@ -2,9 +2,11 @@
 //! gzip. Bounds on memory and size, never on time.
 
 use std::{
-    io::Read,
+    io::{Read, Write},
+    net::TcpStream,
     sync::{Arc, Mutex},
     thread,
+    time::{Duration, Instant},
 };
 
 use integration_tests::{
@@ -16,12 +18,18 @@ use integration_tests::{
 
 const CONTAINERS: usize = 500;
 
+/// The tests of this file, one at a time: each agent samples every cgroup
+/// on the host, and two agents at 1,500 cgroups on two CPUs fall behind
+/// their interval (then `/metrics` answers 503, a stale sample).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// 500 cgroups with a small process each; 200 scrapes, 50 at a time: every
 /// one answers 200 with a whole exposition, the agent's resident memory
 /// afterwards stays under 64 MiB, and with gzip the body decodes to the
 /// same exposition in under a fifth of the size.
 #[test]
 fn five_hundred_containers_and_bursts_of_scrapes() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // Sampling every 2 s: a scrape and the next one see one sample.
     let agent = Agent::start(&["--max-cgroups", "2000", "--interval", "2"]);
     let cgroups: Vec<TestCgroup> = (0..CONTAINERS)
@@ -117,6 +125,105 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
         gzipped.body.len(),
         plain.body.len()
     );
+    for workload in workloads {
+        workload.kill();
+    }
+}
+
+/// Sockets among the open files of process `pid`.
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// 1,000 containers (an exposition of 7.5 MB) and 100 clients that ask for
+/// `/metrics` over ten samples and never read. Before, each held an answer
+/// of its own sample as long as it liked (the agent grew by hundreds of
+/// MB). Now the agent closes every one of their connections once its
+/// answer has waited `--http-request-timeout`: while they are connected it
+/// holds at most five expositions more than before them, and once it has
+/// closed them, at most three.
+#[test]
+fn clients_that_never_read_hold_no_sample_past_the_answer_timeout() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const THOUSAND: usize = 1000;
+    let agent = Agent::start(&[
+        "--max-cgroups",
+        "2000",
+        "--interval",
+        "1",
+        "--http-request-timeout",
+        "3",
+    ]);
+    let cgroups: Vec<TestCgroup> = (0..THOUSAND)
+        .map(|i| TestCgroup::create(&format!("pp-slow-readers-{i}")))
+        .collect();
+    let workloads: Vec<Workload> = cgroups.iter().map(|c| Workload::blocked(c.dir())).collect();
+    let tracked = agent
+        .scrape()
+        .find(
+            "pressure_syscall_latency_seconds_count",
+            &[("class", "file_io")],
+        )
+        .filter(|s| s.labels["cgroup"].contains("pp-slow-readers-"))
+        .count();
+    assert_eq!(
+        tracked, THOUSAND,
+        "containers with a file_io syscall series"
+    );
+    let size = http_get_with(agent.addr(), "/metrics", &[]).body.len();
+    let sockets = open_sockets(agent.pid());
+    let before = agent.status_kib("VmRSS");
+
+    // Ten clients a sample, for ten samples.
+    let mut readers = Vec::new();
+    for _ in 0..10 {
+        for _ in 0..10 {
+            let mut reader = TcpStream::connect(agent.addr()).unwrap();
+            reader
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: probe\r\n\r\n")
+                .unwrap();
+            readers.push(reader);
+        }
+        agent.scrape();
+    }
+    let held = agent.status_kib("VmRSS");
+    let size_kib = size as u64 / 1024;
+    // Answers wait at most 3 s, a sample is taken every second: the
+    // answers held are of at most four samples, and one more is encoded.
+    assert!(
+        held <= before + 5 * size_kib,
+        "with 100 clients that never read, the agent's resident memory went from {before} to \
+         {held} KiB (expositions of {size} bytes)"
+    );
+
+    // The agent closes them (their clients still hold them open).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while open_sockets(agent.pid()) > sockets {
+        assert!(
+            Instant::now() < deadline,
+            "the agent still holds {} of the 100 connections a minute on",
+            open_sockets(agent.pid()) - sockets
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    // Samples go on being taken and served.
+    agent.scrape();
+    let after = agent.status_kib("VmRSS");
+    eprintln!(
+        "exposition {size} bytes; agent RSS {before} KiB before, {held} KiB with 100 clients \
+         that never read, {after} KiB once it closed their connections"
+    );
+    // The latest sample's answer, the next one's being encoded, and what
+    // growing it left on the heap.
+    assert!(
+        after <= before + 3 * size_kib,
+        "the agent's resident memory went from {before} to {after} KiB (expositions of {size} bytes)"
+    );
+    drop(readers);
     for workload in workloads {
         workload.kill();
     }

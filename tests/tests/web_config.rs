@@ -14,6 +14,7 @@ use std::{
 
 use integration_tests::{
     agent::{Agent, command, http_get_with},
+    exposition::Exposition,
     tls::{Pki, bcrypt_hash, curl},
 };
 
@@ -135,6 +136,7 @@ fn client_certificates_are_verified() {
     pki.leaf("client", "clients", false);
     pki.ca("rogue");
     pki.leaf("intruder", "rogue", false);
+    pki.leaf_v1("old", "clients");
     let config = pki.write(
         "web.yml",
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
@@ -189,6 +191,21 @@ fn client_certificates_are_verified() {
         String::from_utf8_lossy(&read.stderr)
     );
     assert!(!top(&[]).status.success(), "top without one was answered");
+    // A version-1 certificate from the right CA is refused, and the log
+    // says why (it said nothing).
+    let old = with("old", &[]);
+    assert!(
+        old.exit != 0 && old.status == 0,
+        "a version-1 certificate was answered: {old:?}"
+    );
+    assert!(
+        agent.logged(
+            "a client certificate was refused: invalid peer certificate: \
+             Other(OtherError(UnsupportedCertVersion))",
+            Duration::from_secs(10)
+        ),
+        "the refusal of a version-1 certificate was not logged with its reason"
+    );
     for (refused, what) in [
         (with("", &[]), "no client certificate"),
         (with("intruder", &[]), "a certificate from another CA"),
@@ -316,4 +333,36 @@ fn a_right_password_gets_through_a_flood_of_wrong_ones() {
     eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
     assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
     assert_eq!(answers.keys().copied().collect::<Vec<_>>(), [401]);
+}
+
+/// The served certificate's expiry: the agent warns of one that expires
+/// within 14 days (the test's expire in two) and exports its `notAfter`,
+/// which is what `openssl` reads in it.
+#[test]
+fn the_served_certificates_expiry_is_warned_of_and_exported() {
+    let pki = Pki::new("expiry");
+    pki.ca("ca");
+    pki.leaf("server", "ca", true);
+    let config = pki.write(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
+    );
+    let agent = Agent::start(&["--web-config", config.to_str().unwrap()]);
+    assert!(
+        agent.logged(
+            "the served certificate expires in 2.0 days",
+            Duration::from_secs(10)
+        ),
+        "no warning of a certificate that expires in two days"
+    );
+    let url = format!("https://127.0.0.1:{}/metrics", agent.addr().port());
+    let got = curl(&url, &["--cacert", pki.path("ca.pem").to_str().unwrap()]);
+    assert_eq!((got.exit, got.status), (0, 200), "{got:?}");
+    assert_eq!(
+        Exposition::parse(&got.body).value(
+            "pressure_probe_tls_certificate_expiry_timestamp_seconds",
+            &[]
+        ),
+        Some(pki.not_after("server") as f64)
+    );
 }

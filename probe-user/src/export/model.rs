@@ -14,6 +14,7 @@ use crate::{
     collect::psi::Resource,
     identity::Labels,
     sampler::Sample,
+    serve::certificate,
     snapshot::{CgroupStats, PortStats, Preemptor, remotes::RemoteSeries},
 };
 
@@ -472,6 +473,16 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
                 .programs
                 .iter()
                 .map(|p| number(vec![("program", p.program.clone())], p.run_ns as f64 / 1e9))
+                .collect(),
+        }),
+        Box::new(move || Family {
+            name: "pressure_probe_tls_certificate_expiry_timestamp_seconds",
+            help: "Unix time after which the certificate the endpoint serves (--web-config's \
+                   cert_file, as last read) is no longer valid; absent without TLS.",
+            kind: Kind::Gauge,
+            series: certificate::served_not_after()
+                .map(|at| number(Vec::new(), at as f64))
+                .into_iter()
                 .collect(),
         }),
         Box::new(move || Family {

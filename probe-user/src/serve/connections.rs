@@ -1,5 +1,7 @@
 //! Accepting and serving HTTP connections within bounds: a header read
-//! timeout (which also closes idle keep-alive connections), and a cap on
+//! timeout (which also closes idle keep-alive connections), an answer
+//! timeout (a client that does not read its answer within it is cut off,
+//! so that it holds no encoded sample past it), and a cap on
 //! open connections. At the cap, a new connection takes the place of the
 //! connection that has been idle longest (no request in progress): a pile
 //! of idle or slow clients can never keep `/healthz` and `/metrics` from
@@ -31,7 +33,10 @@ use tokio::{
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
-use crate::serve::web_config::WebConfig;
+use crate::serve::{
+    web_config::WebConfig,
+    write_deadline::{AnswerClock, WriteDeadline},
+};
 
 /// Bounds on the HTTP endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +46,8 @@ pub struct Limits {
     /// Time a client has to send a request's headers, from the connection's
     /// start or the end of its previous request.
     pub header_timeout: Duration,
+    /// Time a client has to read an answer, from when it is ready.
+    pub answer_timeout: Duration,
 }
 
 /// How long shutdown waits for requests in progress.
@@ -55,6 +62,9 @@ struct Connection {
     last_active_ms: AtomicU64,
     /// Whether a request is in progress.
     busy: AtomicBool,
+    /// Milliseconds since `epoch` at which the last answer was ready
+    /// (`u64::MAX`: none yet).
+    answered_ms: AtomicU64,
     /// Told to close to make room.
     evict: Notify,
 }
@@ -62,9 +72,21 @@ struct Connection {
 impl Connection {
     /// Starts or ends a request.
     fn set_busy(&self, busy: bool) {
+        let now = self.epoch.elapsed().as_millis() as u64;
         self.busy.store(busy, Ordering::Relaxed);
-        self.last_active_ms
-            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_active_ms.store(now, Ordering::Relaxed);
+        if !busy {
+            self.answered_ms.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+impl AnswerClock for Connection {
+    fn answered_at(&self) -> Option<Instant> {
+        match self.answered_ms.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ms => Some(self.epoch + Duration::from_millis(ms)),
+        }
     }
 }
 
@@ -86,6 +108,7 @@ impl Registry {
             epoch: self.epoch,
             last_active_ms: AtomicU64::new(self.epoch.elapsed().as_millis() as u64),
             busy: AtomicBool::new(false),
+            answered_ms: AtomicU64::new(u64::MAX),
             evict: Notify::new(),
         });
         if let Ok(mut open) = self.open.lock() {
@@ -195,6 +218,7 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let tracked = connection.clone();
+    let stream = WriteDeadline::new(stream, connection.clone(), limits.answer_timeout);
     let service = service_fn(move |mut request: Request<Incoming>| {
         let app = app.clone();
         let connection = tracked.clone();

@@ -4,8 +4,10 @@
 
 pub mod api;
 mod basic_auth;
+pub mod certificate;
 mod connections;
 mod web_config;
+mod write_deadline;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

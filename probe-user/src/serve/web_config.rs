@@ -33,12 +33,15 @@ use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
 use tracing::{error, info};
 
-use crate::serve::basic_auth::BasicAuth;
+use crate::serve::{basic_auth::BasicAuth, certificate};
 
 /// What the endpoint requires of a client, from one reading of the file.
 pub struct Security {
     /// TLS, when the file has a `tls_server_config`.
     pub tls: Option<TlsAcceptor>,
+    /// The served certificate's file and its `notAfter` (Unix seconds,
+    /// where it could be read), with TLS.
+    served: Option<(PathBuf, Option<i64>)>,
     /// Basic authentication, when the file has `basic_auth_users`.
     pub basic_auth: Option<BasicAuth>,
 }
@@ -128,8 +131,14 @@ impl WebConfig {
     }
 }
 
-/// Logs what the endpoint requires.
+/// Logs what the endpoint requires (and warns of a served certificate that
+/// has expired or soon will).
 fn describe(security: &Security, path: &Path) {
+    let served = security.served.as_ref();
+    certificate::serving(
+        served.map(|(file, _)| file.as_path()),
+        served.and_then(|s| s.1),
+    );
     match (&security.tls, &security.basic_auth) {
         (Some(_), Some(auth)) => {
             info!(path = %path.display(), users = auth.users(), "TLS and basic authentication on")
@@ -222,23 +231,34 @@ fn read(path: &Path, stamped: &mut Stamps) -> Result<Security> {
             info!("http_server_config.http2: the agent serves HTTP/1.1 only");
         }
     }
-    let tls = match &file.tls_server_config {
+    let (tls, served) = match &file.tls_server_config {
         Some(tls) => {
-            Some(tls_acceptor(tls, folder, stamped).with_context(|| in_file("tls_server_config"))?)
+            let (acceptor, served) =
+                tls_acceptor(tls, folder, stamped).with_context(|| in_file("tls_server_config"))?;
+            (Some(acceptor), Some(served))
         }
-        None => None,
+        None => (None, None),
     };
     let basic_auth = if file.basic_auth_users.is_empty() {
         None
     } else {
         Some(BasicAuth::new(file.basic_auth_users).with_context(|| in_file("basic_auth_users"))?)
     };
-    Ok(Security { tls, basic_auth })
+    Ok(Security {
+        tls,
+        served,
+        basic_auth,
+    })
 }
 
 /// The TLS settings of `tls_server_config`, its files read relative to
-/// `folder` (and added to `files`).
-fn tls_acceptor(tls: &TlsServerConfig, folder: &Path, stamped: &mut Stamps) -> Result<TlsAcceptor> {
+/// `folder` (and added to `files`), and the served certificate's file and
+/// `notAfter`.
+fn tls_acceptor(
+    tls: &TlsServerConfig,
+    folder: &Path,
+    stamped: &mut Stamps,
+) -> Result<(TlsAcceptor, (PathBuf, Option<i64>))> {
     for (set, name, why) in [
         (
             tls.cipher_suites.is_some(),
@@ -267,6 +287,15 @@ fn tls_acceptor(tls: &TlsServerConfig, folder: &Path, stamped: &mut Stamps) -> R
     let key_file = folder.join(key_file);
     let chain: Vec<CertificateDer<'static>> = read_pem(&cert_file, stamped)
         .with_context(|| format!("cannot read certificates from {}", cert_file.display()))?;
+    // read_pem found at least one.
+    let not_after = certificate::not_after(&chain[0])
+        .inspect_err(|err| {
+            tracing::warn!(
+                cert_file = %cert_file.display(),
+                "cannot read when the served certificate expires: {err:#}"
+            )
+        })
+        .ok();
     // The first key (read_pem found at least one).
     let key = read_pem::<PrivateKeyDer<'static>>(&key_file, stamped)
         .map(|mut keys| keys.swap_remove(0))
@@ -292,7 +321,7 @@ fn tls_acceptor(tls: &TlsServerConfig, folder: &Path, stamped: &mut Stamps) -> R
         )
     })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok((TlsAcceptor::from(Arc::new(config)), (cert_file, not_after)))
 }
 
 /// The cryptography: ring, named rather than left to rustls to pick (two
@@ -368,9 +397,10 @@ fn client_auth(
     } else {
         builder
     };
-    Ok(Some(builder.build().with_context(|| {
-        format!("{}: no usable CA certificate", ca_file.display())
-    })?))
+    let verifier = builder
+        .build()
+        .with_context(|| format!("{}: no usable CA certificate", ca_file.display()))?;
+    Ok(Some(Arc::new(certificate::Logged::new(verifier))))
 }
 
 #[cfg(test)]
