@@ -336,8 +336,10 @@ impl VerdictArgs {
 #[derive(Debug, Args)]
 pub struct HttpArgs {
     /// Most HTTP connections open at once. At the bound, a new connection
-    /// replaces the one idle longest, so /healthz and /metrics answer even
-    /// when many idle or slow clients hold connections.
+    /// replaces one with no request in progress: the oldest that never had
+    /// an answer, else the one idle longest. So /healthz and /metrics answer
+    /// even when many idle or slow clients hold connections, and a flood of
+    /// connections that send nothing does not close a scraper's.
     #[arg(env = "PRESSURE_PROBE_HTTP_MAX_CONNECTIONS", long = "http-max-connections", value_name = "N", default_value_t = 128,
           allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections: u32,

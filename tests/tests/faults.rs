@@ -9,6 +9,7 @@ use std::{
     collections::BTreeSet,
     ffi::CString,
     fs,
+    io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     os::unix::{ffi::OsStrExt, fs::MetadataExt},
     path::{Path, PathBuf},
@@ -1017,4 +1018,60 @@ impl Drop for BornSleeper {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A flood of connections that send nothing, far past
+/// `--http-max-connections`: each new one takes the place of one of its
+/// kind, and a scraper's kept-alive connection, idle between two scrapes,
+/// stays open and is answered again. (Each took the place of the connection
+/// idle longest: the scraper's.)
+#[test]
+fn a_flood_of_silent_connections_leaves_a_scrapers_connection_open() {
+    let agent = Agent::start(&["--http-max-connections", "8"]);
+    let mut scraper = TcpStream::connect(agent.addr()).unwrap();
+    scraper
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let ask = |scraper: &mut TcpStream| -> Option<u16> {
+        scraper
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n")
+            .ok()?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            (scraper.read(&mut byte).ok()? == 1).then_some(())?;
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        scraper.read_exact(&mut body).ok()?;
+        head.split_whitespace().nth(1)?.parse().ok()
+    };
+    assert_eq!(ask(&mut scraper), Some(200), "the first scrape");
+    let flood: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(agent.addr()).unwrap())
+        .collect();
+    // Accepted in order: once this is answered, the flood was taken in.
+    let (codes, _) = exchange(
+        agent.addr(),
+        b"GET /healthz HTTP/1.0\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert_eq!(codes, [200], "a new connection after the flood");
+    assert_eq!(
+        ask(&mut scraper),
+        Some(200),
+        "the scraper's kept-alive connection after a flood of 100 silent ones"
+    );
+    drop(flood);
 }

@@ -2,11 +2,13 @@
 //! timeout (which also closes idle keep-alive connections), an answer
 //! timeout (a client that does not read its answer within it is cut off,
 //! so that it holds no encoded sample past it), and a cap on
-//! open connections. At the cap, a new connection takes the place of the
-//! connection that has been idle longest (no request in progress): a pile
-//! of idle or slow clients can never keep `/healthz` and `/metrics` from
-//! answering. Only when every connection has a request in progress is a new
-//! one refused. Each connection takes the web configuration's TLS settings
+//! open connections. At the cap, a new connection takes the place of one
+//! with no request in progress: the oldest of those that never had an
+//! answer (a flood of connections that send nothing takes the place of its
+//! own kind, never of a scraper's kept-alive connection between two
+//! scrapes), else the one idle longest. A pile of idle or slow clients can
+//! never keep `/healthz` and `/metrics` from answering. Only when every
+//! connection has a request in progress is a new one refused. Each connection takes the web configuration's TLS settings
 //! of the moment it is accepted (a handshake within the header timeout);
 //! each request, its basic authentication settings of the moment it
 //! arrives (handed to the endpoints with the request), so a password
@@ -123,15 +125,20 @@ impl Registry {
         }
     }
 
-    /// Tells the connection idle longest to close; false if every one is busy.
-    fn evict_idlest(&self) -> bool {
+    /// Tells a connection with no request in progress to close: the oldest
+    /// of those that never had an answer, else the one idle longest; false
+    /// if every one is busy.
+    fn evict_one(&self) -> bool {
         let Ok(open) = self.open.lock() else {
             return false;
         };
         let idlest = open
             .values()
             .filter(|c| !c.busy.load(Ordering::Relaxed))
-            .min_by_key(|c| c.last_active_ms.load(Ordering::Relaxed));
+            .min_by_key(|c| {
+                let answered = c.answered_ms.load(Ordering::Relaxed) != u64::MAX;
+                (answered, c.last_active_ms.load(Ordering::Relaxed))
+            });
         match idlest {
             Some(connection) => {
                 // Marked busy so that it is not chosen twice while it closes.
@@ -176,7 +183,7 @@ pub async fn serve(
             },
         };
         while tasks.try_join_next().is_some() {}
-        if registry.len() >= limits.max_connections && !registry.evict_idlest() {
+        if registry.len() >= limits.max_connections && !registry.evict_one() {
             debug!("every HTTP connection has a request in progress; refusing a new one");
             continue;
         }
