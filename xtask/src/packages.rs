@@ -67,8 +67,10 @@ pub const TEST: &[Requirement] = &[
     ("python3", "python3-venv"),
     ("systemd-analyze", "systemd"),
     ("tmux", "tmux"),
-    // The web configuration's tests: certificates, hashes, an HTTPS client.
+    // The web configuration's tests: certificates (and their dates read
+    // as Unix time), hashes, an HTTPS client.
     ("openssl", "openssl"),
+    ("date", "coreutils"),
     ("htpasswd", "apache2-utils"),
     ("curl", "curl"),
     // Renders the Kubernetes install (`kubectl kustomize`).
