@@ -72,14 +72,18 @@ pub const RUNQ_WAIT_UNSPLIT: u32 = 24;
 /// full): connections older than the agent are not followed.
 pub const DEPENDENCY_LISTENING_FULL: u32 = 25;
 
+/// A dependency event was lost: its cgroup holds its share of the
+/// (cgroup, remote) map (`--kernel-remotes-per-container`).
+pub const DEPENDENCY_REMOTES_PER_CONTAINER: u32 = 26;
+
 /// Name of the per-CPU counter array.
 pub const MAP: &str = "COUNTERS";
 
 /// Number of slots in the counter array.
-pub const COUNT: u32 = 26;
+pub const COUNT: u32 = 27;
 
 /// Every counter: (index, signal, reason) as exported.
-pub const NAMES: [(u32, &str, &str); 26] = [
+pub const NAMES: [(u32, &str, &str); 27] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -118,4 +122,9 @@ pub const NAMES: [(u32, &str, &str); 26] = [
     ),
     (RUNQ_WAIT_UNSPLIT, "runq", "wait_unsplit"),
     (DEPENDENCY_LISTENING_FULL, "dependency", "listening_full"),
+    (
+        DEPENDENCY_REMOTES_PER_CONTAINER,
+        "dependency",
+        "remotes_per_container",
+    ),
 ];

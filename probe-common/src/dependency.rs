@@ -11,6 +11,14 @@ pub const SOCKETS_MAP: &str = "DEPENDENCY_SOCKETS";
 /// Default bound on (cgroup, remote) pairs the kernel side keeps.
 pub const MAX_REMOTES: u32 = 4096;
 
+/// Name of the pairs the kernel made per cgroup (`u64` by cgroup id; only
+/// the kernel writes it).
+pub const PAIRS_MADE_MAP: &str = "DEPENDENCY_PAIRS_MADE";
+/// Name of the pairs the agent dropped per cgroup (`u64` by cgroup id; only
+/// the agent writes it). Made less dropped is what a cgroup holds of the
+/// pair table, kept within its share.
+pub const PAIRS_DROPPED_MAP: &str = "DEPENDENCY_PAIRS_DROPPED";
+
 /// Name of the listening ports the follow iterator notes in its first pass.
 pub const LISTENING_MAP: &str = "DEPENDENCY_LISTENING";
 /// Name of the follow iterator's pass (one `u32`: [`follow::LIST`] or

@@ -32,7 +32,7 @@
 use core::ptr;
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_SK_STORAGE_GET_F_CREATE, seq_file},
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST, BPF_SK_STORAGE_GET_F_CREATE, seq_file},
     btf_maps::SkStorage,
     helpers::generated::{bpf_seq_write, bpf_sk_storage_get},
     macros::{btf_map, btf_tracepoint, fentry, map},
@@ -40,9 +40,10 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, FEntryContext},
 };
 use probe_common::{
+    cgroups::MAX_CGROUPS,
     counters::{
         DEPENDENCY_CGROUP_UNREADABLE, DEPENDENCY_LISTENING_FULL, DEPENDENCY_REMOTES_FULL,
-        DEPENDENCY_SOCKET_UNAVAILABLE, DEPENDENCY_TOO_LONG,
+        DEPENDENCY_REMOTES_PER_CONTAINER, DEPENDENCY_SOCKET_UNAVAILABLE, DEPENDENCY_TOO_LONG,
     },
     dependency::{
         FollowRecord, ListeningPort, MAX_LISTENING, MAX_REMOTES, RemoteKey, RemoteStats,
@@ -56,7 +57,7 @@ use probe_common::{
 use crate::{
     atomic::atomic_add,
     counters::bump,
-    hash_entry::get_or_insert_zeroed,
+    hash_entry::get_or_insert,
     kernel::{KernelPtr, cgroup_id, ktime_ns, offsets, probe_read, task_tgid},
     names::named,
     observe::observe,
@@ -87,6 +88,8 @@ offsets!(
 crate::globals::load_time_globals! {
     /// Answers slower than this (ns) count in `slow_responses`.
     DEPENDENCY_SLOW_NS: u64 = u64::MAX;
+    /// The pairs one cgroup may hold of `DEPENDENCY_REMOTES`.
+    REMOTES_PER_CGROUP: u64 = MAX_REMOTES as u64;
     /// 1 when the payload offsets are set: requests are classed by their
     /// first bytes (`probe_common::dependency::request`).
     PEEK_PAYLOAD: u8 = 0;
@@ -104,6 +107,24 @@ const TCP_CLOSE: i32 = 7;
 #[map]
 static DEPENDENCY_REMOTES: HashMap<RemoteKey, RemoteStats> =
     HashMap::with_max_entries(MAX_REMOTES, BPF_F_NO_PREALLOC);
+
+/// The pairs the kernel made, per cgroup (only the kernel writes it).
+#[map]
+static DEPENDENCY_PAIRS_MADE: HashMap<u64, u64> =
+    HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
+named!(
+    DEPENDENCY_PAIRS_MADE,
+    probe_common::dependency::PAIRS_MADE_MAP
+);
+
+/// The pairs the agent dropped, per cgroup (only the agent writes it).
+#[map]
+static DEPENDENCY_PAIRS_DROPPED: HashMap<u64, u64> =
+    HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
+named!(
+    DEPENDENCY_PAIRS_DROPPED,
+    probe_common::dependency::PAIRS_DROPPED_MAP
+);
 
 /// A zeroed `RemoteStats`, to create entries from.
 #[map]
@@ -167,10 +188,35 @@ fn socket_state(sk: KernelPtr, create: bool) -> Option<&'static mut SocketState>
     }
 }
 
-/// The statistics of `key`, made on first use.
+/// The statistics of `key`, made on first use: within its cgroup's share
+/// of the map (a cgroup that connects to thousands of remotes cannot take
+/// the room of every other), and within the map's bound.
 #[inline(always)]
 fn remote_stats(key: &RemoteKey) -> Option<*mut RemoteStats> {
-    let stats = get_or_insert_zeroed(&DEPENDENCY_REMOTES, key, &ZERO_REMOTE);
+    if let Some(stats) = DEPENDENCY_REMOTES.get_ptr_mut(key) {
+        return Some(stats);
+    }
+    // Without a count (more cgroups than the map of counts holds), no share.
+    let made = get_or_insert(&DEPENDENCY_PAIRS_MADE, &key.cgroup, &0);
+    if let Some(made) = made {
+        // SAFETY: values of hash maps, live for this program's run.
+        let dropped = unsafe { DEPENDENCY_PAIRS_DROPPED.get(key.cgroup) }.map_or(0, |d| *d);
+        // SAFETY: as above.
+        if unsafe { *made }.wrapping_sub(dropped) >= REMOTES_PER_CGROUP.load() {
+            bump(DEPENDENCY_REMOTES_PER_CONTAINER);
+            return None;
+        }
+    }
+    let zero = ZERO_REMOTE.get(0)?;
+    if DEPENDENCY_REMOTES
+        .insert(key, zero, BPF_NOEXIST.into())
+        .is_ok()
+        && let Some(made) = made
+    {
+        // SAFETY: as above.
+        unsafe { atomic_add(made, 1) };
+    }
+    let stats = DEPENDENCY_REMOTES.get_ptr_mut(key);
     if stats.is_none() {
         bump(DEPENDENCY_REMOTES_FULL);
     }

@@ -194,6 +194,16 @@ pub struct RunArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub kernel_remotes: u32,
+    /// How many of those pairs one container (cgroup) may hold, so that a
+    /// container that connects to thousands of remotes (a scan, a flood of
+    /// connects to closed ports) cannot take the room of every other; past
+    /// it, its new pairs' events are counted in
+    /// pressure_probe_events_lost_total{reason="remotes_per_container"}.
+    /// Default: a quarter of --kernel-remotes.
+    #[arg(env = "PRESSURE_PROBE_KERNEL_REMOTES_PER_CONTAINER", long, value_name = "N",
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub kernel_remotes_per_container: Option<u32>,
     /// At most this many remote endpoints per container get series of their
     /// own (the busiest over the last minutes); the rest are summed into
     /// remote="other".
@@ -248,6 +258,15 @@ pub struct RunArgs {
     /// The verdict's window and thresholds.
     #[command(flatten)]
     pub verdict: VerdictArgs,
+}
+
+impl RunArgs {
+    /// The pairs of the kernel's (cgroup, remote) map one cgroup may hold:
+    /// as given, or a quarter of the map.
+    pub fn kernel_remotes_per_container(&self) -> u32 {
+        self.kernel_remotes_per_container
+            .unwrap_or((self.kernel_remotes / 4).max(1))
+    }
 }
 
 /// The verdict's window and thresholds (the rule is in the README, section

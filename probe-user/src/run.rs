@@ -164,6 +164,7 @@ impl Probe {
             payload_offsets,
             syscall_offsets,
             kernel_remotes: args.kernel_remotes,
+            kernel_remotes_per_container: args.kernel_remotes_per_container(),
             programs: args.programs.into(),
             ebpf_log: args.ebpf_log,
             kernel_cgroups: args.kernel_cgroups,

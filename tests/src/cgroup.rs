@@ -5,6 +5,7 @@ use std::{
     fs,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
@@ -28,9 +29,14 @@ pub struct TestCgroup {
 }
 
 impl TestCgroup {
-    /// Makes `<cgroup2 mount>/<name>-<pid>`.
+    /// Makes `<cgroup2 mount>/<name>-<pid>-<n>`, `n` counting the cgroups
+    /// this process made: two tests that run at once in one test binary
+    /// with one name (a test run twice, with another setting) get a cgroup
+    /// each (the second used to remove the first's, its processes with it).
     pub fn create(name: &str) -> TestCgroup {
-        let leaf = format!("{name}-{}", std::process::id());
+        static MADE: AtomicU32 = AtomicU32::new(0);
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        let leaf = format!("{name}-{}-{n}", std::process::id());
         let dir = cgroup2_mount().join(&leaf);
         if dir.exists() {
             remove_tree(&dir);

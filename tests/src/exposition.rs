@@ -84,6 +84,25 @@ impl Exposition {
         })
     }
 
+    /// The verdict on `cgroup` in the metric: (bottleneck, detail) of its
+    /// one `pressure_bottleneck` series at 1.
+    pub fn verdict(&self, cgroup: &str) -> (String, String) {
+        let labels = [("cgroup", cgroup)];
+        let ones: Vec<_> = self
+            .find("pressure_bottleneck", &labels)
+            .filter(|s| s.value == 1.0)
+            .collect();
+        assert_eq!(
+            ones.len(),
+            1,
+            "pressure_bottleneck{{cgroup=\"{cgroup}\"}} == 1 must be exactly one series: {ones:?}"
+        );
+        (
+            ones[0].labels["bottleneck"].clone(),
+            ones[0].labels["detail"].clone(),
+        )
+    }
+
     /// The value of the one sample that matches, if any.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let mut found = self.find(name, labels);

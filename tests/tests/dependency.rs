@@ -455,7 +455,14 @@ fn abandoned_connects_are_no_failures() {
 /// and counted: three closed ports refused 5 times each, room for two.
 #[test]
 fn remotes_past_the_kernel_bound_are_counted_as_lost() {
-    let agent = Agent::start(&["--signals", "dependency", "--kernel-remotes", "2"]);
+    let agent = Agent::start(&[
+        "--signals",
+        "dependency",
+        "--kernel-remotes",
+        "2",
+        "--kernel-remotes-per-container",
+        "2",
+    ]);
     let client = TestCgroup::create("pp-dep-bound");
     let lost = |scrape: &Exposition| {
         scrape
@@ -546,4 +553,132 @@ fn an_ipv4_peer_through_an_ipv6_socket_is_one_remote() {
         eprintln!("{name}{{remote=\"{remote}\"}}: {series:?}");
         assert_eq!(series, [2.0], "{name} of {remote}");
     }
+}
+
+/// A container that connects to forty closed ports takes at most its share
+/// of the kernel's (cgroup, remote) table (`--kernel-remotes-per-container`
+/// 10 of `--kernel-remotes` 40), its other pairs' events counted lost as
+/// `remotes_per_container`; another container's requests, made after the
+/// flood, are all timed. (It took the whole table, and the other container
+/// had no series at all.)
+#[test]
+fn a_container_connecting_everywhere_leaves_room_for_the_others() {
+    let agent = Agent::start(&[
+        "--signals",
+        "dependency",
+        "--kernel-remotes",
+        "40",
+        "--kernel-remotes-per-container",
+        "10",
+    ]);
+    let flooder = TestCgroup::create("pp-dep-flooder");
+    let client = TestCgroup::create("pp-dep-neighbour");
+    let server_cgroup = TestCgroup::create("pp-dep-neighbour-server");
+    let lost = |scrape: &Exposition| {
+        scrape
+            .value(
+                "pressure_probe_events_lost_total",
+                &[
+                    ("signal", "dependency"),
+                    ("reason", "remotes_per_container"),
+                ],
+            )
+            .unwrap_or(0.0)
+    };
+    let lost_before = lost(&agent.scrape());
+    // Forty ports nothing listens on, each refused once.
+    let listeners: Vec<TcpListener> = (0..40)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    drop(listeners);
+    for port in &ports {
+        let (_, said) = Driven::start(&[
+            "refused",
+            &flooder.dir().display().to_string(),
+            &port.to_string(),
+            "1",
+        ]);
+        assert_eq!(said, "refused 1");
+    }
+    let (_server, port) = server(&server_cgroup, 20);
+    let (_client, took) = call(&client, port, 20);
+    let scrape = agent.scrape();
+    let remote = format!("127.0.0.1:{port}");
+    let answers = scrape
+        .histogram(RESPONSE, &at(&client, &remote))
+        .map(|h| h.count);
+    let flooder_pairs = scrape
+        .find(
+            FAILURES,
+            &[("cgroup", flooder.label()), ("reason", "refused")],
+        )
+        .count();
+    let lost = lost(&scrape) - lost_before;
+    eprintln!(
+        "the flooder: {flooder_pairs} remotes exported, {lost} events lost past its share; \
+         the neighbour: {answers:?} answers of {}",
+        took.len()
+    );
+    assert_eq!(answers, Some(20.0), "the neighbour's answers from {remote}");
+    assert_eq!(flooder_pairs, 10, "the flooder's remotes");
+    assert_eq!(lost, 30.0, "the flooder's refusals past its share");
+}
+
+/// Thirty remotes that each refuse one connect are no failing remote:
+/// summed into `remote="other"` (`--max-remotes 1`), they made the verdict
+/// `dependency` on `other`; they make none. Twelve refusals from one
+/// remote still make it (`--min-events 10`).
+#[test]
+fn failures_spread_over_many_remotes_make_no_dependency_verdict() {
+    let agent = Agent::start(&[
+        "--signals",
+        "dependency",
+        "--max-remotes",
+        "1",
+        "--min-events",
+        "10",
+        "--window",
+        "30",
+        "--interval",
+        "0.5",
+    ]);
+    let spread = TestCgroup::create("pp-dep-spread");
+    let one = TestCgroup::create("pp-dep-one-remote");
+    let closed = || {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let refuse = |cgroup: &TestCgroup, port: u16, count: u64| {
+        let (_, said) = Driven::start(&[
+            "refused",
+            &cgroup.dir().display().to_string(),
+            &port.to_string(),
+            &count.to_string(),
+        ]);
+        assert_eq!(said, format!("refused {count}"));
+    };
+    // Each container is seen before the window's failures.
+    let one_port = closed();
+    refuse(&spread, closed(), 1);
+    refuse(&one, one_port, 1);
+    agent.scrape();
+    for _ in 0..30 {
+        refuse(&spread, closed(), 1);
+    }
+    refuse(&one, one_port, 12);
+    let scrape = agent.scrape();
+    let (bottleneck, detail) = scrape.verdict(spread.label());
+    assert_ne!(
+        bottleneck, "dependency",
+        "thirty remotes refusing once each: verdict {bottleneck} on {detail}"
+    );
+    assert_eq!(
+        scrape.verdict(one.label()),
+        ("dependency".to_string(), format!("127.0.0.1:{one_port}")),
+        "one remote refusing twelve times"
+    );
 }

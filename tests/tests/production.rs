@@ -37,20 +37,6 @@ fn api_entry(agent: &Agent, cgroup: &TestCgroup) -> Value {
         .clone()
 }
 
-/// (bottleneck, detail) of the container in the metric.
-fn metric_verdict(scrape: &Exposition, cgroup: &TestCgroup) -> (String, String) {
-    let labels = [("cgroup", cgroup.label())];
-    let ones: Vec<_> = scrape
-        .find("pressure_bottleneck", &labels)
-        .filter(|s| s.value == 1.0)
-        .collect();
-    assert_eq!(ones.len(), 1, "{} verdicts at 1", ones.len());
-    (
-        ones[0].labels["bottleneck"].clone(),
-        ones[0].labels["detail"].clone(),
-    )
-}
-
 /// Observations of `hist` above the classic bound `le`.
 fn above(hist: &ScrapedHistogram, le: f64) -> f64 {
     let within = hist
@@ -165,7 +151,7 @@ fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
 
     // The verdict, from the metric and the API.
     assert_eq!(
-        metric_verdict(&scrape, &client),
+        scrape.verdict(client.label()),
         ("dependency".to_string(), remote.clone())
     );
     let entry = api_entry(&agent, &client);
@@ -184,7 +170,7 @@ fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
 /// A dependency answering in 65 ms, under the default 100 ms threshold
 /// (the window's factor-2 bins once made its p95 122 ms, and the verdict
 /// `dependency`): `none`, with a p95 in the API between the server's own
-/// time and the client's.
+/// time and the client's, and as many slow answers as lie between theirs.
 #[test]
 fn a_dependency_under_its_threshold_is_none() {
     let agent = agent();
@@ -216,7 +202,7 @@ fn a_dependency_under_its_threshold_is_none() {
     let scrape = agent.scrape();
     let remote = format!("127.0.0.1:{port}");
     assert_eq!(
-        metric_verdict(&scrape, &client),
+        scrape.verdict(client.label()),
         ("none".to_string(), String::new())
     );
     let entry = api_entry(&agent, &client);
@@ -241,7 +227,19 @@ fn a_dependency_under_its_threshold_is_none() {
         p95 >= server_median / 1.19 && p95 <= client_max * 1.19,
         "p95 {p95} s against the server's {server_median} s and the client's {client_max} s"
     );
-    assert_eq!(dependency["slow_share"], 0.0, "{dependency:#}");
+    // Answers over the 100 ms threshold, as the kernel counted them: at
+    // least as many as the server took that long over, at most as many as
+    // the client waited that long for (an emulated guest makes some).
+    let over = |times: &[f64]| times.iter().filter(|t| **t > 0.1).count() as f64;
+    let slow = (dependency["slow_share"].as_f64().unwrap() * dependency["count"].as_f64().unwrap())
+        .round();
+    assert!(
+        over(&handled) <= slow && slow <= over(&took),
+        "{slow} slow answers; the server took over 100 ms {} times, the client waited over \
+         100 ms {} times: {dependency:#}",
+        over(&handled),
+        over(&took)
+    );
 }
 
 /// A pool of four connections to a database that answers after 150 ms,
@@ -311,7 +309,7 @@ fn a_connection_pool_older_than_the_agent_is_followed() {
     assert!(lower < median(&took) && upper >= 0.15);
     assert_eq!(connections(&scrape), 4.0);
     assert_eq!(
-        metric_verdict(&scrape, &service),
+        scrape.verdict(service.label()),
         ("dependency".to_string(), remote.clone())
     );
     drop(pool);
@@ -402,7 +400,7 @@ fn a_worker_waiting_for_jobs_in_blpop_is_not_a_slow_dependency() {
     assert_eq!(long_polls, polls as f64, "BLPOPs counted as long polls");
     assert_eq!(timed, 0.0, "BLPOPs timed as answers");
     assert_eq!(
-        metric_verdict(&scrape, &worker),
+        scrape.verdict(worker.label()),
         ("none".to_string(), String::new())
     );
 }

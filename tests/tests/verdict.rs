@@ -53,20 +53,8 @@ fn expect(bottleneck: &str, detail: &str) -> Verdict {
 
 /// From the metric: the one `pressure_bottleneck` series of `cgroup` at 1.
 fn from_metric(scrape: &Exposition, cgroup: &str) -> Verdict {
-    let labels = [("cgroup", cgroup)];
-    let ones: Vec<_> = scrape
-        .find("pressure_bottleneck", &labels)
-        .filter(|s| s.value == 1.0)
-        .collect();
-    assert_eq!(
-        ones.len(),
-        1,
-        "pressure_bottleneck{{cgroup=\"{cgroup}\"}} == 1 must be exactly one series: {ones:?}"
-    );
-    Verdict {
-        bottleneck: ones[0].labels["bottleneck"].clone(),
-        detail: ones[0].labels["detail"].clone(),
-    }
+    let (bottleneck, detail) = scrape.verdict(cgroup);
+    Verdict { bottleneck, detail }
 }
 
 /// The API's entry for `cgroup`.

@@ -104,6 +104,10 @@ pub struct KernelMaps {
     preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
     tcp_fill: BpfHashMap<MapData, u64, TcpFill>,
     remotes: BpfHashMap<MapData, RemoteKey, RemoteStats>,
+    /// The pairs the kernel made per cgroup, and those dropped here: what
+    /// a cgroup holds of `remotes`, which the kernel keeps within its share.
+    pairs_made: BpfHashMap<MapData, u64, u64>,
+    pairs_dropped: BpfHashMap<MapData, u64, u64>,
     /// Connections the agent took up at start, per (cgroup, remote): added
     /// to the kernel's count of established ones (see
     /// `kernel::iterators::follow_established`).
@@ -140,6 +144,8 @@ impl KernelMaps {
             preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
             tcp_fill: take(ebpf, tcp::FILL_MAP)?,
             remotes: take(ebpf, dependency::REMOTES_MAP)?,
+            pairs_made: take(ebpf, dependency::PAIRS_MADE_MAP)?,
+            pairs_dropped: take(ebpf, dependency::PAIRS_DROPPED_MAP)?,
             adopted: BTreeMap::new(),
             counters: take(ebpf, counters::MAP)?,
         })
@@ -230,6 +236,8 @@ impl KernelMaps {
         self.runq.forget(id);
         self.syscalls.forget(id);
         self.memory.forget(id);
+        let _ = self.pairs_made.remove(&id);
+        let _ = self.pairs_dropped.remove(&id);
     }
 
     /// Drops a removed cgroup's accept-queue fill histogram.
@@ -237,9 +245,15 @@ impl KernelMaps {
         let _ = self.tcp_fill.remove(&id);
     }
 
-    /// Drops one (cgroup, remote) entry.
+    /// Drops one (cgroup, remote) entry, and counts it dropped for its
+    /// cgroup's share (unless the cgroup is forgotten already).
     pub fn forget_remote(&mut self, key: &RemoteKey) {
-        let _ = self.remotes.remove(key);
+        if self.remotes.remove(key).is_ok() && self.pairs_made.get(&key.cgroup, 0).is_ok() {
+            let dropped = self.pairs_dropped.get(&key.cgroup, 0).unwrap_or(0);
+            let _ = self
+                .pairs_dropped
+                .insert(key.cgroup, dropped.wrapping_add(1), 0);
+        }
         self.adopted.remove(key);
     }
 

@@ -82,6 +82,8 @@ pub struct LoadOptions<'a> {
     pub syscall_offsets: Option<SyscallOffsets>,
     /// Bound of the kernel's (cgroup, remote) map.
     pub kernel_remotes: u32,
+    /// The pairs of that map one cgroup may hold.
+    pub kernel_remotes_per_container: u32,
     /// Real programs or the empty floor.
     pub programs: Programs,
     /// Forward kernel diagnostics to the agent log.
@@ -127,6 +129,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         syscall::STATE_MAP,
         memory::STATE_MAP,
         tcp::FILL_MAP,
+        dependency::PAIRS_MADE_MAP,
+        dependency::PAIRS_DROPPED_MAP,
     ] {
         loader.map_max_entries(map, options.kernel_cgroups);
     }
@@ -185,6 +189,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         &options.dependency_slow_ns,
         true,
     );
+    let per_cgroup = u64::from(options.kernel_remotes_per_container);
+    loader.override_global(globals::REMOTES_PER_CGROUP, &per_cgroup, true);
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
     loader.override_global(aya_log::LEVEL, &log_level, false);
     let mut ebpf = loader

@@ -77,7 +77,12 @@ impl Signal {
             Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
             Signal::Syscall => &[syscall::SLOTS_MAP],
             Signal::Tcp => &[tcp::FILL_MAP],
-            Signal::Dependency => &[dependency::REMOTES_MAP, dependency::LISTENING_MAP],
+            Signal::Dependency => &[
+                dependency::REMOTES_MAP,
+                dependency::LISTENING_MAP,
+                dependency::PAIRS_MADE_MAP,
+                dependency::PAIRS_DROPPED_MAP,
+            ],
             Signal::Memory => &[memory::SLOTS_MAP, memory::OOM_VICTIMS_MAP],
             Signal::Psi => &[],
         }
