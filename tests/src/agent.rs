@@ -2,7 +2,8 @@
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::{Ipv4Addr, SocketAddr, TcpStream},
+    os::fd::FromRawFd,
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
     sync::mpsc,
@@ -345,8 +346,63 @@ impl Response {
 
 /// A minimal HTTP/1.0 GET with extra `headers`.
 pub fn http_get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    http_get_on(stream, addr, path, headers)
+}
+
+/// The same from the local address `from` (a loopback address other than
+/// 127.0.0.1: another client, as the agent sees it).
+pub fn http_get_from(
+    from: Ipv4Addr,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    // SAFETY: plain socket calls on a descriptor this function owns; the
+    // addresses are plain structs of the sizes given.
+    let stream = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let stream = TcpStream::from_raw_fd(fd);
+        let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let SocketAddr::V4(to) = addr else {
+            panic!("{addr} is not an IPv4 address")
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let local = sockaddr(from, 0);
+        assert_eq!(
+            libc::bind(fd, (&raw const local).cast(), len),
+            0,
+            "bind {from}: {}",
+            std::io::Error::last_os_error()
+        );
+        let remote = sockaddr(*to.ip(), to.port());
+        assert_eq!(
+            libc::connect(fd, (&raw const remote).cast(), len),
+            0,
+            "connect {addr} from {from}: {}",
+            std::io::Error::last_os_error()
+        );
+        stream
+    };
+    http_get_on(stream, addr, path, headers)
+}
+
+/// A minimal HTTP/1.0 GET on a connected `stream`.
+fn http_get_on(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();

@@ -12,8 +12,9 @@ use std::{
     time::Duration,
 };
 
+use base64::{Engine, engine::general_purpose::STANDARD};
 use integration_tests::{
-    agent::{Agent, command, http_get_with},
+    agent::{Agent, command, http_get_from, http_get_with},
     exposition::Exposition,
     tls::{Pki, bcrypt_hash, curl},
 };
@@ -333,6 +334,70 @@ fn a_right_password_gets_through_a_flood_of_wrong_ones() {
     eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
     assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
     assert_eq!(answers.keys().copied().collect::<Vec<_>>(), [401]);
+}
+
+/// A flood of wrong passwords each different (none can be remembered) from
+/// one address, 127.0.0.2: it takes one place in the queue for a check (the
+/// rest of it is answered 503), and a right password from another address,
+/// sent once the flood has been refused for load, gets its check: 200, ten
+/// times. Before, the flood took every place and the right password was
+/// answered 503.
+#[test]
+fn a_flood_of_new_wrong_passwords_from_one_address_leaves_room_for_others() {
+    let (_pki, _, agent) = password_only_agent("distinct-flood");
+    let addr = agent.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let queue_full = Arc::new(AtomicBool::new(false));
+    let flood: Vec<_> = (0..16)
+        .map(|thread| {
+            let (stop, queue_full) = (stop.clone(), queue_full.clone());
+            std::thread::spawn(move || {
+                let mut answers = BTreeMap::new();
+                let mut sent = 0;
+                while sent < 20 || !stop.load(Ordering::Relaxed) {
+                    let password = format!("wrong-{thread}-{sent}");
+                    let header = format!(
+                        "Basic {}",
+                        STANDARD.encode(format!("prometheus:{password}"))
+                    );
+                    let status = http_get_from(
+                        [127, 0, 0, 2].into(),
+                        addr,
+                        "/metrics",
+                        &[("Authorization", &header)],
+                    )
+                    .status;
+                    if status == 503 {
+                        queue_full.store(true, Ordering::Relaxed);
+                    }
+                    *answers.entry(status).or_insert(0) += 1;
+                    sent += 1;
+                }
+                answers
+            })
+        })
+        .collect();
+    // The right password asks once the flood has filled what it may.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !queue_full.load(Ordering::Relaxed) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flood was never refused for load"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let right: Vec<u16> = (0..10)
+        .map(|_| http_get_with(addr, "/metrics", &[("Authorization", RIGHT)]).status)
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    let mut answers = BTreeMap::new();
+    for thread in flood {
+        for (status, count) in thread.join().unwrap() {
+            *answers.entry(status).or_insert(0) += count;
+        }
+    }
+    eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
+    assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
 }
 
 /// The served certificate's expiry: the agent warns of one that expires

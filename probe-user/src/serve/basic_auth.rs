@@ -3,10 +3,12 @@
 //!
 //! A bcrypt check is meant to be slow (tens of milliseconds at cost 10), so
 //! it is bounded: one check runs at a time, off the async threads, and at
-//! most [`QUEUED`] requests wait for their turn; one more is answered 503
-//! at once, "busy", never 401: its password was not checked (a flood of
-//! wrong passwords takes one core and a handful of connections at most, and
-//! never the connection slots `/healthz` needs).
+//! most [`QUEUED`] requests wait for their turn, at most one of them from
+//! any one client address; one more is answered 503 at once, "busy", never
+//! 401: its password was not checked (a flood of wrong passwords takes one
+//! core and a handful of connections at most, never the connection slots
+//! `/healthz` needs, and from one address, one place in the queue: a
+//! scraper elsewhere still gets its turn).
 //! A user's last good password is remembered (as an HMAC under a key made at
 //! start, never the password), so a scraper pays for its check once and
 //! never waits behind a flood. The last [`REFUSED`] wrong (user, password)
@@ -19,8 +21,9 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    net::IpAddr,
     sync::{
-        Mutex,
+        Mutex, PoisonError,
         atomic::{AtomicUsize, Ordering},
     },
 };
@@ -54,6 +57,9 @@ static BCRYPT: Semaphore = Semaphore::const_new(1);
 
 /// Requests waiting for, or in, a bcrypt check.
 static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// The client addresses that have a request waiting for, or in, a check.
+static WAITING_FROM: Mutex<Vec<IpAddr>> = Mutex::new(Vec::new());
 
 /// The users and their bcrypt hashes, with each user's last good password.
 pub struct BasicAuth {
@@ -122,9 +128,9 @@ impl BasicAuth {
         self.users.len()
     }
 
-    /// Whether the `Authorization` header names a user with the right
-    /// password, or cannot be checked now.
-    pub async fn allows(&self, authorization: Option<&HeaderValue>) -> Access {
+    /// Whether the `Authorization` header of a request from `client` names
+    /// a user with the right password, or cannot be checked now.
+    pub async fn allows(&self, authorization: Option<&HeaderValue>, client: IpAddr) -> Access {
         let Some((user, password)) = authorization.and_then(credentials) else {
             return Access::Denied;
         };
@@ -161,7 +167,7 @@ impl BasicAuth {
         {
             return Access::Denied;
         }
-        let Some(matches) = verify_in_turn(password.clone(), hash).await else {
+        let Some(matches) = verify_in_turn(password.clone(), hash, client).await else {
             return Access::Busy;
         };
         if matches && known {
@@ -179,19 +185,30 @@ impl BasicAuth {
 
 /// A bcrypt check in its turn, on a blocking thread that holds the turn
 /// until it is done (even if the request is gone); none at once when
-/// [`QUEUED`] requests already wait.
-async fn verify_in_turn(password: String, hash: String) -> Option<bool> {
-    struct Waiting;
+/// [`QUEUED`] requests already wait, or one from `client` does.
+async fn verify_in_turn(password: String, hash: String, client: IpAddr) -> Option<bool> {
+    struct Waiting(IpAddr);
     impl Drop for Waiting {
         fn drop(&mut self) {
+            let mut from = WAITING_FROM.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(at) = from.iter().position(|ip| *ip == self.0) {
+                from.swap_remove(at);
+            }
             WAITING.fetch_sub(1, Ordering::Relaxed);
         }
     }
-    if WAITING.fetch_add(1, Ordering::Relaxed) > QUEUED {
-        WAITING.fetch_sub(1, Ordering::Relaxed);
-        return None;
+    {
+        let mut from = WAITING_FROM.lock().unwrap_or_else(PoisonError::into_inner);
+        if from.contains(&client) {
+            return None;
+        }
+        if WAITING.fetch_add(1, Ordering::Relaxed) > QUEUED {
+            WAITING.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        from.push(client);
     }
-    let waiting = Waiting;
+    let waiting = Waiting(client);
     let Ok(turn) = BCRYPT.acquire().await else {
         return None;
     };
@@ -219,6 +236,9 @@ fn credentials(header: &HeaderValue) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
+    /// The address the tests' requests come from.
+    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     fn header(user: &str, password: &str) -> HeaderValue {
         let encoded = STANDARD.encode(format!("{user}:{password}"));
         HeaderValue::from_str(&format!("Basic {encoded}")).unwrap()
@@ -228,7 +248,9 @@ mod tests {
     async fn right_and_wrong_credentials() {
         let hash = bcrypt::hash("s3cret:with:colons", 4).unwrap();
         let auth = BasicAuth::new([("alice".to_owned(), hash)].into()).unwrap();
-        let allows = async |header: Option<&HeaderValue>| auth.allows(header).await;
+        // Not the other tests' address: one request per address waits.
+        let client = IpAddr::from([127, 0, 0, 3]);
+        let allows = async |header: Option<&HeaderValue>| auth.allows(header, client).await;
         for _ in 0..2 {
             // The second time from what was remembered.
             assert_eq!(
@@ -263,20 +285,28 @@ mod tests {
         let hash = bcrypt::hash("right", 4).unwrap();
         let auth = BasicAuth::new([("alice".to_owned(), hash)].into()).unwrap();
         let wrong = header("alice", "wrong");
-        assert_eq!(auth.allows(Some(&wrong)).await, Access::Denied);
+        assert_eq!(auth.allows(Some(&wrong), CLIENT).await, Access::Denied);
         let held = BCRYPT.acquire().await.unwrap();
         let repeated = tokio::time::timeout(
             std::time::Duration::from_secs(60),
-            auth.allows(Some(&wrong)),
+            auth.allows(Some(&wrong), CLIENT),
         )
         .await;
         assert_eq!(repeated, Ok(Access::Denied));
         let unseen = header("alice", "another");
-        let waiting = auth.allows(Some(&unseen));
+        let waiting = auth.allows(Some(&unseen), CLIENT);
         tokio::pin!(waiting);
         assert!(poll_once(waiting.as_mut()).await.is_none());
+        // From the same address, no second place in the queue; from
+        // another, one.
+        let second = header("alice", "a third");
+        assert_eq!(auth.allows(Some(&second), CLIENT).await, Access::Busy);
+        let elsewhere = auth.allows(Some(&second), IpAddr::from([127, 0, 0, 2]));
+        tokio::pin!(elsewhere);
+        assert!(poll_once(elsewhere.as_mut()).await.is_none());
         drop(held);
         assert_eq!(waiting.await, Access::Denied);
+        assert_eq!(elsewhere.await, Access::Denied);
     }
 
     /// Polls `future` once: its output if it is ready.

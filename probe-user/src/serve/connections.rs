@@ -16,6 +16,7 @@
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -51,6 +52,10 @@ pub struct Limits {
     /// Time a client has to read an answer, from when it is ready.
     pub answer_timeout: Duration,
 }
+
+/// The address a request came from, handed to the endpoints with it.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub IpAddr);
 
 /// How long shutdown waits for requests in progress.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -170,10 +175,10 @@ pub async fn serve(
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, client) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, Client(peer.ip())),
                 Err(err) => {
                     // Out of file descriptors, most likely: wait for some to close.
                     warn!("cannot accept an HTTP connection: {err}");
@@ -193,7 +198,10 @@ pub async fn serve(
         let web_config = web_config.clone();
         tasks.spawn(async move {
             match tls {
-                None => serve_connection(stream, connection, app, limits, web_config, stop).await,
+                None => {
+                    serve_connection(stream, client, connection, app, limits, web_config, stop)
+                        .await
+                }
                 Some(tls) => {
                     let handshake = tokio::select! {
                         done = tokio::time::timeout(limits.header_timeout, tls.accept(stream)) => done,
@@ -201,8 +209,10 @@ pub async fn serve(
                     };
                     match handshake {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, connection, app, limits, web_config, stop)
-                                .await
+                            serve_connection(
+                                stream, client, connection, app, limits, web_config, stop,
+                            )
+                            .await
                         }
                         Ok(Err(err)) => debug!("TLS handshake failed: {err}"),
                         Err(_) => debug!("TLS handshake not done within the header timeout"),
@@ -218,6 +228,7 @@ pub async fn serve(
 
 async fn serve_connection(
     stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    client: Client,
     connection: Arc<Connection>,
     app: Router,
     limits: Limits,
@@ -232,6 +243,7 @@ async fn serve_connection(
         if let Some(config) = &web_config {
             request.extensions_mut().insert(config.current());
         }
+        request.extensions_mut().insert(client);
         async move {
             connection.set_busy(true);
             let response = app.oneshot(request.map(Body::new)).await;

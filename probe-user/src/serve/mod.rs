@@ -9,7 +9,11 @@ mod connections;
 mod web_config;
 mod write_deadline;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Result;
 use axum::{
@@ -133,9 +137,14 @@ async fn authenticate(request: Request, next: Next) -> Response {
         .extensions()
         .get::<Arc<Security>>()
         .and_then(|security| security.basic_auth.as_ref());
+    // Every request through the listener has its client's address.
+    let client = request
+        .extensions()
+        .get::<connections::Client>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
     let access = match auth {
         Some(auth) if request.uri().path() != "/healthz" => {
-            auth.allows(request.headers().get(header::AUTHORIZATION))
+            auth.allows(request.headers().get(header::AUTHORIZATION), client)
                 .await
         }
         _ => Access::Allowed,
