@@ -416,9 +416,12 @@ fn throttled_at_its_cpu_quota() {
     let periods_before = quota.throttled_periods();
     let throttled_before = quota.throttled_seconds();
     Workload::spin_limited(limited.dir(), &quota.v1_dir(), cpus() - 1, 1, 2000).wait();
+    let scrape = agent.scrape();
+    // Read after the scrape, which waits for two samples: the kernel counts
+    // a throttled period (and its time) when the period ends, up to 100 ms
+    // after the throttling, so the last one read at once could be missing.
     let periods = quota.throttled_periods() - periods_before;
     let kernel_throttled = quota.throttled_seconds() - throttled_before;
-    let scrape = agent.scrape();
     let by = |by: &str| {
         scrape
             .value(PREEMPTIONS, &[("cgroup", limited.label()), ("by", by)])
