@@ -27,6 +27,16 @@ const FAILURES: &str = "pressure_dependency_connect_failures_total";
 const RETRANSMITS: &str = "pressure_dependency_retransmits_total";
 const CONNECTIONS: &str = "pressure_dependency_connections";
 
+/// The dependency signal's events lost for `reason`, as `scrape` counts them.
+fn lost_events(scrape: &Exposition, reason: &str) -> f64 {
+    scrape
+        .value(
+            "pressure_probe_events_lost_total",
+            &[("signal", "dependency"), ("reason", reason)],
+        )
+        .unwrap_or(0.0)
+}
+
 /// A server in `cgroup` answering after `delay_ms`; returns it and its port.
 fn server(cgroup: &TestCgroup, delay_ms: u64) -> (Driven, u16) {
     let (driven, first) = Driven::start(&[
@@ -464,14 +474,7 @@ fn remotes_past_the_kernel_bound_are_counted_as_lost() {
         "2",
     ]);
     let client = TestCgroup::create("pp-dep-bound");
-    let lost = |scrape: &Exposition| {
-        scrape
-            .value(
-                "pressure_probe_events_lost_total",
-                &[("signal", "dependency"), ("reason", "remotes_full")],
-            )
-            .unwrap_or(0.0)
-    };
+    let lost = |scrape: &Exposition| lost_events(scrape, "remotes_full");
     let lost_before = lost(&agent.scrape());
     let ports: Vec<u16> = (0..3)
         .map(|_| {
@@ -574,17 +577,7 @@ fn a_container_connecting_everywhere_leaves_room_for_the_others() {
     let flooder = TestCgroup::create("pp-dep-flooder");
     let client = TestCgroup::create("pp-dep-neighbour");
     let server_cgroup = TestCgroup::create("pp-dep-neighbour-server");
-    let lost = |scrape: &Exposition| {
-        scrape
-            .value(
-                "pressure_probe_events_lost_total",
-                &[
-                    ("signal", "dependency"),
-                    ("reason", "remotes_per_container"),
-                ],
-            )
-            .unwrap_or(0.0)
-    };
+    let lost = |scrape: &Exposition| lost_events(scrape, "remotes_per_container");
     let lost_before = lost(&agent.scrape());
     // Forty ports nothing listens on, each refused once.
     let listeners: Vec<TcpListener> = (0..40)

@@ -291,6 +291,47 @@ const WRONG: [&str; 3] = [
     "Basic cHJvbWV0aGV1czp3cm9uZy0z",
 ];
 
+/// Runs `during` while `threads` threads each ask `ask(thread, n)` (n = 0,
+/// 1, ...) at least `at_least` times and until `during` returns; `during`
+/// is told when a request of the flood has been answered 503. Returns what
+/// `during` returned and the flood's answers by status.
+fn during_a_flood<T>(
+    threads: usize,
+    at_least: usize,
+    ask: impl Fn(usize, usize) -> u16 + Clone + Send + 'static,
+    during: impl FnOnce(&AtomicBool) -> T,
+) -> (T, BTreeMap<u16, usize>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicBool::new(false));
+    let flood: Vec<_> = (0..threads)
+        .map(|thread| {
+            let (stop, refused, ask) = (stop.clone(), refused.clone(), ask.clone());
+            std::thread::spawn(move || {
+                let mut answers = BTreeMap::new();
+                let mut sent = 0;
+                while sent < at_least || !stop.load(Ordering::Relaxed) {
+                    let status = ask(thread, sent);
+                    if status == 503 {
+                        refused.store(true, Ordering::Relaxed);
+                    }
+                    *answers.entry(status).or_insert(0) += 1;
+                    sent += 1;
+                }
+                answers
+            })
+        })
+        .collect();
+    let result = during(&refused);
+    stop.store(true, Ordering::Relaxed);
+    let mut answers = BTreeMap::new();
+    for thread in flood {
+        for (status, count) in thread.join().unwrap() {
+            *answers.entry(status).or_insert(0) += count;
+        }
+    }
+    (result, answers)
+}
+
 /// A scraper with a stale password floods the agent (32 threads
 /// repeating three wrong passwords) while a right password the agent has
 /// not seen yet arrives (a restart, a changed password, a new Prometheus
@@ -308,29 +349,12 @@ fn a_right_password_gets_through_a_flood_of_wrong_ones() {
     for wrong in WRONG {
         assert_eq!(get(wrong), 401);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let flood: Vec<_> = (0..32)
-        .map(|thread| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut answers = BTreeMap::new();
-                let mut sent = 0;
-                while sent < 50 || !stop.load(Ordering::Relaxed) {
-                    *answers.entry(get(WRONG[(thread + sent) % 3])).or_insert(0) += 1;
-                    sent += 1;
-                }
-                answers
-            })
-        })
-        .collect();
-    let right: Vec<u16> = (0..10).map(|_| get(RIGHT)).collect();
-    stop.store(true, Ordering::Relaxed);
-    let mut answers = BTreeMap::new();
-    for thread in flood {
-        for (status, count) in thread.join().unwrap() {
-            *answers.entry(status).or_insert(0) += count;
-        }
-    }
+    let (right, answers) = during_a_flood(
+        32,
+        50,
+        move |thread, sent| get(WRONG[(thread + sent) % 3]),
+        |_| (0..10).map(|_| get(RIGHT)).collect::<Vec<u16>>(),
+    );
     eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
     assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
     assert_eq!(answers.keys().copied().collect::<Vec<_>>(), [401]);
@@ -346,56 +370,34 @@ fn a_right_password_gets_through_a_flood_of_wrong_ones() {
 fn a_flood_of_new_wrong_passwords_from_one_address_leaves_room_for_others() {
     let (_pki, _, agent) = password_only_agent("distinct-flood");
     let addr = agent.addr();
-    let stop = Arc::new(AtomicBool::new(false));
-    let queue_full = Arc::new(AtomicBool::new(false));
-    let flood: Vec<_> = (0..16)
-        .map(|thread| {
-            let (stop, queue_full) = (stop.clone(), queue_full.clone());
-            std::thread::spawn(move || {
-                let mut answers = BTreeMap::new();
-                let mut sent = 0;
-                while sent < 20 || !stop.load(Ordering::Relaxed) {
-                    let password = format!("wrong-{thread}-{sent}");
-                    let header = format!(
-                        "Basic {}",
-                        STANDARD.encode(format!("prometheus:{password}"))
-                    );
-                    let status = http_get_from(
-                        [127, 0, 0, 2].into(),
-                        addr,
-                        "/metrics",
-                        &[("Authorization", &header)],
-                    )
-                    .status;
-                    if status == 503 {
-                        queue_full.store(true, Ordering::Relaxed);
-                    }
-                    *answers.entry(status).or_insert(0) += 1;
-                    sent += 1;
-                }
-                answers
-            })
-        })
-        .collect();
-    // The right password asks once the flood has filled what it may.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !queue_full.load(Ordering::Relaxed) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the flood was never refused for load"
+    let ask = move |thread, sent| {
+        let password = format!("wrong-{thread}-{sent}");
+        let header = format!(
+            "Basic {}",
+            STANDARD.encode(format!("prometheus:{password}"))
         );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let right: Vec<u16> = (0..10)
-        .map(|_| http_get_with(addr, "/metrics", &[("Authorization", RIGHT)]).status)
-        .collect();
-    stop.store(true, Ordering::Relaxed);
-    let mut answers = BTreeMap::new();
-    for thread in flood {
-        for (status, count) in thread.join().unwrap() {
-            *answers.entry(status).or_insert(0) += count;
+        http_get_from(
+            [127, 0, 0, 2].into(),
+            addr,
+            "/metrics",
+            &[("Authorization", &header)],
+        )
+        .status
+    };
+    let (right, answers) = during_a_flood(16, 20, ask, |refused: &AtomicBool| {
+        // The right password asks once the flood has filled what it may.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !refused.load(Ordering::Relaxed) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the flood was never refused for load"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-    }
+        (0..10)
+            .map(|_| http_get_with(addr, "/metrics", &[("Authorization", RIGHT)]).status)
+            .collect::<Vec<u16>>()
+    });
     eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
     assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
 }
