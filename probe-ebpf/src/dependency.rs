@@ -32,7 +32,7 @@
 use core::ptr;
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST, BPF_SK_STORAGE_GET_F_CREATE, seq_file},
+    bindings::{BPF_F_NO_PREALLOC, BPF_SK_STORAGE_GET_F_CREATE, seq_file},
     btf_maps::SkStorage,
     helpers::generated::{bpf_seq_write, bpf_sk_storage_get},
     macros::{btf_map, btf_tracepoint, fentry, map},
@@ -57,7 +57,7 @@ use probe_common::{
 use crate::{
     atomic::atomic_add,
     counters::bump,
-    hash_entry::get_or_insert,
+    hash_entry::{create, get_or_insert},
     kernel::{KernelPtr, cgroup_id, ktime_ns, offsets, probe_read, task_tgid},
     names::named,
     observe::observe,
@@ -207,16 +207,11 @@ fn remote_stats(key: &RemoteKey) -> Option<*mut RemoteStats> {
             return None;
         }
     }
-    let zero = ZERO_REMOTE.get(0)?;
-    if DEPENDENCY_REMOTES
-        .insert(key, zero, BPF_NOEXIST.into())
-        .is_ok()
-        && let Some(made) = made
-    {
+    let (stats, created) = create(&DEPENDENCY_REMOTES, key, ZERO_REMOTE.get(0)?);
+    if created && let Some(made) = made {
         // SAFETY: as above.
         unsafe { atomic_add(made, 1) };
     }
-    let stats = DEPENDENCY_REMOTES.get_ptr_mut(key);
     if stats.is_none() {
         bump(DEPENDENCY_REMOTES_FULL);
     }

@@ -10,7 +10,7 @@ use aya_ebpf::{
 /// fine: the other CPU's entry is returned.
 #[inline(always)]
 pub fn get_or_insert<K, V>(map: &HashMap<K, V>, key: &K, init: &V) -> Option<*mut V> {
-    map.get_ptr_mut(key).or_else(|| create(map, key, init))
+    map.get_ptr_mut(key).or_else(|| create(map, key, init).0)
 }
 
 /// The same for values too large to zero on the 512-byte BPF stack (zeroing
@@ -19,12 +19,13 @@ pub fn get_or_insert<K, V>(map: &HashMap<K, V>, key: &K, init: &V) -> Option<*mu
 #[inline(always)]
 pub fn get_or_insert_zeroed<K, V>(map: &HashMap<K, V>, key: &K, zero: &Array<V>) -> Option<*mut V> {
     map.get_ptr_mut(key)
-        .or_else(|| create(map, key, zero.get(0)?))
+        .or_else(|| create(map, key, zero.get(0)?).0)
 }
 
-/// Creates the entry of `key` from `init` unless another CPU just did; returns it.
+/// Creates the entry of `key` from `init` unless another CPU just did;
+/// returns it, and whether this call made it.
 #[inline(always)]
-fn create<K, V>(map: &HashMap<K, V>, key: &K, init: &V) -> Option<*mut V> {
-    let _ = map.insert(key, init, BPF_NOEXIST.into());
-    map.get_ptr_mut(key)
+pub fn create<K, V>(map: &HashMap<K, V>, key: &K, init: &V) -> (Option<*mut V>, bool) {
+    let made = map.insert(key, init, BPF_NOEXIST.into()).is_ok();
+    (map.get_ptr_mut(key), made)
 }
