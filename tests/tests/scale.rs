@@ -23,6 +23,31 @@ const CONTAINERS: usize = 500;
 /// their interval (then `/metrics` answers 503, a stale sample).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// `count` cgroups `PREFIX-N`, a blocked process in each, and a scrape in
+/// which the agent tracks every one (each process wrote a line after
+/// joining its cgroup: a `file_io` syscall series; some never waited for a
+/// CPU there).
+fn containers(
+    agent: &Agent,
+    prefix: &str,
+    count: usize,
+) -> (Vec<TestCgroup>, Vec<Workload>, Exposition) {
+    let cgroups: Vec<TestCgroup> = (0..count)
+        .map(|i| TestCgroup::create(&format!("{prefix}-{i}")))
+        .collect();
+    let workloads = cgroups.iter().map(|c| Workload::blocked(c.dir())).collect();
+    let scrape = agent.scrape();
+    let tracked = scrape
+        .find(
+            "pressure_syscall_latency_seconds_count",
+            &[("class", "file_io")],
+        )
+        .filter(|s| s.labels["cgroup"].contains(&format!("/{prefix}-")))
+        .count();
+    assert_eq!(tracked, count, "containers with a file_io syscall series");
+    (cgroups, workloads, scrape)
+}
+
 /// 500 cgroups with a small process each; 200 scrapes, 50 at a time: every
 /// one answers 200 with a whole exposition, the agent's resident memory
 /// afterwards stays under 64 MiB, and with gzip the body decodes to the
@@ -32,23 +57,7 @@ fn five_hundred_containers_and_bursts_of_scrapes() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // Sampling every 2 s: a scrape and the next one see one sample.
     let agent = Agent::start(&["--max-cgroups", "2000", "--interval", "2"]);
-    let cgroups: Vec<TestCgroup> = (0..CONTAINERS)
-        .map(|i| TestCgroup::create(&format!("pp-scale-{i}")))
-        .collect();
-    let workloads: Vec<Workload> = cgroups.iter().map(|c| Workload::blocked(c.dir())).collect();
-    let scrape = agent.scrape();
-    // Each wrote a line after joining its cgroup (some never waited for a CPU there).
-    let tracked = scrape
-        .find(
-            "pressure_syscall_latency_seconds_count",
-            &[("class", "file_io")],
-        )
-        .filter(|s| s.labels["cgroup"].contains("pp-scale-"))
-        .count();
-    assert_eq!(
-        tracked, CONTAINERS,
-        "containers with a file_io syscall series"
-    );
+    let (_cgroups, workloads, scrape) = containers(&agent, "pp-scale", CONTAINERS);
     let series = scrape.samples.len();
 
     let addr = agent.addr();
@@ -158,22 +167,7 @@ fn clients_that_never_read_hold_no_sample_past_the_answer_timeout() {
         "--http-request-timeout",
         "3",
     ]);
-    let cgroups: Vec<TestCgroup> = (0..THOUSAND)
-        .map(|i| TestCgroup::create(&format!("pp-slow-readers-{i}")))
-        .collect();
-    let workloads: Vec<Workload> = cgroups.iter().map(|c| Workload::blocked(c.dir())).collect();
-    let tracked = agent
-        .scrape()
-        .find(
-            "pressure_syscall_latency_seconds_count",
-            &[("class", "file_io")],
-        )
-        .filter(|s| s.labels["cgroup"].contains("pp-slow-readers-"))
-        .count();
-    assert_eq!(
-        tracked, THOUSAND,
-        "containers with a file_io syscall series"
-    );
+    let (_cgroups, workloads, _) = containers(&agent, "pp-slow-readers", THOUSAND);
     let size = http_get_with(agent.addr(), "/metrics", &[]).body.len();
     let sockets = open_sockets(agent.pid());
     let before = agent.status_kib("VmRSS");
