@@ -68,22 +68,18 @@ pub const DEPENDENCY_SOCKET_UNAVAILABLE: u32 = 23;
 /// latency histogram only.
 pub const RUNQ_WAIT_UNSPLIT: u32 = 24;
 
-/// A listening port could not be noted by the follow iterator (its map is
-/// full): connections older than the agent are not followed.
-pub const DEPENDENCY_LISTENING_FULL: u32 = 25;
-
 /// A dependency event was lost: its cgroup holds its share of the
 /// (cgroup, remote) map (`--kernel-remotes-per-container`).
-pub const DEPENDENCY_REMOTES_PER_CONTAINER: u32 = 26;
+pub const DEPENDENCY_REMOTES_PER_CONTAINER: u32 = 25;
 
 /// Name of the per-CPU counter array.
 pub const MAP: &str = "COUNTERS";
 
 /// Number of slots in the counter array.
-pub const COUNT: u32 = 27;
+pub const COUNT: u32 = 26;
 
 /// Every counter: (index, signal, reason) as exported.
-pub const NAMES: [(u32, &str, &str); 27] = [
+pub const NAMES: [(u32, &str, &str); 26] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -121,7 +117,6 @@ pub const NAMES: [(u32, &str, &str); 27] = [
         "socket_unavailable",
     ),
     (RUNQ_WAIT_UNSPLIT, "runq", "wait_unsplit"),
-    (DEPENDENCY_LISTENING_FULL, "dependency", "listening_full"),
     (
         DEPENDENCY_REMOTES_PER_CONTAINER,
         "dependency",

@@ -19,52 +19,74 @@ pub const PAIRS_MADE_MAP: &str = "DEPENDENCY_PAIRS_MADE";
 /// pair table, kept within its share.
 pub const PAIRS_DROPPED_MAP: &str = "DEPENDENCY_PAIRS_DROPPED";
 
-/// Name of the listening ports the follow iterator notes in its first pass.
-pub const LISTENING_MAP: &str = "DEPENDENCY_LISTENING";
-/// Name of the follow iterator's pass (one `u32`: [`follow::LIST`] or
-/// [`follow::FOLLOW`]).
-pub const FOLLOW_PASS_MAP: &str = "DEPENDENCY_FOLLOW_PASS";
-/// Bound on the listening ports noted.
-pub const MAX_LISTENING: u32 = 16384;
+/// Name of the connections the follow iterator found, waiting to be taken
+/// up (a `RemoteKey` by the socket's kernel address).
+pub const PENDING_MAP: &str = "DEPENDENCY_PENDING";
+/// Name of the take-up's two `u64`s: [`take_up::WAITING`] and
+/// [`take_up::OVER`].
+pub const TAKE_UP_MAP: &str = "DEPENDENCY_TAKE_UP";
+/// Name of the connections each cgroup has waiting (`u64` by cgroup id).
+pub const PENDING_PER_CGROUP_MAP: &str = "DEPENDENCY_PENDING_PER_CGROUP";
+/// Bound on the connections waiting to be taken up.
+pub const MAX_PENDING: u32 = 65536;
+/// Bound on those of one cgroup: a container that holds tens of thousands
+/// of connections leaves room for the others'.
+pub const MAX_PENDING_PER_CGROUP: u64 = MAX_PENDING as u64 / 4;
 
-/// The passes of the follow iterator, which finds the outbound TCP
-/// connections that were established before the agent started (a pool
-/// opened before an agent restart) and follows them as if it had seen them
-/// connect: an established socket whose local port is no listening port
-/// of its network namespace was opened by a connect.
-pub mod follow {
-    /// First pass: note every listening port (network namespace, port).
-    pub const LIST: u32 = 0;
-    /// Second pass: write a [`FollowRecord`](super::FollowRecord) for every
-    /// established TCP socket whose local port is not a listening one; the
-    /// agent takes each up through its file descriptor (the iterator's
-    /// socket pointers are not ones `bpf_sk_storage_get` accepts).
-    pub const FOLLOW: u32 = 1;
+/// The slots of [`TAKE_UP_MAP`].
+pub mod take_up {
+    /// How many connections wait in `PENDING_MAP` (0: the programs need
+    /// not look there).
+    pub const WAITING: u32 = 0;
+    /// Non-zero once the follow iterator has run: until then, a socket
+    /// that connects is noted in `PENDING_MAP` as followed by the programs
+    /// (its `RemoteKey` has family 0), so that the iterator does not count
+    /// it twice; the agent removes those notes after the iterator's run.
+    pub const OVER: u32 = 1;
 }
 
-/// An outbound connection the follow iterator found: its (cgroup, remote),
-/// and the process and descriptor that hold it.
+/// How the follow iterator did with an established connection it found
+/// (the [`FollowRecord::outcome`] it writes).
+///
+/// The follow iterator (`iter/task_file`, run once at start) finds the
+/// outbound TCP connections established before the agent started (a pool
+/// opened before an agent restart). It counts each in its remote's
+/// connections at once and notes it as waiting (`PENDING_MAP`); the
+/// programs take it up at its next send (it is then followed as if they
+/// had seen it connect) or uncount it when it closes. Nothing of the
+/// watched processes is held, locked or duplicated: the iterator's socket
+/// pointers cannot key socket storage, the send and state hooks' can.
+pub mod follow {
+    /// Counted, and waiting to be taken up.
+    pub const TAKEN_UP: u32 = 0;
+    /// Followed already (the programs saw it connect, or another
+    /// descriptor of the socket came first).
+    pub const FOLLOWED: u32 = 1;
+    /// Not taken up: its (cgroup, remote) pair found no room
+    /// (`events_lost` says which bound: `remotes_full` or
+    /// `remotes_per_container`).
+    pub const NO_ROOM: u32 = 2;
+    /// Not taken up: the connections waiting are at their bound
+    /// ([`MAX_PENDING`](super::MAX_PENDING)), or its cgroup's are
+    /// ([`MAX_PENDING_PER_CGROUP`](super::MAX_PENDING_PER_CGROUP)).
+    pub const FULL: u32 = 3;
+    /// It left `ESTABLISHED` while it was being taken up: not followed.
+    pub const CLOSED: u32 = 4;
+    /// How many outcomes.
+    pub const COUNT: usize = 5;
+}
+
+/// An outbound connection the follow iterator found: its (cgroup, remote)
+/// and what became of it ([`follow`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FollowRecord {
     /// Its (cgroup, remote).
     pub key: RemoteKey,
-    /// A process holding it.
-    pub tgid: u32,
-    /// Its file descriptor there.
-    pub fd: u32,
-}
-
-/// A listening port: its network namespace and port.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ListeningPort {
-    /// The network namespace's inode number.
-    pub netns: u32,
-    /// The local port.
-    pub port: u16,
+    /// One of [`follow`]'s outcomes.
+    pub outcome: u32,
     /// Zero.
-    pub pad: u16,
+    pub pad: u32,
 }
 
 /// Why a connect failed (`sk_err` when the socket left `SYN_SENT` for
@@ -128,10 +150,15 @@ pub mod request {
     /// belong together (a request opens on any frame, WINDOW_UPDATE and
     /// PING included): its exchanges are counted, not timed.
     pub const MULTIPLEXED: u8 = 3;
+    /// An exchange on an encrypted connection taken up at start: whether
+    /// it carries one request at a time or many streams at once was said
+    /// in its handshake, before the agent started: counted, not timed.
+    pub const UNKNOWN: u8 = 4;
     /// How many kinds.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 5;
     /// The `reason` label of the untimed kinds (by kind; `TIMED` has none).
-    pub const UNTIMED_LABELS: [&str; COUNT] = ["", "long_poll", "handshake", "multiplexed"];
+    pub const UNTIMED_LABELS: [&str; COUNT] =
+        ["", "long_poll", "handshake", "multiplexed", "unknown"];
 
     /// Up to 16 bytes, packed little-endian into two `u64`s: the kernel
     /// programs compare bytes as integers, never as bytes in memory (they
@@ -349,6 +376,30 @@ pub mod request {
         if blocking { LONG_POLL } else { TIMED }
     }
 
+    /// What the first `len` bytes of `bytes` tell beyond [`kind`] when they
+    /// open an exchange on a connection taken up at start (whose first
+    /// bytes, an HTTP/2 preface or a TLS handshake, were sent before the
+    /// agent started): a TLS record is [`UNKNOWN`], an HTTP/2 frame header
+    /// [`MULTIPLEXED`]; `None` when [`kind`] says.
+    ///
+    /// An HTTP/2 frame header: a 24-bit length under 64 KiB (a client's
+    /// frames are; the first byte is then zero, which no text protocol's
+    /// request starts with), a frame type of the standard ten, and a stream
+    /// id with its reserved bit clear. A binary protocol's request that
+    /// looks like one is not timed: never timed wrong.
+    #[inline(always)]
+    pub fn resumed(bytes: &[u8; PEEK], len: usize) -> Option<u8> {
+        let len = if len < PEEK { len } else { PEEK };
+        let b = |i| byte(bytes, len, i);
+        if len >= 3 && (0x14..=0x17).contains(&b(0)) && b(1) == 0x03 && b(2) <= 0x04 {
+            Some(UNKNOWN)
+        } else if len >= 9 && b(0) == 0 && b(3) <= 0x09 && b(5) & 0x80 == 0 {
+            Some(MULTIPLEXED)
+        } else {
+            None
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -396,6 +447,43 @@ pub mod request {
             assert_eq!(of(b"\x14\x03\x03\x00\x01\x01"), HANDSHAKE);
             assert_eq!(of(b"\x17\x03\x03\x00\x20"), TIMED);
             assert_eq!(of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), MULTIPLEXED);
+        }
+
+        fn resumed_of(text: &[u8]) -> u8 {
+            let mut bytes = [0u8; PEEK];
+            let len = text.len().min(PEEK);
+            bytes[..len].copy_from_slice(&text[..len]);
+            resumed(&bytes, len).unwrap_or_else(|| kind(&bytes, len))
+        }
+
+        #[test]
+        fn a_taken_up_connection_is_told_by_its_next_request() {
+            // HEADERS on stream 3, WINDOW_UPDATE and PING on stream 0.
+            assert_eq!(
+                resumed_of(b"\x00\x00\x1e\x01\x05\x00\x00\x00\x03\x82\x86"),
+                MULTIPLEXED
+            );
+            assert_eq!(
+                resumed_of(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x01\x00\x00"),
+                MULTIPLEXED
+            );
+            assert_eq!(
+                resumed_of(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00ping0000"),
+                MULTIPLEXED
+            );
+            // Application data and a handshake record: encrypted, not told.
+            assert_eq!(resumed_of(b"\x17\x03\x03\x00\x20abc"), UNKNOWN);
+            assert_eq!(resumed_of(b"\x16\x03\x03\x00\x20abc"), UNKNOWN);
+            // Text protocols are told as on a new connection.
+            assert_eq!(resumed_of(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), TIMED);
+            assert_eq!(resumed_of(b"ping\n"), TIMED);
+            assert_eq!(
+                resumed_of(b"*3\r\n$5\r\nBLPOP\r\n$4\r\njobs\r\n$1\r\n1\r\n"),
+                LONG_POLL
+            );
+            // A PostgreSQL query, and a frame header cut short.
+            assert_eq!(resumed_of(b"Q\x00\x00\x00\x0dselect 1\x00"), TIMED);
+            assert_eq!(resumed_of(b"\x00\x00\x04\x08"), TIMED);
         }
     }
 }
@@ -482,14 +570,14 @@ pub mod socket_flags {
     /// client reads only with its first answer), and does not keep the
     /// next request from opening.
     pub const HANDSHAKE: u32 = 4;
+    /// Taken up at start (`follow`): what it carries is not known until a
+    /// send opens an exchange whose bytes tell ([`request::resumed`]).
+    pub const TAKEN_UP: u32 = 8;
 }
 
 #[cfg(feature = "user")]
 // SAFETY: `RemoteKey` is `repr(C)` plain old data (integers, explicit padding).
 unsafe impl aya::Pod for RemoteKey {}
-#[cfg(feature = "user")]
-// SAFETY: `ListeningPort` is `repr(C)` plain old data (integers, explicit padding).
-unsafe impl aya::Pod for ListeningPort {}
 #[cfg(feature = "user")]
 // SAFETY: `SocketState` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for SocketState {}

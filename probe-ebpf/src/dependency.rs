@@ -32,7 +32,7 @@
 use core::ptr;
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_SK_STORAGE_GET_F_CREATE, seq_file},
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST, BPF_SK_STORAGE_GET_F_CREATE, seq_file},
     btf_maps::SkStorage,
     helpers::generated::{bpf_seq_write, bpf_sk_storage_get},
     macros::{btf_map, btf_tracepoint, fentry, map},
@@ -42,28 +42,28 @@ use aya_ebpf::{
 use probe_common::{
     cgroups::MAX_CGROUPS,
     counters::{
-        DEPENDENCY_CGROUP_UNREADABLE, DEPENDENCY_LISTENING_FULL, DEPENDENCY_REMOTES_FULL,
-        DEPENDENCY_REMOTES_PER_CONTAINER, DEPENDENCY_SOCKET_UNAVAILABLE, DEPENDENCY_TOO_LONG,
+        DEPENDENCY_CGROUP_UNREADABLE, DEPENDENCY_REMOTES_FULL, DEPENDENCY_REMOTES_PER_CONTAINER,
+        DEPENDENCY_SOCKET_UNAVAILABLE, DEPENDENCY_TOO_LONG,
     },
     dependency::{
-        FollowRecord, ListeningPort, MAX_LISTENING, MAX_REMOTES, RemoteKey, RemoteStats,
-        SocketState, follow, reason, request, socket_flags,
+        FollowRecord, MAX_PENDING, MAX_PENDING_PER_CGROUP, MAX_REMOTES, RemoteKey, RemoteStats,
+        SocketState, follow, reason, request, socket_flags, take_up,
     },
     histogram::MAX_NS,
     programs,
-    tcp::{AF_INET, AF_INET6, IPPROTO_TCP, ITER_FD_OFFSET},
+    tcp::{AF_INET, AF_INET6, IPPROTO_TCP},
 };
 
 use crate::{
     atomic::atomic_add,
     counters::bump,
     hash_entry::{create, get_or_insert},
-    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets, probe_read, task_tgid},
+    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets, probe_read},
     names::named,
     observe::observe,
     tcp::{
-        ITER_META_SEQ_OFFSET, IterSocket, SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET, SOCK_PORT_OFFSET,
-        SOCK_PROTOCOL_OFFSET, is_tcp_in, is_tcp_listener, iter_socket, netns_of,
+        ITER_META_SEQ_OFFSET, IterSocket, SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET,
+        SOCK_MAX_ACK_BACKLOG_OFFSET, SOCK_PROTOCOL_OFFSET, is_tcp_in, iter_socket,
     },
 };
 
@@ -135,22 +135,26 @@ static ZERO_REMOTE: Array<RemoteStats> = Array::with_max_entries(1, 0);
 static DEPENDENCY_SOCKETS: SkStorage<SocketState> = SkStorage::new();
 
 named!(DEPENDENCY_REMOTES, probe_common::dependency::REMOTES_MAP);
-/// The listening ports the follow iterator noted in its first pass.
-#[map]
-static DEPENDENCY_LISTENING: HashMap<ListeningPort, u8> =
-    HashMap::with_max_entries(MAX_LISTENING, 0);
 
-/// The follow iterator's pass, set by the agent before each run.
+/// Connections established before the agent started, counted and waiting
+/// to be taken up, by the socket's kernel address (`follow`).
 #[map]
-static DEPENDENCY_FOLLOW_PASS: Array<u32> = Array::with_max_entries(1, 0);
+static DEPENDENCY_PENDING: HashMap<u64, RemoteKey> =
+    HashMap::with_max_entries(MAX_PENDING, BPF_F_NO_PREALLOC);
+named!(DEPENDENCY_PENDING, probe_common::dependency::PENDING_MAP);
 
+/// How many wait there, and whether the take-up is over (`take_up`).
+#[map]
+static DEPENDENCY_TAKE_UP: Array<u64> = Array::with_max_entries(2, 0);
+named!(DEPENDENCY_TAKE_UP, probe_common::dependency::TAKE_UP_MAP);
+
+/// The connections each cgroup has waiting (only the iterator writes it).
+#[map]
+static DEPENDENCY_PENDING_PER_CGROUP: HashMap<u64, u64> =
+    HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 named!(
-    DEPENDENCY_LISTENING,
-    probe_common::dependency::LISTENING_MAP
-);
-named!(
-    DEPENDENCY_FOLLOW_PASS,
-    probe_common::dependency::FOLLOW_PASS_MAP
+    DEPENDENCY_PENDING_PER_CGROUP,
+    probe_common::dependency::PENDING_PER_CGROUP_MAP
 );
 named!(dependency_follow, programs::DEPENDENCY_FOLLOW);
 named!(DEPENDENCY_SOCKETS, probe_common::dependency::SOCKETS_MAP);
@@ -168,19 +172,31 @@ named!(dependency_retransmit, programs::DEPENDENCY_RETRANSMIT);
 /// one: `None` if the kernel cannot allocate it).
 #[inline(always)]
 fn socket_state(sk: KernelPtr, create: bool) -> Option<&'static mut SocketState> {
+    storage(sk, create, ptr::null_mut())
+}
+
+/// `sk`'s storage: its own, or (with `create`) a new one, zeroed or a copy
+/// of `initial` (non-null: a `SocketState` on the caller's stack).
+#[inline(always)]
+fn storage(
+    sk: KernelPtr,
+    create: bool,
+    initial: *mut SocketState,
+) -> Option<&'static mut SocketState> {
     let flags = if create {
         u64::from(BPF_SK_STORAGE_GET_F_CREATE)
     } else {
         0
     };
     // SAFETY: `sk` is a BTF-typed socket the kernel handed over; the map is
-    // this program's socket storage; the helper returns the socket's value
-    // or null, live for this program's run.
+    // this program's socket storage; `initial` is null or a value of its
+    // size; the helper returns the socket's value or null, live for this
+    // program's run.
     unsafe {
         let state = bpf_sk_storage_get(
             ptr::from_ref(&DEPENDENCY_SOCKETS).cast_mut().cast(),
             sk.as_ptr() as *mut _,
-            ptr::null_mut(),
+            initial.cast(),
             flags,
         )
         .cast::<SocketState>();
@@ -296,6 +312,7 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
                 bump(DEPENDENCY_SOCKET_UNAVAILABLE);
                 return 0;
             };
+            note_followed(sk);
             *state = SocketState {
                 key,
                 connect_ns: ktime_ns(),
@@ -331,6 +348,7 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
         }
         (TCP_ESTABLISHED, _) => {
             let Some(state) = socket_state(sk, false) else {
+                settle_pending(sk);
                 return 0;
             };
             if state.established == 0 {
@@ -354,7 +372,7 @@ fn sent(sk: KernelPtr, msg: KernelPtr) {
     if sk.is_null() {
         return;
     }
-    let Some(state) = socket_state(sk, false) else {
+    let Some(state) = socket_state(sk, false).or_else(|| take_up_pending(sk)) else {
         return;
     };
     if state.established == 0 {
@@ -370,21 +388,29 @@ fn sent(sk: KernelPtr, msg: KernelPtr) {
         return;
     }
     // The first send is read whatever arrived before it: an HTTP/2 server
-    // speaks first, and the client's preface is then no request.
-    let first = state.flags & socket_flags::SENT == 0;
+    // speaks first, and the client's preface is then no request. A
+    // connection taken up at start sent its first bytes before.
+    let taken_up = state.flags & socket_flags::TAKEN_UP != 0;
+    let first = state.flags & socket_flags::SENT == 0 && !taken_up;
     if !opens && !first {
         return;
     }
     state.flags |= socket_flags::SENT;
-    let kind = request_kind(msg);
+    let kind = request_kind(msg, taken_up);
     if kind == request::MULTIPLEXED {
-        state.flags |= socket_flags::MULTIPLEXED;
+        state.flags = (state.flags | socket_flags::MULTIPLEXED) & !socket_flags::TAKEN_UP;
         count_untimed(&state.key, kind);
         return;
     }
     if !opens {
         return;
     }
+    if kind == request::UNKNOWN {
+        // Still not known: the next request may tell.
+        count_untimed(&state.key, kind);
+        return;
+    }
+    state.flags &= !socket_flags::TAKEN_UP;
     if kind == request::HANDSHAKE {
         state.flags |= socket_flags::HANDSHAKE;
     } else {
@@ -417,12 +443,19 @@ fn count_untimed(key: &RemoteKey, kind: u8) {
 /// bound the verifier needs, well under its 512 MiB for pointer offsets).
 const MAX_SEND_OFFSET: u64 = 1 << 20;
 
-/// The kind of the request `msg` starts, from its first bytes (`TIMED`
-/// where they cannot be read: another kind of buffer, no offsets).
+/// The kind of the request `msg` starts, from its first bytes, on a
+/// connection `taken_up` at start or not (`request::resumed`). Where they
+/// cannot be read (another kind of buffer, no offsets): `TIMED`, or
+/// `UNKNOWN` on a connection taken up.
 #[inline(always)]
-fn request_kind(msg: KernelPtr) -> u8 {
+fn request_kind(msg: KernelPtr, taken_up: bool) -> u8 {
+    let unreadable = if taken_up {
+        request::UNKNOWN
+    } else {
+        request::TIMED
+    };
     if PEEK_PAYLOAD.load() == 0 || msg.is_null() {
-        return request::TIMED;
+        return unreadable;
     }
     let at = MSGHDR_ITER_OFFSET.load();
     let iter_type: u8 = msg.read(at + ITER_TYPE_OFFSET.load());
@@ -432,7 +465,7 @@ fn request_kind(msg: KernelPtr) -> u8 {
     // buffer as a kernel pointer (6.1's: `iov`, not `ubuf`, comes first in
     // the union) add it.
     if offset >= MAX_SEND_OFFSET {
-        return request::TIMED;
+        return unreadable;
     }
     let base: u64 = if iter_type == ITER_UBUF_TYPE.load() {
         msg.read::<u64>(at + ITER_UBUF_OFFSET.load())
@@ -445,11 +478,11 @@ fn request_kind(msg: KernelPtr) -> u8 {
         // as a number, so the array's first element is read by address.
         let iov: u64 = msg.read(at + ITER_IOV_OFFSET.load());
         let Some(base) = probe_read::<u64>(iov.wrapping_add(iov_base)) else {
-            return request::TIMED;
+            return unreadable;
         };
         base.wrapping_add(offset)
     } else {
-        return request::TIMED;
+        return unreadable;
     };
     let count: u64 = msg.read(at + ITER_COUNT_OFFSET.load());
     let len = if count >= request::PEEK as u64 {
@@ -471,10 +504,16 @@ fn request_kind(msg: KernelPtr) -> u8 {
         )
     };
     if read != 0 {
-        return request::TIMED;
+        return unreadable;
     }
     // SAFETY: the helper filled it.
-    request::kind(unsafe { bytes.assume_init_ref() }, len)
+    let bytes = unsafe { bytes.assume_init_ref() };
+    let kind = request::kind(bytes, len);
+    if taken_up {
+        request::resumed(bytes, len).unwrap_or(kind)
+    } else {
+        kind
+    }
 }
 
 /// `tcp_sendmsg_locked(const struct sock *sk, const struct msghdr *msg,
@@ -499,35 +538,23 @@ pub fn dependency_send_fentry(ctx: FEntryContext) -> i32 {
     0
 }
 
-/// `iter/task_file`, run by the agent at start, twice: first it notes every
-/// listening port, then it reports every established TCP socket whose local
-/// port is no listening port of its network namespace (a connection this
-/// host opened, such as a pool opened before the agent started), with its
-/// (cgroup, remote) and the process and descriptor that hold it: the agent
-/// takes it up (`probe_common::dependency::follow`).
+/// `iter/task_file`, run by the agent once at start: counts every outbound
+/// TCP connection established before (a pool opened before an agent
+/// restart) in its remote's connections and leaves it waiting in
+/// `DEPENDENCY_PENDING` for [`take_up_pending`] (see
+/// `probe_common::dependency::follow`); writes a [`FollowRecord`] of each.
+///
+/// Outbound is told by how the socket was made: a socket a listener
+/// accepted (a passive open) inherits the listener's accept-queue bound,
+/// one that connected has none. (A server that listens with a backlog of
+/// 0 is the exception: its accepted sockets would pass for connections.)
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "iter/task_file")]
 pub fn dependency_follow(ctx: *mut core::ffi::c_void) -> i32 {
-    let Some(IterSocket { meta, task, sk, .. }) = iter_socket(ctx) else {
+    let Some(IterSocket { meta, sk, .. }) = iter_socket(ctx) else {
         return 0;
     };
-    let Some(pass) = DEPENDENCY_FOLLOW_PASS.get(0).copied() else {
-        return 0;
-    };
-    let port = ListeningPort {
-        netns: netns_of(sk),
-        port: sk.read(SOCK_PORT_OFFSET.load()),
-        pad: 0,
-    };
-    if pass == follow::LIST {
-        if is_tcp_listener(sk) && DEPENDENCY_LISTENING.insert(port, 1, 0).is_err() {
-            bump(DEPENDENCY_LISTENING_FULL);
-        }
-        return 0;
-    }
-    // SAFETY: a lookup in this program's map; the value is not kept.
-    if !is_tcp_in(sk, TCP_ESTABLISHED as u8) || unsafe { DEPENDENCY_LISTENING.get(port) }.is_some()
-    {
+    if !is_tcp_in(sk, TCP_ESTABLISHED as u8) || passive(sk) {
         return 0;
     }
     let Some(key) = remote_of(sk) else {
@@ -535,10 +562,8 @@ pub fn dependency_follow(ctx: *mut core::ffi::c_void) -> i32 {
     };
     let record = FollowRecord {
         key,
-        tgid: task_tgid(task),
-        // SAFETY: `ctx` is `struct bpf_iter__task_file`, whose `fd` the
-        // agent checked is at this offset.
-        fd: unsafe { *ctx.cast::<u8>().add(ITER_FD_OFFSET).cast::<u32>() },
+        outcome: pend(sk, &key),
+        pad: 0,
     };
     let Some(seq) = meta.read_ptr(ITER_META_SEQ_OFFSET.load()) else {
         return 0;
@@ -553,6 +578,164 @@ pub fn dependency_follow(ctx: *mut core::ffi::c_void) -> i32 {
         );
     }
     0
+}
+
+/// Whether `sk` was made by a listener (a passive open).
+#[inline(always)]
+fn passive(sk: KernelPtr) -> bool {
+    sk.read::<u32>(SOCK_MAX_ACK_BACKLOG_OFFSET.load()) != 0
+}
+
+/// The kernel address of `sk`, which keys `DEPENDENCY_PENDING`.
+#[inline(always)]
+fn address(sk: KernelPtr) -> u64 {
+    sk.as_ptr() as u64
+}
+
+/// Slot `slot` of `DEPENDENCY_TAKE_UP`.
+#[inline(always)]
+fn take_up_slot(slot: u32) -> Option<*mut u64> {
+    DEPENDENCY_TAKE_UP.get_ptr_mut(slot)
+}
+
+/// Counts the established connection `sk` of `key` in its remote's
+/// connections and leaves it waiting to be taken up; the [`follow`]
+/// outcome.
+///
+/// The connection is counted before it waits, so that a close seen
+/// meanwhile (which uncounts what it finds waiting) never takes the count
+/// below what it was. Whoever removes a waiting entry (the take-up, the
+/// close, or this on a socket that closed since it was found) settles it:
+/// a map deletion succeeds once.
+#[inline(always)]
+fn pend(sk: KernelPtr, key: &RemoteKey) -> u32 {
+    let addr = address(sk);
+    // SAFETY: a lookup in this program's map; the value is not kept.
+    if unsafe { DEPENDENCY_PENDING.get(addr) }.is_some() {
+        return follow::FOLLOWED;
+    }
+    let Some(waiting) = take_up_slot(take_up::WAITING) else {
+        return follow::FULL;
+    };
+    let Some(mine) = get_or_insert(&DEPENDENCY_PENDING_PER_CGROUP, &key.cgroup, &0) else {
+        return follow::FULL;
+    };
+    // SAFETY: a value of a hash map, live for this run (only this
+    // iterator writes it, one socket at a time).
+    if unsafe { *mine } >= MAX_PENDING_PER_CGROUP {
+        return follow::FULL;
+    }
+    let Some(stats) = remote_stats(key) else {
+        return follow::NO_ROOM;
+    };
+    // SAFETY: `stats` is a value of the remotes map, live for this run.
+    let established = unsafe { (&raw mut (*stats).established).cast::<u64>() };
+    // SAFETY: as above.
+    unsafe { atomic_add(established, 1) };
+    if DEPENDENCY_PENDING
+        .insert(addr, key, u64::from(BPF_NOEXIST))
+        .is_err()
+    {
+        // SAFETY: as above; adding all ones subtracts one.
+        unsafe { atomic_add(established, u64::MAX) };
+        // SAFETY: as above.
+        return if unsafe { DEPENDENCY_PENDING.get(addr) }.is_some() {
+            follow::FOLLOWED
+        } else {
+            follow::FULL
+        };
+    }
+    // SAFETY: values of this program's maps, live for this run.
+    unsafe {
+        atomic_add(waiting, 1);
+        *mine += 1;
+    }
+    if is_tcp_in(sk, TCP_ESTABLISHED as u8) {
+        return follow::TAKEN_UP;
+    }
+    if DEPENDENCY_PENDING.remove(addr).is_ok() {
+        // SAFETY: as above.
+        unsafe {
+            atomic_add(waiting, u64::MAX);
+            atomic_add(established, u64::MAX);
+        }
+    }
+    follow::CLOSED
+}
+
+/// The state of `sk` if it waits to be taken up (`None` otherwise): made
+/// now, counted in its remote's connections already, and what it carries
+/// told by its next request ([`socket_flags::TAKEN_UP`]). Called at a send
+/// (under the socket's lock) on a socket with no state.
+#[inline(always)]
+fn take_up_pending(sk: KernelPtr) -> Option<&'static mut SocketState> {
+    let key = claim_pending(sk)?;
+    let mut initial = SocketState {
+        key,
+        established: 1,
+        flags: socket_flags::TAKEN_UP,
+        ..SocketState::default()
+    };
+    let state = storage(sk, true, &raw mut initial);
+    if state.is_none() {
+        bump(DEPENDENCY_SOCKET_UNAVAILABLE);
+        uncount(&key);
+    }
+    state
+}
+
+/// A socket with no state left `ESTABLISHED`: if it was waiting to be
+/// taken up, it no longer counts.
+#[inline(always)]
+fn settle_pending(sk: KernelPtr) {
+    if let Some(key) = claim_pending(sk) {
+        uncount(&key);
+    }
+}
+
+/// Removes `sk` from the connections waiting to be taken up; its key, if
+/// it was one and this call removed it (a socket the programs follow, or
+/// a busy host's every inbound socket, costs a load or two).
+#[inline(always)]
+fn claim_pending(sk: KernelPtr) -> Option<RemoteKey> {
+    let waiting = take_up_slot(take_up::WAITING)?;
+    // SAFETY: a value of this program's array, live for this run.
+    if unsafe { *waiting } == 0 || passive(sk) {
+        return None;
+    }
+    let addr = address(sk);
+    // SAFETY: a lookup in this program's map; the value is copied.
+    let key = *unsafe { DEPENDENCY_PENDING.get(addr) }?;
+    if key.family == 0 || DEPENDENCY_PENDING.remove(addr).is_err() {
+        return None;
+    }
+    // SAFETY: as above; adding all ones subtracts one.
+    unsafe { atomic_add(waiting, u64::MAX) };
+    Some(key)
+}
+
+/// Takes one connection out of `key`'s count.
+#[inline(always)]
+fn uncount(key: &RemoteKey) {
+    if let Some(stats) = remote_stats(key) {
+        // SAFETY: a value of the remotes map, live for this run; adding all
+        // ones subtracts one.
+        unsafe { atomic_add((&raw mut (*stats).established).cast::<u64>(), u64::MAX) };
+    }
+}
+
+/// Until the follow iterator has run, notes that the programs follow `sk`
+/// (it connects now), so that the iterator does not count it again.
+#[inline(always)]
+fn note_followed(sk: KernelPtr) {
+    let Some(over) = take_up_slot(take_up::OVER) else {
+        return;
+    };
+    // SAFETY: a value of this program's array, live for this run.
+    if unsafe { *over } != 0 {
+        return;
+    }
+    let _ = DEPENDENCY_PENDING.insert(address(sk), RemoteKey::default(), 0);
 }
 
 /// Data from the peer arrived on `sk`: closes the open request.

@@ -3,7 +3,6 @@
 //! part without the HTTP server (`top` runs it when no agent does).
 
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     sync::{
         Arc,
@@ -12,7 +11,6 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use probe_common::dependency::RemoteKey;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -174,14 +172,12 @@ impl Probe {
         })?;
         // The loader's parsed BTF and object copies are gone too.
         trim_heap();
-        let adopted = if chosen.contains(&Signal::Dependency) {
-            follow_established(&mut ebpf)
-        } else {
-            BTreeMap::new()
-        };
+        if chosen.contains(&Signal::Dependency) {
+            follow_established(&mut ebpf);
+        }
         let reload = Arc::new(AtomicBool::new(false));
         let reader = KernelReader {
-            maps: KernelMaps::new(&mut ebpf, &chosen, state)?.adopting(adopted),
+            maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
             ebpf,
             overflows: OverflowLedger::default(),
             identity: Identity::new(
@@ -217,25 +213,32 @@ impl Probe {
 }
 
 /// Takes up the outbound connections established before the agent
-/// started, and says how it went; what it took up, per (cgroup, remote).
-fn follow_established(ebpf: &mut aya::Ebpf) -> BTreeMap<RemoteKey, i64> {
-    const NOT: &str = "connections established before the agent started are not followed";
+/// started, and says how it went.
+fn follow_established(ebpf: &mut aya::Ebpf) {
     match iterators::follow_established(ebpf) {
-        Ok(Some(followed)) => {
+        Ok(outcomes) => {
+            let [taken_up, followed_already, no_room, full, closed] = outcomes;
             info!(
-                connections = followed.adopted.values().sum::<i64>(),
-                missed = followed.missed,
-                "following the outbound TCP connections established before the agent started"
+                taken_up,
+                followed_already,
+                no_room,
+                full,
+                closed,
+                "outbound TCP connections established before the agent started"
             );
-            followed.adopted
-        }
-        Ok(None) => {
-            warn!("{NOT}: too many listening ports to tell them from inbound ones");
-            BTreeMap::new()
+            if no_room + full > 0 {
+                warn!(
+                    no_room,
+                    full,
+                    "some connections established before the agent started are not followed: \
+                     no room for their (cgroup, remote) pair (--kernel-remotes, \
+                     --kernel-remotes-per-container), or more connections waiting than the \
+                     take-up holds (65,536, a quarter of them per container)"
+                );
+            }
         }
         Err(err) => {
-            warn!("{NOT}: {err:#}");
-            BTreeMap::new()
+            warn!("connections established before the agent started are not followed: {err:#}")
         }
     }
 }

@@ -133,11 +133,19 @@ impl Agent {
     /// A memory field of its `/proc/PID/status` in KiB, such as `VmRSS`
     /// (resident now) or `VmHWM` (the peak).
     pub fn status_kib(&self, field: &str) -> u64 {
+        self.status(field)
+            .parse()
+            .unwrap_or_else(|_| panic!("{field} of /proc/{}/status is no number", self.pid()))
+    }
+
+    /// The first word of field `field` of its `/proc/PID/status`, such as
+    /// `CapEff` (its effective capabilities, in hexadecimal).
+    pub fn status(&self, field: &str) -> String {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
             .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .and_then(|value| Some(value.split_whitespace().next()?.to_string()))
             .unwrap_or_else(|| panic!("no {field} in /proc/{}/status", self.pid()))
     }
 

@@ -447,3 +447,52 @@ pub fn psi_some_total(cgroup: &Path, file: &str) -> u64 {
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("no some total in {file}: {text}"))
 }
+
+/// A cgroup v1 `net_cls` cgroup with a class id (what traffic shaping by
+/// class matches), for a workload to join beside its cgroup2 one: in the
+/// hierarchy the host mounts, or in one mounted for the test. Removed (and
+/// that mount undone) on drop, once no process is left in it.
+pub struct NetClass {
+    dir: PathBuf,
+    mounted: Option<PathBuf>,
+}
+
+impl NetClass {
+    /// Makes `name` in the `net_cls` hierarchy with class id `classid`.
+    pub fn create(name: &str, classid: u32) -> NetClass {
+        let (root, mounted) = match v1_mount("net_cls") {
+            Some(root) => (root, None),
+            None => {
+                let root = std::env::temp_dir().join(format!("pp-net-cls-{}", std::process::id()));
+                fs::create_dir_all(&root).unwrap();
+                let status = std::process::Command::new("mount")
+                    .args(["-t", "cgroup", "-o", "net_cls", "pp-net-cls"])
+                    .arg(&root)
+                    .status()
+                    .expect("cannot run mount");
+                assert!(status.success(), "cannot mount the net_cls hierarchy");
+                (root.clone(), Some(root))
+            }
+        };
+        let dir = root.join(format!("{name}-{}", std::process::id()));
+        let _ = fs::remove_dir(&dir);
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+        fs::write(dir.join("net_cls.classid"), classid.to_string()).unwrap();
+        NetClass { dir, mounted }
+    }
+
+    /// Its directory, for a workload to join (`PP_WORKLOAD_ALSO_JOIN`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for NetClass {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.dir);
+        if let Some(root) = &self.mounted {
+            let _ = std::process::Command::new("umount").arg(root).status();
+            let _ = fs::remove_dir(root);
+        }
+    }
+}

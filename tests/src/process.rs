@@ -3,7 +3,7 @@
 //! execs), its output is read line by line, and it is killed when dropped.
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
 };
@@ -60,6 +60,12 @@ impl Running {
         self.stdout.read_line(&mut line).unwrap();
         assert!(!line.is_empty(), "{:?} ended early", self.child);
         line.trim_end().to_string()
+    }
+
+    /// Sends a line on its standard input and returns its next line.
+    pub fn command(&mut self, command: &str) -> String {
+        writeln!(self.stdin.as_mut().unwrap(), "{command}").unwrap();
+        self.line()
     }
 
     /// The numbers of the next line, which starts with `key`.

@@ -7,7 +7,7 @@
 
 use integration_tests::{
     agent::Agent,
-    cgroup::TestCgroup,
+    cgroup::{NetClass, TestCgroup},
     exposition::{Exposition, ScrapedHistogram},
     netns::Driven,
     process::{Running, in_cgroup, python_script},
@@ -314,6 +314,211 @@ fn a_connection_pool_older_than_the_agent_is_followed() {
     );
     drop(pool);
     assert_eq!(connections(&agent.scrape()), 0.0, "after the pool closed");
+}
+
+/// A server draining: it closed its listener and serves the connections
+/// it accepted. Started after that, the agent must not take those for
+/// connections the server opened (inbound is told by how a socket was
+/// made, not by a listener still being there): the server has no
+/// remotes, and its clients' pool counts its connections.
+#[test]
+fn a_draining_servers_connections_are_not_taken_for_its_own() {
+    let server = TestCgroup::create("pp-prod-drain-server");
+    let client = TestCgroup::create("pp-prod-drain-client");
+    let (mut serving, first) = Driven::start(&["serve", &server.dir().display().to_string(), "0"]);
+    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
+    let remote = format!("127.0.0.1:{port}");
+    let _pool = pool_of(3, &client, &remote);
+    assert_eq!(serving.command("drain"), "drained");
+    let agent = agent();
+    let scrape = agent.scrape();
+    let server_labels = [("cgroup", server.label())];
+    let servers: Vec<_> = scrape
+        .find("pressure_dependency_connections", &server_labels)
+        .collect();
+    assert!(
+        servers.is_empty(),
+        "the draining server's accepted connections were taken as its own: {servers:?}"
+    );
+    assert_eq!(
+        scrape.value(
+            "pressure_dependency_connections",
+            &[("cgroup", client.label()), ("remote", &remote)]
+        ),
+        Some(3.0),
+        "the clients' pool"
+    );
+}
+
+/// `count` pooled connections (`pp-workload call`, waiting for `go`) from
+/// `cgroup` to `remote`, with `env` set.
+fn pool_with(count: usize, cgroup: &TestCgroup, remote: &str, env: &[(&str, &str)]) -> Vec<Driven> {
+    let mut env = env.to_vec();
+    env.push(("PP_WORKLOAD_GO", "1"));
+    (0..count)
+        .map(|_| {
+            let (connection, first) = Driven::start_with(
+                &["call", &cgroup.dir().display().to_string(), remote, "5"],
+                &env,
+            );
+            assert_eq!(first, "ready", "the pooled connection did not open");
+            connection
+        })
+        .collect()
+}
+
+/// [`pool_with`] nothing more set.
+fn pool_of(count: usize, cgroup: &TestCgroup, remote: &str) -> Vec<Driven> {
+    pool_with(count, cgroup, remote, &[])
+}
+
+/// The `net_cls` class ids of the established connections to 127.0.0.1:`port`
+/// (`ss --tos`: the kernel's own view).
+fn class_ids(port: u16) -> Vec<String> {
+    let out = std::process::Command::new("ss")
+        .args(["-tnH", "--tos", "state", "established", "dst"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("cannot run ss");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|field| field.strip_prefix("class_id:"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A connection older than the agent is taken up from the kernel side:
+/// the agent never holds a duplicate of the process's socket. So it needs
+/// no `CAP_SYS_PTRACE` over the process (started here without it), and
+/// the socket is left as it was: receiving a socket sets its `net_cls`
+/// class id (and `net_prio` index) to the receiver's, which broke traffic
+/// shaping by class for every connection older than the agent.
+#[test]
+fn a_connection_taken_up_is_left_as_it_was_and_needs_no_ptrace() {
+    let database = TestCgroup::create("pp-prod-class-db");
+    let service = TestCgroup::create("pp-prod-class-service");
+    let class = NetClass::create("pp-prod-class", 0x0010_0001);
+    let (_db, first) = Driven::start(&["serve", &database.dir().display().to_string(), "0"]);
+    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
+    let remote = format!("127.0.0.1:{port}");
+    let class_dir = class.dir().display().to_string();
+    let mut pool = pool_with(
+        1,
+        &service,
+        &remote,
+        &[("PP_WORKLOAD_ALSO_JOIN", &class_dir)],
+    );
+    assert_eq!(class_ids(port), ["0x100001"], "the client's class id");
+    let wrapper = std::env::temp_dir().join(format!("pp-no-ptrace-{}", std::process::id()));
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec setpriv --bounding-set -sys_ptrace -- '{}' \"$@\"\n",
+            integration_tests::agent::binary().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let agent = Agent::start_binary(&wrapper, &["--window", "30", "--interval", "0.5"])
+        .unwrap_or_else(|err| panic!("{err}"));
+    let _ = std::fs::remove_file(&wrapper);
+    const CAP_SYS_PTRACE: u32 = 19;
+    let capabilities = u64::from_str_radix(&agent.status("CapEff"), 16).unwrap();
+    assert_eq!(
+        capabilities >> CAP_SYS_PTRACE & 1,
+        0,
+        "the agent holds CAP_SYS_PTRACE"
+    );
+    let labels = [("cgroup", service.label()), ("remote", remote.as_str())];
+    assert_eq!(
+        agent
+            .scrape()
+            .value("pressure_dependency_connections", &labels),
+        Some(1.0),
+        "the connection older than the agent"
+    );
+    let line = pool[0].command("go");
+    assert!(line.starts_with("response_ns "), "the client said {line}");
+    assert_eq!(pool[0].line(), "done");
+    let hist = agent
+        .scrape()
+        .histogram(RESPONSE, &labels)
+        .unwrap_or_else(|| panic!("no response times for {remote}"));
+    assert_eq!(hist.count, 5.0, "its answers after the take-up");
+    assert_eq!(
+        class_ids(port),
+        ["0x100001"],
+        "the client's class id after the take-up"
+    );
+    drop(pool);
+}
+
+/// One container holding 16,384 listening sockets (where the agent's list
+/// of listening ports once ended) leaves another container's connections
+/// older than the agent followed.
+#[test]
+fn thousands_of_listeners_in_one_container_leave_the_others_connections_followed() {
+    let crowded = TestCgroup::create("pp-prod-listeners");
+    let database = TestCgroup::create("pp-prod-listeners-db");
+    let service = TestCgroup::create("pp-prod-listeners-service");
+    let (_listeners, first) =
+        Driven::start(&["listeners", &crowded.dir().display().to_string(), "16384"]);
+    assert_eq!(first, "listening 16384");
+    let (_db, first) = Driven::start(&["serve", &database.dir().display().to_string(), "0"]);
+    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
+    let remote = format!("127.0.0.1:{port}");
+    let pool = pool_of(10, &service, &remote);
+    let agent = agent();
+    let labels = [("cgroup", service.label()), ("remote", remote.as_str())];
+    let connections =
+        |scrape: &Exposition| scrape.value("pressure_dependency_connections", &labels);
+    assert_eq!(connections(&agent.scrape()), Some(10.0));
+    // Closed before they sent anything: never taken up, uncounted.
+    drop(pool);
+    assert_eq!(
+        connections(&agent.scrape()),
+        Some(0.0),
+        "after the pool closed"
+    );
+}
+
+/// An HTTP/2 connection opened before the agent (a gRPC channel across an
+/// agent's restart): its preface went by unseen, so its next request's
+/// frame header tells it: counted as multiplexed, never timed.
+#[test]
+fn an_http2_connection_older_than_the_agent_is_counted_not_timed() {
+    let server_cgroup = TestCgroup::create("pp-prod-h2-old-server");
+    let client = TestCgroup::create("pp-prod-h2-old-client");
+    let mut server = Running::start(in_cgroup(
+        server_cgroup.dir(),
+        "python3",
+        &[python_script("h2_server.py").to_str().unwrap(), "0.2"],
+    ));
+    let port: u16 = server.numbers("listening ")[0] as u16;
+    let mut channel = Running::start(in_cgroup(
+        client.dir(),
+        "python3",
+        &[
+            python_script("h2_client.py").to_str().unwrap(),
+            &port.to_string(),
+        ],
+    ));
+    assert_eq!(channel.line(), "ready");
+    let agent = agent();
+    assert_eq!(channel.command("go 5"), "done");
+    let scrape = agent.scrape();
+    let remote = format!("127.0.0.1:{port}");
+    let timed = scrape
+        .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
+        .map_or(0.0, |h| h.count);
+    let multiplexed = untimed(&scrape, &client, &remote, "multiplexed");
+    eprintln!("{remote}: {multiplexed} multiplexed exchanges, {timed} timed answers");
+    assert_eq!(timed, 0.0, "HTTP/2 exchanges timed as answers");
+    assert_eq!(multiplexed, 5.0, "one exchange per request");
 }
 
 /// A free port on 127.0.0.1.

@@ -1,6 +1,6 @@
 //! Reads the kernel maps. Raw ids and counts only: no labels, no guessing.
 
-use std::{collections::BTreeMap, os::fd::OwnedFd};
+use std::os::fd::OwnedFd;
 
 use anyhow::{Context, Result};
 use aya::{
@@ -108,10 +108,6 @@ pub struct KernelMaps {
     /// a cgroup holds of `remotes`, which the kernel keeps within its share.
     pairs_made: BpfHashMap<MapData, u64, u64>,
     pairs_dropped: BpfHashMap<MapData, u64, u64>,
-    /// Connections the agent took up at start, per (cgroup, remote): added
-    /// to the kernel's count of established ones (see
-    /// `kernel::iterators::follow_established`).
-    adopted: BTreeMap<RemoteKey, i64>,
     counters: PerCpuArray<MapData, u64>,
 }
 
@@ -146,15 +142,8 @@ impl KernelMaps {
             remotes: take(ebpf, dependency::REMOTES_MAP)?,
             pairs_made: take(ebpf, dependency::PAIRS_MADE_MAP)?,
             pairs_dropped: take(ebpf, dependency::PAIRS_DROPPED_MAP)?,
-            adopted: BTreeMap::new(),
             counters: take(ebpf, counters::MAP)?,
         })
-    }
-
-    /// Counts `adopted` connections (taken up at start) in their remotes'.
-    pub fn adopting(mut self, adopted: BTreeMap<RemoteKey, i64>) -> Self {
-        self.adopted = adopted;
-        self
     }
 
     /// Whether `signal` runs.
@@ -178,17 +167,9 @@ impl KernelMaps {
         }
         if self.runs(Signal::Dependency) {
             for entry in self.remotes.iter() {
-                let (key, mut stats) = entry.context("reading DEPENDENCY_REMOTES")?;
-                stats.established += self.adopted.get(&key).copied().unwrap_or(0);
-                snapshot.remotes.push((key, stats));
-            }
-            // Taken up, and nothing since: no kernel entry yet.
-            for (key, &count) in &self.adopted {
-                if !snapshot.remotes.iter().any(|(k, _)| k == key) {
-                    let mut stats = RemoteStats::ZERO;
-                    stats.established = count;
-                    snapshot.remotes.push((*key, stats));
-                }
+                snapshot
+                    .remotes
+                    .push(entry.context("reading DEPENDENCY_REMOTES")?);
             }
         }
         for (index, signal, reason) in counters::NAMES {
@@ -254,7 +235,6 @@ impl KernelMaps {
                 .pairs_dropped
                 .insert(key.cgroup, dropped.wrapping_add(1), 0);
         }
-        self.adopted.remove(key);
     }
 
     /// Drops one preemption pair.

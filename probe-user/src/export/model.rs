@@ -325,7 +325,9 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
                    remote, by what their first bytes say (reason): long_poll (a command that \
                    waits on the server by design, such as Redis' BLPOP or XREAD BLOCK), \
                    handshake (a TLS handshake record), multiplexed (an HTTP/2 connection, \
-                   whose sends and arrivals need not belong together).",
+                   whose sends and arrivals need not belong together), unknown (an \
+                   encrypted connection opened before the agent started, which may be \
+                   HTTP/2).",
             kind: Kind::Counter,
             series: remotes(cgroups)
                 .flat_map(|(c, r)| {

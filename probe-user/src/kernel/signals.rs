@@ -79,7 +79,8 @@ impl Signal {
             Signal::Tcp => &[tcp::FILL_MAP],
             Signal::Dependency => &[
                 dependency::REMOTES_MAP,
-                dependency::LISTENING_MAP,
+                dependency::PENDING_MAP,
+                dependency::PENDING_PER_CGROUP_MAP,
                 dependency::PAIRS_MADE_MAP,
                 dependency::PAIRS_DROPPED_MAP,
             ],

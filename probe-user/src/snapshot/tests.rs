@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use probe_common::{
-    dependency::reason,
+    dependency::{reason, request},
     histogram::Histogram,
     tcp::{FILL_BUCKETS, ListenerRecord, TcpFill},
 };
@@ -229,7 +229,7 @@ fn removed_cgroups_are_reclaimed() {
         failures: [0; reason::COUNT],
         retransmits: 0,
         established: 1,
-        untimed: [0; 4],
+        untimed: [0; request::COUNT],
     };
     input.remotes = vec![(remote(1), no_events), (remote(2), no_events)];
     let snapshot = SnapshotBuilder::new(10, 20).build(input, None, &mut kernel, &mut cgroups);

@@ -32,6 +32,9 @@
 //!                      SO_REUSEPORT (several may share the port), never accepting
 //!                      on its own; reads commands on stdin: `accept` (accept all queued),
 //!                      `close` (close the listener); answers each with a line
+//! pp-workload listeners CGROUP_DIR COUNT              COUNT listening sockets on
+//!                      127.0.0.1 (ports from 1024 up); prints "listening COUNT", keeps them
+//!                      until stdin closes
 //! pp-workload connect  - NETNS PORT COUNT             COUNT non-blocking connects to
 //!                      127.0.0.1:PORT inside NETNS; prints "connected", keeps them open
 //!                      until stdin closes (a CGROUP_DIR of "-" stays in the caller's cgroup)
@@ -102,6 +105,7 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   memory     CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
   memory-threads CGROUP_DIR V1_MEMORY_DIR ANON_MIB THREADS
   listen     CGROUP_DIR NETNS PORT BACKLOG
+  listeners  CGROUP_DIR COUNT
   connect    CGROUP_DIR NETNS PORT COUNT
   datagrams  CGROUP_DIR COUNT
   handshakes CGROUP_DIR COUNT
@@ -116,7 +120,7 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 20] = [
+const ARITY: [(&str, usize); 21] = [
     ("reads", 3),
     ("errors", 4),
     ("spin", 4),
@@ -128,6 +132,7 @@ const ARITY: [(&str, usize); 20] = [
     ("memory", 4),
     ("memory-threads", 4),
     ("listen", 4),
+    ("listeners", 2),
     ("connect", 4),
     ("datagrams", 2),
     ("handshakes", 2),
@@ -228,6 +233,7 @@ fn main() {
             enter_netns(&args[3]);
             listen(number(4) as u16, number(5) as i32);
         }
+        "listeners" => listeners(number(3)),
         "connect" => {
             enter_netns(&args[3]);
             connect(number(4) as u16, number(5));
@@ -459,6 +465,32 @@ fn tcp_socket() -> i32 {
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
     assert!(fd >= 0, "socket failed");
     fd
+}
+
+/// `listeners`: `count` listening sockets on 127.0.0.1, held until stdin
+/// closes (the descriptor limit raised to its hard bound first).
+fn listeners(count: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) and setrlimit(2) on a struct on this stack.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+    // Ports below the kernel's ephemeral range, which it never picks on
+    // its own: binding an ephemeral port each would search a range that
+    // fills up as it goes (45 s for 16,384).
+    let held: Vec<std::net::TcpListener> = (1024..32768u16)
+        .filter_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+        .take(count as usize)
+        .collect();
+    assert_eq!(held.len() as u64, count, "too few free ports");
+    println!("listening {}", held.len());
+    std::io::stdout().flush().unwrap();
+    for _ in std::io::stdin().lines() {}
 }
 
 fn listen(port: u16, backlog: i32) {

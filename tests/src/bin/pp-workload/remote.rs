@@ -15,26 +15,45 @@ use std::{
 /// `listening PORT`, and answers every line of every connection with
 /// `ok\n`, `delay` after it arrived, until stdin closes. The line
 /// `handled` on stdin prints `handled_ns` and what each request so far took
-/// on this process's clock, from the request read to the answer's send.
+/// on this process's clock, from the request read to the answer's send;
+/// the line `drain` closes the listener (a server draining: its accepted
+/// connections are served on) and prints `drained`.
 pub fn serve(delay: Duration) {
     static HANDLED: Mutex<Vec<u128>> = Mutex::new(Vec::new());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listening = listener.as_raw_fd();
     // Ends when stdin closes (the test is done with it).
-    thread::spawn(|| {
+    thread::spawn(move || {
         for line in std::io::stdin().lines() {
-            if line.is_ok_and(|l| l == "handled") {
-                let handled = HANDLED.lock().unwrap();
-                let times: Vec<String> = handled.iter().map(u128::to_string).collect();
-                println!("handled_ns {}", times.join(" "));
-                std::io::stdout().flush().unwrap();
+            match line.as_deref() {
+                Ok("handled") => {
+                    let handled = HANDLED.lock().unwrap();
+                    let times: Vec<String> = handled.iter().map(u128::to_string).collect();
+                    println!("handled_ns {}", times.join(" "));
+                    std::io::stdout().flush().unwrap();
+                }
+                // Wakes the accept loop, which then closes the listener.
+                // SAFETY: shutdown(2) of the listener, which the accept
+                // loop owns until it sees the shutdown.
+                Ok("drain") => unsafe {
+                    libc::shutdown(listening, libc::SHUT_RDWR);
+                },
+                _ => {}
             }
         }
         std::process::exit(0);
     });
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     println!("listening {}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
     for stream in listener.incoming() {
-        let mut stream = stream.expect("accept");
+        let Ok(mut stream) = stream else {
+            drop(listener);
+            println!("drained");
+            std::io::stdout().flush().unwrap();
+            loop {
+                thread::park();
+            }
+        };
         thread::spawn(move || {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut line = String::new();
