@@ -75,6 +75,22 @@ impl Agent {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Agent, String> {
+        Self::launch(binary, extra, env, None)
+    }
+
+    /// [`Agent::start`] without the capability numbered `capability` (see
+    /// `capabilities(7)`): it is dropped from the bounding set before the
+    /// agent's exec, so that the agent, root as it is, never holds it.
+    pub fn start_without(capability: u32, extra: &[&str]) -> Agent {
+        Self::launch(&binary(), extra, &[], Some(capability)).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    fn launch(
+        binary: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        without: Option<u32>,
+    ) -> Result<Agent, String> {
         let mut args = vec!["run"];
         let listens = extra.contains(&"--listen")
             || env.iter().any(|(name, _)| *name == "PRESSURE_PROBE_LISTEN");
@@ -83,13 +99,28 @@ impl Agent {
         }
         args.extend_from_slice(extra);
         let notify = NotifySocket::new();
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(&args)
             .envs(env.iter().copied())
             .env("NOTIFY_SOCKET", notify.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(capability) = without {
+            // SAFETY: the closure runs in the child between fork and exec and
+            // makes one async-signal-safe system call.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    if libc::prctl(libc::PR_CAPBSET_DROP, capability as libc::c_ulong, 0, 0, 0) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let stderr = child.stderr.take().unwrap();

@@ -496,7 +496,7 @@ pub fn build_initramfs(
         install(&resolved, &root, &library.to_string_lossy(), false)?;
     }
     for vmlinuz in kernels {
-        install_ram_disk_module(vmlinuz, &root)?;
+        install_guest_modules(vmlinuz, &root)?;
     }
     install(Path::new("/bin/busybox"), &root, "/bin/busybox", false)?;
     for (path, text) in [("init", GUEST_INIT), ("t/run", script)] {
@@ -570,26 +570,37 @@ fn copy_tree(from: &Path, root: &Path) -> Result<()> {
     cmd::run(Command::new("cp").arg("-a").arg(from).arg(&to))
 }
 
-/// Copies the `brd` (RAM disk) module of the kernel of `vmlinuz` to
-/// `root/lib/modules/<release>/brd.ko`, uncompressed (busybox `insmod`
-/// reads plain modules). The guest makes an ext2 file system on it for
-/// `/var/tmp`: a disk whose page cache reclaim can take back, which tmpfs
-/// (the rest of the guest) is not.
-fn install_ram_disk_module(vmlinuz: &Path, root: &Path) -> Result<()> {
+/// The kernel modules the guest loads, in this order (path below the
+/// release's `kernel/`): `brd`, a RAM disk the guest makes an ext2 file
+/// system on for `/var/tmp` (a disk whose page cache reclaim can take
+/// back, which tmpfs, the rest of the guest, is not); `inet_diag` and
+/// `tcp_diag`, the sockets' view `ss` reads (class ids, for one).
+const GUEST_MODULES: [&str; 3] = [
+    "drivers/block/brd",
+    "net/ipv4/inet_diag",
+    "net/ipv4/tcp_diag",
+];
+
+/// Copies [`GUEST_MODULES`] of the kernel of `vmlinuz` to
+/// `root/lib/modules/<release>/<name>.ko`, uncompressed (busybox `insmod`
+/// reads plain modules).
+fn install_guest_modules(vmlinuz: &Path, root: &Path) -> Result<()> {
     let package = vmlinuz
         .parent()
         .and_then(Path::parent)
         .with_context(|| format!("{} is not in an unpacked package", vmlinuz.display()))?;
     let modules = find_file(&package.join("lib/modules"), "")?;
     let release = modules.file_name().unwrap().to_string_lossy().into_owned();
-    let block = modules.join("kernel/drivers/block");
-    let dest = root.join(format!("lib/modules/{release}/brd.ko"));
-    fs::create_dir_all(dest.parent().unwrap())?;
-    let plain = block.join("brd.ko");
-    if plain.is_file() {
-        fs::copy(&plain, &dest).with_context(|| format!("cannot copy {}", plain.display()))?;
-    } else {
-        let compressed = block.join("brd.ko.xz");
+    for module in GUEST_MODULES {
+        let name = Path::new(module).file_name().unwrap().to_string_lossy();
+        let dest = root.join(format!("lib/modules/{release}/{name}.ko"));
+        fs::create_dir_all(dest.parent().unwrap())?;
+        let plain = modules.join(format!("kernel/{module}.ko"));
+        if plain.is_file() {
+            fs::copy(&plain, &dest).with_context(|| format!("cannot copy {}", plain.display()))?;
+            continue;
+        }
+        let compressed = modules.join(format!("kernel/{module}.ko.xz"));
         let xz = Command::new("xz")
             .arg("-dc")
             .arg(&compressed)
@@ -664,6 +675,8 @@ if insmod /lib/modules/$(uname -r)/brd.ko rd_nr=1 rd_size=524288 && mke2fs -q /d
 else
     echo "VMTEST-DISK no RAM disk: /var/tmp is the initramfs (tests that need page cache fail)"
 fi
+insmod /lib/modules/$(uname -r)/inet_diag.ko && insmod /lib/modules/$(uname -r)/tcp_diag.ko ||
+    echo "VMTEST-DIAG no inet_diag: ss cannot show class ids"
 ip link set lo up
 echo "VMTEST-KERNEL $(uname -r)"
 cd /t

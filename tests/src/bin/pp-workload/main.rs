@@ -46,7 +46,8 @@
 //!                      time each for the dependency signal); prints `ns_per_op`
 //! pp-workload serve    CGROUP_DIR DELAY_MS           listen on 127.0.0.1 (ephemeral port), print
 //!                      `listening PORT`, answer each line of each connection with `ok`
-//!                      DELAY_MS after it arrived
+//!                      DELAY_MS after it arrived; `drain N` on stdin: once N connections
+//!                      are accepted, close the listener and serve on (prints `drained`)
 //! pp-workload call     CGROUP_DIR HOST:PORT COUNT    COUNT requests over one connection, each
 //!                      answer awaited in epoll_wait; print `response_ns` (each on its own
 //!                      clock) and `done`, keep the connection until stdin closes
@@ -468,7 +469,8 @@ fn tcp_socket() -> i32 {
 }
 
 /// `listeners`: `count` listening sockets on 127.0.0.1, held until stdin
-/// closes (the descriptor limit raised to its hard bound first).
+/// closes (the descriptor limit raised for them first: the tests run as
+/// root, which may raise the hard bound too).
 fn listeners(count: u64) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -477,8 +479,13 @@ fn listeners(count: u64) {
     // SAFETY: getrlimit(2) and setrlimit(2) on a struct on this stack.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_max = limit.rlim_max.max(count + 64);
         limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        assert_eq!(
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit),
+            0,
+            "cannot raise the descriptor limit"
+        );
     }
     // Ports below the kernel's ephemeral range, which it never picks on
     // its own: binding an ephemeral port each would search a range that

@@ -6,7 +6,10 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     os::fd::AsRawFd,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -16,10 +19,12 @@ use std::{
 /// `ok\n`, `delay` after it arrived, until stdin closes. The line
 /// `handled` on stdin prints `handled_ns` and what each request so far took
 /// on this process's clock, from the request read to the answer's send;
-/// the line `drain` closes the listener (a server draining: its accepted
-/// connections are served on) and prints `drained`.
+/// the line `drain N`, once N connections are accepted, closes the
+/// listener (a server draining: its accepted connections are served on)
+/// and prints `drained`.
 pub fn serve(delay: Duration) {
     static HANDLED: Mutex<Vec<u128>> = Mutex::new(Vec::new());
+    static ACCEPTED: AtomicU64 = AtomicU64::new(0);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let listening = listener.as_raw_fd();
     // Ends when stdin closes (the test is done with it).
@@ -32,12 +37,17 @@ pub fn serve(delay: Duration) {
                     println!("handled_ns {}", times.join(" "));
                     std::io::stdout().flush().unwrap();
                 }
-                // Wakes the accept loop, which then closes the listener.
-                // SAFETY: shutdown(2) of the listener, which the accept
-                // loop owns until it sees the shutdown.
-                Ok("drain") => unsafe {
-                    libc::shutdown(listening, libc::SHUT_RDWR);
-                },
+                Ok(line) if line.starts_with("drain ") => {
+                    let count: u64 = line[6..].parse().expect("drain N");
+                    // Connections still queued would be reset.
+                    while ACCEPTED.load(Ordering::SeqCst) < count {
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    // Wakes the accept loop, which then closes the listener.
+                    // SAFETY: shutdown(2) of the listener, which the accept
+                    // loop owns until it sees the shutdown.
+                    unsafe { libc::shutdown(listening, libc::SHUT_RDWR) };
+                }
                 _ => {}
             }
         }
@@ -54,6 +64,7 @@ pub fn serve(delay: Duration) {
                 thread::park();
             }
         };
+        ACCEPTED.fetch_add(1, Ordering::SeqCst);
         thread::spawn(move || {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut line = String::new();
