@@ -60,15 +60,17 @@ pub const fn class_of_mode(mode: u16) -> SyscallClass {
 }
 
 /// Whether `ret`, an error code, tells of no failure: `EAGAIN` (a
-/// nonblocking call with nothing to do, an event loop's normal case) and
+/// nonblocking call with nothing to do, an event loop's normal case),
+/// `EINPROGRESS` (a nonblocking connect under way, its normal case) and
 /// the kernel's restart codes (`ERESTARTSYS` to `ERESTART_RESTARTBLOCK`: a
 /// call a signal interrupted, restarted or returned as `EINTR`), which the
 /// syscall's exit sees before signal delivery turns them into either.
 pub const fn not_an_error(ret: i64) -> bool {
     const EAGAIN: i64 = 11;
+    const EINPROGRESS: i64 = 115;
     const ERESTARTSYS: i64 = 512;
     const ERESTART_RESTARTBLOCK: i64 = 516;
-    ret == -EAGAIN || (-ERESTART_RESTARTBLOCK <= ret && ret <= -ERESTARTSYS)
+    ret == -EAGAIN || ret == -EINPROGRESS || (-ERESTART_RESTARTBLOCK <= ret && ret <= -ERESTARTSYS)
 }
 
 /// Entries in the number -> class table; higher numbers are [`SyscallClass::Other`].

@@ -202,7 +202,11 @@ fn on_enter(regs: KernelPtr, nr: u64) {
         // Numbered in the compat table, which this one is not.
         _ if compat => SyscallClass::Other as u8,
         BY_FD if regs.is_null() => SyscallClass::Other as u8,
-        BY_FD => class_of_fd(task, regs.read::<u64>(SYSCALL_ARG0_OFFSET.load())),
+        // The kernel takes a descriptor's low 32 bits (`unsigned int fd`).
+        BY_FD => class_of_fd(
+            task,
+            u64::from(regs.read::<u64>(SYSCALL_ARG0_OFFSET.load()) as u32),
+        ),
         class => class,
     };
     if class == NO_RETURN {

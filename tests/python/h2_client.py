@@ -1,9 +1,14 @@
 """An HTTP/2 client over cleartext (prior knowledge, as gRPC channels
 speak) holding one connection, as a pool holds it across an agent's
-restart: opens it and makes one request, prints `ready`; then, for each
-line `go N` on stdin, makes N requests one after the other on it and
-prints `done`; ends when stdin closes. Usage: h2_client.py PORT (needs the
-`h2` package)."""
+restart: opens it, prints `ready`; then, for each line `go N` on stdin,
+makes N requests one after the other on it and prints `done`; ends when
+stdin closes. Usage: h2_client.py PORT (needs the `h2` package).
+
+Each of its writes is made with nothing from the server unread, so each
+opens an exchange: the preface with its SETTINGS, the SETTINGS
+acknowledgement once the server's SETTINGS and its acknowledgement of
+ours have both arrived, then one write per request (HEADERS), whose
+answer is read whole before the next."""
 
 import socket
 import sys
@@ -18,6 +23,15 @@ connection = h2.connection.H2Connection(
     config=h2.config.H2Configuration(client_side=True)
 )
 connection.initiate_connection()
+conn_socket.sendall(connection.data_to_send())
+settings = acknowledged = False
+while not (settings and acknowledged):
+    data = conn_socket.recv(65535)
+    if not data:
+        sys.exit("the server closed the connection")
+    for event in connection.receive_data(data):
+        settings |= isinstance(event, h2.events.RemoteSettingsChanged)
+        acknowledged |= isinstance(event, h2.events.SettingsAcknowledged)
 conn_socket.sendall(connection.data_to_send())
 
 
@@ -49,7 +63,6 @@ def request():
             return
 
 
-request()
 print("ready", flush=True)
 for line in sys.stdin:
     for _ in range(int(line.split()[1])):

@@ -471,6 +471,43 @@ fn thousands_of_listeners_in_one_container_leave_the_others_connections_followed
     );
 }
 
+/// An HTTP/2 connection, counted exactly: each write the client makes
+/// with nothing unread opens an exchange (the preface, the SETTINGS
+/// acknowledgement, one per request), none is timed.
+#[test]
+fn an_http2_connections_exchanges_are_counted_one_each() {
+    let agent = agent();
+    let server_cgroup = TestCgroup::create("pp-prod-h2-count-server");
+    let client = TestCgroup::create("pp-prod-h2-count-client");
+    let mut server = Running::start(in_cgroup(
+        server_cgroup.dir(),
+        "python3",
+        &[python_script("h2_server.py").to_str().unwrap(), "0.05"],
+    ));
+    let port: u16 = server.numbers("listening ")[0] as u16;
+    let mut channel = Running::start(in_cgroup(
+        client.dir(),
+        "python3",
+        &[
+            python_script("h2_client.py").to_str().unwrap(),
+            &port.to_string(),
+        ],
+    ));
+    assert_eq!(channel.line(), "ready");
+    assert_eq!(channel.command("go 7"), "done");
+    let scrape = agent.scrape();
+    let remote = format!("127.0.0.1:{port}");
+    let timed = scrape
+        .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
+        .map_or(0.0, |h| h.count);
+    assert_eq!(timed, 0.0, "HTTP/2 exchanges timed as answers");
+    assert_eq!(
+        untimed(&scrape, &client, &remote, "multiplexed"),
+        2.0 + 7.0,
+        "the preface, the SETTINGS acknowledgement and seven requests"
+    );
+}
+
 /// An HTTP/2 connection opened before the agent (a gRPC channel across an
 /// agent's restart): its preface went by unseen, so its next request's
 /// frame header tells it: counted as multiplexed, never timed.

@@ -86,7 +86,7 @@ fn would_block_and_interrupted_calls_are_no_errors() {
     let agent = Agent::start(&["--signals", "syscall"]);
     let c = TestCgroup::create("pp-sys-errors");
     let numbers = Workload::errors(c.dir(), 100, 7, 20).wait_for_numbers("errors");
-    let (eagain, ebadf, eintr) = (numbers[0], numbers[1], numbers[2]);
+    let (eagain, ebadf, eintr, einprogress) = (numbers[0], numbers[1], numbers[2], numbers[3]);
     let scrape = agent.scrape();
     let errors = |class| {
         scrape
@@ -94,15 +94,18 @@ fn would_block_and_interrupted_calls_are_no_errors() {
             .unwrap_or(0.0)
     };
     eprintln!(
-        "the workload saw {eagain} EAGAIN, {ebadf} EBADF, {eintr} EINTR; the probe counted {} \
-         wait errors, {} other",
+        "the workload saw {eagain} EAGAIN, {ebadf} EBADF, {eintr} EINTR, {einprogress} \
+         EINPROGRESS; the probe counted {} wait errors, {} net_io, {} other",
         errors("wait"),
+        errors("net_io"),
         errors("other")
     );
-    assert_eq!((eagain, ebadf), (100, 7));
+    assert_eq!((eagain, ebadf), (100, 14));
     assert!(eintr > 0, "no read was interrupted");
-    // Pipe reads are of class wait (by their fd).
+    assert!(einprogress > 0, "no connect was in progress");
+    // Pipe reads are of class wait (by their fd, its low 32 bits).
     assert_eq!(errors("wait"), ebadf as f64, "wait errors");
+    assert_eq!(errors("net_io"), 0.0, "net_io errors (EINPROGRESS)");
     assert_eq!(errors("other"), 0.0, "other errors (rt_sigreturn's EINTR)");
 }
 

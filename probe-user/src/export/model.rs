@@ -172,8 +172,9 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
         Box::new(move || Family {
             name: "pressure_syscall_errors_total",
             help: "Syscalls made by a thread of the cgroup that returned an error (-4095 to \
-                   -1), by class; EAGAIN (nothing to do yet, for a nonblocking call) and the \
-                   kernel's restart codes (a call a signal interrupted) are not counted.",
+                   -1), by class; EAGAIN (nothing to do yet, for a nonblocking call), \
+                   EINPROGRESS (a nonblocking connect under way) and the kernel's restart \
+                   codes (a call a signal interrupted) are not counted.",
             kind: Kind::Counter,
             series: syscall_classes(cgroups)
                 .map(|(c, class, _, errors, _)| {

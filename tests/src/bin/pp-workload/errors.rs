@@ -31,13 +31,57 @@ fn read_byte(fd: i32) -> isize {
     unsafe { libc::read(fd, (&raw mut byte).cast(), 1) }
 }
 
+/// One byte read from `fd` through the raw system call, with junk in the
+/// upper 32 bits of the descriptor's register (the kernel takes the low
+/// 32: `read(unsigned int fd, ...)`): the call's result.
+fn read_byte_junk(fd: i32) -> isize {
+    let mut byte = 0u8;
+    let junk = 0xdead_0000_0000_u64 | fd as u32 as u64;
+    // SAFETY: read(2) of at most one byte into a local.
+    unsafe { libc::syscall(libc::SYS_read, junk, (&raw mut byte), 1usize) as isize }
+}
+
+/// `count` nonblocking connects to a listener on 127.0.0.1, each socket
+/// closed after: how many returned EINPROGRESS.
+fn connects_in_progress(count: u64) -> usize {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+        },
+        sin_zero: [0; 8],
+    };
+    (0..count)
+        .filter(|_| {
+            // SAFETY: a fresh socket, connected to an address on this stack,
+            // then closed.
+            unsafe {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
+                assert!(fd >= 0, "socket");
+                let got = libc::connect(
+                    fd,
+                    (&raw const addr).cast(),
+                    size_of::<libc::sockaddr_in>() as u32,
+                );
+                let in_progress = got < 0 && errno() == libc::EINPROGRESS;
+                libc::close(fd);
+                in_progress
+            }
+        })
+        .count()
+}
+
 /// On one pipe: `would_block` nonblocking reads with nothing to read
-/// (EAGAIN), `bad` reads of its write end (EBADF), then one blocking read
-/// that `interrupts` timer signals interrupt (a handler without
-/// `SA_RESTART`: each interruption returns EINTR, the kernel's
-/// `-ERESTARTSYS` at the syscall's exit), retried until the last signal's
-/// handler writes a byte. Prints `errors EAGAIN EBADF EINTR`: what the
-/// calls returned.
+/// (EAGAIN), `bad` reads of its write end (EBADF) and `bad` more with junk
+/// in the descriptor register's upper half, then one blocking read that
+/// `interrupts` timer signals interrupt (a handler without `SA_RESTART`:
+/// each interruption returns EINTR, the kernel's `-ERESTARTSYS` at the
+/// syscall's exit), retried until the last signal's handler writes a
+/// byte; then `would_block` nonblocking connects (EINPROGRESS). Prints
+/// `errors EAGAIN EBADF EINTR EINPROGRESS`: what the calls returned.
 pub fn errors(would_block: u64, bad: u64, interrupts: u64) {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array.
@@ -49,7 +93,10 @@ pub fn errors(would_block: u64, bad: u64, interrupts: u64) {
         .count();
     let ebadf = (0..bad)
         .filter(|_| read_byte(w) < 0 && errno() == libc::EBADF)
-        .count();
+        .count()
+        + (0..bad)
+            .filter(|_| read_byte_junk(w) < 0 && errno() == libc::EBADF)
+            .count();
     // SAFETY: clears O_NONBLOCK on a descriptor of ours.
     assert_eq!(unsafe { libc::fcntl(r, libc::F_SETFL, 0) }, 0);
     WAKE_FD.store(w, Ordering::SeqCst);
@@ -88,5 +135,6 @@ pub fn errors(would_block: u64, bad: u64, interrupts: u64) {
         let stop: libc::itimerval = std::mem::zeroed();
         libc::setitimer(libc::ITIMER_REAL, &stop, std::ptr::null_mut());
     }
-    println!("errors {eagain} {ebadf} {eintr}");
+    let einprogress = connects_in_progress(would_block);
+    println!("errors {eagain} {ebadf} {eintr} {einprogress}");
 }
