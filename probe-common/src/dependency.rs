@@ -94,25 +94,31 @@ pub struct FollowRecord {
 pub mod reason {
     /// The peer answered with a reset (`ECONNREFUSED`).
     pub const REFUSED: usize = 0;
-    /// No answer before the SYN retransmissions gave up (`ETIMEDOUT`).
+    /// No answer: the kernel's SYN retransmissions gave up (`ETIMEDOUT`),
+    /// or the caller gave up after the kernel had sent its SYN again (a
+    /// remote that drops SYNs: nearly every client gives up long before
+    /// the kernel does).
     pub const TIMED_OUT: usize = 1;
     /// An ICMP error said the host or network is unreachable
     /// (`EHOSTUNREACH`, `ENETUNREACH`).
     pub const UNREACHABLE: usize = 2;
     /// Any other socket error.
     pub const OTHER: usize = 3;
-    /// No error: the caller closed the socket before the connect ended
-    /// (its own connect timeout, Happy Eyeballs' losing attempt). Not a
-    /// failure of the remote: counted apart, never in the failing rule.
+    /// No error: the caller closed the socket before the connect ended,
+    /// and before its SYN was sent again (Happy Eyeballs' losing attempt,
+    /// a connect timeout shorter than the first retransmission's 1 s). Not
+    /// a failure of the remote: counted apart, never in the failing rule.
     pub const ABANDONED: usize = 4;
     /// How many reasons.
     pub const COUNT: usize = 5;
     /// Their label values, by index.
     pub const LABELS: [&str; COUNT] = ["refused", "timed_out", "unreachable", "other", "abandoned"];
 
-    /// The reason for socket error `err` (an errno; 0 for none).
-    pub const fn of_errno(err: i32) -> usize {
+    /// The reason a connect ended unconnected, by its socket error `err`
+    /// (an errno; 0 for none) and whether its SYN was sent again.
+    pub const fn of_close(err: i32, syn_resent: bool) -> usize {
         match err {
+            0 if syn_resent => TIMED_OUT,
             0 => ABANDONED,
             111 => REFUSED,
             110 => TIMED_OUT,
@@ -565,6 +571,8 @@ pub mod socket_flags {
     pub const SENT: u32 = 1;
     /// It is multiplexed (HTTP/2): its exchanges are counted, not timed.
     pub const MULTIPLEXED: u32 = 2;
+    /// Its SYN was sent again (while it connected).
+    pub const SYN_RESENT: u32 = 16;
     /// Its last request-opening send was a TLS handshake record: what waits
     /// unread may be the handshake's tail (TLS 1.3 session tickets, which a
     /// client reads only with its first answer), and does not keep the
@@ -591,12 +599,16 @@ mod tests {
 
     #[test]
     fn errnos_map_to_reasons() {
-        assert_eq!(reason::LABELS[reason::of_errno(111)], "refused");
-        assert_eq!(reason::LABELS[reason::of_errno(110)], "timed_out");
-        assert_eq!(reason::LABELS[reason::of_errno(113)], "unreachable");
-        assert_eq!(reason::LABELS[reason::of_errno(101)], "unreachable");
-        assert_eq!(reason::LABELS[reason::of_errno(0)], "abandoned");
-        assert_eq!(reason::LABELS[reason::of_errno(32)], "other");
+        let of = |err| reason::LABELS[reason::of_close(err, false)];
+        assert_eq!(of(111), "refused");
+        assert_eq!(of(110), "timed_out");
+        assert_eq!(of(113), "unreachable");
+        assert_eq!(of(101), "unreachable");
+        assert_eq!(of(0), "abandoned");
+        assert_eq!(of(32), "other");
+        // Given up after a SYN went unanswered and was sent again.
+        assert_eq!(reason::LABELS[reason::of_close(0, true)], "timed_out");
+        assert_eq!(reason::LABELS[reason::of_close(111, true)], "refused");
         assert_eq!(reason::failed(&[1, 2, 3, 4, 5]), 10);
     }
 

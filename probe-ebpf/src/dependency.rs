@@ -10,7 +10,8 @@
 //!   starts following the socket (the socket cgroup and the peer's address
 //!   and port); `SYN_SENT -> ESTABLISHED` observes the connect time and
 //!   counts the connection; `SYN_SENT -> CLOSE` counts a failure by the
-//!   socket's error (`sk_err`); leaving `ESTABLISHED` uncounts it.
+//!   socket's error (`sk_err`; none: given up by the caller, a time-out if
+//!   its SYN was sent again); leaving `ESTABLISHED` uncounts it.
 //! - `dependency_send` (`tcp:tcp_sendmsg_locked`, or
 //!   `fentry/tcp_sendmsg_locked` on kernels before that tracepoint): data
 //!   written opens a request, unless one is open already or data from the
@@ -21,7 +22,7 @@
 //!   request: its response time is observed. Data with no request open
 //!   (server pushes, the rest of a streamed answer) is not.
 //! - `dependency_retransmit` (`tcp:tcp_retransmit_skb`): a segment (SYNs
-//!   included) sent again.
+//!   included) sent again; a SYN sent again is noted on the socket.
 //!
 //! Pipelined requests are measured from the first unanswered one to the
 //! first byte of the first answer: one observation per exchange. Send and
@@ -340,7 +341,10 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
             let Some(stats) = remote_stats(&state.key) else {
                 return 0;
             };
-            let why = reason::of_errno(sk.read::<i32>(SOCK_ERR_OFFSET.load()));
+            let why = reason::of_close(
+                sk.read::<i32>(SOCK_ERR_OFFSET.load()),
+                state.flags & socket_flags::SYN_RESENT != 0,
+            );
             if why < reason::COUNT {
                 // SAFETY: as above; `why` is within the reasons.
                 unsafe { atomic_add((*stats).failures.as_mut_ptr().add(why), 1) };
@@ -792,6 +796,10 @@ pub fn dependency_retransmit(ctx: BtfTracePointContext) -> i32 {
     let Some(state) = socket_state(sk, false) else {
         return 0;
     };
+    if state.established == 0 {
+        // Still connecting (a closed socket sends no SYN): its SYN again.
+        state.flags |= socket_flags::SYN_RESENT;
+    }
     if let Some(stats) = remote_stats(&state.key) {
         // SAFETY: `stats` is a value of the remotes map, live for this run.
         unsafe { atomic_add(&raw mut (*stats).retransmits, 1) };

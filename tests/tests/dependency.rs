@@ -437,10 +437,11 @@ fn abandoned_connects_are_no_failures() {
         &netns_path,
         "8080",
         "10",
+        "100",
     ]);
     assert_eq!(
-        said, "abandoned 10",
-        "the client did not give up on every connect"
+        said, "abandoned 10 syn_retransmits 0",
+        "the client did not give up on every connect before a SYN was sent again"
     );
     let scrape = agent.scrape();
     let by_reason: Vec<(&str, f64)> = ["refused", "timed_out", "unreachable", "other", "abandoned"]
@@ -458,6 +459,47 @@ fn abandoned_connects_are_no_failures() {
             ("abandoned", 10.0)
         ]
     );
+    drop(filler);
+}
+
+/// A remote that drops SYNs (here a listener whose accept queue is full)
+/// is failing, even though no client waits out the kernel's SYN retries:
+/// a connect its caller gives up on after the kernel sent its SYN again
+/// (the first retransmission comes after 1 s) counts as `timed_out`.
+/// Before, it was `abandoned`, and the remote looked healthy.
+#[test]
+fn connects_given_up_after_an_unanswered_syn_retransmission_time_out() {
+    let agent = Agent::start(&["--signals", "dependency"]);
+    let client = TestCgroup::create("pp-dep-synlost");
+    let server = TestCgroup::create("pp-dep-synlostsrv");
+    let netns = TestNetns::create("pp-dep-sl");
+    let netns_path = netns.path().display().to_string();
+    let (_listener, filler) = full_accept_queue(&server, &netns_path);
+    let (_, said) = Driven::start(&[
+        "give-up",
+        &client.dir().display().to_string(),
+        &netns_path,
+        "8080",
+        "3",
+        "1500",
+    ]);
+    let numbers: Vec<u64> = said
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let (abandoned, resent) = (numbers[0], numbers[1]);
+    assert_eq!(abandoned, 3, "the client did not give up on every connect");
+    assert!(
+        resent >= 3,
+        "{resent} SYNs sent again for 3 connects of 1.5 s"
+    );
+    let scrape = agent.scrape();
+    let by_reason: Vec<(&str, f64)> = ["timed_out", "abandoned"]
+        .into_iter()
+        .map(|reason| (reason, failures(&scrape, &client, "127.0.0.1:8080", reason)))
+        .collect();
+    eprintln!("{resent} SYNs sent again; connect failures by reason: {by_reason:?}");
+    assert_eq!(by_reason, [("timed_out", 3.0), ("abandoned", 0.0)]);
     drop(filler);
 }
 

@@ -296,9 +296,11 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
             name: "pressure_dependency_connect_failures_total",
             help: "Connections the cgroup tried to open to a remote endpoint that did not \
                    open, per remote, by reason: refused (reset by the peer), timed_out (no \
-                   answer to the SYNs), unreachable (an ICMP error), other (another socket \
-                   error), abandoned (closed by the caller first with no error, such as its \
-                   own connect timeout: no failure of the remote, never in the verdict).",
+                   answer to the SYNs: the kernel gave up, or the caller did after a SYN was \
+                   sent again), unreachable (an ICMP error), other (another socket error), \
+                   abandoned (closed by the caller first with no error and before its SYN \
+                   was sent again, such as Happy Eyeballs' losing attempt: no failure of the \
+                   remote, never in the verdict).",
             kind: Kind::Counter,
             series: remotes(cgroups)
                 .flat_map(|(c, r)| {

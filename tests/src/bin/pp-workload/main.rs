@@ -56,9 +56,10 @@
 //! pp-workload connect-wait CGROUP_DIR NETNS PORT     one connect to 127.0.0.1:PORT inside NETNS
 //!                      (`-`: this one), waiting up to 5 s; print `connect_ns N` or `timeout`,
 //!                      keep the connection until stdin closes
-//! pp-workload give-up CGROUP_DIR NETNS PORT COUNT    COUNT connects to 127.0.0.1:PORT inside
-//!                      NETNS, each closed after 100 ms with no answer (its own connect
-//!                      timeout); print `abandoned N`
+//! pp-workload give-up CGROUP_DIR NETNS PORT COUNT MILLIS  COUNT connects to 127.0.0.1:PORT
+//!                      inside NETNS, each closed after MILLIS with no answer (its own connect
+//!                      timeout); print `abandoned N syn_retransmits M` (M: the namespace's
+//!                      TcpExtTCPSynRetrans meanwhile, from /proc/net/netstat)
 //! pp-workload handshakes CGROUP_DIR COUNT           COUNT TCP connections to a listener on
 //!                      127.0.0.1, each accepted and closed (the listener's `sk_data_ready`
 //!                      runs once per connection); prints `ns_per_op`
@@ -115,7 +116,7 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   call       CGROUP_DIR HOST:PORT COUNT
   refused    CGROUP_DIR PORT COUNT
   connect-wait CGROUP_DIR NETNS PORT
-  give-up    CGROUP_DIR NETNS PORT COUNT
+  give-up    CGROUP_DIR NETNS PORT COUNT MILLIS
   reads      CGROUP_DIR WRITER_CGROUP_DIR COUNT
   errors     CGROUP_DIR WOULD_BLOCK BAD INTERRUPTS
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
@@ -142,7 +143,7 @@ const ARITY: [(&str, usize); 21] = [
     ("call", 3),
     ("refused", 3),
     ("connect-wait", 3),
-    ("give-up", 4),
+    ("give-up", 5),
 ];
 
 fn main() {
@@ -251,7 +252,11 @@ fn main() {
         "refused" => remote::refused(number(3) as u16, number(4)),
         "give-up" => {
             enter_netns(&args[3]);
-            remote::give_up(number(4) as u16, number(5));
+            remote::give_up(
+                number(4) as u16,
+                number(5),
+                Duration::from_millis(number(6)),
+            );
         }
         "connect-wait" => {
             if args[3] != "-" {

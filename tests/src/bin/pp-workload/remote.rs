@@ -174,20 +174,38 @@ pub fn connect_wait(port: u16) {
 }
 
 /// `give-up`: `count` connects to 127.0.0.1:`port`, each abandoned after
-/// 100 ms with no answer (an application's own connect timeout: the socket
-/// is closed while in `SYN_SENT`); prints `abandoned N` (how many timed
-/// out on this side).
-pub fn give_up(port: u16, count: u64) {
+/// `wait` with no answer (an application's own connect timeout: the socket
+/// is closed while in `SYN_SENT`); prints `abandoned N syn_retransmits M`:
+/// how many timed out on this side, and how many SYNs this network
+/// namespace's kernel sent again meanwhile.
+pub fn give_up(port: u16, count: u64, wait: Duration) {
     let to = SocketAddr::from(([127, 0, 0, 1], port));
+    let before = syn_retransmits();
     let abandoned = (0..count)
         .filter(|_| {
             matches!(
-                TcpStream::connect_timeout(&to, Duration::from_millis(100)),
+                TcpStream::connect_timeout(&to, wait),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut
             )
         })
         .count();
-    println!("abandoned {abandoned}");
+    println!(
+        "abandoned {abandoned} syn_retransmits {}",
+        syn_retransmits() - before
+    );
+}
+
+/// `TcpExtTCPSynRetrans` of this network namespace (`/proc/net/netstat`).
+fn syn_retransmits() -> u64 {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").expect("read /proc/net/netstat");
+    let mut lines = netstat.lines().filter(|line| line.starts_with("TcpExt:"));
+    let (names, values) = (lines.next().unwrap(), lines.next().unwrap());
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "TCPSynRetrans")
+        .and_then(|(_, value)| value.parse().ok())
+        .expect("no TCPSynRetrans in /proc/net/netstat")
 }
 
 /// `roundtrips`: `count` one-byte requests and answers over one loopback
