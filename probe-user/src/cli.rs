@@ -6,7 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     kernel::{btf::DEFAULT_BTF, cgroup_state::CgroupState, loader::Programs, signals::Signal},
-    verdict::{Thresholds, ignore::Ignored},
+    verdict::{
+        Thresholds,
+        ignore::{Ignored, MAX_IGNORED},
+    },
 };
 
 /// Default address of the metrics endpoint.
@@ -65,6 +68,17 @@ pub enum Command {
     /// made from the same window and thresholds as `run`'s (pass the same
     /// flags): deploy/prometheus/rules.yml is this with the defaults.
     Rules(RulesArgs),
+}
+
+impl Command {
+    /// Its verdict options, if it has them.
+    pub fn verdict(&self) -> Option<&VerdictArgs> {
+        match self {
+            Command::Run(args) => Some(&args.verdict),
+            Command::Rules(args) => Some(&args.verdict),
+            Command::Check(_) | Command::Top(_) => None,
+        }
+    }
 }
 
 /// Options of `rules`.
@@ -322,10 +336,12 @@ pub struct VerdictArgs {
     pub min_events: u64,
     /// A remote endpoint that answers late by design (a long poll the probe
     /// cannot tell by its first bytes: a Kafka fetch with a max wait, a
-    /// long-polling HTTP API, a broker's consumer): `IP:PORT`, `IP` (any
-    /// port) or `:PORT` (any host). Its response times stay in the metrics
-    /// and leave dependency pressure (its failed connects still count).
-    /// Repeatable; the environment variable takes a comma-separated list.
+    /// long-polling HTTP API, a broker's consumer): `IP:PORT` (`[IPv6]:PORT`),
+    /// `IP` (any port) or `:PORT` (any host); an IPv4-mapped IPv6 address
+    /// is its IPv4 address, as the `remote` label writes it. Its response
+    /// times stay in the metrics and leave dependency pressure (its failed
+    /// connects still count). Repeatable, at most 64 endpoints; the
+    /// environment variable takes a comma-separated list.
     #[arg(
         env = "PRESSURE_PROBE_DEPENDENCY_IGNORE",
         long,
@@ -336,8 +352,26 @@ pub struct VerdictArgs {
 }
 
 impl VerdictArgs {
-    /// The rule's thresholds.
+    /// What is wrong with them together (each value was checked alone).
+    pub fn check(&self) -> Result<(), String> {
+        let ignored = self.thresholds().dependency_ignore.len();
+        if ignored > MAX_IGNORED {
+            return Err(format!(
+                "--dependency-ignore names {ignored} endpoints; at most {MAX_IGNORED} \
+                 (each is a term of the rules' regular expressions)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rule's thresholds (the ignored endpoints without duplicates).
     pub fn thresholds(&self) -> Thresholds {
+        let mut dependency_ignore = Vec::new();
+        for ignored in &self.dependency_ignore {
+            if !dependency_ignore.contains(ignored) {
+                dependency_ignore.push(*ignored);
+            }
+        }
         Thresholds {
             cpu_wait_share: self.cpu_wait_share,
             cpu_own_share: self.cpu_own_share,
@@ -346,7 +380,7 @@ impl VerdictArgs {
             dependency_p95: self.dependency_p95,
             memory_stall_share: self.memory_stall_share,
             min_events: self.min_events,
-            dependency_ignore: self.dependency_ignore.clone(),
+            dependency_ignore,
         }
     }
 }
@@ -596,5 +630,28 @@ fn parse_hook(value: &str) -> Result<String, String> {
         Ok(value.to_string())
     } else {
         Err(format!("unknown hook; known: {}", known.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn verdict_of(ignored: &str) -> VerdictArgs {
+        let cli = Cli::try_parse_from(["pressure-probe", "rules", "--dependency-ignore", ignored])
+            .unwrap();
+        cli.command.verdict().unwrap().clone()
+    }
+
+    #[test]
+    fn ignored_endpoints_are_bounded_and_kept_once() {
+        let many: Vec<String> = (1..=MAX_IGNORED + 1).map(|p| format!(":{p}")).collect();
+        assert!(verdict_of(&many.join(",")).check().is_err());
+        assert!(verdict_of(&many[..MAX_IGNORED].join(",")).check().is_ok());
+        let twice = verdict_of(":80,:80,[::ffff:10.0.0.1]:5432,10.0.0.1:5432");
+        assert_eq!(twice.thresholds().dependency_ignore.len(), 2);
+        assert!(twice.check().is_ok());
     }
 }

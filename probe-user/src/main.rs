@@ -39,13 +39,18 @@ mod window;
 
 use std::{io::IsTerminal, process::ExitCode};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::{filter::Targets, prelude::*};
 
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Err(why)) = cli.command.verdict().map(cli::VerdictArgs::check) {
+        Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, why)
+            .exit();
+    }
     init_logging(cli.log_level.into(), cli.log_format);
     let result = match cli.command {
         Command::Check(args) => check::run(

@@ -5,41 +5,95 @@
 
 use std::{
     fmt,
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv6Addr, SocketAddr},
     str::FromStr,
 };
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 
 use crate::snapshot::remotes::Remote;
 
-/// Remote endpoints to leave out: a host and port, a host, or a port.
+/// Most endpoints `--dependency-ignore` takes (after duplicates are
+/// dropped): each is a rule's regular expression term too.
+pub const MAX_IGNORED: usize = 64;
+
+/// Remote endpoints to leave out: a host and port, a host, or a port. An
+/// address is kept as the `remote` label writes it: an IPv4 address an
+/// IPv6 socket reached (`::ffff:a.b.c.d`) is that IPv4 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ignored {
     /// `IP:PORT` (`[IPv6]:PORT`).
     Endpoint(SocketAddr),
-    /// `IP`: any port of it.
+    /// `IP` (`IPv6` or `[IPv6]`): any port of it.
     Host(IpAddr),
     /// `:PORT`: that port of any host.
     Port(u16),
+}
+
+const EXPECTED: &str = "expected :PORT, IP, IP:PORT or [IPv6]:PORT";
+
+/// A port of 1 to 65535, in decimal digits only.
+fn port(text: &str, whole: &str) -> Result<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("{whole}: the port {text:?} is not a number ({EXPECTED})");
+    }
+    match text.parse() {
+        Ok(0) | Err(_) => bail!("{whole}: the port {text} is not one of 1 to 65535"),
+        Ok(port) => Ok(port),
+    }
+}
+
+/// An IPv6 address (a scope id, `%2`, is refused: no label carries one).
+fn ipv6(text: &str, whole: &str) -> Result<IpAddr> {
+    if text.contains('%') {
+        bail!("{whole}: a scope id never matches (the remote label has none)");
+    }
+    let ip: Ipv6Addr = text
+        .parse()
+        .map_err(|_| anyhow!("{whole}: {text:?} is no IPv6 address ({EXPECTED})"))?;
+    Ok(normal(IpAddr::V6(ip)))
+}
+
+/// `ip` as the `remote` label writes it.
+fn normal(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 impl FromStr for Ignored {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        if let Some(port) = text.strip_prefix(':') {
-            return match port.parse() {
-                Ok(port) => Ok(Ignored::Port(port)),
-                Err(_) => bail!("{text}: expected :PORT, IP or IP:PORT"),
+        if let Some(rest) = text.strip_prefix('[') {
+            let (address, after) = rest
+                .split_once(']')
+                .ok_or_else(|| anyhow!("{text}: no closing ] ({EXPECTED})"))?;
+            let ip = ipv6(address, text)?;
+            return match after {
+                "" => Ok(Ignored::Host(ip)),
+                _ => match after.strip_prefix(':') {
+                    Some(p) => Ok(Ignored::Endpoint(SocketAddr::new(ip, port(p, text)?))),
+                    None => bail!("{text}: {after:?} after the address ({EXPECTED})"),
+                },
             };
         }
-        if let Ok(endpoint) = text.parse() {
-            return Ok(Ignored::Endpoint(endpoint));
+        if text.matches(':').count() > 1 {
+            return Ok(Ignored::Host(ipv6(text, text)?));
         }
-        match text.trim_start_matches('[').trim_end_matches(']').parse() {
-            Ok(host) => Ok(Ignored::Host(host)),
-            Err(_) => bail!("{text}: expected :PORT, IP or IP:PORT"),
+        match text.split_once(':') {
+            Some(("", p)) => Ok(Ignored::Port(port(p, text)?)),
+            Some((host, p)) => {
+                let ip: IpAddr = host
+                    .parse()
+                    .map_err(|_| anyhow!("{text}: {host:?} is no IP address ({EXPECTED})"))?;
+                Ok(Ignored::Endpoint(SocketAddr::new(ip, port(p, text)?)))
+            }
+            None => text
+                .parse()
+                .map(|ip| Ignored::Host(normal(ip)))
+                .map_err(|_| anyhow!("{text}: no IP address ({EXPECTED})")),
         }
     }
 }
@@ -106,9 +160,50 @@ mod tests {
                 .unwrap()
                 .covers(&remote("[::1]:80"))
         );
-        for wrong in ["", ":", ":x", "host", "10.0.0.7:x"] {
+        for wrong in [
+            "",
+            ":",
+            ":x",
+            "host",
+            "10.0.0.7:x",
+            "[::1",
+            "[[[::1]]]",
+            ":+80",
+            ":0",
+            "10.0.0.7:65536",
+            "[fe80::1%2]:80",
+            "[::1]x",
+            "10.0.0.7:80:1",
+        ] {
             assert!(wrong.parse::<Ignored>().is_err(), "{wrong}");
         }
+        // A bare IPv6 address is a host, with or without brackets.
+        for host in ["::1", "[::1]"] {
+            assert!(
+                host.parse::<Ignored>()
+                    .unwrap()
+                    .covers(&remote("[::1]:5432")),
+                "{host}"
+            );
+        }
+        // An IPv4-mapped address is written as the label is: IPv4.
+        let mapped: Ignored = "[::ffff:127.0.0.1]:6379".parse().unwrap();
+        assert!(mapped.covers(&remote("127.0.0.1:6379")));
+        assert_eq!(mapped.to_string(), "127.0.0.1:6379");
+        assert!(
+            ":+80"
+                .parse::<Ignored>()
+                .unwrap_err()
+                .to_string()
+                .contains("not a number")
+        );
+        assert!(
+            "::1x"
+                .parse::<Ignored>()
+                .unwrap_err()
+                .to_string()
+                .contains("no IPv6 address")
+        );
         assert_eq!(endpoint.label_regex(), "10\\\\.0\\\\.0\\\\.7:6379");
         assert_eq!(port.label_regex(), ".+:9092");
     }
