@@ -267,7 +267,13 @@ fn process_metrics_match_the_kernels_account() {
 #[test]
 fn serves_healthz_and_documented_metrics() {
     // Kernel diagnostics on: the log reader must not get in the way.
-    let agent = Agent::start(&["--ebpf-log", "--log-level", "debug"]);
+    let agent = Agent::start(&[
+        "--ebpf-log",
+        "--log-level",
+        "debug",
+        "--dependency-p95",
+        "0.2",
+    ]);
     let (status, body) = agent.get("/healthz");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let (status, _) = agent.get("/nope");
@@ -292,4 +298,9 @@ fn serves_healthz_and_documented_metrics() {
         assert!(help.len() > 20, "HELP of {family} says too little: {help}");
     }
     assert_eq!(scrape.value("pressure_probe_build_info", &[]), Some(1.0));
+    // The numbers it judges with, for the rules to check theirs against.
+    let threshold = |name| scrape.value("pressure_probe_threshold", &[("name", name)]);
+    assert_eq!(threshold("dependency_p95"), Some(0.2));
+    assert_eq!(threshold("storage_p95"), Some(0.05));
+    assert_eq!(threshold("window"), Some(60.0));
 }

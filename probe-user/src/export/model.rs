@@ -491,6 +491,20 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
                 .collect(),
         }),
         Box::new(move || Family {
+            name: "pressure_probe_threshold",
+            help: "The numbers the agent's verdict judges with, by the name of their flag \
+                   (window in seconds, storage_p95 and dependency_p95 in seconds, min_events, \
+                   the shares and the fill): the rules alert when theirs differ \
+                   (PressureProbeRulesDiffer).",
+            kind: Kind::Gauge,
+            series: sample
+                .thresholds
+                .named(sample.window)
+                .into_iter()
+                .map(|(name, value)| number(vec![("name", name.to_string())], value))
+                .collect(),
+        }),
+        Box::new(move || Family {
             name: "pressure_probe_build_info",
             help: "pressure-probe build information; the value is always 1.",
             kind: Kind::Gauge,

@@ -51,7 +51,8 @@ impl Pipeline {
             .into_iter()
             .map(|evidence| verdict::judge(evidence, &self.thresholds))
             .collect();
-        Ok(Sample::new(snapshot, took, diagnoses, self.window.span()))
+        Ok(Sample::new(snapshot, took, diagnoses, self.window.span())
+            .judged_with(self.thresholds.clone()))
     }
 }
 
@@ -63,6 +64,8 @@ pub struct Sample {
     pub diagnoses: Vec<Diagnosis>,
     /// The window the verdicts cover.
     pub window: Duration,
+    /// The thresholds they judge with.
+    pub thresholds: Thresholds,
     /// When.
     pub taken: Instant,
     /// How long the reading took.
@@ -87,12 +90,20 @@ impl Sample {
             snapshot,
             diagnoses,
             window,
+            thresholds: Thresholds::default(),
             taken: Instant::now(),
             took,
             sequence: 1,
             encodings: Default::default(),
             api: OnceLock::new(),
         }
+    }
+
+    /// The same, its verdicts judged with `thresholds` (the default ones
+    /// otherwise).
+    pub fn judged_with(mut self, thresholds: Thresholds) -> Sample {
+        self.thresholds = thresholds;
+        self
     }
 
     /// Its API document, made by `make` the first time it is asked for,

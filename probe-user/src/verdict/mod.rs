@@ -56,7 +56,7 @@
 pub mod ignore;
 pub mod rules;
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use probe_common::syscall::SyscallClass;
 
@@ -205,6 +205,22 @@ impl Default for Thresholds {
 pub const STORAGE_CLASSES: [SyscallClass; 2] = [SyscallClass::Sync, SyscallClass::FileIo];
 
 impl Thresholds {
+    /// The numbers the verdict judges with, over `window`, by the name of
+    /// their flag (without its dashes): what the agent exports, and what
+    /// the rules check it against.
+    pub fn named(&self, window: Duration) -> [(&'static str, f64); 8] {
+        [
+            ("window", window.as_secs_f64()),
+            ("cpu_wait_share", self.cpu_wait_share),
+            ("cpu_own_share", self.cpu_own_share),
+            ("accept_fill", self.accept_fill),
+            ("storage_p95", self.storage_p95),
+            ("dependency_p95", self.dependency_p95),
+            ("memory_stall_share", self.memory_stall_share),
+            ("min_events", self.min_events as f64),
+        ]
+    }
+
     /// Where the kernel is to count slow observations: the storage
     /// threshold for the storage classes, the dependency threshold for
     /// answers.

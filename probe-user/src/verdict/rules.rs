@@ -557,6 +557,33 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
                           into cgroup=\"other\", which no alert looks at.",
         },
     );
+    // The agent exports the numbers it judges with: an agent run with
+    // other flags than these rules would judge otherwise, and the slow
+    // buckets these rules read (at the thresholds) would be missing.
+    let differs: Vec<String> = thresholds
+        .named(window)
+        .iter()
+        .map(|(name, value)| format!("pressure_probe_threshold{{name=\"{name}\"}} != {value}"))
+        .collect();
+    alert(
+        &mut out,
+        runbooks,
+        Alert {
+            name: "PressureProbeRulesDiffer",
+            expr: &differs.join("\nor "),
+            for_: "10m",
+            severity: "warning",
+            bottleneck: None,
+            summary: &format!(
+                "pressure-probe on {node} judges {{{{ $labels.name }}}} at {{{{ $value }}}}, \
+                 not as these rules do"
+            ),
+            description: "The agent was started with other verdict flags than these rules \
+                          were made with: the rules' verdict differs from the agent's, and the \
+                          slow-answer and slow-syscall buckets they read may not be exported. \
+                          Make the rules with the agent's flags (pressure-probe rules ...).",
+        },
+    );
     out
 }
 
