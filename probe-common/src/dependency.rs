@@ -162,6 +162,10 @@ pub mod request {
     pub const UNKNOWN: u8 = 4;
     /// How many kinds.
     pub const COUNT: usize = 5;
+    /// Not a kind of exchange but what [`kind`] says of a RESP array's
+    /// header written alone (`*3\r\n`, the rest in the next write): the
+    /// request starts with the next write, told by [`kind`] after it.
+    pub const PARTIAL: u8 = 255;
     /// The `reason` label of the untimed kinds (by kind; `TIMED` has none).
     pub const UNTIMED_LABELS: [&str; COUNT] =
         ["", "long_poll", "handshake", "multiplexed", "unknown"];
@@ -323,22 +327,31 @@ pub mod request {
         }
     }
 
+    /// Where a RESP array's header (`*N\r\n`) ends, if `bytes` starts one.
+    #[inline(always)]
+    fn resp_header(bytes: &[u8; PEEK], len: usize) -> Option<usize> {
+        let b = |i| byte(bytes, len, i);
+        let count = digits(bytes, len, 1);
+        let at = 1 + count;
+        (b(0) == b'*' && count > 0 && b(at) == b'\r' && b(at + 1) == b'\n').then_some(at + 2)
+    }
+
+    /// Where the string of a RESP bulk string (`$L\r\nTEXT`) at `at`
+    /// starts, if one of at most 99 bytes is there.
+    #[inline(always)]
+    fn bulk_string(bytes: &[u8; PEEK], len: usize, at: usize) -> Option<usize> {
+        let b = |i| byte(bytes, len, i);
+        let length = digits(bytes, len, at + 1);
+        let end = at + 1 + length;
+        (b(at) == b'$' && length > 0 && length <= 2 && b(end) == b'\r' && b(end + 1) == b'\n')
+            .then_some(end + 2)
+    }
+
     /// Where the name of a RESP command (`*N\r\n$L\r\nNAME`) starts, if
     /// `bytes` starts one.
     #[inline(always)]
     fn resp_name(bytes: &[u8; PEEK], len: usize) -> Option<usize> {
-        let b = |i| byte(bytes, len, i);
-        let count = digits(bytes, len, 1);
-        let at = 1 + count;
-        if count == 0 || b(at) != b'\r' || b(at + 1) != b'\n' || b(at + 2) != b'$' {
-            return None;
-        }
-        let length = digits(bytes, len, at + 3);
-        let at = at + 3 + length;
-        if length == 0 || length > 2 || b(at) != b'\r' || b(at + 1) != b'\n' {
-            return None;
-        }
-        Some(at + 2)
+        bulk_string(bytes, len, resp_header(bytes, len)?)
     }
 
     /// Whether the command whose name starts at `at` blocks.
@@ -362,22 +375,36 @@ pub mod request {
     }
 
     /// The kind of the exchange whose request starts with the first `len`
-    /// bytes of `bytes` (at most [`PEEK`]).
+    /// bytes of `bytes` (at most [`PEEK`]), or, `after_header`, goes on with
+    /// them after a RESP array's header written alone ([`PARTIAL`]): then
+    /// they start with the command's name, a bulk string (`$L\r\nNAME`).
     #[inline(always)]
-    pub fn kind(bytes: &[u8; PEEK], len: usize) -> u8 {
+    pub fn kind(bytes: &[u8; PEEK], len: usize, after_header: bool) -> u8 {
         let len = if len < PEEK { len } else { PEEK };
         let b = |i| byte(bytes, len, i);
-        if len >= 3 && (0x14..=0x16).contains(&b(0)) && b(1) == 0x03 && b(2) <= 0x04 {
-            return HANDSHAKE;
+        if !after_header {
+            if len >= 3 && (0x14..=0x16).contains(&b(0)) && b(1) == 0x03 && b(2) <= 0x04 {
+                return HANDSHAKE;
+            }
+            if len >= 4 && b(0) == b'P' && b(1) == b'R' && b(2) == b'I' && b(3) == b' ' {
+                return MULTIPLEXED;
+            }
+            if resp_header(bytes, len) == Some(len) {
+                return PARTIAL;
+            }
         }
-        if len >= 4 && b(0) == b'P' && b(1) == b'R' && b(2) == b'I' && b(3) == b' ' {
-            return MULTIPLEXED;
-        }
-        // A RESP command (`*N\r\n$L\r\nNAME`), or an inline one (`BLPOP q 0\r\n`).
-        let blocking = if b(0) == b'*' {
-            resp_name(bytes, len).is_some_and(|at| blocks(bytes, len, at, true))
+        // A RESP command (`*N\r\n$L\r\nNAME`, or its name alone after its
+        // header), or an inline one (`BLPOP q 0\r\n`).
+        let name = if after_header {
+            bulk_string(bytes, len, 0)
+        } else if b(0) == b'*' {
+            resp_name(bytes, len)
         } else {
-            b(0).is_ascii_alphabetic() && blocks(bytes, len, 0, false)
+            None
+        };
+        let blocking = match name {
+            Some(at) => blocks(bytes, len, at, true),
+            None => !after_header && b(0).is_ascii_alphabetic() && blocks(bytes, len, 0, false),
         };
         if blocking { LONG_POLL } else { TIMED }
     }
@@ -414,7 +441,7 @@ pub mod request {
             let mut bytes = [0u8; PEEK];
             let len = text.len().min(PEEK);
             bytes[..len].copy_from_slice(&text[..len]);
-            kind(&bytes, len)
+            kind(&bytes, len, false)
         }
 
         #[test]
@@ -434,6 +461,23 @@ pub mod request {
                 of(b"*4\r\n$5\r\nXREAD\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n"),
                 TIMED
             );
+        }
+
+        #[test]
+        fn a_command_whose_header_is_written_alone_is_told_by_its_next_write() {
+            assert_eq!(of(b"*3\r\n"), PARTIAL);
+            assert_eq!(of(b"*12\r\n"), PARTIAL);
+            let next = |text: &[u8]| {
+                let mut bytes = [0u8; PEEK];
+                bytes[..text.len()].copy_from_slice(text);
+                kind(&bytes, text.len(), true)
+            };
+            assert_eq!(next(b"$5\r\nBLPOP\r\n$4\r\njobs\r\n$1\r\n1\r\n"), LONG_POLL);
+            assert_eq!(next(b"$5\r\nblpop\r\n"), LONG_POLL);
+            assert_eq!(next(b"$3\r\nGET\r\n$1\r\nk\r\n"), TIMED);
+            assert_eq!(next(b"GET / HTTP/1.1\r\n"), TIMED);
+            // A header with more after it is a whole command's start.
+            assert_eq!(of(b"*2\r\n$3\r\nGET\r\n"), TIMED);
         }
 
         #[test]
@@ -459,7 +503,7 @@ pub mod request {
             let mut bytes = [0u8; PEEK];
             let len = text.len().min(PEEK);
             bytes[..len].copy_from_slice(&text[..len]);
-            resumed(&bytes, len).unwrap_or_else(|| kind(&bytes, len))
+            resumed(&bytes, len).unwrap_or_else(|| kind(&bytes, len, false))
         }
 
         #[test]
@@ -573,6 +617,9 @@ pub mod socket_flags {
     pub const MULTIPLEXED: u32 = 2;
     /// Its SYN was sent again (while it connected).
     pub const SYN_RESENT: u32 = 16;
+    /// Its last send was a RESP array's header alone (`request::PARTIAL`):
+    /// the next one opens the request and tells its command.
+    pub const RESP_HEADER: u32 = 32;
     /// Its last request-opening send was a TLS handshake record: what waits
     /// unread may be the handshake's tail (TLS 1.3 session tickets, which a
     /// client reads only with its first answer), and does not keep the

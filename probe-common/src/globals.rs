@@ -84,6 +84,10 @@ pub const ITER_IOV_OFFSET: &str = "ITER_IOV_OFFSET";
 pub const ITER_COUNT_OFFSET: &str = "ITER_COUNT_OFFSET";
 /// `iovec.iov_base`.
 pub const IOVEC_BASE_OFFSET: &str = "IOVEC_BASE_OFFSET";
+/// `iovec.iov_len`.
+pub const IOVEC_LEN_OFFSET: &str = "IOVEC_LEN_OFFSET";
+/// `iov_iter.nr_segs` (how many `iovec`s, for `ITER_IOVEC`).
+pub const ITER_NR_SEGS_OFFSET: &str = "ITER_NR_SEGS_OFFSET";
 /// The value of `ITER_UBUF` in `enum iter_type`.
 pub const ITER_UBUF_TYPE: &str = "ITER_UBUF_TYPE";
 /// The value of `ITER_IOVEC` in `enum iter_type`.

@@ -632,6 +632,70 @@ fn a_worker_waiting_for_jobs_in_blpop_is_not_a_slow_dependency() {
     );
 }
 
+/// A long poll is told by the bytes a command actually sends, whatever
+/// shape its writes take, against a real `redis-server`: a `BLPOP` sent as
+/// seven iovecs, as its array header and then the rest in two writes, or
+/// ending at a page whose next page is unreadable, is a long poll; a `GET`
+/// after a zero-length iovec whose memory holds a `BLPOP` (bytes never
+/// sent) is timed. Before, the first 64 bytes at the first iovec's address
+/// were read, whatever it held.
+#[test]
+fn long_polls_are_told_by_the_bytes_sent_whatever_their_shape() {
+    let agent = agent();
+    let redis = TestCgroup::create("pp-prod-shapes-redis");
+    let port = free_port();
+    let _server = Running::start(in_cgroup(
+        redis.dir(),
+        "redis-server",
+        &[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    ));
+    wait_for_listener(port);
+    let remote = format!("127.0.0.1:{port}");
+    let count = 5;
+    let mut seen = Vec::new();
+    for (shape, long_polls, timed) in [
+        ("iovecs", count, 0),
+        ("writes", count, 0),
+        ("page-edge", count, 0),
+        ("spoof", 0, count),
+    ] {
+        let client = TestCgroup::create(&format!("pp-prod-shapes-{shape}"));
+        let mut run = Running::start(in_cgroup(
+            client.dir(),
+            "python3",
+            &[
+                python_script("resp_shapes.py").to_str().unwrap(),
+                &port.to_string(),
+                shape,
+                &count.to_string(),
+            ],
+        ));
+        assert_eq!(run.line(), format!("answered {count}"), "{shape}");
+        assert!(run.finished(), "the {shape} client failed");
+        let scrape = agent.scrape();
+        let got = (
+            untimed(&scrape, &client, &remote, "long_poll"),
+            scrape
+                .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
+                .map_or(0.0, |h| h.count),
+        );
+        eprintln!("{shape}: {} long polls, {} timed answers", got.0, got.1);
+        seen.push((shape, got, (long_polls as f64, timed as f64)));
+    }
+    for (shape, got, expected) in seen {
+        assert_eq!(got, expected, "{shape}: (long polls, timed answers)");
+    }
+}
+
 /// An HTTP/2 client (curl, prior knowledge, as gRPC channels and service
 /// meshes talk), ten streams at once, to a server that answers each after
 /// 200 ms:

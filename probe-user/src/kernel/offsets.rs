@@ -445,7 +445,7 @@ pub struct PayloadOffsets {
 
 /// The send's buffer: a user buffer (`ITER_UBUF`) or an array of them
 /// (`ITER_IOVEC`), its offset and its length.
-const PAYLOAD_FIELDS: [FieldSpec; 7] = [
+const PAYLOAD_FIELDS: [FieldSpec; 9] = [
     (globals::MSGHDR_ITER_OFFSET, "msghdr", "msg_iter", None),
     (globals::ITER_TYPE_OFFSET, "iov_iter", "iter_type", Some(1)),
     (
@@ -458,7 +458,12 @@ const PAYLOAD_FIELDS: [FieldSpec; 7] = [
     (globals::ITER_IOV_OFFSET, "iov_iter", "__iov|iov", Some(8)),
     (globals::ITER_COUNT_OFFSET, "iov_iter", "count", Some(8)),
     (globals::IOVEC_BASE_OFFSET, "iovec", "iov_base", Some(8)),
+    (globals::IOVEC_LEN_OFFSET, "iovec", "iov_len", Some(8)),
+    (globals::ITER_NR_SEGS_OFFSET, "iov_iter", "nr_segs", Some(8)),
 ];
+
+/// The size of `struct iovec` the programs step by: two 8-byte fields.
+const IOVEC_SIZE: u64 = 16;
 
 impl PayloadOffsets {
     /// What the dependency signal loses where these cannot be resolved.
@@ -469,8 +474,16 @@ impl PayloadOffsets {
     /// one missing.
     pub fn resolve(btf: &KernelBtf) -> Result<Self> {
         let kind = |name| -> Result<u8> { Ok(u8::try_from(btf.enum_value("iter_type", name)?)?) };
+        let values = resolve_fields(btf, &PAYLOAD_FIELDS)?;
+        let (base, len) = (values[6], values[7]);
+        if base.max(len) + 8 != IOVEC_SIZE {
+            anyhow::bail!(
+                "struct iovec has iov_base at byte {base} and iov_len at {len}: not the \
+                 {IOVEC_SIZE}-byte layout the programs step through"
+            );
+        }
         Ok(Self {
-            values: resolve_fields(btf, &PAYLOAD_FIELDS)?,
+            values,
             types: (kind("ITER_UBUF")?, kind("ITER_IOVEC")?),
         })
     }
