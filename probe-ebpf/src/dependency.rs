@@ -524,16 +524,35 @@ fn first_bytes(msg: KernelPtr, buf: &mut [u8; 2 * request::PEEK]) -> Option<usiz
 const IOVEC_SIZE: u64 = 16;
 
 /// Copies `n` (at most `request::PEEK`) bytes of user memory at `from` to
-/// `buf[at..]` (`at` at most `request::PEEK`); whether it could.
+/// `buf[at..]` (`at` under `request::PEEK`); whether it could.
 #[inline(always)]
 fn copy_user(buf: &mut [u8; 2 * request::PEEK], at: u64, from: u64, n: u64) -> bool {
     let (at, n) = (at as usize, n as usize);
-    if at > request::PEEK || n == 0 || n > request::PEEK {
+    if at >= request::PEEK || n == 0 || n > request::PEEK {
         return n == 0;
     }
-    // SAFETY: `at + n` is within the buffer (both at most PEEK, the buffer
-    // twice that); the helper writes `n` bytes there or fails rather than
-    // fault.
+    // Bounded as well as compared, in instructions the compiler cannot
+    // drop (it proves them redundant): 6.1's verifier loses the bounds of
+    // `at` and `n` across the gathering loop's iterations. `at` to 0..PEEK,
+    // `n` to 1..=PEEK (it is not 0 here).
+    let (mut at, mut n) = (at as u64, n as u64);
+    // SAFETY: arithmetic on two registers, with constants.
+    unsafe {
+        core::arch::asm!(
+            "{at} &= {mask}",
+            "{n} += -1",
+            "{n} &= {mask}",
+            "{n} += 1",
+            at = inout(reg) at,
+            n = inout(reg) n,
+            mask = const request::PEEK - 1,
+            options(pure, nomem, nostack),
+        );
+    }
+    let (at, n) = (at as usize, n as usize);
+    // SAFETY: `at + n` is within the buffer (`at` under PEEK, `n` at most
+    // PEEK, the buffer twice that); the helper writes `n` bytes there or
+    // fails rather than fault.
     unsafe {
         aya_ebpf::helpers::generated::bpf_probe_read_user(
             buf.as_mut_ptr().add(at).cast(),
@@ -549,10 +568,18 @@ fn copy_user(buf: &mut [u8; 2 * request::PEEK], at: u64, from: u64, n: u64) -> b
 /// cannot be read: `TIMED`, or `UNKNOWN` on a connection taken up.
 #[inline(always)]
 fn request_kind(msg: KernelPtr, taken_up: bool, continued: bool) -> u8 {
-    // Bytes past those gathered are never looked at (`request::kind` reads
-    // within `len`); the tail is room for a last copy's bound.
-    let mut buf = [0u8; 2 * request::PEEK];
-    let Some(len) = first_bytes(msg, &mut buf) else {
+    let mut buf = core::mem::MaybeUninit::<[u8; 2 * request::PEEK]>::uninit();
+    // The first PEEK bytes are zeroed by word, not by a `memset` call (a
+    // call with a stack pointer, which verifiers before 6.6 refuse); the
+    // tail is only ever written, room for a last copy's bound.
+    for word in 0..request::PEEK / 8 {
+        // SAFETY: within the buffer's first PEEK bytes.
+        unsafe { core::ptr::write_volatile(buf.as_mut_ptr().cast::<u64>().add(word), 0) };
+    }
+    // SAFETY: the bytes classified are the first PEEK, zeroed above and
+    // then written by the copies; the rest is never read.
+    let buf = unsafe { buf.assume_init_mut() };
+    let Some(len) = first_bytes(msg, buf) else {
         return if taken_up {
             request::UNKNOWN
         } else {
