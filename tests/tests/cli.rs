@@ -251,6 +251,7 @@ fn process_metrics_match_the_kernels_account() {
         "process_resident_memory_bytes {rss} against VmRSS {rss_kib} kB"
     );
     let open = scrape.value("process_open_fds", &[]).unwrap();
+    eprintln!("process_open_fds {open}; /proc/PID/fd: {before} before, {after} after the scrape");
     assert!(
         before.min(after) <= open && open <= before.max(after) + 5.0,
         "process_open_fds {open}, /proc/PID/fd has {before} before and {after} after"
