@@ -252,25 +252,9 @@ fn a_dependency_under_its_threshold_is_none() {
 fn a_connection_pool_older_than_the_agent_is_followed() {
     let database = TestCgroup::create("pp-prod-pool-db");
     let service = TestCgroup::create("pp-prod-pool-service");
-    let (_db, first) = Driven::start(&["serve", &database.dir().display().to_string(), "150"]);
-    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
-    let remote = format!("127.0.0.1:{port}");
+    let (_db, remote) = serving(&database, 150);
     let requests = 10;
-    let mut pool: Vec<Driven> = (0..4)
-        .map(|_| {
-            let (connection, first) = Driven::start_with(
-                &[
-                    "call",
-                    &service.dir().display().to_string(),
-                    &remote,
-                    &requests.to_string(),
-                ],
-                &[("PP_WORKLOAD_GO", "1")],
-            );
-            assert_eq!(first, "ready", "the pooled connection did not open");
-            connection
-        })
-        .collect();
+    let mut pool = pool_of(4, requests, &service, &remote);
     let agent = agent();
     let labels = [("cgroup", service.label()), ("remote", remote.as_str())];
     let connections = |scrape: &Exposition| {
@@ -325,11 +309,9 @@ fn a_connection_pool_older_than_the_agent_is_followed() {
 fn a_draining_servers_connections_are_not_taken_for_its_own() {
     let server = TestCgroup::create("pp-prod-drain-server");
     let client = TestCgroup::create("pp-prod-drain-client");
-    let (mut serving, first) = Driven::start(&["serve", &server.dir().display().to_string(), "0"]);
-    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
-    let remote = format!("127.0.0.1:{port}");
-    let _pool = pool_of(3, &client, &remote);
-    assert_eq!(serving.command("drain 3"), "drained");
+    let (mut server_process, remote) = serving(&server, 0);
+    let _pool = pool_of(3, 5, &client, &remote);
+    assert_eq!(server_process.command("drain 3"), "drained");
     let agent = agent();
     let scrape = agent.scrape();
     let server_labels = [("cgroup", server.label())];
@@ -350,15 +332,26 @@ fn a_draining_servers_connections_are_not_taken_for_its_own() {
     );
 }
 
-/// `count` pooled connections (`pp-workload call`, waiting for `go`) from
-/// `cgroup` to `remote`, with `env` set.
-fn pool_with(count: usize, cgroup: &TestCgroup, remote: &str, env: &[(&str, &str)]) -> Vec<Driven> {
+/// `count` pooled connections (`pp-workload call`, waiting for `go`, then
+/// making `requests` requests) from `cgroup` to `remote`, with `env` set.
+fn pool_with(
+    count: usize,
+    requests: u64,
+    cgroup: &TestCgroup,
+    remote: &str,
+    env: &[(&str, &str)],
+) -> Vec<Driven> {
     let mut env = env.to_vec();
     env.push(("PP_WORKLOAD_GO", "1"));
     (0..count)
         .map(|_| {
             let (connection, first) = Driven::start_with(
-                &["call", &cgroup.dir().display().to_string(), remote, "5"],
+                &[
+                    "call",
+                    &cgroup.dir().display().to_string(),
+                    remote,
+                    &requests.to_string(),
+                ],
                 &env,
             );
             assert_eq!(first, "ready", "the pooled connection did not open");
@@ -368,8 +361,8 @@ fn pool_with(count: usize, cgroup: &TestCgroup, remote: &str, env: &[(&str, &str
 }
 
 /// [`pool_with`] nothing more set.
-fn pool_of(count: usize, cgroup: &TestCgroup, remote: &str) -> Vec<Driven> {
-    pool_with(count, cgroup, remote, &[])
+fn pool_of(count: usize, requests: u64, cgroup: &TestCgroup, remote: &str) -> Vec<Driven> {
+    pool_with(count, requests, cgroup, remote, &[])
 }
 
 /// The `net_cls` class ids of the established connections to 127.0.0.1:`port`
@@ -398,12 +391,12 @@ fn a_connection_taken_up_is_left_as_it_was_and_needs_no_ptrace() {
     let database = TestCgroup::create("pp-prod-class-db");
     let service = TestCgroup::create("pp-prod-class-service");
     let class = NetClass::create("pp-prod-class", 0x0010_0001);
-    let (_db, first) = Driven::start(&["serve", &database.dir().display().to_string(), "0"]);
-    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
-    let remote = format!("127.0.0.1:{port}");
+    let (_db, remote) = serving(&database, 0);
+    let port: u16 = remote.rsplit_once(':').unwrap().1.parse().unwrap();
     let class_dir = class.dir().display().to_string();
     let mut pool = pool_with(
         1,
+        5,
         &service,
         &remote,
         &[("PP_WORKLOAD_ALSO_JOIN", &class_dir)],
@@ -452,10 +445,8 @@ fn thousands_of_listeners_in_one_container_leave_the_others_connections_followed
     let (_listeners, first) =
         Driven::start(&["listeners", &crowded.dir().display().to_string(), "16384"]);
     assert_eq!(first, "listening 16384");
-    let (_db, first) = Driven::start(&["serve", &database.dir().display().to_string(), "0"]);
-    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
-    let remote = format!("127.0.0.1:{port}");
-    let pool = pool_of(10, &service, &remote);
+    let (_db, remote) = serving(&database, 0);
+    let pool = pool_of(10, 5, &service, &remote);
     // Each sample lists the 16,384 listeners: slow in an emulated guest.
     let agent = Agent::start(&["--window", "30", "--interval", "5"]);
     let labels = [("cgroup", service.label()), ("remote", remote.as_str())];
@@ -479,27 +470,11 @@ fn an_http2_connections_exchanges_are_counted_one_each() {
     let agent = agent();
     let server_cgroup = TestCgroup::create("pp-prod-h2-count-server");
     let client = TestCgroup::create("pp-prod-h2-count-client");
-    let mut server = Running::start(in_cgroup(
-        server_cgroup.dir(),
-        "python3",
-        &[python_script("h2_server.py").to_str().unwrap(), "0.05"],
-    ));
-    let port: u16 = server.numbers("listening ")[0] as u16;
-    let mut channel = Running::start(in_cgroup(
-        client.dir(),
-        "python3",
-        &[
-            python_script("h2_client.py").to_str().unwrap(),
-            &port.to_string(),
-        ],
-    ));
-    assert_eq!(channel.line(), "ready");
+    let (_server, mut channel, port) = http2_channel(&server_cgroup, &client, "0.05");
     assert_eq!(channel.command("go 7"), "done");
     let scrape = agent.scrape();
     let remote = format!("127.0.0.1:{port}");
-    let timed = scrape
-        .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
-        .map_or(0.0, |h| h.count);
+    let timed = timed(&scrape, &client, &remote);
     assert_eq!(timed, 0.0, "HTTP/2 exchanges timed as answers");
     assert_eq!(
         untimed(&scrape, &client, &remote, "multiplexed"),
@@ -515,12 +490,50 @@ fn an_http2_connections_exchanges_are_counted_one_each() {
 fn an_http2_connection_older_than_the_agent_is_counted_not_timed() {
     let server_cgroup = TestCgroup::create("pp-prod-h2-old-server");
     let client = TestCgroup::create("pp-prod-h2-old-client");
-    let mut server = Running::start(in_cgroup(
-        server_cgroup.dir(),
-        "python3",
-        &[python_script("h2_server.py").to_str().unwrap(), "0.2"],
+    let (_server, mut channel, port) = http2_channel(&server_cgroup, &client, "0.2");
+    let agent = agent();
+    assert_eq!(channel.command("go 5"), "done");
+    let scrape = agent.scrape();
+    let remote = format!("127.0.0.1:{port}");
+    let timed = timed(&scrape, &client, &remote);
+    let multiplexed = untimed(&scrape, &client, &remote, "multiplexed");
+    eprintln!("{remote}: {multiplexed} multiplexed exchanges, {timed} timed answers");
+    assert_eq!(timed, 0.0, "HTTP/2 exchanges timed as answers");
+    assert_eq!(multiplexed, 5.0, "one exchange per request");
+}
+
+/// A real `redis-server` in `cgroup`, on a free port of 127.0.0.1, once it
+/// accepts connections: (its process, its port).
+fn redis_server(cgroup: &TestCgroup) -> (Running, u16) {
+    let port = free_port();
+    let server = Running::start(in_cgroup(
+        cgroup.dir(),
+        "redis-server",
+        &[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
     ));
-    let port: u16 = server.numbers("listening ")[0] as u16;
+    wait_for_listener(port);
+    (server, port)
+}
+
+/// An HTTP/2 server in `server` answering after `delay` seconds, and a
+/// client in `client` holding one connection to it, opened and ready for
+/// `go N` (`h2_client.py`): (the server, the client, the server's port).
+fn http2_channel(server: &TestCgroup, client: &TestCgroup, delay: &str) -> (Running, Running, u16) {
+    let mut serving = Running::start(in_cgroup(
+        server.dir(),
+        "python3",
+        &[python_script("h2_server.py").to_str().unwrap(), delay],
+    ));
+    let port = serving.numbers("listening ")[0] as u16;
     let mut channel = Running::start(in_cgroup(
         client.dir(),
         "python3",
@@ -530,17 +543,23 @@ fn an_http2_connection_older_than_the_agent_is_counted_not_timed() {
         ],
     ));
     assert_eq!(channel.line(), "ready");
-    let agent = agent();
-    assert_eq!(channel.command("go 5"), "done");
-    let scrape = agent.scrape();
-    let remote = format!("127.0.0.1:{port}");
-    let timed = scrape
-        .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
-        .map_or(0.0, |h| h.count);
-    let multiplexed = untimed(&scrape, &client, &remote, "multiplexed");
-    eprintln!("{remote}: {multiplexed} multiplexed exchanges, {timed} timed answers");
-    assert_eq!(timed, 0.0, "HTTP/2 exchanges timed as answers");
-    assert_eq!(multiplexed, 5.0, "one exchange per request");
+    (serving, channel, port)
+}
+
+/// `pp-workload serve` in `cgroup`, answering after `delay_ms`: (it, its
+/// address as the `remote` label writes it).
+fn serving(cgroup: &TestCgroup, delay_ms: u64) -> (Driven, String) {
+    let (server, first) = Driven::start(&[
+        "serve",
+        &cgroup.dir().display().to_string(),
+        &delay_ms.to_string(),
+    ]);
+    let port: u16 = first
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("the server said {first}"))
+        .parse()
+        .unwrap();
+    (server, format!("127.0.0.1:{port}"))
 }
 
 /// A free port on 127.0.0.1.
@@ -559,6 +578,13 @@ fn wait_for_listener(port: u16) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Answers of `remote` to `cgroup` that were timed.
+fn timed(scrape: &Exposition, cgroup: &TestCgroup, remote: &str) -> f64 {
+    scrape
+        .histogram(RESPONSE, &[("cgroup", cgroup.label()), ("remote", remote)])
+        .map_or(0.0, |h| h.count)
 }
 
 /// Untimed exchanges with `remote` of `cgroup` for `reason`.
@@ -586,22 +612,7 @@ fn a_worker_waiting_for_jobs_in_blpop_is_not_a_slow_dependency() {
     let agent = agent();
     let redis = TestCgroup::create("pp-prod-redis");
     let worker = TestCgroup::create("pp-prod-worker");
-    let port = free_port();
-    let _server = Running::start(in_cgroup(
-        redis.dir(),
-        "redis-server",
-        &[
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-    ));
-    wait_for_listener(port);
+    let (_server, port) = redis_server(&redis);
     let polls = 30;
     let consumer = Running::start(in_cgroup(
         worker.dir(),
@@ -619,9 +630,7 @@ fn a_worker_waiting_for_jobs_in_blpop_is_not_a_slow_dependency() {
     assert!(consumer.finished(), "redis-cli failed");
     let scrape = agent.scrape();
     let remote = format!("127.0.0.1:{port}");
-    let timed = scrape
-        .histogram(RESPONSE, &[("cgroup", worker.label()), ("remote", &remote)])
-        .map_or(0.0, |h| h.count);
+    let timed = timed(&scrape, &worker, &remote);
     let long_polls = untimed(&scrape, &worker, &remote, "long_poll");
     eprintln!("{remote}: {long_polls} long polls, {timed} timed answers");
     assert_eq!(long_polls, polls as f64, "BLPOPs counted as long polls");
@@ -643,26 +652,11 @@ fn a_worker_waiting_for_jobs_in_blpop_is_not_a_slow_dependency() {
 fn long_polls_are_told_by_the_bytes_sent_whatever_their_shape() {
     let agent = agent();
     let redis = TestCgroup::create("pp-prod-shapes-redis");
-    let port = free_port();
-    let _server = Running::start(in_cgroup(
-        redis.dir(),
-        "redis-server",
-        &[
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-    ));
-    wait_for_listener(port);
+    let (_server, port) = redis_server(&redis);
     let remote = format!("127.0.0.1:{port}");
     let count = 5;
     let mut seen = Vec::new();
-    for (shape, long_polls, timed) in [
+    for (shape, long_polls, answers_timed) in [
         ("iovecs", count, 0),
         ("writes", count, 0),
         ("page-edge", count, 0),
@@ -684,12 +678,10 @@ fn long_polls_are_told_by_the_bytes_sent_whatever_their_shape() {
         let scrape = agent.scrape();
         let got = (
             untimed(&scrape, &client, &remote, "long_poll"),
-            scrape
-                .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
-                .map_or(0.0, |h| h.count),
+            timed(&scrape, &client, &remote),
         );
         eprintln!("{shape}: {} long polls, {} timed answers", got.0, got.1);
-        seen.push((shape, got, (long_polls as f64, timed as f64)));
+        seen.push((shape, got, (long_polls as f64, answers_timed as f64)));
     }
     for (shape, got, expected) in seen {
         assert_eq!(got, expected, "{shape}: (long polls, timed answers)");
@@ -732,9 +724,7 @@ fn an_http2_connection_is_counted_not_timed() {
     assert!(curl.finished(), "curl failed");
     let scrape = agent.scrape();
     let remote = format!("127.0.0.1:{port}");
-    let timed = scrape
-        .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
-        .map_or(0.0, |h| h.count);
+    let timed = timed(&scrape, &client, &remote);
     let multiplexed = untimed(&scrape, &client, &remote, "multiplexed");
     eprintln!("{remote}: {multiplexed} multiplexed exchanges, {timed} timed answers");
     assert!(multiplexed >= 2.0, "{multiplexed} multiplexed exchanges");
