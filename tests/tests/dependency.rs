@@ -418,17 +418,19 @@ fn slow_connects_wait_for_syn_retransmissions() {
     drop(filler);
 }
 
-/// A connect its caller gives up on (its own connect timeout, Happy
-/// Eyeballs' losing attempt) leaves `SYN_SENT` for `CLOSE` with no socket
-/// error: `abandoned`, no failure of the remote. Before, it was `other`,
-/// which the failing rule counts. The listener's full accept queue drops
-/// every SYN, so no connect can end before its caller's 100 ms timeout.
-#[test]
-fn abandoned_connects_are_no_failures() {
+/// `connects` connects from a cgroup of their own to a listener whose full
+/// accept queue drops every SYN (in a network namespace of its own, named
+/// `pp-dep-NAME`), each given up by the client after `millis`: what the
+/// client said, and the agent's failed connects to the listener by reason.
+fn given_up_on_a_full_queue(
+    name: &str,
+    connects: u64,
+    millis: u64,
+) -> (String, Vec<(&'static str, f64)>) {
     let agent = Agent::start(&["--signals", "dependency"]);
-    let client = TestCgroup::create("pp-dep-abandon");
-    let server = TestCgroup::create("pp-dep-abandonsrv");
-    let netns = TestNetns::create("pp-dep-ab");
+    let client = TestCgroup::create(&format!("pp-dep-{name}"));
+    let server = TestCgroup::create(&format!("pp-dep-{name}srv"));
+    let netns = TestNetns::create(&format!("pp-dep-{name}"));
     let netns_path = netns.path().display().to_string();
     let (_listener, filler) = full_accept_queue(&server, &netns_path);
     let (_, said) = Driven::start(&[
@@ -436,18 +438,30 @@ fn abandoned_connects_are_no_failures() {
         &client.dir().display().to_string(),
         &netns_path,
         "8080",
-        "10",
-        "100",
+        &connects.to_string(),
+        &millis.to_string(),
     ]);
+    let scrape = agent.scrape();
+    let by_reason = ["refused", "timed_out", "unreachable", "other", "abandoned"]
+        .into_iter()
+        .map(|reason| (reason, failures(&scrape, &client, "127.0.0.1:8080", reason)))
+        .collect();
+    drop(filler);
+    (said, by_reason)
+}
+
+/// A connect its caller gives up on (its own connect timeout, Happy
+/// Eyeballs' losing attempt) leaves `SYN_SENT` for `CLOSE` with no socket
+/// error: `abandoned`, no failure of the remote. Before, it was `other`,
+/// which the failing rule counts. The listener's full accept queue drops
+/// every SYN, so no connect can end before its caller's 100 ms timeout.
+#[test]
+fn abandoned_connects_are_no_failures() {
+    let (said, by_reason) = given_up_on_a_full_queue("ab", 10, 100);
     assert_eq!(
         said, "abandoned 10 syn_retransmits 0",
         "the client did not give up on every connect before a SYN was sent again"
     );
-    let scrape = agent.scrape();
-    let by_reason: Vec<(&str, f64)> = ["refused", "timed_out", "unreachable", "other", "abandoned"]
-        .into_iter()
-        .map(|reason| (reason, failures(&scrape, &client, "127.0.0.1:8080", reason)))
-        .collect();
     eprintln!("connect failures by reason: {by_reason:?}");
     assert_eq!(
         by_reason,
@@ -459,7 +473,6 @@ fn abandoned_connects_are_no_failures() {
             ("abandoned", 10.0)
         ]
     );
-    drop(filler);
 }
 
 /// A remote that drops SYNs (here a listener whose accept queue is full)
@@ -469,20 +482,7 @@ fn abandoned_connects_are_no_failures() {
 /// Before, it was `abandoned`, and the remote looked healthy.
 #[test]
 fn connects_given_up_after_an_unanswered_syn_retransmission_time_out() {
-    let agent = Agent::start(&["--signals", "dependency"]);
-    let client = TestCgroup::create("pp-dep-synlost");
-    let server = TestCgroup::create("pp-dep-synlostsrv");
-    let netns = TestNetns::create("pp-dep-sl");
-    let netns_path = netns.path().display().to_string();
-    let (_listener, filler) = full_accept_queue(&server, &netns_path);
-    let (_, said) = Driven::start(&[
-        "give-up",
-        &client.dir().display().to_string(),
-        &netns_path,
-        "8080",
-        "3",
-        "1500",
-    ]);
+    let (said, by_reason) = given_up_on_a_full_queue("sl", 3, 1500);
     let numbers: Vec<u64> = said
         .split_whitespace()
         .filter_map(|word| word.parse().ok())
@@ -493,14 +493,12 @@ fn connects_given_up_after_an_unanswered_syn_retransmission_time_out() {
         resent >= 3,
         "{resent} SYNs sent again for 3 connects of 1.5 s"
     );
-    let scrape = agent.scrape();
-    let by_reason: Vec<(&str, f64)> = ["timed_out", "abandoned"]
+    let by_reason: Vec<(&str, f64)> = by_reason
         .into_iter()
-        .map(|reason| (reason, failures(&scrape, &client, "127.0.0.1:8080", reason)))
+        .filter(|(reason, _)| ["timed_out", "abandoned"].contains(reason))
         .collect();
     eprintln!("{resent} SYNs sent again; connect failures by reason: {by_reason:?}");
     assert_eq!(by_reason, [("timed_out", 3.0), ("abandoned", 0.0)]);
-    drop(filler);
 }
 
 /// Past `--kernel-remotes`, events of new (cgroup, remote) pairs are lost,
