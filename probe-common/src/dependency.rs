@@ -327,6 +327,19 @@ pub mod request {
         }
     }
 
+    /// TLS record content types: change-cipher-spec 0x14, alert 0x15,
+    /// handshake 0x16, application data 0x17.
+    const HANDSHAKE_RECORD: u8 = 0x16;
+    const APPLICATION_DATA: u8 = 0x17;
+
+    /// Whether `bytes` start a TLS record (SSL 3.0 to TLS 1.3 versions)
+    /// whose content type is 0x14 to `last`.
+    #[inline(always)]
+    fn tls_record(bytes: &[u8; PEEK], len: usize, last: u8) -> bool {
+        let b = |i| byte(bytes, len, i);
+        len >= 3 && (0x14..=last).contains(&b(0)) && b(1) == 0x03 && b(2) <= 0x04
+    }
+
     /// Where a RESP array's header (`*N\r\n`) ends, if `bytes` starts one.
     #[inline(always)]
     fn resp_header(bytes: &[u8; PEEK], len: usize) -> Option<usize> {
@@ -383,7 +396,7 @@ pub mod request {
         let len = if len < PEEK { len } else { PEEK };
         let b = |i| byte(bytes, len, i);
         if !after_header {
-            if len >= 3 && (0x14..=0x16).contains(&b(0)) && b(1) == 0x03 && b(2) <= 0x04 {
+            if tls_record(bytes, len, HANDSHAKE_RECORD) {
                 return HANDSHAKE;
             }
             if len >= 4 && b(0) == b'P' && b(1) == b'R' && b(2) == b'I' && b(3) == b' ' {
@@ -424,7 +437,7 @@ pub mod request {
     pub fn resumed(bytes: &[u8; PEEK], len: usize) -> Option<u8> {
         let len = if len < PEEK { len } else { PEEK };
         let b = |i| byte(bytes, len, i);
-        if len >= 3 && (0x14..=0x17).contains(&b(0)) && b(1) == 0x03 && b(2) <= 0x04 {
+        if tls_record(bytes, len, APPLICATION_DATA) {
             Some(UNKNOWN)
         } else if len >= 9 && b(0) == 0 && b(3) <= 0x09 && b(5) & 0x80 == 0 {
             Some(MULTIPLEXED)
@@ -437,10 +450,16 @@ pub mod request {
     mod tests {
         use super::*;
 
-        fn of(text: &[u8]) -> u8 {
+        /// `text` as a send's first bytes: (the bytes, how many).
+        fn sent(text: &[u8]) -> ([u8; PEEK], usize) {
             let mut bytes = [0u8; PEEK];
             let len = text.len().min(PEEK);
             bytes[..len].copy_from_slice(&text[..len]);
+            (bytes, len)
+        }
+
+        fn of(text: &[u8]) -> u8 {
+            let (bytes, len) = sent(text);
             kind(&bytes, len, false)
         }
 
@@ -468,9 +487,8 @@ pub mod request {
             assert_eq!(of(b"*3\r\n"), PARTIAL);
             assert_eq!(of(b"*12\r\n"), PARTIAL);
             let next = |text: &[u8]| {
-                let mut bytes = [0u8; PEEK];
-                bytes[..text.len()].copy_from_slice(text);
-                kind(&bytes, text.len(), true)
+                let (bytes, len) = sent(text);
+                kind(&bytes, len, true)
             };
             assert_eq!(next(b"$5\r\nBLPOP\r\n$4\r\njobs\r\n$1\r\n1\r\n"), LONG_POLL);
             assert_eq!(next(b"$5\r\nblpop\r\n"), LONG_POLL);
@@ -500,9 +518,7 @@ pub mod request {
         }
 
         fn resumed_of(text: &[u8]) -> u8 {
-            let mut bytes = [0u8; PEEK];
-            let len = text.len().min(PEEK);
-            bytes[..len].copy_from_slice(&text[..len]);
+            let (bytes, len) = sent(text);
             resumed(&bytes, len).unwrap_or_else(|| kind(&bytes, len, false))
         }
 
