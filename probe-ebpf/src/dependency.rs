@@ -526,16 +526,15 @@ const IOVEC_SIZE: u64 = 16;
 /// Copies `n` (at most `request::PEEK`) bytes of user memory at `from` to
 /// `buf[at..]` (`at` under `request::PEEK`); whether it could.
 #[inline(always)]
-fn copy_user(buf: &mut [u8; 2 * request::PEEK], at: u64, from: u64, n: u64) -> bool {
-    let (at, n) = (at as usize, n as usize);
-    if at >= request::PEEK || n == 0 || n > request::PEEK {
+fn copy_user(buf: &mut [u8; 2 * request::PEEK], mut at: u64, from: u64, mut n: u64) -> bool {
+    const PEEK: u64 = request::PEEK as u64;
+    if at >= PEEK || n == 0 || n > PEEK {
         return n == 0;
     }
     // Bounded as well as compared, in instructions the compiler cannot
     // drop (it proves them redundant): 6.1's verifier loses the bounds of
     // `at` and `n` across the gathering loop's iterations. `at` to 0..PEEK,
     // `n` to 1..=PEEK (it is not 0 here).
-    let (mut at, mut n) = (at as u64, n as u64);
     // SAFETY: arithmetic on two registers, with constants.
     unsafe {
         core::arch::asm!(
@@ -545,17 +544,16 @@ fn copy_user(buf: &mut [u8; 2 * request::PEEK], at: u64, from: u64, n: u64) -> b
             "{n} += 1",
             at = inout(reg) at,
             n = inout(reg) n,
-            mask = const request::PEEK - 1,
+            mask = const PEEK - 1,
             options(pure, nomem, nostack),
         );
     }
-    let (at, n) = (at as usize, n as usize);
     // SAFETY: `at + n` is within the buffer (`at` under PEEK, `n` at most
     // PEEK, the buffer twice that); the helper writes `n` bytes there or
     // fails rather than fault.
     unsafe {
         aya_ebpf::helpers::generated::bpf_probe_read_user(
-            buf.as_mut_ptr().add(at).cast(),
+            buf.as_mut_ptr().add(at as usize).cast(),
             n as u32,
             from as *const core::ffi::c_void,
         ) == 0
@@ -712,18 +710,15 @@ fn pend(sk: KernelPtr, key: &RemoteKey) -> u32 {
     let established = unsafe { (&raw mut (*stats).established).cast::<u64>() };
     // SAFETY: as above.
     unsafe { atomic_add(established, 1) };
+    // Absent a moment ago, and only this iterator adds an established
+    // socket: refused, the map is full.
     if DEPENDENCY_PENDING
         .insert(addr, key, u64::from(BPF_NOEXIST))
         .is_err()
     {
         // SAFETY: as above; adding all ones subtracts one.
         unsafe { atomic_add(established, u64::MAX) };
-        // SAFETY: as above.
-        return if unsafe { DEPENDENCY_PENDING.get(addr) }.is_some() {
-            follow::FOLLOWED
-        } else {
-            follow::FULL
-        };
+        return follow::FULL;
     }
     // SAFETY: values of this program's maps, live for this run.
     unsafe {

@@ -190,20 +190,11 @@ mod tests {
         let mapped: Ignored = "[::ffff:127.0.0.1]:6379".parse().unwrap();
         assert!(mapped.covers(&remote("127.0.0.1:6379")));
         assert_eq!(mapped.to_string(), "127.0.0.1:6379");
-        assert!(
-            ":+80"
-                .parse::<Ignored>()
-                .unwrap_err()
-                .to_string()
-                .contains("not a number")
-        );
-        assert!(
-            "::1x"
-                .parse::<Ignored>()
-                .unwrap_err()
-                .to_string()
-                .contains("no IPv6 address")
-        );
+        // Refused by what is wrong.
+        for (wrong, says) in [(":+80", "not a number"), ("::1x", "no IPv6 address")] {
+            let error = wrong.parse::<Ignored>().unwrap_err().to_string();
+            assert!(error.contains(says), "{wrong}: {error}");
+        }
         assert_eq!(endpoint.label_regex(), "10\\\\.0\\\\.0\\\\.7:6379");
         assert_eq!(port.label_regex(), ".+:9092");
     }
