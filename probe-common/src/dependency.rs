@@ -40,8 +40,9 @@ pub mod take_up {
     pub const WAITING: u32 = 0;
     /// Non-zero once the follow iterator has run: until then, a socket
     /// that connects is noted in `PENDING_MAP` as followed by the programs
-    /// (its `RemoteKey` has family 0), so that the iterator does not count
-    /// it twice; the agent removes those notes after the iterator's run.
+    /// ([`RemoteKey::FOLLOWED_NOTE`](super::RemoteKey::FOLLOWED_NOTE)), so
+    /// that the iterator does not count it twice; the agent removes those
+    /// notes after the iterator's run.
     pub const OVER: u32 = 1;
 }
 
@@ -568,6 +569,25 @@ pub struct RemoteKey {
     pub family: u16,
     /// Zero.
     pub pad: u32,
+}
+
+impl RemoteKey {
+    /// What `PENDING_MAP` holds for a socket the programs saw connect
+    /// before the follow iterator ran ([`take_up::OVER`]): no remote (no
+    /// family), only a note that the socket is followed already.
+    pub const FOLLOWED_NOTE: RemoteKey = RemoteKey {
+        cgroup: 0,
+        addr: [0; 16],
+        port: 0,
+        family: 0,
+        pad: 0,
+    };
+
+    /// Whether it is [`RemoteKey::FOLLOWED_NOTE`].
+    #[inline(always)]
+    pub fn is_followed_note(&self) -> bool {
+        self.family == 0
+    }
 }
 
 /// What the kernel keeps per (cgroup, remote).

@@ -781,7 +781,7 @@ fn claim_pending(sk: KernelPtr) -> Option<RemoteKey> {
     let addr = address(sk);
     // SAFETY: a lookup in this program's map; the value is copied.
     let key = *unsafe { DEPENDENCY_PENDING.get(addr) }?;
-    if key.family == 0 || DEPENDENCY_PENDING.remove(addr).is_err() {
+    if key.is_followed_note() || DEPENDENCY_PENDING.remove(addr).is_err() {
         return None;
     }
     // SAFETY: as above; adding all ones subtracts one.
@@ -810,7 +810,7 @@ fn note_followed(sk: KernelPtr) {
     if unsafe { *over } != 0 {
         return;
     }
-    let _ = DEPENDENCY_PENDING.insert(address(sk), RemoteKey::default(), 0);
+    let _ = DEPENDENCY_PENDING.insert(address(sk), RemoteKey::FOLLOWED_NOTE, 0);
 }
 
 /// Data from the peer arrived on `sk`: closes the open request.

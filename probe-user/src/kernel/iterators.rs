@@ -55,7 +55,7 @@ pub fn follow_established(ebpf: &mut Ebpf) -> Result<[usize; follow::COUNT]> {
     let notes: Vec<u64> = pending
         .iter()
         .filter_map(|entry| entry.ok())
-        .filter(|(_, key)| key.family == 0)
+        .filter(|(_, key)| key.is_followed_note())
         .map(|(address, _)| address)
         .collect();
     for address in notes {
