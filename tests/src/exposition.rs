@@ -46,6 +46,18 @@ impl ScrapedHistogram {
             .map(|(le, _)| *le)
             .unwrap_or(f64::INFINITY)
     }
+
+    /// The classic bucket `(lower, upper]` that holds the median.
+    pub fn median_bucket(&self) -> (f64, f64) {
+        let upper = self.quantile_upper_bound(0.5);
+        let lower = self
+            .buckets
+            .iter()
+            .map(|(le, _)| *le)
+            .filter(|le| *le < upper)
+            .fold(0.0, f64::max);
+        (lower, upper)
+    }
 }
 
 impl Exposition {

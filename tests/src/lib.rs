@@ -14,6 +14,7 @@ pub mod netns;
 pub mod operator;
 pub mod process;
 pub mod prometheus;
+pub mod services;
 pub mod slowfs;
 pub mod tls;
 pub mod workload;
@@ -32,4 +33,11 @@ pub fn run_ok(command: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// The median of `values` (the lower one of an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[(sorted.len() - 1) / 2]
 }

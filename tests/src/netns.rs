@@ -130,6 +130,11 @@ impl Driven {
         (driven, first)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its next line of output.
     pub fn line(&mut self) -> String {
         let mut line = String::new();

@@ -17,11 +17,12 @@ use std::{
 use integration_tests::{
     agent::Agent,
     cgroup::TestCgroup,
-    exposition::{Exposition, ScrapedHistogram},
+    exposition::Exposition,
+    median,
     netns::{Driven, TestNetns},
+    services::{RESPONSE, serve},
 };
 
-const RESPONSE: &str = "pressure_dependency_response_seconds";
 const CONNECT: &str = "pressure_dependency_connect_seconds";
 const FAILURES: &str = "pressure_dependency_connect_failures_total";
 const RETRANSMITS: &str = "pressure_dependency_retransmits_total";
@@ -35,20 +36,6 @@ fn lost_events(scrape: &Exposition, reason: &str) -> f64 {
             &[("signal", "dependency"), ("reason", reason)],
         )
         .unwrap_or(0.0)
-}
-
-/// A server in `cgroup` answering after `delay_ms`; returns it and its port.
-fn server(cgroup: &TestCgroup, delay_ms: u64) -> (Driven, u16) {
-    let (driven, first) = Driven::start(&[
-        "serve",
-        &cgroup.dir().display().to_string(),
-        &delay_ms.to_string(),
-    ]);
-    let port = first
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("the server said {first}"));
-    (driven, port)
 }
 
 /// `count` requests from `cgroup` to 127.0.0.1:`port`; returns the client
@@ -85,24 +72,6 @@ fn handled(server: &mut Driven) -> Vec<f64> {
         .split_whitespace()
         .map(|ns| ns.parse::<f64>().unwrap() / 1e9)
         .collect()
-}
-
-/// The classic bucket `(lower, upper]` of `hist` that holds its median.
-fn median_bucket(hist: &ScrapedHistogram) -> (f64, f64) {
-    let upper = hist.quantile_upper_bound(0.5);
-    let lower = hist
-        .buckets
-        .iter()
-        .map(|(le, _)| *le)
-        .filter(|le| *le < upper)
-        .fold(0.0, f64::max);
-    (lower, upper)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[(sorted.len() - 1) / 2]
 }
 
 fn at<'a>(cgroup: &'a TestCgroup, remote: &'a str) -> [(&'static str, &'a str); 2] {
@@ -160,8 +129,8 @@ fn response_times_per_remote_against_the_client_clock() {
     let client = TestCgroup::create("pp-dep-client");
     let slow_cgroup = TestCgroup::create("pp-dep-slow");
     let fast_cgroup = TestCgroup::create("pp-dep-fast");
-    let (mut slow_server, slow_port) = server(&slow_cgroup, 50);
-    let (mut fast_server, fast_port) = server(&fast_cgroup, 2);
+    let (mut slow_server, slow_port) = serve(&slow_cgroup, 50);
+    let (mut fast_server, fast_port) = serve(&fast_cgroup, 2);
     let (slow_client, slow_took) = call(&client, slow_port, 100);
     let (fast_client, fast_took) = call(&client, fast_port, 100);
     let scrape = agent.scrape();
@@ -173,7 +142,7 @@ fn response_times_per_remote_against_the_client_clock() {
         let hist = scrape
             .histogram(RESPONSE, &at(&client, &remote))
             .unwrap_or_else(|| panic!("no response histogram for {remote}"));
-        let (lower, upper) = median_bucket(&hist);
+        let (lower, upper) = hist.median_bucket();
         let client_median = median(took);
         let server_median = median(&handled(server));
         eprintln!(
@@ -250,8 +219,8 @@ fn remotes_past_the_bound_are_summed_as_other() {
     let client = TestCgroup::create("pp-dep-bound");
     let busy_cgroup = TestCgroup::create("pp-dep-busy");
     let quiet_cgroup = TestCgroup::create("pp-dep-quiet");
-    let (busy_server, busy_port) = server(&busy_cgroup, 1);
-    let (quiet_server, quiet_port) = server(&quiet_cgroup, 1);
+    let (busy_server, busy_port) = serve(&busy_cgroup, 1);
+    let (quiet_server, quiet_port) = serve(&quiet_cgroup, 1);
     let (busy_client, _) = call(&client, busy_port, 30);
     let (quiet_client, _) = call(&client, quiet_port, 5);
     let scrape = agent.scrape();
@@ -583,7 +552,7 @@ fn an_ipv4_peer_through_an_ipv6_socket_is_one_remote() {
     let agent = Agent::start(&["--signals", "dependency"]);
     let client = TestCgroup::create("pp-dep-mapped");
     let server_cgroup = TestCgroup::create("pp-dep-mappedsrv");
-    let (_server, port) = server(&server_cgroup, 0);
+    let (_server, port) = serve(&server_cgroup, 0);
     let (_v4, _) = call_at(&client, &format!("127.0.0.1:{port}"), 3);
     let (_v6, _) = call_at(&client, &format!("[::ffff:127.0.0.1]:{port}"), 3);
     let scrape = agent.scrape();
@@ -637,7 +606,7 @@ fn a_container_connecting_everywhere_leaves_room_for_the_others() {
         ]);
         assert_eq!(said, "refused 1");
     }
-    let (_server, port) = server(&server_cgroup, 20);
+    let (_server, port) = serve(&server_cgroup, 20);
     let (_client, took) = call(&client, port, 20);
     let scrape = agent.scrape();
     let remote = format!("127.0.0.1:{port}");

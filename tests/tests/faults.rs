@@ -3,7 +3,8 @@
 //! rows here, not files.
 //!
 //! One test drives the table; it checks every row and reports every row that
-//! failed, with why.
+//! failed, with why. `PP_FAULT_ROWS=TEXT` checks only the rows whose name
+//! holds TEXT (while working on them).
 
 use std::{
     collections::BTreeSet,
@@ -72,6 +73,24 @@ enum Fault {
     SecondAgent,
     /// The wall clock set an hour ahead and back while a workload runs.
     ClockJump,
+    /// A process holding its socket's lock (a send faulting on a
+    /// userfaultfd page) while an agent starts.
+    LockHeldAtStart,
+    /// A process lingering in the close of a socket whose data cannot go
+    /// (`SO_LINGER` of 120 s) while the agent runs and another starts.
+    LingeringClose,
+    /// A pool of this many connections, one closed and opened again on the
+    /// same descriptor every millisecond, while agents start and stop.
+    ReconnectingPool(usize),
+    /// A server that closed its listener and serves what it accepted,
+    /// when the agent starts.
+    DrainingServer,
+    /// One container holding this many listening sockets, when the agent
+    /// starts.
+    CrowdedListeners(usize),
+    /// Redis commands split over iovecs and writes, ending at a page edge,
+    /// or behind a zero-length iovec over bytes never sent.
+    SplitAndSpoofedRequests,
 }
 
 /// What must come of it.
@@ -120,7 +139,25 @@ enum Outcome {
     /// No wait measured negative or absurd, and the workload's waits add up
     /// to what it timed itself.
     NoAbsurdValues,
+    /// The agent starts and counts the connection while the lock is held,
+    /// and times the owner's next request.
+    FollowedWhileLocked,
+    /// The close lingers in the owner alone: the connection is uncounted
+    /// at once, and both agents serve meanwhile.
+    LingersInTheOwnerAlone,
+    /// No agent counts more connections than the pool holds; once steady,
+    /// exactly as many; the server has no connections of its own.
+    CountedExactly,
+    /// The server has no connections of its own; its clients' count.
+    NoRemotesOfItsOwn,
+    /// Another container's connections older than the agent are followed.
+    OthersFollowed,
+    /// Long polls told by the bytes sent, the spoof's answers timed.
+    ToldByTheBytesSent,
 }
+
+#[path = "faults/connections.rs"]
+mod connections;
 
 use Fault::*;
 use Outcome::*;
@@ -229,13 +266,21 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("kill -9", Kill9, NothingLeftLoaded),
     ("two agents side by side", SecondAgent, SameCounts),
     ("the wall clock jumps", ClockJump, NoAbsurdValues),
+    // Connections the agent follows from the kernel side.
+    ("an owner holding its socket's lock as the agent starts", LockHeldAtStart, FollowedWhileLocked),
+    ("an owner lingering in its close", LingeringClose, LingersInTheOwnerAlone),
+    ("a pool reconnecting on the same descriptors", ReconnectingPool(50), CountedExactly),
+    ("a draining server", DrainingServer, NoRemotesOfItsOwn),
+    ("16,384 listeners in one container", CrowdedListeners(16384), OthersFollowed),
+    ("split and spoofed requests", SplitAndSpoofedRequests, ToldByTheBytesSent),
 ];
 
 #[test]
 fn every_fault_in_the_table() {
     let scratch = Scratch::new();
     let mut failures = Vec::new();
-    for (name, fault, outcome) in TABLE {
+    let only = std::env::var("PP_FAULT_ROWS").unwrap_or_default();
+    for (name, fault, outcome) in TABLE.iter().filter(|row| row.0.contains(&only)) {
         let started = Instant::now();
         let result = scratch.check(fault, outcome);
         eprintln!(
@@ -431,6 +476,12 @@ impl Scratch {
             (Kill9, NothingLeftLoaded) => kill9(),
             (SecondAgent, SameCounts) => self.second_agent(),
             (ClockJump, NoAbsurdValues) => self.clock_jump(),
+            (LockHeldAtStart, FollowedWhileLocked) => connections::lock_held_at_start(),
+            (LingeringClose, LingersInTheOwnerAlone) => connections::lingering_close(),
+            (ReconnectingPool(count), CountedExactly) => connections::reconnecting_pool(*count),
+            (DrainingServer, NoRemotesOfItsOwn) => connections::draining_server(),
+            (CrowdedListeners(count), OthersFollowed) => connections::crowded_listeners(*count),
+            (SplitAndSpoofedRequests, ToldByTheBytesSent) => connections::request_shapes(),
             _ => Err("this fault has no check for this outcome".into()),
         }
     }

@@ -9,14 +9,15 @@ use integration_tests::{
     agent::Agent,
     cgroup::{NetClass, TestCgroup},
     exposition::{Exposition, ScrapedHistogram},
+    median,
     netns::Driven,
     process::{Running, in_cgroup, python_script},
+    services::{RESPONSE, loopback, pool_of, pool_with, redis_server, serve, timed, untimed},
     tls::Pki,
 };
 use serde_json::Value;
 
 const SYSCALLS: &str = "pressure_syscall_latency_seconds";
-const RESPONSE: &str = "pressure_dependency_response_seconds";
 
 /// The agent, judging over 30 s.
 fn agent() -> Agent {
@@ -46,24 +47,6 @@ fn above(hist: &ScrapedHistogram, le: f64) -> f64 {
         .unwrap_or_else(|| panic!("no bucket at {le}"))
         .1;
     hist.count - within
-}
-
-/// The classic bucket `(lower, upper]` of `hist` that holds its median.
-fn median_bucket(hist: &ScrapedHistogram) -> (f64, f64) {
-    let upper = hist.quantile_upper_bound(0.5);
-    let lower = hist
-        .buckets
-        .iter()
-        .map(|(le, _)| *le)
-        .filter(|le| *le < upper)
-        .fold(0.0, f64::max);
-    (lower, upper)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[(sorted.len() - 1) / 2]
 }
 
 /// A Python service calls an HTTPS API that answers after 300 ms through
@@ -134,7 +117,7 @@ fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
     let hist = scrape
         .histogram(RESPONSE, &[("cgroup", client.label()), ("remote", &remote)])
         .unwrap_or_else(|| panic!("no response times for {remote}"));
-    let (lower, upper) = median_bucket(&hist);
+    let (lower, upper) = hist.median_bucket();
     let own = median(&took);
     eprintln!(
         "{remote}: {} answers, median bucket ({lower}, {upper}] s; the client's median {own:.6} s",
@@ -252,7 +235,8 @@ fn a_dependency_under_its_threshold_is_none() {
 fn a_connection_pool_older_than_the_agent_is_followed() {
     let database = TestCgroup::create("pp-prod-pool-db");
     let service = TestCgroup::create("pp-prod-pool-service");
-    let (_db, remote) = serving(&database, 150);
+    let (_db, port) = serve(&database, 150);
+    let remote = loopback(port);
     let requests = 10;
     let mut pool = pool_of(4, requests, &service, &remote);
     let agent = agent();
@@ -282,7 +266,7 @@ fn a_connection_pool_older_than_the_agent_is_followed() {
     let hist = scrape
         .histogram(RESPONSE, &labels)
         .unwrap_or_else(|| panic!("no response times for {remote}"));
-    let (lower, upper) = median_bucket(&hist);
+    let (lower, upper) = hist.median_bucket();
     eprintln!(
         "{remote}: {} answers over the pool, median bucket ({lower}, {upper}] s; the \
          clients' median {:.6} s",
@@ -298,71 +282,6 @@ fn a_connection_pool_older_than_the_agent_is_followed() {
     );
     drop(pool);
     assert_eq!(connections(&agent.scrape()), 0.0, "after the pool closed");
-}
-
-/// A server draining: it closed its listener and serves the connections
-/// it accepted. Started after that, the agent must not take those for
-/// connections the server opened (inbound is told by how a socket was
-/// made, not by a listener still being there): the server has no
-/// remotes, and its clients' pool counts its connections.
-#[test]
-fn a_draining_servers_connections_are_not_taken_for_its_own() {
-    let server = TestCgroup::create("pp-prod-drain-server");
-    let client = TestCgroup::create("pp-prod-drain-client");
-    let (mut server_process, remote) = serving(&server, 0);
-    let _pool = pool_of(3, 5, &client, &remote);
-    assert_eq!(server_process.command("drain 3"), "drained");
-    let agent = agent();
-    let scrape = agent.scrape();
-    let server_labels = [("cgroup", server.label())];
-    let servers: Vec<_> = scrape
-        .find("pressure_dependency_connections", &server_labels)
-        .collect();
-    assert!(
-        servers.is_empty(),
-        "the draining server's accepted connections were taken as its own: {servers:?}"
-    );
-    assert_eq!(
-        scrape.value(
-            "pressure_dependency_connections",
-            &[("cgroup", client.label()), ("remote", &remote)]
-        ),
-        Some(3.0),
-        "the clients' pool"
-    );
-}
-
-/// `count` pooled connections (`pp-workload call`, waiting for `go`, then
-/// making `requests` requests) from `cgroup` to `remote`, with `env` set.
-fn pool_with(
-    count: usize,
-    requests: u64,
-    cgroup: &TestCgroup,
-    remote: &str,
-    env: &[(&str, &str)],
-) -> Vec<Driven> {
-    let mut env = env.to_vec();
-    env.push(("PP_WORKLOAD_GO", "1"));
-    (0..count)
-        .map(|_| {
-            let (connection, first) = Driven::start_with(
-                &[
-                    "call",
-                    &cgroup.dir().display().to_string(),
-                    remote,
-                    &requests.to_string(),
-                ],
-                &env,
-            );
-            assert_eq!(first, "ready", "the pooled connection did not open");
-            connection
-        })
-        .collect()
-}
-
-/// [`pool_with`] nothing more set.
-fn pool_of(count: usize, requests: u64, cgroup: &TestCgroup, remote: &str) -> Vec<Driven> {
-    pool_with(count, requests, cgroup, remote, &[])
 }
 
 /// The `net_cls` class ids of the established connections to 127.0.0.1:`port`
@@ -391,8 +310,8 @@ fn a_connection_taken_up_is_left_as_it_was_and_needs_no_ptrace() {
     let database = TestCgroup::create("pp-prod-class-db");
     let service = TestCgroup::create("pp-prod-class-service");
     let class = NetClass::create("pp-prod-class", 0x0010_0001);
-    let (_db, remote) = serving(&database, 0);
-    let port: u16 = remote.rsplit_once(':').unwrap().1.parse().unwrap();
+    let (_db, port) = serve(&database, 0);
+    let remote = loopback(port);
     let class_dir = class.dir().display().to_string();
     let mut pool = pool_with(
         1,
@@ -432,34 +351,6 @@ fn a_connection_taken_up_is_left_as_it_was_and_needs_no_ptrace() {
         "the client's class id after the take-up"
     );
     drop(pool);
-}
-
-/// One container holding 16,384 listening sockets (where the agent's list
-/// of listening ports once ended) leaves another container's connections
-/// older than the agent followed.
-#[test]
-fn thousands_of_listeners_in_one_container_leave_the_others_connections_followed() {
-    let crowded = TestCgroup::create("pp-prod-listeners");
-    let database = TestCgroup::create("pp-prod-listeners-db");
-    let service = TestCgroup::create("pp-prod-listeners-service");
-    let (_listeners, first) =
-        Driven::start(&["listeners", &crowded.dir().display().to_string(), "16384"]);
-    assert_eq!(first, "listening 16384");
-    let (_db, remote) = serving(&database, 0);
-    let pool = pool_of(10, 5, &service, &remote);
-    // Each sample lists the 16,384 listeners: slow in an emulated guest.
-    let agent = Agent::start(&["--window", "30", "--interval", "5"]);
-    let labels = [("cgroup", service.label()), ("remote", remote.as_str())];
-    let connections =
-        |scrape: &Exposition| scrape.value("pressure_dependency_connections", &labels);
-    assert_eq!(connections(&agent.scrape()), Some(10.0));
-    // Closed before they sent anything: never taken up, uncounted.
-    drop(pool);
-    assert_eq!(
-        connections(&agent.scrape()),
-        Some(0.0),
-        "after the pool closed"
-    );
 }
 
 /// An HTTP/2 connection, counted exactly: each write the client makes
@@ -502,28 +393,6 @@ fn an_http2_connection_older_than_the_agent_is_counted_not_timed() {
     assert_eq!(multiplexed, 5.0, "one exchange per request");
 }
 
-/// A real `redis-server` in `cgroup`, on a free port of 127.0.0.1, once it
-/// accepts connections: (its process, its port).
-fn redis_server(cgroup: &TestCgroup) -> (Running, u16) {
-    let port = free_port();
-    let server = Running::start(in_cgroup(
-        cgroup.dir(),
-        "redis-server",
-        &[
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-    ));
-    wait_for_listener(port);
-    (server, port)
-}
-
 /// An HTTP/2 server in `server` answering after `delay` seconds, and a
 /// client in `client` holding one connection to it, opened and ready for
 /// `go N` (`h2_client.py`): (the server, the client, the server's port).
@@ -544,61 +413,6 @@ fn http2_channel(server: &TestCgroup, client: &TestCgroup, delay: &str) -> (Runn
     ));
     assert_eq!(channel.line(), "ready");
     (serving, channel, port)
-}
-
-/// `pp-workload serve` in `cgroup`, answering after `delay_ms`: (it, its
-/// address as the `remote` label writes it).
-fn serving(cgroup: &TestCgroup, delay_ms: u64) -> (Driven, String) {
-    let (server, first) = Driven::start(&[
-        "serve",
-        &cgroup.dir().display().to_string(),
-        &delay_ms.to_string(),
-    ]);
-    let port: u16 = first
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("the server said {first}"))
-        .parse()
-        .unwrap();
-    (server, format!("127.0.0.1:{port}"))
-}
-
-/// A free port on 127.0.0.1.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Waits until something accepts connections on 127.0.0.1:`port`.
-fn wait_for_listener(port: u16) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing listens on port {port}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-/// Answers of `remote` to `cgroup` that were timed.
-fn timed(scrape: &Exposition, cgroup: &TestCgroup, remote: &str) -> f64 {
-    scrape
-        .histogram(RESPONSE, &[("cgroup", cgroup.label()), ("remote", remote)])
-        .map_or(0.0, |h| h.count)
-}
-
-/// Untimed exchanges with `remote` of `cgroup` for `reason`.
-fn untimed(scrape: &Exposition, cgroup: &TestCgroup, remote: &str, reason: &str) -> f64 {
-    scrape
-        .value(
-            "pressure_dependency_untimed_total",
-            &[
-                ("cgroup", cgroup.label()),
-                ("remote", remote),
-                ("reason", reason),
-            ],
-        )
-        .unwrap_or(0.0)
 }
 
 /// A job queue's consumer, idle by design: a worker blocked in a real
@@ -639,53 +453,6 @@ fn a_worker_waiting_for_jobs_in_blpop_is_not_a_slow_dependency() {
         scrape.verdict(worker.label()),
         ("none".to_string(), String::new())
     );
-}
-
-/// A long poll is told by the bytes a command actually sends, whatever
-/// shape its writes take, against a real `redis-server`: a `BLPOP` sent as
-/// seven iovecs, as its array header and then the rest in two writes, or
-/// ending at a page whose next page is unreadable, is a long poll; a `GET`
-/// after a zero-length iovec whose memory holds a `BLPOP` (bytes never
-/// sent) is timed. Before, the first 64 bytes at the first iovec's address
-/// were read, whatever it held.
-#[test]
-fn long_polls_are_told_by_the_bytes_sent_whatever_their_shape() {
-    let agent = agent();
-    let redis = TestCgroup::create("pp-prod-shapes-redis");
-    let (_server, port) = redis_server(&redis);
-    let remote = format!("127.0.0.1:{port}");
-    let count = 5;
-    let mut seen = Vec::new();
-    for (shape, long_polls, answers_timed) in [
-        ("iovecs", count, 0),
-        ("writes", count, 0),
-        ("page-edge", count, 0),
-        ("spoof", 0, count),
-    ] {
-        let client = TestCgroup::create(&format!("pp-prod-shapes-{shape}"));
-        let mut run = Running::start(in_cgroup(
-            client.dir(),
-            "python3",
-            &[
-                python_script("resp_shapes.py").to_str().unwrap(),
-                &port.to_string(),
-                shape,
-                &count.to_string(),
-            ],
-        ));
-        assert_eq!(run.line(), format!("answered {count}"), "{shape}");
-        assert!(run.finished(), "the {shape} client failed");
-        let scrape = agent.scrape();
-        let got = (
-            untimed(&scrape, &client, &remote, "long_poll"),
-            timed(&scrape, &client, &remote),
-        );
-        eprintln!("{shape}: {} long polls, {} timed answers", got.0, got.1);
-        seen.push((shape, got, (long_polls as f64, answers_timed as f64)));
-    }
-    for (shape, got, expected) in seen {
-        assert_eq!(got, expected, "{shape}: (long polls, timed answers)");
-    }
 }
 
 /// An HTTP/2 client (curl, prior knowledge, as gRPC channels and service

@@ -51,6 +51,17 @@
 //! pp-workload call     CGROUP_DIR HOST:PORT COUNT    COUNT requests over one connection, each
 //!                      answer awaited in epoll_wait; print `response_ns` (each on its own
 //!                      clock) and `done`, keep the connection until stdin closes
+//! pp-workload hold    CGROUP_DIR HOST:PORT          one connection; on `hold`, a send from a page
+//!                      registered with userfaultfd faults with the socket's lock held and
+//!                      waits (prints `holding`); `release` fills the page (the send ends,
+//!                      its answer is read: `answered`); `request`: one more (`answered`)
+//! pp-workload linger  CGROUP_DIR HOST:PORT          one connection with SO_LINGER of 120 s,
+//!                      written to until nothing more fits (the peer must not read); prints
+//!                      `filled`; on `close`, prints `closing`, closes it (waiting for the
+//!                      data to go) and prints `closed`
+//! pp-workload churn   CGROUP_DIR HOST:PORT COUNT    COUNT connections, one a millisecond closed
+//!                      (reset) and opened again on the same descriptor with one request,
+//!                      until `stop`; then prints `steady COUNT reconnects N` and keeps them
 //! pp-workload refused  CGROUP_DIR PORT COUNT         COUNT connects to 127.0.0.1:PORT where
 //!                      nothing listens; print `refused N`
 //! pp-workload connect-wait CGROUP_DIR NETNS PORT     one connect to 127.0.0.1:PORT inside NETNS
@@ -80,6 +91,7 @@
 //! their threads (`run_delay_ns`, `ran_ns`, `threads`).
 
 mod errors;
+mod owners;
 mod reads;
 mod remote;
 
@@ -114,6 +126,9 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   roundtrips CGROUP_DIR COUNT
   serve      CGROUP_DIR DELAY_MS
   call       CGROUP_DIR HOST:PORT COUNT
+  hold       CGROUP_DIR HOST:PORT
+  linger     CGROUP_DIR HOST:PORT
+  churn      CGROUP_DIR HOST:PORT COUNT
   refused    CGROUP_DIR PORT COUNT
   connect-wait CGROUP_DIR NETNS PORT
   give-up    CGROUP_DIR NETNS PORT COUNT MILLIS
@@ -122,7 +137,10 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 21] = [
+const ARITY: [(&str, usize); 24] = [
+    ("hold", 2),
+    ("linger", 2),
+    ("churn", 3),
     ("reads", 3),
     ("errors", 4),
     ("spin", 4),
@@ -243,12 +261,10 @@ fn main() {
         "serve" => remote::serve(Duration::from_millis(number(3))),
         "reads" => reads::reads(&args[3], number(4)),
         "errors" => errors::errors(number(3), number(4), number(5)),
-        "call" => remote::call(
-            args[3]
-                .parse()
-                .unwrap_or_else(|_| panic!("{} is not HOST:PORT", args[3])),
-            number(4),
-        ),
+        "call" => remote::call(address(&args[3]), number(4)),
+        "hold" => owners::hold(address(&args[3])),
+        "linger" => owners::linger(address(&args[3])),
+        "churn" => owners::churn(address(&args[3]), number(4) as usize),
         "refused" => remote::refused(number(3) as u16, number(4)),
         "give-up" => {
             enter_netns(&args[3]);
@@ -629,6 +645,12 @@ fn handshakes(count: u64) {
 
 /// With `PP_WORKLOAD_GO` set: prints "ready" and waits for a line on
 /// stdin, so that workloads started one after the other begin together.
+/// `arg` as a socket address (`HOST:PORT`).
+fn address(arg: &str) -> std::net::SocketAddr {
+    arg.parse()
+        .unwrap_or_else(|_| panic!("{arg} is not HOST:PORT"))
+}
+
 pub(crate) fn wait_for_go() {
     if std::env::var_os("PP_WORKLOAD_GO").is_none() {
         return;

@@ -1,0 +1,130 @@
+//! Services the dependency, production and fault tests run against: a
+//! `pp-workload serve` server, pools of `pp-workload call` connections, a
+//! real `redis-server`; and what the agent says of a remote's answers.
+
+use std::{
+    net::{TcpListener, TcpStream},
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    cgroup::TestCgroup,
+    exposition::Exposition,
+    netns::Driven,
+    process::{Running, in_cgroup},
+};
+
+/// The histogram of a remote's response times.
+pub const RESPONSE: &str = "pressure_dependency_response_seconds";
+
+/// `127.0.0.1:port`, as the `remote` label writes it.
+pub fn loopback(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+/// `pp-workload serve` in `cgroup`, answering each line `delay_ms` after
+/// it arrived: (the server, its port on 127.0.0.1).
+pub fn serve(cgroup: &TestCgroup, delay_ms: u64) -> (Driven, u16) {
+    let (server, first) = Driven::start(&[
+        "serve",
+        &cgroup.dir().display().to_string(),
+        &delay_ms.to_string(),
+    ]);
+    let port = first
+        .strip_prefix("listening ")
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("the server said {first}"));
+    (server, port)
+}
+
+/// `count` pooled connections (`pp-workload call`, waiting for `go`, then
+/// making `requests` requests) from `cgroup` to `remote`, with `env` set.
+pub fn pool_with(
+    count: usize,
+    requests: u64,
+    cgroup: &TestCgroup,
+    remote: &str,
+    env: &[(&str, &str)],
+) -> Vec<Driven> {
+    let mut env = env.to_vec();
+    env.push(("PP_WORKLOAD_GO", "1"));
+    (0..count)
+        .map(|_| {
+            let (connection, first) = Driven::start_with(
+                &[
+                    "call",
+                    &cgroup.dir().display().to_string(),
+                    remote,
+                    &requests.to_string(),
+                ],
+                &env,
+            );
+            assert_eq!(first, "ready", "the pooled connection did not open");
+            connection
+        })
+        .collect()
+}
+
+/// [`pool_with`] nothing more set.
+pub fn pool_of(count: usize, requests: u64, cgroup: &TestCgroup, remote: &str) -> Vec<Driven> {
+    pool_with(count, requests, cgroup, remote, &[])
+}
+
+/// A real `redis-server` in `cgroup`, on a free port of 127.0.0.1, once it
+/// accepts connections: (its process, its port).
+pub fn redis_server(cgroup: &TestCgroup) -> (Running, u16) {
+    let port = free_port();
+    let server = Running::start(in_cgroup(
+        cgroup.dir(),
+        "redis-server",
+        &[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    ));
+    wait_for_listener(port);
+    (server, port)
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_for_listener(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Answers of `remote` to `cgroup` that were timed.
+pub fn timed(scrape: &Exposition, cgroup: &TestCgroup, remote: &str) -> f64 {
+    scrape
+        .histogram(RESPONSE, &[("cgroup", cgroup.label()), ("remote", remote)])
+        .map_or(0.0, |h| h.count)
+}
+
+/// Untimed exchanges with `remote` of `cgroup` for `reason`.
+pub fn untimed(scrape: &Exposition, cgroup: &TestCgroup, remote: &str, reason: &str) -> f64 {
+    scrape
+        .value(
+            "pressure_dependency_untimed_total",
+            &[
+                ("cgroup", cgroup.label()),
+                ("remote", remote),
+                ("reason", reason),
+            ],
+        )
+        .unwrap_or(0.0)
+}
