@@ -79,8 +79,9 @@ enum Fault {
     /// A process lingering in the close of a socket whose data cannot go
     /// (`SO_LINGER` of 120 s) while the agent runs and another starts.
     LingeringClose,
-    /// A pool of this many connections, one closed and opened again on the
-    /// same descriptor every millisecond, while agents start and stop.
+    /// A pool of this many connections to its own process, kept beside
+    /// the sockets accepted for them, one pair closed and opened again on
+    /// the freed descriptors every 20 ms, while agents start and stop.
     ReconnectingPool(usize),
     /// A server that closed its listener and serves what it accepted,
     /// when the agent starts.
@@ -145,8 +146,8 @@ enum Outcome {
     /// The close lingers in the owner alone: the connection is uncounted
     /// at once, and both agents serve meanwhile.
     LingersInTheOwnerAlone,
-    /// No agent counts more connections than the pool holds; once steady,
-    /// exactly as many; the server has no connections of its own.
+    /// No accepted socket is counted as a connection; no agent counts more
+    /// than the pool holds; once steady, exactly as many.
     CountedExactly,
     /// The server has no connections of its own; its clients' count.
     NoRemotesOfItsOwn,

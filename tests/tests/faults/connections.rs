@@ -122,45 +122,60 @@ pub fn lingering_close() -> Checked {
     )
 }
 
-/// A pool of `count` connections, one closed and opened again on the same
-/// descriptor every millisecond, while agents start and stop: no agent
-/// counts more than the pool holds, and once it stops churning the agent
-/// counts exactly `count`; the server's accepted sockets are never its
-/// own connections.
+/// A pool of `count` connections to a listener of the same process, each
+/// kept beside the socket accepted for it, one pair closed and opened
+/// again on the freed descriptors every 20 ms (a turn of the pool takes
+/// about as long as an agent's start, so that some connections are older
+/// than the agent and some newer; an outbound socket's
+/// descriptor reused for an inbound one and the other way round), while
+/// agents start and stop: the accepted sockets are never counted as
+/// connections (to their clients' ports), no agent counts more than the
+/// pool holds, and once it stops churning the agent counts exactly
+/// `count`. Taking up a socket by its descriptor number after a pass over
+/// the descriptors took inbound sockets for outbound ones.
 pub fn reconnecting_pool(count: usize) -> Checked {
-    let database = TestCgroup::create("pp-faults-churn-db");
     let service = TestCgroup::create("pp-faults-churn");
-    let (_db, port) = serve(&database, 0);
-    let remote = loopback(port);
     let (mut pool, first) = Driven::start(&[
         "churn",
         &service.dir().display().to_string(),
-        &remote,
         &count.to_string(),
+        "20",
     ]);
-    check(first == "ready", || format!("the pool said {first}"))?;
+    let remote = match first.strip_prefix("ready ") {
+        Some(port) => loopback(port.parse().unwrap()),
+        None => return Err(format!("the pool said {first}")),
+    };
     let mut during = Vec::new();
+    let mut elsewhere = Vec::new();
+    let mut look = |scrape: &Exposition| {
+        let labels = [("cgroup", service.label())];
+        elsewhere.extend(
+            scrape
+                .find(CONNECTIONS, &labels)
+                .filter(|sample| sample.labels["remote"] != remote && sample.value != 0.0)
+                .map(|sample| format!("{}: {}", sample.labels["remote"], sample.value)),
+        );
+        connections(scrape, &service, &remote)
+    };
     for _ in 0..5 {
         let agent = started().map_err(|e| format!("an agent did not start: {e}"))?;
-        during.push(connections(&agent.scrape(), &service, &remote).unwrap_or(0.0));
+        during.push(look(&agent.scrape()).unwrap_or(0.0));
     }
     let agent = started().map_err(|e| format!("the agent did not start: {e}"))?;
-    during.push(connections(&agent.scrape(), &service, &remote).unwrap_or(0.0));
+    during.push(look(&agent.scrape()).unwrap_or(0.0));
     let steady = pool.command("stop");
-    let scrape = agent.scrape();
-    let after = connections(&scrape, &service, &remote);
-    let database_labels = [("cgroup", database.label())];
-    let servers: Vec<_> = scrape.find(CONNECTIONS, &database_labels).collect();
+    let after = look(&agent.scrape());
     let most = count as f64;
     check(
         steady.starts_with(&format!("steady {count} "))
             && during.iter().all(|n| *n <= most)
             && after == Some(most)
-            && servers.is_empty(),
+            && elsewhere.is_empty(),
         || {
             format!(
                 "{steady}: counted while churning {during:?} (at most {count}), once \
-                 steady {after:?} ({count}); the server's own: {servers:?} (none)"
+                 steady {after:?} ({count}); accepted sockets taken for connections: \
+                 {elsewhere:?} (none)"
             )
         },
     )

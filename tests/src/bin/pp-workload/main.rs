@@ -59,9 +59,11 @@
 //!                      written to until nothing more fits (the peer must not read); prints
 //!                      `filled`; on `close`, prints `closing`, closes it (waiting for the
 //!                      data to go) and prints `closed`
-//! pp-workload churn   CGROUP_DIR HOST:PORT COUNT    COUNT connections, one a millisecond closed
-//!                      (reset) and opened again on the same descriptor with one request,
-//!                      until `stop`; then prints `steady COUNT reconnects N` and keeps them
+//! pp-workload churn   CGROUP_DIR COUNT MILLIS       COUNT connections to a listener of its own,
+//!                      each kept with the socket accepted for it; prints `ready PORT`; one
+//!                      pair every MILLIS closed (reset) and opened again on the freed
+//!                      descriptors with one request and answer, until `stop`; then prints
+//!                      `steady COUNT reconnects N` and keeps them
 //! pp-workload refused  CGROUP_DIR PORT COUNT         COUNT connects to 127.0.0.1:PORT where
 //!                      nothing listens; print `refused N`
 //! pp-workload connect-wait CGROUP_DIR NETNS PORT     one connect to 127.0.0.1:PORT inside NETNS
@@ -128,7 +130,7 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   call       CGROUP_DIR HOST:PORT COUNT
   hold       CGROUP_DIR HOST:PORT
   linger     CGROUP_DIR HOST:PORT
-  churn      CGROUP_DIR HOST:PORT COUNT
+  churn      CGROUP_DIR COUNT MILLIS
   refused    CGROUP_DIR PORT COUNT
   connect-wait CGROUP_DIR NETNS PORT
   give-up    CGROUP_DIR NETNS PORT COUNT MILLIS
@@ -264,7 +266,7 @@ fn main() {
         "call" => remote::call(address(&args[3]), number(4)),
         "hold" => owners::hold(address(&args[3])),
         "linger" => owners::linger(address(&args[3])),
-        "churn" => owners::churn(address(&args[3]), number(4) as usize),
+        "churn" => owners::churn(number(3) as usize, Duration::from_millis(number(4))),
         "refused" => remote::refused(number(3) as u16, number(4)),
         "give-up" => {
             enter_netns(&args[3]);

@@ -3,8 +3,8 @@
 //! reconnects all the time (its descriptors reused at once).
 
 use std::{
-    io::{BufRead, BufReader, Write},
-    net::{SocketAddr, TcpStream},
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
     os::fd::AsRawFd,
     sync::atomic::{AtomicBool, Ordering},
     thread,
@@ -177,16 +177,34 @@ pub fn linger(to: SocketAddr) {
     say("closed");
 }
 
-/// `churn`: `count` connections to `to`; prints `ready`, then closes one
-/// (abortively, so that no port waits in TIME_WAIT) and opens it again, its
-/// descriptor reused, with one request over it, in turn, one a
-/// millisecond, until the line `stop`; then prints `steady COUNT
-/// reconnects N` and keeps the `count` connections, idle, until stdin
-/// closes.
-pub fn churn(to: SocketAddr, count: usize) {
+/// `churn`: `count` connections to a listener of this process, each kept
+/// with the socket it accepted (inbound and outbound sockets side by
+/// side); prints `ready PORT`, then closes one pair (the connection
+/// abortively, so that no port waits in TIME_WAIT) and opens it again, in
+/// turn, one every `pause`, with one request and answer over it: the
+/// descriptors freed are reused at once, an outbound one for an inbound
+/// one and the other way round. On the line `stop`, prints `steady COUNT
+/// reconnects N` and keeps the `count` pairs, idle, until stdin closes.
+pub fn churn(count: usize, pause: Duration) {
     static STOP: AtomicBool = AtomicBool::new(false);
-    let open = || TcpStream::connect(to).unwrap_or_else(|e| panic!("connect {to}: {e}"));
-    let mut pool: Vec<Option<TcpStream>> = (0..count).map(|_| Some(open())).collect();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let to = listener.local_addr().unwrap();
+    let open = || {
+        let mut outbound = TcpStream::connect(to).unwrap_or_else(|e| panic!("connect {to}: {e}"));
+        let (mut inbound, _) = listener.accept().expect("accept");
+        outbound.write_all(REQUEST).expect("send");
+        let mut request = [0u8; REQUEST.len()];
+        inbound
+            .read_exact(&mut request)
+            .expect("receive the request");
+        inbound.write_all(b"ok\n").expect("answer");
+        let mut answer = [0u8; 3];
+        outbound
+            .read_exact(&mut answer)
+            .expect("receive the answer");
+        (outbound, inbound)
+    };
+    let mut pool: Vec<Option<(TcpStream, TcpStream)>> = (0..count).map(|_| Some(open())).collect();
     thread::spawn(|| {
         for line in std::io::stdin().lines() {
             if line.as_deref().is_ok_and(|line| line == "stop") {
@@ -195,19 +213,16 @@ pub fn churn(to: SocketAddr, count: usize) {
         }
         std::process::exit(0);
     });
-    say("ready");
+    say(&format!("ready {}", to.port()));
     let mut reconnects = 0u64;
     while !STOP.load(Ordering::SeqCst) {
         let slot = reconnects as usize % count;
-        if let Some(old) = pool[slot].take() {
-            set_linger(&old, 0);
+        if let Some((outbound, _)) = pool[slot].take() {
+            set_linger(&outbound, 0);
         }
-        let mut stream = open();
-        let mut answers = BufReader::new(stream.try_clone().unwrap());
-        request(&mut stream, &mut answers);
-        pool[slot] = Some(stream);
+        pool[slot] = Some(open());
         reconnects += 1;
-        thread::sleep(Duration::from_millis(1));
+        thread::sleep(pause);
     }
     say(&format!("steady {count} reconnects {reconnects}"));
     loop {
