@@ -293,46 +293,66 @@ fn v1_mount(controller: &str) -> Option<PathBuf> {
     })
 }
 
-/// A CPU quota on a test cgroup, set where this host's CPU controller is:
-/// a cgroup v1 cpu cgroup beside it (hybrid hosts), or the cgroup's own
-/// `cpu.max` on a pure cgroup2 host. Removed on drop.
-pub struct CpuQuota {
+/// The CPU controller's settings of a test cgroup, made where this host's
+/// controller is: a cgroup v1 cpu cgroup beside it (hybrid hosts), or the
+/// cgroup's own files on a pure cgroup2 host. The v1 cgroup is removed on
+/// drop.
+pub struct CpuControl {
     /// The v1 cpu cgroup, on a hybrid host.
     v1: Option<PathBuf>,
     /// The v2 cgroup.
     v2: PathBuf,
 }
 
-impl CpuQuota {
+impl CpuControl {
     /// At most `quota_us` of CPU time per `period_us` for `cgroup`.
-    pub fn set(cgroup: &TestCgroup, quota_us: u64, period_us: u64) -> CpuQuota {
-        match v1_mount("cpu") {
-            Some(mount) => {
-                let dir = mount.join(cgroup.dir().file_name().unwrap());
-                let _ = fs::remove_dir(&dir);
-                fs::create_dir(&dir)
-                    .unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+    pub fn quota(cgroup: &TestCgroup, quota_us: u64, period_us: u64) -> CpuControl {
+        let control = Self::of(cgroup);
+        match &control.v1 {
+            Some(dir) => {
                 fs::write(dir.join("cpu.cfs_period_us"), period_us.to_string()).unwrap();
                 fs::write(dir.join("cpu.cfs_quota_us"), quota_us.to_string()).unwrap();
-                CpuQuota {
-                    v1: Some(dir),
-                    v2: cgroup.dir().to_owned(),
-                }
             }
-            None => {
-                let parent = cgroup.dir().parent().unwrap();
-                fs::write(parent.join("cgroup.subtree_control"), "+cpu")
-                    .expect("cannot enable the cpu controller");
-                fs::write(
-                    cgroup.dir().join("cpu.max"),
-                    format!("{quota_us} {period_us}"),
-                )
-                .unwrap();
-                CpuQuota {
-                    v1: None,
-                    v2: cgroup.dir().to_owned(),
-                }
-            }
+            None => fs::write(
+                cgroup.dir().join("cpu.max"),
+                format!("{quota_us} {period_us}"),
+            )
+            .unwrap(),
+        }
+        control
+    }
+
+    /// `cgroup`'s weight against its siblings, `cpu.weight` (1 to 10,000,
+    /// 100 by default; v1's `cpu.shares`, 1,024 by default, in proportion).
+    pub fn weight(cgroup: &TestCgroup, weight: u64) -> CpuControl {
+        let control = Self::of(cgroup);
+        match &control.v1 {
+            Some(dir) => fs::write(
+                dir.join("cpu.shares"),
+                (weight * 1024 / 100).max(2).to_string(),
+            ),
+            None => fs::write(cgroup.dir().join("cpu.weight"), weight.to_string()),
+        }
+        .unwrap();
+        control
+    }
+
+    /// `cgroup` under the CPU controller, nothing set yet.
+    fn of(cgroup: &TestCgroup) -> CpuControl {
+        let v1 = v1_mount("cpu").map(|mount| {
+            let dir = mount.join(cgroup.dir().file_name().unwrap());
+            let _ = fs::remove_dir(&dir);
+            fs::create_dir(&dir).unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+            dir
+        });
+        if v1.is_none() {
+            let parent = cgroup.dir().parent().unwrap();
+            fs::write(parent.join("cgroup.subtree_control"), "+cpu")
+                .expect("cannot enable the cpu controller");
+        }
+        CpuControl {
+            v1,
+            v2: cgroup.dir().to_owned(),
         }
     }
 
@@ -368,7 +388,7 @@ impl CpuQuota {
     }
 }
 
-impl Drop for CpuQuota {
+impl Drop for CpuControl {
     fn drop(&mut self) {
         if let Some(dir) = &self.v1 {
             remove(dir);

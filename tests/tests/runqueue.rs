@@ -4,7 +4,7 @@ use std::{thread, time::Duration};
 
 use integration_tests::{
     agent::Agent,
-    cgroup::{BornIn, CpuQuota, TestCgroup},
+    cgroup::{BornIn, CpuControl, TestCgroup},
     kernel_maps,
     workload::{self, Workload},
 };
@@ -287,6 +287,93 @@ fn unpinned_waits_are_split_by_the_cpus_they_waited_on() {
     assert!(own > 0.0, "no waits behind their own");
 }
 
+/// A wait that moves to another CPU is split by what each CPU did while
+/// it waited there. Thread T of container A is moved by the test
+/// (`sched_setaffinity`) between CPU 1 for 20 ms, where A's other busy
+/// thread runs, and CPU 0 for 40 ms, where container B's busy thread runs
+/// with 10,000 times A's CPU weight: T cannot run there and waits until it
+/// is moved back. The move to CPU 0 catches T running or waiting on CPU 1,
+/// so each of those waits begins on CPU 1. With the migration hook, the
+/// part on CPU 0 is behind B: A waits about twice as long behind others as
+/// behind itself (T's 40 ms against 10 ms each of T and its sibling in
+/// every 20). An agent beside it without the hook (`--disable-hook
+/// tp_btf/sched_migrate_task`) splits each whole wait by CPU 1, where A's
+/// sibling ran meanwhile: behind itself far more than behind others. (The
+/// unpinned test above bounds waits behind others from above only, which
+/// an agent without the hook passes too.)
+#[test]
+fn a_wait_moved_to_another_cpu_is_split_by_where_it_waited() {
+    let with = Agent::start(&["--signals", "runq"]);
+    let without = Agent::start(&[
+        "--signals",
+        "runq",
+        "--disable-hook",
+        "tp_btf/sched_migrate_task",
+    ]);
+    let a = TestCgroup::create("pp-runq-moved");
+    let b = TestCgroup::create("pp-runq-moved-other");
+    let light = CpuControl::weight(&a, 1);
+    let heavy = CpuControl::weight(&b, 10_000);
+    let millis = 3000;
+    let hog = Workload::spin_limited(b.dir(), &heavy.v1_dir(), 0, 1, millis);
+    let sibling = Workload::spin_limited(a.dir(), &light.v1_dir(), 1, 1, millis);
+    let moved = Workload::spin_limited(a.dir(), &light.v1_dir(), 1, 1, millis);
+    let deadline = std::time::Instant::now() + Duration::from_millis(millis);
+    while std::time::Instant::now() < deadline {
+        for (cpu, stay) in [(0, 40), (1, 20)] {
+            pin_threads(moved.pid(), cpu);
+            thread::sleep(Duration::from_millis(stay));
+        }
+    }
+    moved.wait();
+    sibling.wait();
+    hog.wait();
+    let split = |agent: &Agent| {
+        let scrape = agent.scrape();
+        let behind = |by: &str| {
+            scrape
+                .value(BEHIND, &[("cgroup", a.label()), ("by", by)])
+                .unwrap_or(0.0)
+        };
+        (behind("same_cgroup"), behind("other"))
+    };
+    let (own, other) = split(&with);
+    let (own_unsplit, other_unsplit) = split(&without);
+    eprintln!(
+        "A waited behind itself {own:.3} s, behind others {other:.3} s; without the \
+         migration hook {own_unsplit:.3} s and {other_unsplit:.3} s"
+    );
+    assert!(
+        other > own,
+        "the waits on CPU 0 went to A's own threads: behind itself {own} s, behind others \
+         {other} s"
+    );
+    assert!(
+        other_unsplit < own_unsplit,
+        "without the migration hook, A waited behind others {other_unsplit} s and behind \
+         itself {own_unsplit} s: the test cannot tell the hook from its absence"
+    );
+}
+
+/// Pins every thread of process `pid` to `cpu`.
+fn pin_threads(pid: u32, cpu: usize) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return;
+    };
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET takes it by pointer.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        set
+    };
+    for task in tasks.flatten() {
+        let tid: i32 = task.file_name().to_string_lossy().parse().unwrap();
+        // A thread that has just exited is no error.
+        // SAFETY: sched_setaffinity(2) reads the set through the pointer.
+        unsafe { libc::sched_setaffinity(tid, size_of::<libc::cpu_set_t>(), &set) };
+    }
+}
+
 /// A cgroup removed while its threads run (killed through `cgroup.kill`):
 /// its series disappear at the next scrape and its kernel entry goes.
 #[test]
@@ -412,7 +499,7 @@ fn preemptions_against_the_kernel(state: &str) {
 fn throttled_at_its_cpu_quota() {
     let agent = Agent::start(&["--signals", "runq"]);
     let limited = TestCgroup::create("pp-runq-quota");
-    let quota = CpuQuota::set(&limited, 20_000, 100_000);
+    let quota = CpuControl::quota(&limited, 20_000, 100_000);
     let periods_before = quota.throttled_periods();
     let throttled_before = quota.throttled_seconds();
     Workload::spin_limited(limited.dir(), &quota.v1_dir(), cpus() - 1, 1, 2000).wait();
@@ -465,7 +552,7 @@ fn throttled_on_a_busy_cpu() {
     let agent = Agent::start(&["--signals", "runq"]);
     let limited = TestCgroup::create("pp-runq-quota-busy");
     let neighbour = TestCgroup::create("pp-runq-quota-neighbour");
-    let quota = CpuQuota::set(&limited, 20_000, 100_000);
+    let quota = CpuControl::quota(&limited, 20_000, 100_000);
     let cpu = cpus() - 1;
     let busy = Workload::spin(neighbour.dir(), cpu, 1, 2500);
     let periods_before = quota.throttled_periods();
