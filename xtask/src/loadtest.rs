@@ -27,7 +27,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use integration_tests::{
     agent::Agent,
-    cgroup::{CpuQuota, MemoryLimit, TestCgroup},
+    cgroup::{CpuControl, MemoryLimit, TestCgroup},
     prometheus::Prometheus,
     slowfs::SlowFs,
 };
@@ -283,7 +283,7 @@ fn listening(line: &str) -> Result<SocketAddr> {
 #[derive(Default)]
 struct Setup {
     processes: Vec<Running>,
-    quota: Option<CpuQuota>,
+    quota: Option<CpuControl>,
     memory: Option<MemoryLimit>,
     slow: Option<SlowFs>,
     cgroups: Vec<TestCgroup>,
@@ -303,7 +303,7 @@ fn start_service(
     let mut args: Vec<String> = vec!["service".into()];
     match scenario.name {
         "cpu" => {
-            let quota = CpuQuota::set(service, 40_000, 100_000);
+            let quota = CpuControl::quota(service, 40_000, 100_000);
             if quota.v1_dir() != "-" {
                 cgroups.push(quota.v1_dir());
             }
