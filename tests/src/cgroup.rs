@@ -322,21 +322,6 @@ impl CpuControl {
         control
     }
 
-    /// `cgroup`'s weight against its siblings, `cpu.weight` (1 to 10,000,
-    /// 100 by default; v1's `cpu.shares`, 1,024 by default, in proportion).
-    pub fn weight(cgroup: &TestCgroup, weight: u64) -> CpuControl {
-        let control = Self::of(cgroup);
-        match &control.v1 {
-            Some(dir) => fs::write(
-                dir.join("cpu.shares"),
-                (weight * 1024 / 100).max(2).to_string(),
-            ),
-            None => fs::write(cgroup.dir().join("cpu.weight"), weight.to_string()),
-        }
-        .unwrap();
-        control
-    }
-
     /// `cgroup` under the CPU controller, nothing set yet.
     fn of(cgroup: &TestCgroup) -> CpuControl {
         let v1 = v1_mount("cpu").map(|mount| {

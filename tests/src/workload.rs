@@ -142,6 +142,24 @@ impl Workload {
         ])
     }
 
+    /// `threads` CPU-bound real-time threads (`SCHED_FIFO`) pinned to
+    /// `cpu`, in `cgroup`, for `millis`.
+    pub fn spin_realtime(cgroup: &Path, cpu: usize, threads: usize, millis: u64) -> Workload {
+        let child = Command::new(binary())
+            .args([
+                "spin",
+                &cgroup.display().to_string(),
+                &cpu.to_string(),
+                &threads.to_string(),
+                &millis.to_string(),
+            ])
+            .env("PP_WORKLOAD_REALTIME", "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start pp-workload: {e}"));
+        Workload { child }
+    }
+
     /// `threads` CPU-bound threads in `cgroup`, unpinned, for `millis`.
     pub fn spin_unpinned(cgroup: &Path, threads: usize, millis: u64) -> Workload {
         Self::start(&[

@@ -221,12 +221,13 @@ fn start_up_peak_memory_is_bounded() {
 /// connection's socket lives until the agent reads the close, seconds in
 /// a slowed guest). So the table is read until it holds still, then
 /// before and after the scrape: the count is the table's, give or take
-/// what changed between the two, and exactly what is open only while it
-/// is counted besides: the scrape's own connection and the `procfs`
-/// crate's handle on `/proc/self` (an `O_PATH` descriptor), two in all
-/// (78 against 76 on the 6.18 host, three runs); and before 6.2, where
-/// the count is not `stat`'s size of `/proc/self/fd`, the `/proc/self/fd`
-/// folder `procfs` opens to count: three.
+/// what changed between the two, and exactly what counting adds: the
+/// scrape's own connection and the `procfs` crate's handle on
+/// `/proc/self` (an `O_PATH` descriptor), two in all from 6.2 on (78
+/// against 76 on the 6.18 host, three runs), where the count is `stat`'s
+/// size of `/proc/self/fd`. Before 6.2 `procfs` counts the entries of
+/// that folder, read through a descriptor of its own, and "." and ".."
+/// with them: five (82 against 77 in the 6.1 guest).
 /// Whether the running kernel is `major.minor` or later.
 fn kernel_at_least(major: u32, minor: u32) -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
@@ -263,12 +264,12 @@ fn process_metrics_match_the_kernels_account() {
         "process_resident_memory_bytes {rss} against VmRSS {rss_kib} kB"
     );
     let open = scrape.value("process_open_fds", &[]).unwrap();
-    let counting = if kernel_at_least(6, 2) { 2.0 } else { 3.0 };
+    let counting = if kernel_at_least(6, 2) { 2.0 } else { 5.0 };
     eprintln!("process_open_fds {open}; /proc/PID/fd: {before} before, {after} after the scrape");
     assert!(
         before.min(after) + counting <= open && open <= before.max(after) + counting,
         "process_open_fds {open}, /proc/PID/fd has {before} before and {after} after, and \
-         {counting} are open only while it is counted"
+         counting adds {counting}"
     );
     for family in [
         "process_cpu_seconds_total",

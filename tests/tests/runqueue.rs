@@ -290,17 +290,20 @@ fn unpinned_waits_are_split_by_the_cpus_they_waited_on() {
 /// A wait that moves to another CPU is split by what each CPU did while
 /// it waited there. Thread T of container A is moved by the test
 /// (`sched_setaffinity`) between CPU 1 for 20 ms, where A's other busy
-/// thread runs, and CPU 0 for 80 ms, where container B's busy thread runs
-/// with 100 times A's CPU weight: T barely runs there and waits until it
-/// is moved back. The move to CPU 0 catches T running or waiting on CPU 1,
-/// so each of those waits begins on CPU 1. With the migration hook, the
-/// part on CPU 0 is behind B: A waits about four times as long behind
-/// others as behind itself (T's 80 ms against 10 ms each of T and its
-/// sibling in every 100). An agent beside it without the hook
-/// (`--disable-hook tp_btf/sched_migrate_task`) splits each whole wait by
-/// CPU 1, where A's sibling ran meanwhile: behind itself far more than
-/// behind others. (The unpinned test above bounds waits behind others
-/// from above only, which an agent without the hook passes too.)
+/// thread runs, and CPU 0 for 80 ms, where container B's real-time busy
+/// thread runs: T cannot run there (but in the share the kernel keeps for
+/// ordinary threads, 5%) and waits until it is moved back. The move to
+/// CPU 0 catches T running or waiting on CPU 1, so each of those waits
+/// begins on CPU 1. With the migration hook, the part on CPU 0 is behind
+/// B: A waits about four times as long behind others as behind itself
+/// (T's 80 ms against 10 ms each of T and its sibling in every 100). An
+/// agent beside it without the hook (`--disable-hook
+/// tp_btf/sched_migrate_task`) splits each whole wait by CPU 1, where A's
+/// sibling ran meanwhile: behind itself far more than behind others. (The
+/// unpinned test above bounds waits behind others from above only, which
+/// an agent without the hook passes too. B at 100 times A's weight was
+/// not enough: T ran on CPU 0 at each arrival on the guests' kernels, and
+/// its wait there then began on CPU 0 with or without the hook.)
 #[test]
 fn a_wait_moved_to_another_cpu_is_split_by_where_it_waited() {
     let with = Agent::start(&["--signals", "runq"]);
@@ -312,9 +315,8 @@ fn a_wait_moved_to_another_cpu_is_split_by_where_it_waited() {
     ]);
     let a = TestCgroup::create("pp-runq-moved");
     let b = TestCgroup::create("pp-runq-moved-other");
-    let heavy = CpuControl::weight(&b, 10_000);
     let millis = 3000;
-    let hog = Workload::spin_limited(b.dir(), &heavy.v1_dir(), 0, 1, millis);
+    let hog = Workload::spin_realtime(b.dir(), 0, 1, millis);
     let sibling = Workload::spin(a.dir(), 1, 1, millis);
     let moved = Workload::spin(a.dir(), 1, 1, millis);
     let deadline = std::time::Instant::now() + Duration::from_millis(millis);

@@ -88,6 +88,7 @@
 //!                      interrupt (EINTR each); prints `errors EAGAIN EBADF EINTR`
 //!
 //! PP_WORKLOAD_ALSO_JOIN=DIR (any mode) also joins the cgroup v1 cgroup DIR.
+//! PP_WORKLOAD_REALTIME=1 (spin and sleep) runs the threads as SCHED_FIFO, priority 1.
 //!
 //! `spin`, `sleep` and `requests` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `ran_ns`, `threads`).
@@ -213,6 +214,9 @@ fn main() {
             // `-`: unpinned, the threads go where the scheduler puts them.
             if args[3] != "-" {
                 pin_to(number(3) as usize);
+            }
+            if std::env::var_os("PP_WORKLOAD_REALTIME").is_some() {
+                realtime();
             }
             wait_for_go();
             let baseline = Schedstat::read("/proc/thread-self/schedstat");
@@ -661,6 +665,16 @@ pub(crate) fn wait_for_go() {
     std::io::stdout().flush().unwrap();
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
+}
+
+/// Makes the calling thread, and the threads it starts after, real-time
+/// (`SCHED_FIFO`, priority 1): no ordinary thread runs on its CPU while it
+/// is busy, but for the kernel's share kept for them (`sched_rt_runtime_us`).
+fn realtime() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler(2) of this thread, the parameter on this stack.
+    let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    assert_eq!(set, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
 }
 
 fn pin_to(cpu: usize) {
