@@ -306,10 +306,14 @@ fn unpinned_waits_are_split_by_the_cpus_they_waited_on() {
 /// its wait there then began on CPU 0 with or without the hook.)
 #[test]
 fn a_wait_moved_to_another_cpu_is_split_by_where_it_waited() {
-    let with = Agent::start(&["--signals", "runq"]);
+    // Sampling seldom: in an emulated guest two agents' samples took much
+    // of CPU 1, and A's threads waited behind them.
+    let with = Agent::start(&["--signals", "runq", "--interval", "10"]);
     let without = Agent::start(&[
         "--signals",
         "runq",
+        "--interval",
+        "10",
         "--disable-hook",
         "tp_btf/sched_migrate_task",
     ]);
