@@ -187,9 +187,10 @@ impl KernelMaps {
         Ok(snapshot)
     }
 
-    /// The state of cgroup `id`, open as `dir`; without `dir` (the cgroup
-    /// could not be opened), only what hash maps hold.
-    pub fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>) -> Result<CgroupData> {
+    /// The state of cgroup `id`, open as `dir`, with its PSI if `psi`;
+    /// without `dir` (the cgroup could not be opened), only what hash maps
+    /// hold.
+    pub fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
         let mut data = CgroupData::default();
         if self.runs(Signal::Runq)
             && let Some(state) = self.runq.get(id, dir)?
@@ -203,7 +204,7 @@ impl KernelMaps {
         if self.runs(Signal::Memory) {
             data.memory = self.memory.get(id, dir)?.map(Box::new);
         }
-        if self.runs(Signal::Psi) {
+        if psi && self.runs(Signal::Psi) {
             data.psi = dir.and_then(psi::read);
         }
         Ok(data)

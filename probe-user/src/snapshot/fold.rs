@@ -11,7 +11,6 @@ use std::{
 use probe_common::{histogram::Histogram, memory::CgroupMemory, syscall::CgroupSyscalls};
 
 use crate::{
-    collect::psi::Psi,
     identity::Labels,
     snapshot::{CgroupStats, PortStats, remotes},
 };
@@ -45,6 +44,11 @@ impl Folder {
             tracked: HashSet::new(),
             folded: HashSet::new(),
         }
+    }
+
+    /// Whether cgroup `id` was folded into `other` at the last sample.
+    pub fn was_folded(&self, id: u64) -> bool {
+        self.folded.contains(&id)
     }
 
     /// Folds everything beyond the bound into `other`.
@@ -85,6 +89,8 @@ impl Folder {
             .into_iter()
             .partition(|c| self.tracked.contains(&c.id));
         if let Some(sum) = rest.into_iter().reduce(merge) {
+            // Its PSI is left out by `merge`: stall times do not add up
+            // across cgroups.
             kept.push(CgroupStats {
                 id: 0,
                 labels: other.clone(),
@@ -122,7 +128,9 @@ impl Folder {
     }
 }
 
+/// The sum of two cgroups' signals, PSI left out.
 fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
+    a.psi = None;
     a.runq = sum(a.runq, b.runq, add_histogram);
     a.waited_behind_ns = sum(a.waited_behind_ns, b.waited_behind_ns, |x, y| add(x, y));
     a.tcp_fill = sum(a.tcp_fill, b.tcp_fill, |x, y| {
@@ -140,11 +148,6 @@ fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
     a.memory = sum(a.memory, b.memory, |x: &mut Box<CgroupMemory>, y| {
         add_histogram(&mut x.reclaim, &y.reclaim);
         x.oom_kills += y.oom_kills;
-    });
-    a.psi = sum(a.psi, b.psi, |x: &mut Psi, y| {
-        for (totals, more) in x.0.iter_mut().zip(y.0) {
-            add(totals, &more);
-        }
     });
     let mut remotes = Vec::new();
     remotes::merge_all_into_other(&mut remotes, std::mem::take(&mut a.remotes));
@@ -179,6 +182,7 @@ mod tests {
     use probe_common::tcp::TcpFill;
 
     use super::*;
+    use crate::collect::psi::Psi;
 
     fn cgroup(id: u64, waits: u64) -> CgroupStats {
         let mut hist = Histogram::ZERO;
@@ -218,7 +222,7 @@ mod tests {
         let other = kept.last().unwrap();
         assert_eq!(other.runq.unwrap().buckets[10], 7);
         assert_eq!(other.preemptions, Some([7, 0, 0, 2]));
-        assert_eq!(other.psi, Some(Psi([[7, 2], [0, 0], [4, 0]])));
+        assert_eq!(other.psi, None, "stall times do not add up");
     }
 
     #[test]

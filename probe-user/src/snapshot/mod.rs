@@ -231,8 +231,9 @@ pub trait Cgroups {
 
 /// The kernel's per-cgroup state, as the snapshot needs it.
 pub trait KernelState {
-    /// What the kernel holds for cgroup `id` (open as `dir`, if it could be).
-    fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>) -> Result<CgroupData>;
+    /// What the kernel holds for cgroup `id` (open as `dir`, if it could
+    /// be); its PSI too if `psi`.
+    fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData>;
     /// Drops a removed cgroup's state and stops listing it.
     fn forget_cgroup(&mut self, id: u64);
     /// Drops one preemption pair.
@@ -273,8 +274,14 @@ impl SnapshotBuilder {
     ) -> Snapshot {
         let mut resolutions = Resolutions::default();
         let mut stats = PerCgroup::default();
-        let unreadable =
-            read_cgroup_state(&raw.cgroups, kernel, cgroups, &mut resolutions, &mut stats);
+        let unreadable = read_cgroup_state(
+            &raw.cgroups,
+            |id| !self.folder.was_folded(id),
+            kernel,
+            cgroups,
+            &mut resolutions,
+            &mut stats,
+        );
         for (key, count) in raw.preemptions {
             if let Some((victim, class)) =
                 self.retired
@@ -362,11 +369,15 @@ impl PerCgroup {
     }
 }
 
-/// Phase 2: the histograms of every listed cgroup; removed cgroups are
-/// forgotten in the kernel. A cgroup whose state cannot be read is left
-/// out of this build (logged); returns how many were.
+/// Phase 2: the histograms of every listed cgroup, and the PSI of those
+/// `with_psi` says (`other` has none: stall times do not add up across
+/// cgroups, and reading thousands of folded cgroups' pressure files took
+/// most of a sample); removed cgroups are forgotten in the kernel. A
+/// cgroup whose state cannot be read is left out of this build (logged);
+/// returns how many were.
 fn read_cgroup_state(
     ids: &[u64],
+    with_psi: impl Fn(u64) -> bool,
     kernel: &mut impl KernelState,
     cgroups: &mut impl Cgroups,
     resolutions: &mut Resolutions,
@@ -390,12 +401,16 @@ fn read_cgroup_state(
                 .map_or(resolve::Status::Unknown, resolve::Status::Live),
         );
         // Hash-map state can be read by id even when the cgroup cannot be opened.
-        match kernel.cgroup_data(id, dir.as_ref()) {
+        let psi = with_psi(id);
+        match kernel.cgroup_data(id, dir.as_ref(), psi) {
+            // A folded cgroup stays listed whatever it holds (it was, with
+            // its PSI): otherwise it would leave `other` and come back.
             Ok(data)
                 if data.runq.is_some()
                     || data.syscalls.is_some()
                     || data.memory.is_some()
-                    || data.psi.is_some() =>
+                    || data.psi.is_some()
+                    || !psi =>
             {
                 let entry = stats.entry(id, labels.as_ref());
                 entry.runq = data.runq;
@@ -445,8 +460,8 @@ impl Cgroups for Identity {
 
 /// The kernel maps, as the snapshot's [`KernelState`].
 impl KernelState for KernelMaps {
-    fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>) -> Result<CgroupData> {
-        KernelMaps::cgroup_data(self, id, dir)
+    fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
+        KernelMaps::cgroup_data(self, id, dir, psi)
     }
 
     fn forget_cgroup(&mut self, id: u64) {

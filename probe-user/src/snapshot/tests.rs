@@ -84,10 +84,13 @@ struct FakeKernel {
     forgotten_pairs: Vec<PreemptionKey>,
     forgotten_fills: Vec<u64>,
     forgotten_remotes: Vec<RemoteKey>,
+    /// The cgroups whose PSI was asked for.
+    psi_read: std::cell::RefCell<Vec<u64>>,
 }
 
 impl KernelState for FakeKernel {
-    fn cgroup_data(&self, id: u64, _dir: Option<&OwnedFd>) -> Result<CgroupData> {
+    fn cgroup_data(&self, id: u64, _dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
+        self.psi_read.borrow_mut().extend(psi.then_some(id));
         match self.waits.get(&id) {
             None => Ok(CgroupData::default()),
             Some(Err(why)) => Err(anyhow::anyhow!("{why}")),
@@ -255,6 +258,36 @@ fn an_unreadable_cgroup_does_not_fail_the_others() {
     assert_eq!(snapshot.unreadable, 1);
     assert_eq!(stats_of(&snapshot, 2).runq.unwrap().buckets[40], 6);
     assert!(snapshot.cgroups.iter().all(|c| c.id != 1));
+}
+
+/// Past the bound, the cgroups folded at the last sample are read without
+/// their PSI (`other` has none), and stay folded: none leaves `other` for
+/// lack of it.
+#[test]
+fn folded_cgroups_are_read_without_their_psi() {
+    let mut cgroups = FakeCgroups::with(&[
+        (1, Fake::Live("/a")),
+        (2, Fake::Live("/b")),
+        (3, Fake::Live("/c")),
+    ]);
+    let mut kernel = FakeKernel {
+        waits: [(1, Ok(1)), (2, Ok(2)), (3, Ok(3))].into(),
+        ..FakeKernel::default()
+    };
+    let mut builder = SnapshotBuilder::new(1, 20);
+    let mut read = Vec::new();
+    for _ in 0..3 {
+        let snapshot = builder.build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
+        assert_eq!(snapshot.folded, 2);
+        assert!(
+            snapshot
+                .cgroups
+                .iter()
+                .all(|c| c.id != 0 || c.psi.is_none())
+        );
+        read.push(kernel.psi_read.take());
+    }
+    assert_eq!(read, [vec![1, 2, 3], vec![1], vec![1]]);
 }
 
 #[test]
