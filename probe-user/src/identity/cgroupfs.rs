@@ -143,6 +143,8 @@ pub struct LiveCgroup {
 /// Resolves cgroup ids to paths below the cgroup2 root.
 pub struct CgroupResolver {
     mount_fd: OwnedFd,
+    /// Where the root is, as [`Self::refresh_root`] last read it.
+    root: Option<PathBuf>,
 }
 
 #[repr(C)]
@@ -167,17 +169,22 @@ impl CgroupResolver {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("cannot open the cgroup2 mount {}", mount.display()));
         }
-        Ok(Self {
+        let mut resolver = Self {
             // SAFETY: fd was just opened and is not owned elsewhere.
             mount_fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+            root: None,
+        };
+        resolver.refresh_root();
+        Ok(resolver)
     }
 
-    /// Where the root is now, as this process sees it: read from the open
-    /// root itself, so that paths stay right if the mount is moved or
-    /// lazily unmounted (its cgroups' paths are then relative to `/`).
-    fn root_path(&self) -> Option<PathBuf> {
-        fs::read_link(format!("/proc/self/fd/{}", self.mount_fd.as_raw_fd())).ok()
+    /// Reads where the root is now, as this process sees it, for the
+    /// lookups that follow (once a sample: it was read again for each
+    /// cgroup): from the open root itself, so that paths stay right if the
+    /// mount is moved or lazily unmounted (its cgroups' paths are then
+    /// relative to `/`).
+    pub fn refresh_root(&mut self) {
+        self.root = fs::read_link(format!("/proc/self/fd/{}", self.mount_fd.as_raw_fd())).ok();
     }
 
     /// Resolves one cgroup id and opens its directory.
@@ -216,7 +223,7 @@ impl CgroupResolver {
         }
         let path = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
             .ok()
-            .zip(self.root_path())
+            .zip(self.root.as_ref())
             .and_then(|(path, root)| {
                 let relative = path.strip_prefix(root).ok()?;
                 Some(path_label(relative.as_os_str().as_bytes()))

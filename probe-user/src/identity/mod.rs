@@ -114,6 +114,11 @@ impl Identity {
         }
     }
 
+    /// Reads where the cgroup2 root is, for the lookups of a sample.
+    pub fn refresh_root(&mut self) {
+        self.resolver.refresh_root();
+    }
+
     /// Resolves `id` now.
     pub fn lookup(&self, id: u64) -> CgroupLookup {
         self.resolver.lookup(id)

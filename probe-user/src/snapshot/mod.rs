@@ -221,6 +221,8 @@ pub enum Resolution {
 
 /// Cgroup identity, as the snapshot needs it.
 pub trait Cgroups {
+    /// A sample begins: what holds for all of its lookups is read now.
+    fn begin_sample(&mut self);
     /// What `id` is now.
     fn resolve(&mut self, id: u64) -> Resolution;
     /// The labels `id` had when it was last live.
@@ -272,6 +274,7 @@ impl SnapshotBuilder {
         kernel: &mut impl KernelState,
         cgroups: &mut impl Cgroups,
     ) -> Snapshot {
+        cgroups.begin_sample();
         let mut resolutions = Resolutions::default();
         let mut stats = PerCgroup::default();
         let unreadable = read_cgroup_state(
@@ -434,6 +437,10 @@ fn read_cgroup_state(
 
 /// The agent's identity stage, as the snapshot's [`Cgroups`].
 impl Cgroups for Identity {
+    fn begin_sample(&mut self) {
+        self.refresh_root();
+    }
+
     fn resolve(&mut self, id: u64) -> Resolution {
         match self.lookup(id) {
             CgroupLookup::Live(cgroup) => Resolution::Live {

@@ -48,6 +48,8 @@ fn labels_at(path: &str) -> Labels {
 }
 
 impl Cgroups for FakeCgroups {
+    fn begin_sample(&mut self) {}
+
     fn resolve(&mut self, id: u64) -> Resolution {
         match self.ids.get(&id).cloned().unwrap_or(Fake::Unknown) {
             Fake::Live(path) => {
