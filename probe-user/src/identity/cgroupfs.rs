@@ -189,6 +189,18 @@ impl CgroupResolver {
 
     /// Resolves one cgroup id and opens its directory.
     pub fn lookup(&self, id: u64) -> CgroupLookup {
+        match self.open(id) {
+            Ok(dir) => CgroupLookup::Live(LiveCgroup {
+                path: self.path_of(&dir),
+                dir,
+            }),
+            Err(other) => other,
+        }
+    }
+
+    /// Opens cgroup `id`'s directory if it is live; otherwise what it is
+    /// ([`CgroupLookup::Gone`] or [`CgroupLookup::Unknown`]).
+    pub fn open(&self, id: u64) -> Result<OwnedFd, CgroupLookup> {
         let mut handle = KernfsHandle {
             handle_bytes: 8,
             handle_type: FILEID_KERNFS,
@@ -203,10 +215,10 @@ impl CgroupResolver {
             )
         };
         if fd < 0 {
-            return match std::io::Error::last_os_error().raw_os_error() {
+            return Err(match std::io::Error::last_os_error().raw_os_error() {
                 Some(libc::ESTALE) | Some(libc::ENOENT) => CgroupLookup::Gone,
                 _ => CgroupLookup::Unknown,
-            };
+            });
         }
         // SAFETY: fd was just opened and is not owned elsewhere.
         let dir = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -216,19 +228,24 @@ impl CgroupResolver {
         // SAFETY: a valid directory fd and a NUL-terminated name.
         if unsafe { libc::faccessat(dir.as_raw_fd(), c"cgroup.procs".as_ptr(), libc::F_OK, 0) } != 0
         {
-            return match std::io::Error::last_os_error().raw_os_error() {
+            return Err(match std::io::Error::last_os_error().raw_os_error() {
                 Some(libc::ENOENT) => CgroupLookup::Gone,
                 _ => CgroupLookup::Unknown,
-            };
+            });
         }
-        let path = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+        Ok(dir)
+    }
+
+    /// The path below the root of the cgroup open as `dir`, as a label
+    /// value; `None` when it cannot be read.
+    fn path_of(&self, dir: &OwnedFd) -> Option<String> {
+        fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
             .ok()
             .zip(self.root.as_ref())
             .and_then(|(path, root)| {
                 let relative = path.strip_prefix(root).ok()?;
                 Some(path_label(relative.as_os_str().as_bytes()))
-            });
-        CgroupLookup::Live(LiveCgroup { path, dir })
+            })
     }
 }
 

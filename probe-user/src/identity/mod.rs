@@ -8,6 +8,7 @@ pub mod kube_names;
 
 use std::{
     collections::{HashMap, HashSet},
+    os::fd::OwnedFd,
     path::Path,
     sync::Arc,
 };
@@ -122,6 +123,16 @@ impl Identity {
     /// Resolves `id` now.
     pub fn lookup(&self, id: u64) -> CgroupLookup {
         self.resolver.lookup(id)
+    }
+
+    /// Opens `id`'s directory if it is live (see [`CgroupResolver::open`]).
+    pub fn open(&self, id: u64) -> Result<OwnedFd, CgroupLookup> {
+        self.resolver.open(id)
+    }
+
+    /// The labels last computed for `id`, without reading its path again.
+    pub fn cached_labels(&self, id: u64) -> Option<Arc<Labels>> {
+        self.cache.get(&id).map(|(labels, _)| labels.clone())
     }
 
     /// The labels of live cgroup `id` at `path` (cached; computed again when

@@ -225,6 +225,10 @@ pub trait Cgroups {
     fn begin_sample(&mut self);
     /// What `id` is now.
     fn resolve(&mut self, id: u64) -> Resolution;
+    /// What `id` is now, for a cgroup folded into `other`: its labels,
+    /// which are not exported, may be those last computed (its path is not
+    /// read again).
+    fn resolve_folded(&mut self, id: u64) -> Resolution;
     /// The labels `id` had when it was last live.
     fn last_known(&self, id: u64) -> Option<&Labels>;
     /// Forgets a removed cgroup.
@@ -279,7 +283,7 @@ impl SnapshotBuilder {
         let mut stats = PerCgroup::default();
         let unreadable = read_cgroup_state(
             &raw.cgroups,
-            |id| !self.folder.was_folded(id),
+            |id| self.folder.was_folded(id),
             kernel,
             cgroups,
             &mut resolutions,
@@ -372,15 +376,16 @@ impl PerCgroup {
     }
 }
 
-/// Phase 2: the histograms of every listed cgroup, and the PSI of those
-/// `with_psi` says (`other` has none: stall times do not add up across
-/// cgroups, and reading thousands of folded cgroups' pressure files took
-/// most of a sample); removed cgroups are forgotten in the kernel. A
-/// cgroup whose state cannot be read is left out of this build (logged);
-/// returns how many were.
+/// Phase 2: the histograms of every listed cgroup; removed cgroups are
+/// forgotten in the kernel. Of those `folded` says were folded into
+/// `other` at the last sample, the PSI is not read (`other` has none:
+/// stall times do not add up across cgroups, and reading thousands of
+/// folded cgroups' pressure files took most of a sample) and the labels
+/// are those last computed. A cgroup whose state cannot be read is left
+/// out of this build (logged); returns how many were.
 fn read_cgroup_state(
     ids: &[u64],
-    with_psi: impl Fn(u64) -> bool,
+    folded: impl Fn(u64) -> bool,
     kernel: &mut impl KernelState,
     cgroups: &mut impl Cgroups,
     resolutions: &mut Resolutions,
@@ -388,7 +393,13 @@ fn read_cgroup_state(
 ) -> usize {
     let mut unreadable = 0;
     for &id in ids {
-        let (labels, dir) = match cgroups.resolve(id) {
+        let folded = folded(id);
+        let resolution = if folded {
+            cgroups.resolve_folded(id)
+        } else {
+            cgroups.resolve(id)
+        };
+        let (labels, dir) = match resolution {
             Resolution::Live { labels, dir } => (Some(labels), dir),
             Resolution::Gone => {
                 kernel.forget_cgroup(id);
@@ -404,8 +415,7 @@ fn read_cgroup_state(
                 .map_or(resolve::Status::Unknown, resolve::Status::Live),
         );
         // Hash-map state can be read by id even when the cgroup cannot be opened.
-        let psi = with_psi(id);
-        match kernel.cgroup_data(id, dir.as_ref(), psi) {
+        match kernel.cgroup_data(id, dir.as_ref(), !folded) {
             // A folded cgroup stays listed whatever it holds (it was, with
             // its PSI): otherwise it would leave `other` and come back.
             Ok(data)
@@ -413,7 +423,7 @@ fn read_cgroup_state(
                     || data.syscalls.is_some()
                     || data.memory.is_some()
                     || data.psi.is_some()
-                    || !psi =>
+                    || folded =>
             {
                 let entry = stats.entry(id, labels.as_ref());
                 entry.runq = data.runq;
@@ -453,6 +463,20 @@ impl Cgroups for Identity {
                 self.labels(id, None);
                 Resolution::Unknown
             }
+        }
+    }
+
+    fn resolve_folded(&mut self, id: u64) -> Resolution {
+        let Some(labels) = self.cached_labels(id) else {
+            return self.resolve(id);
+        };
+        match self.open(id) {
+            Ok(dir) => Resolution::Live {
+                labels,
+                dir: Some(dir),
+            },
+            Err(CgroupLookup::Gone) => Resolution::Gone,
+            Err(_) => Resolution::Unknown,
         }
     }
 

@@ -25,6 +25,8 @@ struct FakeCgroups {
     ids: HashMap<u64, Fake>,
     last_known: HashMap<u64, Labels>,
     forgotten: Vec<u64>,
+    /// The ids resolved as folded.
+    resolved_folded: Vec<u64>,
 }
 
 impl FakeCgroups {
@@ -49,6 +51,11 @@ fn labels_at(path: &str) -> Labels {
 
 impl Cgroups for FakeCgroups {
     fn begin_sample(&mut self) {}
+
+    fn resolve_folded(&mut self, id: u64) -> Resolution {
+        self.resolved_folded.push(id);
+        self.resolve(id)
+    }
 
     fn resolve(&mut self, id: u64) -> Resolution {
         match self.ids.get(&id).cloned().unwrap_or(Fake::Unknown) {
@@ -263,8 +270,8 @@ fn an_unreadable_cgroup_does_not_fail_the_others() {
 }
 
 /// Past the bound, the cgroups folded at the last sample are read without
-/// their PSI (`other` has none), and stay folded: none leaves `other` for
-/// lack of it.
+/// their PSI (`other` has none) and resolved as folded (their path is not
+/// read again), and stay folded: none leaves `other` for lack of PSI.
 #[test]
 fn folded_cgroups_are_read_without_their_psi() {
     let mut cgroups = FakeCgroups::with(&[
@@ -290,6 +297,7 @@ fn folded_cgroups_are_read_without_their_psi() {
         read.push(kernel.psi_read.take());
     }
     assert_eq!(read, [vec![1, 2, 3], vec![1], vec![1]]);
+    assert_eq!(cgroups.resolved_folded, [2, 3, 2, 3]);
 }
 
 #[test]
