@@ -133,31 +133,39 @@ impl TimedSleeps {
 impl Workload {
     /// `threads` CPU-bound threads pinned to `cpu`, in `cgroup`, for `millis`.
     pub fn spin(cgroup: &Path, cpu: usize, threads: usize, millis: u64) -> Workload {
-        Self::start(&[
-            "spin",
-            &cgroup.display().to_string(),
-            &cpu.to_string(),
-            &threads.to_string(),
-            &millis.to_string(),
-        ])
+        Self::spin_with(cgroup, cpu, threads, millis, &[])
     }
 
-    /// `threads` CPU-bound real-time threads (`SCHED_FIFO`) pinned to
-    /// `cpu`, in `cgroup`, for `millis`.
-    pub fn spin_realtime(cgroup: &Path, cpu: usize, threads: usize, millis: u64) -> Workload {
-        let child = Command::new(binary())
-            .args([
+    /// [`Workload::spin`] with `env` set.
+    fn spin_with(
+        cgroup: &Path,
+        cpu: usize,
+        threads: usize,
+        millis: u64,
+        env: &[(&str, &str)],
+    ) -> Workload {
+        Self::start_with(
+            &[
                 "spin",
                 &cgroup.display().to_string(),
                 &cpu.to_string(),
                 &threads.to_string(),
                 &millis.to_string(),
-            ])
-            .env("PP_WORKLOAD_REALTIME", "1")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start pp-workload: {e}"));
-        Workload { child }
+            ],
+            env,
+        )
+    }
+
+    /// `threads` CPU-bound real-time threads (`SCHED_FIFO`) pinned to
+    /// `cpu`, in `cgroup`, for `millis`.
+    pub fn spin_realtime(cgroup: &Path, cpu: usize, threads: usize, millis: u64) -> Workload {
+        Self::spin_with(
+            cgroup,
+            cpu,
+            threads,
+            millis,
+            &[("PP_WORKLOAD_REALTIME", "1")],
+        )
     }
 
     /// `threads` CPU-bound threads in `cgroup`, unpinned, for `millis`.
@@ -221,19 +229,13 @@ impl Workload {
         threads: usize,
         millis: u64,
     ) -> Workload {
-        let child = Command::new(binary())
-            .args([
-                "spin",
-                &cgroup.display().to_string(),
-                &cpu.to_string(),
-                &threads.to_string(),
-                &millis.to_string(),
-            ])
-            .env("PP_WORKLOAD_ALSO_JOIN", v1_cpu)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start pp-workload: {e}"));
-        Workload { child }
+        Self::spin_with(
+            cgroup,
+            cpu,
+            threads,
+            millis,
+            &[("PP_WORKLOAD_ALSO_JOIN", v1_cpu)],
+        )
     }
 
     /// One thread pinned to `cpu` in `cgroup` that sleeps `period_ms` between
@@ -426,8 +428,14 @@ impl Workload {
     }
 
     fn start(args: &[&str]) -> Workload {
+        Self::start_with(args, &[])
+    }
+
+    /// `pp-workload ARGS` with `env` set, its output piped.
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Workload {
         let child = Command::new(binary())
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start pp-workload: {e}"));
