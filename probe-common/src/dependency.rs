@@ -33,6 +33,11 @@ pub const MAX_PENDING: u32 = 65536;
 /// of connections leaves room for the others'.
 pub const MAX_PENDING_PER_CGROUP: u64 = MAX_PENDING as u64 / 4;
 
+/// The size of `struct iovec`, by which the send hook steps through a
+/// send's segments: two 8-byte fields (the agent checks their offsets in
+/// the kernel's BTF before load).
+pub const IOVEC_SIZE: u64 = 16;
+
 /// The slots of [`TAKE_UP_MAP`].
 pub mod take_up {
     /// How many connections wait in `PENDING_MAP` (0: the programs need

@@ -47,8 +47,8 @@ use probe_common::{
         DEPENDENCY_SOCKET_UNAVAILABLE, DEPENDENCY_TOO_LONG,
     },
     dependency::{
-        FollowRecord, MAX_PENDING, MAX_PENDING_PER_CGROUP, MAX_REMOTES, RemoteKey, RemoteStats,
-        SocketState, follow, reason, request, socket_flags, take_up,
+        FollowRecord, IOVEC_SIZE, MAX_PENDING, MAX_PENDING_PER_CGROUP, MAX_REMOTES, RemoteKey,
+        RemoteStats, SocketState, follow, reason, request, socket_flags, take_up,
     },
     histogram::MAX_NS,
     programs,
@@ -519,9 +519,6 @@ fn first_bytes(msg: KernelPtr, buf: &mut [u8; 2 * request::PEEK]) -> Option<usiz
     }
     Some(filled as usize)
 }
-
-/// The size of `struct iovec` (the agent checks its fields' layout).
-const IOVEC_SIZE: u64 = 16;
 
 /// Copies `n` (at most `request::PEEK`) bytes of user memory at `from` to
 /// `buf[at..]` (`at` under `request::PEEK`); whether it could.

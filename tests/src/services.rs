@@ -17,6 +17,8 @@ use crate::{
 
 /// The histogram of a remote's response times.
 pub const RESPONSE: &str = "pressure_dependency_response_seconds";
+/// The gauge of a remote's open connections.
+pub const CONNECTIONS: &str = "pressure_dependency_connections";
 
 /// `127.0.0.1:port`, as the `remote` label writes it.
 pub fn loopback(port: u16) -> String {
@@ -106,6 +108,14 @@ pub fn wait_for_listener(port: u16) {
         assert!(Instant::now() < deadline, "nothing listens on port {port}");
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `cgroup`'s open connections to `remote` in `scrape` (`None`: no series).
+pub fn connections(scrape: &Exposition, cgroup: &TestCgroup, remote: &str) -> Option<f64> {
+    scrape.value(
+        CONNECTIONS,
+        &[("cgroup", cgroup.label()), ("remote", remote)],
+    )
 }
 
 /// Answers of `remote` to `cgroup` that were timed.

@@ -214,6 +214,15 @@ fn start_up_peak_memory_is_bounded() {
     );
 }
 
+/// Whether the running kernel is `major.minor` or later.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
+}
+
 /// The agent's own `process_*` families against the kernel's account of
 /// the process. Its file descriptors change while it samples (it opens
 /// cgroup and /proc files, and iterators), so this agent samples once a
@@ -228,15 +237,6 @@ fn start_up_peak_memory_is_bounded() {
 /// size of `/proc/self/fd`. Before 6.2 `procfs` counts the entries of
 /// that folder, read through a descriptor of its own, and "." and ".."
 /// with them: five (82 against 77 in the 6.1 guest).
-/// Whether the running kernel is `major.minor` or later.
-fn kernel_at_least(major: u32, minor: u32) -> bool {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut numbers = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|n| n.parse::<u32>().unwrap_or(0));
-    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
-}
-
 #[test]
 fn process_metrics_match_the_kernels_account() {
     let agent = Agent::start(&["--interval", "60"]);

@@ -20,13 +20,12 @@ use integration_tests::{
     exposition::Exposition,
     median,
     netns::{Driven, TestNetns},
-    services::{RESPONSE, serve},
+    services::{CONNECTIONS, RESPONSE, serve},
 };
 
 const CONNECT: &str = "pressure_dependency_connect_seconds";
 const FAILURES: &str = "pressure_dependency_connect_failures_total";
 const RETRANSMITS: &str = "pressure_dependency_retransmits_total";
-const CONNECTIONS: &str = "pressure_dependency_connections";
 
 /// The dependency signal's events lost for `reason`, as `scrape` counts them.
 fn lost_events(scrape: &Exposition, reason: &str) -> f64 {

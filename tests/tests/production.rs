@@ -12,7 +12,9 @@ use integration_tests::{
     median,
     netns::Driven,
     process::{Running, in_cgroup, python_script},
-    services::{RESPONSE, loopback, pool_of, pool_with, redis_server, serve, timed, untimed},
+    services::{
+        RESPONSE, connections, loopback, pool_of, pool_with, redis_server, serve, timed, untimed,
+    },
     tls::Pki,
 };
 use serde_json::Value;
@@ -241,11 +243,7 @@ fn a_connection_pool_older_than_the_agent_is_followed() {
     let mut pool = pool_of(4, requests, &service, &remote);
     let agent = agent();
     let labels = [("cgroup", service.label()), ("remote", remote.as_str())];
-    let connections = |scrape: &Exposition| {
-        scrape
-            .value("pressure_dependency_connections", &labels)
-            .unwrap_or(0.0)
-    };
+    let connections = |scrape: &Exposition| connections(scrape, &service, &remote).unwrap_or(0.0);
     assert_eq!(
         connections(&agent.scrape()),
         4.0,
@@ -329,22 +327,19 @@ fn a_connection_taken_up_is_left_as_it_was_and_needs_no_ptrace() {
         0,
         "the agent holds CAP_SYS_PTRACE"
     );
-    let labels = [("cgroup", service.label()), ("remote", remote.as_str())];
     assert_eq!(
-        agent
-            .scrape()
-            .value("pressure_dependency_connections", &labels),
+        connections(&agent.scrape(), &service, &remote),
         Some(1.0),
         "the connection older than the agent"
     );
     let line = pool[0].command("go");
     assert!(line.starts_with("response_ns "), "the client said {line}");
     assert_eq!(pool[0].line(), "done");
-    let hist = agent
-        .scrape()
-        .histogram(RESPONSE, &labels)
-        .unwrap_or_else(|| panic!("no response times for {remote}"));
-    assert_eq!(hist.count, 5.0, "its answers after the take-up");
+    assert_eq!(
+        timed(&agent.scrape(), &service, &remote),
+        5.0,
+        "its answers after the take-up"
+    );
     assert_eq!(
         class_ids(port),
         ["0x100001"],

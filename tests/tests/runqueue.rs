@@ -1,6 +1,9 @@
 //! Run-queue latency against the kernel's own accounting.
 
-use std::{thread, time::Duration};
+use std::{
+    thread,
+    time::{Duration, Instant},
+};
 
 use integration_tests::{
     agent::Agent,
@@ -323,8 +326,8 @@ fn a_wait_moved_to_another_cpu_is_split_by_where_it_waited() {
     let hog = Workload::spin_realtime(b.dir(), 0, 1, millis);
     let sibling = Workload::spin(a.dir(), 1, 1, millis);
     let moved = Workload::spin(a.dir(), 1, 1, millis);
-    let deadline = std::time::Instant::now() + Duration::from_millis(millis);
-    while std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_millis(millis);
+    while Instant::now() < deadline {
         for (cpu, stay) in [(0, 80), (1, 20)] {
             pin_threads(moved.pid(), cpu);
             thread::sleep(Duration::from_millis(stay));

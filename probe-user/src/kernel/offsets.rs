@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use probe_common::{
+    dependency::IOVEC_SIZE,
     globals,
     runqueue::throttle_check,
     tcp::{ITER_FD_OFFSET, ITER_TASK_FILE_SLOTS},
@@ -461,9 +462,6 @@ const PAYLOAD_FIELDS: [FieldSpec; 9] = [
     (globals::IOVEC_LEN_OFFSET, "iovec", "iov_len", Some(8)),
     (globals::ITER_NR_SEGS_OFFSET, "iov_iter", "nr_segs", Some(8)),
 ];
-
-/// The size of `struct iovec` the programs step by: two 8-byte fields.
-const IOVEC_SIZE: u64 = 16;
 
 impl PayloadOffsets {
     /// What the dependency signal loses where these cannot be resolved.

@@ -12,24 +12,14 @@ use integration_tests::{
     exposition::Exposition,
     netns::Driven,
     process::{Running, in_cgroup, python_script},
-    services::{loopback, pool_of, redis_server, serve, timed, untimed},
+    services::{CONNECTIONS, connections, loopback, pool_of, redis_server, serve, timed, untimed},
 };
 
 use super::{Checked, check};
 
-const CONNECTIONS: &str = "pressure_dependency_connections";
-
 /// An agent judging over 30 s, or why it did not start (within a minute).
 fn started() -> Result<Agent, String> {
     Agent::start_binary(&agent::binary(), &["--window", "30", "--interval", "0.5"])
-}
-
-/// `cgroup`'s connections to `remote` in `scrape` (`None`: no series).
-fn connections(scrape: &Exposition, cgroup: &TestCgroup, remote: &str) -> Option<f64> {
-    scrape.value(
-        CONNECTIONS,
-        &[("cgroup", cgroup.label()), ("remote", remote)],
-    )
 }
 
 /// Whether the process `pid` is blocked in `close(2)`, as the kernel says

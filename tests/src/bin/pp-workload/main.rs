@@ -649,14 +649,14 @@ fn handshakes(count: u64) {
     }
 }
 
-/// With `PP_WORKLOAD_GO` set: prints "ready" and waits for a line on
-/// stdin, so that workloads started one after the other begin together.
 /// `arg` as a socket address (`HOST:PORT`).
 fn address(arg: &str) -> std::net::SocketAddr {
     arg.parse()
         .unwrap_or_else(|_| panic!("{arg} is not HOST:PORT"))
 }
 
+/// With `PP_WORKLOAD_GO` set: prints "ready" and waits for a line on
+/// stdin, so that workloads started one after the other begin together.
 pub(crate) fn wait_for_go() {
     if std::env::var_os("PP_WORKLOAD_GO").is_none() {
         return;
