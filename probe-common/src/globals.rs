@@ -121,6 +121,8 @@ pub const SOCK_ACK_BACKLOG_OFFSET: &str = "SOCK_ACK_BACKLOG_OFFSET";
 pub const SOCK_MAX_ACK_BACKLOG_OFFSET: &str = "SOCK_MAX_ACK_BACKLOG_OFFSET";
 /// `sock.sk_drops`.
 pub const SOCK_DROPS_OFFSET: &str = "SOCK_DROPS_OFFSET";
+/// `inet_connection_sock.icsk_accept_queue.qlen` (the SYN queue's length).
+pub const ICSK_SYN_QUEUE_OFFSET: &str = "ICSK_SYN_QUEUE_OFFSET";
 /// `sock.sk_cgrp_data.cgroup`.
 pub const SOCK_CGROUP_OFFSET: &str = "SOCK_CGROUP_OFFSET";
 /// `net.ns.inum`.

@@ -83,10 +83,15 @@ pub struct ListenerRecord {
     pub limit: u32,
     /// The socket's drop count (`sk_drops`): listen drops, overflows included.
     pub drops: u32,
+    /// Handshakes under way in the SYN queue (`icsk_accept_queue.qlen`:
+    /// requests answered with a SYN-ACK, not yet completed).
+    pub syn_queue: u32,
     /// Local port.
     pub port: u16,
     /// `AF_INET` or `AF_INET6`.
     pub family: u16,
+    /// Padding, zero (the record has no implicit padding).
+    pub reserved: u32,
 }
 
 #[cfg(feature = "user")]

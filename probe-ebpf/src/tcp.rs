@@ -37,7 +37,7 @@ use crate::{
     atomic::atomic_add,
     counters::bump,
     hash_entry::get_or_insert_zeroed,
-    kernel::{KernelPtr, cgroup_id, offsets, task_tgid},
+    kernel::{KernelPtr, cgroup_id, offsets, probe_read, task_tgid},
     names::named,
 };
 
@@ -54,6 +54,7 @@ offsets!(
     SOCK_ACK_BACKLOG_OFFSET,
     SOCK_MAX_ACK_BACKLOG_OFFSET,
     SOCK_DROPS_OFFSET,
+    ICSK_SYN_QUEUE_OFFSET,
     SOCK_CGROUP_OFFSET,
     NET_NS_INUM_OFFSET,
 );
@@ -97,6 +98,15 @@ pub(crate) fn netns_of(sk: KernelPtr) -> u32 {
 #[inline(always)]
 fn socket_cgroup_id(sk: KernelPtr) -> Option<u64> {
     cgroup_id(sk.read_ptr(SOCK_CGROUP_OFFSET.load())?)
+}
+
+/// The length of a listener's SYN queue (`inet_csk(sk)->icsk_accept_queue.qlen`).
+/// The field lies past `struct sock`, where the verifier refuses a typed
+/// load through the iterator's `sock` pointer, so it is read with the
+/// helper; 0 if that faults.
+#[inline(always)]
+fn syn_queue_len(sk: KernelPtr) -> u32 {
+    probe_read::<u32>((sk.as_ptr() as u64).wrapping_add(ICSK_SYN_QUEUE_OFFSET.load())).unwrap_or(0)
 }
 
 /// The slot `slot` of an `iter/task_file` context.
@@ -181,8 +191,10 @@ pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
         depth: sk.read(SOCK_ACK_BACKLOG_OFFSET.load()),
         limit: sk.read(SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
         drops: sk.read::<i32>(SOCK_DROPS_OFFSET.load()) as u32,
+        syn_queue: syn_queue_len(sk),
         port: sk.read(SOCK_PORT_OFFSET.load()),
         family: sk.read(SOCK_FAMILY_OFFSET.load()),
+        reserved: 0,
     };
     let Some(seq) = meta.read_ptr(ITER_META_SEQ_OFFSET.load()) else {
         return 0;

@@ -71,6 +71,23 @@ impl TestNetns {
         panic!("no {prefix} table in {file}: {text}");
     }
 
+    /// Handshakes in the SYN queue of `port`'s listeners, as `ss` lists
+    /// them (one `SYN-RECV` request per line).
+    pub fn ss_syn_recv(&self, port: u16) -> u64 {
+        ip(&[
+            "netns",
+            "exec",
+            &self.name,
+            "ss",
+            "-tnH",
+            "state",
+            "syn-recv",
+            &format!("sport = :{port}"),
+        ])
+        .lines()
+        .count() as u64
+    }
+
     /// The `Recv-Q` that `ss -ltn` shows for the listener on `port`.
     pub fn ss_recv_q(&self, port: u16) -> u64 {
         let text = ip(&[

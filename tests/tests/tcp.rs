@@ -11,6 +11,7 @@ const DEPTH: &str = "pressure_tcp_accept_queue_depth";
 const LIMIT: &str = "pressure_tcp_accept_queue_limit";
 const OVERFLOWS: &str = "pressure_tcp_listen_overflows_total";
 const FILL: &str = "pressure_tcp_accept_queue_fill_ratio";
+const SYN_QUEUE: &str = "pressure_tcp_syn_queue_depth";
 const PORT: u16 = 8080;
 
 fn listener(cgroup: &TestCgroup, netns: &TestNetns, backlog: u32) -> Driven {
@@ -254,6 +255,37 @@ fn a_closed_listeners_overflows_stay_with_its_port() {
     assert_eq!(one_closed, overflows, "after one member closed");
     assert_eq!(reopened, overflows, "after the server reopened its socket");
     assert_eq!(ns.listen_overflows() - overflows_before, overflows as u64);
+}
+
+/// Handshakes waiting in the SYN queue: a `TCP_DEFER_ACCEPT` listener keeps
+/// the requests of clients that connected and sent nothing there (their
+/// final ACK is dropped), which `ss` lists in state `SYN-RECV`; another
+/// namespace's listener on the same port has none.
+#[test]
+fn syn_queue_depth_matches_ss() {
+    let agent = Agent::start(&["--signals", "tcp"]);
+    let cgroup = TestCgroup::create("pp-tcp-syn");
+    let ns = TestNetns::create("pp-tcp-syn");
+    let quiet = TestNetns::create("pp-tcp-syn-quiet");
+    let mut deferring = listener(&cgroup, &ns, 16);
+    let _plain = listener(&cgroup, &quiet, 16);
+    assert_eq!(deferring.command("defer 60"), "deferring");
+    let (_clients, said) = Driven::start(&[
+        "connect",
+        "-",
+        &ns.path().display().to_string(),
+        &PORT.to_string(),
+        "5",
+    ]);
+    assert_eq!(said, "connected 5");
+    let (syn_recv, recv_q) = (ns.ss_syn_recv(PORT), ns.ss_recv_q(PORT));
+    let scrape = agent.scrape();
+    let probe = value(&scrape, SYN_QUEUE, &ns.inode());
+    eprintln!("ss: {syn_recv} SYN-RECV, Recv-Q {recv_q}; probe SYN queue {probe}");
+    assert!(syn_recv > 0, "no handshake waits in the SYN queue");
+    assert_eq!(probe, syn_recv as f64, "SYN queue depth against ss");
+    assert_eq!(value(&scrape, DEPTH, &ns.inode()), recv_q as f64);
+    assert_eq!(value(&scrape, SYN_QUEUE, &quiet.inode()), 0.0);
 }
 
 /// IPv6 listeners count too: the agent's own, on [::1].

@@ -208,6 +208,17 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
         }),
         Box::new(move || {
             port_family(
+                "pressure_tcp_syn_queue_depth",
+                "Handshakes under way in the SYN queue of a listening TCP port (SYN answered, \
+             final ACK not yet taken), read from the sockets at the latest sample; its limit is \
+             the accept queue's (with SYN cookies off, tcp_max_syn_backlog bounds it too).",
+                Kind::Gauge,
+                ports,
+                |p| p.syn_queue,
+            )
+        }),
+        Box::new(move || {
+            port_family(
                 "pressure_tcp_listen_overflows_total",
                 "Connections dropped because the accept queue of a listening TCP port was full, \
              since its sockets opened (as far as the kernel's counters tell): the kernel's \

@@ -206,7 +206,7 @@ pub struct TcpOffsets {
 }
 
 /// Every field the TCP programs read.
-const TCP_FIELDS: [FieldSpec; 14] = [
+const TCP_FIELDS: [FieldSpec; 15] = [
     (
         globals::ITER_META_SEQ_OFFSET,
         "bpf_iter_meta",
@@ -259,6 +259,12 @@ const TCP_FIELDS: [FieldSpec; 14] = [
         Some(4),
     ),
     (globals::SOCK_DROPS_OFFSET, "sock", "sk_drops", Some(4)),
+    (
+        globals::ICSK_SYN_QUEUE_OFFSET,
+        "inet_connection_sock",
+        "icsk_accept_queue.qlen",
+        Some(4),
+    ),
     (
         globals::SOCK_CGROUP_OFFSET,
         "sock",

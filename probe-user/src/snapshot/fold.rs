@@ -111,11 +111,13 @@ impl Folder {
                     labels: other.clone(),
                     depth: 0,
                     limit: 0,
+                    syn_queue: 0,
                     overflows: 0,
                     ..port.clone()
                 });
             sum.depth += port.depth;
             sum.limit += port.limit;
+            sum.syn_queue += port.syn_queue;
             sum.overflows += port.overflows;
         }
         kept_ports.extend(folded_ports.into_values());

@@ -29,10 +29,12 @@ pub fn per_port(
             port: record.port,
             depth: 0,
             limit: 0,
+            syn_queue: 0,
             overflows: 0,
         });
         port.depth += u64::from(record.depth);
         port.limit += u64::from(record.limit);
+        port.syn_queue += u64::from(record.syn_queue);
         port.overflows += tcp.overflows.listeners.get(id).copied().unwrap_or(0);
     }
     for (key, port) in &mut ports {

@@ -31,7 +31,9 @@
 //!                      namespace NETNS (a path such as /run/netns/NAME), with
 //!                      SO_REUSEPORT (several may share the port), never accepting
 //!                      on its own; reads commands on stdin: `accept` (accept all queued),
-//!                      `close` (close the listener); answers each with a line
+//!                      `defer SECONDS` (TCP_DEFER_ACCEPT: handshakes stay in the SYN
+//!                      queue until data comes), `close` (close the listener); answers
+//!                      each with a line
 //! pp-workload listeners CGROUP_DIR COUNT              COUNT listening sockets on
 //!                      127.0.0.1 (ports from 1024 up); prints "listening COUNT", keeps them
 //!                      until stdin closes
@@ -565,6 +567,23 @@ fn listen(port: u16, backlog: i32) {
                     count += 1;
                 }
                 println!("accepted {count}");
+            }
+            defer if defer.starts_with("defer ") => {
+                // TCP_DEFER_ACCEPT: a completed handshake stays in the SYN
+                // queue until the client sends data (or the seconds pass).
+                let seconds: i32 = defer[6..].parse().expect("defer SECONDS");
+                // SAFETY: a valid socket and option value.
+                let set = unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::IPPROTO_TCP,
+                        libc::TCP_DEFER_ACCEPT,
+                        (&raw const seconds).cast(),
+                        4,
+                    )
+                };
+                assert_eq!(set, 0, "TCP_DEFER_ACCEPT");
+                println!("deferring");
             }
             "close" => {
                 // SAFETY: closing our own listener.
