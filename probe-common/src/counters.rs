@@ -72,14 +72,21 @@ pub const RUNQ_WAIT_UNSPLIT: u32 = 24;
 /// (cgroup, remote) map (`--kernel-remotes-per-container`).
 pub const DEPENDENCY_REMOTES_PER_CONTAINER: u32 = 25;
 
+/// A listener drop was not counted at its listener: the drop map is full
+/// (`tcp::DROPS_ENTRIES` listeners with drops).
+pub const TCP_DROPS_MAP_FULL: u32 = 26;
+/// A listener drop was not counted at its listener: its socket's inode
+/// could not be read (a null pointer on the way).
+pub const TCP_LISTENER_UNREADABLE: u32 = 27;
+
 /// Name of the per-CPU counter array.
 pub const MAP: &str = "COUNTERS";
 
 /// Number of slots in the counter array.
-pub const COUNT: u32 = 26;
+pub const COUNT: u32 = 28;
 
 /// Every counter: (index, signal, reason) as exported.
-pub const NAMES: [(u32, &str, &str); 26] = [
+pub const NAMES: [(u32, &str, &str); 28] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -122,4 +129,6 @@ pub const NAMES: [(u32, &str, &str); 26] = [
         "dependency",
         "remotes_per_container",
     ),
+    (TCP_DROPS_MAP_FULL, "tcp", "drops_map_full"),
+    (TCP_LISTENER_UNREADABLE, "tcp", "listener_unreadable"),
 ];

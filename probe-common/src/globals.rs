@@ -123,6 +123,15 @@ pub const SOCK_MAX_ACK_BACKLOG_OFFSET: &str = "SOCK_MAX_ACK_BACKLOG_OFFSET";
 pub const SOCK_DROPS_OFFSET: &str = "SOCK_DROPS_OFFSET";
 /// `inet_connection_sock.icsk_accept_queue.qlen` (the SYN queue's length).
 pub const ICSK_SYN_QUEUE_OFFSET: &str = "ICSK_SYN_QUEUE_OFFSET";
+/// 1 when the SYN-queue flood hook (`fentry/tcp_syn_flood_action`) is
+/// planned: it, not the queue's length, tells SYN-queue drops.
+pub const SYN_QUEUE_HOOKED: &str = "SYN_QUEUE_HOOKED";
+/// `sock.sk_socket`.
+pub const SOCK_SOCKET_OFFSET: &str = "SOCK_SOCKET_OFFSET";
+/// `socket.file`.
+pub const SOCKET_FILE_OFFSET: &str = "SOCKET_FILE_OFFSET";
+/// `net.ipv4.sysctl_tcp_syncookies`.
+pub const NET_SYNCOOKIES_OFFSET: &str = "NET_SYNCOOKIES_OFFSET";
 /// `sock.sk_cgrp_data.cgroup`.
 pub const SOCK_CGROUP_OFFSET: &str = "SOCK_CGROUP_OFFSET";
 /// `net.ns.inum`.

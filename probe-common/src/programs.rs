@@ -24,6 +24,19 @@ pub const TCP_LISTENERS: &str = "tcp_listeners";
 pub const TCP_ACCEPT_QUEUED: &str = "tcp_accept_queued";
 /// `fentry/sock_def_readable`: the same, where the tracepoint is missing.
 pub const TCP_ACCEPT_QUEUED_FENTRY: &str = "tcp_accept_queued_fentry";
+/// `fentry/tcp_conn_request`: a SYN reaches a listener (notes whether its
+/// accept queue is full).
+pub const TCP_SYN_ARRIVES: &str = "tcp_syn_arrives";
+/// `fexit/tcp_conn_request`: counts the SYN dropped at a full accept queue.
+pub const TCP_SYN_HANDLED: &str = "tcp_syn_handled";
+/// `fentry/tcp_syn_flood_action`: the SYN queue is full; counts the SYN
+/// dropped when SYN cookies are off.
+pub const TCP_SYN_QUEUE_FULL: &str = "tcp_syn_queue_full";
+/// `fentry/tcp_v4_syn_recv_sock`: a handshake completes on an IPv4
+/// listener; counts it dropped at a full accept queue.
+pub const TCP_V4_HANDSHAKE_DONE: &str = "tcp_v4_handshake_done";
+/// `fentry/tcp_v6_syn_recv_sock`: the same on an IPv6 listener.
+pub const TCP_V6_HANDSHAKE_DONE: &str = "tcp_v6_handshake_done";
 
 /// `tp_btf/mm_vmscan_direct_reclaim_begin`: a thread starts reclaiming memory itself.
 pub const MEMORY_DIRECT_RECLAIM_BEGIN: &str = "memory_direct_reclaim_begin";

@@ -20,6 +20,12 @@ pub const FILL_SCALE: u64 = 1_000_000;
 
 /// Name of the per-cgroup fill map.
 pub const FILL_MAP: &str = "TCP_FILL";
+/// Name of the map of drops counted at each listener where the kernel
+/// drops ([`ListenerKey`] to [`ListenerDrops`]).
+pub const DROPS_MAP: &str = "TCP_LISTENER_DROPS";
+/// Listeners that can hold drop counts at once (an entry is made at a
+/// listener's first drop; the agent deletes those of closed listeners).
+pub const DROPS_ENTRIES: u32 = 16_384;
 /// The 8-byte slots of the `iter/task_file` program's context
 /// (`struct bpf_iter__task_file`) that the program reads; the verifier only
 /// accepts constant context offsets, so the agent checks these against the
@@ -94,6 +100,37 @@ pub struct ListenerRecord {
     pub reserved: u32,
 }
 
+/// A listener, as the drop counters key it: the agent's listener id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ListenerKey {
+    /// Inode number of the socket's network namespace.
+    pub netns: u32,
+    /// Padding, zero.
+    pub reserved: u32,
+    /// Inode number of the socket.
+    pub inode: u64,
+}
+
+/// What the kernel dropped at one listener since the counting programs
+/// were attached (or the listener opened).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerDrops {
+    /// Connections dropped because the accept queue was full, at the SYN
+    /// or at the handshake's final ACK (the kernel's `ListenOverflows`).
+    pub overflows: u64,
+    /// SYNs dropped because the SYN queue was full with SYN cookies off
+    /// (the kernel's `TCPReqQFullDrop`).
+    pub syn_drops: u64,
+}
+
+#[cfg(feature = "user")]
+// SAFETY: `ListenerKey` is `repr(C)` plain old data (integers only, no padding).
+unsafe impl aya::Pod for ListenerKey {}
+#[cfg(feature = "user")]
+// SAFETY: `ListenerDrops` is `repr(C)` plain old data (integers only, no padding).
+unsafe impl aya::Pod for ListenerDrops {}
 #[cfg(feature = "user")]
 // SAFETY: `TcpFill` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for TcpFill {}

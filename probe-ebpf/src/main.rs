@@ -13,6 +13,7 @@ mod floor;
 mod globals;
 mod hash_entry;
 mod kernel;
+mod listen_drops;
 mod memory;
 mod names;
 mod observe;

@@ -105,7 +105,7 @@ fn socket_cgroup_id(sk: KernelPtr) -> Option<u64> {
 /// load through the iterator's `sock` pointer, so it is read with the
 /// helper; 0 if that faults.
 #[inline(always)]
-fn syn_queue_len(sk: KernelPtr) -> u32 {
+pub(crate) fn syn_queue_len(sk: KernelPtr) -> u32 {
     probe_read::<u32>((sk.as_ptr() as u64).wrapping_add(ICSK_SYN_QUEUE_OFFSET.load())).unwrap_or(0)
 }
 

@@ -9,9 +9,9 @@ use crate::{
     kernel::{
         btf::KernelBtf,
         cgroup_state::CgroupState,
-        hooks::{HookKind, HookStatus, HookSupport},
+        hooks::{HookStatus, HookSupport},
         loader,
-        offsets::{KernelOffsets, PayloadOffsets, SyscallOffsets},
+        offsets::{KernelOffsets, PayloadOffsets, SyscallOffsets, TcpOffsets},
         privileges::Privileges,
         signals::Signal,
     },
@@ -150,6 +150,11 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
         }
         Err(err) => report.line("struct offsets", Verdict::Fail, format!("{err:#}")),
     }
+    // The TCP hooks without a floor program read sockets: trial-loaded
+    // with the offsets the agent would set.
+    if let Ok(tcp) = TcpOffsets::resolve(&btf) {
+        globals.extend(tcp.globals());
+    }
     // Offsets a signal runs without, with less.
     let optional = [
         (
@@ -185,7 +190,7 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
                 let status = support.status(hook);
                 let (verdict, detail) = if status != HookStatus::Available {
                     (Verdict::Info, status.to_string())
-                } else if hook.kind != HookKind::Fentry {
+                } else if !hook.kind.is_trampoline() {
                     (Verdict::Ok, format!("{status}{unprivileged}"))
                 } else if !can_trace {
                     (

@@ -17,7 +17,10 @@ use tracing::{info, warn};
 
 use crate::{
     cli::RunArgs,
-    collect::{maps::KernelMaps, overflows::OverflowLedger, program_cost::ProgramStats},
+    collect::{
+        listen_drops::ListenDrops, maps::KernelMaps, overflows::OverflowLedger,
+        program_cost::ProgramStats,
+    },
     identity::{
         Identity,
         cgroup_path::KubepodsRoots,
@@ -175,11 +178,23 @@ impl Probe {
         if chosen.contains(&Signal::Dependency) {
             follow_established(&mut ebpf);
         }
+        let listen_drops = if chosen.contains(&Signal::Tcp) {
+            ListenDrops::attached(&mut ebpf, &plans)?
+        } else {
+            None
+        };
+        if let Some(drops) = &listen_drops {
+            info!(
+                syn_queue_drops = drops.syn_drops,
+                "listen overflows are counted at each listener"
+            );
+        }
         let reload = Arc::new(AtomicBool::new(false));
         let reader = KernelReader {
             maps: KernelMaps::new(&mut ebpf, &chosen, state)?,
             ebpf,
             overflows: OverflowLedger::default(),
+            listen_drops,
             identity: Identity::new(
                 resolver,
                 KubepodsRoots::at(&args.kubepods_root),

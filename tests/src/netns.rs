@@ -42,6 +42,25 @@ impl TestNetns {
         self.counter("/proc/net/netstat", "TcpExt:", "ListenOverflows")
     }
 
+    /// `TCPReqQFullDrop` (SYNs dropped at a full SYN queue, SYN cookies
+    /// off) from its `/proc/net/netstat`.
+    pub fn syn_queue_full_drops(&self) -> u64 {
+        self.counter("/proc/net/netstat", "TcpExt:", "TCPReqQFullDrop")
+    }
+
+    /// Sets sysctl `name` (e.g. `net.ipv4.tcp_syncookies`) inside the namespace.
+    pub fn sysctl(&self, name: &str, value: &str) {
+        ip(&[
+            "netns",
+            "exec",
+            &self.name,
+            "sysctl",
+            "-q",
+            "-w",
+            &format!("{name}={value}"),
+        ]);
+    }
+
     /// `RetransSegs` (TCP segments retransmitted) from its `/proc/net/snmp`.
     pub fn retransmitted_segments(&self) -> u64 {
         self.counter("/proc/net/snmp", "Tcp:", "RetransSegs")

@@ -111,7 +111,11 @@ pub struct KernelMaps {
     counters: PerCpuArray<MapData, u64>,
 }
 
-fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(ebpf: &mut Ebpf, name: &str) -> Result<T> {
+/// Takes map `name` out of the object, as a `T`.
+pub(super) fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(
+    ebpf: &mut Ebpf,
+    name: &str,
+) -> Result<T> {
     let map = ebpf
         .take_map(name)
         .with_context(|| format!("map {name} is missing from the eBPF object"))?;

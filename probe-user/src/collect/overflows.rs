@@ -1,4 +1,11 @@
-//! Accept-queue overflows per listener.
+//! Accept-queue overflows per listener (and SYN-queue drops, where the
+//! kernel counts them).
+//!
+//! Where every hook of probe-ebpf's `listen_drops` is attached, the kernel
+//! counts both at the listener that drops, and those counts are the
+//! listeners' (since the hooks were attached, or the listener opened).
+//! Elsewhere (a kernel that refuses fentry) overflows are attributed in
+//! proportion, as follows, and SYN-queue drops are not known.
 //!
 //! The kernel counts overflows per network namespace (`ListenOverflows` in
 //! `/proc/net/netstat`, `LINUX_MIB_LISTENOVERFLOWS`), in `tcp_conn_request()`
@@ -43,7 +50,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use probe_common::tcp::ListenerRecord;
+use probe_common::tcp::{ListenerDrops, ListenerRecord};
 
 use crate::collect::listeners::{ListenerId, PortId, port_of};
 
@@ -54,6 +61,17 @@ const NETNS_GRACE: Duration = Duration::from_secs(600);
 /// One sample's overflow counts.
 #[derive(Debug, Default, PartialEq)]
 pub struct Overflows {
+    /// Per live listener.
+    pub listeners: BTreeMap<ListenerId, u64>,
+    /// Per port, those of its listeners that closed.
+    pub retired: BTreeMap<PortId, u64>,
+    /// SYN-queue drops, where the kernel counts them at each listener.
+    pub syn_drops: Option<SynDrops>,
+}
+
+/// One sample's SYN-queue drop counts, kept as the overflows are.
+#[derive(Debug, Default, PartialEq)]
+pub struct SynDrops {
     /// Per live listener.
     pub listeners: BTreeMap<ListenerId, u64>,
     /// Per port, those of its listeners that closed.
@@ -69,9 +87,10 @@ pub struct OverflowLedger {
     unattributed: u64,
 }
 
-/// The overflows of a port's closed listeners.
+/// The drops of a port's closed listeners.
 struct Retired {
     overflows: u64,
+    syn_drops: u64,
     /// When the port last had a listener.
     last_live: Instant,
 }
@@ -86,21 +105,55 @@ struct Namespace {
 struct Listener {
     drops: u32,
     overflows: u64,
+    syn_drops: u64,
     port: PortId,
 }
 
 impl OverflowLedger {
-    /// Takes one sample's listeners (read just before); returns each
-    /// listener's overflow count and the retired ones' per port.
-    pub fn update(&mut self, listeners: &BTreeMap<ListenerId, ListenerRecord>) -> Overflows {
-        self.apply(listeners, |netns, members| {
-            members
-                .iter()
-                .find_map(|(_, r)| listen_overflows(r.tgid, netns))
-        })
+    /// Takes one sample's listeners (read just before) and, where the
+    /// kernel counts them, their drops (and whether SYN-queue drops are
+    /// among them); returns each listener's overflow count and the retired
+    /// ones' per port.
+    pub fn update(
+        &mut self,
+        listeners: &BTreeMap<ListenerId, ListenerRecord>,
+        counted: Option<(&HashMap<ListenerId, ListenerDrops>, bool)>,
+    ) -> Overflows {
+        match counted {
+            Some((counted, syn_drops)) => self.apply_counted(listeners, counted, syn_drops),
+            None => self.apply(listeners, |netns, members| {
+                members
+                    .iter()
+                    .find_map(|(_, r)| listen_overflows(r.tgid, netns))
+            }),
+        }
     }
 
-    /// [`Self::update`] with the namespace counter read by `total`.
+    /// [`Self::update`] with the kernel's own counts at each listener:
+    /// they are the listeners' counts.
+    fn apply_counted(
+        &mut self,
+        listeners: &BTreeMap<ListenerId, ListenerRecord>,
+        counted: &HashMap<ListenerId, ListenerDrops>,
+        syn_drops: bool,
+    ) -> Overflows {
+        for (id, record) in listeners {
+            let drops = counted.get(id).copied().unwrap_or_default();
+            let listener = self.listeners.entry(*id).or_insert(Listener {
+                drops: record.drops,
+                overflows: 0,
+                syn_drops: 0,
+                port: port_of(record),
+            });
+            listener.drops = record.drops;
+            listener.overflows = drops.overflows;
+            listener.syn_drops = drops.syn_drops;
+        }
+        self.settle(listeners, syn_drops)
+    }
+
+    /// [`Self::update`] in proportion, with the namespace counter read by
+    /// `total`.
     fn apply(
         &mut self,
         listeners: &BTreeMap<ListenerId, ListenerRecord>,
@@ -150,6 +203,7 @@ impl OverflowLedger {
                 let listener = self.listeners.entry(**id).or_insert(Listener {
                     drops: record.drops,
                     overflows: 0,
+                    syn_drops: 0,
                     port: port_of(record),
                 });
                 listener.drops = record.drops;
@@ -170,17 +224,31 @@ impl OverflowLedger {
                 self.unattributed += std::mem::take(&mut namespace.carried);
             }
         }
+        self.namespaces
+            .retain(|_, ns| now.duration_since(ns.last_seen) < NETNS_GRACE);
+        self.settle(listeners, false)
+    }
+
+    /// Retires the counts of listeners that closed to their ports, and
+    /// returns the sample's counts (with SYN-queue drops if `syn_drops`:
+    /// the kernel counted them).
+    fn settle(
+        &mut self,
+        listeners: &BTreeMap<ListenerId, ListenerRecord>,
+        syn_drops: bool,
+    ) -> Overflows {
+        let now = Instant::now();
         let retired = &mut self.retired;
         self.listeners.retain(|id, listener| {
             let live = listeners.contains_key(id);
-            if !live && listener.overflows > 0 {
-                retired
-                    .entry(listener.port)
-                    .or_insert(Retired {
-                        overflows: 0,
-                        last_live: now,
-                    })
-                    .overflows += listener.overflows;
+            if !live && (listener.overflows > 0 || listener.syn_drops > 0) {
+                let port = retired.entry(listener.port).or_insert(Retired {
+                    overflows: 0,
+                    syn_drops: 0,
+                    last_live: now,
+                });
+                port.overflows += listener.overflows;
+                port.syn_drops += listener.syn_drops;
             }
             live
         });
@@ -191,19 +259,25 @@ impl OverflowLedger {
         }
         self.retired
             .retain(|_, port| now.duration_since(port.last_live) < NETNS_GRACE);
-        self.namespaces
-            .retain(|_, ns| now.duration_since(ns.last_seen) < NETNS_GRACE);
+        let listeners_by = |count: fn(&Listener) -> u64| {
+            self.listeners
+                .iter()
+                .map(|(id, listener)| (*id, count(listener)))
+                .collect()
+        };
+        let retired_by = |count: fn(&Retired) -> u64| {
+            self.retired
+                .iter()
+                .map(|(port, retired)| (*port, count(retired)))
+                .collect()
+        };
         Overflows {
-            listeners: self
-                .listeners
-                .iter()
-                .map(|(id, listener)| (*id, listener.overflows))
-                .collect(),
-            retired: self
-                .retired
-                .iter()
-                .map(|(port, retired)| (*port, retired.overflows))
-                .collect(),
+            listeners: listeners_by(|l| l.overflows),
+            retired: retired_by(|r| r.overflows),
+            syn_drops: syn_drops.then(|| SynDrops {
+                listeners: listeners_by(|l| l.syn_drops),
+                retired: retired_by(|r| r.syn_drops),
+            }),
         }
     }
 
@@ -306,11 +380,11 @@ mod tests {
             .map(|(inode, drops)| ((netns, inode), record(netns, inode, drops, 80)))
             .collect();
         let mut ledger = OverflowLedger::default();
-        let counts = ledger.update(&listeners);
+        let counts = ledger.update(&listeners, None);
         let sum: u64 = counts.listeners.values().sum();
         assert_eq!(sum, total.min(5), "ListenOverflows {total}");
         // Nothing new since: nothing more.
-        assert_eq!(ledger.update(&listeners), counts);
+        assert_eq!(ledger.update(&listeners, None), counts);
     }
 
     #[test]
@@ -369,6 +443,34 @@ mod tests {
             (5, 2)
         );
         assert_eq!(ledger.unattributed(), 0);
+    }
+
+    #[test]
+    fn counted_drops_are_the_listeners_and_stay_with_the_port() {
+        let listener = |inode, port| ((7, inode), record(7, inode, 0, port));
+        let drops = |overflows, syn_drops| ListenerDrops {
+            overflows,
+            syn_drops,
+        };
+        let mut ledger = OverflowLedger::default();
+        let both = BTreeMap::from([listener(1, 80), listener(2, 81)]);
+        // Listener 2 has no entry: it dropped nothing.
+        let counted = HashMap::from([((7, 1), drops(5, 3))]);
+        let counts = ledger.update(&both, Some((&counted, true)));
+        assert_eq!(counts.listeners, BTreeMap::from([((7, 1), 5), ((7, 2), 0)]));
+        let syn = counts.syn_drops.unwrap();
+        assert_eq!(syn.listeners, BTreeMap::from([((7, 1), 3), ((7, 2), 0)]));
+        // Listener 1 closes: its counts stay with port 80.
+        let one = BTreeMap::from([listener(2, 81)]);
+        let counts = ledger.update(&one, Some((&HashMap::new(), true)));
+        assert_eq!(counts.retired, BTreeMap::from([((1, 7, 80), 5)]));
+        let syn = counts.syn_drops.unwrap();
+        assert_eq!(syn.retired, BTreeMap::from([((1, 7, 80), 3)]));
+        // Without the kernel's counts, or its SYN-queue program, no
+        // SYN-queue drops are known.
+        assert_eq!(ledger.apply(&one, |_, _| Some(0)).syn_drops, None);
+        let counts = ledger.update(&one, Some((&HashMap::new(), false)));
+        assert_eq!(counts.syn_drops, None);
     }
 
     #[test]

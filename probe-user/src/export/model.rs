@@ -193,7 +193,7 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
              up).",
                 Kind::Gauge,
                 ports,
-                |p| p.depth,
+                |p| Some(p.depth),
             )
         }),
         Box::new(move || {
@@ -203,7 +203,7 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
              most one more connection than this.",
                 Kind::Gauge,
                 ports,
-                |p| p.limit,
+                |p| Some(p.limit),
             )
         }),
         Box::new(move || {
@@ -214,19 +214,32 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
              the accept queue's (with SYN cookies off, tcp_max_syn_backlog bounds it too).",
                 Kind::Gauge,
                 ports,
-                |p| p.syn_queue,
+                |p| Some(p.syn_queue),
             )
         }),
         Box::new(move || {
             port_family(
                 "pressure_tcp_listen_overflows_total",
-                "Connections dropped because the accept queue of a listening TCP port was full, \
-             since its sockets opened (as far as the kernel's counters tell): the kernel's \
-             ListenOverflows of the network namespace, attributed to the port whose sockets' \
-             drop count rose with it.",
+                "Connections dropped because the accept queue of a listening TCP port was full \
+             (at the SYN or at the final ACK): counted at the listener where the kernel allows \
+             fentry (since the agent started or the socket opened), else the kernel's \
+             ListenOverflows of the network namespace attributed to the port whose sockets' \
+             drop count rose with it; a closed listener's drops stay with its port.",
                 Kind::Counter,
                 ports,
-                |p| p.overflows,
+                |p| Some(p.overflows),
+            )
+        }),
+        Box::new(move || {
+            port_family(
+                "pressure_tcp_syn_queue_drops_total",
+                "SYNs a listening TCP port dropped because its SYN queue was full with SYN \
+             cookies off (the kernel's TCPReqQFullDrop, counted at the listener since the \
+             agent started or the socket opened); a closed listener's drops stay with its \
+             port. Exported where the kernel lets the agent count drops at each listener.",
+                Kind::Counter,
+                ports,
+                |p| p.syn_drops,
             )
         }),
         Box::new(move || {
@@ -670,7 +683,7 @@ fn port_family(
     help: &'static str,
     kind: Kind,
     ports: &[PortStats],
-    value: fn(&PortStats) -> u64,
+    value: fn(&PortStats) -> Option<u64>,
 ) -> Family {
     Family {
         name,
@@ -678,11 +691,12 @@ fn port_family(
         kind,
         series: ports
             .iter()
-            .map(|p| {
+            .filter_map(|p| {
+                let value = value(p)?;
                 let mut labels = cgroup_labels(&p.labels);
                 labels.push(("netns", p.netns.to_string()));
                 labels.push(("port", p.port.to_string()));
-                number(labels, value(p) as f64)
+                Some(number(labels, value as f64))
             })
             .collect(),
     }

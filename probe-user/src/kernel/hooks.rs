@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use HookKind::{BtfTracepoint, Fentry, RawTracepoint};
+use HookKind::{BtfTracepoint, Fentry, Fexit, RawTracepoint};
 
 use probe_common::programs::{self, floor};
 
@@ -21,6 +21,16 @@ pub enum HookKind {
     /// trampoline; some kernels refuse it (lockdown, no trampolines), which
     /// only a load tells.
     Fentry,
+    /// Return of a kernel function (`fexit/<function>`), as `Fentry`.
+    Fexit,
+}
+
+impl HookKind {
+    /// Whether it goes through a BPF trampoline, which only a load tells
+    /// whether the kernel allows.
+    pub fn is_trampoline(self) -> bool {
+        matches!(self, HookKind::Fentry | HookKind::Fexit)
+    }
 }
 
 /// A tracepoint and the programs that attach to it.
@@ -182,7 +192,76 @@ pub const TCP_NEEDS: &[Need] = &[
         ],
         without: Some("no accept-queue fill histogram (depth, limit and overflows still work)"),
     },
+    Need {
+        hooks: &[rare(
+            Fentry,
+            "tcp_conn_request",
+            3,
+            programs::TCP_SYN_ARRIVES,
+        )],
+        without: Some(WITHOUT_LISTEN_DROPS),
+    },
+    Need {
+        hooks: &[rare(
+            Fexit,
+            "tcp_conn_request",
+            3,
+            programs::TCP_SYN_HANDLED,
+        )],
+        without: Some(WITHOUT_LISTEN_DROPS),
+    },
+    Need {
+        hooks: &[rare(
+            Fentry,
+            "tcp_syn_flood_action",
+            1,
+            programs::TCP_SYN_QUEUE_FULL,
+        )],
+        without: Some("no SYN-queue drops (a kernel that inlines tcp_syn_flood_action)"),
+    },
+    Need {
+        hooks: &[rare(
+            Fentry,
+            "tcp_v4_syn_recv_sock",
+            1,
+            programs::TCP_V4_HANDSHAKE_DONE,
+        )],
+        without: Some(WITHOUT_LISTEN_DROPS),
+    },
+    Need {
+        hooks: &[rare(
+            Fentry,
+            "tcp_v6_syn_recv_sock",
+            1,
+            programs::TCP_V6_HANDSHAKE_DONE,
+        )],
+        without: Some(WITHOUT_LISTEN_DROPS),
+    },
 ];
+
+/// What the TCP signal loses without one of the hooks that count overflows
+/// at each listener (the agent uses them only when all are attached:
+/// [`OVERFLOW_PROGRAMS`]).
+const WITHOUT_LISTEN_DROPS: &str = "no SYN-queue drops, and a namespace's listen overflows are \
+     split between its listeners in proportion to their drop counts";
+
+/// The programs that count accept-queue overflows at each listener, at
+/// the SYN and at the final ACK (`programs::TCP_SYN_QUEUE_FULL` counts
+/// SYN-queue drops beside them).
+pub const OVERFLOW_PROGRAMS: [&str; 4] = [
+    programs::TCP_SYN_ARRIVES,
+    programs::TCP_SYN_HANDLED,
+    programs::TCP_V4_HANDSHAKE_DONE,
+    programs::TCP_V6_HANDSHAKE_DONE,
+];
+
+/// Whether `plans` would attach `program` (this kernel has its hook and the
+/// operator did not disable it).
+pub fn planned(plans: &[Planned], program: &str) -> bool {
+    plans
+        .iter()
+        .any(|plan| plan.candidates.iter().any(|hook| hook.program == program))
+}
 
 /// Hooks of the dependency signal: connection states (`sock:inet_sock_set_state`,
 /// every kernel this probe runs on), sends and arrivals for response
@@ -406,7 +485,7 @@ impl HookSupport<'_> {
                 self.btf
                     .has_struct(&format!("bpf_iter__{}", hook.tracepoint)),
             ),
-            HookKind::Fentry => Some(self.btf.has_function(hook.tracepoint)),
+            HookKind::Fentry | HookKind::Fexit => Some(self.btf.has_function(hook.tracepoint)),
             _ => None,
         };
         if let Some(present) = present {
@@ -431,6 +510,7 @@ impl fmt::Display for Hook {
             HookKind::RawTracepoint => "raw_tp",
             HookKind::Iterator => "iter",
             HookKind::Fentry => "fentry",
+            HookKind::Fexit => "fexit",
         };
         write!(f, "{prefix}/{}", self.tracepoint)
     }

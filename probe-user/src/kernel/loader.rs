@@ -7,11 +7,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use aya::{
     Btf, Ebpf, EbpfLoader, Endianness,
-    programs::{BtfTracePoint, FEntry, Iter, RawTracePoint},
+    programs::{BtfTracePoint, FEntry, FExit, Iter, RawTracePoint},
 };
 use aya_log::EbpfLogger;
 use probe_common::{
-    cgroups, dependency, globals, memory,
+    cgroups, dependency, globals, memory, programs,
     runqueue::{self, WAKEUP_SLOTS},
     syscall, tcp,
 };
@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::kernel::{
     cgroup_state::CgroupState,
-    hooks::{Hook, HookKind, Planned},
+    hooks::{self, Hook, HookKind, Planned},
     offsets::{DependencyOffsets, KernelOffsets, PayloadOffsets, SyscallOffsets, TcpOffsets},
     signals::Signal,
 };
@@ -189,6 +189,8 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
         &options.dependency_slow_ns,
         true,
     );
+    let syn_queue_hooked = u8::from(hooks::planned(options.plans, programs::TCP_SYN_QUEUE_FULL));
+    loader.override_global(globals::SYN_QUEUE_HOOKED, &syn_queue_hooked, true);
     let per_cgroup = u64::from(options.kernel_remotes_per_container);
     loader.override_global(globals::REMOTES_PER_CGROUP, &per_cgroup, true);
     let log_level = if options.ebpf_log { EBPF_LOG_DEBUG } else { 0 };
@@ -251,14 +253,18 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: Programs) -> Result
             program
                 .load(hook.tracepoint, btf)
                 .with_context(|| format!("cannot load {name} for {hook}"))?;
-            program
-                .attach()
-                .with_context(|| format!("cannot attach {name} to {hook}"))?;
+            if let Err(err) = program.attach() {
+                // Unloaded, so that a loaded program is an attached one
+                // (`attached` tells).
+                let _ = program.unload();
+                return Err(err).with_context(|| format!("cannot attach {name} to {hook}"));
+            }
         }};
     }
     match hook.kind {
         HookKind::BtfTracepoint => load_and_attach_typed!(BtfTracePoint),
         HookKind::Fentry => load_and_attach_typed!(FEntry),
+        HookKind::Fexit => load_and_attach_typed!(FExit),
         HookKind::Iterator => {
             let program: &mut Iter = program.try_into()?;
             program
@@ -277,6 +283,13 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, programs: Programs) -> Result
     }
     debug!(program = name, %hook, "attached");
     Ok(())
+}
+
+/// Whether program `name` is attached (a program whose attach failed is
+/// unloaded; iterators are loaded only).
+pub fn attached(ebpf: &Ebpf, name: &str) -> bool {
+    ebpf.program(name)
+        .is_some_and(|program| program.fd().is_ok())
 }
 
 /// Forwards the programs' aya-log records to the agent log.
@@ -330,6 +343,10 @@ pub fn trial_load(
     match hook.kind {
         HookKind::Fentry => {
             let program: &mut FEntry = program.try_into()?;
+            program.load(hook.tracepoint, btf)?;
+        }
+        HookKind::Fexit => {
+            let program: &mut FExit = program.try_into()?;
             program.load(hook.tracepoint, btf)?;
         }
         _ => anyhow::bail!("{hook} needs no trial load"),

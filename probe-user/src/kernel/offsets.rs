@@ -206,7 +206,7 @@ pub struct TcpOffsets {
 }
 
 /// Every field the TCP programs read.
-const TCP_FIELDS: [FieldSpec; 15] = [
+const TCP_FIELDS: [FieldSpec; 18] = [
     (
         globals::ITER_META_SEQ_OFFSET,
         "bpf_iter_meta",
@@ -272,6 +272,14 @@ const TCP_FIELDS: [FieldSpec; 15] = [
         Some(8),
     ),
     (globals::NET_NS_INUM_OFFSET, "net", "ns.inum", Some(4)),
+    (globals::SOCK_SOCKET_OFFSET, "sock", "sk_socket", Some(8)),
+    (globals::SOCKET_FILE_OFFSET, "socket", "file", Some(8)),
+    (
+        globals::NET_SYNCOOKIES_OFFSET,
+        "net",
+        "ipv4.sysctl_tcp_syncookies",
+        Some(1),
+    ),
 ];
 
 impl TcpOffsets {

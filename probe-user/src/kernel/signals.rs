@@ -76,7 +76,7 @@ impl Signal {
         match self {
             Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
             Signal::Syscall => &[syscall::SLOTS_MAP],
-            Signal::Tcp => &[tcp::FILL_MAP],
+            Signal::Tcp => &[tcp::FILL_MAP, tcp::DROPS_MAP],
             Signal::Dependency => &[
                 dependency::REMOTES_MAP,
                 dependency::PENDING_MAP,

@@ -13,7 +13,10 @@ use anyhow::Result;
 use aya::Ebpf;
 
 use crate::{
-    collect::{listeners, maps::KernelMaps, overflows::OverflowLedger, program_cost::ProgramStats},
+    collect::{
+        listen_drops::ListenDrops, listeners, maps::KernelMaps, overflows::OverflowLedger,
+        program_cost::ProgramStats,
+    },
     identity::Identity,
     kernel::signals::Signal,
     snapshot::{SlowBounds, Snapshot, SnapshotBuilder, TcpInput},
@@ -27,6 +30,8 @@ pub struct KernelReader {
     pub maps: KernelMaps,
     /// Per-listener overflow attribution.
     pub overflows: OverflowLedger,
+    /// The kernel's drop counts at each listener, where it keeps them.
+    pub listen_drops: Option<ListenDrops>,
     /// Cgroup identity.
     pub identity: Identity,
     /// Per-cgroup grouping and reclamation.
@@ -49,7 +54,16 @@ impl KernelReader {
         let mut raw = self.maps.read()?;
         let tcp = if self.maps.runs(Signal::Tcp) {
             let listeners = listeners::list(&mut self.ebpf)?;
-            let overflows = self.overflows.update(&listeners);
+            let counted = match &mut self.listen_drops {
+                Some(drops) => Some((drops.read(&listeners)?, drops.syn_drops)),
+                None => None,
+            };
+            let overflows = self.overflows.update(
+                &listeners,
+                counted
+                    .as_ref()
+                    .map(|(counts, syn_drops)| (counts, *syn_drops)),
+            );
             raw.lost.push((
                 "tcp",
                 "overflow_unattributed",

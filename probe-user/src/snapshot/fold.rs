@@ -113,12 +113,16 @@ impl Folder {
                     limit: 0,
                     syn_queue: 0,
                     overflows: 0,
+                    syn_drops: port.syn_drops.map(|_| 0),
                     ..port.clone()
                 });
             sum.depth += port.depth;
             sum.limit += port.limit;
             sum.syn_queue += port.syn_queue;
             sum.overflows += port.overflows;
+            if let (Some(sum), Some(drops)) = (&mut sum.syn_drops, port.syn_drops) {
+                *sum += drops;
+            }
         }
         kept_ports.extend(folded_ports.into_values());
         Folded {

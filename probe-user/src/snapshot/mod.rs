@@ -141,6 +141,9 @@ pub struct PortStats {
     pub syn_queue: u64,
     /// Connections dropped because the accept queue was full.
     pub overflows: u64,
+    /// SYNs dropped because the SYN queue was full, where the kernel
+    /// counts them at each listener.
+    pub syn_drops: Option<u64>,
 }
 
 /// The listeners of one scrape and their overflow counts.

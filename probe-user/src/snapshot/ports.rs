@@ -31,14 +31,21 @@ pub fn per_port(
             limit: 0,
             syn_queue: 0,
             overflows: 0,
+            syn_drops: tcp.overflows.syn_drops.as_ref().map(|_| 0),
         });
         port.depth += u64::from(record.depth);
         port.limit += u64::from(record.limit);
         port.syn_queue += u64::from(record.syn_queue);
         port.overflows += tcp.overflows.listeners.get(id).copied().unwrap_or(0);
+        if let (Some(sum), Some(syn_drops)) = (&mut port.syn_drops, &tcp.overflows.syn_drops) {
+            *sum += syn_drops.listeners.get(id).copied().unwrap_or(0);
+        }
     }
     for (key, port) in &mut ports {
         port.overflows += tcp.overflows.retired.get(key).copied().unwrap_or(0);
+        if let (Some(sum), Some(syn_drops)) = (&mut port.syn_drops, &tcp.overflows.syn_drops) {
+            *sum += syn_drops.retired.get(key).copied().unwrap_or(0);
+        }
     }
     ports.into_values().collect()
 }

@@ -10,6 +10,7 @@ use probe_common::{
 };
 
 use super::*;
+use crate::collect::overflows::SynDrops;
 
 /// What a fake cgroup id is.
 #[derive(Clone)]
@@ -343,6 +344,10 @@ fn listeners_add_up_per_port() {
             // Closed listeners of port 80 in namespace 100 and of a port
             // with no listener left.
             retired: BTreeMap::from([((1, 100, 80), 6), ((1, 100, 81), 9)]),
+            syn_drops: Some(SynDrops {
+                listeners: BTreeMap::from([((100, 11), 2)]),
+                retired: BTreeMap::from([((1, 100, 80), 1)]),
+            }),
         },
     };
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/web"))]);
@@ -358,6 +363,8 @@ fn listeners_add_up_per_port() {
         .map(|p| (p.netns, p.port, p.depth, p.limit, p.overflows))
         .collect();
     assert_eq!(summary, [(100, 80, 3, 16, 13), (200, 80, 5, 4, 0)]);
+    let syn_drops: Vec<Option<u64>> = snapshot.ports.iter().map(|p| p.syn_drops).collect();
+    assert_eq!(syn_drops, [Some(3), Some(0)]);
     let cgroups: HashSet<&str> = snapshot
         .ports
         .iter()
