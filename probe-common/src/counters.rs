@@ -21,9 +21,9 @@ pub const RUNQ_CLOCK_UNREADABLE: u32 = 6;
 /// A cgroup's waits were recorded but it could not be listed for the agent:
 /// the `CGROUPS` set is full. Retried on its next event.
 pub const RUNQ_CGROUP_SET_FULL: u32 = 7;
-/// A thread's syscall entry was overwritten by another thread whose id maps
-/// to the same slot; the first syscall is not measured.
-pub const SYSCALL_SLOT_EVICTED: u32 = 8;
+/// A syscall could not be timed: the kernel could not allocate its
+/// thread's storage.
+pub const SYSCALL_SLOT_UNAVAILABLE: u32 = 8;
 /// A syscall could not be recorded: the kernel could not allocate the
 /// cgroup's local storage.
 pub const SYSCALL_STORAGE_UNAVAILABLE: u32 = 9;
@@ -39,9 +39,9 @@ pub const SYSCALL_CGROUP_SET_FULL: u32 = 12;
 pub const TCP_FILL_MAP_FULL: u32 = 13;
 /// A listener's cgroup could not be read (a null pointer on the way).
 pub const TCP_CGROUP_UNREADABLE: u32 = 14;
-/// A thread's reclaim start was overwritten by another thread whose id maps
-/// to the same slot; the first reclaim is not measured.
-pub const MEMORY_SLOT_EVICTED: u32 = 15;
+/// A reclaim could not be timed: the kernel could not allocate its
+/// thread's storage.
+pub const MEMORY_SLOT_UNAVAILABLE: u32 = 15;
 /// A reclaim stall or OOM kill could not be recorded: the kernel could not
 /// allocate the cgroup's state.
 pub const MEMORY_STORAGE_UNAVAILABLE: u32 = 16;
@@ -95,7 +95,7 @@ pub const NAMES: [(u32, &str, &str); 28] = [
     (RUNQ_CGROUP_UNREADABLE, "runq", "cgroup_unreadable"),
     (RUNQ_CLOCK_UNREADABLE, "runq", "clock_unreadable"),
     (RUNQ_CGROUP_SET_FULL, "runq", "cgroup_set_full"),
-    (SYSCALL_SLOT_EVICTED, "syscall", "slot_evicted"),
+    (SYSCALL_SLOT_UNAVAILABLE, "syscall", "slot_unavailable"),
     (
         SYSCALL_STORAGE_UNAVAILABLE,
         "syscall",
@@ -106,7 +106,7 @@ pub const NAMES: [(u32, &str, &str); 28] = [
     (SYSCALL_CGROUP_SET_FULL, "syscall", "cgroup_set_full"),
     (TCP_FILL_MAP_FULL, "tcp", "fill_map_full"),
     (TCP_CGROUP_UNREADABLE, "tcp", "cgroup_unreadable"),
-    (MEMORY_SLOT_EVICTED, "memory", "slot_evicted"),
+    (MEMORY_SLOT_UNAVAILABLE, "memory", "slot_unavailable"),
     (MEMORY_STORAGE_UNAVAILABLE, "memory", "storage_unavailable"),
     (MEMORY_CGROUP_UNREADABLE, "memory", "cgroup_unreadable"),
     (MEMORY_CGROUP_SET_FULL, "memory", "cgroup_set_full"),

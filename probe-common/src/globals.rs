@@ -36,10 +36,6 @@ pub const CFS_RQ_THROTTLE_COUNT_OFFSET: &str = "CFS_RQ_THROTTLE_COUNT_OFFSET";
 /// How the run-queue program tells a throttled task: see
 /// `runqueue::throttle_check`.
 pub const THROTTLE_CHECK: &str = "THROTTLE_CHECK";
-/// Mask applied to a thread id to pick its syscall entry slot.
-pub const SYSCALL_SLOT_MASK: &str = "SYSCALL_SLOT_MASK";
-/// Mask applied to a thread id to pick its reclaim slot.
-pub const MEMORY_SLOT_MASK: &str = "MEMORY_SLOT_MASK";
 /// Syscall number -> class table (`syscall::TABLE_SIZE` bytes).
 pub const SYSCALL_CLASSES: &str = "SYSCALL_CLASSES";
 /// Per syscall class, the duration in ns above which a call counts as slow

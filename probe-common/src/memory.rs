@@ -3,14 +3,11 @@
 
 use crate::histogram::Histogram;
 
-/// Threads that can be in reclaim at once, by thread id (a power of two).
-pub const SLOTS: u32 = 1 << 12;
-
 /// Name of the per-cgroup state map of the `cgroup-state-hash` build.
 pub const STATE_MAP: &str = "MEMORY_STATE";
 /// Name of the per-cgroup local storage of the default build.
 pub const STORAGE_MAP: &str = "MEMORY_STORAGE";
-/// Name of the reclaim slot array.
+/// Name of the task storage holding each thread's reclaim in progress.
 pub const SLOTS_MAP: &str = "MEMORY_SLOTS";
 /// Name of the processes already counted as OOM kills (thread group id to
 /// the start time of its leader: an id reused by a later process is
@@ -20,15 +17,16 @@ pub const OOM_VICTIMS_MAP: &str = "MEMORY_OOM_VICTIMS";
 /// forgotten first).
 pub const OOM_VICTIMS: u32 = 4096;
 
-/// A thread in reclaim.
+/// A thread's reclaim in progress (in the thread's own storage).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReclaimSlot {
-    /// Thread id that owns the slot.
-    pub tid: u32,
     /// Reclaims begun inside the outermost one (they end before it does).
     pub depth: u32,
-    /// `bpf_ktime_get_ns()` when the outermost reclaim began; 0 when free.
+    /// Padding, zero.
+    pub reserved: u32,
+    /// `bpf_ktime_get_ns()` when the outermost reclaim began; 0 when the
+    /// thread is in none.
     pub since_ns: u64,
 }
 
@@ -44,9 +42,6 @@ pub struct CgroupMemory {
     pub registered: u64,
 }
 
-#[cfg(feature = "user")]
-// SAFETY: `ReclaimSlot` is `repr(C)` plain old data (integers only, no padding).
-unsafe impl aya::Pod for ReclaimSlot {}
 #[cfg(feature = "user")]
 // SAFETY: `CgroupMemory` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for CgroupMemory {}

@@ -19,6 +19,7 @@ mod names;
 mod observe;
 mod runqueue;
 mod syscall;
+mod task_storage;
 mod tcp;
 
 #[cfg(not(test))]

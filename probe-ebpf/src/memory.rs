@@ -6,7 +6,8 @@
 //!   begin and end tracepoints, charged to the cgroup of the stalled thread
 //!   (the current one: the tracepoints carry no cgroup). A reclaim that
 //!   begins inside another (memcg reclaim in direct reclaim) is part of the
-//!   outer one, counted once.
+//!   outer one, counted once. A thread's reclaim in progress lives in its
+//!   own storage (`TaskStorage`): no other thread's can evict it.
 //! - OOM kills: each process the OOM killer chooses (`oom:mark_victim`,
 //!   which passes the task on Linux 6.8 and later; `fentry/mark_oom_victim`
 //!   before), charged to the victim's cgroup, which need not be the current
@@ -17,17 +18,17 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::BPF_NOEXIST,
-    macros::{btf_tracepoint, fentry, map, raw_tracepoint},
-    maps::{Array, LruHashMap},
+    macros::{btf_map, btf_tracepoint, fentry, map, raw_tracepoint},
+    maps::LruHashMap,
     programs::{BtfTracePointContext, FEntryContext, RawTracePointContext},
 };
 use probe_common::{
     counters::{
-        MEMORY_CGROUP_SET_FULL, MEMORY_CGROUP_UNREADABLE, MEMORY_SLOT_EVICTED,
+        MEMORY_CGROUP_SET_FULL, MEMORY_CGROUP_UNREADABLE, MEMORY_SLOT_UNAVAILABLE,
         MEMORY_STORAGE_UNAVAILABLE, MEMORY_TOO_LONG,
     },
     histogram::MAX_NS,
-    memory::{OOM_VICTIMS, ReclaimSlot, SLOTS},
+    memory::{OOM_VICTIMS, ReclaimSlot},
     programs,
 };
 
@@ -35,18 +36,14 @@ use crate::{
     atomic::atomic_add,
     cgroup_state::{self, StateCounters},
     counters::bump,
-    globals::load_time_globals,
-    kernel::{KernelPtr, ktime_ns, task_cgroup, task_process_start, task_tgid, task_tid},
+    kernel::{KernelPtr, ktime_ns, task_cgroup, task_process_start, task_tgid},
     names::named,
     observe::observe,
+    task_storage::TaskStorage,
 };
 
-load_time_globals! {
-    MEMORY_SLOT_MASK: u32 = SLOTS - 1;
-}
-
-#[map]
-static MEMORY_SLOTS: Array<ReclaimSlot> = Array::with_max_entries(SLOTS, 0);
+#[btf_map]
+static MEMORY_SLOTS: TaskStorage<ReclaimSlot> = TaskStorage::new();
 
 named!(MEMORY_SLOTS, probe_common::memory::SLOTS_MAP);
 
@@ -160,26 +157,20 @@ pub fn memory_oom_victim_fentry(ctx: FEntryContext) -> i32 {
     0
 }
 
-#[inline(always)]
-fn slot_of(tid: u32) -> Option<*mut ReclaimSlot> {
-    MEMORY_SLOTS.get_ptr_mut(tid & MEMORY_SLOT_MASK.load())
-}
-
 /// The current thread starts reclaiming.
 #[inline(always)]
 fn reclaim_begins() {
-    let tid = task_tid(KernelPtr::current_task());
-    let Some(slot) = slot_of(tid) else { return };
-    // SAFETY: a slot of the reclaim array, live for this program's run.
+    let Some(slot) = MEMORY_SLOTS.get_or_create(KernelPtr::current_task()) else {
+        bump(MEMORY_SLOT_UNAVAILABLE);
+        return;
+    };
+    // SAFETY: the thread's own storage, live for this program's run (only
+    // this thread's programs reach it, one at a time).
     let slot = unsafe { &mut *slot };
     if slot.since_ns != 0 {
-        if slot.tid == tid {
-            slot.depth += 1;
-            return;
-        }
-        bump(MEMORY_SLOT_EVICTED);
+        slot.depth += 1;
+        return;
     }
-    slot.tid = tid;
     slot.depth = 0;
     slot.since_ns = ktime_ns();
 }
@@ -188,11 +179,12 @@ fn reclaim_begins() {
 #[inline(always)]
 fn reclaim_ends<C: EbpfContext>(ctx: &C) {
     let task = KernelPtr::current_task();
-    let tid = task_tid(task);
-    let Some(slot) = slot_of(tid) else { return };
-    // SAFETY: a slot of the reclaim array, live for this program's run.
+    let Some(slot) = MEMORY_SLOTS.get(task) else {
+        return;
+    };
+    // SAFETY: the thread's own storage, live for this program's run.
     let slot = unsafe { &mut *slot };
-    if slot.tid != tid || slot.since_ns == 0 {
+    if slot.since_ns == 0 {
         return;
     }
     if slot.depth > 0 {

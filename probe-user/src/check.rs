@@ -200,8 +200,8 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
                             .to_string(),
                     )
                 } else {
-                    match loader::trial_load(btf_path, hook, state, &globals) {
-                        Ok(()) => (Verdict::Ok, "available (loaded)".to_string()),
+                    match loader::trial_attach(btf_path, hook, state, &globals) {
+                        Ok(()) => (Verdict::Ok, "available (attached)".to_string()),
                         Err(err) => (Verdict::Info, format!("refused by the kernel: {err:#}")),
                     }
                 };

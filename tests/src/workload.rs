@@ -307,6 +307,12 @@ impl Workload {
         workload
     }
 
+    /// In `cgroup`: a thread reads a socket while threads are made until
+    /// one's id equals its own modulo `slots` (see pp-workload's `collide`).
+    pub fn collide(cgroup: &Path, slots: u32) -> Workload {
+        Self::start(&["collide", &cgroup.display().to_string(), &slots.to_string()])
+    }
+
     /// In `cgroup`: a thread of a process execs while the other two sit in
     /// syscalls (see pp-workload's `exec-from-thread`); returns once the
     /// new program runs, with the ids (leader, sleeper, execer) the threads

@@ -109,6 +109,9 @@ fn loader_with_btf<'a>(
 ) -> Result<(EbpfLoader<'a>, &'a Btf)> {
     let mut loader = EbpfLoader::new();
     loader.btf(None);
+    // Task storage (the syscall and reclaim entries): aya has no user-side
+    // type for it, and the agent never reads it.
+    loader.allow_unsupported_maps();
     let parsed = Btf::parse_file(path, Endianness::default())
         .with_context(|| format!("cannot parse kernel BTF at {}", path.display()))?;
     let btf: &'a Btf = slot.insert(parsed);
@@ -167,10 +170,6 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     loader.override_global(globals::THROTTLE_CHECK, &throttle_check, true);
     let wakeup_mask = WAKEUP_SLOTS - 1;
     loader.override_global(globals::WAKEUP_SLOT_MASK, &wakeup_mask, true);
-    let syscall_mask = syscall::SLOTS - 1;
-    loader.override_global(globals::SYSCALL_SLOT_MASK, &syscall_mask, true);
-    let memory_mask = memory::SLOTS - 1;
-    loader.override_global(globals::MEMORY_SLOT_MASK, &memory_mask, true);
     let (ubuf, iovec) = options.payload_offsets.map_or((0, 1), |p| p.types());
     let peek = u8::from(options.payload_offsets.is_some());
     loader.override_global(globals::ITER_UBUF_TYPE, &ubuf, true);
@@ -317,13 +316,15 @@ fn spawn_log_reader(ebpf: &mut Ebpf) -> Result<()> {
     Ok(())
 }
 
-/// Loads (without attaching) the floor program of `hook`: the only way to
-/// know whether the kernel allows an fentry hook (lockdown and kernels
-/// without BPF trampolines refuse it at load). Rare hooks have no floor and
-/// load their measuring program, which reads kernel structs: `globals` (the
-/// struct offsets) are set as the agent sets them, or the verifier would
-/// judge reads at offset 0.
-pub fn trial_load(
+/// Loads and attaches, for a moment, the floor program of `hook`: the only
+/// way to know whether the kernel allows an fentry or fexit hook (lockdown
+/// and kernels without BPF trampolines refuse it at load; a function without
+/// an ftrace site refuses it at attach, as 6.1 does `tcp_v4_syn_recv_sock`).
+/// Rare hooks have no floor and use their measuring program, which reads
+/// kernel structs: `globals` (the struct offsets) are set as the agent sets
+/// them, or the verifier would judge reads at offset 0. Dropping the object
+/// detaches it.
+pub fn trial_attach(
     btf_path: &Path,
     hook: &Hook,
     state: CgroupState,
@@ -344,10 +345,12 @@ pub fn trial_load(
         HookKind::Fentry => {
             let program: &mut FEntry = program.try_into()?;
             program.load(hook.tracepoint, btf)?;
+            program.attach()?;
         }
         HookKind::Fexit => {
             let program: &mut FExit = program.try_into()?;
             program.load(hook.tracepoint, btf)?;
+            program.attach()?;
         }
         _ => anyhow::bail!("{hook} needs no trial load"),
     }

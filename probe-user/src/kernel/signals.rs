@@ -75,7 +75,7 @@ impl Signal {
     pub fn sized_maps(self) -> &'static [&'static str] {
         match self {
             Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
-            Signal::Syscall => &[syscall::SLOTS_MAP],
+            Signal::Syscall => &[],
             Signal::Tcp => &[tcp::FILL_MAP, tcp::DROPS_MAP],
             Signal::Dependency => &[
                 dependency::REMOTES_MAP,
@@ -84,7 +84,7 @@ impl Signal {
                 dependency::PAIRS_MADE_MAP,
                 dependency::PAIRS_DROPPED_MAP,
             ],
-            Signal::Memory => &[memory::SLOTS_MAP, memory::OOM_VICTIMS_MAP],
+            Signal::Memory => &[memory::OOM_VICTIMS_MAP],
             Signal::Psi => &[],
         }
     }

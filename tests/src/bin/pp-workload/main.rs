@@ -14,6 +14,9 @@
 //!                      and `fsync_ns`, what each sleep and each fsync took on its own
 //!                      clock (the scratch file is made in TMPDIR)
 //! pp-workload block    CGROUP_DIR                      print "ready", then block in pause()
+//! pp-workload collide  CGROUP_DIR SLOTS                a thread reads a socket while threads
+//!                      are made until one's id equals its own modulo SLOTS; prints
+//!                      "collided TID" and "read_ns NS" (the read's length, measured)
 //! pp-workload memory   CGROUP_DIR V1_MEMORY_DIR FILE ANON_MIB
 //!                      also joins V1_MEMORY_DIR (a cgroup v1 memory cgroup; `-`: none), reads
 //!                      FILE twice from disk (`-`: none), then writes ANON_MIB MiB of anonymous
@@ -95,6 +98,7 @@
 //! `spin`, `sleep` and `requests` print the kernel's own run-queue wait accounting for
 //! their threads (`run_delay_ns`, `ran_ns`, `threads`).
 
+mod collide;
 mod errors;
 mod owners;
 mod reads;
@@ -142,7 +146,7 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 24] = [
+const ARITY: [(&str, usize); 25] = [
     ("hold", 2),
     ("linger", 2),
     ("churn", 3),
@@ -153,6 +157,7 @@ const ARITY: [(&str, usize); 24] = [
     ("requests", 5),
     ("syscalls", 4),
     ("block", 1),
+    ("collide", 2),
     ("exec-from-thread", 1),
     ("memory", 4),
     ("memory-threads", 4),
@@ -291,6 +296,7 @@ fn main() {
         "datagrams" => report_ns_per_op(number(3), datagrams),
         "handshakes" => report_ns_per_op(number(3), handshakes),
         "roundtrips" => report_ns_per_op(number(3), remote::roundtrips),
+        "collide" => collide::collide(number(3) as u32),
         "block" => {
             println!("ready");
             std::io::stdout().flush().unwrap();
