@@ -21,8 +21,9 @@ pub const RUNQ_CLOCK_UNREADABLE: u32 = 6;
 /// A cgroup's waits were recorded but it could not be listed for the agent:
 /// the `CGROUPS` set is full. Retried on its next event.
 pub const RUNQ_CGROUP_SET_FULL: u32 = 7;
-/// A syscall could not be timed: the kernel could not allocate its
-/// thread's storage.
+/// A syscall could not be timed: its entry slot held another thread's
+/// syscall, and the kernel could not allocate the thread's own storage for
+/// it.
 pub const SYSCALL_SLOT_UNAVAILABLE: u32 = 8;
 /// A syscall could not be recorded: the kernel could not allocate the
 /// cgroup's local storage.

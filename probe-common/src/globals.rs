@@ -36,6 +36,8 @@ pub const CFS_RQ_THROTTLE_COUNT_OFFSET: &str = "CFS_RQ_THROTTLE_COUNT_OFFSET";
 /// How the run-queue program tells a throttled task: see
 /// `runqueue::throttle_check`.
 pub const THROTTLE_CHECK: &str = "THROTTLE_CHECK";
+/// Mask applied to a thread id to pick its syscall entry slot.
+pub const SYSCALL_SLOT_MASK: &str = "SYSCALL_SLOT_MASK";
 /// Syscall number -> class table (`syscall::TABLE_SIZE` bytes).
 pub const SYSCALL_CLASSES: &str = "SYSCALL_CLASSES";
 /// Per syscall class, the duration in ns above which a call counts as slow
@@ -119,6 +121,10 @@ pub const SOCK_MAX_ACK_BACKLOG_OFFSET: &str = "SOCK_MAX_ACK_BACKLOG_OFFSET";
 pub const SOCK_DROPS_OFFSET: &str = "SOCK_DROPS_OFFSET";
 /// `inet_connection_sock.icsk_accept_queue.qlen` (the SYN queue's length).
 pub const ICSK_SYN_QUEUE_OFFSET: &str = "ICSK_SYN_QUEUE_OFFSET";
+/// 1 when programs may read kernel memory with `bpf_probe_read_kernel`
+/// (not in `confidentiality` lockdown): the features that need it are in
+/// the programs only then.
+pub const KERNEL_READS: &str = "KERNEL_READS";
 /// 1 when the SYN-queue flood hook (`fentry/tcp_syn_flood_action`) is
 /// planned: it, not the queue's length, tells SYN-queue drops.
 pub const SYN_QUEUE_HOOKED: &str = "SYN_QUEUE_HOOKED";

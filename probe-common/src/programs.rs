@@ -14,6 +14,10 @@ pub const RUNQ_SCHED_MIGRATE: &str = "runq_sched_migrate";
 pub const SYSCALL_ENTER: &str = "syscall_enter";
 /// `raw_tp/sys_exit`.
 pub const SYSCALL_EXIT: &str = "syscall_exit";
+/// `tp_btf/sched_process_exit`: a thread that dies inside a syscall.
+pub const SYSCALL_THREAD_EXIT: &str = "syscall_thread_exit";
+/// `tp_btf/sched_process_exec`: a thread that becomes the leader in execve.
+pub const SYSCALL_THREAD_EXEC: &str = "syscall_thread_exec";
 /// `iter/task_file`: every listening TCP socket.
 pub const TCP_LISTENERS: &str = "tcp_listeners";
 /// `tp_btf/sk_data_ready`: a connection was queued on a listener.
@@ -84,6 +88,10 @@ pub mod floor {
     pub const SYS_ENTER: &str = "floor_sys_enter";
     /// `raw_tp/sys_exit`.
     pub const SYS_EXIT: &str = "floor_sys_exit";
+    /// `tp_btf/sched_process_exit`.
+    pub const SCHED_PROCESS_EXIT: &str = "floor_sched_process_exit";
+    /// `tp_btf/sched_process_exec`.
+    pub const SCHED_PROCESS_EXEC: &str = "floor_sched_process_exec";
     /// `tp_btf/sk_data_ready`.
     pub const SK_DATA_READY: &str = "floor_sk_data_ready";
     /// `fentry/sock_def_readable`.

@@ -76,12 +76,18 @@ pub const fn not_an_error(ret: i64) -> bool {
 /// Entries in the number -> class table; higher numbers are [`SyscallClass::Other`].
 pub const TABLE_SIZE: usize = 512;
 
+/// Default number of entry slots (a power of two), indexed by thread id.
+pub const SLOTS: u32 = 1 << 16;
+
 /// Name of the per-cgroup state map of the `cgroup-state-hash` build.
 pub const STATE_MAP: &str = "SYSCALL_STATE";
 /// Name of the per-cgroup local storage of the default build.
 pub const STORAGE_MAP: &str = "SYSCALL_STORAGE";
-/// Name of the task storage holding each thread's syscall in progress.
+/// Name of the entry slot array.
 pub const SLOTS_MAP: &str = "SYSCALL_SLOTS";
+/// Name of the task storage holding the entry of a thread whose slot holds
+/// another thread's syscall.
+pub const SPILL_MAP: &str = "SYSCALL_SPILL";
 
 /// Classed by their file descriptor ([`BY_FD`]): the first argument is it.
 const BY_FD_NAMES: &[&str] = &[
@@ -379,15 +385,15 @@ pub const fn host_arch() -> Option<Arch> {
     }
 }
 
-/// A thread's syscall in progress (in the thread's own storage).
+/// A thread inside a syscall (`tid` unused in the thread's own storage).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyscallSlot {
+    /// Thread id that owns the entry.
+    pub tid: u32,
     /// Class of the syscall.
     pub class: u32,
-    /// Padding, zero.
-    pub reserved: u32,
-    /// `bpf_ktime_get_ns()` at entry; 0 when the thread is in none.
+    /// `bpf_ktime_get_ns()` at entry; 0 when the slot is free.
     pub entered_ns: u64,
 }
 
@@ -407,6 +413,9 @@ pub struct CgroupSyscalls {
     pub registered: u64,
 }
 
+#[cfg(feature = "user")]
+// SAFETY: `SyscallSlot` is `repr(C)` plain old data (integers only, no padding).
+unsafe impl aya::Pod for SyscallSlot {}
 #[cfg(feature = "user")]
 // SAFETY: `CgroupSyscalls` is `repr(C)` plain old data (integers only, no padding).
 unsafe impl aya::Pod for CgroupSyscalls {}

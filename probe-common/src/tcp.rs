@@ -71,6 +71,9 @@ pub struct TcpFill {
     pub sum_micro: u64,
 }
 
+/// [`ListenerRecord::syn_queue`] where it cannot be read (lockdown).
+pub const SYN_QUEUE_UNKNOWN: u32 = u32::MAX;
+
 /// One listening socket, as the iterator reports it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,7 +93,8 @@ pub struct ListenerRecord {
     /// The socket's drop count (`sk_drops`): listen drops, overflows included.
     pub drops: u32,
     /// Handshakes under way in the SYN queue (`icsk_accept_queue.qlen`:
-    /// requests answered with a SYN-ACK, not yet completed).
+    /// requests answered with a SYN-ACK, not yet completed);
+    /// [`SYN_QUEUE_UNKNOWN`] where programs may not read it.
     pub syn_queue: u32,
     /// Local port.
     pub port: u16,

@@ -16,6 +16,8 @@ named!(floor_sched_switch, floor::SCHED_SWITCH);
 named!(floor_sched_migrate_task, floor::SCHED_MIGRATE_TASK);
 named!(floor_sys_enter, floor::SYS_ENTER);
 named!(floor_sys_exit, floor::SYS_EXIT);
+named!(floor_sched_process_exit, floor::SCHED_PROCESS_EXIT);
+named!(floor_sched_process_exec, floor::SCHED_PROCESS_EXEC);
 named!(floor_sk_data_ready, floor::SK_DATA_READY);
 named!(floor_sock_def_readable, floor::SOCK_DEF_READABLE);
 named!(floor_inet_sock_set_state, floor::INET_SOCK_SET_STATE);
@@ -61,6 +63,16 @@ pub fn floor_sys_exit(_ctx: RawTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sched_migrate_task")]
 pub fn floor_sched_migrate_task(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn floor_sched_process_exit(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn floor_sched_process_exec(_ctx: BtfTracePointContext) -> i32 {
     0
 }
 

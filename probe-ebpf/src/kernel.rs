@@ -42,6 +42,11 @@ offsets!(
 );
 
 load_time_globals! {
+    /// 1 when programs may call `bpf_probe_read_kernel` (not in
+    /// `confidentiality` lockdown, where a program that calls it does not
+    /// load): [`probe_read`] reads nothing otherwise, and the verifier
+    /// drops its call.
+    KERNEL_READS: u8 = 0;
     /// 1 when the four offsets above are set: read the run queue's clock.
     USE_RQ_CLOCK: u8 = 0;
     /// How a throttled task is told (`runqueue::throttle_check`).
@@ -131,9 +136,13 @@ impl KernelPtr {
 
 /// The `T` at kernel address `addr`, read with `bpf_probe_read_kernel`
 /// (for what no BTF-typed pointer reaches: an element of a pointer
-/// array); `None` if the read faults.
+/// array); `None` if the read faults, or programs may not read kernel
+/// memory ([`KERNEL_READS`]).
 #[inline(always)]
 pub fn probe_read<T: Field>(addr: u64) -> Option<T> {
+    if KERNEL_READS.load() == 0 {
+        return None;
+    }
     // SAFETY: the helper checks the address and fails rather than fault.
     unsafe { aya_ebpf::helpers::bpf_probe_read_kernel(addr as *const T) }.ok()
 }

@@ -2,14 +2,20 @@
 //!
 //! `sys_enter` notes, per thread, the syscall's class and when it started;
 //! `sys_exit` adds the duration to the histogram of that class in the
-//! cgroup's local storage and counts an error return. Entries live in each
-//! thread's own storage (`TaskStorage`): no thread's entry can evict
-//! another's however many threads there are, an entry goes with its thread
-//! (one that dies inside a syscall), and a thread that becomes the leader
-//! in `execve` keeps its entry (it is the same task under the leader's id).
+//! cgroup's local storage and counts an error return. Entries live in a
+//! direct-mapped array indexed by thread id (an inlined lookup, no hashing).
+//! A thread whose slot holds another thread's syscall keeps its entry in its
+//! own storage instead (`TaskStorage`, a helper call, on that path only), so
+//! no syscall evicts another however many threads share a slot: a long
+//! futex or fsync is never lost to a busy neighbour. Nothing is left behind: syscalls that never return (`exit`,
+//! `exit_group`) keep no entry, a thread that dies inside a syscall (killed,
+//! or another thread exits the process) has its entry cleared on
+//! `sched_process_exit`, and a thread that becomes the leader in `execve`
+//! has its entry moved to its new id on `sched_process_exec`.
 
 use aya_ebpf::{
-    macros::{btf_map, btf_tracepoint, raw_tracepoint},
+    macros::{btf_map, btf_tracepoint, map, raw_tracepoint},
+    maps::Array,
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use probe_common::{
@@ -20,7 +26,7 @@ use probe_common::{
     histogram::MAX_NS,
     programs,
     syscall::{
-        BY_FD, CLASSES, NO_RETURN, SyscallClass, SyscallSlot, TABLE_SIZE, class_of_mode,
+        BY_FD, CLASSES, NO_RETURN, SLOTS, SyscallClass, SyscallSlot, TABLE_SIZE, class_of_mode,
         not_an_error,
     },
 };
@@ -30,7 +36,7 @@ use crate::{
     cgroup_state::{self, StateCounters},
     counters::bump,
     globals::load_time_globals,
-    kernel::{KernelPtr, ktime_ns, offsets, probe_read, task_cgroup},
+    kernel::{KernelPtr, ktime_ns, offsets, probe_read, task_cgroup, task_tid},
     names::named,
     observe::observe,
     task_storage::TaskStorage,
@@ -50,6 +56,7 @@ static SYSCALL_CLASSES: [u8; TABLE_SIZE] = [SyscallClass::Other as u8; TABLE_SIZ
 static SYSCALL_SLOW_NS: [u64; CLASSES] = [u64::MAX; CLASSES];
 
 load_time_globals! {
+    SYSCALL_SLOT_MASK: u32 = SLOTS - 1;
     /// Bits of the `u32` at `SYSCALL_COMPAT_OFFSET` of a task that say its
     /// syscall is a 32-bit compat one (0: none on this machine).
     SYSCALL_COMPAT_MASK: u32 = 0;
@@ -69,14 +76,21 @@ offsets!(
     INODE_MODE_OFFSET,
 );
 
+#[map]
+static SYSCALL_SLOTS: Array<SyscallSlot> = Array::with_max_entries(SLOTS, 0);
+
+/// The entry of a thread whose slot held another thread's syscall.
 #[btf_map]
-static SYSCALL_SLOTS: TaskStorage<SyscallSlot> = TaskStorage::new();
+static SYSCALL_SPILL: TaskStorage<SyscallSlot> = TaskStorage::new();
 
 named!(SYSCALL_CLASSES, probe_common::globals::SYSCALL_CLASSES);
 named!(SYSCALL_SLOW_NS, probe_common::globals::SYSCALL_SLOW_NS);
 named!(SYSCALL_SLOTS, probe_common::syscall::SLOTS_MAP);
+named!(SYSCALL_SPILL, probe_common::syscall::SPILL_MAP);
 named!(syscall_enter, programs::SYSCALL_ENTER);
 named!(syscall_exit, programs::SYSCALL_EXIT);
+named!(syscall_thread_exit, programs::SYSCALL_THREAD_EXIT);
+named!(syscall_thread_exec, programs::SYSCALL_THREAD_EXEC);
 
 /// `sys_enter(struct pt_regs *regs, long id)`
 #[btf_tracepoint(function = "sys_enter")]
@@ -92,11 +106,77 @@ pub fn syscall_exit(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// `sched_process_exit(struct task_struct *p, bool group_dead)`: the thread
+/// is gone, whatever syscall it was in.
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn syscall_thread_exit(ctx: BtfTracePointContext) -> i32 {
+    let tid = task_tid(KernelPtr::tracepoint_arg(&ctx, 0));
+    if let Some(slot) = slot_of(tid) {
+        // SAFETY: a slot of the entry array, live for this program's run.
+        let slot = unsafe { &mut *slot };
+        if slot.tid == tid {
+            slot.entered_ns = 0;
+        }
+    }
+    0
+}
+
+/// `sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`:
+/// a non-leader thread that execs takes the leader's id; its `execve` returns under it.
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn syscall_thread_exec(ctx: BtfTracePointContext) -> i32 {
+    let new_tid = task_tid(KernelPtr::tracepoint_arg(&ctx, 0));
+    let old_tid = ctx.arg::<u64>(1) as u32;
+    if new_tid == old_tid {
+        return 0;
+    }
+    // The two ids may share a slot: one reference at a time, never two.
+    let Some(old) = slot_of(old_tid) else {
+        return 0;
+    };
+    // SAFETY: a slot of the entry array, live for this program's run; the
+    // copy ends the borrow before the new slot is touched.
+    let entry = unsafe { *old };
+    if entry.tid != old_tid || entry.entered_ns == 0 {
+        return 0;
+    }
+    if old_tid & SYSCALL_SLOT_MASK.load() != new_tid & SYSCALL_SLOT_MASK.load() {
+        // SAFETY: as above; no other reference to the slot is live.
+        unsafe { (*old).entered_ns = 0 };
+    }
+    let Some(new) = slot_of(new_tid) else {
+        return 0;
+    };
+    let moved = SyscallSlot {
+        tid: new_tid,
+        ..entry
+    };
+    // SAFETY: as above (if the slot is the old one, this overwrites it whole).
+    let taken = unsafe { (*new).entered_ns != 0 && (*new).tid != new_tid };
+    if !taken || old_tid & SYSCALL_SLOT_MASK.load() == new_tid & SYSCALL_SLOT_MASK.load() {
+        // SAFETY: as above.
+        unsafe { *new = moved };
+    } else if let Some(spill) = SYSCALL_SPILL.get_or_create(KernelPtr::current_task()) {
+        // Another thread's syscall holds the new slot: the entry goes to
+        // the thread's own storage (it is the task that execs).
+        // SAFETY: the thread's own storage, live for this program's run.
+        unsafe { *spill = moved };
+    } else {
+        bump(SYSCALL_SLOT_UNAVAILABLE);
+    }
+    0
+}
+
 const STATE_COUNTERS: StateCounters = StateCounters {
     unavailable: SYSCALL_STORAGE_UNAVAILABLE,
     unreadable: SYSCALL_CGROUP_UNREADABLE,
     set_full: SYSCALL_CGROUP_SET_FULL,
 };
+
+#[inline(always)]
+fn slot_of(tid: u32) -> Option<*mut SyscallSlot> {
+    SYSCALL_SLOTS.get_ptr_mut(tid & SYSCALL_SLOT_MASK.load())
+}
 
 /// The class (or `NO_RETURN`) of syscall `nr`.
 #[inline(always)]
@@ -132,6 +212,10 @@ fn class_of_fd(task: KernelPtr, fd: u64) -> u8 {
 #[inline(always)]
 fn on_enter(regs: KernelPtr, nr: u64) {
     let task = KernelPtr::current_task();
+    let tid = task_tid(task);
+    let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the entry array, live for this program's run.
+    let slot = unsafe { &mut *slot };
     let compat = task.read::<u32>(SYSCALL_COMPAT_OFFSET.load()) & SYSCALL_COMPAT_MASK.load() != 0;
     let class = match class_of(nr) {
         // Numbered in the compat table, which this one is not.
@@ -145,34 +229,50 @@ fn on_enter(regs: KernelPtr, nr: u64) {
         class => class,
     };
     if class == NO_RETURN {
-        if let Some(slot) = SYSCALL_SLOTS.get(task) {
+        if slot.tid == tid {
+            slot.entered_ns = 0;
+        }
+        if let Some(spill) = SYSCALL_SPILL.get(task) {
             // SAFETY: the thread's own storage, live for this program's run
             // (only this thread's programs reach it, one at a time).
-            unsafe { (*slot).entered_ns = 0 };
+            unsafe { (*spill).entered_ns = 0 };
         }
         return;
     }
-    let Some(slot) = SYSCALL_SLOTS.get_or_create(task) else {
-        bump(SYSCALL_SLOT_UNAVAILABLE);
-        return;
+    let entry = if slot.entered_ns == 0 || slot.tid == tid {
+        slot
+    } else {
+        // Another thread's syscall holds the slot: this one's entry goes
+        // to the thread's own storage.
+        let Some(spill) = SYSCALL_SPILL.get_or_create(task) else {
+            bump(SYSCALL_SLOT_UNAVAILABLE);
+            return;
+        };
+        // SAFETY: as above.
+        unsafe { &mut *spill }
     };
-    // SAFETY: as above.
-    unsafe {
-        (*slot).class = u32::from(class);
-        (*slot).entered_ns = ktime_ns();
-    }
+    entry.tid = tid;
+    entry.class = u32::from(class);
+    entry.entered_ns = ktime_ns();
 }
 
 #[inline(always)]
 fn on_exit(ctx: &RawTracePointContext, ret: i64) {
     let task = KernelPtr::current_task();
-    let Some(slot) = SYSCALL_SLOTS.get(task) else {
-        return;
-    };
-    // SAFETY: the thread's own storage, live for this program's run.
-    let slot = unsafe { &mut *slot };
-    if slot.entered_ns == 0 {
-        return;
+    let tid = task_tid(task);
+    let Some(slot) = slot_of(tid) else { return };
+    // SAFETY: a slot of the entry array, live for this program's run.
+    let mut slot = unsafe { &mut *slot };
+    if slot.tid != tid || slot.entered_ns == 0 {
+        // Its entry, if any, is in the thread's own storage.
+        let Some(spill) = SYSCALL_SPILL.get(task) else {
+            return;
+        };
+        // SAFETY: the thread's own storage, live for this program's run.
+        slot = unsafe { &mut *spill };
+        if slot.entered_ns == 0 {
+            return;
+        }
     }
     let took = ktime_ns().wrapping_sub(slot.entered_ns);
     slot.entered_ns = 0;

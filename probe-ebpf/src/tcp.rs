@@ -29,7 +29,8 @@ use probe_common::{
     programs,
     tcp::{
         AF_INET, AF_INET6, FILL_BUCKETS, IPPROTO_TCP, ITER_FILE_SLOT, ITER_META_SLOT,
-        ITER_TASK_SLOT, ListenerRecord, TCP_LISTEN, TcpFill, fill_bucket, fill_micro,
+        ITER_TASK_SLOT, ListenerRecord, SYN_QUEUE_UNKNOWN, TCP_LISTEN, TcpFill, fill_bucket,
+        fill_micro,
     },
 };
 
@@ -103,10 +104,10 @@ fn socket_cgroup_id(sk: KernelPtr) -> Option<u64> {
 /// The length of a listener's SYN queue (`inet_csk(sk)->icsk_accept_queue.qlen`).
 /// The field lies past `struct sock`, where the verifier refuses a typed
 /// load through the iterator's `sock` pointer, so it is read with the
-/// helper; 0 if that faults.
+/// helper; `None` where that is refused or faults.
 #[inline(always)]
-pub(crate) fn syn_queue_len(sk: KernelPtr) -> u32 {
-    probe_read::<u32>((sk.as_ptr() as u64).wrapping_add(ICSK_SYN_QUEUE_OFFSET.load())).unwrap_or(0)
+pub(crate) fn syn_queue_len(sk: KernelPtr) -> Option<u32> {
+    probe_read::<u32>((sk.as_ptr() as u64).wrapping_add(ICSK_SYN_QUEUE_OFFSET.load()))
 }
 
 /// The slot `slot` of an `iter/task_file` context.
@@ -191,7 +192,7 @@ pub fn tcp_listeners(ctx: *mut c_void) -> i32 {
         depth: sk.read(SOCK_ACK_BACKLOG_OFFSET.load()),
         limit: sk.read(SOCK_MAX_ACK_BACKLOG_OFFSET.load()),
         drops: sk.read::<i32>(SOCK_DROPS_OFFSET.load()) as u32,
-        syn_queue: syn_queue_len(sk),
+        syn_queue: syn_queue_len(sk).unwrap_or(SYN_QUEUE_UNKNOWN),
         port: sk.read(SOCK_PORT_OFFSET.load()),
         family: sk.read(SOCK_FAMILY_OFFSET.load()),
         reserved: 0,

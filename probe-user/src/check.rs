@@ -10,7 +10,7 @@ use crate::{
         btf::KernelBtf,
         cgroup_state::CgroupState,
         hooks::{HookStatus, HookSupport},
-        loader,
+        loader, lockdown,
         offsets::{KernelOffsets, PayloadOffsets, SyscallOffsets, TcpOffsets},
         privileges::Privileges,
         signals::Signal,
@@ -174,6 +174,25 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
                 &format!("signal {signal}"),
                 Verdict::Info,
                 format!("degraded: {loss}: {err:#}"),
+            );
+        }
+    }
+    if !lockdown::kernel_reads_allowed() {
+        for (signal, loss) in [
+            (
+                Signal::Syscall,
+                "reads and writes classed file_io, not by what their fd is",
+            ),
+            (Signal::Tcp, "no SYN-queue depth"),
+            (
+                Signal::Dependency,
+                "requests not classified: every exchange timed",
+            ),
+        ] {
+            report.line(
+                &format!("signal {signal}"),
+                Verdict::Info,
+                format!("degraded: {loss}: lockdown confidentiality refuses bpf_probe_read_kernel"),
             );
         }
     }

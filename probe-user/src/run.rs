@@ -32,6 +32,7 @@ use crate::{
         hooks::HookSupport,
         iterators,
         loader::{self, LoadOptions},
+        lockdown,
         offsets::{DependencyOffsets, KernelOffsets, PayloadOffsets, SyscallOffsets, TcpOffsets},
         privileges::Privileges,
         signals::{self, Signal},
@@ -134,6 +135,13 @@ impl Probe {
         } else {
             None
         };
+        let kernel_reads = lockdown::kernel_reads_allowed();
+        if !kernel_reads {
+            warn!(
+                "lockdown confidentiality: programs may not read kernel memory: {}",
+                lockdown::LOSS
+            );
+        }
         let offsets = KernelOffsets::resolve(&btf)?;
         let state = CgroupState::choose(args.cgroup_state.requested(), &btf)?;
         let mount = cgroup2_root(args.cgroup_root.as_deref())?;
@@ -172,6 +180,7 @@ impl Probe {
             state,
             syscall_slow_ns: slow.syscall_ns(),
             dependency_slow_ns: slow.dependency_ns(),
+            kernel_reads,
         })?;
         // The loader's parsed BTF and object copies are gone too.
         trim_heap();

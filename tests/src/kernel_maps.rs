@@ -1,13 +1,13 @@
 //! Direct reads of the probe's kernel maps, to check kernel-side state that
-//! no metric shows (such as the state of cgroups that are gone).
+//! no metric shows (such as stale per-thread entries).
 
 use std::fs;
 
-use aya::maps::{HashMap, Map, MapData, MapInfo, loaded_maps};
+use aya::maps::{Array, HashMap, Map, MapData, MapInfo, loaded_maps};
 use probe_common::{
     cgroups::CGROUPS_MAP,
     runqueue::{self, CgroupRunqueue, PREEMPTIONS_MAP, PreemptionKey},
-    syscall::{self, CgroupSyscalls},
+    syscall::{self, CgroupSyscalls, SLOTS_MAP, SyscallSlot},
     tcp::{FILL_MAP, TcpFill},
 };
 
@@ -66,4 +66,37 @@ pub fn cgroup_ids_in_kernel_maps(pid: u32) -> Vec<u64> {
     ids.extend(keys::<CgroupRunqueue>(pid, runqueue::STATE_MAP));
     ids.extend(keys::<CgroupSyscalls>(pid, syscall::STATE_MAP));
     ids
+}
+
+/// The syscall entry slots of the running agent.
+pub struct SyscallSlots {
+    slots: Array<MapData, SyscallSlot>,
+    mask: u32,
+}
+
+impl SyscallSlots {
+    /// The slots of agent `pid`.
+    pub fn open(pid: u32) -> SyscallSlots {
+        let info = agent_map(pid, SLOTS_MAP).expect("the agent has no SYSCALL_SLOTS map");
+        let mask = info.max_entries() - 1;
+        let data = MapData::from_id(info.id()).expect("cannot open SYSCALL_SLOTS");
+        let slots = Array::try_from(Map::Array(data)).expect("SYSCALL_SLOTS is not an array");
+        SyscallSlots { slots, mask }
+    }
+
+    /// Whether thread `tid` has an entry (is inside a syscall, as the probe sees it).
+    pub fn has_entry(&self, tid: u32) -> bool {
+        let slot = self.slots.get(&(tid & self.mask), 0).unwrap();
+        slot.tid == tid && slot.entered_ns != 0
+    }
+
+    /// Threads with an entry.
+    pub fn occupied(&self) -> Vec<u32> {
+        self.slots
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|slot| slot.entered_ns != 0)
+            .map(|slot| slot.tid)
+            .collect()
+    }
 }

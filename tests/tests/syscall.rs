@@ -1,8 +1,11 @@
 //! Syscall latency and errors by class, against a workload whose syscalls are known.
 
+use std::{path::Path, process::Command, thread, time::Duration};
+
 use integration_tests::{
     agent::Agent,
     cgroup::TestCgroup,
+    kernel_maps::SyscallSlots,
     workload::{TimedSleeps, Workload},
 };
 
@@ -181,8 +184,55 @@ fn reads_are_classed_by_what_they_read() {
     assert!(histogram("sync").is_none(), "A made sync calls");
 }
 
-/// The old entry table's size: thread ids equal modulo it shared a slot.
-const OLD_SLOTS: u32 = 1 << 16;
+#[test]
+fn thread_killed_in_a_blocking_syscall_leaves_no_entry() {
+    let agent = Agent::start(&[]);
+    let c = TestCgroup::create("pp-sys-kill");
+    let blocked = Workload::blocked(c.dir());
+    let tid = blocked.pid();
+    thread::sleep(Duration::from_millis(200));
+    let slots = SyscallSlots::open(agent.pid());
+    assert!(
+        slots.has_entry(tid),
+        "the thread blocked in pause() has no entry"
+    );
+    blocked.kill();
+    assert!(
+        !slots.has_entry(tid),
+        "the killed thread's entry is still there"
+    );
+}
+
+/// Exits, execs (from the leader and from another thread) and kills leave
+/// no entry of a thread that no longer exists.
+#[test]
+fn no_entry_outlives_its_thread() {
+    let agent = Agent::start(&[]);
+    let c = TestCgroup::create("pp-sys-churn");
+    let script = format!(
+        "echo 0 > {}/cgroup.procs && for i in 1 2 3 4 5; do /bin/true; sh -c 'exec /bin/true'; done",
+        c.dir().display()
+    );
+    let status = Command::new("sh").args(["-c", &script]).status().unwrap();
+    assert!(status.success());
+    for _ in 0..5 {
+        Workload::blocked(c.dir()).kill();
+    }
+    let slots = SyscallSlots::open(agent.pid());
+    let stale: Vec<u32> = slots
+        .occupied()
+        .into_iter()
+        // A thread may exit between the two reads: its entry is then gone too.
+        .filter(|tid| !Path::new(&format!("/proc/{tid}")).exists() && slots.has_entry(*tid))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "entries of threads that no longer exist: {stale:?}"
+    );
+}
+
+/// The entry table's size: thread ids equal modulo it share a slot.
+const SLOTS: u32 = 1 << 16;
 
 /// Sets `kernel.pid_max` for as long as it lives, then puts it back.
 struct PidMax(String);
@@ -208,15 +258,15 @@ impl Drop for PidMax {
 /// socket (class `net_io`) while threads are made until one's id equals
 /// L's modulo 65,536 (as on a node with tens of thousands of threads);
 /// when that thread starts, L is woken. The cgroup's `net_io` histogram
-/// must hold L's read, as long as L measured it (an entry table shared by
-/// thread ids modulo its size lost it to the other thread).
+/// must hold L's read, as long as L measured it (when the other thread's
+/// syscalls took L's slot, L's read was lost).
 #[test]
 fn a_long_syscall_is_timed_beside_a_thread_with_a_colliding_id() {
     // Thread ids past L's + 65,536 must exist.
     let _pid_max = PidMax::at_least(4 * 1024 * 1024);
     let agent = Agent::start(&["--signals", "syscall"]);
     let c = TestCgroup::create("pp-sys-collide");
-    let printed = Workload::collide(c.dir(), OLD_SLOTS).wait_for_output();
+    let printed = Workload::collide(c.dir(), SLOTS).wait_for_output();
     let read_ns = printed.number("read_ns");
     let net_io = agent
         .scrape()
@@ -245,14 +295,24 @@ fn a_long_syscall_is_timed_beside_a_thread_with_a_colliding_id() {
 }
 
 /// A thread that is not the leader execs while the leader and another
-/// thread sit in read(): the execing thread takes the leader's id, and its
-/// `execve` is measured where it returns under that id (class `process`,
-/// with the two thread creations before).
+/// thread sit in read(): their entries go with them, the execing thread's
+/// entry moves to the leader's id it takes, and its `execve` is measured
+/// where it returns (class `process`, with the two thread creations
+/// before).
 #[test]
-fn exec_from_another_thread_is_measured() {
+fn exec_from_another_thread_moves_its_entry() {
     let agent = Agent::start(&["--signals", "syscall"]);
     let c = TestCgroup::create("pp-sys-exec");
-    let (workload, _) = Workload::exec_from_thread(c.dir());
+    let (workload, [leader, sleeper, execer]) = Workload::exec_from_thread(c.dir());
+    thread::sleep(Duration::from_millis(200));
+    let slots = SyscallSlots::open(agent.pid());
+    assert!(
+        slots.has_entry(leader),
+        "the new program's pause() under the leader's id has no entry"
+    );
+    for (name, tid) in [("sleeper", sleeper), ("execer", execer)] {
+        assert!(!slots.has_entry(tid), "the {name}'s entry outlives it");
+    }
     let scrape = agent.scrape();
     let in_c = |class| [("cgroup", c.label()), ("class", class)];
     let process = scrape
@@ -296,7 +356,7 @@ fn signals_choose_what_is_attached() {
         programs.iter().all(|n| n.starts_with("syscall_")),
         "{programs:?}"
     );
-    assert_eq!(programs.len(), 2, "{programs:?}");
+    assert_eq!(programs.len(), 4, "{programs:?}");
     let scrape = agent.scrape();
     assert!(
         scrape

@@ -70,8 +70,8 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
     }
     build::build(false)?;
     let workload = build::workload(false)?;
-    let (_, pattern) = vm::kernel(KERNEL)?;
-    let vmlinuz = vm::fetch_kernel(pattern)?;
+    let kernel = vm::kernel(KERNEL)?;
+    let vmlinuz = vm::fetch_kernel(kernel.package)?;
     let initrd = vm::build_initramfs(&guest_script(rounds), &[], &[], &workload)?;
     eprintln!(
         "xtask: hook-bench: kernel {KERNEL}, {rounds} rounds of {} configurations per workload",
@@ -79,7 +79,7 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
     );
     let mut samples: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     let mut errors = Vec::new();
-    let log = vm::boot(&vmlinuz, &initrd, MACHINE, TIMEOUT, |line| {
+    let log = vm::boot(&vmlinuz, &initrd, MACHINE, kernel.append, TIMEOUT, |line| {
         if let Some(rest) = line.strip_prefix("HOOKBENCH ") {
             eprintln!("xtask: hook-bench: {rest}");
             match parse_sample(rest) {

@@ -100,9 +100,10 @@ enum Command {
         full: bool,
     },
     /// Run the kernel-facing integration tests on other kernels (Debian's
-    /// 6.1 and 6.12 cloud kernels) under QEMU with software emulation.
+    /// 6.1 and 6.12 cloud kernels, 6.12 also in confidentiality lockdown)
+    /// under QEMU with software emulation.
     VmTest {
-        /// Kernels to test (6.1, 6.12); default both.
+        /// Kernels to test (6.1, 6.12, 6.12-lockdown); default 6.1 and 6.12.
         #[arg(long = "kernel", value_name = "NAME")]
         kernels: Vec<String>,
         /// Test binaries to run (cli, runqueue, syscall, tcp, dependency,

@@ -214,7 +214,7 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
              the accept queue's (with SYN cookies off, tcp_max_syn_backlog bounds it too).",
                 Kind::Gauge,
                 ports,
-                |p| Some(p.syn_queue),
+                |p| p.syn_queue,
             )
         }),
         Box::new(move || {

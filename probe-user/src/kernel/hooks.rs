@@ -151,6 +151,20 @@ pub const SYSCALL_NEEDS: &[Need] = &[
         programs::SYSCALL_EXIT,
         floor::SYS_EXIT,
     )]),
+    required(&[hook(
+        BtfTracepoint,
+        "sched_process_exit",
+        1,
+        programs::SYSCALL_THREAD_EXIT,
+        floor::SCHED_PROCESS_EXIT,
+    )]),
+    required(&[hook(
+        BtfTracepoint,
+        "sched_process_exec",
+        2,
+        programs::SYSCALL_THREAD_EXEC,
+        floor::SCHED_PROCESS_EXEC,
+    )]),
 ];
 
 /// Hooks of the TCP accept-queue signal: the listener iterator, and the

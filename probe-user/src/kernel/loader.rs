@@ -97,6 +97,9 @@ pub struct LoadOptions<'a> {
     pub syscall_slow_ns: [u64; syscall::CLASSES],
     /// The response time (ns) above which an answer is counted as slow.
     pub dependency_slow_ns: u64,
+    /// Whether programs may read kernel memory with `bpf_probe_read_kernel`
+    /// (`lockdown::kernel_reads_allowed`).
+    pub kernel_reads: bool,
 }
 
 /// A loader that relocates against the BTF at `path`, parsed into `slot`
@@ -171,13 +174,17 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     let wakeup_mask = WAKEUP_SLOTS - 1;
     loader.override_global(globals::WAKEUP_SLOT_MASK, &wakeup_mask, true);
     let (ubuf, iovec) = options.payload_offsets.map_or((0, 1), |p| p.types());
-    let peek = u8::from(options.payload_offsets.is_some());
+    let syscall_mask = syscall::SLOTS - 1;
+    loader.override_global(globals::SYSCALL_SLOT_MASK, &syscall_mask, true);
+    let kernel_reads = u8::from(options.kernel_reads);
+    loader.override_global(globals::KERNEL_READS, &kernel_reads, true);
+    let peek = u8::from(options.payload_offsets.is_some() && options.kernel_reads);
     loader.override_global(globals::ITER_UBUF_TYPE, &ubuf, true);
     loader.override_global(globals::ITER_IOVEC_TYPE, &iovec, true);
     loader.override_global(globals::PEEK_PAYLOAD, &peek, true);
     let compat_mask = options.syscall_offsets.map_or(0, |s| s.compat_mask());
     loader.override_global(globals::SYSCALL_COMPAT_MASK, &compat_mask, true);
-    let by_fd = options.syscall_offsets.is_some();
+    let by_fd = options.syscall_offsets.is_some() && options.kernel_reads;
     let table = syscall::host_arch().map(|arch| syscall::class_table(arch, by_fd));
     if let Some(table) = &table {
         loader.override_global(globals::SYSCALL_CLASSES, table, true);

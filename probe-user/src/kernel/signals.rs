@@ -75,7 +75,7 @@ impl Signal {
     pub fn sized_maps(self) -> &'static [&'static str] {
         match self {
             Signal::Runq => &[runqueue::WAKEUPS_MAP, runqueue::PREEMPTIONS_MAP],
-            Signal::Syscall => &[],
+            Signal::Syscall => &[syscall::SLOTS_MAP],
             Signal::Tcp => &[tcp::FILL_MAP, tcp::DROPS_MAP],
             Signal::Dependency => &[
                 dependency::REMOTES_MAP,

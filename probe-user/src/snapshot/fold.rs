@@ -111,14 +111,14 @@ impl Folder {
                     labels: other.clone(),
                     depth: 0,
                     limit: 0,
-                    syn_queue: 0,
+                    syn_queue: port.syn_queue.map(|_| 0),
                     overflows: 0,
                     syn_drops: port.syn_drops.map(|_| 0),
                     ..port.clone()
                 });
             sum.depth += port.depth;
             sum.limit += port.limit;
-            sum.syn_queue += port.syn_queue;
+            sum.syn_queue = sum.syn_queue.zip(port.syn_queue).map(|(a, b)| a + b);
             sum.overflows += port.overflows;
             if let (Some(sum), Some(drops)) = (&mut sum.syn_drops, port.syn_drops) {
                 *sum += drops;

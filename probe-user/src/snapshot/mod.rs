@@ -137,8 +137,8 @@ pub struct PortStats {
     pub depth: u64,
     /// Accept queue limit (listen backlog).
     pub limit: u64,
-    /// Handshakes under way in the SYN queue.
-    pub syn_queue: u64,
+    /// Handshakes under way in the SYN queue, where programs may read it.
+    pub syn_queue: Option<u64>,
     /// Connections dropped because the accept queue was full.
     pub overflows: u64,
     /// SYNs dropped because the SYN queue was full, where the kernel

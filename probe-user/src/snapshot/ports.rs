@@ -4,6 +4,8 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
+use probe_common::tcp::SYN_QUEUE_UNKNOWN;
+
 use super::{Cgroups, PortStats, TcpInput, resolve::Resolutions};
 use crate::{
     collect::listeners::{PortId, port_of},
@@ -29,13 +31,16 @@ pub fn per_port(
             port: record.port,
             depth: 0,
             limit: 0,
-            syn_queue: 0,
+            syn_queue: Some(0),
             overflows: 0,
             syn_drops: tcp.overflows.syn_drops.as_ref().map(|_| 0),
         });
         port.depth += u64::from(record.depth);
         port.limit += u64::from(record.limit);
-        port.syn_queue += u64::from(record.syn_queue);
+        port.syn_queue = match (port.syn_queue, record.syn_queue) {
+            (_, SYN_QUEUE_UNKNOWN) | (None, _) => None,
+            (Some(sum), len) => Some(sum + u64::from(len)),
+        };
         port.overflows += tcp.overflows.listeners.get(id).copied().unwrap_or(0);
         if let (Some(sum), Some(syn_drops)) = (&mut port.syn_drops, &tcp.overflows.syn_drops) {
             *sum += syn_drops.listeners.get(id).copied().unwrap_or(0);

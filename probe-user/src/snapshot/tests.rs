@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use probe_common::{
     dependency::{reason, request},
     histogram::Histogram,
-    tcp::{FILL_BUCKETS, ListenerRecord, TcpFill},
+    tcp::{FILL_BUCKETS, ListenerRecord, SYN_QUEUE_UNKNOWN, TcpFill},
 };
 
 use super::*;
@@ -323,19 +323,20 @@ fn cgroups_without_a_path_are_exported_by_id() {
 
 #[test]
 fn listeners_add_up_per_port() {
-    let listener = |inode, netns, port, depth, limit| ListenerRecord {
+    let listener = |inode, netns, port, depth, limit, syn_queue| ListenerRecord {
         inode,
         cgroup: 1,
         netns,
         port,
         depth,
         limit,
+        syn_queue,
         ..ListenerRecord::default()
     };
     let records = [
-        listener(10, 100, 80, 2, 8),
-        listener(11, 100, 80, 1, 8), // IPv6 or SO_REUSEPORT: the same port
-        listener(12, 200, 80, 5, 4), // the same port in another namespace
+        listener(10, 100, 80, 2, 8, 1),
+        listener(11, 100, 80, 1, 8, 2), // IPv6 or SO_REUSEPORT: the same port
+        listener(12, 200, 80, 5, 4, SYN_QUEUE_UNKNOWN), // another namespace
     ];
     let tcp = TcpInput {
         listeners: records.iter().map(|r| ((r.netns, r.inode), *r)).collect(),
@@ -365,6 +366,10 @@ fn listeners_add_up_per_port() {
     assert_eq!(summary, [(100, 80, 3, 16, 13), (200, 80, 5, 4, 0)]);
     let syn_drops: Vec<Option<u64>> = snapshot.ports.iter().map(|p| p.syn_drops).collect();
     assert_eq!(syn_drops, [Some(3), Some(0)]);
+    // The SYN queues add up; one that could not be read (lockdown) makes
+    // its port's unknown.
+    let syn_queues: Vec<Option<u64>> = snapshot.ports.iter().map(|p| p.syn_queue).collect();
+    assert_eq!(syn_queues, [Some(3), None]);
     let cgroups: HashSet<&str> = snapshot
         .ports
         .iter()
