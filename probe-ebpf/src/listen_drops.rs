@@ -13,8 +13,9 @@
 //!   queue was full and the SYN queue did not drop it first. Kernels that
 //!   inline `tcp_syn_flood_action()` (6.1) count no SYN-queue drops; there
 //!   a drop with SYN cookies off and the SYN queue at its bound (`qlen >=
-//!   backlog`, those kernels' test; or unknown, in lockdown) is the SYN
-//!   queue's, not an overflow.
+//!   backlog`, those kernels' test) is the SYN queue's, not an overflow.
+//!   Where the length cannot be read either (lockdown), the agent does not
+//!   use these counts.
 //! - `tcp_v4_syn_recv_sock()` / `tcp_v6_syn_recv_sock()` make the child of
 //!   a completed handshake; their first step drops it when the accept queue
 //!   is full (an overflow). An IPv4 connection to an IPv6 listener passes
@@ -158,7 +159,7 @@ pub fn tcp_syn_arrives(ctx: FEntryContext) -> i32 {
     let syn_queue_bound = SYN_QUEUE_HOOKED.load() == 0
         && cookies_off(sk)
         && syn_queue_len(sk)
-            .is_none_or(|len| len >= sk.read::<u32>(SOCK_MAX_ACK_BACKLOG_OFFSET.load()));
+            .is_some_and(|len| len >= sk.read::<u32>(SOCK_MAX_ACK_BACKLOG_OFFSET.load()));
     if let Some(slot) = SYN_IN_FLIGHT.get_ptr_mut(0) {
         // SAFETY: this CPU's slot; tracing programs do not nest on one CPU.
         unsafe {

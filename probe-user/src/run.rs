@@ -188,15 +188,21 @@ impl Probe {
             follow_established(&mut ebpf);
         }
         let listen_drops = if chosen.contains(&Signal::Tcp) {
-            ListenDrops::attached(&mut ebpf, &plans)?
+            ListenDrops::attached(&mut ebpf, &plans, kernel_reads)?
         } else {
             None
         };
-        if let Some(drops) = &listen_drops {
-            info!(
+        match &listen_drops {
+            Some(drops) => info!(
                 syn_queue_drops = drops.syn_drops,
                 "listen overflows are counted at each listener"
-            );
+            ),
+            None if chosen.contains(&Signal::Tcp) => warn!(
+                "listen overflows are split between a namespace's listeners in proportion to \
+                 their drop counts: the kernel did not take every hook that counts them at each \
+                 listener (see check)"
+            ),
+            None => {}
         }
         let reload = Arc::new(AtomicBool::new(false));
         let reader = KernelReader {

@@ -36,12 +36,19 @@ impl ListenDrops {
     /// missing one would leave some uncounted: the agent then splits
     /// overflows in proportion instead, see `overflows`), and the SYN-queue
     /// program too if `plans` had it (the programs were told it would be).
-    pub fn attached(ebpf: &mut Ebpf, plans: &[Planned]) -> Result<Option<Self>> {
+    /// Without the SYN-queue program, the programs tell a SYN-queue drop
+    /// by the queue's length, which needs `kernel_reads`.
+    pub fn attached(
+        ebpf: &mut Ebpf,
+        plans: &[Planned],
+        kernel_reads: bool,
+    ) -> Result<Option<Self>> {
         let syn_drops = loader::attached(ebpf, TCP_SYN_QUEUE_FULL);
         let complete = OVERFLOW_PROGRAMS
             .iter()
             .all(|name| loader::attached(ebpf, name))
-            && syn_drops == hooks::planned(plans, TCP_SYN_QUEUE_FULL);
+            && syn_drops == hooks::planned(plans, TCP_SYN_QUEUE_FULL)
+            && (syn_drops || kernel_reads);
         if !complete {
             return Ok(None);
         }
