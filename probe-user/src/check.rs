@@ -105,10 +105,8 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
         Err(err) => report.line("privileges", Verdict::Fail, format!("{err:#}")),
     }
 
-    let lockdown = std::fs::read_to_string("/sys/kernel/security/lockdown")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown (securityfs not mounted)".into());
-    report.line("lockdown", Verdict::Info, lockdown);
+    let modes = lockdown::modes().unwrap_or_else(|| "unknown (securityfs not mounted)".into());
+    report.line("lockdown", Verdict::Info, modes);
 
     match cgroup2_root(None) {
         Ok(mount) => report.line("cgroup2 mount", Verdict::Ok, mount.display()),
@@ -178,17 +176,7 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
         }
     }
     if !lockdown::kernel_reads_allowed() {
-        for (signal, loss) in [
-            (
-                Signal::Syscall,
-                "reads and writes classed file_io, not by what their fd is",
-            ),
-            (Signal::Tcp, "no SYN-queue depth"),
-            (
-                Signal::Dependency,
-                "requests not classified: every exchange timed",
-            ),
-        ] {
+        for (signal, loss) in lockdown::LOSSES {
             report.line(
                 &format!("signal {signal}"),
                 Verdict::Info,

@@ -137,10 +137,9 @@ impl Probe {
         };
         let kernel_reads = lockdown::kernel_reads_allowed();
         if !kernel_reads {
-            warn!(
-                "lockdown confidentiality: programs may not read kernel memory: {}",
-                lockdown::LOSS
-            );
+            for (signal, loss) in lockdown::LOSSES {
+                warn!(%signal, "lockdown confidentiality: programs may not read kernel memory: {loss}");
+            }
         }
         let offsets = KernelOffsets::resolve(&btf)?;
         let state = CgroupState::choose(args.cgroup_state.requested(), &btf)?;

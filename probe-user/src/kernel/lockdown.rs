@@ -5,17 +5,33 @@
 
 use std::fs;
 
-/// What the signals lose where programs may not read kernel memory.
-pub const LOSS: &str = "no SYN-queue depth, reads and writes classed file_io (not by what their \
-     fd is), requests not classified (every exchange timed as an answer)";
+use crate::kernel::signals::Signal;
+
+/// What each signal loses where programs may not read kernel memory.
+pub const LOSSES: [(Signal, &str); 3] = [
+    (
+        Signal::Syscall,
+        "reads and writes classed file_io, not by what their fd is",
+    ),
+    (Signal::Tcp, "no SYN-queue depth"),
+    (
+        Signal::Dependency,
+        "requests not classified: every exchange timed",
+    ),
+];
+
+/// The text of `/sys/kernel/security/lockdown` (the modes, the one in
+/// force in brackets); `None` without a lockdown LSM or securityfs.
+pub fn modes() -> Option<String> {
+    fs::read_to_string("/sys/kernel/security/lockdown")
+        .ok()
+        .map(|text| text.trim().to_string())
+}
 
 /// Whether programs may call `bpf_probe_read_kernel`: not in
-/// `confidentiality` lockdown (the mode in brackets in
-/// `/sys/kernel/security/lockdown`; no file: no lockdown LSM, or securityfs
-/// not mounted, and no refusal from it).
+/// `confidentiality` lockdown (no lockdown file: no refusal from it).
 pub fn kernel_reads_allowed() -> bool {
-    fs::read_to_string("/sys/kernel/security/lockdown")
-        .map_or(true, |text| mode(&text) != Some("confidentiality"))
+    modes().is_none_or(|text| mode(&text) != Some("confidentiality"))
 }
 
 /// The mode in brackets of the lockdown file's text.
