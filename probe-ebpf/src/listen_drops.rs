@@ -90,12 +90,11 @@ struct SynInFlight {
     drops: u32,
     /// Whether its accept queue was full.
     accept_queue_full: u8,
-    /// Whether the SYN queue dropped the SYN.
+    /// Whether the SYN queue dropped the SYN: told by the flood hook, or
+    /// without it foreseen at the entry (SYN cookies off, the SYN queue at
+    /// its bound).
     syn_queue_dropped: u8,
-    /// Without the flood hook: whether SYN cookies were off with the SYN
-    /// queue at its bound (the SYN queue drops the SYN).
-    syn_queue_bound: u8,
-    reserved: u8,
+    reserved: u16,
 }
 
 /// `tcp_conn_request(rsk_ops, af_ops, sk, skb)`: the listener is argument 2.
@@ -167,8 +166,7 @@ pub fn tcp_syn_arrives(ctx: FEntryContext) -> i32 {
                 sk: sk.as_ptr() as u64,
                 drops: sk.read::<i32>(SOCK_DROPS_OFFSET.load()) as u32,
                 accept_queue_full: u8::from(accept_queue_full(sk)),
-                syn_queue_dropped: 0,
-                syn_queue_bound: u8::from(syn_queue_bound),
+                syn_queue_dropped: u8::from(syn_queue_bound),
                 reserved: 0,
             };
         }
@@ -211,7 +209,7 @@ pub fn tcp_syn_handled(ctx: FExitContext) -> i32 {
         (
             (*slot).drops,
             (*slot).accept_queue_full,
-            (*slot).syn_queue_dropped | (*slot).syn_queue_bound,
+            (*slot).syn_queue_dropped,
         )
     };
     let dropped = sk.read::<i32>(SOCK_DROPS_OFFSET.load()) as u32 != drops;

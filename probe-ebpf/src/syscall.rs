@@ -7,8 +7,8 @@
 //! A thread whose slot holds another thread's syscall keeps its entry in its
 //! own storage instead (`TaskStorage`, a helper call, on that path only), so
 //! no syscall evicts another however many threads share a slot: a long
-//! futex or fsync is never lost to a busy neighbour. Nothing is left behind: syscalls that never return (`exit`,
-//! `exit_group`) keep no entry, a thread that dies inside a syscall (killed,
+//! futex or fsync is never lost to a busy neighbour. Nothing is left behind:
+//! syscalls that never return (`exit`, `exit_group`) keep no entry, a thread that dies inside a syscall (killed,
 //! or another thread exits the process) has its entry cleared on
 //! `sched_process_exit`, and a thread that becomes the leader in `execve`
 //! has its entry moved to its new id on `sched_process_exec`.
