@@ -48,16 +48,21 @@ impl TestNetns {
         self.counter("/proc/net/netstat", "TcpExt:", "TCPReqQFullDrop")
     }
 
-    /// Sets sysctl `name` (e.g. `net.ipv4.tcp_syncookies`) inside the namespace.
+    /// Sets sysctl `name` (e.g. `net.ipv4.tcp_syncookies`) inside the
+    /// namespace, written to its `/proc/sys` file (no `sysctl` program:
+    /// a fresh machine may not have procps).
     pub fn sysctl(&self, name: &str, value: &str) {
+        let file = format!("/proc/sys/{}", name.replace('.', "/"));
         ip(&[
             "netns",
             "exec",
             &self.name,
-            "sysctl",
-            "-q",
-            "-w",
-            &format!("{name}={value}"),
+            "sh",
+            "-c",
+            r#"echo "$1" > "$2""#,
+            "sh",
+            value,
+            &file,
         ]);
     }
 
