@@ -27,6 +27,7 @@ mod check;
 mod cli;
 mod collect;
 mod export;
+mod heap;
 mod identity;
 mod kernel;
 mod run;

@@ -21,6 +21,7 @@ use crate::{
         listen_drops::ListenDrops, maps::KernelMaps, overflows::OverflowLedger,
         program_cost::ProgramStats,
     },
+    heap,
     identity::{
         Identity,
         cgroup_path::KubepodsRoots,
@@ -57,27 +58,6 @@ fn raise_open_file_limit() {
         // SAFETY: setrlimit reads the plain struct it is given.
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
     }
-}
-
-/// Keeps the heap to two glibc arenas: each thread that allocates may
-/// otherwise get an arena of its own, each keeping its freed memory, and
-/// the agent's memory would grow with bursts of concurrent scrapes; and
-/// maps large blocks, which go back to the system when freed.
-fn bound_heap_arenas() {
-    // SAFETY: mallopt only changes an allocator setting.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
-    // Blocks of a MiB and more (encoded expositions, answers on their way
-    // to slow clients) are mapped and given back when freed: left to
-    // itself, glibc raises this bound to the largest block freed, and
-    // memory freed from the heap stays resident.
-    // SAFETY: as above.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
-}
-
-/// Gives freed heap memory back to the system.
-fn trim_heap() {
-    // SAFETY: malloc_trim only releases free heap memory.
-    unsafe { libc::malloc_trim(0) };
 }
 
 /// The probe at work: its programs attached, its sampler reading them.
@@ -153,13 +133,13 @@ impl Probe {
         }
         let resolver = CgroupResolver::new(&mount)?;
         raise_open_file_limit();
-        bound_heap_arenas();
+        heap::bound_arenas();
         // Everything is read from the parsed BTF; it is large, and the loader
         // parses the file again its own way: free it first, and give the heap
         // back to the system (glibc keeps freed memory otherwise), so that the
         // two never take memory at the same time.
         drop(btf);
-        trim_heap();
+        heap::trim();
 
         let slow = args.verdict.thresholds().slow_bounds();
         let mut ebpf = loader::load_and_attach(&LoadOptions {
@@ -182,7 +162,7 @@ impl Probe {
             kernel_reads,
         })?;
         // The loader's parsed BTF and object copies are gone too.
-        trim_heap();
+        heap::trim();
         if chosen.contains(&Signal::Dependency) {
             follow_established(&mut ebpf);
         }
@@ -214,7 +194,11 @@ impl Probe {
                 KubepodsRoots::at(&args.kubepods_root),
                 &args.log_root,
             ),
-            builder: SnapshotBuilder::new(args.max_cgroups as usize, args.max_remotes as usize),
+            builder: SnapshotBuilder::new(
+                args.max_cgroups as usize,
+                args.max_remotes as usize,
+                args.interval,
+            ),
             reload: reload.clone(),
             program_stats: args.program_stats.then(ProgramStats::enable).flatten(),
             slow,

@@ -17,7 +17,10 @@ use probe_common::{
     tcp::{self, TcpFill},
 };
 
-use super::psi::{self, Psi};
+use super::{
+    batch,
+    psi::{self, Psi},
+};
 use crate::kernel::{cgroup_state::CgroupState, signals::Signal};
 
 /// The kernel's aggregates, as listed at one instant. Per-cgroup data lives
@@ -158,23 +161,15 @@ impl KernelMaps {
     /// Lists cgroups, preemption pairs and loss counters.
     pub fn read(&self) -> Result<RawSnapshot> {
         let mut snapshot = RawSnapshot::default();
-        for id in self.cgroups.keys() {
-            snapshot.cgroups.push(id.context("reading CGROUPS")?);
-        }
-        for entry in self.preemptions.iter() {
-            snapshot
-                .preemptions
-                .push(entry.context("reading RUNQ_PREEMPTIONS")?);
-        }
-        for entry in self.tcp_fill.iter() {
-            snapshot.tcp_fill.push(entry.context("reading TCP_FILL")?);
-        }
+        let mut cgroups = Vec::new();
+        batch::entries(&self.cgroups, &mut cgroups).context("reading CGROUPS")?;
+        snapshot.cgroups = cgroups.into_iter().map(|(id, _)| id).collect();
+        batch::entries(&self.preemptions, &mut snapshot.preemptions)
+            .context("reading RUNQ_PREEMPTIONS")?;
+        batch::entries(&self.tcp_fill, &mut snapshot.tcp_fill).context("reading TCP_FILL")?;
         if self.runs(Signal::Dependency) {
-            for entry in self.remotes.iter() {
-                snapshot
-                    .remotes
-                    .push(entry.context("reading DEPENDENCY_REMOTES")?);
-            }
+            batch::entries(&self.remotes, &mut snapshot.remotes)
+                .context("reading DEPENDENCY_REMOTES")?;
         }
         for (index, signal, reason) in counters::NAMES {
             if !self.signals.iter().any(|s| s.name() == signal) {

@@ -81,11 +81,31 @@ pub fn read(dir: &OwnedFd) -> Option<Psi> {
         }
         // SAFETY: fd was just opened and is not owned elsewhere.
         let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        let mut text = String::new();
-        file.read_to_string(&mut text).ok()?;
-        psi.0[resource as usize] = parse(&text)?;
+        let mut text = [0u8; PRESSURE_FILE_MAX];
+        let len = read_whole(&mut file, &mut text)?;
+        psi.0[resource as usize] = parse(std::str::from_utf8(&text[..len]).ok()?)?;
     }
     Some(psi)
+}
+
+/// Bytes a pressure file holds at most: two lines of four fields, the
+/// averages at most `100.00` and the total a `u64` (149 bytes).
+const PRESSURE_FILE_MAX: usize = 256;
+
+/// Reads `file` whole into `buf` with plain `read` calls (no size probe,
+/// no seek: the sampler reads thousands of these a second); `None` if it
+/// does not fit or cannot be read.
+fn read_whole(file: &mut File, buf: &mut [u8]) -> Option<usize> {
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => return Some(len),
+            Ok(n) => len += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// The `total=` of the `some` and `full` lines of a pressure file (a file

@@ -24,6 +24,7 @@ use tracing::{debug, error, warn};
 use self::kernel_reader::KernelReader;
 use crate::{
     export::{self, Format},
+    heap,
     snapshot::Snapshot,
     verdict::{self, Diagnosis, Thresholds},
     window::Window,
@@ -240,6 +241,7 @@ impl Latest {
             .name("sampler".into())
             .spawn(move || {
                 let mut next = Instant::now() + interval;
+                let mut trims = heap::TrimOnShrink::default();
                 loop {
                     match stopped.recv_timeout(next.saturating_duration_since(Instant::now())) {
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -249,7 +251,10 @@ impl Latest {
                     match std::panic::catch_unwind(AssertUnwindSafe(&mut read)) {
                         Ok(Ok(sample)) => {
                             debug!(took = ?sample.took, cgroups = sample.snapshot.cgroups.len(), "sampled");
+                            let listed = sample.snapshot.cgroups.len() + sample.snapshot.folded;
                             latest.publish(sample);
+                            // The last sample is dropped now (or with its last client).
+                            trims.after_sample(listed);
                         }
                         Ok(Err(err)) => {
                             warn!("cannot sample the kernel: {err:#}");

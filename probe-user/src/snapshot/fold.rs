@@ -12,7 +12,7 @@ use probe_common::{histogram::Histogram, memory::CgroupMemory, syscall::CgroupSy
 
 use crate::{
     identity::Labels,
-    snapshot::{CgroupStats, PortStats, remotes},
+    snapshot::{CgroupStats, PortStats, folded_reads::BetweenTurns, remotes},
 };
 
 /// Decides which cgroups have series of their own.
@@ -51,18 +51,26 @@ impl Folder {
         self.folded.contains(&id)
     }
 
-    /// Folds everything beyond the bound into `other`.
-    pub fn fold(&mut self, cgroups: Vec<CgroupStats>, ports: Vec<PortStats>) -> Folded {
+    /// Folds everything beyond the bound into `other`. The folded cgroups
+    /// `between` turns of reading stay folded (a free place goes to one
+    /// at its next turn, when it is read whole).
+    pub fn fold(
+        &mut self,
+        cgroups: Vec<CgroupStats>,
+        between: BetweenTurns,
+        ports: Vec<PortStats>,
+    ) -> Folded {
         let present: HashSet<u64> = cgroups
             .iter()
             .map(|c| c.id)
             .chain(ports.iter().map(|p| p.cgroup_id))
+            .chain(between.ids.iter().copied())
             .collect();
         self.tracked.retain(|id| present.contains(id));
         // Free places go to the new cgroups with the lowest ids.
         let mut new: Vec<u64> = present
             .iter()
-            .filter(|id| !self.tracked.contains(id))
+            .filter(|id| !self.tracked.contains(id) && !between.ids.contains(id))
             .copied()
             .collect();
         new.sort_unstable();
@@ -88,7 +96,19 @@ impl Folder {
         let (mut kept, rest): (Vec<_>, Vec<_>) = cgroups
             .into_iter()
             .partition(|c| self.tracked.contains(&c.id));
-        if let Some(sum) = rest.into_iter().reduce(merge) {
+        let between = (!between.ids.is_empty()).then(|| CgroupStats {
+            id: 0,
+            labels: other.clone(),
+            runq: between.sum.runq,
+            waited_behind_ns: between.sum.waited_behind_ns,
+            syscalls: between.sum.syscalls,
+            tcp_fill: None,
+            preemptions: None,
+            memory: between.sum.memory,
+            psi: None,
+            remotes: Vec::new(),
+        });
+        if let Some(sum) = rest.into_iter().chain(between).reduce(merge) {
             // Its PSI is left out by `merge`: stall times do not add up
             // across cgroups.
             kept.push(CgroupStats {
@@ -220,6 +240,7 @@ mod tests {
             ..
         } = folder.fold(
             vec![cgroup(1, 1), cgroup(2, 2), cgroup(3, 3), cgroup(4, 4)],
+            BetweenTurns::default(),
             vec![],
         );
         assert_eq!(folded, 2);
@@ -234,9 +255,17 @@ mod tests {
     #[test]
     fn tracked_cgroups_keep_their_series_and_freed_slots_are_reused() {
         let mut folder = Folder::new(2);
-        folder.fold(vec![cgroup(5, 1), cgroup(6, 1)], vec![]);
+        folder.fold(
+            vec![cgroup(5, 1), cgroup(6, 1)],
+            BetweenTurns::default(),
+            vec![],
+        );
         // A lower id arrives: it does not take a tracked cgroup's place.
-        let next = folder.fold(vec![cgroup(1, 1), cgroup(5, 1), cgroup(6, 1)], vec![]);
+        let next = folder.fold(
+            vec![cgroup(1, 1), cgroup(5, 1), cgroup(6, 1)],
+            BetweenTurns::default(),
+            vec![],
+        );
         let (kept, folded) = (next.cgroups, next.folded);
         assert_eq!((folded, next.promoted.len()), (1, 0));
         assert!(
@@ -244,7 +273,11 @@ mod tests {
                 && kept.iter().any(|c| c.labels.cgroup == "/c6")
         );
         // 5 goes away: 1 gets its slot, promoted from `other`.
-        let next = folder.fold(vec![cgroup(1, 1), cgroup(6, 1)], vec![]);
+        let next = folder.fold(
+            vec![cgroup(1, 1), cgroup(6, 1)],
+            BetweenTurns::default(),
+            vec![],
+        );
         assert_eq!(next.folded, 0);
         assert_eq!(next.cgroups.len(), 2);
         assert_eq!(next.promoted, [1]);

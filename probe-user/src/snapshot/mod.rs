@@ -14,15 +14,17 @@
 //! 4. accept-queue fill, and `ports` from the listeners;
 //! 5. `remotes`: each container's remote endpoints, at most
 //!    `--max-remotes` of them;
-//! 6. `fold`: at most `--max-cgroups` cgroups get series of their own.
+//! 6. `fold`: at most `--max-cgroups` cgroups get series of their own;
+//!    the rest are read in turns (`folded_reads`).
 
 mod fold;
+mod folded_reads;
 mod ports;
 mod preemptions;
 pub mod remotes;
 mod resolve;
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use std::os::fd::OwnedFd;
 
@@ -39,6 +41,7 @@ use tracing::warn;
 
 use self::{
     fold::Folder,
+    folded_reads::FoldedReads,
     preemptions::RetiredPreemptions,
     remotes::{Ranker, RemoteSeries},
     resolve::Resolutions,
@@ -260,16 +263,20 @@ pub trait KernelState {
 pub struct SnapshotBuilder {
     retired: RetiredPreemptions,
     folder: Folder,
+    folded_reads: FoldedReads,
     ranker: Ranker,
 }
 
 impl SnapshotBuilder {
     /// A builder that gives at most `max_cgroups` cgroups series of their
-    /// own, and each at most `max_remotes` remote endpoints.
-    pub fn new(max_cgroups: usize, max_remotes: usize) -> Self {
+    /// own, and each at most `max_remotes` remote endpoints, for samples
+    /// taken every `interval` (folded cgroups are read in turns over
+    /// [`folded_reads::FOLDED_REFRESH`]).
+    pub fn new(max_cgroups: usize, max_remotes: usize, interval: Duration) -> Self {
         Self {
             retired: RetiredPreemptions::default(),
             folder: Folder::new(max_cgroups),
+            folded_reads: FoldedReads::new(interval),
             ranker: Ranker::new(max_remotes),
         }
     }
@@ -284,11 +291,13 @@ impl SnapshotBuilder {
         cgroups: &mut impl Cgroups,
     ) -> Snapshot {
         cgroups.begin_sample();
+        self.folded_reads.begin_sample();
         let mut resolutions = Resolutions::default();
         let mut stats = PerCgroup::default();
         let unreadable = read_cgroup_state(
             &raw.cgroups,
-            |id| self.folder.was_folded(id),
+            &self.folder,
+            &mut self.folded_reads,
             kernel,
             cgroups,
             &mut resolutions,
@@ -338,7 +347,10 @@ impl SnapshotBuilder {
             cgroups.forget(id);
         }
         let unresolved = resolutions.unresolved();
-        let folded = self.folder.fold(stats.into_values(), ports);
+        let between = self.folded_reads.take_between();
+        let folded = self.folder.fold(stats.into_values(), between, ports);
+        let folder = &self.folder;
+        self.folded_reads.retain(|id| folder.was_folded(id));
         Snapshot {
             cgroups: folded.cgroups,
             ports: folded.ports,
@@ -376,21 +388,34 @@ impl PerCgroup {
         })
     }
 
+    /// Sets what `id`'s storages hold.
+    fn set_state(&mut self, id: u64, labels: Option<&Arc<Labels>>, data: CgroupData) {
+        let entry = self.entry(id, labels);
+        entry.runq = data.runq;
+        entry.waited_behind_ns = data.waited_behind_ns;
+        entry.syscalls = data.syscalls;
+        entry.memory = data.memory;
+        entry.psi = data.psi;
+    }
+
     fn into_values(self) -> Vec<CgroupStats> {
         self.0.into_values().collect()
     }
 }
 
 /// Phase 2: the histograms of every listed cgroup; removed cgroups are
-/// forgotten in the kernel. Of those `folded` says were folded into
+/// forgotten in the kernel. Of those `folder` says were folded into
 /// `other` at the last sample, the PSI is not read (`other` has none:
 /// stall times do not add up across cgroups, and reading thousands of
-/// folded cgroups' pressure files took most of a sample) and the labels
-/// are those last computed. A cgroup whose state cannot be read is left
-/// out of this build (logged); returns how many were.
+/// folded cgroups' pressure files took most of a sample), the labels are
+/// those last computed, and only those whose turn it is are read
+/// (`folded_reads`): the others count with what they last held. A cgroup
+/// whose state cannot be read is left out of this build (logged); returns
+/// how many were.
 fn read_cgroup_state(
     ids: &[u64],
-    folded: impl Fn(u64) -> bool,
+    folder: &Folder,
+    folded_reads: &mut FoldedReads,
     kernel: &mut impl KernelState,
     cgroups: &mut impl Cgroups,
     resolutions: &mut Resolutions,
@@ -398,7 +423,11 @@ fn read_cgroup_state(
 ) -> usize {
     let mut unreadable = 0;
     for &id in ids {
-        let folded = folded(id);
+        let folded = folder.was_folded(id);
+        if folded && let Some(status) = folded_reads.count_between_turns(id) {
+            resolutions.record(id, status);
+            continue;
+        }
         let resolution = if folded {
             cgroups.resolve_folded(id)
         } else {
@@ -430,12 +459,10 @@ fn read_cgroup_state(
                     || data.psi.is_some()
                     || folded =>
             {
-                let entry = stats.entry(id, labels.as_ref());
-                entry.runq = data.runq;
-                entry.waited_behind_ns = data.waited_behind_ns;
-                entry.syscalls = data.syscalls;
-                entry.memory = data.memory;
-                entry.psi = data.psi;
+                if folded {
+                    folded_reads.keep(id, labels.clone(), &data);
+                }
+                stats.set_state(id, labels.as_ref(), data);
             }
             Ok(_) => {}
             Err(err) => {

@@ -12,6 +12,9 @@ use probe_common::{
 use super::*;
 use crate::collect::overflows::SynDrops;
 
+/// A sampling interval at which folded cgroups are read at every sample.
+const READ_EVERY_SAMPLE: Duration = folded_reads::FOLDED_REFRESH;
+
 /// What a fake cgroup id is.
 #[derive(Clone)]
 enum Fake {
@@ -170,7 +173,7 @@ fn preemptors_are_classified() {
     for (by, fake, class) in table {
         let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (by, fake)]);
         let mut kernel = FakeKernel::default();
-        let snapshot = SnapshotBuilder::new(10, 20).build(
+        let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
             raw(&[], &[pair(1, by, 5)]),
             None,
             &mut kernel,
@@ -188,7 +191,7 @@ fn preemptors_are_classified() {
 
 #[test]
 fn a_removed_preemptor_is_retired_and_no_count_goes_back() {
-    let mut builder = SnapshotBuilder::new(10, 20);
+    let mut builder = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE);
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (2, Fake::Live("/noisy"))]);
     let mut kernel = FakeKernel::default();
     let first = builder.build(raw(&[], &[pair(1, 2, 7)]), None, &mut kernel, &mut cgroups);
@@ -245,7 +248,12 @@ fn removed_cgroups_are_reclaimed() {
         untimed: [0; request::COUNT],
     };
     input.remotes = vec![(remote(1), no_events), (remote(2), no_events)];
-    let snapshot = SnapshotBuilder::new(10, 20).build(input, None, &mut kernel, &mut cgroups);
+    let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
+        input,
+        None,
+        &mut kernel,
+        &mut cgroups,
+    );
     assert_eq!(snapshot.cgroups.len(), 1);
     assert_eq!(stats_of(&snapshot, 1).runq.unwrap().buckets[40], 3);
     assert_eq!(stats_of(&snapshot, 1).remotes.len(), 1);
@@ -263,8 +271,12 @@ fn an_unreadable_cgroup_does_not_fail_the_others() {
         waits: [(1, Err("EIO")), (2, Ok(6))].into(),
         ..FakeKernel::default()
     };
-    let snapshot =
-        SnapshotBuilder::new(10, 20).build(raw(&[1, 2], &[]), None, &mut kernel, &mut cgroups);
+    let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
+        raw(&[1, 2], &[]),
+        None,
+        &mut kernel,
+        &mut cgroups,
+    );
     assert_eq!(snapshot.unreadable, 1);
     assert_eq!(stats_of(&snapshot, 2).runq.unwrap().buckets[40], 6);
     assert!(snapshot.cgroups.iter().all(|c| c.id != 1));
@@ -284,7 +296,7 @@ fn folded_cgroups_are_read_without_their_psi() {
         waits: [(1, Ok(1)), (2, Ok(2)), (3, Ok(3))].into(),
         ..FakeKernel::default()
     };
-    let mut builder = SnapshotBuilder::new(1, 20);
+    let mut builder = SnapshotBuilder::new(1, 20, READ_EVERY_SAMPLE);
     let mut read = Vec::new();
     for _ in 0..3 {
         let snapshot = builder.build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
@@ -302,6 +314,37 @@ fn folded_cgroups_are_read_without_their_psi() {
 }
 
 #[test]
+fn folded_cgroups_are_read_in_turns() {
+    let mut cgroups = FakeCgroups::with(&[
+        (1, Fake::Live("/a")),
+        (2, Fake::Live("/b")),
+        (3, Fake::Live("/c")),
+    ]);
+    let mut kernel = FakeKernel::default();
+    // Two samples a refresh period: each folded cgroup read every other sample.
+    let mut builder = SnapshotBuilder::new(1, 20, folded_reads::FOLDED_REFRESH / 2);
+    let mut other = Vec::new();
+    let mut forgotten = Vec::new();
+    for sample in 1..=5u64 {
+        kernel.waits = [(1, Ok(sample)), (2, Ok(10 * sample)), (3, Ok(100 * sample))].into();
+        if sample == 4 {
+            cgroups.set(3, Fake::Gone);
+        }
+        let snapshot = builder.build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
+        let sum = snapshot.cgroups.iter().find(|c| c.id == 0).unwrap();
+        other.push(sum.runq.unwrap().buckets[40]);
+        forgotten.push(kernel.forgotten_cgroups.len());
+    }
+    // Sample 1 reads every cgroup, sample 2 every cgroup it had folded;
+    // then 3 (odd) and 2 (even) take turns, each counting with what it
+    // last held between them. 3, removed before sample 4, is found gone
+    // at its turn, sample 5.
+    assert_eq!(cgroups.resolved_folded, [2, 3, 3, 2, 3]);
+    assert_eq!(other, [110, 220, 20 + 300, 40 + 300, 40]);
+    assert_eq!(forgotten, [0, 0, 0, 0, 1]);
+}
+
+#[test]
 fn cgroups_without_a_path_are_exported_by_id() {
     let mut cgroups =
         FakeCgroups::with(&[(1, Fake::NoPath), (2, Fake::Unknown), (3, Fake::Live("/c"))]);
@@ -310,8 +353,12 @@ fn cgroups_without_a_path_are_exported_by_id() {
         waits: [(1, Ok(1)), (2, Ok(2)), (3, Ok(3))].into(),
         ..FakeKernel::default()
     };
-    let snapshot =
-        SnapshotBuilder::new(10, 20).build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
+    let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
+        raw(&[1, 2, 3], &[]),
+        None,
+        &mut kernel,
+        &mut cgroups,
+    );
     assert_eq!(snapshot.unresolved, 2);
     let names: Vec<&str> = snapshot
         .cgroups
@@ -352,7 +399,7 @@ fn listeners_add_up_per_port() {
         },
     };
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/web"))]);
-    let snapshot = SnapshotBuilder::new(10, 20).build(
+    let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
         raw(&[], &[]),
         Some(tcp),
         &mut FakeKernel::default(),
