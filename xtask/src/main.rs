@@ -136,7 +136,7 @@ enum Command {
         #[arg(long, default_value_t = 200_000)]
         loops: u64,
         /// Instead: the agent at scale, with this many containers (repeatable;
-        /// default 100, 500 and 1000): series per container, bytes per
+        /// default 100, 500, 1000 and 5000): series per container, bytes per
         /// scrape, memory and CPU.
         #[arg(long, value_name = "CONTAINERS", num_args = 0..=1, default_missing_value = "0")]
         scale: Vec<usize>,
