@@ -402,6 +402,63 @@ fn a_flood_of_new_wrong_passwords_from_one_address_leaves_room_for_others() {
     assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
 }
 
+/// A flood of wrong passwords each different, from sixteen addresses
+/// (127.0.0.10 to .25, sixteen threads): once each address has been
+/// refused (401) once, a right password from an address that has not failed
+/// (127.0.0.1) is checked before them: 200, ten times, however full their
+/// line is. Before, every address had one place in one line of four, the
+/// line stayed full, and the right password was answered 503.
+#[test]
+fn a_flood_of_new_wrong_passwords_from_many_addresses_leaves_room_for_a_right_one() {
+    const THREADS: usize = 16;
+    let (_pki, _, agent) = password_only_agent("many-addresses");
+    let addr = agent.addr();
+    let denied: Arc<Vec<AtomicBool>> =
+        Arc::new((0..THREADS).map(|_| AtomicBool::new(false)).collect());
+    let ask = {
+        let denied = denied.clone();
+        move |thread: usize, sent| {
+            let password = format!("wrong-{thread}-{sent}");
+            let header = format!(
+                "Basic {}",
+                STANDARD.encode(format!("prometheus:{password}"))
+            );
+            let status = http_get_from(
+                [127, 0, 0, 10 + thread as u8].into(),
+                addr,
+                "/metrics",
+                &[("Authorization", &header)],
+            )
+            .status;
+            if status == 401 {
+                denied[thread].store(true, Ordering::Relaxed);
+            }
+            status
+        }
+    };
+    let (right, answers) = during_a_flood(THREADS, 20, ask, |refused: &AtomicBool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !refused.load(Ordering::Relaxed) || !denied.iter().all(|d| d.load(Ordering::Relaxed))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the flood was not refused for load, or not every address was refused a password"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (0..10)
+            .map(|_| http_get_with(addr, "/metrics", &[("Authorization", RIGHT)]).status)
+            .collect::<Vec<u16>>()
+    });
+    eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
+    assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
+    assert_eq!(
+        answers.keys().copied().collect::<Vec<_>>(),
+        [401, 503],
+        "refused for load is 503, never 401 unchecked"
+    );
+}
+
 /// The served certificate's expiry: the agent warns of one that expires
 /// within 14 days (the test's expire in two) and exports its `notAfter`,
 /// which is what `openssl` reads in it.

@@ -3,12 +3,15 @@
 //!
 //! A bcrypt check is meant to be slow (tens of milliseconds at cost 10), so
 //! it is bounded: one check runs at a time, off the async threads, and at
-//! most [`QUEUED`] requests wait for their turn, at most one of them from
-//! any one client address; one more is answered 503 at once, "busy", never
+//! most one request from any one client address waits for its turn, in one
+//! of two lines of at most [`QUEUED`]: addresses whose last check failed
+//! (remembered for the last [`SUSPECTS`] of them) wait behind the others,
+//! which are served first. One more is answered 503 at once, "busy", never
 //! 401: its password was not checked (a flood of wrong passwords takes one
 //! core and a handful of connections at most, never the connection slots
-//! `/healthz` needs, and from one address, one place in the queue: a
-//! scraper elsewhere still gets its turn).
+//! `/healthz` needs; from one address, one place in a line; from many,
+//! each address once in the first line, then behind a scraper that has not
+//! failed).
 //! A user's last good password is remembered (as an HMAC under a key made at
 //! start, never the password), so a scraper pays for its check once and
 //! never waits behind a flood. The last [`REFUSED`] wrong (user, password)
@@ -22,20 +25,22 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
     net::IpAddr,
-    sync::{
-        Mutex, PoisonError,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Mutex, PoisonError},
 };
 
 use anyhow::{Context, Result, anyhow, bail};
 use axum::http::HeaderValue;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ring::{hmac, rand::SystemRandom};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-/// Requests that may wait for a bcrypt check; more are refused at once.
+/// Requests that may wait for a bcrypt check in each line; more are
+/// refused at once.
 const QUEUED: usize = 4;
+
+/// Client addresses whose last check failed, remembered; past it, the
+/// oldest half is forgotten.
+const SUSPECTS: usize = 4096;
 
 /// Wrong (user, password) pairs remembered; past it, the oldest half is
 /// forgotten.
@@ -52,15 +57,60 @@ pub enum Access {
     Busy,
 }
 
-/// One bcrypt check at a time, in the whole process.
-static BCRYPT: Semaphore = Semaphore::const_new(1);
+/// Whose turn the one bcrypt check of the process is.
+static TURNS: Mutex<Turns> = Mutex::new(Turns {
+    busy: false,
+    first: VecDeque::new(),
+    behind: VecDeque::new(),
+    from: Vec::new(),
+});
 
-/// Requests waiting for, or in, a bcrypt check.
-static WAITING: AtomicUsize = AtomicUsize::new(0);
+/// Client addresses whose last check failed.
+static SUSPECT: Mutex<Bounded<IpAddr>> = Mutex::new(Bounded::new());
 
-/// The client addresses that have a request waiting for, or in, a check.
-static WAITING_FROM: Mutex<Vec<IpAddr>> = Mutex::new(Vec::new());
+/// The check's turn and the requests waiting for it.
+struct Turns {
+    /// Whether a check runs (its [`Turn`] is held).
+    busy: bool,
+    /// Waiting, from addresses whose last check did not fail.
+    first: VecDeque<oneshot::Sender<Turn>>,
+    /// Waiting, from addresses whose last check failed.
+    behind: VecDeque<oneshot::Sender<Turn>>,
+    /// The client addresses waiting or checked now.
+    from: Vec<IpAddr>,
+}
 
+/// The right to run the check; dropped, it goes to the next request
+/// waiting (the first line's first), or back to no one.
+struct Turn;
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        TURNS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hand_on();
+    }
+}
+
+impl Turns {
+    /// Gives the turn to the next request waiting, the first line's first;
+    /// with none, the check is free.
+    fn hand_on(&mut self) {
+        loop {
+            let Some(next) = self.first.pop_front().or_else(|| self.behind.pop_front()) else {
+                self.busy = false;
+                return;
+            };
+            match next.send(Turn) {
+                Ok(()) => return,
+                // Its request is gone: the next one's. The turn made for it
+                // must not hand itself on again (the lock is held).
+                Err(turn) => std::mem::forget(turn),
+            }
+        }
+    }
+}
 /// The users and their bcrypt hashes, with each user's last good password.
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
@@ -69,27 +119,46 @@ pub struct BasicAuth {
     /// Per user, the HMAC of the last password its hash accepted.
     accepted: Mutex<HashMap<String, hmac::Tag>>,
     /// HMACs of wrong `user:password` pairs.
-    refused: Mutex<Refused>,
+    refused: Mutex<Bounded<Vec<u8>>>,
 }
 
-/// Wrong pairs' HMACs, a set to look them up and a queue to forget the
-/// oldest.
-#[derive(Default)]
-struct Refused {
-    tags: HashSet<Vec<u8>>,
-    oldest_first: VecDeque<Vec<u8>>,
+/// A set that remembers its last [`SUSPECTS`] or [`REFUSED`] members: a
+/// set to look them up, and a queue to forget the oldest half at the bound.
+struct Bounded<T> {
+    members: Option<HashSet<T>>,
+    oldest_first: VecDeque<T>,
 }
 
-impl Refused {
-    /// Remembers `tag`, forgetting the oldest half when [`REFUSED`] are.
-    fn insert(&mut self, tag: Vec<u8>) {
-        if self.oldest_first.len() >= REFUSED {
-            for old in self.oldest_first.drain(..REFUSED / 2) {
-                self.tags.remove(&old);
+impl<T: std::hash::Hash + Eq + Clone> Bounded<T> {
+    const fn new() -> Self {
+        Self {
+            members: None,
+            oldest_first: VecDeque::new(),
+        }
+    }
+
+    fn contains(&self, member: &T) -> bool {
+        self.members.as_ref().is_some_and(|m| m.contains(member))
+    }
+
+    /// Remembers `member`, forgetting the oldest half when `bound` are.
+    fn insert(&mut self, member: T, bound: usize) {
+        let members = self.members.get_or_insert_with(HashSet::new);
+        if self.oldest_first.len() >= bound {
+            for old in self.oldest_first.drain(..bound / 2) {
+                members.remove(&old);
             }
         }
-        if self.tags.insert(tag.clone()) {
-            self.oldest_first.push_back(tag);
+        if members.insert(member.clone()) {
+            self.oldest_first.push_back(member);
+        }
+    }
+
+    fn remove(&mut self, member: &T) {
+        if let Some(members) = &mut self.members
+            && members.remove(member)
+        {
+            self.oldest_first.retain(|m| m != member);
         }
     }
 }
@@ -119,7 +188,7 @@ impl BasicAuth {
             users,
             key,
             accepted: Mutex::default(),
-            refused: Mutex::default(),
+            refused: Mutex::new(Bounded::new()),
         })
     }
 
@@ -163,7 +232,7 @@ impl BasicAuth {
         if self
             .refused
             .lock()
-            .is_ok_and(|refused| refused.tags.contains(&pair))
+            .is_ok_and(|refused| refused.contains(&pair))
         {
             return Access::Denied;
         }
@@ -177,47 +246,73 @@ impl BasicAuth {
             return Access::Allowed;
         }
         if let Ok(mut refused) = self.refused.lock() {
-            refused.insert(pair);
+            refused.insert(pair, REFUSED);
         }
         Access::Denied
     }
 }
 
 /// A bcrypt check in its turn, on a blocking thread that holds the turn
-/// until it is done (even if the request is gone); none at once when
-/// [`QUEUED`] requests already wait, or one from `client` does.
+/// until it is done (even if the request is gone); none at once when a
+/// request from `client` already waits, or its line is full. A failed
+/// check puts `client` in the line behind, a good one takes it out.
 async fn verify_in_turn(password: String, hash: String, client: IpAddr) -> Option<bool> {
+    /// `client` waits or is checked: no second request of its waits.
     struct Waiting(IpAddr);
     impl Drop for Waiting {
         fn drop(&mut self) {
-            let mut from = WAITING_FROM.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(at) = from.iter().position(|ip| *ip == self.0) {
-                from.swap_remove(at);
+            let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(at) = turns.from.iter().position(|ip| *ip == self.0) {
+                turns.from.swap_remove(at);
             }
-            WAITING.fetch_sub(1, Ordering::Relaxed);
         }
     }
-    {
-        let mut from = WAITING_FROM.lock().unwrap_or_else(PoisonError::into_inner);
-        if from.contains(&client) {
+    let suspect = SUSPECT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(&client);
+    let queued = {
+        let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+        if turns.from.contains(&client) {
             return None;
         }
-        if WAITING.fetch_add(1, Ordering::Relaxed) > QUEUED {
-            WAITING.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        from.push(client);
-    }
+        let queued = if turns.busy {
+            let line = if suspect {
+                &mut turns.behind
+            } else {
+                &mut turns.first
+            };
+            if line.len() >= QUEUED {
+                return None;
+            }
+            let (send, receive) = oneshot::channel();
+            line.push_back(send);
+            Some(receive)
+        } else {
+            turns.busy = true;
+            None
+        };
+        turns.from.push(client);
+        queued
+    };
     let waiting = Waiting(client);
-    let Ok(turn) = BCRYPT.acquire().await else {
-        return None;
+    let turn = match queued {
+        Some(receive) => receive.await.ok()?,
+        None => Turn,
     };
     let check = tokio::task::spawn_blocking(move || {
         let _turn = turn;
         let _waiting = waiting;
         bcrypt::verify(password, &hash).unwrap_or(false)
     });
-    Some(check.await.unwrap_or(false))
+    let matches = check.await.unwrap_or(false);
+    let mut suspects = SUSPECT.lock().unwrap_or_else(PoisonError::into_inner);
+    if matches {
+        suspects.remove(&client);
+    } else {
+        suspects.insert(client, SUSPECTS);
+    }
+    Some(matches)
 }
 
 /// The user and password of a `Basic` authorization header.
@@ -286,7 +381,7 @@ mod tests {
         let auth = BasicAuth::new([("alice".to_owned(), hash)].into()).unwrap();
         let wrong = header("alice", "wrong");
         assert_eq!(auth.allows(Some(&wrong), CLIENT).await, Access::Denied);
-        let held = BCRYPT.acquire().await.unwrap();
+        let held = take_the_turn().await;
         let repeated = tokio::time::timeout(
             std::time::Duration::from_secs(60),
             auth.allows(Some(&wrong), CLIENT),
@@ -304,9 +399,53 @@ mod tests {
         let elsewhere = auth.allows(Some(&second), IpAddr::from([127, 0, 0, 2]));
         tokio::pin!(elsewhere);
         assert!(poll_once(elsewhere.as_mut()).await.is_none());
+        // CLIENT failed before: the other address's check goes first.
         drop(held);
-        assert_eq!(waiting.await, Access::Denied);
         assert_eq!(elsewhere.await, Access::Denied);
+        assert_eq!(waiting.await, Access::Denied);
+    }
+
+    /// The check's turn, as a check in progress holds it.
+    async fn take_the_turn() -> Turn {
+        let receive = {
+            let mut turns = TURNS.lock().unwrap();
+            if !turns.busy {
+                turns.busy = true;
+                return Turn;
+            }
+            let (send, receive) = oneshot::channel();
+            turns.first.push_back(send);
+            receive
+        };
+        receive.await.unwrap()
+    }
+
+    /// The turn goes to a request from an address that has not failed
+    /// before one from an address that has, whichever came first; past a
+    /// request gone, to the next.
+    #[test]
+    fn the_first_line_goes_first() {
+        let mut turns = Turns {
+            busy: true,
+            first: VecDeque::new(),
+            behind: VecDeque::new(),
+            from: Vec::new(),
+        };
+        let (suspect, mut suspect_waits) = oneshot::channel();
+        turns.behind.push_back(suspect);
+        let (gone, gone_waits) = oneshot::channel();
+        turns.first.push_back(gone);
+        drop(gone_waits);
+        let (fresh, mut fresh_waits) = oneshot::channel();
+        turns.first.push_back(fresh);
+        turns.hand_on();
+        // (The turns given here are not the process's: forgotten, not dropped.)
+        std::mem::forget(fresh_waits.try_recv().expect("the first line's turn"));
+        assert!(suspect_waits.try_recv().is_err());
+        turns.hand_on();
+        std::mem::forget(suspect_waits.try_recv().expect("then the line behind"));
+        turns.hand_on();
+        assert!(!turns.busy, "no one waits: the check is free");
     }
 
     /// Polls `future` once: its output if it is ready.
@@ -322,18 +461,21 @@ mod tests {
     }
 
     #[test]
-    fn refused_pairs_are_bounded() {
-        let mut refused = Refused::default();
+    fn remembered_sets_are_bounded() {
+        let mut refused = Bounded::new();
         for n in 0..REFUSED as u32 + 10 {
-            refused.insert(n.to_le_bytes().to_vec());
+            refused.insert(n, REFUSED);
         }
-        assert_eq!(refused.tags.len(), refused.oldest_first.len());
-        assert!(refused.tags.len() <= REFUSED);
-        assert!(!refused.tags.contains(0u32.to_le_bytes().as_slice()));
-        assert!(
-            refused
-                .tags
-                .contains((REFUSED as u32 + 9).to_le_bytes().as_slice())
+        let members = refused.members.as_ref().unwrap();
+        assert_eq!(members.len(), refused.oldest_first.len());
+        assert!(members.len() <= REFUSED);
+        assert!(!refused.contains(&0));
+        assert!(refused.contains(&(REFUSED as u32 + 9)));
+        refused.remove(&(REFUSED as u32 + 9));
+        assert!(!refused.contains(&(REFUSED as u32 + 9)));
+        assert_eq!(
+            refused.members.as_ref().unwrap().len(),
+            refused.oldest_first.len()
         );
     }
 
