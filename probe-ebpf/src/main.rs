@@ -28,7 +28,8 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
-/// The kernel checks the licence to decide which helpers a program may call.
+/// The kernel checks the licence to decide which helpers a program may call;
+/// the programs are GPL-2.0 (LICENSE-GPL-2.0), as the crate says.
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "license")]
 pub static LICENSE: [u8; 4] = *b"GPL\0";

@@ -27,6 +27,8 @@ mod check;
 mod cli;
 mod collect;
 mod export;
+#[cfg(test)]
+mod golden_tests;
 mod heap;
 mod identity;
 mod kernel;

@@ -73,8 +73,16 @@ impl Format {
 /// takes is the output and the largest family, whatever the number of
 /// containers).
 pub fn encode(sample: &Sample, format: Format) -> Result<Bytes> {
+    write_families(model::families(sample).chain(process::families()), format)
+}
+
+/// `families` in `format`, one at a time.
+pub fn write_families(
+    families: impl Iterator<Item = model::Family>,
+    format: Format,
+) -> Result<Bytes> {
     let mut out = Vec::new();
-    for family in model::families(sample).chain(process::families()) {
+    for family in families {
         match format {
             Format::Text => text::write(&family, &mut out)?,
             Format::Protobuf => protobuf::write(&family, &mut out)?,
