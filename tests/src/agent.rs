@@ -40,6 +40,16 @@ pub fn run_to_end(args: &[&str]) -> (ExitStatus, String, String) {
     )
 }
 
+/// Whether agents' log lines are echoed to standard error (libtest keeps
+/// a passing test's output to itself; a harness that does not, such as the
+/// fault table's, turns the echo off).
+static ECHO_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Stops echoing agents' log lines (they are still read: [`Agent::logged`]).
+pub fn quiet_logs() {
+    ECHO_LOGS.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A running agent; terminated with SIGTERM when dropped.
 pub struct Agent {
     child: Option<Child>,
@@ -127,7 +137,9 @@ impl Agent {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[agent] {line}");
+                if ECHO_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!("[agent] {line}");
+                }
                 if tx.send(line).is_err() {
                     break;
                 }

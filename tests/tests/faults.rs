@@ -2,9 +2,10 @@
 //! what is done to it, and what must come of it. An adversarial pass adds
 //! rows here, not files.
 //!
-//! One test drives the table; it checks every row and reports every row that
-//! failed, with why. `PP_FAULT_ROWS=TEXT` checks only the rows whose name
-//! holds TEXT (while working on them).
+//! Each row is a test of its own, named by its kind (`command_line`, `http`,
+//! `names`, `host`) and its name: `cargo test --test faults -- "unknown
+//! flag"` runs one, `-- http::` the HTTP rows (the binary runs its tests
+//! with libtest-mimic: the rows are made at run time from the table).
 
 use std::{
     collections::BTreeSet,
@@ -15,6 +16,7 @@ use std::{
     os::unix::{ffi::OsStrExt, fs::MetadataExt},
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::{Arc, Mutex, PoisonError},
     thread,
     time::{Duration, Instant},
 };
@@ -27,6 +29,7 @@ use integration_tests::{
     tls::Pki,
     workload::{self, TimedSleeps, Workload},
 };
+use libtest_mimic::Trial;
 
 /// What is done to the probe. `{name}` in arguments is a file or address
 /// the test makes (see [`Scratch::fill`]).
@@ -276,30 +279,63 @@ const TABLE: &[(&str, Fault, Outcome)] = &[
     ("split and spoofed requests", SplitAndSpoofedRequests, ToldByTheBytesSent),
 ];
 
-#[test]
-fn every_fault_in_the_table() {
-    let scratch = Scratch::new();
-    let mut failures = Vec::new();
-    let only = std::env::var("PP_FAULT_ROWS").unwrap_or_default();
-    for (name, fault, outcome) in TABLE.iter().filter(|row| row.0.contains(&only)) {
-        let started = Instant::now();
-        let result = scratch.check(fault, outcome);
-        eprintln!(
-            "{:<6} {name} ({:.1} s)",
-            if result.is_ok() { "ok" } else { "FAILED" },
-            started.elapsed().as_secs_f64()
-        );
-        if let Err(why) = result {
-            failures.push(format!("{name}: {why}"));
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    // libtest-mimic does not keep a passing test's output to itself: the
+    // rows say why they fail.
+    agent::quiet_logs();
+    // Made by the first row that runs, dropped (its files and cgroups
+    // removed) once every test has run.
+    let scratch: Arc<Mutex<Option<Scratch>>> = Arc::new(Mutex::new(None));
+    let mut tests: Vec<Trial> = TABLE
+        .iter()
+        .map(|(name, fault, outcome)| {
+            let scratch = scratch.clone();
+            Trial::test(format!("{}::{name}", fault.kind()), move || {
+                let mut scratch = scratch.lock().unwrap_or_else(PoisonError::into_inner);
+                Ok(scratch
+                    .get_or_insert_with(Scratch::new)
+                    .check(fault, outcome)?)
+            })
+        })
+        .collect();
+    tests.push(Trial::test(
+        "http::a_flood_of_silent_connections_leaves_a_scrapers_connection_open",
+        || {
+            a_flood_of_silent_connections_leaves_a_scrapers_connection_open();
+            Ok(())
+        },
+    ));
+    let conclusion = libtest_mimic::run(&args, tests);
+    drop(scratch);
+    conclusion.exit();
+}
+
+impl Fault {
+    /// Its kind, the first part of its row's test name.
+    fn kind(&self) -> &'static str {
+        match self {
+            Command(_) | Unprivileged(_) | AgentWith(_) | FuzzedBtf(_) => "command_line",
+            Request(_)
+            | LargeRequest(_)
+            | IdleConnections(_)
+            | SlowHeaders
+            | ConcurrentScrapes(..) => "http",
+            CgroupNames(_) | KubeNames(..) | SpoofedPod | DeepCgroup => "names",
+            Workload(_)
+            | Signal(_)
+            | LazyUnmount
+            | Kill9
+            | SecondAgent
+            | ClockJump
+            | LockHeldAtStart
+            | LingeringClose
+            | ReconnectingPool(_)
+            | DrainingServer
+            | CrowdedListeners(_)
+            | SplitAndSpoofedRequests => "host",
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows failed:\n{}",
-        failures.len(),
-        TABLE.len(),
-        failures.join("\n")
-    );
 }
 
 /// Files, addresses, cgroups and the agent the rows use.
@@ -1077,7 +1113,6 @@ impl Drop for BornSleeper {
 /// kind, and a scraper's kept-alive connection, idle between two scrapes,
 /// stays open and is answered again. (Each took the place of the connection
 /// idle longest: the scraper's.)
-#[test]
 fn a_flood_of_silent_connections_leaves_a_scrapers_connection_open() {
     let agent = Agent::start(&["--http-max-connections", "8"]);
     let mut scraper = TcpStream::connect(agent.addr()).unwrap();
