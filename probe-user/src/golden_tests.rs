@@ -215,3 +215,12 @@ fn every_encoding_of_a_fixed_sample_is_unchanged() {
     let api = serde_json::to_string_pretty(&api::containers(&sample)).unwrap();
     check("containers.json", api.as_bytes());
 }
+
+/// `top` reads the server's document into the very types the server
+/// wrote: nothing of a full sample's answer is lost or changed on the way.
+#[test]
+fn top_reads_back_every_field_of_the_api() {
+    let written = serde_json::to_string(&api::containers(&sample())).unwrap();
+    let read: crate::api::Document = serde_json::from_str(&written).unwrap();
+    assert_eq!(serde_json::to_string(&read).unwrap(), written);
+}

@@ -12,6 +12,7 @@
 //             removed cgroups; `fold` bounds their number
 //   export    a snapshot -> the Prometheus exposition
 //   serve     the HTTP endpoints, within bounds
+//   api       the API document's types: `serve` writes them, `top` reads them
 //
 //   window    what each container did over the last --window seconds
 //   verdict   the rule: evidence over the window -> which bottleneck, and
@@ -22,7 +23,9 @@
 //
 // `run`, `check`, `top` (the live view, from an agent's API or a probe of
 // its own) and `rules` (the Prometheus rules of the verdict) are the
-// commands; `cli` is the command line, resolved into the stages' own types.
+// commands; `cli` is the command line, resolved into the stages' own types;
+// `heap` bounds the allocator.
+mod api;
 mod check;
 mod cli;
 mod collect;

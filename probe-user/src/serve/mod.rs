@@ -279,7 +279,7 @@ async fn containers(State(latest): State<Arc<Latest>>) -> Response {
     let document = off_async(move || {
         sample.api_document(|sample| {
             let json = serde_json::to_vec(&api::containers(sample));
-            Bytes::from(json.expect("a JSON value always serialises"))
+            Bytes::from(json.expect("the API document always serialises"))
         })
     })
     .await;

@@ -46,9 +46,7 @@ impl Source {
                     )
                 })
             }
-            Source::Local(probe) => Ok(serde_json::from_value(api::containers(
-                &probe.latest.sample(),
-            ))?),
+            Source::Local(probe) => Ok(api::containers(&probe.latest.sample())),
         }
     }
 

@@ -1,92 +1,12 @@
 //! What `top` shows: the API's answer (`GET /api/v1/containers`), read
 //! back into rows, sorted and filtered, and printed as a plain table.
 
-use std::{collections::BTreeMap, fmt::Write};
+use std::fmt::Write;
 
-use serde::Deserialize;
+use crate::api::{self, Container};
 
-/// The API's answer.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Overview {
-    /// The window the verdicts cover.
-    pub window_seconds: f64,
-    /// One entry per container.
-    pub containers: Vec<Container>,
-}
-
-/// One container's verdict and evidence (the fields `top` shows).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Container {
-    labels: BTreeMap<String, String>,
-    /// The verdict.
-    pub bottleneck: String,
-    detail: String,
-    replicas_help: String,
-    #[serde(default)]
-    pressures: Vec<Pressure>,
-    evidence: Evidence,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Pressure {
-    score: f64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Evidence {
-    runqueue: Runqueue,
-    accept_queue: AcceptQueue,
-    syscalls: BTreeMap<String, Latency>,
-    memory: Memory,
-    psi: Option<BTreeMap<String, Shares>>,
-    dependencies: Vec<Dependency>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Dependency {
-    p95_seconds: Option<f64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Runqueue {
-    p95_seconds: Option<f64>,
-    wait_share: f64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct AcceptQueue {
-    ports: Vec<Port>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Port {
-    dropped: u64,
-    fill_now: f64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Latency {
-    p95_seconds: Option<f64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Memory {
-    reclaim_share: f64,
-    oom_kills: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Shares {
-    some_share: f64,
-}
+/// The API's answer, as `top` reads it.
+pub type Overview = api::Document;
 
 impl Container {
     /// `namespace/pod container` for Kubernetes containers, else the cgroup.
