@@ -47,21 +47,6 @@ impl Resource {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Psi(pub [[u64; 2]; 3]);
 
-/// Where the kernel publishes system-wide PSI.
-const PROC_PRESSURE_CPU: &str = "/proc/pressure/cpu";
-
-/// Whether this kernel keeps PSI; the error says why not.
-pub fn available() -> Result<(), String> {
-    std::fs::read_to_string(PROC_PRESSURE_CPU)
-        .map(drop)
-        .map_err(|err| {
-            format!(
-                "{PROC_PRESSURE_CPU} cannot be read ({err}): this kernel was built without \
-             CONFIG_PSI or booted with psi=0"
-            )
-        })
-}
-
 /// The PSI totals of the cgroup open as `dir`; `None` when a file cannot be
 /// read (the root cgroup has none, and a kernel may have no PSI).
 pub fn read(dir: &OwnedFd) -> Option<Psi> {
@@ -139,7 +124,7 @@ mod tests {
 
     #[test]
     fn reads_a_cgroup_of_this_host() {
-        available().expect("the test host has PSI");
+        crate::kernel::signals::psi_available().expect("the test host has PSI");
         let mount = crate::identity::cgroupfs::cgroup2_root(None).unwrap();
         let child = mount.join(format!("pp-unit-psi-{}", std::process::id()));
         std::fs::create_dir(&child).unwrap();

@@ -5,15 +5,12 @@ use std::fmt;
 use anyhow::{Result, bail};
 use probe_common::{dependency, memory, runqueue, syscall, tcp};
 
-use crate::{
-    collect::psi,
-    kernel::{
-        hooks::{
-            self, DEPENDENCY_NEEDS, HookSupport, MEMORY_NEEDS, Need, Planned, RUNQ_NEEDS,
-            SYSCALL_NEEDS, TCP_NEEDS,
-        },
-        offsets::{DependencyOffsets, TcpOffsets},
+use crate::kernel::{
+    hooks::{
+        self, DEPENDENCY_NEEDS, HookSupport, MEMORY_NEEDS, Need, Planned, RUNQ_NEEDS,
+        SYSCALL_NEEDS, TCP_NEEDS,
     },
+    offsets::{DependencyOffsets, TcpOffsets},
 };
 
 /// A pressure signal.
@@ -111,10 +108,25 @@ impl Signal {
             return Err(format!("{err:#}"));
         }
         if self == Signal::Psi {
-            psi::available()?;
+            psi_available()?;
         }
         hooks::plan(self.needs(), support)
     }
+}
+
+/// Where the kernel publishes system-wide PSI.
+const PROC_PRESSURE_CPU: &str = "/proc/pressure/cpu";
+
+/// Whether this kernel keeps PSI; the error says why not.
+pub fn psi_available() -> Result<(), String> {
+    std::fs::read_to_string(PROC_PRESSURE_CPU)
+        .map(drop)
+        .map_err(|err| {
+            format!(
+                "{PROC_PRESSURE_CPU} cannot be read ({err}): this kernel was built without \
+                 CONFIG_PSI or booted with psi=0"
+            )
+        })
 }
 
 impl fmt::Display for Signal {
