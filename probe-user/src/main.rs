@@ -1,6 +1,8 @@
 //! pressure-probe: per-container pressure signals from eBPF, for Prometheus.
 
-// The agent's pipeline, one stage per module, data flowing one way:
+// The agent's pipeline, one stage per module, data flowing one way: each
+// stage uses only those above it (no circle; `heap` and the commands
+// aside):
 //
 //   kernel    what this kernel offers and how to use it: its BTF, the struct
 //             offsets, the hooks of each signal, where per-cgroup state
@@ -10,16 +12,15 @@
 //   identity  cgroup id -> path -> owner (Kubernetes, Docker, systemd) and labels
 //   snapshot  raw counts + identity -> per-cgroup statistics, reclaiming
 //             removed cgroups; `fold` bounds their number
-//   export    a snapshot -> the Prometheus exposition
-//   serve     the HTTP endpoints, within bounds
-//   api       the API document's types: `serve` writes them, `top` reads them
-//
 //   window    what each container did over the last --window seconds
 //   verdict   the rule: evidence over the window -> which bottleneck, and
 //             whether more replicas would help
 //   sampler   runs kernel -> collect -> identity -> snapshot -> window ->
 //             verdict every --interval and keeps the latest sample, which
 //             every endpoint reads
+//   export    a sample -> the Prometheus exposition (made once per sample)
+//   api       the API document's types: `serve` writes them, `top` reads them
+//   serve     the HTTP endpoints, within bounds
 //
 // `run`, `check`, `top` (the live view, from an agent's API or a probe of
 // its own) and `rules` (the Prometheus rules of the verdict) are the
@@ -35,6 +36,8 @@ mod golden_tests;
 mod heap;
 mod identity;
 mod kernel;
+#[cfg(test)]
+mod layout_tests;
 mod run;
 mod sampler;
 mod serve;

@@ -7,10 +7,12 @@ mod process;
 mod protobuf;
 mod text;
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use anyhow::{Context, Result};
 use bytes::Bytes;
 
-use crate::sampler::Sample;
+use crate::sampler::{ENCODINGS, Sample};
 
 /// An encoding of the exposition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +71,24 @@ impl Format {
     }
 }
 
+/// `sample`'s exposition in `format`, gzipped if `gzip`: encoded once per
+/// sample however many clients ask, then shared.
+pub fn exposition(sample: &Sample, format: Format, gzip: bool) -> Result<Bytes, String> {
+    const { assert!(Format::ALL.len() * 2 <= ENCODINGS) };
+    let slot = format.index() * 2;
+    let plain = |sample: &Sample| encode(sample, format).map_err(|e| format!("{e:#}"));
+    if !gzip {
+        return sample.encoding(slot, plain);
+    }
+    sample.encoding(slot + 1, |sample| {
+        self::gzip(&sample.encoding(slot, plain)?).map_err(|e| format!("{e:#}"))
+    })
+}
+
 /// `sample` in `format`, written one family at a time (the memory it
 /// takes is the output and the largest family, whatever the number of
 /// containers).
-pub fn encode(sample: &Sample, format: Format) -> Result<Bytes> {
+fn encode(sample: &Sample, format: Format) -> Result<Bytes> {
     write_families(model::families(sample).chain(process::families()), format)
 }
 
@@ -89,6 +105,23 @@ pub fn write_families(
         }
     }
     Ok(Bytes::from(out.into_boxed_slice()))
+}
+
+/// Unix time of the served certificate's `notAfter` (`i64::MIN`: no TLS).
+static SERVED_NOT_AFTER: AtomicI64 = AtomicI64::new(i64::MIN);
+
+/// Records the `notAfter` (Unix seconds) of the certificate the endpoint
+/// serves now (none: no TLS), which the exposition gives.
+pub fn served_certificate_expires(not_after: Option<i64>) {
+    SERVED_NOT_AFTER.store(not_after.unwrap_or(i64::MIN), Ordering::Relaxed);
+}
+
+/// The served certificate's `notAfter`, as last recorded.
+fn served_certificate_expiry() -> Option<i64> {
+    match SERVED_NOT_AFTER.load(Ordering::Relaxed) {
+        i64::MIN => None,
+        at => Some(at),
+    }
 }
 
 /// `body` gzipped.

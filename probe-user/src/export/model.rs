@@ -14,7 +14,6 @@ use crate::{
     collect::psi::Resource,
     identity::Labels,
     sampler::Sample,
-    serve::certificate,
     snapshot::{CgroupStats, PortStats, Preemptor, remotes::RemoteSeries},
 };
 
@@ -509,7 +508,7 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
             help: "Unix time after which the certificate the endpoint serves (--web-config's \
                    cert_file, as last read) is no longer valid; absent without TLS.",
             kind: Kind::Gauge,
-            series: certificate::served_not_after()
+            series: super::served_certificate_expiry()
                 .map(|at| number(Vec::new(), at as f64))
                 .into_iter()
                 .collect(),

@@ -23,7 +23,6 @@ use tracing::{debug, error, warn};
 
 use self::kernel_reader::KernelReader;
 use crate::{
-    export::{self, Format},
     heap,
     snapshot::Snapshot,
     verdict::{self, Diagnosis, Thresholds},
@@ -57,6 +56,9 @@ impl Pipeline {
     }
 }
 
+/// Encodings a sample keeps once made.
+pub const ENCODINGS: usize = 4;
+
 /// One reading of the kernel, with its encodings made on demand.
 pub struct Sample {
     /// What was read.
@@ -74,7 +76,7 @@ pub struct Sample {
     /// Its number: 1 for the first sample, then one more each.
     pub sequence: u64,
     /// Its expositions, per format: plain and gzipped.
-    encodings: [[OnceLock<Result<Bytes, String>>; 2]; Format::ALL.len()],
+    encodings: [OnceLock<Result<Bytes, String>>; ENCODINGS],
     /// Its API document.
     api: OnceLock<Bytes>,
 }
@@ -113,20 +115,15 @@ impl Sample {
         self.api.get_or_init(|| make(self)).clone()
     }
 
-    /// Its exposition in `format`, gzipped if `gzip`: made the first time
-    /// it is asked for, then shared.
-    pub fn exposition(&self, format: Format, gzip: bool) -> Result<Bytes, String> {
-        let plain = || {
-            self.encodings[format.index()][0]
-                .get_or_init(|| export::encode(self, format).map_err(|e| format!("{e:#}")))
-                .clone()
-        };
-        if !gzip {
-            return plain();
-        }
-        self.encodings[format.index()][1]
-            .get_or_init(|| export::gzip(&plain()?).map_err(|e| format!("{e:#}")))
-            .clone()
+    /// Its encoding in `slot` (below [`ENCODINGS`]; the exposition's
+    /// formats, plain and gzipped, see `export::exposition`), made by `make`
+    /// the first time it is asked for, then shared.
+    pub fn encoding(
+        &self,
+        slot: usize,
+        make: impl FnOnce(&Sample) -> Result<Bytes, String>,
+    ) -> Result<Bytes, String> {
+        self.encodings[slot].get_or_init(|| make(self)).clone()
     }
 }
 
@@ -367,16 +364,11 @@ mod tests {
         let document = sample.api_document(|_| Bytes::from_static(b"{}"));
         let again = sample.api_document(|_| panic!("made twice"));
         assert_eq!(document.as_ptr(), again.as_ptr());
-        for format in Format::ALL {
-            let first = sample.exposition(format, false).unwrap();
-            let again = sample.exposition(format, false).unwrap();
+        for slot in 0..ENCODINGS {
+            let first = sample.encoding(slot, |_| Ok(Bytes::from(vec![slot as u8; 8])));
+            let again = sample.encoding(slot, |_| panic!("made twice"));
             // The same bytes, not an equal copy.
-            assert_eq!(first.as_ptr(), again.as_ptr());
-            let gzipped = sample.exposition(format, true).unwrap();
-            assert_eq!(
-                gzipped.as_ptr(),
-                sample.exposition(format, true).unwrap().as_ptr()
-            );
+            assert_eq!(first.unwrap().as_ptr(), again.unwrap().as_ptr());
         }
     }
 }

@@ -4,10 +4,7 @@
 
 use std::{
     path::Path,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicI64, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -19,9 +16,6 @@ use rustls::{
     server::danger::{ClientCertVerified, ClientCertVerifier},
 };
 use tracing::warn;
-
-/// Unix time of the served certificate's `notAfter` (`i64::MIN`: no TLS).
-static SERVED_NOT_AFTER: AtomicI64 = AtomicI64::new(i64::MIN);
 
 /// How long before its expiry a served certificate is warned of.
 const WARN_BEFORE: Duration = Duration::from_secs(14 * 86_400);
@@ -37,7 +31,7 @@ pub fn not_after(der: &CertificateDer<'_>) -> Result<i64> {
 /// until `not_after` (none: no TLS), and warns when it has expired or soon
 /// will.
 pub fn serving(cert_file: Option<&Path>, not_after: Option<i64>) {
-    SERVED_NOT_AFTER.store(not_after.unwrap_or(i64::MIN), Ordering::Relaxed);
+    crate::export::served_certificate_expires(not_after);
     let (Some(cert_file), Some(not_after)) = (cert_file, not_after) else {
         return;
     };
@@ -59,14 +53,6 @@ pub fn serving(cert_file: Option<&Path>, not_after: Option<i64>) {
              is read again when it changes)",
             days(not_after - now)
         );
-    }
-}
-
-/// The served certificate's `notAfter`, in Unix seconds (none without TLS).
-pub fn served_not_after() -> Option<i64> {
-    match SERVED_NOT_AFTER.load(Ordering::Relaxed) {
-        i64::MIN => None,
-        at => Some(at),
     }
 }
 

@@ -34,7 +34,7 @@ use tracing::error;
 pub use web_config::WebConfig;
 
 use crate::{
-    export::Format,
+    export::{self, Format},
     sampler::{Health, Latest, panic_message},
     serve::{basic_auth::Access, web_config::Security},
 };
@@ -241,7 +241,7 @@ async fn metrics(State(latest): State<Arc<Latest>>, headers: HeaderMap) -> Respo
     );
     let sample = latest.sample();
     // Encoding is CPU work (once per sample and format).
-    let body = off_async(move || sample.exposition(format, gzip)).await;
+    let body = off_async(move || export::exposition(&sample, format, gzip)).await;
     match body {
         Some(Ok(body)) => {
             let mut response =

@@ -1,0 +1,110 @@
+//! The module map in `main.rs` holds: each stage of the pipeline uses only
+//! the stages above it (no circle), read from the sources' `crate::` paths
+//! (test modules aside).
+
+use std::{collections::BTreeSet, fs, path::Path};
+
+/// The stages, in the order data flows (as `main.rs` lists them).
+const STAGES: [&str; 10] = [
+    "kernel", "collect", "identity", "snapshot", "window", "verdict", "sampler", "export", "api",
+    "serve",
+];
+
+/// The modules a source file names through `crate::` (`use crate::{a, b::c}`
+/// included), test modules cut off.
+fn named_modules(source: &str) -> BTreeSet<String> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut named = BTreeSet::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let group = &group[..group.find("};").unwrap_or(group.len())];
+            // Each item of the group (split at its top-level commas) names
+            // a module first.
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars().chain([',']) {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        let name: String = item
+                            .trim()
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if !name.is_empty() {
+                            named.insert(name);
+                        }
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            named.insert(name);
+        }
+    }
+    named
+}
+
+/// Every `.rs` file below `dir`, but those declared as test modules.
+fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+    let declared_for_tests = fs::read_to_string(dir.join("mod.rs")).unwrap_or_default();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+            continue;
+        }
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if declared_for_tests.contains(&format!("#[cfg(test)]\nmod {stem};")) {
+            continue;
+        }
+        out.push((
+            path.display().to_string(),
+            fs::read_to_string(&path).unwrap(),
+        ));
+    }
+}
+
+#[test]
+fn each_stage_uses_only_the_stages_above_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut wrong = Vec::new();
+    for (at, stage) in STAGES.iter().enumerate() {
+        let dir = src.join(stage);
+        let mut files = Vec::new();
+        if dir.is_dir() {
+            sources(&dir, &mut files);
+        } else {
+            let file = src.join(format!("{stage}.rs"));
+            files.push((
+                file.display().to_string(),
+                fs::read_to_string(&file).unwrap(),
+            ));
+        }
+        for (file, source) in files {
+            for named in named_modules(&source) {
+                if let Some(later) = STAGES[at + 1..].iter().find(|s| **s == named) {
+                    wrong.push(format!("{file} ({stage}) uses {later}, a later stage"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn paths_are_read_from_uses() {
+    let named = named_modules(
+        "use crate::{a::b, c::{d, e}, f};\nfn x() { crate::g::h(); }\n#[cfg(test)]\nuse crate::z;",
+    );
+    assert_eq!(named.into_iter().collect::<Vec<_>>(), ["a", "c", "f", "g"]);
+}
