@@ -16,7 +16,8 @@ pub const LOSSES: [(Signal, &str); 3] = [
     (Signal::Tcp, "no SYN-queue depth"),
     (
         Signal::Dependency,
-        "requests not classified: every exchange timed",
+        "requests not classified: every exchange timed as an answer, and none on \
+         connections older than the agent",
     ),
 ];
 
