@@ -5,6 +5,7 @@
 use std::{
     collections::BTreeMap,
     fs,
+    net::{Ipv4Addr, SocketAddr},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -360,6 +361,29 @@ fn a_right_password_gets_through_a_flood_of_wrong_ones() {
     assert_eq!(answers.keys().copied().collect::<Vec<_>>(), [401]);
 }
 
+/// A new wrong password (`wrong-THREAD-SENT`) of user prometheus, from
+/// `from`, for `/metrics`: the answer's status.
+fn new_wrong_password(addr: SocketAddr, from: Ipv4Addr, thread: usize, sent: usize) -> u16 {
+    let header = format!(
+        "Basic {}",
+        STANDARD.encode(format!("prometheus:wrong-{thread}-{sent}"))
+    );
+    http_get_from(from, addr, "/metrics", &[("Authorization", &header)]).status
+}
+
+/// Once `ready` holds (within a minute, or panics saying `waiting_for`),
+/// the right password asks ten times: the answers' statuses.
+fn right_password_once(addr: SocketAddr, ready: impl Fn() -> bool, waiting_for: &str) -> Vec<u16> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{waiting_for}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (0..10)
+        .map(|_| http_get_with(addr, "/metrics", &[("Authorization", RIGHT)]).status)
+        .collect()
+}
+
 /// A flood of wrong passwords each different (none can be remembered) from
 /// one address, 127.0.0.2: it takes one place in the queue for a check (the
 /// rest of it is answered 503), and a right password from another address,
@@ -370,33 +394,14 @@ fn a_right_password_gets_through_a_flood_of_wrong_ones() {
 fn a_flood_of_new_wrong_passwords_from_one_address_leaves_room_for_others() {
     let (_pki, _, agent) = password_only_agent("distinct-flood");
     let addr = agent.addr();
-    let ask = move |thread, sent| {
-        let password = format!("wrong-{thread}-{sent}");
-        let header = format!(
-            "Basic {}",
-            STANDARD.encode(format!("prometheus:{password}"))
-        );
-        http_get_from(
-            [127, 0, 0, 2].into(),
-            addr,
-            "/metrics",
-            &[("Authorization", &header)],
-        )
-        .status
-    };
+    let ask = move |thread, sent| new_wrong_password(addr, [127, 0, 0, 2].into(), thread, sent);
     let (right, answers) = during_a_flood(16, 20, ask, |refused: &AtomicBool| {
         // The right password asks once the flood has filled what it may.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !refused.load(Ordering::Relaxed) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the flood was never refused for load"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        (0..10)
-            .map(|_| http_get_with(addr, "/metrics", &[("Authorization", RIGHT)]).status)
-            .collect::<Vec<u16>>()
+        right_password_once(
+            addr,
+            || refused.load(Ordering::Relaxed),
+            "the flood was never refused for load",
+        )
     });
     eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
     assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
@@ -418,18 +423,8 @@ fn a_flood_of_new_wrong_passwords_from_many_addresses_leaves_room_for_a_right_on
     let ask = {
         let denied = denied.clone();
         move |thread: usize, sent| {
-            let password = format!("wrong-{thread}-{sent}");
-            let header = format!(
-                "Basic {}",
-                STANDARD.encode(format!("prometheus:{password}"))
-            );
-            let status = http_get_from(
-                [127, 0, 0, 10 + thread as u8].into(),
-                addr,
-                "/metrics",
-                &[("Authorization", &header)],
-            )
-            .status;
+            let from = [127, 0, 0, 10 + thread as u8].into();
+            let status = new_wrong_password(addr, from, thread, sent);
             if status == 401 {
                 denied[thread].store(true, Ordering::Relaxed);
             }
@@ -437,18 +432,11 @@ fn a_flood_of_new_wrong_passwords_from_many_addresses_leaves_room_for_a_right_on
         }
     };
     let (right, answers) = during_a_flood(THREADS, 20, ask, |refused: &AtomicBool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !refused.load(Ordering::Relaxed) || !denied.iter().all(|d| d.load(Ordering::Relaxed))
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the flood was not refused for load, or not every address was refused a password"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        (0..10)
-            .map(|_| http_get_with(addr, "/metrics", &[("Authorization", RIGHT)]).status)
-            .collect::<Vec<u16>>()
+        right_password_once(
+            addr,
+            || refused.load(Ordering::Relaxed) && denied.iter().all(|d| d.load(Ordering::Relaxed)),
+            "the flood was not refused for load, or not every address was refused a password",
+        )
     });
     eprintln!("right password: {right:?}; the flood's answers: {answers:?}");
     assert_eq!(right, [200; 10], "the flood's answers: {answers:?}");
