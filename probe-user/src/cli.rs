@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::{
     kernel::{btf::DEFAULT_BTF, cgroup_state::CgroupState, loader::Programs, signals::Signal},
     verdict::{
-        Thresholds,
+        STORAGE_CLASSES, Thresholds,
         ignore::{Ignored, MAX_IGNORED},
     },
 };
@@ -381,6 +381,7 @@ impl VerdictArgs {
             memory_stall_share: self.memory_stall_share,
             min_events: self.min_events,
             dependency_ignore,
+            storage_classes: &STORAGE_CLASSES,
         }
     }
 }

@@ -41,6 +41,7 @@ use crate::{
     sampler::{Latest, Pipeline, SamplerThread, kernel_reader::KernelReader},
     serve,
     snapshot::SnapshotBuilder,
+    verdict::SYNC_ONLY,
     window::Window,
 };
 
@@ -141,6 +142,8 @@ impl Probe {
         drop(btf);
         heap::trim();
 
+        // As the loader classes them (see `syscall::class_table`).
+        let classed_by_fd = syscall_offsets.is_some() && kernel_reads;
         let slow = args.verdict.thresholds().slow_bounds();
         let mut ebpf = loader::load_and_attach(&LoadOptions {
             btf_path: &args.kernel.btf,
@@ -203,10 +206,14 @@ impl Probe {
             program_stats: args.program_stats.then(ProgramStats::enable).flatten(),
             slow,
         };
+        let mut thresholds = args.verdict.thresholds();
+        if !classed_by_fd {
+            thresholds.storage_classes = &SYNC_ONLY;
+        }
         let mut pipeline = Pipeline {
             reader,
             window: Window::new(args.verdict.window),
-            thresholds: args.verdict.thresholds(),
+            thresholds,
         };
         let latest = Latest::new(pipeline.sample()?, args.interval);
         let sampler = latest.run(move || pipeline.sample());

@@ -11,7 +11,8 @@ use crate::kernel::signals::Signal;
 pub const LOSSES: [(Signal, &str); 3] = [
     (
         Signal::Syscall,
-        "reads and writes classed file_io, not by what their fd is",
+        "reads and writes classed file_io, not by what their fd is (storage pressure is \
+         judged on sync alone)",
     ),
     (Signal::Tcp, "no SYN-queue depth"),
     (

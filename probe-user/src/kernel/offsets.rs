@@ -416,7 +416,8 @@ const COMPAT_FLAG: (&str, u32) = ("thread_info.flags", 1 << 22);
 impl SyscallOffsets {
     /// What the syscall signal loses where these cannot be resolved.
     pub const LOSS: &'static str = "reads and writes count as file_io whatever they read \
-                                    (their file descriptors cannot be followed)";
+                                    (their file descriptors cannot be followed), and storage \
+                                    pressure is judged on sync alone";
 
     /// Looks every field up; the error names the first one missing.
     pub fn resolve(btf: &KernelBtf) -> Result<Self> {

@@ -183,6 +183,11 @@ pub struct Thresholds {
     /// Remote endpoints whose response times dependency pressure leaves out
     /// (long polls by design).
     pub dependency_ignore: Vec<ignore::Ignored>,
+    /// The syscall classes storage pressure is judged on: [`STORAGE_CLASSES`],
+    /// or `sync` alone where reads and writes are not classed by what their
+    /// fd is (then `file_io` holds socket and pipe waits too: a service
+    /// waiting on the network is no storage pressure).
+    pub storage_classes: &'static [SyscallClass],
 }
 
 impl Default for Thresholds {
@@ -196,6 +201,7 @@ impl Default for Thresholds {
             memory_stall_share: 0.05,
             min_events: 10,
             dependency_ignore: Vec::new(),
+            storage_classes: &STORAGE_CLASSES,
         }
     }
 }
@@ -203,6 +209,9 @@ impl Default for Thresholds {
 /// The syscall classes storage pressure is judged on, in the order a tie
 /// is broken.
 pub const STORAGE_CLASSES: [SyscallClass; 2] = [SyscallClass::Sync, SyscallClass::FileIo];
+
+/// The storage classes where reads and writes are not classed by their fd.
+pub const SYNC_ONLY: [SyscallClass; 1] = [SyscallClass::Sync];
 
 impl Thresholds {
     /// The numbers the verdict judges with, over `window`, by the name of
@@ -379,7 +388,7 @@ fn dependency(e: &Evidence, t: &Thresholds) -> Option<Finding> {
 }
 
 fn storage(e: &Evidence, t: &Thresholds) -> Option<Finding> {
-    STORAGE_CLASSES
+    t.storage_classes
         .iter()
         .filter_map(|class| {
             let (_, latency, _) = e.syscalls.iter().find(|(c, _, _)| c == class)?;

@@ -692,6 +692,7 @@ mod tests {
                 memory_stall_share: 0.07,
                 min_events: 42,
                 dependency_ignore: vec![":9092".parse().unwrap()],
+                ..Thresholds::default()
             },
             Duration::from_secs(120),
             "https://runbooks.example/pp.md",

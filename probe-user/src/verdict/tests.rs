@@ -190,6 +190,33 @@ fn ties_go_by_the_documented_order() {
     assert_eq!(d.bottleneck, Bottleneck::Memory);
 }
 
+/// Where reads and writes are not classed by their fd (lockdown
+/// `confidentiality`), `file_io` holds a blocking client's socket reads:
+/// slow ones are no storage pressure there; slow `sync` still is.
+#[test]
+fn slow_file_io_is_no_storage_where_reads_are_not_classed_by_fd() {
+    let slow = |class| Evidence {
+        syscalls: vec![(class, latency(&[300_000_000; 25], STORAGE_NS), 0)],
+        ..quiet()
+    };
+    let sync_only = Thresholds {
+        storage_classes: &SYNC_ONLY,
+        ..Thresholds::default()
+    };
+    assert_eq!(
+        judge(slow(SyscallClass::FileIo), &Thresholds::default()).bottleneck,
+        Bottleneck::Storage
+    );
+    assert_eq!(
+        judge(slow(SyscallClass::FileIo), &sync_only).bottleneck,
+        Bottleneck::None
+    );
+    assert_eq!(
+        judge(slow(SyscallClass::Sync), &sync_only).bottleneck,
+        Bottleneck::Storage
+    );
+}
+
 #[test]
 fn the_worst_wins_and_the_rest_are_evidence() {
     let e = Evidence {
