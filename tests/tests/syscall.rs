@@ -3,7 +3,7 @@
 use std::{path::Path, process::Command, thread, time::Duration};
 
 use integration_tests::{
-    agent::{Agent, CheckReport},
+    agent::{self, Agent},
     cgroup::TestCgroup,
     kernel_maps::SyscallSlots,
     workload::{TimedSleeps, Workload},
@@ -11,12 +11,6 @@ use integration_tests::{
 
 const LATENCY: &str = "pressure_syscall_latency_seconds";
 
-/// Whether reads and writes are classed by what their fd is here: `check`
-/// says when they are not (lockdown `confidentiality`, or a kernel whose
-/// BTF lacks the path to the fd's inode), and then they are `file_io`.
-fn classed_by_fd() -> bool {
-    !CheckReport::of(&[]).says("signal syscall", "info", "file_io")
-}
 const ERRORS: &str = "pressure_syscall_errors_total";
 
 #[test]
@@ -112,7 +106,11 @@ fn would_block_and_interrupted_calls_are_no_errors() {
     assert!(einprogress > 0, "no connect was in progress");
     // Pipe reads are of class wait (by their fd, its low 32 bits), or
     // file_io where reads are not classed by their fd.
-    let pipe_reads = if classed_by_fd() { "wait" } else { "file_io" };
+    let pipe_reads = if agent::reads_classed_by_fd() {
+        "wait"
+    } else {
+        "file_io"
+    };
     assert_eq!(errors(pipe_reads), ebadf as f64, "{pipe_reads} errors");
     assert_eq!(errors("net_io"), 0.0, "net_io errors (EINPROGRESS)");
     assert_eq!(errors("other"), 0.0, "other errors (rt_sigreturn's EINTR)");
@@ -149,7 +147,7 @@ fn reads_are_classed_by_what_they_read() {
         seconds("socket_ns"),
         seconds("pipe_ns"),
     );
-    if !classed_by_fd() {
+    if !agent::reads_classed_by_fd() {
         // Every read and write is file_io: the socket pair's making is
         // the only net_io call, nothing is wait, and file_io holds the
         // 2 x count blocked reads, their 2 x count asks and the preads.
