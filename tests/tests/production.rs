@@ -59,6 +59,9 @@ fn above(hist: &ScrapedHistogram, le: f64) -> f64 {
 /// own clock.
 #[test]
 fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
+    // Asked first: check takes seconds, which must not fall between the
+    // scrape and the API's answer below.
+    let (by_fd, classified) = (agent::reads_classed_by_fd(), agent::requests_classified());
     let agent = agent();
     let api = TestCgroup::create("pp-prod-https-api");
     let client = TestCgroup::create("pp-prod-https-client");
@@ -109,7 +112,7 @@ fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
         class("net_io"),
         class("file_io")
     );
-    let (socket, not_socket) = if agent::reads_classed_by_fd() {
+    let (socket, not_socket) = if by_fd {
         ("net_io", "file_io")
     } else {
         ("file_io", "net_io")
@@ -134,7 +137,7 @@ fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
     assert!(hist.count >= count as f64, "{} answers", hist.count);
     // The handshake's records are no requests (where requests are told by
     // their first bytes).
-    if agent::requests_classified() {
+    if classified {
         assert!(untimed(&scrape, &client, &remote, "handshake") >= 1.0);
     }
     assert!(lower < own, "the probe's median is above the client's own");
