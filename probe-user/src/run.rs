@@ -142,10 +142,8 @@ impl Probe {
         drop(btf);
         heap::trim();
 
-        // As the loader classes them (see `syscall::class_table`).
-        let classed_by_fd = syscall_offsets.is_some() && kernel_reads;
         let slow = args.verdict.thresholds().slow_bounds();
-        let mut ebpf = loader::load_and_attach(&LoadOptions {
+        let load = LoadOptions {
             btf_path: &args.kernel.btf,
             offsets,
             signals: &chosen,
@@ -163,7 +161,9 @@ impl Probe {
             syscall_slow_ns: slow.syscall_ns(),
             dependency_slow_ns: slow.dependency_ns(),
             kernel_reads,
-        })?;
+        };
+        let classed_by_fd = load.reads_classed_by_fd();
+        let mut ebpf = loader::load_and_attach(&load)?;
         // The loader's parsed BTF and object copies are gone too.
         heap::trim();
         if chosen.contains(&Signal::Dependency) {

@@ -102,6 +102,14 @@ pub struct LoadOptions<'a> {
     pub kernel_reads: bool,
 }
 
+impl LoadOptions<'_> {
+    /// Whether reads and writes are classed by what their fd is: the
+    /// programs follow the fd only with the offsets and kernel reads.
+    pub fn reads_classed_by_fd(&self) -> bool {
+        self.syscall_offsets.is_some() && self.kernel_reads
+    }
+}
+
 /// A loader that relocates against the BTF at `path`, parsed into `slot`
 /// (returned too, for the programs' attach targets). Making an
 /// `EbpfLoader` parses the running kernel's BTF; that copy is dropped
@@ -184,7 +192,7 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     loader.override_global(globals::PEEK_PAYLOAD, &peek, true);
     let compat_mask = options.syscall_offsets.map_or(0, |s| s.compat_mask());
     loader.override_global(globals::SYSCALL_COMPAT_MASK, &compat_mask, true);
-    let by_fd = options.syscall_offsets.is_some() && options.kernel_reads;
+    let by_fd = options.reads_classed_by_fd();
     let table = syscall::host_arch().map(|arch| syscall::class_table(arch, by_fd));
     if let Some(table) = &table {
         loader.override_global(globals::SYSCALL_CLASSES, table, true);
