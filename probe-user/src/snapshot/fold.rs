@@ -96,18 +96,8 @@ impl Folder {
         let (mut kept, rest): (Vec<_>, Vec<_>) = cgroups
             .into_iter()
             .partition(|c| self.tracked.contains(&c.id));
-        let between = (!between.ids.is_empty()).then(|| CgroupStats {
-            id: 0,
-            labels: other.clone(),
-            runq: between.sum.runq,
-            waited_behind_ns: between.sum.waited_behind_ns,
-            syscalls: between.sum.syscalls,
-            tcp_fill: None,
-            preemptions: None,
-            memory: between.sum.memory,
-            psi: None,
-            remotes: Vec::new(),
-        });
+        let between =
+            (!between.ids.is_empty()).then(|| CgroupStats::of_state(0, Some(&other), between.sum));
         if let Some(sum) = rest.into_iter().chain(between).reduce(merge) {
             // Its PSI is left out by `merge`: stall times do not add up
             // across cgroups.

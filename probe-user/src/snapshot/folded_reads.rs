@@ -162,7 +162,7 @@ impl FoldedReads {
         }
         let last = self.last.get(&id)?;
         self.between.add(id, last);
-        Some(last.labels.clone().map_or(Status::Unknown, Status::Live))
+        Some(last.labels.clone().into())
     }
 
     /// The cgroups this sample counted between their turns, and their sum.

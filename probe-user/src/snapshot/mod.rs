@@ -124,6 +124,27 @@ pub struct CgroupStats {
     pub remotes: Vec<RemoteSeries>,
 }
 
+impl CgroupStats {
+    /// Cgroup `id`, labelled `labels` (or `id:N`), with what its storages
+    /// hold and nothing else yet.
+    pub(super) fn of_state(id: u64, labels: Option<&Arc<Labels>>, data: CgroupData) -> CgroupStats {
+        CgroupStats {
+            id,
+            labels: labels
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Labels::unresolved(id))),
+            runq: data.runq,
+            waited_behind_ns: data.waited_behind_ns,
+            syscalls: data.syscalls,
+            tcp_fill: None,
+            preemptions: None,
+            memory: data.memory,
+            psi: data.psi,
+            remotes: Vec::new(),
+        }
+    }
+}
+
 /// The listening sockets of one port of one cgroup in one network
 /// namespace (IPv4, IPv6 and `SO_REUSEPORT` sockets of a port add up).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -372,30 +393,15 @@ struct PerCgroup(BTreeMap<u64, CgroupStats>);
 impl PerCgroup {
     /// The statistics of `id`, made with `labels` (or `id:N`) if new.
     fn entry(&mut self, id: u64, labels: Option<&Arc<Labels>>) -> &mut CgroupStats {
-        self.0.entry(id).or_insert_with(|| CgroupStats {
-            id,
-            labels: labels
-                .cloned()
-                .unwrap_or_else(|| Arc::new(Labels::unresolved(id))),
-            runq: None,
-            waited_behind_ns: None,
-            syscalls: None,
-            tcp_fill: None,
-            preemptions: None,
-            memory: None,
-            psi: None,
-            remotes: Vec::new(),
-        })
+        self.0
+            .entry(id)
+            .or_insert_with(|| CgroupStats::of_state(id, labels, CgroupData::default()))
     }
 
-    /// Sets what `id`'s storages hold.
+    /// Makes `id`'s statistics with what its storages hold (the first
+    /// phase to write them).
     fn set_state(&mut self, id: u64, labels: Option<&Arc<Labels>>, data: CgroupData) {
-        let entry = self.entry(id, labels);
-        entry.runq = data.runq;
-        entry.waited_behind_ns = data.waited_behind_ns;
-        entry.syscalls = data.syscalls;
-        entry.memory = data.memory;
-        entry.psi = data.psi;
+        self.0.insert(id, CgroupStats::of_state(id, labels, data));
     }
 
     fn into_values(self) -> Vec<CgroupStats> {
@@ -442,12 +448,7 @@ fn read_cgroup_state(
             }
             Resolution::Unknown => (None, None),
         };
-        resolutions.record(
-            id,
-            labels
-                .clone()
-                .map_or(resolve::Status::Unknown, resolve::Status::Live),
-        );
+        resolutions.record(id, labels.clone().into());
         // Hash-map state can be read by id even when the cgroup cannot be opened.
         match kernel.cgroup_data(id, dir.as_ref(), !folded) {
             // A folded cgroup stays listed whatever it holds (it was, with

@@ -16,6 +16,13 @@ pub enum Status {
     Unknown,
 }
 
+impl From<Option<Arc<Labels>>> for Status {
+    /// Live with `labels`; with none, unknown (it could not be opened).
+    fn from(labels: Option<Arc<Labels>>) -> Status {
+        labels.map_or(Status::Unknown, Status::Live)
+    }
+}
+
 impl Status {
     /// The labels of a live cgroup.
     pub fn labels(&self) -> Option<&Arc<Labels>> {
