@@ -25,7 +25,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
     net::IpAddr,
-    sync::{Mutex, PoisonError},
+    sync::{LazyLock, Mutex, PoisonError},
 };
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -66,7 +66,7 @@ static TURNS: Mutex<Turns> = Mutex::new(Turns {
 });
 
 /// Client addresses whose last check failed.
-static SUSPECT: Mutex<Bounded<IpAddr>> = Mutex::new(Bounded::new());
+static SUSPECT: LazyLock<Mutex<Bounded<IpAddr>>> = LazyLock::new(Mutex::default);
 
 /// The check's turn and the requests waiting for it.
 struct Turns {
@@ -125,39 +125,38 @@ pub struct BasicAuth {
 /// A set that remembers its last [`SUSPECTS`] or [`REFUSED`] members: a
 /// set to look them up, and a queue to forget the oldest half at the bound.
 struct Bounded<T> {
-    members: Option<HashSet<T>>,
+    members: HashSet<T>,
     oldest_first: VecDeque<T>,
 }
 
-impl<T: std::hash::Hash + Eq + Clone> Bounded<T> {
-    const fn new() -> Self {
+impl<T> Default for Bounded<T> {
+    fn default() -> Self {
         Self {
-            members: None,
+            members: HashSet::new(),
             oldest_first: VecDeque::new(),
         }
     }
+}
 
+impl<T: std::hash::Hash + Eq + Clone> Bounded<T> {
     fn contains(&self, member: &T) -> bool {
-        self.members.as_ref().is_some_and(|m| m.contains(member))
+        self.members.contains(member)
     }
 
     /// Remembers `member`, forgetting the oldest half when `bound` are.
     fn insert(&mut self, member: T, bound: usize) {
-        let members = self.members.get_or_insert_with(HashSet::new);
         if self.oldest_first.len() >= bound {
             for old in self.oldest_first.drain(..bound / 2) {
-                members.remove(&old);
+                self.members.remove(&old);
             }
         }
-        if members.insert(member.clone()) {
+        if self.members.insert(member.clone()) {
             self.oldest_first.push_back(member);
         }
     }
 
     fn remove(&mut self, member: &T) {
-        if let Some(members) = &mut self.members
-            && members.remove(member)
-        {
+        if self.members.remove(member) {
             self.oldest_first.retain(|m| m != member);
         }
     }
@@ -188,7 +187,7 @@ impl BasicAuth {
             users,
             key,
             accepted: Mutex::default(),
-            refused: Mutex::new(Bounded::new()),
+            refused: Mutex::default(),
         })
     }
 
@@ -462,21 +461,17 @@ mod tests {
 
     #[test]
     fn remembered_sets_are_bounded() {
-        let mut refused = Bounded::new();
+        let mut refused = Bounded::default();
         for n in 0..REFUSED as u32 + 10 {
             refused.insert(n, REFUSED);
         }
-        let members = refused.members.as_ref().unwrap();
-        assert_eq!(members.len(), refused.oldest_first.len());
-        assert!(members.len() <= REFUSED);
+        assert_eq!(refused.members.len(), refused.oldest_first.len());
+        assert!(refused.members.len() <= REFUSED);
         assert!(!refused.contains(&0));
         assert!(refused.contains(&(REFUSED as u32 + 9)));
         refused.remove(&(REFUSED as u32 + 9));
         assert!(!refused.contains(&(REFUSED as u32 + 9)));
-        assert_eq!(
-            refused.members.as_ref().unwrap().len(),
-            refused.oldest_first.len()
-        );
+        assert_eq!(refused.members.len(), refused.oldest_first.len());
     }
 
     #[test]
