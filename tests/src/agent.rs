@@ -553,18 +553,18 @@ impl CheckReport {
             .iter()
             .any(|(i, v, d)| i == item && v == verdict && d.contains(detail))
     }
-}
 
-/// Whether reads and writes are classed by what their fd is here: `check`
-/// says when they are not (lockdown `confidentiality`, or a kernel whose
-/// BTF lacks the path to the fd's inode), and then they are `file_io`.
-pub fn reads_classed_by_fd() -> bool {
-    !CheckReport::of(&[]).says("signal syscall", "info", "file_io")
-}
+    /// Whether reads and writes are classed by what their fd is: it says
+    /// when they are not (lockdown `confidentiality`, or a kernel whose BTF
+    /// lacks the path to the fd's inode), and then they are `file_io`.
+    pub fn reads_classed_by_fd(&self) -> bool {
+        !self.says("signal syscall", "info", "file_io")
+    }
 
-/// Whether requests are told from answers by their first bytes here:
-/// `check` says when not (lockdown `confidentiality`, or a kernel whose BTF
-/// lacks the send's buffer fields), and then every exchange is timed.
-pub fn requests_classified() -> bool {
-    !CheckReport::of(&[]).says("signal dependency", "info", "every exchange")
+    /// Whether requests are told from answers by their first bytes: it
+    /// says when not (lockdown `confidentiality`, or a kernel whose BTF
+    /// lacks the send's buffer fields), and then every exchange is timed.
+    pub fn requests_classified(&self) -> bool {
+        !self.says("signal dependency", "info", "every exchange")
+    }
 }

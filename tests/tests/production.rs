@@ -6,7 +6,7 @@
 //! kernel.
 
 use integration_tests::{
-    agent::{self, Agent},
+    agent::{Agent, CheckReport},
     cgroup::{NetClass, TestCgroup},
     exposition::{Exposition, ScrapedHistogram},
     median,
@@ -61,7 +61,8 @@ fn above(hist: &ScrapedHistogram, le: f64) -> f64 {
 fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
     // Asked first: check takes seconds, which must not fall between the
     // scrape and the API's answer below.
-    let (by_fd, classified) = (agent::reads_classed_by_fd(), agent::requests_classified());
+    let check = CheckReport::of(&[]);
+    let (by_fd, classified) = (check.reads_classed_by_fd(), check.requests_classified());
     let agent = agent();
     let api = TestCgroup::create("pp-prod-https-api");
     let client = TestCgroup::create("pp-prod-https-client");

@@ -3,7 +3,7 @@
 use std::{path::Path, process::Command, thread, time::Duration};
 
 use integration_tests::{
-    agent::{self, Agent},
+    agent::{Agent, CheckReport},
     cgroup::TestCgroup,
     kernel_maps::SyscallSlots,
     workload::{TimedSleeps, Workload},
@@ -106,7 +106,7 @@ fn would_block_and_interrupted_calls_are_no_errors() {
     assert!(einprogress > 0, "no connect was in progress");
     // Pipe reads are of class wait (by their fd, its low 32 bits), or
     // file_io where reads are not classed by their fd.
-    let pipe_reads = if agent::reads_classed_by_fd() {
+    let pipe_reads = if CheckReport::of(&[]).reads_classed_by_fd() {
         "wait"
     } else {
         "file_io"
@@ -147,7 +147,7 @@ fn reads_are_classed_by_what_they_read() {
         seconds("socket_ns"),
         seconds("pipe_ns"),
     );
-    if !agent::reads_classed_by_fd() {
+    if !CheckReport::of(&[]).reads_classed_by_fd() {
         // Every read and write is file_io: the socket pair's making is
         // the only net_io call, nothing is wait, and file_io holds the
         // 2 x count blocked reads, their 2 x count asks and the preads.

@@ -39,8 +39,8 @@ pub struct Kernel {
     /// What the guest's kernel command line adds.
     pub append: &'static str,
     /// Whether it runs when no kernel is named (the landing check's smoke
-    /// and the suite): not yet for the lockdown guest, whose syscall and
-    /// dependency tests do not yet expect what lockdown takes away.
+    /// and the suite): not yet for the lockdown guest, whose production
+    /// tests do not yet expect what lockdown takes away.
     pub by_default: bool,
 }
 
