@@ -143,6 +143,28 @@ pub fn gzip(body: &[u8]) -> Result<Bytes> {
 mod tests {
     use super::*;
 
+    /// Each format's exposition, plain and gzipped, is encoded once per
+    /// sample and shared: the same bytes, not an equal copy.
+    #[test]
+    fn each_exposition_is_made_once_and_shared() {
+        let sample = Sample::new(
+            crate::snapshot::Snapshot::default(),
+            std::time::Duration::ZERO,
+            Vec::new(),
+            std::time::Duration::from_secs(60),
+        );
+        for format in Format::ALL {
+            for gzip in [false, true] {
+                let first = exposition(&sample, format, gzip).unwrap();
+                let again = exposition(&sample, format, gzip).unwrap();
+                assert_eq!(first.as_ptr(), again.as_ptr(), "{format:?}, gzip {gzip}");
+            }
+            let plain = exposition(&sample, format, false).unwrap();
+            let gzipped = exposition(&sample, format, true).unwrap();
+            assert_ne!(plain.as_ptr(), gzipped.as_ptr(), "{format:?}");
+        }
+    }
+
     #[test]
     fn protobuf_is_negotiated_as_prometheus_asks_for_it() {
         let prometheus = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
