@@ -140,7 +140,9 @@ pub fn syscall_thread_exec(ctx: BtfTracePointContext) -> i32 {
     if entry.tid != old_tid || entry.entered_ns == 0 {
         return 0;
     }
-    if old_tid & SYSCALL_SLOT_MASK.load() != new_tid & SYSCALL_SLOT_MASK.load() {
+    let mask = SYSCALL_SLOT_MASK.load();
+    let same_slot = old_tid & mask == new_tid & mask;
+    if !same_slot {
         // SAFETY: as above; no other reference to the slot is live.
         unsafe { (*old).entered_ns = 0 };
     }
@@ -153,7 +155,7 @@ pub fn syscall_thread_exec(ctx: BtfTracePointContext) -> i32 {
     };
     // SAFETY: as above (if the slot is the old one, this overwrites it whole).
     let taken = unsafe { (*new).entered_ns != 0 && (*new).tid != new_tid };
-    if !taken || old_tid & SYSCALL_SLOT_MASK.load() == new_tid & SYSCALL_SLOT_MASK.load() {
+    if same_slot || !taken {
         // SAFETY: as above.
         unsafe { *new = moved };
     } else if let Some(spill) = SYSCALL_SPILL.get_or_create(KernelPtr::current_task()) {
