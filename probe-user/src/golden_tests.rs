@@ -224,3 +224,32 @@ fn top_reads_back_every_field_of_the_api() {
     let read: crate::api::Document = serde_json::from_str(&written).unwrap();
     assert_eq!(serde_json::to_string(&read).unwrap(), written);
 }
+
+/// The rules with the defaults are the committed files, byte for byte
+/// (`tests/deploy.rs` checks the same through the binary; this guards the
+/// moves without one).
+#[test]
+fn the_rules_with_the_defaults_are_the_committed_files() {
+    use clap::Parser;
+
+    let cli = crate::cli::Cli::try_parse_from(["pressure-probe", "rules"]).unwrap();
+    let crate::cli::Command::Rules(args) = cli.command else {
+        panic!("rules parsed as another command");
+    };
+    let rules = verdict::rules::render(
+        &args.verdict.thresholds(),
+        args.verdict.window,
+        &args.runbook_url,
+    );
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let committed = |path: &str| std::fs::read_to_string(repo.join(path)).unwrap();
+    assert!(
+        rules == committed("deploy/prometheus/rules.yml"),
+        "the rules differ from deploy/prometheus/rules.yml"
+    );
+    let operator = verdict::rules::prometheus_rule(&rules, &args.namespace);
+    assert!(
+        operator == committed("deploy/kubernetes/monitoring/prometheusrule.yaml"),
+        "the PrometheusRule differs from deploy/kubernetes/monitoring/prometheusrule.yaml"
+    );
+}
