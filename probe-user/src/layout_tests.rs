@@ -1,6 +1,7 @@
 //! The module map in `main.rs` holds: each stage of the pipeline uses only
 //! the stages above it (no circle), read from the sources' `crate::` paths
-//! (test modules aside).
+//! (test modules aside). A signal's folder (`signals/<signal>/`) holds one
+//! file per part, and each part is held to its stage likewise.
 
 use std::{collections::BTreeSet, fs, path::Path};
 
@@ -9,6 +10,9 @@ const STAGES: [&str; 10] = [
     "kernel", "collect", "identity", "snapshot", "window", "verdict", "sampler", "export", "api",
     "serve",
 ];
+
+/// The parts of a signal's folder and the stage each belongs to.
+const PARTS: [(&str, &str); 1] = [("metrics", "export")];
 
 /// The modules a source file names through `crate::` (`use crate::{a, b::c}`
 /// included), test modules cut off.
@@ -94,6 +98,39 @@ fn each_stage_uses_only_the_stages_above_it() {
             for named in named_modules(&source) {
                 if let Some(later) = STAGES[at + 1..].iter().find(|s| **s == named) {
                     wrong.push(format!("{file} ({stage}) uses {later}, a later stage"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn each_part_of_a_signal_uses_only_its_stage_and_those_above() {
+    let signals = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/signals");
+    let mut wrong = Vec::new();
+    for folder in fs::read_dir(&signals).unwrap() {
+        let folder = folder.unwrap().path();
+        if !folder.is_dir() {
+            continue;
+        }
+        for file in fs::read_dir(&folder).unwrap() {
+            let file = file.unwrap().path();
+            let part = file.file_stem().unwrap().to_string_lossy().into_owned();
+            if part == "mod" {
+                continue;
+            }
+            let Some((_, stage)) = PARTS.iter().find(|(name, _)| *name == part) else {
+                wrong.push(format!("{}: no stage for the part {part}", file.display()));
+                continue;
+            };
+            let at = STAGES.iter().position(|s| s == stage).unwrap();
+            for named in named_modules(&fs::read_to_string(&file).unwrap()) {
+                if let Some(later) = STAGES[at + 1..].iter().find(|s| **s == named) {
+                    wrong.push(format!(
+                        "{} ({stage}) uses {later}, a later stage",
+                        file.display()
+                    ));
                 }
             }
         }

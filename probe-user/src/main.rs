@@ -41,6 +41,7 @@ mod layout_tests;
 mod run;
 mod sampler;
 mod serve;
+mod signals;
 mod snapshot;
 mod top;
 mod verdict;

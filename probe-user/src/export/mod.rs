@@ -2,6 +2,7 @@
 //! for: text (classic buckets) or protobuf (classic and native buckets),
 //! gzipped when the scraper accepts it.
 
+pub mod histogram;
 pub(crate) mod model;
 mod process;
 mod protobuf;

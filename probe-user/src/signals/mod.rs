@@ -1,0 +1,16 @@
+//! One folder per signal: each holds its part of every stage of the
+//! pipeline (docs/layout.md has the picture). The stages run over
+//! [`ALL`] and know no signal by name.
+
+pub mod runqueue;
+
+use crate::{export::model::LazyFamily, sampler::Sample};
+
+/// What a signal gives the stages, one function per part.
+pub struct Signal {
+    /// Its metric families of a sample, in exposition order.
+    pub families: for<'a> fn(&'a Sample) -> Vec<LazyFamily<'a>>,
+}
+
+/// Every signal, in exposition order.
+pub const ALL: [&Signal; 1] = [&runqueue::SIGNAL];

@@ -1,0 +1,12 @@
+//! The run queue: how long a container's runnable threads wait for a CPU,
+//! and who ran instead (its own threads, its CPU quota, other containers,
+//! the host).
+
+pub mod metrics;
+
+use super::Signal;
+
+/// The run-queue signal.
+pub const SIGNAL: Signal = Signal {
+    families: metrics::families,
+};
