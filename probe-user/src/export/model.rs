@@ -5,7 +5,6 @@
 use probe_common::{
     dependency::{RemoteStats, reason, request},
     histogram::Histogram,
-    syscall::SyscallClass,
     tcp::{FILL_SCALE, FILL_STEPS, TcpFill},
 };
 
@@ -94,39 +93,6 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
     let cgroups = &snapshot.cgroups;
     let ports = &snapshot.ports;
     let families: Vec<LazyFamily<'_>> = vec![
-        Box::new(move || {
-            histogram_family(
-                "pressure_syscall_latency_seconds",
-                "Time a syscall made by a thread of the cgroup took, from entry to return, by \
-             class: file_io, net_io, wait (waiting by design: epoll, poll, sleeps, futex, \
-             wait4, accept), sync (fsync and friends), memory, process, other.",
-                syscall_classes(cgroups)
-                    .map(|(c, class, hist, _, slow)| {
-                        let bound = snapshot.slow.syscall[class as usize].map(|b| (b, slow));
-                        series(
-                            with(cgroup_labels(&c.labels), "class", class.label()),
-                            syscall_latency(hist, bound),
-                        )
-                    })
-                    .collect(),
-            )
-        }),
-        Box::new(move || Family {
-            name: "pressure_syscall_errors_total",
-            help: "Syscalls made by a thread of the cgroup that returned an error (-4095 to \
-                   -1), by class; EAGAIN (nothing to do yet, for a nonblocking call), \
-                   EINPROGRESS (a nonblocking connect under way) and the kernel's restart \
-                   codes (a call a signal interrupted) are not counted.",
-            kind: Kind::Counter,
-            series: syscall_classes(cgroups)
-                .map(|(c, class, _, errors, _)| {
-                    number(
-                        with(cgroup_labels(&c.labels), "class", class.label()),
-                        errors as f64,
-                    )
-                })
-                .collect(),
-        }),
         Box::new(move || {
             port_family(
                 "pressure_tcp_accept_queue_depth",
@@ -586,22 +552,6 @@ fn remote_labels(c: &CgroupStats, r: &RemoteSeries) -> Vec<(&'static str, String
     with(cgroup_labels(&c.labels), "remote", &r.remote.to_string())
 }
 
-/// Classes of a cgroup that saw at least one syscall, with their data:
-/// durations, errors, and slow calls.
-fn syscall_classes(
-    cgroups: &[CgroupStats],
-) -> impl Iterator<Item = (&CgroupStats, SyscallClass, &Histogram, u64, u64)> {
-    cgroups.iter().flat_map(|c| {
-        c.syscalls.iter().flat_map(move |s| {
-            SyscallClass::ALL
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| s.latency[*i].buckets.iter().any(|&n| n > 0))
-                .map(move |(i, class)| (c, *class, &s.latency[i], s.errors[i], s.slow[i]))
-        })
-    })
-}
-
 fn port_family(
     name: &'static str,
     help: &'static str,
@@ -624,11 +574,6 @@ fn port_family(
             })
             .collect(),
     }
-}
-
-/// A syscall class's histogram as exported (`slow`: see [`latency`]).
-pub fn syscall_latency(hist: &Histogram, slow: Option<(f64, u64)>) -> Value {
-    histogram::quadrupling(hist, slow)
 }
 
 /// A remote endpoint's histogram as exported (`slow`: see [`latency`]).

@@ -3,6 +3,7 @@
 //! [`ALL`] and know no signal by name.
 
 pub mod runqueue;
+pub mod syscall;
 
 use crate::{export::model::LazyFamily, sampler::Sample};
 
@@ -13,4 +14,4 @@ pub struct Signal {
 }
 
 /// Every signal, in exposition order.
-pub const ALL: [&Signal; 1] = [&runqueue::SIGNAL];
+pub const ALL: [&Signal; 2] = [&runqueue::SIGNAL, &syscall::SIGNAL];

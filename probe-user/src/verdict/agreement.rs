@@ -9,8 +9,9 @@ use probe_common::histogram::{Histogram, bucket_index};
 
 use super::{Bottleneck, STORAGE_CLASSES, Thresholds, judge, rules};
 use crate::{
-    export::model::{Value, remote_latency, syscall_latency},
+    export::model::{Value, remote_latency},
     identity::Labels,
+    signals::syscall,
     snapshot::{Preemptor, remotes::Remote},
     window::{Evidence, RemoteEvidence, counters::Latency},
 };
@@ -187,13 +188,8 @@ fn the_rules_judge_the_same_counts_as_the_agent() {
         let remote = format!("{labels},remote=\"10.0.0.9:5432\"");
         if s.fsyncs != (0, 0) {
             let slow = Some((t.storage_p95, s.fsyncs.1));
-            let value = syscall_latency(&histogram(s.fsyncs), slow);
-            histogram_series(
-                &mut inputs,
-                "pressure_syscall_latency_seconds",
-                &class,
-                &value,
-            );
+            let value = syscall::metrics::latency(&histogram(s.fsyncs), slow);
+            histogram_series(&mut inputs, syscall::metrics::LATENCY, &class, &value);
         }
         if s.answers != (0, 0) {
             let slow = Some((t.dependency_p95, s.answers.1));

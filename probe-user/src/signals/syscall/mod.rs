@@ -1,0 +1,11 @@
+//! Syscalls: how long a container's syscalls take and how often they
+//! fail, by class (file and network I/O, waits, sync, memory, process).
+
+pub mod metrics;
+
+use super::Signal;
+
+/// The syscall signal.
+pub const SIGNAL: Signal = Signal {
+    families: metrics::families,
+};
