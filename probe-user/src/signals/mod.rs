@@ -4,6 +4,7 @@
 
 pub mod runqueue;
 pub mod syscall;
+pub mod tcp;
 
 use crate::{export::model::LazyFamily, sampler::Sample};
 
@@ -14,4 +15,4 @@ pub struct Signal {
 }
 
 /// Every signal, in exposition order.
-pub const ALL: [&Signal; 2] = [&runqueue::SIGNAL, &syscall::SIGNAL];
+pub const ALL: [&Signal; 3] = [&runqueue::SIGNAL, &syscall::SIGNAL, &tcp::SIGNAL];

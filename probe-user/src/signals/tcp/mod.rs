@@ -1,0 +1,11 @@
+//! TCP listeners: each listening port's accept and SYN queues, their
+//! drops, and how full the accept queue was as connections queued.
+
+pub mod metrics;
+
+use super::Signal;
+
+/// The TCP listener signal.
+pub const SIGNAL: Signal = Signal {
+    families: metrics::families,
+};
