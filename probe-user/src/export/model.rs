@@ -92,41 +92,6 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
     let cgroups = &snapshot.cgroups;
     let families: Vec<LazyFamily<'_>> = vec![
         Box::new(move || {
-            histogram_family(
-                "pressure_memory_reclaim_seconds",
-                "Time a thread of the cgroup stalled reclaiming memory itself before it could \
-             allocate: direct reclaim (the machine is short of memory) or memcg reclaim (the \
-             cgroup is at its limit).",
-                cgroups
-                    .iter()
-                    .filter_map(|c| {
-                        let memory = c.memory.as_ref()?;
-                        Some(series(
-                            cgroup_labels(&c.labels),
-                            histogram::quadrupling(&memory.reclaim, None),
-                        ))
-                    })
-                    .collect(),
-            )
-        }),
-        Box::new(move || Family {
-            name: "pressure_memory_oom_kills_total",
-            help: "Processes of the cgroup the kernel's OOM killer chose to kill (once per \
-                   process, however many of its threads it marked).",
-            kind: Kind::Counter,
-            // Every cgroup, at 0 before its first kill: a series that
-            // appeared at 1 would hide that kill from increase().
-            series: cgroups
-                .iter()
-                .map(|c| {
-                    number(
-                        cgroup_labels(&c.labels),
-                        c.memory.as_ref().map_or(0, |m| m.oom_kills) as f64,
-                    )
-                })
-                .collect(),
-        }),
-        Box::new(move || {
             remote_histogram(
                 "pressure_dependency_response_seconds",
                 "Time a remote endpoint took to answer the cgroup's requests, per remote \

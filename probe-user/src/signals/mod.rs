@@ -2,6 +2,7 @@
 //! pipeline (docs/layout.md has the picture). The stages run over
 //! [`ALL`] and know no signal by name.
 
+pub mod memory;
 pub mod runqueue;
 pub mod syscall;
 pub mod tcp;
@@ -15,4 +16,9 @@ pub struct Signal {
 }
 
 /// Every signal, in exposition order.
-pub const ALL: [&Signal; 3] = [&runqueue::SIGNAL, &syscall::SIGNAL, &tcp::SIGNAL];
+pub const ALL: [&Signal; 4] = [
+    &runqueue::SIGNAL,
+    &syscall::SIGNAL,
+    &tcp::SIGNAL,
+    &memory::SIGNAL,
+];

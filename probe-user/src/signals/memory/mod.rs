@@ -1,0 +1,11 @@
+//! Memory: how long a container's threads stall reclaiming memory, and
+//! the OOM killer's kills.
+
+pub mod metrics;
+
+use super::Signal;
+
+/// The memory signal.
+pub const SIGNAL: Signal = Signal {
+    families: metrics::families,
+};
