@@ -2,6 +2,7 @@
 //! pipeline (docs/layout.md has the picture). The stages run over
 //! [`ALL`] and know no signal by name.
 
+pub mod dependency;
 pub mod memory;
 pub mod runqueue;
 pub mod syscall;
@@ -16,9 +17,10 @@ pub struct Signal {
 }
 
 /// Every signal, in exposition order.
-pub const ALL: [&Signal; 4] = [
+pub const ALL: [&Signal; 5] = [
     &runqueue::SIGNAL,
     &syscall::SIGNAL,
     &tcp::SIGNAL,
     &memory::SIGNAL,
+    &dependency::SIGNAL,
 ];

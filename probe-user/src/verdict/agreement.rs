@@ -9,9 +9,9 @@ use probe_common::histogram::{Histogram, bucket_index};
 
 use super::{Bottleneck, STORAGE_CLASSES, Thresholds, judge, rules};
 use crate::{
-    export::model::{Value, remote_latency},
+    export::model::Value,
     identity::Labels,
-    signals::syscall,
+    signals::{dependency, syscall},
     snapshot::{Preemptor, remotes::Remote},
     window::{Evidence, RemoteEvidence, counters::Latency},
 };
@@ -193,8 +193,8 @@ fn the_rules_judge_the_same_counts_as_the_agent() {
         }
         if s.answers != (0, 0) {
             let slow = Some((t.dependency_p95, s.answers.1));
-            let value = remote_latency(&histogram(s.answers), slow);
-            let name = "pressure_dependency_response_seconds";
+            let value = dependency::metrics::latency(&histogram(s.answers), slow);
+            let name = dependency::metrics::RESPONSE;
             histogram_series(&mut inputs, name, &remote, &value);
         }
         if s.cpu_wait > 0.0 {

@@ -1,0 +1,11 @@
+//! Dependencies: for each remote endpoint a container connects to, how
+//! long it takes to answer and to connect, and how often it fails.
+
+pub mod metrics;
+
+use super::Signal;
+
+/// The dependency signal.
+pub const SIGNAL: Signal = Signal {
+    families: metrics::families,
+};
