@@ -2,9 +2,7 @@
 //! are written in one format or another: what each metric is, its help
 //! text, its series and their values.
 
-use crate::{
-    collect::psi::Resource, identity::Labels, sampler::Sample, signals, snapshot::CgroupStats,
-};
+use crate::{identity::Labels, sampler::Sample, signals};
 
 /// A family built when an encoder reaches it: an encoder holds one family
 /// at a time, not the whole exposition's series.
@@ -81,14 +79,6 @@ pub fn families(sample: &Sample) -> impl Iterator<Item = Family> + '_ {
     let snapshot = &sample.snapshot;
     let cgroups = &snapshot.cgroups;
     let families: Vec<LazyFamily<'_>> = vec![
-        Box::new(move || Family {
-            name: "pressure_psi_stall_seconds_total",
-            help: "The kernel's pressure stall information of the cgroup (its cpu.pressure, \
-                   memory.pressure and io.pressure): time some (kind=some) or all (kind=full) \
-                   of its runnable tasks stalled waiting for the resource.",
-            kind: Kind::Counter,
-            series: cgroups.iter().flat_map(psi).collect(),
-        }),
         Box::new(move || Family {
             name: "pressure_bottleneck",
             help: "1 for the container's verdict over the window: which bottleneck it has \
@@ -291,27 +281,5 @@ pub fn cgroup_labels(labels: &Labels) -> Vec<(&'static str, String)> {
     labels
         .pairs()
         .map(|(name, value)| (name, value.to_string()))
-        .collect()
-}
-
-fn psi(c: &CgroupStats) -> Vec<Series> {
-    let Some(psi) = c.psi else {
-        return Vec::new();
-    };
-    Resource::ALL
-        .iter()
-        .flat_map(|resource| {
-            ["some", "full"]
-                .iter()
-                .enumerate()
-                .map(move |(kind, name)| {
-                    let labels = with(
-                        with(cgroup_labels(&c.labels), "resource", resource.label()),
-                        "kind",
-                        name,
-                    );
-                    number(labels, psi.0[*resource as usize][kind] as f64 / 1e6)
-                })
-        })
         .collect()
 }

@@ -4,6 +4,7 @@
 
 pub mod dependency;
 pub mod memory;
+pub mod psi;
 pub mod runqueue;
 pub mod syscall;
 pub mod tcp;
@@ -17,10 +18,11 @@ pub struct Signal {
 }
 
 /// Every signal, in exposition order.
-pub const ALL: [&Signal; 5] = [
+pub const ALL: [&Signal; 6] = [
     &runqueue::SIGNAL,
     &syscall::SIGNAL,
     &tcp::SIGNAL,
     &memory::SIGNAL,
     &dependency::SIGNAL,
+    &psi::SIGNAL,
 ];

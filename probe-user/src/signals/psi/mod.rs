@@ -1,0 +1,11 @@
+//! Pressure stall information: the kernel's own account of how long a
+//! cgroup's tasks stalled on CPU, memory and I/O.
+
+pub mod metrics;
+
+use super::Signal;
+
+/// The pressure stall information signal.
+pub const SIGNAL: Signal = Signal {
+    families: metrics::families,
+};
