@@ -2,8 +2,10 @@
 //! for: text (classic buckets) or protobuf (classic and native buckets),
 //! gzipped when the scraper accepts it.
 
+mod bottleneck;
 pub mod histogram;
 pub(crate) mod model;
+mod probe;
 mod process;
 mod protobuf;
 mod text;
