@@ -24,6 +24,7 @@ use crate::{
     collect::{program_cost::ProgramCost, psi::Psi, zeroed},
     export::{self, Format, model},
     identity::Labels,
+    rules,
     sampler::Sample,
     serve::api,
     snapshot::{
@@ -236,7 +237,7 @@ fn the_rules_with_the_defaults_are_the_committed_files() {
     let crate::cli::Command::Rules(args) = cli.command else {
         panic!("rules parsed as another command");
     };
-    let rules = verdict::rules::render(
+    let rules = rules::render(
         &args.verdict.thresholds(),
         args.verdict.window,
         &args.runbook_url,
@@ -247,7 +248,7 @@ fn the_rules_with_the_defaults_are_the_committed_files() {
         rules == committed("deploy/prometheus/rules.yml"),
         "the rules differ from deploy/prometheus/rules.yml"
     );
-    let operator = verdict::rules::prometheus_rule(&rules, &args.namespace);
+    let operator = rules::prometheus_rule(&rules, &args.namespace);
     assert!(
         operator == committed("deploy/kubernetes/monitoring/prometheusrule.yaml"),
         "the PrometheusRule differs from deploy/kubernetes/monitoring/prometheusrule.yaml"

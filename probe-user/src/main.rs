@@ -38,6 +38,7 @@ mod identity;
 mod kernel;
 #[cfg(test)]
 mod layout_tests;
+mod rules;
 mod run;
 mod sampler;
 mod serve;
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::Rules(args) => {
-            let rules = verdict::rules::render(
+            let rules = rules::render(
                 &args.verdict.thresholds(),
                 args.verdict.window,
                 &args.runbook_url,
@@ -84,10 +85,7 @@ fn main() -> ExitCode {
             match args.format {
                 cli::RulesFormat::Plain => print!("{rules}"),
                 cli::RulesFormat::PrometheusRule => {
-                    print!(
-                        "{}",
-                        verdict::rules::prometheus_rule(&rules, &args.namespace)
-                    )
+                    print!("{}", rules::prometheus_rule(&rules, &args.namespace))
                 }
             }
             Ok(ExitCode::SUCCESS)

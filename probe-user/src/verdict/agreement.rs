@@ -7,10 +7,11 @@ use std::{fmt::Write, path::Path, process::Command, sync::Arc, time::Duration};
 
 use probe_common::histogram::{Histogram, bucket_index};
 
-use super::{Bottleneck, STORAGE_CLASSES, Thresholds, judge, rules};
+use super::{Bottleneck, STORAGE_CLASSES, Thresholds, judge};
 use crate::{
     export::model::Value,
     identity::Labels,
+    rules,
     signals::{dependency, syscall},
     snapshot::{Preemptor, remotes::Remote},
     window::{Evidence, RemoteEvidence, counters::Latency},

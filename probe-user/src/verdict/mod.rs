@@ -54,7 +54,6 @@
 //!
 
 pub mod ignore;
-pub mod rules;
 
 use std::{fmt, time::Duration};
 
