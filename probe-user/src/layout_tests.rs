@@ -11,8 +11,9 @@ const STAGES: [&str; 10] = [
     "serve",
 ];
 
-/// The parts of a signal's folder and the stage each belongs to.
-const PARTS: [(&str, &str); 1] = [("metrics", "export")];
+/// The parts of a signal's folder and the stage each belongs to (`rules`
+/// is a command's part: it may use every stage).
+const PARTS: [(&str, &str); 2] = [("metrics", "export"), ("rules", "serve")];
 
 /// The modules a source file names through `crate::` (`use crate::{a, b::c}`
 /// included), test modules cut off.

@@ -5,7 +5,7 @@
 mod bottleneck;
 pub mod histogram;
 pub(crate) mod model;
-mod probe;
+pub mod probe;
 mod process;
 mod protobuf;
 mod text;

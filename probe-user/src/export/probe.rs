@@ -5,13 +5,22 @@
 use super::model::{Family, Kind, LazyFamily, number, single};
 use crate::sampler::Sample;
 
+/// Kernel events lost or discarded, by signal and reason.
+pub const EVENTS_LOST: &str = "pressure_probe_events_lost_total";
+
+/// Cgroups summed into `other`.
+pub const CGROUPS_FOLDED: &str = "pressure_probe_cgroups_folded";
+
+/// The numbers the verdict judges with, by flag.
+pub const THRESHOLD: &str = "pressure_probe_threshold";
+
 /// The probe's own families of `sample`.
 pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
     let snapshot = &sample.snapshot;
     let cgroups = &snapshot.cgroups;
     vec![
         Box::new(move || Family {
-            name: "pressure_probe_events_lost_total",
+            name: EVENTS_LOST,
             help: "Kernel events the probe could not record (a full map, a wakeup slot taken) \
                    or discarded (negative or absurd duration), by signal and reason.",
             kind: Kind::Counter,
@@ -39,7 +48,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
         }),
         Box::new(move || {
             single(
-                "pressure_probe_cgroups_folded",
+                CGROUPS_FOLDED,
                 "Cgroups summed into the series labelled cgroup=\"other\" because more than \
              --max-cgroups have data.",
                 Kind::Gauge,
@@ -116,7 +125,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 .collect(),
         }),
         Box::new(move || Family {
-            name: "pressure_probe_threshold",
+            name: THRESHOLD,
             help: "The numbers the agent's verdict judges with, by the name of their flag \
                    (window in seconds, storage_p95 and dependency_p95 in seconds, min_events, \
                    the shares and the fill): the rules alert when theirs differ \

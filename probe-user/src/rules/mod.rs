@@ -8,110 +8,136 @@
 //! `rate()` extrapolate to the window's edges, so a score right at a
 //! threshold can differ by a few percent) and ranks them with the
 //! verdict's tie order; each pressure over its threshold alerts on its own.
+//! Each signal writes its own rules (`signals/<signal>/rules.rs`); this
+//! module puts them in their groups, ranks the scores and adds the probe's
+//! own alerts.
+
+mod probe;
+pub mod promql;
 
 use std::{fmt::Write, time::Duration};
 
-use crate::verdict::{self, Bottleneck, Thresholds};
-
-/// The labels that name a container on a node (`node` from the monitor's
-/// relabelling, `instance` the probe scraped: per node either way).
-const C: &str = "cgroup, namespace, pod, container, container_id, node, instance";
-
-/// Selectors of the series that are about containers (Kubernetes pods and
-/// containers, Docker containers), not host cgroups nor the folded rest:
-/// alerts are about those only.
-const CONTAINERS: [&str; 2] = [
-    "cgroup!=\"other\",pod!=\"\"",
-    "cgroup!=\"other\",container_id!=\"\"",
-];
-
-/// `expr` of the container matchers, once per kind of container, joined
-/// with `or`.
-fn for_containers(expr: impl Fn(&str) -> String) -> String {
-    CONTAINERS
-        .iter()
-        .map(|only| expr(only))
-        .collect::<Vec<_>>()
-        .join("\nor ")
-}
-
-/// The job(s) the probe is scraped as: `pressure-probe` (a static
-/// configuration) or `<namespace>/pressure-probe` (the operator's).
-const JOB: &str = "(.*/)?pressure-probe";
+use self::promql::{C, WHO, for_containers, indent, range};
+use crate::{
+    signals,
+    verdict::{self, Bottleneck, Thresholds},
+};
 
 /// How long a pressure must last before its alert fires.
-const ALERT_FOR: &str = "5m";
+pub const ALERT_FOR: &str = "5m";
 
-/// A PromQL duration for `window` (whole milliseconds).
-fn range(window: Duration) -> String {
-    let ms = window.as_millis().max(1);
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
+/// What every signal's rules are made with.
+pub struct Context<'a> {
+    /// The verdict's thresholds.
+    pub thresholds: &'a Thresholds,
+    /// The verdict's window, as a PromQL duration.
+    pub window: String,
+    /// Observations a p95 needs ([`verdict::p95_events`]).
+    pub quantile_events: u64,
 }
 
-/// The `le` matcher of a classic bucket bound: the exposition writes it as
-/// Rust prints the number; Prometheus 3 adds `.0` to a whole number.
-fn le_matcher(bound: f64) -> String {
-    let text = bound.to_string().replace('.', "\\\\.");
-    if bound.fract() == 0.0 {
-        format!("le=~\"{text}(\\\\.0)?\"")
-    } else {
-        format!("le=~\"{text}\"")
-    }
+/// A recording rule.
+pub struct Record {
+    /// What it records.
+    pub comment: String,
+    /// Its name.
+    pub name: &'static str,
+    /// Its expression.
+    pub expr: String,
 }
 
-/// The share of the observations of histogram `family` (series matching
-/// `only`, empty for all) above `bound` over `window`, per container and
-/// `by`, where there were at least `events`: from the bucket the agent
-/// exports at `bound`, which the kernel counts exactly.
-fn slow_share(family: &str, only: &str, by: &str, bound: f64, window: &str, events: u64) -> String {
-    let le = le_matcher(bound);
-    let (bucket, count) = if only.is_empty() {
-        (format!("{{{le}}}"), String::new())
-    } else {
-        (format!("{{{only},{le}}}"), format!("{{{only}}}"))
-    };
-    format!(
-        "1 - sum by ({C}, {by}) (increase({family}_bucket{bucket}[{window}]))\n  \
-         / sum by ({C}, {by}) (increase({family}_count{count}[{window}]))\n\
-         and on ({C}, {by}) sum by ({C}, {by}) (\n  \
-         increase({family}_count{count}[{window}])) >= {events}"
-    )
+/// A pressure's score: how many times over its threshold it is, per
+/// container (absent or under 1: not over it).
+pub struct Score {
+    /// The bottleneck it scores.
+    pub bottleneck: Bottleneck,
+    /// The score, per container.
+    pub expr: String,
+    /// The alert's expression and summary, where they are not the score's
+    /// (a dependency alerts per remote).
+    pub alert: Option<(String, String)>,
 }
 
-/// One recording rule: a comment, the name, the expression.
-fn record(out: &mut String, comment: &str, name: &str, expr: &str) {
-    let _ = writeln!(out, "      # {comment}");
-    let _ = writeln!(out, "      - record: {name}");
-    let _ = writeln!(out, "        expr: >");
-    for line in expr.trim().lines() {
-        let _ = writeln!(out, "          {line}");
-    }
+/// What a signal adds to the rule file.
+#[derive(Default)]
+pub struct SignalRules {
+    /// Views for dashboards and autoscalers (group `pressure-probe.trends`).
+    pub trends: Vec<Record>,
+    /// What its scores read over the window (group `pressure-probe.verdict`).
+    pub verdict: Vec<Record>,
+    /// Its scores.
+    pub scores: Vec<Score>,
+    /// Alerts of harm done, beside the scores' (group `pressure-probe.alerts`).
+    pub alerts: Vec<Alert>,
+}
+
+/// An alerting rule.
+pub struct Alert {
+    /// Its name.
+    pub name: &'static str,
+    /// Its expression.
+    pub expr: String,
+    /// How long it must hold before it fires.
+    pub for_: &'static str,
+    /// Its severity label.
+    pub severity: &'static str,
+    /// The bottleneck it is about (none for the probe's own alerts).
+    pub bottleneck: Option<Bottleneck>,
+    /// Its summary.
+    pub summary: String,
+    /// Its description.
+    pub description: String,
 }
 
 /// The rules for `thresholds` over `window`, as a Prometheus rule file;
 /// each alert's `runbook_url` is `runbooks` and the alert's anchor.
 pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> String {
-    let w = range(window);
-    let t = thresholds;
-    let min = t.min_events;
-    let quantile = verdict::p95_events(t);
-    // Remotes left out of the dependency pressure (`--dependency-ignore`).
-    let ignored = if t.dependency_ignore.is_empty() {
-        String::new()
-    } else {
-        let regexes: Vec<String> = t
-            .dependency_ignore
-            .iter()
-            .map(|i| i.label_regex())
-            .collect();
-        format!("remote!~\"{}\"", regexes.join("|"))
+    let cx = Context {
+        thresholds,
+        window: range(window),
+        quantile_events: verdict::p95_events(thresholds),
     };
-    let budget = verdict::SLOW_BUDGET;
-    let mut out = format!(
+    let signals: Vec<SignalRules> = signals::ALL.iter().map(|s| (s.rules)(&cx)).collect();
+    let mut out = header(thresholds, window);
+    out.push_str("  - name: pressure-probe.trends\n    rules:\n");
+    for record in signals.iter().flat_map(|s| &s.trends) {
+        write_record(&mut out, record);
+    }
+
+    out.push_str("\n  - name: pressure-probe.verdict\n    rules:\n");
+    for record in signals.iter().flat_map(|s| &s.verdict) {
+        write_record(&mut out, record);
+    }
+    // The scores in the verdict's tie order.
+    let mut scores: Vec<&Score> = signals.iter().flat_map(|s| &s.scores).collect();
+    scores.sort_by_key(|score| Bottleneck::ALL.iter().position(|b| *b == score.bottleneck));
+    for record in ranking(&scores) {
+        write_record(&mut out, &record);
+    }
+
+    out.push_str("\n  - name: pressure-probe.alerts\n    rules:\n");
+    // Each pressure alerts on its own, once over its threshold for 5
+    // minutes: gating alerts on the ranked verdict would reset their timer
+    // whenever two close pressures swap places, and neither would fire.
+    for score in &scores {
+        write_alert(&mut out, runbooks, &score_alert(score));
+    }
+    // Harm done, which alerts at once or pages.
+    for alert in signals.iter().flat_map(|s| &s.alerts) {
+        write_alert(&mut out, runbooks, alert);
+    }
+
+    out.push_str("\n  - name: pressure-probe.self\n    rules:\n");
+    for alert in probe::alerts(thresholds, window) {
+        write_alert(&mut out, runbooks, &alert);
+    }
+    out
+}
+
+/// The file's header: how it was made, what each group does.
+fn header(t: &Thresholds, window: Duration) -> String {
+    let (w, min) = (range(window), t.min_events);
+    format!(
         "# pressure-probe's Prometheus rules. GENERATED by `pressure-probe rules` from the\n\
          # verdict's thresholds; do not edit, regenerate:\n\
          #   pressure-probe rules --window {window} --cpu-wait-share {cpu} \\\n\
@@ -143,448 +169,85 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
             .iter()
             .map(|i| format!(" --dependency-ignore {i}"))
             .collect::<String>(),
-    );
+    )
+}
 
-    out.push_str("  - name: pressure-probe.trends\n    rules:\n");
-    record(
-        &mut out,
-        "p95 time a container's runnable threads waited for a CPU.",
-        "container:pressure_runqueue_latency_seconds:p95_5m",
-        &format!(
-            "histogram_quantile(0.95, sum by ({C}, le) (\n  \
-             rate(pressure_runqueue_latency_seconds_bucket[5m])))"
-        ),
-    );
-    record(
-        &mut out,
-        "Preemptions per second, by who preempted.",
-        "container:pressure_runqueue_preemptions:rate5m",
-        &format!("sum by ({C}, by) (rate(pressure_runqueue_preemptions_total[5m]))"),
-    );
-    record(
-        &mut out,
-        "p95 syscall duration, by class.",
-        "container_class:pressure_syscall_latency_seconds:p95_5m",
-        &format!(
-            "histogram_quantile(0.95, sum by ({C}, class, le) (\n  \
-             rate(pressure_syscall_latency_seconds_bucket[5m])))"
-        ),
-    );
-    record(
-        &mut out,
-        "How full each listening port's accept queue is now (0..1+).",
-        "port:pressure_tcp_accept_queue:fill",
-        "pressure_tcp_accept_queue_depth / clamp_min(pressure_tcp_accept_queue_limit, 1)",
-    );
-    record(
-        &mut out,
-        "p95 time each remote endpoint took to answer, per container and remote.",
-        "container_remote:pressure_dependency_response_seconds:p95_5m",
-        &format!(
-            "histogram_quantile(0.95, sum by ({C}, remote, le) (\n  \
-             rate(pressure_dependency_response_seconds_bucket[5m])))"
-        ),
-    );
-    record(
-        &mut out,
-        "Connections dropped per second because an accept queue was full.",
-        "port:pressure_tcp_listen_overflows:rate5m",
-        "rate(pressure_tcp_listen_overflows_total[5m])",
-    );
-    record(
-        &mut out,
-        "Share of time some of a container's tasks stalled on memory (PSI), 0..1.",
-        "container:pressure_memory_stall:ratio5m",
-        &format!(
-            "sum by ({C}) (\n  \
-             rate(pressure_psi_stall_seconds_total{{resource=\"memory\",kind=\"some\"}}[5m]))"
-        ),
-    );
-
-    out.push_str("\n  - name: pressure-probe.verdict\n    rules:\n");
-    record(
-        &mut out,
-        &format!(
-            "Time the container's threads waited for a CPU over the last {w}, summed over \
-             threads, per second of it."
-        ),
-        "container:pressure_cpu_wait:share",
-        &format!("sum by ({C}) (rate(pressure_runqueue_latency_seconds_sum[{w}]))"),
-    );
-    record(
-        &mut out,
-        &format!("Waits for a CPU over the last {w}."),
-        "container:pressure_cpu_waits:increase",
-        &format!("sum by ({C}) (increase(pressure_runqueue_latency_seconds_count[{w}]))"),
-    );
-    record(
-        &mut out,
-        &format!(
-            "Of the time its threads waited for a CPU behind someone over the last {w}, the \
-             share that was its own doing (behind its own threads, or throttled at its CPU \
-             quota) rather than other cgroups'."
-        ),
-        "container:pressure_own_wait:share",
-        &format!(
-            "sum by ({C}) (increase(\n  \
-             pressure_runqueue_waited_behind_seconds_total{{by=~\"same_cgroup|throttled\"}}[{w}]))\n\
-             / sum by ({C}) (increase(\n  \
-             pressure_runqueue_waited_behind_seconds_total{{by=~\"same_cgroup|throttled|other\"}}[{w}]))"
-        ),
-    );
-    let cpu = format!(
-        "container:pressure_cpu_wait:share / {}\n  \
-         and on ({C}) container:pressure_cpu_waits:increase >= {min}",
-        t.cpu_wait_share
-    );
-    // At least cpu_own_share of its waits behind someone its own doing
-    // (0/0, no such wait, compares false).
-    let own_most = format!("container:pressure_own_wait:share >= {}", t.cpu_own_share);
-    record(
-        &mut out,
-        &format!(
-            "Its queued connections' accept-queue fill, p95 over the last {w} (with at least \
-             {quantile} of them)."
-        ),
-        "container:pressure_accept_queue_fill:p95",
-        &format!(
-            "histogram_quantile(0.95, sum by ({C}, le) (\n  \
-             rate(pressure_tcp_accept_queue_fill_ratio_bucket[{w}])))\n\
-             and on ({C}) sum by ({C}) (\n  \
-             increase(pressure_tcp_accept_queue_fill_ratio_count[{w}])) >= {quantile}"
-        ),
-    );
-    record(
-        &mut out,
-        &format!(
-            "Share of sync and file_io syscalls slower than {storage} s over the last {w} (its \
-             p95 is over when 5% or more are; at least {quantile} calls).",
-            storage = t.storage_p95
-        ),
-        "container_class:pressure_storage_slow:share",
-        &slow_share(
-            "pressure_syscall_latency_seconds",
-            "class=~\"sync|file_io\"",
-            "class",
-            t.storage_p95,
-            &w,
-            quantile,
-        ),
-    );
-    record(
-        &mut out,
-        &format!(
-            "Share of each remote endpoint's answers slower than {dependency} s over the last \
-             {w} (its p95 is over when 5% or more are; at least {quantile} answers).",
-            dependency = t.dependency_p95
-        ),
-        "container_remote:pressure_dependency_slow:share",
-        &slow_share(
-            "pressure_dependency_response_seconds",
-            &ignored,
-            "remote",
-            t.dependency_p95,
-            &w,
-            quantile,
-        ),
-    );
-    record(
-        &mut out,
-        &format!(
-            "Share of the last {w} its threads stalled on memory: in reclaim, or the \
-             kernel's PSI memory `some`, whichever is larger."
-        ),
-        "container:pressure_memory_stall:share",
-        &format!(
-            "max by ({C}) (\n  \
-             label_replace(sum by ({C}) (rate(pressure_memory_reclaim_seconds_sum[{w}])),\n    \
-             \"stall\", \"reclaim\", \"\", \"\")\n  \
-             or label_replace(sum by ({C}) (\n    \
-             rate(pressure_psi_stall_seconds_total{{resource=\"memory\",kind=\"some\"}}[{w}])),\n    \
-             \"stall\", \"psi\", \"\", \"\"))"
-        ),
-    );
-
-    // Dependency pressure, the worse of slow answers and failing connects,
-    // per `by`, of the series matching `only` (all when empty): per
-    // container for the score, per remote for the alert.
-    let dependency_score = |by: &str, only: &str| {
-        // Abandoned connects (the caller gave up first) are no failures;
-        // `other` is many remotes, whose failures are none's `min_events`.
-        let failures = if only.is_empty() {
-            r#"{reason!="abandoned",remote!="other"}"#.to_string()
-        } else {
-            format!(r#"{{reason!="abandoned",remote!="other",{only}}}"#)
-        };
-        let only = if only.is_empty() {
-            String::new()
-        } else {
-            format!("{{{only}}}")
-        };
-        format!(
-            "max by ({by}) (\n  \
-             label_replace(container_remote:pressure_dependency_slow:share{only} / {budget},\n    \
-             \"why\", \"slow\", \"\", \"\")\n  \
-             or label_replace(2 * (sum by ({C}, remote) (\n    \
-             increase(pressure_dependency_connect_failures_total{failures}[{w}])) >= bool {min}),\n    \
-             \"why\", \"failing\", \"\", \"\"))"
-        )
-    };
-    let scores = [
-        (
-            Bottleneck::Memory,
-            format!(
-                "max by ({C}) (\n  \
-                 label_replace(container:pressure_memory_stall:share / {share},\n    \
-                 \"why\", \"stall\", \"\", \"\")\n  \
-                 or label_replace(3 * (sum by ({C}) (\n    \
-                 increase(pressure_memory_oom_kills_total[{w}])) > bool 0),\n    \
-                 \"why\", \"oom\", \"\", \"\"))",
-                share = t.memory_stall_share
-            ),
-        ),
-        (
-            Bottleneck::AcceptQueue,
-            format!(
-                "max by ({C}) (\n  \
-                 label_replace(max by ({C}) (port:pressure_tcp_accept_queue:fill) / {fill},\n    \
-                 \"why\", \"fill_now\", \"\", \"\")\n  \
-                 or label_replace(container:pressure_accept_queue_fill:p95 / {fill},\n    \
-                 \"why\", \"fill_p95\", \"\", \"\")\n  \
-                 or label_replace(2 * (sum by ({C}) (\n    \
-                 increase(pressure_tcp_listen_overflows_total[{w}])) > bool 0),\n    \
-                 \"why\", \"drops\", \"\", \"\"))",
-                fill = t.accept_fill
-            ),
-        ),
-        (Bottleneck::Dependency, dependency_score(C, "")),
-        (
-            Bottleneck::CpuNeighbour,
-            format!("({cpu})\nunless on ({C}) ({own_most})"),
-        ),
-        (
-            Bottleneck::Cpu,
-            format!("({cpu})\nand on ({C}) ({own_most})"),
-        ),
-        (
-            Bottleneck::Storage,
-            format!(
-                "max by ({C}) (\n  \
-                 container_class:pressure_storage_slow:share / {budget})"
-            ),
-        ),
-    ];
+/// The scores as one recording rule, and the verdict: the highest score,
+/// ties in the verdict's order (`scores` is in it).
+fn ranking(scores: &[&Score]) -> [Record; 2] {
     let terms: Vec<String> = scores
         .iter()
-        .map(|(bottleneck, score)| {
+        .map(|score| {
             format!(
                 "label_replace(\n{},\n\"bottleneck\", \"{}\", \"\", \"\") >= 1",
-                indent(score),
-                bottleneck.label()
+                indent(&score.expr),
+                score.bottleneck.label()
             )
         })
         .collect();
-    record(
-        &mut out,
-        "Score of each pressure over its threshold: how many times over it (label \
-         `bottleneck`; absent under 1).",
-        "container_bottleneck:pressure_score:window",
-        &terms.join("\nor\n"),
-    );
+    let score = Record {
+        comment: "Score of each pressure over its threshold: how many times over it (label \
+                      `bottleneck`; absent under 1)."
+            .into(),
+        name: "container_bottleneck:pressure_score:window",
+        expr: terms.join("\nor\n"),
+    };
     // The ranking: the highest score wins; a tie goes to the bottleneck
     // listed first (`scores` is in the verdict's tie order), by adding a
     // tiny offset for the ranking only: the value kept is the score itself.
     let ranked: Vec<String> = scores
         .iter()
         .enumerate()
-        .map(|(i, (bottleneck, _))| {
+        .map(|(i, score)| {
             format!(
                 "container_bottleneck:pressure_score:window{{bottleneck=\"{}\"}} + {}e-09",
-                bottleneck.label(),
+                score.bottleneck.label(),
                 scores.len() - i
             )
         })
         .collect();
-    record(
-        &mut out,
-        "The verdict, as the agent's pressure_bottleneck: each container's highest score, \
-         a tie to the first of memory, accept_queue, dependency, cpu_neighbour, cpu, \
-         storage (label `bottleneck`, value its score; absent when none is over 1).",
-        "container:pressure_bottleneck:window",
-        &format!(
+    let verdict = Record {
+        comment: "The verdict, as the agent's pressure_bottleneck: each container's highest \
+                      score, a tie to the first of memory, accept_queue, dependency, \
+                      cpu_neighbour, cpu, storage (label `bottleneck`, value its score; absent \
+                      when none is over 1)."
+            .into(),
+        name: "container:pressure_bottleneck:window",
+        expr: format!(
             "container_bottleneck:pressure_score:window\n\
-             and on ({C}, bottleneck) topk by ({C}) (1,\n{})",
+                 and on ({C}, bottleneck) topk by ({C}) (1,\n{})",
             indent(&ranked.join("\nor "))
         ),
-    );
+    };
+    [score, verdict]
+}
 
-    out.push_str("\n  - name: pressure-probe.alerts\n    rules:\n");
-    let who = "{{ $labels.namespace }}/{{ $labels.pod }} {{ $labels.container }} \
-               ({{ $labels.cgroup }} on {{ with $labels.node }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }})";
-    // Each pressure alerts on its own, once over its threshold for 5
-    // minutes: gating alerts on the ranked verdict would reset their timer
-    // whenever two close pressures swap places, and neither would fire.
-    for (bottleneck, _) in &scores {
-        let label = bottleneck.label();
-        // A slow or failing dependency is named: its alert is per remote.
-        let (expr, summary) = if *bottleneck == Bottleneck::Dependency {
-            (
-                for_containers(|only| {
-                    format!("{} >= 1", dependency_score(&format!("{C}, remote"), only))
-                }),
-                format!("{who}: {{{{ $labels.remote }}}} answers slowly or fails"),
-            )
-        } else {
-            (
-                for_containers(|only| {
-                    format!(
-                        "container_bottleneck:pressure_score:window{{bottleneck=\"{label}\",{only}}}"
-                    )
-                }),
-                format!("{who}: {label}"),
-            )
-        };
-        alert(
-            &mut out,
-            runbooks,
-            Alert {
-                name: alert_name(*bottleneck),
-                expr: &expr,
-                for_: ALERT_FOR,
-                severity: "warning",
-                bottleneck: Some(*bottleneck),
-                summary: &summary,
-                description: &format!(
-                    "{label} pressure at {{{{ $value | printf \"%.1f\" }}}} times its threshold \
-                     for {ALERT_FOR}: {}.",
-                    bottleneck.advice()
-                ),
-            },
-        );
+/// The alert of `score`: over its threshold for [`ALERT_FOR`].
+fn score_alert(score: &Score) -> Alert {
+    let label = score.bottleneck.label();
+    let (expr, summary) = score.alert.clone().unwrap_or_else(|| {
+        (
+            for_containers(|only| {
+                format!(
+                    "container_bottleneck:pressure_score:window{{bottleneck=\"{label}\",{only}}}"
+                )
+            }),
+            format!("{WHO}: {label}"),
+        )
+    });
+    Alert {
+        name: alert_name(score.bottleneck),
+        expr,
+        for_: ALERT_FOR,
+        severity: "warning",
+        bottleneck: Some(score.bottleneck),
+        summary,
+        description: format!(
+            "{label} pressure at {{{{ $value | printf \"%.1f\" }}}} times its threshold \
+                 for {ALERT_FOR}: {}.",
+            score.bottleneck.advice()
+        ),
     }
-    // Harm done: each OOM kill warns at once; connections dropped in every
-    // window for 15 minutes page.
-    alert(
-        &mut out,
-        runbooks,
-        Alert {
-            name: "ContainerOomKilled",
-            expr: &for_containers(|only| {
-                format!(
-                    "sum by ({C}) (increase(pressure_memory_oom_kills_total{{{only}}}[{w}])) > 0"
-                )
-            }),
-            for_: "0m",
-            severity: "warning",
-            bottleneck: Some(Bottleneck::Memory),
-            summary: &format!("{who}: OOM-killed"),
-            description: &format!(
-                "The OOM killer killed {{{{ $value | printf \"%.0f\" }}}} of its processes in \
-                 the last {w}: {}.",
-                Bottleneck::Memory.advice()
-            ),
-        },
-    );
-    alert(
-        &mut out,
-        runbooks,
-        Alert {
-            name: "ContainerConnectionsDropped",
-            expr: &for_containers(|only| {
-                format!(
-                    "sum by ({C}, netns, port) (\n  increase(pressure_tcp_listen_overflows_total{{{only}}}[{w}])) > 0"
-                )
-            }),
-            for_: "15m",
-            severity: "critical",
-            bottleneck: Some(Bottleneck::AcceptQueue),
-            summary: &format!("{who}: port {{{{ $labels.port }}}} drops connections"),
-            description: &format!(
-                "Connections to port {{{{ $labels.port }}}} have been dropped for 15 minutes, \
-                 {{{{ $value | printf \"%.0f\" }}}} in the last {w}, its accept queue full: {}.",
-                Bottleneck::AcceptQueue.advice()
-            ),
-        },
-    );
-
-    out.push_str("\n  - name: pressure-probe.self\n    rules:\n");
-    let node = "{{ with $labels.node }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }}";
-    alert(
-        &mut out,
-        runbooks,
-        Alert {
-            name: "PressureProbeDown",
-            expr: &format!("up{{job=~\"{JOB}\"}} == 0"),
-            for_: "5m",
-            severity: "warning",
-            bottleneck: None,
-            summary: &format!("pressure-probe on {node} is not scraped"),
-            description: "Prometheus has not scraped the probe for 5 minutes: the node's \
-                          containers have no pressure signals and no verdict.",
-        },
-    );
-    alert(
-        &mut out,
-        runbooks,
-        Alert {
-            name: "PressureProbeEventsLost",
-            expr: "sum by (node, instance, signal, reason) (\n    \
-                   increase(pressure_probe_events_lost_total[10m])) > 0",
-            for_: "30m",
-            severity: "warning",
-            bottleneck: None,
-            summary: &format!(
-                "pressure-probe on {node} loses {{{{ $labels.signal }}}} events ({{{{ $labels.reason }}}})"
-            ),
-            description: "The kernel side has not recorded {{ $value | printf \"%.0f\" }} \
-                          events in 10 minutes, for 30 minutes: that signal's numbers are \
-                          short by as much.",
-        },
-    );
-    alert(
-        &mut out,
-        runbooks,
-        Alert {
-            name: "PressureProbeCgroupsFolded",
-            expr: "pressure_probe_cgroups_folded > 0",
-            for_: "30m",
-            severity: "warning",
-            bottleneck: None,
-            summary: &format!(
-                "pressure-probe on {node} folds {{{{ $value }}}} cgroups into cgroup=\"other\""
-            ),
-            description: "More cgroups have data than --max-cgroups: the rest are summed \
-                          into cgroup=\"other\", which no alert looks at.",
-        },
-    );
-    // The agent exports the numbers it judges with: an agent run with
-    // other flags than these rules would judge otherwise, and the slow
-    // buckets these rules read (at the thresholds) would be missing.
-    let differs: Vec<String> = thresholds
-        .named(window)
-        .iter()
-        .map(|(name, value)| format!("pressure_probe_threshold{{name=\"{name}\"}} != {value}"))
-        .collect();
-    alert(
-        &mut out,
-        runbooks,
-        Alert {
-            name: "PressureProbeRulesDiffer",
-            expr: &differs.join("\nor "),
-            for_: "10m",
-            severity: "warning",
-            bottleneck: None,
-            summary: &format!(
-                "pressure-probe on {node} judges {{{{ $labels.name }}}} at {{{{ $value }}}}, \
-                 not as these rules do"
-            ),
-            description: "The agent was started with other verdict flags than these rules \
-                          were made with: the rules' verdict differs from the agent's, and the \
-                          slow-answer and slow-syscall buckets they read may not be exported. \
-                          Make the rules with the agent's flags (pressure-probe rules ...).",
-        },
-    );
-    out
 }
 
 /// `rules` wrapped as a Prometheus Operator `PrometheusRule` in `namespace`.
@@ -609,20 +272,18 @@ pub fn prometheus_rule(rules: &str, namespace: &str) -> String {
     out
 }
 
-/// An alerting rule.
-struct Alert<'a> {
-    name: &'a str,
-    expr: &'a str,
-    for_: &'a str,
-    severity: &'a str,
-    /// The bottleneck it is about (none for the probe's own alerts).
-    bottleneck: Option<Bottleneck>,
-    summary: &'a str,
-    description: &'a str,
+/// Writes a recording rule: its comment, name and expression.
+fn write_record(out: &mut String, record: &Record) {
+    let _ = writeln!(out, "      # {}", record.comment);
+    let _ = writeln!(out, "      - record: {}", record.name);
+    let _ = writeln!(out, "        expr: >");
+    for line in record.expr.trim().lines() {
+        let _ = writeln!(out, "          {line}");
+    }
 }
 
 /// Writes `a`, its runbook at `runbooks#<alert name in lower case>`.
-fn alert(out: &mut String, runbooks: &str, a: Alert<'_>) {
+fn write_alert(out: &mut String, runbooks: &str, a: &Alert) {
     let _ = write!(out, "      - alert: {}\n        expr: ", a.name);
     if a.expr.contains('\n') {
         let _ = writeln!(out, ">");
@@ -650,13 +311,6 @@ fn alert(out: &mut String, runbooks: &str, a: Alert<'_>) {
     );
 }
 
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|line| format!("  {line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The alert of `bottleneck`.
 fn alert_name(bottleneck: Bottleneck) -> &'static str {
     match bottleneck {
@@ -673,12 +327,6 @@ fn alert_name(bottleneck: Bottleneck) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windows_are_promql_durations() {
-        assert_eq!(range(Duration::from_secs(60)), "60s");
-        assert_eq!(range(Duration::from_millis(1500)), "1500ms");
-    }
 
     #[test]
     fn thresholds_reach_the_rules() {

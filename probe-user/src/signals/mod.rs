@@ -9,12 +9,18 @@ pub mod runqueue;
 pub mod syscall;
 pub mod tcp;
 
-use crate::{export::model::LazyFamily, sampler::Sample};
+use crate::{
+    export::model::LazyFamily,
+    rules::{Context, SignalRules},
+    sampler::Sample,
+};
 
 /// What a signal gives the stages, one function per part.
 pub struct Signal {
     /// Its metric families of a sample, in exposition order.
     pub families: for<'a> fn(&'a Sample) -> Vec<LazyFamily<'a>>,
+    /// Its Prometheus rules (for `pressure-probe rules`).
+    pub rules: fn(&Context) -> SignalRules,
 }
 
 /// Every signal, in exposition order.

@@ -88,7 +88,6 @@ pub enum Bottleneck {
 
 impl Bottleneck {
     /// Every verdict, in tie-break order.
-    #[cfg(test)]
     pub const ALL: [Bottleneck; 7] = [
         Bottleneck::Memory,
         Bottleneck::AcceptQueue,

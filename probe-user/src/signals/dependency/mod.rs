@@ -2,10 +2,12 @@
 //! long it takes to answer and to connect, and how often it fails.
 
 pub mod metrics;
+pub mod rules;
 
 use super::Signal;
 
 /// The dependency signal.
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
+    rules: rules::rules,
 };

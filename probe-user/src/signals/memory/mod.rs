@@ -2,10 +2,12 @@
 //! the OOM killer's kills.
 
 pub mod metrics;
+pub mod rules;
 
 use super::Signal;
 
 /// The memory signal.
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
+    rules: rules::rules,
 };

@@ -2,10 +2,12 @@
 //! cgroup's tasks stalled on CPU, memory and I/O.
 
 pub mod metrics;
+pub mod rules;
 
 use super::Signal;
 
 /// The pressure stall information signal.
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
+    rules: rules::rules,
 };

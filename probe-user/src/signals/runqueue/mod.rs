@@ -3,10 +3,12 @@
 //! the host).
 
 pub mod metrics;
+pub mod rules;
 
 use super::Signal;
 
 /// The run-queue signal.
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
+    rules: rules::rules,
 };

@@ -2,10 +2,12 @@
 //! fail, by class (file and network I/O, waits, sync, memory, process).
 
 pub mod metrics;
+pub mod rules;
 
 use super::Signal;
 
 /// The syscall signal.
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
+    rules: rules::rules,
 };

@@ -2,10 +2,12 @@
 //! drops, and how full the accept queue was as connections queued.
 
 pub mod metrics;
+pub mod rules;
 
 use super::Signal;
 
 /// The TCP listener signal.
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
+    rules: rules::rules,
 };

@@ -1,0 +1,55 @@
+//! The syscalls' rules: p95 by class for dashboards, and the storage
+//! score: the share of slow storage syscalls over its budget.
+
+use super::metrics::LATENCY;
+use crate::{
+    rules::{
+        Context, Record, Score, SignalRules,
+        promql::{C, slow_share},
+    },
+    verdict::{self, Bottleneck},
+};
+
+/// Its rules.
+pub fn rules(cx: &Context) -> SignalRules {
+    let (t, w, quantile) = (cx.thresholds, &cx.window, cx.quantile_events);
+    let trends = vec![Record {
+        comment: "p95 syscall duration, by class.".into(),
+        name: "container_class:pressure_syscall_latency_seconds:p95_5m",
+        expr: format!(
+            "histogram_quantile(0.95, sum by ({C}, class, le) (\n  \
+             rate({LATENCY}_bucket[5m])))"
+        ),
+    }];
+    let verdict = vec![Record {
+        comment: format!(
+            "Share of sync and file_io syscalls slower than {storage} s over the last {w} (its \
+             p95 is over when 5% or more are; at least {quantile} calls).",
+            storage = t.storage_p95
+        ),
+        name: "container_class:pressure_storage_slow:share",
+        expr: slow_share(
+            LATENCY,
+            "class=~\"sync|file_io\"",
+            "class",
+            t.storage_p95,
+            w,
+            quantile,
+        ),
+    }];
+    let scores = vec![Score {
+        bottleneck: Bottleneck::Storage,
+        expr: format!(
+            "max by ({C}) (\n  \
+             container_class:pressure_storage_slow:share / {budget})",
+            budget = verdict::SLOW_BUDGET
+        ),
+        alert: None,
+    }];
+    SignalRules {
+        trends,
+        verdict,
+        scores,
+        alerts: Vec::new(),
+    }
+}
