@@ -146,3 +146,90 @@ fn paths_are_read_from_uses() {
     );
     assert_eq!(named.into_iter().collect::<Vec<_>>(), ["a", "c", "f", "g"]);
 }
+
+/// The tokens `pressure_…` of `source` outside comments, but those inside
+/// a longer name (`container:pressure_…`, `fn …_pressure_…`), with their
+/// line numbers.
+fn pressure_tokens(source: &str) -> Vec<(usize, String)> {
+    let mut tokens = Vec::new();
+    for (n, line) in source.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        for (at, _) in line.match_indices("pressure_") {
+            let before = line[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let token: String = line[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            tokens.push((n + 1, token));
+        }
+    }
+    tokens
+}
+
+/// Every metric family's name is written once, where its family is built
+/// (a constant, or the family's `name:`); everything else reads it from
+/// there.
+#[test]
+fn each_family_name_is_written_in_its_familys_file_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    all_sources(&src, &mut files);
+    // This file names the prefix to find it.
+    files.retain(|(file, _)| !file.ends_with("layout_tests.rs"));
+    let mut home = std::collections::BTreeMap::new();
+    for (file, source) in &files {
+        for line in source.lines() {
+            let line = line.trim();
+            let Some(name) = line
+                .split_once(": &str = \"pressure_")
+                .filter(|(before, _)| before.starts_with("pub const "))
+                .or_else(|| line.split_once("name: \"pressure_"))
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map(|(name, _)| format!("pressure_{name}"))
+            else {
+                continue;
+            };
+            if let Some(other) = home.insert(name.clone(), file.clone()) {
+                panic!("{name} is named in {other} and {file}");
+            }
+        }
+    }
+    assert!(home.len() > 30, "found only {home:?}");
+    let mut wrong = Vec::new();
+    for (file, source) in &files {
+        for (line, token) in pressure_tokens(source) {
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| token.strip_suffix(suffix))
+                .filter(|base| home.contains_key(*base))
+                .unwrap_or(&token);
+            match home.get(family) {
+                Some(at) if at == file => {}
+                Some(at) => wrong.push(format!("{file}:{line}: {token} (its family is in {at})")),
+                // The crate's log target.
+                None if token == "pressure_probe" => {}
+                None => wrong.push(format!("{file}:{line}: {token}, a name of no family")),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Every `.rs` file below `dir`, test modules included.
+fn all_sources(dir: &Path, out: &mut Vec<(String, String)>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let source = fs::read_to_string(&path).unwrap();
+            out.push((path.display().to_string(), source));
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! for: text (classic buckets) or protobuf (classic and native buckets),
 //! gzipped when the scraper accepts it.
 
-mod bottleneck;
+pub mod bottleneck;
 pub mod histogram;
 pub(crate) mod model;
 pub mod probe;

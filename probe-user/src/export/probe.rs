@@ -14,6 +14,25 @@ pub const CGROUPS_FOLDED: &str = "pressure_probe_cgroups_folded";
 /// The numbers the verdict judges with, by flag.
 pub const THRESHOLD: &str = "pressure_probe_threshold";
 
+/// Cgroups with series of their own.
+pub const CGROUPS_TRACKED: &str = "pressure_probe_cgroups_tracked";
+/// Live cgroups whose path could not be read.
+pub const CGROUPS_UNRESOLVED: &str = "pressure_probe_cgroups_unresolved";
+/// Cgroups whose kernel state could not be read.
+pub const CGROUPS_UNREADABLE: &str = "pressure_probe_cgroups_unreadable";
+/// How long the latest sample took.
+pub const SAMPLE_DURATION: &str = "pressure_probe_sample_duration_seconds";
+/// Samples taken.
+pub const SAMPLES: &str = "pressure_probe_samples_total";
+/// Runs of each kernel program.
+pub const PROGRAM_RUNS: &str = "pressure_probe_program_runs_total";
+/// Time each kernel program ran.
+pub const PROGRAM_RUN_TIME: &str = "pressure_probe_program_run_seconds_total";
+/// When the served certificate expires.
+pub const CERTIFICATE_EXPIRY: &str = "pressure_probe_tls_certificate_expiry_timestamp_seconds";
+/// The probe's version.
+pub const BUILD_INFO: &str = "pressure_probe_build_info";
+
 /// The probe's own families of `sample`.
 pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
     let snapshot = &sample.snapshot;
@@ -40,7 +59,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
         }),
         Box::new(move || {
             single(
-                "pressure_probe_cgroups_tracked",
+                CGROUPS_TRACKED,
                 "Cgroups with series of their own in the latest sample.",
                 Kind::Gauge,
                 cgroups.iter().filter(|c| c.id != 0).count() as f64,
@@ -57,7 +76,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
         }),
         Box::new(move || {
             single(
-                "pressure_probe_cgroups_unresolved",
+                CGROUPS_UNRESOLVED,
                 "Live cgroups with data whose path could not be read (longer than PATH_MAX, or no \
              permission to open them), exported as cgroup=\"id:N\".",
                 Kind::Gauge,
@@ -66,7 +85,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
         }),
         Box::new(move || {
             single(
-                "pressure_probe_cgroups_unreadable",
+                CGROUPS_UNREADABLE,
                 "Cgroups left out of the latest sample because their kernel state could not be \
              read (each is logged).",
                 Kind::Gauge,
@@ -75,7 +94,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
         }),
         Box::new(move || {
             single(
-                "pressure_probe_sample_duration_seconds",
+                SAMPLE_DURATION,
                 "Time the sample behind this exposition spent reading kernel maps and resolving \
              cgroups (the agent samples every --interval; scrapes read the latest sample).",
                 Kind::Gauge,
@@ -84,7 +103,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
         }),
         Box::new(move || {
             single(
-                "pressure_probe_samples_total",
+                SAMPLES,
                 "Readings of the kernel the agent has taken (one every --interval); this \
              exposition is of the latest.",
                 Kind::Counter,
@@ -92,7 +111,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
             )
         }),
         Box::new(move || Family {
-            name: "pressure_probe_program_runs_total",
+            name: PROGRAM_RUNS,
             help: "Times each of the probe's kernel programs ran (the kernel's BPF \
                    statistics, on while the agent runs; absent where the kernel keeps none).",
             kind: Kind::Counter,
@@ -103,7 +122,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 .collect(),
         }),
         Box::new(move || Family {
-            name: "pressure_probe_program_run_seconds_total",
+            name: PROGRAM_RUN_TIME,
             help: "Time each of the probe's kernel programs ran, in seconds: what the probe \
                    costs the hot paths it watches (the kernel's BPF statistics, which add \
                    two clock reads per run while they are on).",
@@ -115,7 +134,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 .collect(),
         }),
         Box::new(move || Family {
-            name: "pressure_probe_tls_certificate_expiry_timestamp_seconds",
+            name: CERTIFICATE_EXPIRY,
             help: "Unix time after which the certificate the endpoint serves (--web-config's \
                    cert_file, as last read) is no longer valid; absent without TLS.",
             kind: Kind::Gauge,
@@ -139,7 +158,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 .collect(),
         }),
         Box::new(move || Family {
-            name: "pressure_probe_build_info",
+            name: BUILD_INFO,
             help: "pressure-probe build information; the value is always 1.",
             kind: Kind::Gauge,
             series: vec![number(

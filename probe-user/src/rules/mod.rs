@@ -19,6 +19,7 @@ use std::{fmt::Write, time::Duration};
 
 use self::promql::{C, WHO, for_containers, indent, range};
 use crate::{
+    export::bottleneck::BOTTLENECK,
     signals,
     verdict::{self, Bottleneck, Thresholds},
 };
@@ -207,11 +208,11 @@ fn ranking(scores: &[&Score]) -> [Record; 2] {
         })
         .collect();
     let verdict = Record {
-        comment: "The verdict, as the agent's pressure_bottleneck: each container's highest \
-                      score, a tie to the first of memory, accept_queue, dependency, \
-                      cpu_neighbour, cpu, storage (label `bottleneck`, value its score; absent \
-                      when none is over 1)."
-            .into(),
+        comment: format!(
+            "The verdict, as the agent's {BOTTLENECK}: each container's highest score, a tie \
+             to the first of memory, accept_queue, dependency, cpu_neighbour, cpu, storage \
+             (label `bottleneck`, value its score; absent when none is over 1)."
+        ),
         name: "container:pressure_bottleneck:window",
         expr: format!(
             "container_bottleneck:pressure_score:window\n\

@@ -12,7 +12,7 @@ use crate::{
     export::model::Value,
     identity::Labels,
     rules,
-    signals::{dependency, syscall},
+    signals::{dependency, runqueue, syscall},
     snapshot::{Preemptor, remotes::Remote},
     window::{Evidence, RemoteEvidence, counters::Latency},
 };
@@ -199,10 +199,10 @@ fn the_rules_judge_the_same_counts_as_the_agent() {
             histogram_series(&mut inputs, name, &remote, &value);
         }
         if s.cpu_wait > 0.0 {
-            let runq = "pressure_runqueue_latency_seconds";
+            let runq = runqueue::metrics::LATENCY;
             series(&mut inputs, &format!("{runq}_sum{{{labels}}}"), s.cpu_wait);
             series(&mut inputs, &format!("{runq}_count{{{labels}}}"), 40.0);
-            let behind = "pressure_runqueue_waited_behind_seconds_total";
+            let behind = runqueue::metrics::WAITED_BEHIND;
             series(
                 &mut inputs,
                 &format!("{behind}{{{labels},by=\"same_cgroup\"}}"),

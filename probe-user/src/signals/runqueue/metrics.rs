@@ -1,11 +1,14 @@
 //! The run-queue signal's metric families.
 
+use std::sync::LazyLock;
+
 use crate::{
     export::{
         histogram,
         model::{
             Family, Kind, LazyFamily, Series, cgroup_labels, histogram_family, number, series, with,
         },
+        probe::EVENTS_LOST,
     },
     sampler::Sample,
     snapshot::{CgroupStats, Preemptor},
@@ -18,6 +21,18 @@ pub const LATENCY: &str = "pressure_runqueue_latency_seconds";
 pub const PREEMPTIONS: &str = "pressure_runqueue_preemptions_total";
 /// The waits' time, by what the CPU did meanwhile.
 pub const WAITED_BEHIND: &str = "pressure_runqueue_waited_behind_seconds_total";
+
+/// [`WAITED_BEHIND`]'s help, which names where unsplit waits are counted.
+static WAITED_BEHIND_HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "The time the cgroup's threads waited for a CPU (the run-queue latency sum), split by \
+         what that CPU did meanwhile: same_cgroup (ran threads of the same cgroup), throttled \
+         (the thread was throttled at its cgroup's CPU quota: the whole wait), other (ran \
+         threads of other cgroups, containers or the host), idle (ran nothing: the time to \
+         switch the thread in). Waits the kernel could not split are counted in \
+         {EVENTS_LOST}{{signal=\"runq\",reason=\"wait_unsplit\"}}."
+    )
+});
 
 /// Its families of `sample`.
 pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
@@ -52,13 +67,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
         }),
         Box::new(move || Family {
             name: WAITED_BEHIND,
-            help: "The time the cgroup's threads waited for a CPU (the run-queue latency \
-                   sum), split by what that CPU did meanwhile: same_cgroup (ran threads of \
-                   the same cgroup), throttled (the thread was throttled at its cgroup's CPU \
-                   quota: the whole wait), other (ran threads of other cgroups, containers \
-                   or the host), idle (ran nothing: the time to switch the thread in). Waits \
-                   the kernel could not split are counted in \
-                   pressure_probe_events_lost_total{signal=\"runq\",reason=\"wait_unsplit\"}.",
+            help: &WAITED_BEHIND_HELP,
             kind: Kind::Counter,
             series: cgroups
                 .iter()
