@@ -13,7 +13,18 @@ const STAGES: [&str; 10] = [
 
 /// The parts of a signal's folder and the stage each belongs to (`rules`
 /// is a command's part: it may use every stage).
-const PARTS: [(&str, &str); 2] = [("metrics", "export"), ("rules", "serve")];
+const PARTS: [(&str, &str); 3] = [
+    ("score", "verdict"),
+    ("metrics", "export"),
+    ("rules", "serve"),
+];
+
+/// The fields of `signals::Signal` and the part each calls.
+const SIGNAL_FIELDS: [(&str, &str); 3] = [
+    ("judge", "score"),
+    ("families", "metrics"),
+    ("rules", "rules"),
+];
 
 /// The modules a source file names through `crate::` (`use crate::{a, b::c}`
 /// included), test modules cut off.
@@ -101,9 +112,40 @@ fn each_stage_uses_only_the_stages_above_it() {
                     wrong.push(format!("{file} ({stage}) uses {later}, a later stage"));
                 }
             }
+            // Through the list of signals, only the parts of this stage
+            // and earlier ones.
+            for (field, part) in SIGNAL_FIELDS {
+                let (_, part_stage) = PARTS.iter().find(|(name, _)| *name == part).unwrap();
+                let later = STAGES[at + 1..].contains(part_stage);
+                if later && source.contains(&format!(".{field})(")) {
+                    wrong.push(format!(
+                        "{file} ({stage}) calls the signals' {field}, of {part_stage}, a later stage"
+                    ));
+                }
+            }
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_field_of_a_signal_is_held_to_its_stage() {
+    let list = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/signals/mod.rs"))
+        .unwrap();
+    let fields = &list[list.find("pub struct Signal {").unwrap()..];
+    let fields = &fields[..fields.find("\n}").unwrap()];
+    for line in fields.lines() {
+        if let Some((name, _)) = line
+            .trim()
+            .strip_prefix("pub ")
+            .and_then(|l| l.split_once(':'))
+        {
+            assert!(
+                SIGNAL_FIELDS.iter().any(|(field, _)| *field == name),
+                "Signal::{name} is not in SIGNAL_FIELDS"
+            );
+        }
+    }
 }
 
 #[test]

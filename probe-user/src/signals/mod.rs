@@ -13,6 +13,8 @@ use crate::{
     export::model::LazyFamily,
     rules::{Context, SignalRules},
     sampler::Sample,
+    verdict::{Finding, Thresholds},
+    window::Evidence,
 };
 
 /// What a signal gives the stages, one function per part.
@@ -21,6 +23,8 @@ pub struct Signal {
     pub families: for<'a> fn(&'a Sample) -> Vec<LazyFamily<'a>>,
     /// Its Prometheus rules (for `pressure-probe rules`).
     pub rules: fn(&Context) -> SignalRules,
+    /// Its pressure over a container's window, if over its threshold (verdict).
+    pub judge: fn(&Evidence, &Thresholds) -> Option<Finding>,
 }
 
 /// Every signal, in exposition order.

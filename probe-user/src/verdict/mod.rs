@@ -60,7 +60,8 @@ use std::{fmt, time::Duration};
 use probe_common::syscall::SyscallClass;
 
 use crate::{
-    snapshot::{SlowBounds, remotes::Remote},
+    signals,
+    snapshot::SlowBounds,
     window::{
         Evidence,
         counters::{Latency, observations_for},
@@ -97,6 +98,14 @@ impl Bottleneck {
         Bottleneck::Storage,
         Bottleneck::None,
     ];
+
+    /// Its place in the tie order ([`Bottleneck::ALL`]).
+    pub fn tie_rank(self) -> usize {
+        Bottleneck::ALL
+            .iter()
+            .position(|b| *b == self)
+            .expect("every bottleneck is in ALL")
+    }
 
     /// The `bottleneck` label value.
     pub fn label(self) -> &'static str {
@@ -270,18 +279,16 @@ pub struct Diagnosis {
 
 /// Judges one container's evidence.
 pub fn judge(evidence: Evidence, thresholds: &Thresholds) -> Diagnosis {
-    let mut findings: Vec<Finding> = [
-        memory(&evidence, thresholds),
-        accept_queue(&evidence, thresholds),
-        dependency(&evidence, thresholds),
-        cpu(&evidence, thresholds),
-        storage(&evidence, thresholds),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    // Worst first; a tie keeps the order above (sort is stable).
-    findings.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut findings: Vec<Finding> = signals::ALL
+        .iter()
+        .flat_map(|signal| (signal.judge)(&evidence, thresholds))
+        .collect();
+    // Worst first; a tie goes to the first in the tie order.
+    findings.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.bottleneck.tie_rank().cmp(&b.bottleneck.tie_rank()))
+    });
     let (bottleneck, detail) = findings
         .first()
         .map_or((Bottleneck::None, String::new()), |f| {
@@ -295,27 +302,13 @@ pub fn judge(evidence: Evidence, thresholds: &Thresholds) -> Diagnosis {
     }
 }
 
-fn over(bottleneck: Bottleneck, score: f64, detail: String) -> Option<Finding> {
+/// A finding of `bottleneck` if `score` is over its threshold (1 or more).
+pub fn over(bottleneck: Bottleneck, score: f64, detail: String) -> Option<Finding> {
     (score >= 1.0).then_some(Finding {
         bottleneck,
         score,
         detail,
     })
-}
-
-fn cpu(e: &Evidence, t: &Thresholds) -> Option<Finding> {
-    if e.runq.count() < t.min_events {
-        return None;
-    }
-    // `cpu` needs evidence that its own threads (or quota) hold it back;
-    // without it (no wait after a preemption) more replicas are not known
-    // to help.
-    let kind = if e.own_wait_share().is_some_and(|own| own >= t.cpu_own_share) {
-        Bottleneck::Cpu
-    } else {
-        Bottleneck::CpuNeighbour
-    };
-    over(kind, e.wait_share() / t.cpu_wait_share, String::new())
 }
 
 /// The share of observations a p95 allows above its threshold (1 − 0.95).
@@ -332,82 +325,11 @@ pub fn p95_events(t: &Thresholds) -> u64 {
 
 /// A latency pressure's score: its share of observations above the
 /// threshold over the share a p95 allows (0 without enough of them).
-fn slow_score(latency: &Latency, t: &Thresholds) -> f64 {
+pub fn slow_score(latency: &Latency, t: &Thresholds) -> f64 {
     if latency.count() < p95_events(t) {
         return 0.0;
     }
     latency.slow_share() / SLOW_BUDGET
-}
-
-fn accept_queue(e: &Evidence, t: &Thresholds) -> Option<Finding> {
-    // The port that dropped the most, else the fullest now.
-    let dropping = e.ports.iter().filter(|p| p.1 > 0).max_by_key(|p| p.1);
-    let fullest = e.ports.iter().max_by(|a, b| a.2.total_cmp(&b.2));
-    let queued: u64 = e.fill.iter().sum();
-    let observed = if queued >= p95_events(t) {
-        e.fill_quantile(0.95)
-    } else {
-        0.0
-    };
-    let fill_now = fullest.map_or(0.0, |p| p.2);
-    let mut score = observed.max(fill_now) / t.accept_fill;
-    if dropping.is_some() {
-        score = score.max(2.0);
-    }
-    let port = dropping
-        .or(fullest)
-        .map_or(String::new(), |p| p.0.to_string());
-    over(Bottleneck::AcceptQueue, score, port)
-}
-
-fn dependency(e: &Evidence, t: &Thresholds) -> Option<Finding> {
-    e.remotes
-        .iter()
-        .filter_map(|r| {
-            let ignored = t.dependency_ignore.iter().any(|i| i.covers(&r.remote));
-            let slow = if ignored {
-                0.0
-            } else {
-                slow_score(&r.response, t)
-            };
-            // `other` is many remotes: its failures are none's `min_events`.
-            let failing = if r.failures >= t.min_events && r.remote != Remote::Other {
-                2.0
-            } else {
-                0.0
-            };
-            over(
-                Bottleneck::Dependency,
-                slow.max(failing),
-                r.remote.to_string(),
-            )
-        })
-        .max_by(|a, b| a.score.total_cmp(&b.score))
-}
-
-fn storage(e: &Evidence, t: &Thresholds) -> Option<Finding> {
-    t.storage_classes
-        .iter()
-        .filter_map(|class| {
-            let (_, latency, _) = e.syscalls.iter().find(|(c, _, _)| c == class)?;
-            over(
-                Bottleneck::Storage,
-                slow_score(latency, t),
-                class.label().to_string(),
-            )
-        })
-        .max_by(|a, b| a.score.total_cmp(&b.score))
-}
-
-fn memory(e: &Evidence, t: &Thresholds) -> Option<Finding> {
-    let psi = e
-        .psi
-        .map_or(0.0, |psi| psi[1][0] / e.seconds.max(f64::EPSILON));
-    let mut score = e.reclaim_share().max(psi) / t.memory_stall_share;
-    if e.oom_kills > 0 {
-        score = score.max(3.0);
-    }
-    over(Bottleneck::Memory, score, String::new())
 }
 
 #[cfg(test)]
@@ -415,3 +337,8 @@ mod tests;
 
 #[cfg(test)]
 mod agreement;
+
+/// The judge of a signal that has no pressure of its own.
+pub fn no_pressure(_: &Evidence, _: &Thresholds) -> Option<Finding> {
+    None
+}

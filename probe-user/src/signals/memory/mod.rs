@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod rules;
+pub mod score;
 
 use super::Signal;
 
@@ -10,4 +11,5 @@ use super::Signal;
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
     rules: rules::rules,
+    judge: score::judge,
 };

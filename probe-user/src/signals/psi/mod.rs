@@ -5,9 +5,12 @@ pub mod metrics;
 pub mod rules;
 
 use super::Signal;
+use crate::verdict;
 
 /// The pressure stall information signal.
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
     rules: rules::rules,
+    // Memory's pressure reads PSI memory.
+    judge: verdict::no_pressure,
 };

@@ -4,6 +4,7 @@
 
 pub mod metrics;
 pub mod rules;
+pub mod score;
 
 use super::Signal;
 
@@ -11,4 +12,5 @@ use super::Signal;
 pub const SIGNAL: Signal = Signal {
     families: metrics::families,
     rules: rules::rules,
+    judge: score::judge,
 };
