@@ -13,9 +13,10 @@ const STAGES: [&str; 10] = [
 
 /// The parts of a signal's folder and the stage each belongs to (`rules`
 /// is a command's part: it may use every stage).
-const PARTS: [(&str, &str); 3] = [
+const PARTS: [(&str, &str); 4] = [
     ("score", "verdict"),
     ("metrics", "export"),
+    ("api", "api"),
     ("rules", "serve"),
 ];
 

@@ -1,12 +1,18 @@
 //! The document `GET /api/v1/containers` answers (the schema is in
 //! docs/verdict.md, section API): one set of types, built by the server
-//! (`serve::api`) and read back by `top`. Fields are in alphabetical
+//! (`serve::api`) and read back by `top`; each signal's section of the
+//! evidence is its own (`signals/<signal>/api.rs`). Fields are in alphabetical
 //! order, the order they are written in; every field may be missing from
 //! what is read (an older agent's answer), and reads as its default.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::{
+    signals::{dependency, memory, psi, runqueue, syscall, tcp},
+    window::{self, counters},
+};
 
 /// The answer: every container's verdict over the window.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -57,19 +63,19 @@ pub struct Pressure {
 #[serde(default)]
 pub struct Evidence {
     /// Its listening ports' accept queues.
-    pub accept_queue: AcceptQueue,
+    pub accept_queue: tcp::api::AcceptQueue,
     /// Its remote endpoints.
-    pub dependencies: Vec<Dependency>,
+    pub dependencies: Vec<dependency::api::Dependency>,
     /// Reclaim stalls and OOM kills.
-    pub memory: Memory,
+    pub memory: memory::api::Memory,
     /// Stall shares by resource (`cpu`, `memory`, `io`), where read.
-    pub psi: Option<BTreeMap<String, Shares>>,
+    pub psi: Option<BTreeMap<String, psi::api::Shares>>,
     /// Waits for a CPU.
-    pub runqueue: Runqueue,
+    pub runqueue: runqueue::api::Runqueue,
     /// Seconds the evidence covers.
     pub seconds: f64,
     /// Syscalls by class.
-    pub syscalls: BTreeMap<String, Syscalls>,
+    pub syscalls: BTreeMap<String, syscall::api::Syscalls>,
 }
 
 /// A latency distribution: its count and quantiles (`None`: too few
@@ -87,116 +93,37 @@ pub struct Latency {
     pub p99_seconds: Option<f64>,
 }
 
-/// Waits for a CPU.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Runqueue {
-    /// Waits.
-    pub count: u64,
-    /// The share of the wait behind its own threads or its quota.
-    pub own_wait_share: Option<f64>,
-    /// Median wait, seconds.
-    pub p50_seconds: Option<f64>,
-    /// 95th percentile, seconds.
-    pub p95_seconds: Option<f64>,
-    /// 99th percentile, seconds.
-    pub p99_seconds: Option<f64>,
-    /// Preemptions by who ran instead.
-    pub preempted_by: BTreeMap<String, u64>,
-    /// Seconds waited per second.
-    pub wait_share: f64,
-    /// Seconds waited, by what the CPU did meanwhile.
-    pub waited_behind_seconds: BTreeMap<String, f64>,
+impl Evidence {
+    /// The document's account of `e`: each signal's section.
+    pub fn of(e: &window::Evidence) -> Evidence {
+        Evidence {
+            accept_queue: tcp::api::section(e),
+            dependencies: dependency::api::section(e),
+            memory: memory::api::section(e),
+            psi: psi::api::section(e),
+            runqueue: runqueue::api::section(e),
+            seconds: round(e.seconds),
+            syscalls: syscall::api::section(e),
+        }
+    }
 }
 
-/// Accept queues.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AcceptQueue {
-    /// Mean fill of the queued connections.
-    pub fill_mean: f64,
-    /// 95th percentile of the fill.
-    pub fill_p95: f64,
-    /// Per listening port.
-    pub ports: Vec<Port>,
-    /// Connections queued.
-    pub queued: u64,
+/// `v` to the document's precision (a millionth).
+pub fn round(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
 }
 
-/// One listening port.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Port {
-    /// Connections dropped (listen overflows).
-    pub dropped: u64,
-    /// Its fill now.
-    pub fill_now: f64,
-    /// The port.
-    pub port: u16,
+/// A quantile, rounded; `None` with too few observations for it.
+pub fn quantile(c: &counters::Latency, q: f64) -> Option<f64> {
+    c.quantile(q).map(round)
 }
 
-/// One class of syscalls.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Syscalls {
-    /// Syscalls.
-    pub count: u64,
-    /// Those that returned an error.
-    pub errors: u64,
-    /// Median, seconds.
-    pub p50_seconds: Option<f64>,
-    /// 95th percentile, seconds.
-    pub p95_seconds: Option<f64>,
-    /// 99th percentile, seconds.
-    pub p99_seconds: Option<f64>,
-    /// The share above the class's slow threshold.
-    pub slow_share: f64,
-}
-
-/// Reclaim stalls and OOM kills.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Memory {
-    /// OOM kills.
-    pub oom_kills: u64,
-    /// Reclaim stalls.
-    pub reclaim: Latency,
-    /// Seconds stalled in reclaim per second.
-    pub reclaim_share: f64,
-}
-
-/// A resource's PSI over the window, per second.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Shares {
-    /// All of the tasks stalled.
-    pub full_share: f64,
-    /// Some task stalled.
-    pub some_share: f64,
-}
-
-/// One remote endpoint.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Dependency {
-    /// Failed connects.
-    pub connect_failures: u64,
-    /// 95th percentile of connect times, seconds.
-    pub connect_p95_seconds: Option<f64>,
-    /// Connections established now.
-    pub connections: i64,
-    /// Answers timed.
-    pub count: u64,
-    /// Median response time, seconds.
-    pub p50_seconds: Option<f64>,
-    /// 95th percentile, seconds.
-    pub p95_seconds: Option<f64>,
-    /// 99th percentile, seconds.
-    pub p99_seconds: Option<f64>,
-    /// `IP:port`, or `other`.
-    pub remote: String,
-    /// Segments retransmitted.
-    pub retransmits: u64,
-    /// The share of answers above the slow threshold.
-    pub slow_share: f64,
+/// A latency distribution's count and quantiles.
+pub fn latency(c: &counters::Latency) -> Latency {
+    Latency {
+        count: c.count(),
+        p50_seconds: quantile(c, 0.5),
+        p95_seconds: quantile(c, 0.95),
+        p99_seconds: quantile(c, 0.99),
+    }
 }

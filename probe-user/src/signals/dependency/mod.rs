@@ -1,6 +1,7 @@
 //! Dependencies: for each remote endpoint a container connects to, how
 //! long it takes to answer and to connect, and how often it fails.
 
+pub mod api;
 pub mod metrics;
 pub mod rules;
 pub mod score;

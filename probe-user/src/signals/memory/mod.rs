@@ -1,6 +1,7 @@
 //! Memory: how long a container's threads stall reclaiming memory, and
 //! the OOM killer's kills.
 
+pub mod api;
 pub mod metrics;
 pub mod rules;
 pub mod score;

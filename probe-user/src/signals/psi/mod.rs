@@ -1,6 +1,7 @@
 //! Pressure stall information: the kernel's own account of how long a
 //! cgroup's tasks stalled on CPU, memory and I/O.
 
+pub mod api;
 pub mod metrics;
 pub mod rules;
 

@@ -2,6 +2,7 @@
 //! and who ran instead (its own threads, its CPU quota, other containers,
 //! the host).
 
+pub mod api;
 pub mod metrics;
 pub mod rules;
 pub mod score;

@@ -1,6 +1,7 @@
 //! Syscalls: how long a container's syscalls take and how often they
 //! fail, by class (file and network I/O, waits, sync, memory, process).
 
+pub mod api;
 pub mod metrics;
 pub mod rules;
 pub mod score;

@@ -1,6 +1,7 @@
 //! TCP listeners: each listening port's accept and SYN queues, their
 //! drops, and how full the accept queue was as connections queued.
 
+pub mod api;
 pub mod metrics;
 pub mod rules;
 pub mod score;
