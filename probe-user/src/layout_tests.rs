@@ -13,7 +13,8 @@ const STAGES: [&str; 10] = [
 
 /// The parts of a signal's folder and the stage each belongs to (`rules`
 /// is a command's part: it may use every stage).
-const PARTS: [(&str, &str); 4] = [
+const PARTS: [(&str, &str); 5] = [
+    ("window", "window"),
     ("score", "verdict"),
     ("metrics", "export"),
     ("api", "api"),

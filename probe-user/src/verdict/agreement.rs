@@ -12,9 +12,12 @@ use crate::{
     export::model::Value,
     identity::Labels,
     rules,
-    signals::{dependency, runqueue, syscall},
+    signals::{
+        dependency::{self, window::RemoteEvidence},
+        memory, psi, runqueue, syscall, tcp,
+    },
     snapshot::{Preemptor, remotes::Remote},
-    window::{Evidence, RemoteEvidence, counters::Latency},
+    window::{Evidence, counters::Latency},
 };
 
 /// One minute of a container's syscalls of class `sync` and answers from
@@ -127,17 +130,16 @@ fn evidence(s: &Scenario) -> Evidence {
             ..Labels::default()
         }),
         seconds: 60.0,
-        runq: Latency::of(&runq, 0),
-        preemptions: [0; Preemptor::COUNT],
-        waited_behind: [s.cpu_wait, 0.0, 0.0, 0.0],
-        syscalls,
-        fill: [0; probe_common::tcp::FILL_BUCKETS],
-        fill_mean: 0.0,
-        ports: Vec::new(),
-        reclaim: Latency::default(),
-        oom_kills: 0,
-        psi: None,
-        remotes,
+        runqueue: runqueue::window::Evidence {
+            waits: Latency::of(&runq, 0),
+            preemptions: [0; Preemptor::COUNT],
+            waited_behind: [s.cpu_wait, 0.0, 0.0, 0.0],
+        },
+        syscall: syscall::window::Evidence { classes: syscalls },
+        tcp: tcp::window::Evidence::default(),
+        memory: memory::window::Evidence::default(),
+        dependency: dependency::window::Evidence { remotes },
+        psi: psi::window::Evidence::default(),
     }
 }
 

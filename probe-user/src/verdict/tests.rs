@@ -2,16 +2,17 @@
 
 use std::sync::Arc;
 
-use probe_common::{
-    histogram::{Histogram, bucket_index},
-    tcp::FILL_BUCKETS,
-};
+use probe_common::histogram::{Histogram, bucket_index};
 
 use super::*;
 use crate::{
     identity::Labels,
-    snapshot::{Preemptor, remotes::Remote},
-    window::{RemoteEvidence, counters::Latency},
+    signals::{
+        dependency::{self, window::RemoteEvidence},
+        memory, psi, runqueue, syscall, tcp,
+    },
+    snapshot::remotes::Remote,
+    window::counters::Latency,
 };
 
 /// The default storage and dependency thresholds, in ns.
@@ -41,17 +42,12 @@ fn quiet() -> Evidence {
     Evidence {
         labels: Arc::new(Labels::unresolved(1)),
         seconds: 5.0,
-        runq: Latency::default(),
-        preemptions: [0; Preemptor::COUNT],
-        waited_behind: [0.0; 4],
-        syscalls: Vec::new(),
-        fill: [0; FILL_BUCKETS],
-        fill_mean: 0.0,
-        ports: Vec::new(),
-        reclaim: Latency::default(),
-        oom_kills: 0,
-        psi: None,
-        remotes: Vec::new(),
+        runqueue: runqueue::window::Evidence::default(),
+        syscall: syscall::window::Evidence::default(),
+        tcp: tcp::window::Evidence::default(),
+        memory: memory::window::Evidence::default(),
+        dependency: dependency::window::Evidence::default(),
+        psi: psi::window::Evidence::default(),
     }
 }
 
@@ -60,13 +56,16 @@ fn quiet() -> Evidence {
 /// threads and behind other cgroups (the rest on an idle CPU).
 fn starved(own: u64, others: u64) -> Evidence {
     Evidence {
-        runq: untimed(&[30_000_000; 100]),
-        waited_behind: [
-            own as f64 * 0.03,
-            0.0,
-            others as f64 * 0.03,
-            (100 - own - others) as f64 * 0.03,
-        ],
+        runqueue: runqueue::window::Evidence {
+            waits: untimed(&[30_000_000; 100]),
+            waited_behind: [
+                own as f64 * 0.03,
+                0.0,
+                others as f64 * 0.03,
+                (100 - own - others) as f64 * 0.03,
+            ],
+            ..Default::default()
+        },
         ..quiet()
     }
 }
@@ -92,8 +91,8 @@ fn cpu_behind_its_own_threads_or_a_neighbour() {
     // Throttled at its own CPU quota (the CPU idled while it was runnable):
     // long waits, against many short ones after kernel threads.
     let mut throttled = starved(0, 0);
-    throttled.waited_behind = [0.0, 1.6, 0.01, 0.0];
-    throttled.preemptions = [0, 20, 0, 170];
+    throttled.runqueue.waited_behind = [0.0, 1.6, 0.01, 0.0];
+    throttled.runqueue.preemptions = [0, 20, 0, 170];
     assert_eq!(verdict(throttled).0, Bottleneck::Cpu);
 }
 
@@ -101,7 +100,10 @@ fn cpu_behind_its_own_threads_or_a_neighbour() {
 fn too_little_evidence_is_none() {
     // Three waits of ten seconds each: a large share, from three events.
     let e = Evidence {
-        runq: untimed(&[10_000_000_000; 3]),
+        runqueue: runqueue::window::Evidence {
+            waits: untimed(&[10_000_000_000; 3]),
+            ..Default::default()
+        },
         ..quiet()
     };
     assert_eq!(verdict(e).0, Bottleneck::None);
@@ -111,7 +113,10 @@ fn too_little_evidence_is_none() {
 #[test]
 fn a_full_or_dropping_queue_names_its_port() {
     let full = Evidence {
-        ports: vec![(9090, 0, 0.1), (8080, 0, 1.0)],
+        tcp: tcp::window::Evidence {
+            ports: vec![(9090, 0, 0.1), (8080, 0, 1.0)],
+            ..Default::default()
+        },
         ..quiet()
     };
     assert_eq!(
@@ -123,7 +128,10 @@ fn a_full_or_dropping_queue_names_its_port() {
         )
     );
     let dropping = Evidence {
-        ports: vec![(8080, 0, 1.0), (7070, 3, 0.0)],
+        tcp: tcp::window::Evidence {
+            ports: vec![(8080, 0, 1.0), (7070, 3, 0.0)],
+            ..Default::default()
+        },
         ..quiet()
     };
     let d = judge(dropping, &Thresholds::default());
@@ -133,7 +141,10 @@ fn a_full_or_dropping_queue_names_its_port() {
     );
     assert_eq!(d.findings[0].score, 2.0);
     let half = Evidence {
-        ports: vec![(8080, 0, 0.5)],
+        tcp: tcp::window::Evidence {
+            ports: vec![(8080, 0, 0.5)],
+            ..Default::default()
+        },
         ..quiet()
     };
     assert_eq!(verdict(half).0, Bottleneck::None);
@@ -142,17 +153,21 @@ fn a_full_or_dropping_queue_names_its_port() {
 #[test]
 fn slow_sync_is_storage() {
     let e = Evidence {
-        syscalls: vec![(
-            SyscallClass::Sync,
-            latency(&[200_000_000; 20], STORAGE_NS),
-            0,
-        )],
+        syscall: syscall::window::Evidence {
+            classes: vec![(
+                SyscallClass::Sync,
+                latency(&[200_000_000; 20], STORAGE_NS),
+                0,
+            )],
+        },
         ..quiet()
     };
     assert_eq!(verdict(e).0, Bottleneck::Storage);
     // Slow waits are waiting by design, never storage.
     let e = Evidence {
-        syscalls: vec![(SyscallClass::Wait, untimed(&[2_000_000_000; 20]), 0)],
+        syscall: syscall::window::Evidence {
+            classes: vec![(SyscallClass::Wait, untimed(&[2_000_000_000; 20]), 0)],
+        },
         ..quiet()
     };
     assert_eq!(verdict(e).0, Bottleneck::None);
@@ -161,7 +176,10 @@ fn slow_sync_is_storage() {
 #[test]
 fn an_oom_kill_is_memory_whatever_else() {
     let e = Evidence {
-        oom_kills: 1,
+        memory: memory::window::Evidence {
+            oom_kills: 1,
+            ..Default::default()
+        },
         ..starved(100, 0)
     };
     // CPU scores 6, memory at least 3: CPU wins, memory is still reported.
@@ -169,7 +187,10 @@ fn an_oom_kill_is_memory_whatever_else() {
     assert_eq!(bottleneck, Bottleneck::Cpu);
     assert_eq!(all, vec![Bottleneck::Cpu, Bottleneck::Memory]);
     let e = Evidence {
-        oom_kills: 1,
+        memory: memory::window::Evidence {
+            oom_kills: 1,
+            ..Default::default()
+        },
         ..quiet()
     };
     assert_eq!(verdict(e).0, Bottleneck::Memory);
@@ -179,9 +200,15 @@ fn an_oom_kill_is_memory_whatever_else() {
 fn ties_go_by_the_documented_order() {
     // Memory: a reclaim share of 0.1 (score 2); CPU: a wait share of 0.2 (score 2).
     let e = Evidence {
-        reclaim: untimed(&[50_000_000; 10]),
-        runq: untimed(&[100_000_000; 10]),
-        waited_behind: [1.0, 0.0, 0.0, 0.0],
+        runqueue: runqueue::window::Evidence {
+            waits: untimed(&[100_000_000; 10]),
+            waited_behind: [1.0, 0.0, 0.0, 0.0],
+            ..Default::default()
+        },
+        memory: memory::window::Evidence {
+            reclaim: untimed(&[50_000_000; 10]),
+            ..Default::default()
+        },
         ..quiet()
     };
     let d = judge(e, &Thresholds::default());
@@ -196,7 +223,9 @@ fn ties_go_by_the_documented_order() {
 #[test]
 fn slow_file_io_is_no_storage_where_reads_are_not_classed_by_fd() {
     let slow = |class| Evidence {
-        syscalls: vec![(class, latency(&[300_000_000; 25], STORAGE_NS), 0)],
+        syscall: syscall::window::Evidence {
+            classes: vec![(class, latency(&[300_000_000; 25], STORAGE_NS), 0)],
+        },
         ..quiet()
     };
     let sync_only = Thresholds {
@@ -221,11 +250,13 @@ fn slow_file_io_is_no_storage_where_reads_are_not_classed_by_fd() {
 fn the_worst_wins_and_the_rest_are_evidence() {
     let e = Evidence {
         // A tenth of its file_io over the threshold: score 2, under CPU's 6.
-        syscalls: vec![(
-            SyscallClass::FileIo,
-            latency(&mixed(90, 10, 100_000_000), STORAGE_NS),
-            0,
-        )],
+        syscall: syscall::window::Evidence {
+            classes: vec![(
+                SyscallClass::FileIo,
+                latency(&mixed(90, 10, 100_000_000), STORAGE_NS),
+                0,
+            )],
+        },
         ..starved(100, 0)
     };
     let (bottleneck, detail, all) = verdict(e);
@@ -268,10 +299,12 @@ fn remote(port: u16, responses: &[u64], failures: u64) -> RemoteEvidence {
 fn a_slow_or_failing_remote_is_a_dependency_named_by_its_address() {
     // 100 answers of 200 ms from 10.0.0.9:5432, 100 of 2 ms from :6379.
     let slow = Evidence {
-        remotes: vec![
-            remote(6379, &[2_000_000; 100], 0),
-            remote(5432, &[200_000_000; 100], 0),
-        ],
+        dependency: dependency::window::Evidence {
+            remotes: vec![
+                remote(6379, &[2_000_000; 100], 0),
+                remote(5432, &[200_000_000; 100], 0),
+            ],
+        },
         ..quiet()
     };
     let (bottleneck, detail, _) = verdict(slow);
@@ -281,13 +314,17 @@ fn a_slow_or_failing_remote_is_a_dependency_named_by_its_address() {
     );
     // Too few answers to judge.
     let few = Evidence {
-        remotes: vec![remote(5432, &[200_000_000; 5], 0)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![remote(5432, &[200_000_000; 5], 0)],
+        },
         ..quiet()
     };
     assert_eq!(verdict(few).0, Bottleneck::None);
     // Connects that keep failing.
     let refused = Evidence {
-        remotes: vec![remote(5432, &[], 20)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![remote(5432, &[], 20)],
+        },
         ..quiet()
     };
     assert_eq!(verdict(refused).0, Bottleneck::Dependency);
@@ -304,12 +341,16 @@ fn failed_connects_summed_in_other_are_no_failing_remote() {
         ..remote(0, responses, failures)
     };
     let scan = Evidence {
-        remotes: vec![other(&[], 4089)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![other(&[], 4089)],
+        },
         ..quiet()
     };
     assert_eq!(verdict(scan).0, Bottleneck::None);
     let slow = Evidence {
-        remotes: vec![other(&[200_000_000; 100], 0)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![other(&[200_000_000; 100], 0)],
+        },
         ..quiet()
     };
     let (bottleneck, detail, _) = verdict(slow);
@@ -330,18 +371,24 @@ fn mixed(fast: usize, slow: usize, slow_ns: u64) -> Vec<u64> {
 fn a_dependency_under_its_threshold_is_not_slow() {
     // 65 ms against 100 ms: in the kernel's bucket (62.5, 74.3] ms, under.
     let e = Evidence {
-        remotes: vec![remote(5432, &[65_000_000; 100], 0)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![remote(5432, &[65_000_000; 100], 0)],
+        },
         ..quiet()
     };
     assert_eq!(verdict(e).0, Bottleneck::None);
     // 4% of answers over it: the p95 is under; 6%: over, 1.2 times the 5%.
     let under = Evidence {
-        remotes: vec![remote(5432, &mixed(96, 4, 150_000_000), 0)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![remote(5432, &mixed(96, 4, 150_000_000), 0)],
+        },
         ..quiet()
     };
     assert_eq!(verdict(under).0, Bottleneck::None);
     let over = Evidence {
-        remotes: vec![remote(5432, &mixed(94, 6, 150_000_000), 0)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![remote(5432, &mixed(94, 6, 150_000_000), 0)],
+        },
         ..quiet()
     };
     let d = judge(over, &Thresholds::default());
@@ -352,22 +399,26 @@ fn a_dependency_under_its_threshold_is_not_slow() {
 #[test]
 fn storage_edges_follow_the_share_of_slow_calls() {
     let with = |fast, slow| Evidence {
-        syscalls: vec![(
-            SyscallClass::Sync,
-            latency(&mixed(fast, slow, 60_000_000), STORAGE_NS),
-            0,
-        )],
+        syscall: syscall::window::Evidence {
+            classes: vec![(
+                SyscallClass::Sync,
+                latency(&mixed(fast, slow, 60_000_000), STORAGE_NS),
+                0,
+            )],
+        },
         ..quiet()
     };
     assert_eq!(verdict(with(96, 4)).0, Bottleneck::None);
     assert_eq!(verdict(with(90, 10)).0, Bottleneck::Storage);
     // Exactly at the threshold is not over it.
     let at = Evidence {
-        syscalls: vec![(
-            SyscallClass::Sync,
-            latency(&[STORAGE_NS; 100], STORAGE_NS),
-            0,
-        )],
+        syscall: syscall::window::Evidence {
+            classes: vec![(
+                SyscallClass::Sync,
+                latency(&[STORAGE_NS; 100], STORAGE_NS),
+                0,
+            )],
+        },
         ..quiet()
     };
     assert_eq!(verdict(at).0, Bottleneck::None);
@@ -377,11 +428,13 @@ fn storage_edges_follow_the_share_of_slow_calls() {
 fn a_p95_needs_twenty_observations() {
     // Ten slow fsyncs: ten is enough events for min_events, not for a p95.
     let ten = Evidence {
-        syscalls: vec![(
-            SyscallClass::Sync,
-            latency(&[200_000_000; 10], STORAGE_NS),
-            0,
-        )],
+        syscall: syscall::window::Evidence {
+            classes: vec![(
+                SyscallClass::Sync,
+                latency(&[200_000_000; 10], STORAGE_NS),
+                0,
+            )],
+        },
         ..quiet()
     };
     assert_eq!(verdict(ten).0, Bottleneck::None);
@@ -390,7 +443,9 @@ fn a_p95_needs_twenty_observations() {
 #[test]
 fn an_ignored_remote_is_no_dependency_pressure_unless_it_fails() {
     let slow = Evidence {
-        remotes: vec![remote(9092, &[500_000_000; 40], 0)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![remote(9092, &[500_000_000; 40], 0)],
+        },
         ..quiet()
     };
     let ignoring = Thresholds {
@@ -400,7 +455,9 @@ fn an_ignored_remote_is_no_dependency_pressure_unless_it_fails() {
     assert_eq!(judge(slow.clone(), &ignoring).bottleneck, Bottleneck::None);
     assert_eq!(verdict(slow).0, Bottleneck::Dependency);
     let failing = Evidence {
-        remotes: vec![remote(9092, &[], 20)],
+        dependency: dependency::window::Evidence {
+            remotes: vec![remote(9092, &[], 20)],
+        },
         ..quiet()
     };
     assert_eq!(judge(failing, &ignoring).bottleneck, Bottleneck::Dependency);

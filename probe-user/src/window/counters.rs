@@ -1,17 +1,11 @@
 //! What the window keeps of a container at one sample: its cumulative
 //! counters, compact (histograms keep their non-empty buckets only).
 
-use probe_common::{
-    dependency::reason,
-    histogram::{BUCKETS, Histogram, bucket_upper_seconds},
-    runqueue::behind,
-    syscall::CLASSES,
-    tcp::{FILL_BUCKETS, FILL_SCALE, TcpFill},
-};
+use probe_common::histogram::{BUCKETS, Histogram, bucket_upper_seconds};
 
 use crate::{
-    collect::psi::Psi,
-    snapshot::{CgroupStats, PortStats, Preemptor, remotes::Remote},
+    signals::{dependency, memory, psi, runqueue, syscall, tcp},
+    snapshot::{CgroupStats, PortStats},
 };
 
 /// Observations a quantile `q` needs before it means more than the
@@ -118,110 +112,46 @@ impl Latency {
     }
 }
 
-/// A listening port at one sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Port {
-    /// Local port.
-    pub port: u16,
-    /// Connections dropped since its sockets opened.
-    pub overflows: u64,
-    /// Depth / limit now.
-    pub fill: f64,
+/// What was added to `now` since `then` (all of it where `then` has
+/// none; nothing where `now` has none).
+pub fn since(now: &Option<Latency>, then: &Option<Latency>) -> Latency {
+    match (now, then) {
+        (Some(now), Some(then)) => now.since(then),
+        (Some(now), None) => now.clone(),
+        _ => Latency::default(),
+    }
 }
 
-/// A remote endpoint at one sample.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RemoteCounters {
-    /// Which.
-    pub remote: Remote,
-    /// Response times (slow: above the dependency threshold).
-    pub response: Latency,
-    /// Connect times.
-    pub connect: Latency,
-    /// Failed connects, all reasons but `abandoned` (the caller gave up).
-    pub failures: u64,
-    /// Retransmitted segments.
-    pub retransmits: u64,
-    /// Connections established now.
-    pub connections: i64,
-}
-
-/// A container's cumulative counters at one sample.
+/// A container's cumulative counters at one sample: each signal's.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counters {
-    /// Run-queue waits.
-    pub runq: Option<Latency>,
-    /// Preemptions by class.
-    pub preemptions: [u64; Preemptor::COUNT],
-    /// Nanoseconds waited, by what the CPU did meanwhile (`runqueue::behind`).
-    pub waited_behind_ns: [u64; behind::COUNT],
-    /// Syscalls by class: durations (slow: above the class's threshold)
-    /// and errors.
-    pub syscalls: [Option<(Latency, u64)>; CLASSES],
-    /// Accept-queue fill observations.
-    pub fill: Option<([u64; FILL_BUCKETS], u64)>,
-    /// Its listening ports.
-    pub ports: Vec<Port>,
-    /// Reclaim stalls.
-    pub reclaim: Option<Latency>,
-    /// OOM kills.
-    pub oom_kills: u64,
+    /// Waits for a CPU.
+    pub runqueue: runqueue::window::Counters,
+    /// Syscalls.
+    pub syscall: syscall::window::Counters,
+    /// Listeners.
+    pub tcp: tcp::window::Counters,
+    /// Reclaim stalls and OOM kills.
+    pub memory: memory::window::Counters,
+    /// Remote endpoints.
+    pub dependency: dependency::window::Counters,
     /// PSI totals.
-    pub psi: Option<Psi>,
-    /// Its remote endpoints.
-    pub remotes: Vec<RemoteCounters>,
+    pub psi: psi::window::Counters,
 }
 
 impl Counters {
     /// A container's counters from its statistics and listening ports.
     pub fn of(stats: &CgroupStats, ports: &[&PortStats]) -> Counters {
-        let mut syscalls: [Option<(Latency, u64)>; CLASSES] = Default::default();
-        if let Some(s) = &stats.syscalls {
-            for (class, slot) in syscalls.iter_mut().enumerate() {
-                let latency = Latency::of(&s.latency[class], s.slow[class]);
-                if latency.count() > 0 {
-                    *slot = Some((latency, s.errors[class]));
-                }
-            }
-        }
         Counters {
-            runq: stats.runq.as_ref().map(|h| Latency::of(h, 0)),
-            preemptions: stats.preemptions.unwrap_or_default(),
-            waited_behind_ns: stats.waited_behind_ns.unwrap_or_default(),
-            syscalls,
-            fill: stats
-                .tcp_fill
-                .as_ref()
-                .map(|f: &TcpFill| (f.buckets, f.sum_micro)),
-            ports: ports
-                .iter()
-                .map(|p| Port {
-                    port: p.port,
-                    overflows: p.overflows,
-                    fill: p.depth as f64 / p.limit.max(1) as f64,
-                })
-                .collect(),
-            reclaim: stats.memory.as_ref().map(|m| Latency::of(&m.reclaim, 0)),
-            oom_kills: stats.memory.as_ref().map_or(0, |m| m.oom_kills),
-            psi: stats.psi,
-            remotes: stats
-                .remotes
-                .iter()
-                .map(|r| RemoteCounters {
-                    remote: r.remote,
-                    response: Latency::of(&r.stats.response, r.stats.slow_responses),
-                    connect: Latency::of(&r.stats.connect, 0),
-                    failures: reason::failed(&r.stats.failures),
-                    retransmits: r.stats.retransmits,
-                    connections: r.stats.established.max(0),
-                })
-                .collect(),
+            runqueue: runqueue::window::Counters::of(stats),
+            syscall: syscall::window::Counters::of(stats),
+            tcp: tcp::window::Counters::of(stats, ports),
+            memory: memory::window::Counters::of(stats),
+            dependency: dependency::window::Counters::of(stats),
+            psi: psi::window::Counters::of(stats),
         }
     }
 }
-
-/// Fill sums are in millionths.
-pub const FILL_UNIT: f64 = FILL_SCALE as f64;
 
 #[cfg(test)]
 mod tests {

@@ -25,16 +25,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use probe_common::{
-    runqueue::behind,
-    syscall::{CLASSES, SyscallClass},
-    tcp::{FILL_BUCKETS, FILL_STEPS},
-};
-
-use self::counters::{Counters, FILL_UNIT, Latency};
+use self::counters::Counters;
 use crate::{
     identity::Labels,
-    snapshot::{Preemptor, Snapshot, remotes::Remote},
+    signals::{dependency, memory, psi, runqueue, syscall, tcp},
+    snapshot::Snapshot,
 };
 
 /// Checkpoints per window.
@@ -51,96 +46,25 @@ pub struct Window {
     first_seen: HashMap<u64, Counters>,
 }
 
-/// What one container did over the window.
+/// What one container did over the window: each signal's evidence.
 #[derive(Debug, Clone)]
 pub struct Evidence {
     /// Labels of its series.
     pub labels: Arc<Labels>,
     /// Seconds the evidence covers (less than the window while the agent is young).
     pub seconds: f64,
-    /// Run-queue waits.
-    pub runq: Latency,
-    /// Preemptions by class.
-    pub preemptions: [u64; Preemptor::COUNT],
-    /// Seconds its threads waited for a CPU, by what the CPU did meanwhile
-    /// (`runqueue::behind`: its own threads, throttled, other cgroups, idle).
-    pub waited_behind: [f64; behind::COUNT],
-    /// Syscalls by class: durations (slow: above the class's threshold)
-    /// and errors.
-    pub syscalls: Vec<(SyscallClass, Latency, u64)>,
-    /// Accept-queue fill observations: per fill bucket (twentieths).
-    pub fill: [u64; FILL_BUCKETS],
-    /// Mean fill of the queued connections.
-    pub fill_mean: f64,
-    /// Per listening port: (port, connections dropped, fill now).
-    pub ports: Vec<(u16, u64, f64)>,
-    /// Reclaim stalls.
-    pub reclaim: Latency,
-    /// OOM kills.
-    pub oom_kills: u64,
-    /// PSI stall seconds over the window: `[resource][some, full]`.
-    pub psi: Option<[[f64; 2]; 3]>,
-    /// Its remote endpoints: what each did over the window.
-    pub remotes: Vec<RemoteEvidence>,
-}
-
-/// What one remote endpoint of a container did over the window.
-#[derive(Debug, Clone)]
-pub struct RemoteEvidence {
-    /// Which.
-    pub remote: Remote,
-    /// Response times (slow: above the dependency threshold).
-    pub response: Latency,
-    /// Connect times.
-    pub connect: Latency,
-    /// Failed connects (abandoned ones are none).
-    pub failures: u64,
-    /// Retransmitted segments.
-    pub retransmits: u64,
-    /// Connections established now.
-    pub connections: i64,
-}
-
-impl Evidence {
-    /// The share of the window the container's threads spent waiting for a
-    /// CPU, summed over its threads (above 1 when several wait at once).
-    pub fn wait_share(&self) -> f64 {
-        self.runq.sum_seconds() / self.seconds.max(f64::EPSILON)
-    }
-
-    /// The share of the time its threads waited behind someone that was
-    /// its own doing (behind its own threads, or throttled at its CPU
-    /// quota) rather than other cgroups'; `None` when it waited behind
-    /// nobody. Waits on an idle CPU (the time to switch in) count for
-    /// neither.
-    pub fn own_wait_share(&self) -> Option<f64> {
-        let [same, throttled, other, _idle] = self.waited_behind;
-        let all = same + throttled + other;
-        (all > 0.0).then(|| (same + throttled) / all)
-    }
-
-    /// The share of the window its threads stalled in reclaim.
-    pub fn reclaim_share(&self) -> f64 {
-        self.reclaim.sum_seconds() / self.seconds.max(f64::EPSILON)
-    }
-
-    /// Quantile `q` of the accept-queue fill at each queued connection.
-    pub fn fill_quantile(&self, q: f64) -> f64 {
-        let count: u64 = self.fill.iter().sum();
-        if count == 0 {
-            return 0.0;
-        }
-        let rank = (q * count as f64).ceil() as u64;
-        let mut below = 0;
-        for (bucket, &n) in self.fill.iter().enumerate() {
-            below += n;
-            if below >= rank.max(1) {
-                // Bucket i holds fills up to i/20; the last, above 1.
-                return (bucket as f64 / f64::from(FILL_STEPS)).min(1.05);
-            }
-        }
-        1.05
-    }
+    /// Waits for a CPU.
+    pub runqueue: runqueue::window::Evidence,
+    /// Syscalls.
+    pub syscall: syscall::window::Evidence,
+    /// Accept queues.
+    pub tcp: tcp::window::Evidence,
+    /// Reclaim stalls and OOM kills.
+    pub memory: memory::window::Evidence,
+    /// Remote endpoints.
+    pub dependency: dependency::window::Evidence,
+    /// PSI stalls.
+    pub psi: psi::window::Evidence,
 }
 
 impl Window {
@@ -201,7 +125,7 @@ impl Window {
                         counters.clone()
                     } else {
                         Counters {
-                            psi: counters.psi,
+                            psi: counters.psi.clone(),
                             ..Counters::default()
                         }
                     }
@@ -233,104 +157,15 @@ impl Window {
 }
 
 fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) -> Evidence {
-    let latency = |now: &Option<Latency>, then: &Option<Latency>| match (now, then) {
-        (Some(now), Some(then)) => now.since(then),
-        (Some(now), None) => now.clone(),
-        _ => Latency::default(),
-    };
-    let mut waited_behind = [0.0; behind::COUNT];
-    for (out, (n, t)) in waited_behind
-        .iter_mut()
-        .zip(now.waited_behind_ns.iter().zip(then.waited_behind_ns))
-    {
-        *out = n.saturating_sub(t) as f64 / 1e9;
-    }
-    let mut preemptions = [0; Preemptor::COUNT];
-    for (out, (n, t)) in preemptions
-        .iter_mut()
-        .zip(now.preemptions.iter().zip(then.preemptions))
-    {
-        *out = n.saturating_sub(t);
-    }
-    let syscalls = (0..CLASSES)
-        .filter_map(|class| {
-            let (hist, errors) = now.syscalls[class].as_ref()?;
-            let (before, errors_before) = then.syscalls[class].clone().unwrap_or_default();
-            let delta = hist.since(&before);
-            (delta.count() > 0).then(|| {
-                (
-                    SyscallClass::ALL[class],
-                    delta,
-                    errors.saturating_sub(errors_before),
-                )
-            })
-        })
-        .collect();
-    let mut fill = [0; FILL_BUCKETS];
-    let mut fill_sum = 0;
-    if let Some((buckets, sum)) = now.fill {
-        let (before, sum_before) = then.fill.unwrap_or(([0; FILL_BUCKETS], 0));
-        for (out, (n, t)) in fill.iter_mut().zip(buckets.iter().zip(before)) {
-            *out = n.saturating_sub(t);
-        }
-        fill_sum = sum.saturating_sub(sum_before);
-    }
-    let fill_count: u64 = fill.iter().sum();
-    let ports = now
-        .ports
-        .iter()
-        .map(|p| {
-            let before = then
-                .ports
-                .iter()
-                .find(|b| b.port == p.port)
-                .map_or(0, |b| b.overflows);
-            (p.port, p.overflows.saturating_sub(before), p.fill)
-        })
-        .collect();
-    let psi = now.psi.map(|psi| {
-        let before = then.psi.unwrap_or_default();
-        let mut shares = [[0.0; 2]; 3];
-        for (r, row) in shares.iter_mut().enumerate() {
-            for (k, share) in row.iter_mut().enumerate() {
-                *share = psi.0[r][k].saturating_sub(before.0[r][k]) as f64 / 1e6;
-            }
-        }
-        shares
-    });
-    let remotes = now
-        .remotes
-        .iter()
-        .map(|r| {
-            let before = then.remotes.iter().find(|b| b.remote == r.remote);
-            RemoteEvidence {
-                remote: r.remote,
-                response: before.map_or(r.response.clone(), |b| r.response.since(&b.response)),
-                connect: before.map_or(r.connect.clone(), |b| r.connect.since(&b.connect)),
-                failures: r.failures - before.map_or(0, |b| b.failures.min(r.failures)),
-                retransmits: r.retransmits - before.map_or(0, |b| b.retransmits.min(r.retransmits)),
-                connections: r.connections,
-            }
-        })
-        .collect();
     Evidence {
         labels,
         seconds,
-        remotes,
-        runq: latency(&now.runq, &then.runq),
-        preemptions,
-        waited_behind,
-        syscalls,
-        fill,
-        fill_mean: if fill_count == 0 {
-            0.0
-        } else {
-            fill_sum as f64 / FILL_UNIT / fill_count as f64
-        },
-        ports,
-        reclaim: latency(&now.reclaim, &then.reclaim),
-        oom_kills: now.oom_kills.saturating_sub(then.oom_kills),
-        psi,
+        runqueue: runqueue::window::Evidence::between(&now.runqueue, &then.runqueue),
+        syscall: syscall::window::Evidence::between(&now.syscall, &then.syscall),
+        tcp: tcp::window::Evidence::between(&now.tcp, &then.tcp),
+        memory: memory::window::Evidence::between(&now.memory, &then.memory),
+        dependency: dependency::window::Evidence::between(&now.dependency, &then.dependency),
+        psi: psi::window::Evidence::between(&now.psi, &then.psi),
     }
 }
 
@@ -367,7 +202,7 @@ mod tests {
 
     fn memory_some(evidence: &[Evidence], cgroup: &str) -> (f64, f64) {
         let e = evidence.iter().find(|e| e.labels.cgroup == cgroup).unwrap();
-        (e.psi.unwrap()[1][0], e.seconds)
+        (e.psi.stalls.unwrap()[1][0], e.seconds)
     }
 
     #[test]
@@ -416,6 +251,7 @@ mod tests {
             e.iter()
                 .find(|e| e.labels.cgroup == cgroup)
                 .unwrap()
+                .memory
                 .oom_kills
         };
         assert_eq!((kills("/c2"), kills("/c3")), (1, 0));

@@ -35,7 +35,8 @@ pub struct Dependency {
 
 /// Its section of a container's evidence: one entry per remote.
 pub fn section(e: &Evidence) -> Vec<Dependency> {
-    e.remotes
+    e.dependency
+        .remotes
         .iter()
         .map(|r| Dependency {
             connect_failures: r.failures,

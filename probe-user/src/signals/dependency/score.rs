@@ -9,7 +9,8 @@ use crate::{
 
 /// Its finding over `e`, if over its threshold.
 pub fn judge(e: &Evidence, t: &Thresholds) -> Option<Finding> {
-    e.remotes
+    e.dependency
+        .remotes
         .iter()
         .filter_map(|r| {
             let ignored = t.dependency_ignore.iter().any(|i| i.covers(&r.remote));

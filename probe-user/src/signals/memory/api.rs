@@ -22,8 +22,8 @@ pub struct Memory {
 /// Its section of a container's evidence.
 pub fn section(e: &Evidence) -> Memory {
     Memory {
-        oom_kills: e.oom_kills,
-        reclaim: latency(&e.reclaim),
-        reclaim_share: round(e.reclaim_share()),
+        oom_kills: e.memory.oom_kills,
+        reclaim: latency(&e.memory.reclaim),
+        reclaim_share: round(e.memory.reclaim_share(e.seconds)),
     }
 }

@@ -10,9 +10,10 @@ use crate::{
 pub fn judge(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     let psi = e
         .psi
+        .stalls
         .map_or(0.0, |psi| psi[1][0] / e.seconds.max(f64::EPSILON));
-    let mut score = e.reclaim_share().max(psi) / t.memory_stall_share;
-    if e.oom_kills > 0 {
+    let mut score = e.memory.reclaim_share(e.seconds).max(psi) / t.memory_stall_share;
+    if e.memory.oom_kills > 0 {
         score = score.max(3.0);
     }
     over(Bottleneck::Memory, score, String::new())

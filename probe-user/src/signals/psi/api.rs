@@ -19,7 +19,7 @@ pub struct Shares {
 /// Its section of a container's evidence: by resource, where read.
 pub fn section(e: &Evidence) -> Option<BTreeMap<String, Shares>> {
     let per_second = |seconds: f64| round(seconds / e.seconds.max(f64::EPSILON));
-    e.psi.map(|psi| {
+    e.psi.stalls.map(|psi| {
         Resource::ALL
             .iter()
             .map(|r| {

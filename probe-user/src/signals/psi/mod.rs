@@ -4,6 +4,7 @@
 pub mod api;
 pub mod metrics;
 pub mod rules;
+pub mod window;
 
 use super::Signal;
 use crate::verdict;

@@ -36,19 +36,19 @@ pub struct Runqueue {
 /// Its section of a container's evidence.
 pub fn section(e: &Evidence) -> Runqueue {
     Runqueue {
-        count: e.runq.count(),
-        own_wait_share: e.own_wait_share().map(round),
-        p50_seconds: quantile(&e.runq, 0.5),
-        p95_seconds: quantile(&e.runq, 0.95),
-        p99_seconds: quantile(&e.runq, 0.99),
+        count: e.runqueue.waits.count(),
+        own_wait_share: e.runqueue.own_wait_share().map(round),
+        p50_seconds: quantile(&e.runqueue.waits, 0.5),
+        p95_seconds: quantile(&e.runqueue.waits, 0.95),
+        p99_seconds: quantile(&e.runqueue.waits, 0.99),
         preempted_by: Preemptor::ALL
             .iter()
-            .map(|p| (p.label().to_string(), e.preemptions[p.index()]))
+            .map(|p| (p.label().to_string(), e.runqueue.preemptions[p.index()]))
             .collect(),
-        wait_share: round(e.wait_share()),
+        wait_share: round(e.runqueue.wait_share(e.seconds)),
         waited_behind_seconds: behind::NAMES
             .iter()
-            .zip(e.waited_behind)
+            .zip(e.runqueue.waited_behind)
             .map(|(name, seconds)| (name.to_string(), round(seconds)))
             .collect(),
     }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod metrics;
 pub mod rules;
 pub mod score;
+pub mod window;
 
 use super::Signal;
 

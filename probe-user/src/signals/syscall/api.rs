@@ -29,7 +29,8 @@ pub struct Syscalls {
 
 /// Its section of a container's evidence: by class.
 pub fn section(e: &Evidence) -> BTreeMap<String, Syscalls> {
-    e.syscalls
+    e.syscall
+        .classes
         .iter()
         .map(|(class, hist, errors)| {
             let stats = Syscalls {

@@ -11,7 +11,7 @@ pub fn judge(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     t.storage_classes
         .iter()
         .filter_map(|class| {
-            let (_, latency, _) = e.syscalls.iter().find(|(c, _, _)| c == class)?;
+            let (_, latency, _) = e.syscall.classes.iter().find(|(c, _, _)| c == class)?;
             over(
                 Bottleneck::Storage,
                 slow_score(latency, t),

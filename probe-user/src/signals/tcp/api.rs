@@ -33,9 +33,10 @@ pub struct Port {
 /// Its section of a container's evidence.
 pub fn section(e: &Evidence) -> AcceptQueue {
     AcceptQueue {
-        fill_mean: round(e.fill_mean),
-        fill_p95: round(e.fill_quantile(0.95)),
+        fill_mean: round(e.tcp.fill_mean),
+        fill_p95: round(e.tcp.fill_quantile(0.95)),
         ports: e
+            .tcp
             .ports
             .iter()
             .map(|&(port, dropped, fill)| Port {
@@ -44,6 +45,6 @@ pub fn section(e: &Evidence) -> AcceptQueue {
                 port,
             })
             .collect(),
-        queued: e.fill.iter().sum(),
+        queued: e.tcp.fill.iter().sum(),
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod metrics;
 pub mod rules;
 pub mod score;
+pub mod window;
 
 use super::Signal;
 

@@ -9,11 +9,11 @@ use crate::{
 /// Its finding over `e`, if over its threshold.
 pub fn judge(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     // The port that dropped the most, else the fullest now.
-    let dropping = e.ports.iter().filter(|p| p.1 > 0).max_by_key(|p| p.1);
-    let fullest = e.ports.iter().max_by(|a, b| a.2.total_cmp(&b.2));
-    let queued: u64 = e.fill.iter().sum();
+    let dropping = e.tcp.ports.iter().filter(|p| p.1 > 0).max_by_key(|p| p.1);
+    let fullest = e.tcp.ports.iter().max_by(|a, b| a.2.total_cmp(&b.2));
+    let queued: u64 = e.tcp.fill.iter().sum();
     let observed = if queued >= p95_events(t) {
-        e.fill_quantile(0.95)
+        e.tcp.fill_quantile(0.95)
     } else {
         0.0
     };
