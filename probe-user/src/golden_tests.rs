@@ -21,16 +21,17 @@ use probe_common::{
 };
 
 use crate::{
-    collect::{program_cost::ProgramCost, psi::Psi, zeroed},
+    collect::{program_cost::ProgramCost, zeroed},
     export::{self, Format, model},
     identity::Labels,
     rules,
     sampler::Sample,
     serve::api,
-    snapshot::{
-        CgroupStats, PortStats, Snapshot,
-        remotes::{Remote, RemoteSeries},
+    signals::{
+        dependency::remotes::{Remote, RemoteSeries},
+        psi::files::Psi,
     },
+    snapshot::{CgroupStats, PortStats, Snapshot},
     verdict::{self, Thresholds},
     window::Window,
 };

@@ -13,7 +13,14 @@ const STAGES: [&str; 10] = [
 
 /// The parts of a signal's folder and the stage each belongs to (`rules`
 /// is a command's part: it may use every stage).
-const PARTS: [(&str, &str); 5] = [
+const PARTS: [(&str, &str); 12] = [
+    ("files", "collect"),
+    ("listeners", "collect"),
+    ("listen_drops", "collect"),
+    ("overflows", "collect"),
+    ("preemptions", "snapshot"),
+    ("ports", "snapshot"),
+    ("remotes", "snapshot"),
     ("window", "window"),
     ("score", "verdict"),
     ("metrics", "export"),
@@ -112,6 +119,24 @@ fn each_stage_uses_only_the_stages_above_it() {
             for named in named_modules(&source) {
                 if let Some(later) = STAGES[at + 1..].iter().find(|s| **s == named) {
                     wrong.push(format!("{file} ({stage}) uses {later}, a later stage"));
+                }
+            }
+            // Of a signal's folder, only the parts of this stage and
+            // earlier ones.
+            if source.contains("signals::") {
+                for (part, part_stage) in PARTS {
+                    let later = STAGES[at + 1..].contains(&part_stage);
+                    let named = source.match_indices(&format!("{part}::")).any(|(i, _)| {
+                        !source[..i]
+                            .chars()
+                            .next_back()
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    });
+                    if later && named {
+                        wrong.push(format!(
+                            "{file} ({stage}) uses a signal's {part}, of {part_stage}, a later stage"
+                        ));
+                    }
                 }
             }
             // Through the list of signals, only the parts of this stage

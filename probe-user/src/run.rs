@@ -17,10 +17,7 @@ use tracing::{info, warn};
 
 use crate::{
     cli::RunArgs,
-    collect::{
-        listen_drops::ListenDrops, maps::KernelMaps, overflows::OverflowLedger,
-        program_cost::ProgramStats,
-    },
+    collect::{maps::KernelMaps, program_cost::ProgramStats},
     heap,
     identity::{
         Identity,
@@ -40,6 +37,7 @@ use crate::{
     },
     sampler::{Latest, Pipeline, SamplerThread, kernel_reader::KernelReader},
     serve,
+    signals::tcp::{listen_drops::ListenDrops, overflows::OverflowLedger},
     snapshot::SnapshotBuilder,
     verdict::SYNC_ONLY,
     window::Window,

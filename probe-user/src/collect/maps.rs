@@ -17,11 +17,11 @@ use probe_common::{
     tcp::{self, TcpFill},
 };
 
-use super::{
-    batch,
-    psi::{self, Psi},
+use super::batch;
+use crate::{
+    kernel::{cgroup_state::CgroupState, signals::Signal},
+    signals::psi::files::{self as psi, Psi},
 };
-use crate::kernel::{cgroup_state::CgroupState, signals::Signal};
 
 /// The kernel's aggregates, as listed at one instant. Per-cgroup data lives
 /// in each cgroup's storage and is read with [`KernelMaps::cgroup_data`].
@@ -115,7 +115,7 @@ pub struct KernelMaps {
 }
 
 /// Takes map `name` out of the object, as a `T`.
-pub(super) fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(
+pub fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(
     ebpf: &mut Ebpf,
     name: &str,
 ) -> Result<T> {

@@ -13,12 +13,10 @@ use anyhow::Result;
 use aya::Ebpf;
 
 use crate::{
-    collect::{
-        listen_drops::ListenDrops, listeners, maps::KernelMaps, overflows::OverflowLedger,
-        program_cost::ProgramStats,
-    },
+    collect::{maps::KernelMaps, program_cost::ProgramStats},
     identity::Identity,
     kernel::signals::Signal,
+    signals::tcp::{listen_drops::ListenDrops, listeners, overflows::OverflowLedger},
     snapshot::{SlowBounds, Snapshot, SnapshotBuilder, TcpInput},
 };
 

@@ -12,7 +12,8 @@ use probe_common::{histogram::Histogram, memory::CgroupMemory, syscall::CgroupSy
 
 use crate::{
     identity::Labels,
-    snapshot::{CgroupStats, PortStats, folded_reads::BetweenTurns, remotes},
+    signals::dependency::remotes,
+    snapshot::{CgroupStats, PortStats, folded_reads::BetweenTurns},
 };
 
 /// Decides which cgroups have series of their own.
@@ -198,7 +199,7 @@ mod tests {
     use probe_common::tcp::TcpFill;
 
     use super::*;
-    use crate::collect::psi::Psi;
+    use crate::signals::psi::files::Psi;
 
     fn cgroup(id: u64, waits: u64) -> CgroupStats {
         let mut hist = Histogram::ZERO;

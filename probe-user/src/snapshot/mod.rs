@@ -9,20 +9,20 @@
 //!    unknown), once per id and build;
 //! 2. per-cgroup state (histograms) of the listed cgroups; removed ones
 //!    are forgotten in the kernel;
-//! 3. `preemptions`: who preempted whom, classified, with the counts of
-//!    removed preemptors kept (retired) so that no counter goes back;
-//! 4. accept-queue fill, and `ports` from the listeners;
-//! 5. `remotes`: each container's remote endpoints, at most
-//!    `--max-remotes` of them;
+//! 3. the run queue's `preemptions`: who preempted whom, classified, with
+//!    the counts of removed preemptors kept (retired) so that no counter
+//!    goes back;
+//! 4. accept-queue fill, and the listeners' `ports`;
+//! 5. the dependencies' `remotes`: each container's remote endpoints, at
+//!    most `--max-remotes` of them;
 //! 6. `fold`: at most `--max-cgroups` cgroups get series of their own;
 //!    the rest are read in turns (`folded_reads`).
+//!
+//! The phases of one signal are in its folder (`signals/<signal>/`).
 
 mod fold;
 mod folded_reads;
-mod ports;
-mod preemptions;
-pub mod remotes;
-mod resolve;
+pub mod resolve;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -39,21 +39,16 @@ use probe_common::{
 };
 use tracing::warn;
 
-use self::{
-    fold::Folder,
-    folded_reads::FoldedReads,
-    preemptions::RetiredPreemptions,
-    remotes::{Ranker, RemoteSeries},
-    resolve::Resolutions,
-};
+use self::{fold::Folder, folded_reads::FoldedReads, resolve::Resolutions};
 use crate::{
-    collect::{
-        listeners::ListenerId,
-        maps::{CgroupData, KernelMaps, RawSnapshot},
-        overflows::Overflows,
-        psi::Psi,
-    },
+    collect::maps::{CgroupData, KernelMaps, RawSnapshot},
     identity::{Identity, Labels, cgroupfs::CgroupLookup},
+    signals::{
+        dependency::remotes::{Ranker, RemoteSeries},
+        psi::files::Psi,
+        runqueue::preemptions::RetiredPreemptions,
+        tcp::{listeners::ListenerId, overflows::Overflows, ports},
+    },
 };
 
 /// Who ran instead of a preempted thread.
@@ -388,11 +383,11 @@ impl SnapshotBuilder {
 
 /// Per-cgroup statistics being built, by cgroup id.
 #[derive(Default)]
-struct PerCgroup(BTreeMap<u64, CgroupStats>);
+pub struct PerCgroup(BTreeMap<u64, CgroupStats>);
 
 impl PerCgroup {
     /// The statistics of `id`, made with `labels` (or `id:N`) if new.
-    fn entry(&mut self, id: u64, labels: Option<&Arc<Labels>>) -> &mut CgroupStats {
+    pub fn entry(&mut self, id: u64, labels: Option<&Arc<Labels>>) -> &mut CgroupStats {
         self.0
             .entry(id)
             .or_insert_with(|| CgroupStats::of_state(id, labels, CgroupData::default()))

@@ -10,7 +10,7 @@ use probe_common::{
 };
 
 use super::*;
-use crate::collect::overflows::SynDrops;
+use crate::signals::tcp::overflows::SynDrops;
 
 /// A sampling interval at which folded cgroups are read at every sample.
 const READ_EVERY_SAMPLE: Duration = folded_reads::FOLDED_REFRESH;

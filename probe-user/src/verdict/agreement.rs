@@ -13,10 +13,10 @@ use crate::{
     identity::Labels,
     rules,
     signals::{
-        dependency::{self, window::RemoteEvidence},
+        dependency::{self, remotes::Remote, window::RemoteEvidence},
         memory, psi, runqueue, syscall, tcp,
     },
-    snapshot::{Preemptor, remotes::Remote},
+    snapshot::Preemptor,
     window::{Evidence, counters::Latency},
 };
 

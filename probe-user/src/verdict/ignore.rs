@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::snapshot::remotes::Remote;
+use crate::signals::dependency::remotes::Remote;
 
 /// Most endpoints `--dependency-ignore` takes (after duplicates are
 /// dropped): each is a rule's regular expression term too.

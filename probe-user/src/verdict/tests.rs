@@ -7,11 +7,11 @@ use probe_common::histogram::{Histogram, bucket_index};
 use super::*;
 use crate::{
     identity::Labels,
+    signals::dependency::remotes::Remote,
     signals::{
         dependency::{self, window::RemoteEvidence},
         memory, psi, runqueue, syscall, tcp,
     },
-    snapshot::remotes::Remote,
     window::counters::Latency,
 };
 

@@ -172,7 +172,7 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{collect::psi::Psi, snapshot::CgroupStats};
+    use crate::{signals::psi::files::Psi, snapshot::CgroupStats};
 
     /// A cgroup with `psi_us` µs of memory `some` stall since it was made.
     fn cgroup(id: u64, psi_us: u64) -> CgroupStats {

@@ -13,7 +13,8 @@ use crate::{
         },
     },
     sampler::Sample,
-    snapshot::{CgroupStats, remotes::RemoteSeries},
+    signals::dependency::remotes::RemoteSeries,
+    snapshot::CgroupStats,
 };
 
 /// How long each remote took to answer.

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod metrics;
+pub mod remotes;
 pub mod rules;
 pub mod score;
 pub mod window;

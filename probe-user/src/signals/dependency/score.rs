@@ -2,7 +2,7 @@
 //! its budget, or its connects failing.
 
 use crate::{
-    snapshot::remotes::Remote,
+    signals::dependency::remotes::Remote,
     verdict::{Bottleneck, Finding, Thresholds, over, slow_score},
     window::Evidence,
 };

@@ -4,8 +4,7 @@
 use probe_common::dependency::reason;
 
 use crate::{
-    snapshot::{CgroupStats, remotes::Remote},
-    window::counters::Latency,
+    signals::dependency::remotes::Remote, snapshot::CgroupStats, window::counters::Latency,
 };
 
 /// A remote endpoint at one sample.

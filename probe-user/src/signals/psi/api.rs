@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{api::round, collect::psi::Resource, window::Evidence};
+use crate::{api::round, signals::psi::files::Resource, window::Evidence};
 
 /// A resource's PSI over the window, per second.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,9 +1,9 @@
 //! The pressure stall information's metric family.
 
 use crate::{
-    collect::psi::Resource,
     export::model::{Family, Kind, LazyFamily, Series, cgroup_labels, number, with},
     sampler::Sample,
+    signals::psi::files::Resource,
     snapshot::CgroupStats,
 };
 

@@ -2,6 +2,7 @@
 //! cgroup's tasks stalled on CPU, memory and I/O.
 
 pub mod api;
+pub mod files;
 pub mod metrics;
 pub mod rules;
 pub mod window;

@@ -1,7 +1,7 @@
 //! What the window keeps of a cgroup's pressure stall information at each
 //! sample, and the stalls over the window.
 
-use crate::{collect::psi::Psi, snapshot::CgroupStats};
+use crate::{signals::psi::files::Psi, snapshot::CgroupStats};
 
 /// A cgroup's PSI totals at one sample (since the cgroup was made).
 #[derive(Debug, Clone, Default, PartialEq)]

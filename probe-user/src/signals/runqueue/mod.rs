@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod metrics;
+pub mod preemptions;
 pub mod rules;
 pub mod score;
 pub mod window;

@@ -2,7 +2,11 @@
 //! drops, and how full the accept queue was as connections queued.
 
 pub mod api;
+pub mod listen_drops;
+pub mod listeners;
 pub mod metrics;
+pub mod overflows;
+pub mod ports;
 pub mod rules;
 pub mod score;
 pub mod window;

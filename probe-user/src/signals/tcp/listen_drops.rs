@@ -16,10 +16,13 @@ use probe_common::{
     tcp::{DROPS_MAP, ListenerDrops, ListenerKey, ListenerRecord},
 };
 
-use super::{listeners::ListenerId, maps::take};
-use crate::kernel::{
-    hooks::{self, OVERFLOW_PROGRAMS, Planned},
-    loader,
+use super::listeners::ListenerId;
+use crate::{
+    collect::maps::take,
+    kernel::{
+        hooks::{self, OVERFLOW_PROGRAMS, Planned},
+        loader,
+    },
 };
 
 /// The kernel's per-listener drop counts.

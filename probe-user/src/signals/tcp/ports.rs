@@ -6,10 +6,10 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use probe_common::tcp::SYN_QUEUE_UNKNOWN;
 
-use super::{Cgroups, PortStats, TcpInput, resolve::Resolutions};
+use super::listeners::{PortId, port_of};
 use crate::{
-    collect::listeners::{PortId, port_of},
     identity::Labels,
+    snapshot::{Cgroups, PortStats, TcpInput, resolve::Resolutions},
 };
 
 /// One entry per (cgroup, network namespace, port), ordered that way.

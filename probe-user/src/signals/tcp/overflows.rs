@@ -52,7 +52,7 @@ use std::{
 
 use probe_common::tcp::{ListenerDrops, ListenerRecord};
 
-use crate::collect::listeners::{ListenerId, PortId, port_of};
+use crate::signals::tcp::listeners::{ListenerId, PortId, port_of};
 
 /// How long a namespace's baseline, and a port's retired overflows, are
 /// kept after its last listener is gone.

@@ -5,11 +5,13 @@ use std::{collections::HashMap, sync::Arc};
 
 use probe_common::runqueue::{NOBODY, PreemptionKey};
 
-use super::{
-    Cgroups, KernelState, PerCgroup, Preemptor,
-    resolve::{Resolutions, Status},
+use crate::{
+    identity::{Labels, is_host_cgroup},
+    snapshot::{
+        Cgroups, KernelState, PerCgroup, Preemptor,
+        resolve::{Resolutions, Status},
+    },
 };
-use crate::identity::{Labels, is_host_cgroup};
 
 /// Preemption counts whose preemptor cgroup is gone, per victim cgroup (the
 /// kernel entries are dropped; the counts are not).
