@@ -13,7 +13,8 @@ const STAGES: [&str; 10] = [
 
 /// The parts of a signal's folder and the stage each belongs to (`rules`
 /// is a command's part: it may use every stage).
-const PARTS: [(&str, &str); 12] = [
+const PARTS: [(&str, &str); 13] = [
+    ("hooks", "kernel"),
     ("files", "collect"),
     ("listeners", "collect"),
     ("listen_drops", "collect"),

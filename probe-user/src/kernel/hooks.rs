@@ -1,10 +1,7 @@
-//! The kernel hooks each signal attaches to, and whether this kernel has them.
+//! The kernel hooks of a signal, and whether this kernel has them; each
+//! signal lists its own (`signals/<signal>/hooks.rs`).
 
 use std::fmt;
-
-use HookKind::{BtfTracepoint, Fentry, Fexit, RawTracepoint};
-
-use probe_common::programs::{self, floor};
 
 use crate::kernel::btf::KernelBtf;
 
@@ -60,7 +57,7 @@ pub struct Need {
 
 /// A hook of `kind` on `tracepoint` (or function), whose programs read
 /// `min_args` arguments.
-const fn hook(
+pub const fn hook(
     kind: HookKind,
     tracepoint: &'static str,
     min_args: usize,
@@ -78,12 +75,12 @@ const fn hook(
 
 /// An iterator over `target` (e.g. `task_file`). It runs at scrape time, not
 /// on a hot path, so it has no floor program of its own.
-const fn iter(target: &'static str, program: &'static str) -> Hook {
+pub const fn iter(target: &'static str, program: &'static str) -> Hook {
     hook(HookKind::Iterator, target, 0, program, program)
 }
 
 /// A hook that fires rarely, off any hot path: no floor program of its own.
-const fn rare(
+pub const fn rare(
     kind: HookKind,
     tracepoint: &'static str,
     min_args: usize,
@@ -93,167 +90,12 @@ const fn rare(
 }
 
 /// A need the signal cannot do without.
-const fn required(hooks: &'static [Hook]) -> Need {
+pub const fn required(hooks: &'static [Hook]) -> Need {
     Need {
         hooks,
         without: None,
     }
 }
-
-/// Hooks of the run-queue signal.
-pub const RUNQ_NEEDS: &[Need] = &[
-    required(&[hook(
-        BtfTracepoint,
-        "sched_wakeup",
-        1,
-        programs::RUNQ_SCHED_WAKEUP,
-        floor::SCHED_WAKEUP,
-    )]),
-    required(&[hook(
-        BtfTracepoint,
-        "sched_wakeup_new",
-        1,
-        programs::RUNQ_SCHED_WAKEUP_NEW,
-        floor::SCHED_WAKEUP_NEW,
-    )]),
-    required(&[hook(
-        BtfTracepoint,
-        "sched_switch",
-        4,
-        programs::RUNQ_SCHED_SWITCH,
-        floor::SCHED_SWITCH,
-    )]),
-    Need {
-        hooks: &[hook(
-            BtfTracepoint,
-            "sched_migrate_task",
-            2,
-            programs::RUNQ_SCHED_MIGRATE,
-            floor::SCHED_MIGRATE_TASK,
-        )],
-        without: Some("a wait that moves to another CPU is split by what the CPU it began on did"),
-    },
-];
-
-/// Hooks of the syscall signal.
-pub const SYSCALL_NEEDS: &[Need] = &[
-    required(&[hook(
-        BtfTracepoint,
-        "sys_enter",
-        2,
-        programs::SYSCALL_ENTER,
-        floor::SYS_ENTER,
-    )]),
-    required(&[hook(
-        RawTracepoint,
-        "sys_exit",
-        2,
-        programs::SYSCALL_EXIT,
-        floor::SYS_EXIT,
-    )]),
-    required(&[hook(
-        BtfTracepoint,
-        "sched_process_exit",
-        1,
-        programs::SYSCALL_THREAD_EXIT,
-        floor::SCHED_PROCESS_EXIT,
-    )]),
-    required(&[hook(
-        BtfTracepoint,
-        "sched_process_exec",
-        2,
-        programs::SYSCALL_THREAD_EXEC,
-        floor::SCHED_PROCESS_EXEC,
-    )]),
-];
-
-/// Hooks of the TCP accept-queue signal: the listener iterator, and the
-/// queue-fill histogram on `sock:sk_data_ready` (Linux 6.10 and later) or,
-/// where that tracepoint is missing, `fentry/sock_def_readable` (the
-/// function it sits in) where the kernel allows fentry.
-pub const TCP_NEEDS: &[Need] = &[
-    required(&[iter("task_file", programs::TCP_LISTENERS)]),
-    Need {
-        hooks: &[
-            hook(
-                BtfTracepoint,
-                "sk_data_ready",
-                1,
-                programs::TCP_ACCEPT_QUEUED,
-                floor::SK_DATA_READY,
-            ),
-            hook(
-                Fentry,
-                "sock_def_readable",
-                1,
-                programs::TCP_ACCEPT_QUEUED_FENTRY,
-                floor::SOCK_DEF_READABLE,
-            ),
-        ],
-        without: Some("no accept-queue fill histogram (depth, limit and overflows still work)"),
-    },
-    Need {
-        hooks: &[rare(
-            Fentry,
-            "tcp_conn_request",
-            3,
-            programs::TCP_SYN_ARRIVES,
-        )],
-        without: Some(WITHOUT_LISTEN_DROPS),
-    },
-    Need {
-        hooks: &[rare(
-            Fexit,
-            "tcp_conn_request",
-            3,
-            programs::TCP_SYN_HANDLED,
-        )],
-        without: Some(WITHOUT_LISTEN_DROPS),
-    },
-    Need {
-        hooks: &[rare(
-            Fentry,
-            "tcp_syn_flood_action",
-            1,
-            programs::TCP_SYN_QUEUE_FULL,
-        )],
-        without: Some("no SYN-queue drops (a kernel that inlines tcp_syn_flood_action)"),
-    },
-    Need {
-        hooks: &[rare(
-            Fentry,
-            "tcp_v4_syn_recv_sock",
-            1,
-            programs::TCP_V4_HANDSHAKE_DONE,
-        )],
-        without: Some(WITHOUT_LISTEN_DROPS),
-    },
-    Need {
-        hooks: &[rare(
-            Fentry,
-            "tcp_v6_syn_recv_sock",
-            1,
-            programs::TCP_V6_HANDSHAKE_DONE,
-        )],
-        without: Some(WITHOUT_LISTEN_DROPS),
-    },
-];
-
-/// What the TCP signal loses without one of the hooks that count overflows
-/// at each listener (the agent uses them only when all are attached:
-/// [`OVERFLOW_PROGRAMS`]).
-const WITHOUT_LISTEN_DROPS: &str = "no SYN-queue drops, and a namespace's listen overflows are \
-     split between its listeners in proportion to their drop counts";
-
-/// The programs that count accept-queue overflows at each listener, at
-/// the SYN and at the final ACK (`programs::TCP_SYN_QUEUE_FULL` counts
-/// SYN-queue drops beside them).
-pub const OVERFLOW_PROGRAMS: [&str; 4] = [
-    programs::TCP_SYN_ARRIVES,
-    programs::TCP_SYN_HANDLED,
-    programs::TCP_V4_HANDSHAKE_DONE,
-    programs::TCP_V6_HANDSHAKE_DONE,
-];
 
 /// Whether `plans` would attach `program` (this kernel has its hook and the
 /// operator did not disable it).
@@ -262,156 +104,6 @@ pub fn planned(plans: &[Planned], program: &str) -> bool {
         .iter()
         .any(|plan| plan.candidates.iter().any(|hook| hook.program == program))
 }
-
-/// Hooks of the dependency signal: connection states (`sock:inet_sock_set_state`,
-/// every kernel this probe runs on), sends and arrivals for response
-/// times (tracepoints on Linux 6.9/6.10 and later, fentry before), and
-/// retransmissions.
-pub const DEPENDENCY_NEEDS: &[Need] = &[
-    required(&[hook(
-        BtfTracepoint,
-        "inet_sock_set_state",
-        3,
-        programs::DEPENDENCY_STATE,
-        floor::INET_SOCK_SET_STATE,
-    )]),
-    Need {
-        hooks: &[
-            hook(
-                BtfTracepoint,
-                "tcp_sendmsg_locked",
-                1,
-                programs::DEPENDENCY_SEND,
-                floor::TCP_SENDMSG_LOCKED,
-            ),
-            hook(
-                Fentry,
-                "tcp_sendmsg_locked",
-                1,
-                programs::DEPENDENCY_SEND_FENTRY,
-                floor::TCP_SENDMSG_LOCKED_FENTRY,
-            ),
-        ],
-        without: Some(
-            "no response times (connect times, failures, retransmits and connections still work)",
-        ),
-    },
-    Need {
-        hooks: &[
-            hook(
-                BtfTracepoint,
-                "sk_data_ready",
-                1,
-                programs::DEPENDENCY_DATA_READY,
-                floor::DEPENDENCY_SK_DATA_READY,
-            ),
-            hook(
-                Fentry,
-                "sock_def_readable",
-                1,
-                programs::DEPENDENCY_DATA_READY_FENTRY,
-                floor::DEPENDENCY_SOCK_DEF_READABLE,
-            ),
-        ],
-        without: Some(
-            "no response times (connect times, failures, retransmits and connections still work)",
-        ),
-    },
-    Need {
-        hooks: &[iter("task_file", programs::DEPENDENCY_FOLLOW)],
-        without: Some("connections established before the agent started are not followed"),
-    },
-    Need {
-        hooks: &[hook(
-            BtfTracepoint,
-            "tcp_retransmit_skb",
-            1,
-            programs::DEPENDENCY_RETRANSMIT,
-            floor::TCP_RETRANSMIT_SKB,
-        )],
-        without: Some("no retransmit counts"),
-    },
-];
-
-/// Hooks of the memory signal: the four reclaim tracepoints (`tp_btf`, or
-/// raw where that does not load), the ends first (the loader attaches in
-/// this order: a reclaim that began once its begin hook was attached but
-/// before its end hook was would leave its thread's slot open, and every
-/// later reclaim of that thread would look nested in it), and the OOM
-/// killer's choice, from `oom:mark_victim` where it passes the task (Linux
-/// 6.8 and later; it passes only a pid before) or else
-/// `fentry/mark_oom_victim`. They run rarely, off any hot path: no floor
-/// programs of their own.
-pub const MEMORY_NEEDS: &[Need] = &[
-    required(&[
-        rare(
-            BtfTracepoint,
-            "mm_vmscan_direct_reclaim_end",
-            1,
-            programs::MEMORY_DIRECT_RECLAIM_END,
-        ),
-        rare(
-            RawTracepoint,
-            "mm_vmscan_direct_reclaim_end",
-            0,
-            programs::MEMORY_DIRECT_RECLAIM_END_RAW,
-        ),
-    ]),
-    required(&[
-        rare(
-            BtfTracepoint,
-            "mm_vmscan_memcg_reclaim_end",
-            1,
-            programs::MEMORY_MEMCG_RECLAIM_END,
-        ),
-        rare(
-            RawTracepoint,
-            "mm_vmscan_memcg_reclaim_end",
-            0,
-            programs::MEMORY_MEMCG_RECLAIM_END_RAW,
-        ),
-    ]),
-    required(&[
-        rare(
-            BtfTracepoint,
-            "mm_vmscan_direct_reclaim_begin",
-            1,
-            programs::MEMORY_DIRECT_RECLAIM_BEGIN,
-        ),
-        rare(
-            RawTracepoint,
-            "mm_vmscan_direct_reclaim_begin",
-            0,
-            programs::MEMORY_DIRECT_RECLAIM_BEGIN_RAW,
-        ),
-    ]),
-    required(&[
-        rare(
-            BtfTracepoint,
-            "mm_vmscan_memcg_reclaim_begin",
-            1,
-            programs::MEMORY_MEMCG_RECLAIM_BEGIN,
-        ),
-        rare(
-            RawTracepoint,
-            "mm_vmscan_memcg_reclaim_begin",
-            0,
-            programs::MEMORY_MEMCG_RECLAIM_BEGIN_RAW,
-        ),
-    ]),
-    Need {
-        hooks: &[
-            rare(BtfTracepoint, "mark_victim", 2, programs::MEMORY_OOM_VICTIM),
-            rare(
-                Fentry,
-                "mark_oom_victim",
-                1,
-                programs::MEMORY_OOM_VICTIM_FENTRY,
-            ),
-        ],
-        without: Some("no OOM-kill counts (reclaim stalls still work)"),
-    },
-];
 
 /// One need, planned for this kernel: its hooks that this kernel has and
 /// the operator did not disable, preferred first. The loader attaches the
@@ -525,29 +217,6 @@ impl fmt::Display for HookStatus {
                 write!(f, "unsupported: this kernel passes {found} arguments")
             }
             HookStatus::Disabled => f.write_str("disabled by --disable-hook"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The loader attaches needs in order: each reclaim end before its begin.
-    #[test]
-    fn reclaim_ends_attach_before_their_begins() {
-        let position = |tracepoint: &str| {
-            MEMORY_NEEDS
-                .iter()
-                .position(|need| need.hooks.iter().any(|h| h.tracepoint == tracepoint))
-                .unwrap_or_else(|| panic!("no need of {tracepoint}"))
-        };
-        for reclaim in ["direct", "memcg"] {
-            assert!(
-                position(&format!("mm_vmscan_{reclaim}_reclaim_end"))
-                    < position(&format!("mm_vmscan_{reclaim}_reclaim_begin")),
-                "{reclaim} reclaim's begin attaches before its end"
-            );
         }
     }
 }

@@ -6,10 +6,7 @@ use anyhow::{Result, bail};
 use probe_common::{dependency, memory, runqueue, syscall, tcp};
 
 use crate::kernel::{
-    hooks::{
-        self, DEPENDENCY_NEEDS, HookSupport, MEMORY_NEEDS, Need, Planned, RUNQ_NEEDS,
-        SYSCALL_NEEDS, TCP_NEEDS,
-    },
+    hooks::{self, HookSupport, Need, Planned},
     offsets::{DependencyOffsets, TcpOffsets},
 };
 
@@ -58,11 +55,11 @@ impl Signal {
     /// What it needs from the kernel.
     pub fn needs(self) -> &'static [Need] {
         match self {
-            Signal::Runq => RUNQ_NEEDS,
-            Signal::Syscall => SYSCALL_NEEDS,
-            Signal::Tcp => TCP_NEEDS,
-            Signal::Dependency => DEPENDENCY_NEEDS,
-            Signal::Memory => MEMORY_NEEDS,
+            Signal::Runq => crate::signals::runqueue::hooks::NEEDS,
+            Signal::Syscall => crate::signals::syscall::hooks::NEEDS,
+            Signal::Tcp => crate::signals::tcp::hooks::NEEDS,
+            Signal::Dependency => crate::signals::dependency::hooks::NEEDS,
+            Signal::Memory => crate::signals::memory::hooks::NEEDS,
             Signal::Psi => &[],
         }
     }

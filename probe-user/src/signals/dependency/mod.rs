@@ -2,6 +2,7 @@
 //! long it takes to answer and to connect, and how often it fails.
 
 pub mod api;
+pub mod hooks;
 pub mod metrics;
 pub mod remotes;
 pub mod rules;

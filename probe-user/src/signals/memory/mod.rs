@@ -2,6 +2,7 @@
 //! the OOM killer's kills.
 
 pub mod api;
+pub mod hooks;
 pub mod metrics;
 pub mod rules;
 pub mod score;

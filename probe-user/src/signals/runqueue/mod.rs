@@ -3,6 +3,7 @@
 //! the host).
 
 pub mod api;
+pub mod hooks;
 pub mod metrics;
 pub mod preemptions;
 pub mod rules;

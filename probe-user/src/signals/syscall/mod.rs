@@ -2,6 +2,7 @@
 //! fail, by class (file and network I/O, waits, sync, memory, process).
 
 pub mod api;
+pub mod hooks;
 pub mod metrics;
 pub mod rules;
 pub mod score;

@@ -16,11 +16,11 @@ use probe_common::{
     tcp::{DROPS_MAP, ListenerDrops, ListenerKey, ListenerRecord},
 };
 
-use super::listeners::ListenerId;
+use super::{hooks::OVERFLOW_PROGRAMS, listeners::ListenerId};
 use crate::{
     collect::maps::take,
     kernel::{
-        hooks::{self, OVERFLOW_PROGRAMS, Planned},
+        hooks::{self, Planned},
         loader,
     },
 };

@@ -2,6 +2,7 @@
 //! drops, and how full the accept queue was as connections queued.
 
 pub mod api;
+pub mod hooks;
 pub mod listen_drops;
 pub mod listeners;
 pub mod metrics;
