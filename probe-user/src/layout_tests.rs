@@ -13,7 +13,8 @@ const STAGES: [&str; 10] = [
 
 /// The parts of a signal's folder and the stage each belongs to (`rules`
 /// is a command's part: it may use every stage).
-const PARTS: [(&str, &str); 13] = [
+const PARTS: [(&str, &str); 14] = [
+    ("fold", "snapshot"),
     ("hooks", "kernel"),
     ("files", "collect"),
     ("listeners", "collect"),
@@ -30,7 +31,8 @@ const PARTS: [(&str, &str); 13] = [
 ];
 
 /// The fields of `signals::Signal` and the part each calls.
-const SIGNAL_FIELDS: [(&str, &str); 3] = [
+const SIGNAL_FIELDS: [(&str, &str); 4] = [
+    ("fold", "fold"),
     ("judge", "score"),
     ("families", "metrics"),
     ("rules", "rules"),

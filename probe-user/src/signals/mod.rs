@@ -13,12 +13,16 @@ use crate::{
     export::model::LazyFamily,
     rules::{Context, SignalRules},
     sampler::Sample,
+    snapshot::CgroupStats,
     verdict::{Finding, Thresholds},
     window::Evidence,
 };
 
 /// What a signal gives the stages, one function per part.
 pub struct Signal {
+    /// Adds the second cgroup's statistics into the first's, for `other`
+    /// (snapshot).
+    pub fold: fn(&mut CgroupStats, &mut CgroupStats),
     /// Its metric families of a sample, in exposition order.
     pub families: for<'a> fn(&'a Sample) -> Vec<LazyFamily<'a>>,
     /// Its Prometheus rules (for `pressure-probe rules`).

@@ -8,11 +8,11 @@ use std::{
     sync::Arc,
 };
 
-use probe_common::{histogram::Histogram, memory::CgroupMemory, syscall::CgroupSyscalls};
+use probe_common::histogram::Histogram;
 
 use crate::{
     identity::Labels,
-    signals::dependency::remotes,
+    signals,
     snapshot::{CgroupStats, PortStats, folded_reads::BetweenTurns},
 };
 
@@ -145,35 +145,16 @@ impl Folder {
     }
 }
 
-/// The sum of two cgroups' signals, PSI left out.
-fn merge(mut a: CgroupStats, b: CgroupStats) -> CgroupStats {
-    a.psi = None;
-    a.runq = sum(a.runq, b.runq, add_histogram);
-    a.waited_behind_ns = sum(a.waited_behind_ns, b.waited_behind_ns, |x, y| add(x, y));
-    a.tcp_fill = sum(a.tcp_fill, b.tcp_fill, |x, y| {
-        add(&mut x.buckets, &y.buckets);
-        x.sum_micro += y.sum_micro;
-    });
-    a.preemptions = sum(a.preemptions, b.preemptions, |x, y| add(x, y));
-    a.syscalls = sum(a.syscalls, b.syscalls, |x: &mut Box<CgroupSyscalls>, y| {
-        for (h, g) in x.latency.iter_mut().zip(&y.latency) {
-            add_histogram(h, g);
-        }
-        add(&mut x.errors, &y.errors);
-        add(&mut x.slow, &y.slow);
-    });
-    a.memory = sum(a.memory, b.memory, |x: &mut Box<CgroupMemory>, y| {
-        add_histogram(&mut x.reclaim, &y.reclaim);
-        x.oom_kills += y.oom_kills;
-    });
-    let mut remotes = Vec::new();
-    remotes::merge_all_into_other(&mut remotes, std::mem::take(&mut a.remotes));
-    remotes::merge_all_into_other(&mut remotes, b.remotes);
-    a.remotes = remotes;
+/// The sum of two cgroups' signals: each signal adds its own.
+fn merge(mut a: CgroupStats, mut b: CgroupStats) -> CgroupStats {
+    for signal in signals::ALL {
+        (signal.fold)(&mut a, &mut b);
+    }
     a
 }
 
-fn sum<T>(a: Option<T>, b: Option<T>, combine: impl FnOnce(&mut T, &T)) -> Option<T> {
+/// `b` added into `a` by `combine`, or whichever of them is there.
+pub fn sum<T>(a: Option<T>, b: Option<T>, combine: impl FnOnce(&mut T, &T)) -> Option<T> {
     match (a, b) {
         (Some(mut a), Some(b)) => {
             combine(&mut a, &b);
@@ -183,13 +164,15 @@ fn sum<T>(a: Option<T>, b: Option<T>, combine: impl FnOnce(&mut T, &T)) -> Optio
     }
 }
 
-fn add(into: &mut [u64], from: &[u64]) {
+/// Each of `from` added to `into`'s.
+pub fn add(into: &mut [u64], from: &[u64]) {
     for (x, y) in into.iter_mut().zip(from) {
         *x += y;
     }
 }
 
-fn add_histogram(into: &mut Histogram, from: &Histogram) {
+/// `from`'s observations added to `into`.
+pub fn add_histogram(into: &mut Histogram, from: &Histogram) {
     add(&mut into.buckets, &from.buckets);
     into.sum_ns += from.sum_ns;
 }

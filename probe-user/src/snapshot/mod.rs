@@ -20,7 +20,7 @@
 //!
 //! The phases of one signal are in its folder (`signals/<signal>/`).
 
-mod fold;
+pub mod fold;
 mod folded_reads;
 pub mod resolve;
 

@@ -2,6 +2,7 @@
 //! long it takes to answer and to connect, and how often it fails.
 
 pub mod api;
+pub mod fold;
 pub mod hooks;
 pub mod metrics;
 pub mod remotes;
@@ -13,6 +14,7 @@ use super::Signal;
 
 /// The dependency signal.
 pub const SIGNAL: Signal = Signal {
+    fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,
     judge: score::judge,

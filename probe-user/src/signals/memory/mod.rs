@@ -2,6 +2,7 @@
 //! the OOM killer's kills.
 
 pub mod api;
+pub mod fold;
 pub mod hooks;
 pub mod metrics;
 pub mod rules;
@@ -12,6 +13,7 @@ use super::Signal;
 
 /// The memory signal.
 pub const SIGNAL: Signal = Signal {
+    fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,
     judge: score::judge,

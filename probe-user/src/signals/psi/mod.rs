@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod files;
+pub mod fold;
 pub mod metrics;
 pub mod rules;
 pub mod window;
@@ -12,6 +13,7 @@ use crate::verdict;
 
 /// The pressure stall information signal.
 pub const SIGNAL: Signal = Signal {
+    fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,
     // Memory's pressure reads PSI memory.

@@ -3,6 +3,7 @@
 //! the host).
 
 pub mod api;
+pub mod fold;
 pub mod hooks;
 pub mod metrics;
 pub mod preemptions;
@@ -14,6 +15,7 @@ use super::Signal;
 
 /// The run-queue signal.
 pub const SIGNAL: Signal = Signal {
+    fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,
     judge: score::judge,

@@ -2,6 +2,7 @@
 //! fail, by class (file and network I/O, waits, sync, memory, process).
 
 pub mod api;
+pub mod fold;
 pub mod hooks;
 pub mod metrics;
 pub mod rules;
@@ -12,6 +13,7 @@ use super::Signal;
 
 /// The syscall signal.
 pub const SIGNAL: Signal = Signal {
+    fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,
     judge: score::judge,

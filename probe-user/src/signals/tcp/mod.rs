@@ -2,6 +2,7 @@
 //! drops, and how full the accept queue was as connections queued.
 
 pub mod api;
+pub mod fold;
 pub mod hooks;
 pub mod listen_drops;
 pub mod listeners;
@@ -16,6 +17,7 @@ use super::Signal;
 
 /// The TCP listener signal.
 pub const SIGNAL: Signal = Signal {
+    fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,
     judge: score::judge,

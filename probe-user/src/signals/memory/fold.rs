@@ -1,0 +1,20 @@
+//! Memory's part in folding cgroups into `other`.
+
+use probe_common::memory::CgroupMemory;
+
+use crate::snapshot::{
+    CgroupStats,
+    fold::{add_histogram, sum},
+};
+
+/// Adds `b`'s reclaim stalls and OOM kills into `a`'s.
+pub fn fold(a: &mut CgroupStats, b: &mut CgroupStats) {
+    a.memory = sum(
+        a.memory.take(),
+        b.memory.take(),
+        |x: &mut Box<CgroupMemory>, y| {
+            add_histogram(&mut x.reclaim, &y.reclaim);
+            x.oom_kills += y.oom_kills;
+        },
+    );
+}

@@ -1,0 +1,13 @@
+//! The run queue's part in folding cgroups into `other`.
+
+use crate::snapshot::{
+    CgroupStats,
+    fold::{add, add_histogram, sum},
+};
+
+/// Adds `b`'s waits and preemptions into `a`'s.
+pub fn fold(a: &mut CgroupStats, b: &mut CgroupStats) {
+    a.runq = sum(a.runq.take(), b.runq.take(), add_histogram);
+    a.waited_behind_ns = sum(a.waited_behind_ns, b.waited_behind_ns, |x, y| add(x, y));
+    a.preemptions = sum(a.preemptions, b.preemptions, |x, y| add(x, y));
+}
