@@ -13,7 +13,8 @@ const STAGES: [&str; 10] = [
 
 /// The parts of a signal's folder and the stage each belongs to (`rules`
 /// is a command's part: it may use every stage).
-const PARTS: [(&str, &str); 14] = [
+const PARTS: [(&str, &str); 15] = [
+    ("maps", "collect"),
     ("fold", "snapshot"),
     ("hooks", "kernel"),
     ("files", "collect"),

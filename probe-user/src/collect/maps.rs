@@ -9,18 +9,22 @@ use aya::{
 };
 use probe_common::{
     cgroups, counters,
-    dependency::{self, RemoteKey, RemoteStats},
+    dependency::{RemoteKey, RemoteStats},
     histogram::Histogram,
-    memory::{self, CgroupMemory},
-    runqueue::{self, CgroupRunqueue, PreemptionKey, behind},
-    syscall::{self, CgroupSyscalls},
-    tcp::{self, TcpFill},
+    memory::CgroupMemory,
+    runqueue::{PreemptionKey, behind},
+    syscall::CgroupSyscalls,
+    tcp::TcpFill,
 };
 
 use super::batch;
 use crate::{
     kernel::{cgroup_state::CgroupState, signals::Signal},
-    signals::psi::files::{self as psi, Psi},
+    signals::{
+        dependency, memory,
+        psi::files::{self as psi, Psi},
+        runqueue, syscall, tcp,
+    },
 };
 
 /// The kernel's aggregates, as listed at one instant. Per-cgroup data lives
@@ -56,7 +60,7 @@ pub struct CgroupData {
 }
 
 /// One signal's per-cgroup state, wherever the kernel keeps it.
-enum Store<V: aya::Pod> {
+pub enum Store<V: aya::Pod> {
     /// Cgroup local storage, read through an open cgroup directory.
     Storage(CgrpStorage<MapData, V>, &'static str),
     /// A hash map keyed by cgroup id.
@@ -65,7 +69,7 @@ enum Store<V: aya::Pod> {
 
 impl<V: aya::Pod> Store<V> {
     /// The state map `storage` or `hash`, whichever `state` says.
-    fn take(
+    pub fn take(
         ebpf: &mut Ebpf,
         state: CgroupState,
         storage: &'static str,
@@ -78,7 +82,7 @@ impl<V: aya::Pod> Store<V> {
     }
 
     /// The state of cgroup `id`, open as `dir` (storage needs it).
-    fn get(&self, id: u64, dir: Option<&OwnedFd>) -> Result<Option<V>> {
+    pub fn get(&self, id: u64, dir: Option<&OwnedFd>) -> Result<Option<V>> {
         match self {
             Store::Storage(map, name) => match dir {
                 Some(dir) => found(map.get(dir, 0), name),
@@ -89,7 +93,7 @@ impl<V: aya::Pod> Store<V> {
     }
 
     /// Drops a removed cgroup's state (local storage goes with the cgroup).
-    fn forget(&mut self, id: u64) {
+    pub fn forget(&mut self, id: u64) {
         if let Store::Hash(map, _) = self {
             // Absent already is fine: the goal is that it is gone.
             let _ = map.remove(&id);
@@ -97,20 +101,16 @@ impl<V: aya::Pod> Store<V> {
     }
 }
 
-/// Handles on the kernel maps the agent reads and reclaims.
+/// Handles on the kernel maps the agent reads and reclaims: each signal's,
+/// and those of every signal (the cgroups listed, the loss counters).
 pub struct KernelMaps {
     signals: Vec<Signal>,
-    runq: Store<CgroupRunqueue>,
-    syscalls: Store<CgroupSyscalls>,
-    memory: Store<CgroupMemory>,
+    runqueue: runqueue::maps::Maps,
+    syscall: syscall::maps::Maps,
+    tcp: tcp::maps::Maps,
+    memory: memory::maps::Maps,
+    dependency: dependency::maps::Maps,
     cgroups: BpfHashMap<MapData, u64, u8>,
-    preemptions: BpfHashMap<MapData, PreemptionKey, u64>,
-    tcp_fill: BpfHashMap<MapData, u64, TcpFill>,
-    remotes: BpfHashMap<MapData, RemoteKey, RemoteStats>,
-    /// The pairs the kernel made per cgroup, and those dropped here: what
-    /// a cgroup holds of `remotes`, which the kernel keeps within its share.
-    pairs_made: BpfHashMap<MapData, u64, u64>,
-    pairs_dropped: BpfHashMap<MapData, u64, u64>,
     counters: PerCpuArray<MapData, u64>,
 }
 
@@ -140,15 +140,12 @@ impl KernelMaps {
     pub fn new(ebpf: &mut Ebpf, signals: &[Signal], state: CgroupState) -> Result<Self> {
         Ok(Self {
             signals: signals.to_vec(),
-            runq: Store::take(ebpf, state, runqueue::STORAGE_MAP, runqueue::STATE_MAP)?,
-            syscalls: Store::take(ebpf, state, syscall::STORAGE_MAP, syscall::STATE_MAP)?,
-            memory: Store::take(ebpf, state, memory::STORAGE_MAP, memory::STATE_MAP)?,
+            runqueue: runqueue::maps::Maps::take(ebpf, state)?,
+            syscall: syscall::maps::Maps::take(ebpf, state)?,
+            tcp: tcp::maps::Maps::take(ebpf)?,
+            memory: memory::maps::Maps::take(ebpf, state)?,
+            dependency: dependency::maps::Maps::take(ebpf)?,
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
-            preemptions: take(ebpf, runqueue::PREEMPTIONS_MAP)?,
-            tcp_fill: take(ebpf, tcp::FILL_MAP)?,
-            remotes: take(ebpf, dependency::REMOTES_MAP)?,
-            pairs_made: take(ebpf, dependency::PAIRS_MADE_MAP)?,
-            pairs_dropped: take(ebpf, dependency::PAIRS_DROPPED_MAP)?,
             counters: take(ebpf, counters::MAP)?,
         })
     }
@@ -158,18 +155,16 @@ impl KernelMaps {
         self.signals.contains(&signal)
     }
 
-    /// Lists cgroups, preemption pairs and loss counters.
+    /// Lists cgroups, each signal's entries and the loss counters.
     pub fn read(&self) -> Result<RawSnapshot> {
         let mut snapshot = RawSnapshot::default();
         let mut cgroups = Vec::new();
         batch::entries(&self.cgroups, &mut cgroups).context("reading CGROUPS")?;
         snapshot.cgroups = cgroups.into_iter().map(|(id, _)| id).collect();
-        batch::entries(&self.preemptions, &mut snapshot.preemptions)
-            .context("reading RUNQ_PREEMPTIONS")?;
-        batch::entries(&self.tcp_fill, &mut snapshot.tcp_fill).context("reading TCP_FILL")?;
+        self.runqueue.read(&mut snapshot)?;
+        self.tcp.read(&mut snapshot)?;
         if self.runs(Signal::Dependency) {
-            batch::entries(&self.remotes, &mut snapshot.remotes)
-                .context("reading DEPENDENCY_REMOTES")?;
+            self.dependency.read(&mut snapshot)?;
         }
         for (index, signal, reason) in counters::NAMES {
             if !self.signals.iter().any(|s| s.name() == signal) {
@@ -191,17 +186,14 @@ impl KernelMaps {
     /// hold.
     pub fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
         let mut data = CgroupData::default();
-        if self.runs(Signal::Runq)
-            && let Some(state) = self.runq.get(id, dir)?
-        {
-            data.runq = Some(state.latency);
-            data.waited_behind_ns = Some(state.waited_behind_ns);
+        if self.runs(Signal::Runq) {
+            self.runqueue.cgroup_data(id, dir, &mut data)?;
         }
         if self.runs(Signal::Syscall) {
-            data.syscalls = self.syscalls.get(id, dir)?.map(Box::new);
+            self.syscall.cgroup_data(id, dir, &mut data)?;
         }
         if self.runs(Signal::Memory) {
-            data.memory = self.memory.get(id, dir)?.map(Box::new);
+            self.memory.cgroup_data(id, dir, &mut data)?;
         }
         if psi && self.runs(Signal::Psi) {
             data.psi = dir.and_then(psi::read);
@@ -214,31 +206,24 @@ impl KernelMaps {
     pub fn forget_cgroup(&mut self, id: u64) {
         // Absent already is fine: the goal is that it is gone.
         let _ = self.cgroups.remove(&id);
-        self.runq.forget(id);
-        self.syscalls.forget(id);
-        self.memory.forget(id);
-        let _ = self.pairs_made.remove(&id);
-        let _ = self.pairs_dropped.remove(&id);
+        self.runqueue.forget_cgroup(id);
+        self.syscall.forget_cgroup(id);
+        self.memory.forget_cgroup(id);
+        self.dependency.forget_cgroup(id);
     }
 
     /// Drops a removed cgroup's accept-queue fill histogram.
     pub fn forget_tcp_fill(&mut self, id: u64) {
-        let _ = self.tcp_fill.remove(&id);
+        self.tcp.forget_fill(id);
     }
 
-    /// Drops one (cgroup, remote) entry, and counts it dropped for its
-    /// cgroup's share (unless the cgroup is forgotten already).
+    /// Drops one (cgroup, remote) entry.
     pub fn forget_remote(&mut self, key: &RemoteKey) {
-        if self.remotes.remove(key).is_ok() && self.pairs_made.get(&key.cgroup, 0).is_ok() {
-            let dropped = self.pairs_dropped.get(&key.cgroup, 0).unwrap_or(0);
-            let _ = self
-                .pairs_dropped
-                .insert(key.cgroup, dropped.wrapping_add(1), 0);
-        }
+        self.dependency.forget_remote(key);
     }
 
     /// Drops one preemption pair.
     pub fn forget_pair(&mut self, key: &PreemptionKey) {
-        let _ = self.preemptions.remove(key);
+        self.runqueue.forget_pair(key);
     }
 }

@@ -1,6 +1,6 @@
 //! Reads what the kernel programs aggregated: raw ids and counts, no labels.
 
-mod batch;
+pub mod batch;
 pub mod maps;
 pub mod program_cost;
 

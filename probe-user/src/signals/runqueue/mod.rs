@@ -5,6 +5,7 @@
 pub mod api;
 pub mod fold;
 pub mod hooks;
+pub mod maps;
 pub mod metrics;
 pub mod preemptions;
 pub mod rules;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod fold;
 pub mod hooks;
+pub mod maps;
 pub mod metrics;
 pub mod rules;
 pub mod score;

@@ -6,6 +6,7 @@ pub mod fold;
 pub mod hooks;
 pub mod listen_drops;
 pub mod listeners;
+pub mod maps;
 pub mod metrics;
 pub mod overflows;
 pub mod ports;
