@@ -5,10 +5,9 @@
 // aside):
 //
 //   kernel    what this kernel offers and how to use it: its BTF, the struct
-//             offsets, the hooks of each signal, where per-cgroup state
-//             lives, privileges; loads and attaches the programs
-//   collect   reads what the programs aggregated: kernel maps, the listener
-//             iterator, accept-queue overflows
+//             offsets, how hooks are planned, where per-cgroup state lives,
+//             privileges; loads and attaches the programs
+//   collect   reads what the programs aggregated: the kernel maps
 //   identity  cgroup id -> path -> owner (Kubernetes, Docker, systemd) and labels
 //   snapshot  raw counts + identity -> per-cgroup statistics, reclaiming
 //             removed cgroups; `fold` bounds their number
@@ -21,6 +20,9 @@
 //   export    a sample -> the Prometheus exposition (made once per sample)
 //   api       the API document's types: `serve` writes them, `top` reads them
 //   serve     the HTTP endpoints, within bounds
+//
+// Each signal's part of every stage is in its folder, `signals/<signal>/`
+// (docs/layout.md, section Signals), each part held to its stage.
 //
 // `run`, `check`, `top` (the live view, from an agent's API or a probe of
 // its own) and `rules` (the Prometheus rules of the verdict) are the
