@@ -1,11 +1,11 @@
-//! The module map in `main.rs` holds: each stage of the pipeline uses only
+//! The module map in `lib.rs` holds: each stage of the pipeline uses only
 //! the stages above it (no circle), read from the sources' `crate::` paths
 //! (test modules aside). A signal's folder (`signals/<signal>/`) holds one
 //! file per part, and each part is held to its stage likewise.
 
 use std::{collections::BTreeSet, fs, path::Path};
 
-/// The stages, in the order data flows (as `main.rs` lists them).
+/// The stages, in the order data flows (as `lib.rs` lists them).
 const STAGES: [&str; 10] = [
     "kernel", "collect", "identity", "snapshot", "window", "verdict", "sampler", "export", "api",
     "serve",

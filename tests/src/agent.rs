@@ -10,6 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use pressure_probe::api::{Container, Document};
+
 use crate::exposition::Exposition;
 
 /// Path of the `pressure-probe` binary, set by `cargo xtask test`.
@@ -203,6 +205,13 @@ impl Agent {
     /// GETs `path`: (status code, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path)
+    }
+
+    /// `GET /api/v1/containers`, read into the agent's own types.
+    pub fn containers(&self) -> Document {
+        let (status, body) = self.get("/api/v1/containers");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("the API answered {e}: {body}"))
     }
 
     /// Scrapes and parses `/metrics`, from a sample the agent took after
@@ -567,4 +576,13 @@ impl CheckReport {
     pub fn requests_classified(&self) -> bool {
         !self.says("signal dependency", "info", "every exchange")
     }
+}
+
+/// The entry of `cgroup` (its label) in an API document.
+pub fn container<'a>(document: &'a Document, cgroup: &str) -> &'a Container {
+    document
+        .containers
+        .iter()
+        .find(|c| c.labels.get("cgroup").map(String::as_str) == Some(cgroup))
+        .unwrap_or_else(|| panic!("{cgroup} is not in the API's answer"))
 }

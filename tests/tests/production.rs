@@ -6,7 +6,7 @@
 //! kernel.
 
 use integration_tests::{
-    agent::{Agent, CheckReport},
+    agent::{Agent, CheckReport, container},
     cgroup::{NetClass, TestCgroup},
     exposition::{Exposition, ScrapedHistogram},
     median,
@@ -17,7 +17,7 @@ use integration_tests::{
     },
     tls::Pki,
 };
-use serde_json::Value;
+use pressure_probe::api::Container;
 
 const SYSCALLS: &str = "pressure_syscall_latency_seconds";
 
@@ -27,17 +27,8 @@ fn agent() -> Agent {
 }
 
 /// The container's entry in the agent's API.
-fn api_entry(agent: &Agent, cgroup: &TestCgroup) -> Value {
-    let (status, body) = agent.get("/api/v1/containers");
-    assert_eq!(status, 200, "{body}");
-    let api: Value = serde_json::from_str(&body).unwrap();
-    api["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["labels"]["cgroup"] == cgroup.label())
-        .unwrap_or_else(|| panic!("{} is not in the API's answer", cgroup.label()))
-        .clone()
+fn api_entry(agent: &Agent, cgroup: &TestCgroup) -> Container {
+    container(&agent.containers(), cgroup.label()).clone()
 }
 
 /// Observations of `hist` above the classic bound `le`.
@@ -153,13 +144,12 @@ fn a_blocking_tls_client_of_a_slow_api_is_a_dependency_not_storage() {
         ("dependency".to_string(), remote.clone())
     );
     let entry = api_entry(&agent, &client);
-    assert_eq!(entry["bottleneck"], "dependency", "{entry:#}");
-    assert_eq!(entry["detail"], remote.as_str());
-    let pressures: Vec<&str> = entry["pressures"]
-        .as_array()
-        .unwrap()
+    assert_eq!(entry.bottleneck, "dependency", "{entry:#?}");
+    assert_eq!(entry.detail, remote);
+    let pressures: Vec<&str> = entry
+        .pressures
         .iter()
-        .map(|p| p["bottleneck"].as_str().unwrap())
+        .map(|p| p.bottleneck.as_str())
         .collect();
     assert!(!pressures.contains(&"storage"), "{pressures:?}");
     drop(server);
@@ -204,14 +194,13 @@ fn a_dependency_under_its_threshold_is_none() {
         ("none".to_string(), String::new())
     );
     let entry = api_entry(&agent, &client);
-    let dependency = entry["evidence"]["dependencies"]
-        .as_array()
-        .unwrap()
+    let dependency = entry
+        .evidence
+        .dependencies
         .iter()
-        .find(|d| d["remote"] == remote.as_str())
-        .unwrap_or_else(|| panic!("no evidence of {remote}: {entry:#}"))
-        .clone();
-    let p95 = dependency["p95_seconds"].as_f64().unwrap();
+        .find(|d| d.remote == remote)
+        .unwrap_or_else(|| panic!("no evidence of {remote}: {entry:#?}"));
+    let p95 = dependency.p95_seconds.unwrap();
     let server_median = median(&handled);
     let client_max = took.iter().copied().fold(0.0, f64::max);
     eprintln!(
@@ -229,12 +218,11 @@ fn a_dependency_under_its_threshold_is_none() {
     // least as many as the server took that long over, at most as many as
     // the client waited that long for (an emulated guest makes some).
     let over = |times: &[f64]| times.iter().filter(|t| **t > 0.1).count() as f64;
-    let slow = (dependency["slow_share"].as_f64().unwrap() * dependency["count"].as_f64().unwrap())
-        .round();
+    let slow = (dependency.slow_share * dependency.count as f64).round();
     assert!(
         over(&handled) <= slow && slow <= over(&took),
         "{slow} slow answers; the server took over 100 ms {} times, the client waited over \
-         100 ms {} times: {dependency:#}",
+         100 ms {} times: {dependency:#?}",
         over(&handled),
         over(&took)
     );

@@ -16,14 +16,14 @@ use std::{
 };
 
 use integration_tests::{
-    agent::Agent,
+    agent::{Agent, container},
     cgroup::{MemoryLimit, TestCgroup},
     exposition::Exposition,
     netns::{Driven, TestNetns},
     slowfs::SlowFs,
     workload::Workload,
 };
-use serde_json::Value;
+use pressure_probe::api::{Container, Document};
 
 /// The verdict's window in the test, in seconds.
 const WINDOW: u64 = 6;
@@ -57,32 +57,21 @@ fn from_metric(scrape: &Exposition, cgroup: &str) -> Verdict {
     Verdict { bottleneck, detail }
 }
 
-/// The API's entry for `cgroup`.
-fn api_entry<'a>(api: &'a Value, cgroup: &str) -> &'a Value {
-    api["containers"]
-        .as_array()
-        .expect("no containers array")
-        .iter()
-        .find(|c| c["labels"]["cgroup"] == cgroup)
-        .unwrap_or_else(|| panic!("{cgroup} is not in the API's answer"))
-}
-
-fn from_api(entry: &Value) -> Verdict {
+fn from_api(entry: &Container) -> Verdict {
     Verdict {
-        bottleneck: entry["bottleneck"].as_str().unwrap().into(),
-        detail: entry["detail"].as_str().unwrap().into(),
+        bottleneck: entry.bottleneck.clone(),
+        detail: entry.detail.clone(),
     }
 }
 
 /// The score of `bottleneck` among an entry's pressures.
-fn score(entry: &Value, bottleneck: &str) -> f64 {
-    entry["pressures"]
-        .as_array()
-        .unwrap()
+fn score(entry: &Container, bottleneck: &str) -> f64 {
+    entry
+        .pressures
         .iter()
-        .find(|p| p["bottleneck"] == bottleneck)
-        .and_then(|p| p["score"].as_f64())
-        .unwrap_or_else(|| panic!("no {bottleneck} pressure in {entry}"))
+        .find(|p| p.bottleneck == bottleneck)
+        .map(|p| p.score)
+        .unwrap_or_else(|| panic!("no {bottleneck} pressure in {entry:#?}"))
 }
 
 /// From `top`'s table: the verdict and detail on `cgroup`'s row, if shown.
@@ -326,13 +315,11 @@ fn each_bottleneck_gets_its_verdict() {
         ),
     ];
     let scrape = agent.scrape();
-    let (status, body) = agent.get("/api/v1/containers");
-    assert_eq!(status, 200, "{body}");
-    let api: Value = serde_json::from_str(&body).expect("the API answered no JSON");
-    eprintln!("{}", serde_json::to_string_pretty(&api).unwrap());
-    assert_eq!(api["window_seconds"], WINDOW as f64);
+    let api: Document = agent.containers();
+    eprintln!("{api:#?}");
+    assert_eq!(api.window_seconds, WINDOW as f64);
     for (cgroup, verdict) in &expected {
-        let entry = api_entry(&api, cgroup.label());
+        let entry = container(&api, cgroup.label());
         assert_eq!(
             &from_metric(&scrape, cgroup.label()),
             verdict,
@@ -343,54 +330,47 @@ fn each_bottleneck_gets_its_verdict() {
     }
 
     // The evidence, against the kernel's and the workloads' own accounts.
-    let entry = |cgroup: &TestCgroup| api_entry(&api, cgroup.label()).clone();
+    let entry = |cgroup: &TestCgroup| container(&api, cgroup.label()).clone();
     for (cgroup, own) in [(&cpu, true), (&hog, true), (&victim, false)] {
         let e = entry(cgroup);
-        let runqueue = &e["evidence"]["runqueue"];
-        let share = runqueue["own_wait_share"].as_f64().unwrap_or(0.0);
+        let runqueue = &e.evidence.runqueue;
+        let share = runqueue.own_wait_share.unwrap_or(0.0);
         eprintln!(
-            "{}: preempted {}, waited behind {} s: own share {share}",
+            "{}: preempted {:?}, waited behind {:?} s: own share {share}",
             cgroup.label(),
-            runqueue["preempted_by"],
-            runqueue["waited_behind_seconds"]
+            runqueue.preempted_by,
+            runqueue.waited_behind_seconds
         );
         // The default --cpu-own-share.
         assert_eq!(share >= 0.3, own, "{}", cgroup.label());
-        assert_eq!(e["replicas_help"], if own { "yes" } else { "no" });
+        assert_eq!(e.replicas_help, if own { "yes" } else { "no" });
     }
     // One thread: the time it waited is the time some task of its cgroup
     // waited, which the kernel's PSI measures on its own.
     let victim_entry = entry(&victim);
-    let wait_share = victim_entry["evidence"]["runqueue"]["wait_share"]
-        .as_f64()
-        .unwrap();
-    let psi_share = victim_entry["evidence"]["psi"]["cpu"]["some_share"]
-        .as_f64()
-        .unwrap();
+    let wait_share = victim_entry.evidence.runqueue.wait_share;
+    let psi_share = victim_entry.evidence.psi.as_ref().expect("no PSI")["cpu"].some_share;
     eprintln!("victim: waited {wait_share:.4} of the window; cpu PSI some {psi_share:.4}");
     assert!(
         (wait_share - psi_share).abs() <= 0.05 * psi_share,
         "the victim's wait share {wait_share} against its cpu PSI {psi_share}"
     );
     let server_entry = entry(&server);
-    let port = &server_entry["evidence"]["accept_queue"]["ports"][0];
+    let port = &server_entry.evidence.accept_queue.ports[0];
     let recv_q = netns.ss_recv_q(PORT);
     let overflows = netns.listen_overflows() - overflows_before;
-    eprintln!("listener: ss Recv-Q {recv_q}, ListenOverflows +{overflows}; API {port}");
-    assert_eq!(port["fill_now"].as_f64().unwrap(), recv_q as f64 / 8.0);
+    eprintln!("listener: ss Recv-Q {recv_q}, ListenOverflows +{overflows}; API {port:?}");
+    assert_eq!(port.fill_now, recv_q as f64 / 8.0);
     assert!(overflows > 0, "the kernel dropped nothing");
-    assert_eq!(server_entry["replicas_help"], "yes");
+    assert_eq!(server_entry.replicas_help, "yes");
     let memory_entry = entry(&memory);
     assert_eq!(
-        memory_entry["evidence"]["memory"]["oom_kills"]
-            .as_u64()
-            .unwrap(),
-        kernel_oom_kills,
+        memory_entry.evidence.memory.oom_kills, kernel_oom_kills,
         "OOM kills in the window against the kernel's count"
     );
     let idle_entry = entry(&idle);
-    assert!(idle_entry["pressures"].as_array().unwrap().is_empty());
-    assert_eq!(idle_entry["replicas_help"], "n/a");
+    assert!(idle_entry.pressures.is_empty());
+    assert_eq!(idle_entry.replicas_help, "n/a");
     // top --once: the same verdicts, one plain table.
     let (status, table, stderr) = integration_tests::agent::run_to_end(&[
         "top",
@@ -418,11 +398,9 @@ fn each_bottleneck_gets_its_verdict() {
     );
     top_under_tmux(&agent, &expected);
 
-    let dependency_p95 = entry(&caller)["evidence"]["dependencies"][0]["p95_seconds"]
-        .as_f64()
-        .unwrap();
-    let storage_p95 = entry(&writer)["evidence"]["syscalls"]["sync"]["p95_seconds"]
-        .as_f64()
+    let dependency_p95 = entry(&caller).evidence.dependencies[0].p95_seconds.unwrap();
+    let storage_p95 = entry(&writer).evidence.syscalls["sync"]
+        .p95_seconds
         .unwrap();
     assert!(score(&entry(&writer), "storage") >= 1.0);
 
