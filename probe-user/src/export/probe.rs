@@ -13,6 +13,8 @@ pub const CGROUPS_FOLDED: &str = "pressure_probe_cgroups_folded";
 
 /// The numbers the verdict judges with, by flag.
 pub const THRESHOLD: &str = "pressure_probe_threshold";
+/// The syscall classes the verdict judges storage on.
+pub const STORAGE_CLASS: &str = "pressure_probe_storage_class";
 
 /// Cgroups with series of their own.
 pub const CGROUPS_TRACKED: &str = "pressure_probe_cgroups_tracked";
@@ -155,6 +157,20 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 .named(sample.window)
                 .into_iter()
                 .map(|(name, value)| number(vec![("name", name.to_string())], value))
+                .collect(),
+        }),
+        Box::new(move || Family {
+            name: STORAGE_CLASS,
+            help: "1 for each syscall class the agent judges storage pressure on: sync and \
+                   file_io, or sync alone where reads and writes are not classed by what \
+                   their fd is (file_io then holds socket and pipe waits too); the rules \
+                   judge the same classes.",
+            kind: Kind::Gauge,
+            series: sample
+                .thresholds
+                .storage_classes
+                .iter()
+                .map(|class| number(vec![("class", class.label().to_string())], 1.0))
                 .collect(),
         }),
         Box::new(move || Family {

@@ -7,9 +7,11 @@ use std::{fmt::Write, path::Path, process::Command, sync::Arc, time::Duration};
 
 use probe_common::histogram::{Histogram, bucket_index};
 
-use super::{Bottleneck, STORAGE_CLASSES, Thresholds, judge};
+use probe_common::syscall::SyscallClass;
+
+use super::{Bottleneck, SYNC_ONLY, Thresholds, judge};
 use crate::{
-    export::model::Value,
+    export::{model::Value, probe::STORAGE_CLASS},
     identity::Labels,
     rules,
     signals::{
@@ -20,22 +22,24 @@ use crate::{
     window::{Evidence, counters::Latency},
 };
 
-/// One minute of a container's syscalls of class `sync` and answers from
-/// one remote: (fast, slow) counts, fast ones of 1 ms and slow ones of
-/// 150 ms (over both default thresholds); and its CPU waits.
+/// One minute of a container's syscalls of classes `sync` and `file_io`
+/// and answers from one remote: (fast, slow) counts, fast ones of 1 ms and
+/// slow ones of 150 ms (over both default thresholds); and its CPU waits.
 struct Scenario {
     cgroup: &'static str,
     fsyncs: (u64, u64),
+    reads: (u64, u64),
     answers: (u64, u64),
     /// Seconds waited for a CPU in the minute, all behind its own threads,
     /// in 40 waits.
     cpu_wait: f64,
 }
 
-const SCENARIOS: [Scenario; 7] = [
+const SCENARIOS: [Scenario; 8] = [
     // 2.5% of answers over 100 ms: the p95 is under.
     Scenario {
         cgroup: "/dependency-under",
+        reads: (0, 0),
         fsyncs: (0, 0),
         answers: (39, 1),
         cpu_wait: 0.0,
@@ -43,6 +47,7 @@ const SCENARIOS: [Scenario; 7] = [
     // 7.5% over: 1.5 times the 5% a p95 allows.
     Scenario {
         cgroup: "/dependency-over",
+        reads: (0, 0),
         fsyncs: (0, 0),
         answers: (37, 3),
         cpu_wait: 0.0,
@@ -50,6 +55,7 @@ const SCENARIOS: [Scenario; 7] = [
     // 3.75% of fsyncs over 50 ms: under.
     Scenario {
         cgroup: "/storage-under",
+        reads: (0, 0),
         fsyncs: (77, 3),
         answers: (0, 0),
         cpu_wait: 0.0,
@@ -57,6 +63,7 @@ const SCENARIOS: [Scenario; 7] = [
     // 10% over: 2 times.
     Scenario {
         cgroup: "/storage-over",
+        reads: (0, 0),
         fsyncs: (72, 8),
         answers: (0, 0),
         cpu_wait: 0.0,
@@ -64,6 +71,7 @@ const SCENARIOS: [Scenario; 7] = [
     // All 16 slow, but a p95 needs 20.
     Scenario {
         cgroup: "/too-few",
+        reads: (0, 0),
         fsyncs: (0, 16),
         answers: (0, 16),
         cpu_wait: 0.0,
@@ -71,13 +79,24 @@ const SCENARIOS: [Scenario; 7] = [
     // Storage 2, CPU 3: CPU.
     Scenario {
         cgroup: "/cpu-and-storage",
+        reads: (0, 0),
         fsyncs: (72, 8),
         answers: (0, 0),
         cpu_wait: 18.0,
     },
+    // 10% of reads over 50 ms: storage 2 where file_io is judged, none
+    // where storage is judged on sync alone.
+    Scenario {
+        cgroup: "/slow-reads",
+        reads: (72, 8),
+        fsyncs: (0, 0),
+        answers: (0, 0),
+        cpu_wait: 0.0,
+    },
     // Dependency 1.5 and storage 2 (storage wins), both reported.
     Scenario {
         cgroup: "/both-slow",
+        reads: (0, 0),
         fsyncs: (72, 8),
         answers: (37, 3),
         cpu_wait: 0.0,
@@ -115,15 +134,14 @@ fn evidence(s: &Scenario) -> Evidence {
             connections: 1,
         }]
     };
-    let syscalls = if s.fsyncs == (0, 0) {
-        Vec::new()
-    } else {
-        vec![(
-            STORAGE_CLASSES[0],
-            Latency::of(&histogram(s.fsyncs), s.fsyncs.1),
-            0,
-        )]
-    };
+    let syscalls = [
+        (SyscallClass::Sync, s.fsyncs),
+        (SyscallClass::FileIo, s.reads),
+    ]
+    .into_iter()
+    .filter(|(_, calls)| *calls != (0, 0))
+    .map(|(class, calls)| (class, Latency::of(&histogram(calls), calls.1), 0))
+    .collect();
     Evidence {
         labels: Arc::new(Labels {
             cgroup: s.cgroup.into(),
@@ -181,18 +199,45 @@ fn thousandths(v: f64) -> f64 {
 
 #[test]
 fn the_rules_judge_the_same_counts_as_the_agent() {
-    let t = Thresholds::default();
+    agree(&Thresholds::default());
+}
+
+/// Where reads and writes are not classed by their fd (lockdown), the
+/// agent judges storage on `sync` alone, and says so: the rules do too.
+#[test]
+fn the_rules_judge_storage_on_the_classes_the_agent_does() {
+    agree(&Thresholds {
+        storage_classes: &SYNC_ONLY,
+        ..Thresholds::default()
+    });
+}
+
+/// The agent's verdict and the rules', over every scenario, judging with `t`.
+fn agree(t: &Thresholds) {
     let mut inputs = String::new();
+    for class in t.storage_classes {
+        let _ = writeln!(
+            inputs,
+            "      - series: '{STORAGE_CLASS}{{class=\"{}\",node=\"n1\"}}'\n        values: '1x40'",
+            class.label()
+        );
+    }
     let mut scores = String::new();
     let mut verdicts = String::new();
     for s in &SCENARIOS {
         let labels = format!("cgroup=\"{}\",container_id=\"c\",node=\"n1\"", s.cgroup);
-        let class = format!("{labels},class=\"sync\"");
+
         let remote = format!("{labels},remote=\"10.0.0.9:5432\"");
-        if s.fsyncs != (0, 0) {
-            let slow = Some((t.storage_p95, s.fsyncs.1));
-            let value = syscall::metrics::latency(&histogram(s.fsyncs), slow);
-            histogram_series(&mut inputs, syscall::metrics::LATENCY, &class, &value);
+        for (class, calls) in [
+            (SyscallClass::Sync, s.fsyncs),
+            (SyscallClass::FileIo, s.reads),
+        ] {
+            if calls != (0, 0) {
+                let slow = Some((t.storage_p95, calls.1));
+                let value = syscall::metrics::latency(&histogram(calls), slow);
+                let labels = format!("{labels},class=\"{}\"", class.label());
+                histogram_series(&mut inputs, syscall::metrics::LATENCY, &labels, &value);
+            }
         }
         if s.answers != (0, 0) {
             let slow = Some((t.dependency_p95, s.answers.1));
@@ -211,7 +256,7 @@ fn the_rules_judge_the_same_counts_as_the_agent() {
                 s.cpu_wait,
             );
         }
-        let diagnosis = judge(evidence(s), &t);
+        let diagnosis = judge(evidence(s), t);
         for finding in &diagnosis.findings {
             let _ = writeln!(
                 scores,
@@ -233,7 +278,7 @@ fn the_rules_judge_the_same_counts_as_the_agent() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("rules.yml"),
-        rules::render(&t, Duration::from_secs(60), "https://runbooks.invalid/r.md"),
+        rules::render(t, Duration::from_secs(60), "https://runbooks.invalid/r.md"),
     )
     .unwrap();
     let test = format!(

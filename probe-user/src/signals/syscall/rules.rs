@@ -3,6 +3,7 @@
 
 use super::metrics::LATENCY;
 use crate::{
+    export::probe::STORAGE_CLASS,
     rules::{
         Context, Record, Score, SignalRules,
         promql::{C, slow_share},
@@ -21,20 +22,27 @@ pub fn rules(cx: &Context) -> SignalRules {
              rate({LATENCY}_bucket[5m])))"
         ),
     }];
+    // Of the storage classes, those the agent judges storage on (where it
+    // cannot class reads and writes by their fd, sync alone).
+    let judged = format!("and on (instance, class) {STORAGE_CLASS} == 1");
     let verdict = vec![Record {
         comment: format!(
             "Share of sync and file_io syscalls slower than {storage} s over the last {w} (its \
-             p95 is over when 5% or more are; at least {quantile} calls).",
+             p95 is over when 5% or more are; at least {quantile} calls), in the classes the \
+             agent judges storage on.",
             storage = t.storage_p95
         ),
         name: "container_class:pressure_storage_slow:share",
-        expr: slow_share(
-            LATENCY,
-            "class=~\"sync|file_io\"",
-            "class",
-            t.storage_p95,
-            w,
-            quantile,
+        expr: format!(
+            "({})\n{judged}",
+            slow_share(
+                LATENCY,
+                "class=~\"sync|file_io\"",
+                "class",
+                t.storage_p95,
+                w,
+                quantile,
+            )
         ),
     }];
     let scores = vec![Score {
