@@ -1,6 +1,6 @@
 //! Reads the kernel maps. Raw ids and counts only: no labels, no guessing.
 
-use std::os::fd::OwnedFd;
+use std::{cell::RefCell, os::fd::OwnedFd};
 
 use anyhow::{Context, Result};
 use aya::{
@@ -22,7 +22,7 @@ use crate::{
     kernel::{cgroup_state::CgroupState, signals::Signal},
     signals::{
         dependency, memory,
-        psi::files::{self as psi, Psi},
+        psi::files::{PressureFiles, Psi},
         runqueue, syscall, tcp,
     },
 };
@@ -112,6 +112,8 @@ pub struct KernelMaps {
     dependency: dependency::maps::Maps,
     cgroups: BpfHashMap<MapData, u64, u8>,
     counters: PerCpuArray<MapData, u64>,
+    /// The tracked cgroups' pressure files, kept open between samples.
+    pressure: RefCell<PressureFiles>,
 }
 
 /// Takes map `name` out of the object, as a `T`.
@@ -147,6 +149,7 @@ impl KernelMaps {
             dependency: dependency::maps::Maps::take(ebpf)?,
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             counters: take(ebpf, counters::MAP)?,
+            pressure: RefCell::default(),
         })
     }
 
@@ -161,6 +164,9 @@ impl KernelMaps {
         let mut cgroups = Vec::new();
         batch::entries(&self.cgroups, &mut cgroups).context("reading CGROUPS")?;
         snapshot.cgroups = cgroups.into_iter().map(|(id, _)| id).collect();
+        // A sample begins: close the files of the cgroups the last one did
+        // not read.
+        self.pressure.borrow_mut().sweep();
         self.runqueue.read(&mut snapshot)?;
         self.tcp.read(&mut snapshot)?;
         if self.runs(Signal::Dependency) {
@@ -196,7 +202,7 @@ impl KernelMaps {
             self.memory.cgroup_data(id, dir, &mut data)?;
         }
         if psi && self.runs(Signal::Psi) {
-            data.psi = dir.and_then(psi::read);
+            data.psi = dir.and_then(|dir| self.pressure.borrow_mut().read(id, dir));
         }
         Ok(data)
     }
@@ -210,6 +216,7 @@ impl KernelMaps {
         self.syscall.forget_cgroup(id);
         self.memory.forget_cgroup(id);
         self.dependency.forget_cgroup(id);
+        self.pressure.borrow_mut().forget(id);
     }
 
     /// Drops a removed cgroup's accept-queue fill histogram.

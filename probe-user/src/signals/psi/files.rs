@@ -4,10 +4,13 @@
 //! microseconds of the `some` and `full` lines).
 
 use std::{
+    collections::{HashMap, HashSet},
     ffi::CStr,
     fs::File,
-    io::Read,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::fs::FileExt,
+    },
 };
 
 /// A resource PSI reports on.
@@ -47,13 +50,61 @@ impl Resource {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Psi(pub [[u64; 2]; 3]);
 
-/// The PSI totals of the cgroup open as `dir`; `None` when a file cannot be
-/// read (the root cgroup has none, and a kernel may have no PSI).
-pub fn read(dir: &OwnedFd) -> Option<Psi> {
-    let mut psi = Psi::default();
-    for resource in Resource::ALL {
-        // SAFETY: a valid directory fd and a NUL-terminated name; the new fd
-        // is owned by the File below.
+/// The pressure files of the cgroups whose PSI was read at the last
+/// samples, kept open: opening and closing three files per cgroup and
+/// sample took a quarter of a sample. A kept file is read again from its
+/// start, which makes the kernel write it anew.
+#[derive(Default)]
+pub struct PressureFiles {
+    open: HashMap<u64, [File; 3]>,
+    /// The cgroups read since the last sweep.
+    read: HashSet<u64>,
+}
+
+impl PressureFiles {
+    /// At most this many cgroups' files are kept open (three fds each);
+    /// the others' are opened and closed at each read.
+    const MAX_OPEN: usize = 4096;
+
+    /// The PSI totals of cgroup `id`, open as `dir`; `None` when a file
+    /// cannot be read (the root cgroup has none, and a kernel may have no
+    /// PSI).
+    pub fn read(&mut self, id: u64, dir: &OwnedFd) -> Option<Psi> {
+        self.read.insert(id);
+        if let Some(files) = self.open.get(&id) {
+            if let Some(psi) = totals(files) {
+                return Some(psi);
+            }
+            // Its cgroup went, or a file broke: open them again.
+            self.open.remove(&id);
+        }
+        let files = open(dir)?;
+        let psi = totals(&files)?;
+        if self.open.len() < Self::MAX_OPEN {
+            self.open.insert(id, files);
+        }
+        Some(psi)
+    }
+
+    /// Closes the files of the cgroups not read since the last sweep
+    /// (removed, or folded into `other`, which has no PSI).
+    pub fn sweep(&mut self) {
+        let read = std::mem::take(&mut self.read);
+        self.open.retain(|id, _| read.contains(id));
+    }
+
+    /// Closes a removed cgroup's files.
+    pub fn forget(&mut self, id: u64) {
+        self.open.remove(&id);
+    }
+}
+
+/// Opens the pressure files of the cgroup open as `dir`, in
+/// [`Resource::ALL`]'s order.
+fn open(dir: &OwnedFd) -> Option<[File; 3]> {
+    let open = |resource: Resource| {
+        // SAFETY: a valid directory fd and a NUL-terminated name; the new
+        // fd is owned by the File below.
         let fd = unsafe {
             libc::openat(
                 dir.as_raw_fd(),
@@ -61,13 +112,22 @@ pub fn read(dir: &OwnedFd) -> Option<Psi> {
                 libc::O_RDONLY | libc::O_CLOEXEC,
             )
         };
-        if fd < 0 {
-            return None;
-        }
         // SAFETY: fd was just opened and is not owned elsewhere.
-        let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        (fd >= 0).then(|| File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    };
+    Some([
+        open(Resource::Cpu)?,
+        open(Resource::Memory)?,
+        open(Resource::Io)?,
+    ])
+}
+
+/// The totals the pressure `files` hold now.
+fn totals(files: &[File; 3]) -> Option<Psi> {
+    let mut psi = Psi::default();
+    for (resource, file) in Resource::ALL.into_iter().zip(files) {
         let mut text = [0u8; PRESSURE_FILE_MAX];
-        let len = read_whole(&mut file, &mut text)?;
+        let len = read_from_start(file, &mut text)?;
         psi.0[resource as usize] = parse(std::str::from_utf8(&text[..len]).ok()?)?;
     }
     Some(psi)
@@ -77,13 +137,13 @@ pub fn read(dir: &OwnedFd) -> Option<Psi> {
 /// averages at most `100.00` and the total a `u64` (149 bytes).
 const PRESSURE_FILE_MAX: usize = 256;
 
-/// Reads `file` whole into `buf` with plain `read` calls (no size probe,
-/// no seek: the sampler reads thousands of these a second); `None` if it
-/// does not fit or cannot be read.
-fn read_whole(file: &mut File, buf: &mut [u8]) -> Option<usize> {
+/// Reads `file` whole from its start into `buf` with plain `pread` calls
+/// (no size probe, no seek: the sampler reads thousands of these a
+/// second); `None` if it does not fit or cannot be read.
+fn read_from_start(file: &File, buf: &mut [u8]) -> Option<usize> {
     let mut len = 0;
     while len < buf.len() {
-        match file.read(&mut buf[len..]) {
+        match file.read_at(&mut buf[len..], len as u64) {
             Ok(0) => return Some(len),
             Ok(n) => len += n,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
@@ -129,8 +189,14 @@ mod tests {
         let child = mount.join(format!("pp-unit-psi-{}", std::process::id()));
         std::fs::create_dir(&child).unwrap();
         let dir = OwnedFd::from(File::open(&child).unwrap());
-        let psi = read(&dir);
+        let mut files = PressureFiles::default();
+        let first = files.read(1, &dir);
+        let again = files.read(1, &dir);
+        assert_eq!(files.open.len(), 1, "its files are kept open");
+        files.sweep();
+        files.sweep();
+        assert!(files.open.is_empty(), "a cgroup not read is closed");
         std::fs::remove_dir(&child).unwrap();
-        assert!(psi.is_some(), "no PSI for a new cgroup");
+        assert!(first.is_some() && again.is_some(), "no PSI for a new cgroup");
     }
 }
