@@ -83,7 +83,10 @@ fn web(k: u64) -> CgroupStats {
             qos: Some("burstable".into()),
             unit: None,
         }),
-        runq: Some(histogram(&[(50, 500 * k), (75, 20 * k)], 40_000_000 * k)),
+        runq: Some(Box::new(histogram(
+            &[(50, 500 * k), (75, 20 * k)],
+            40_000_000 * k,
+        ))),
         waited_behind_ns: Some([10_000_000 * k, 0, 30_000_000 * k, 100_000 * k]),
         syscalls: Some(Box::new(syscalls)),
         tcp_fill: Some(tcp_fill),
@@ -112,7 +115,7 @@ fn batch_and_other(k: u64) -> [CgroupStats; 2] {
     let stats = |id: u64, labels: Labels, waits: u64| CgroupStats {
         id,
         labels: Arc::new(labels),
-        runq: Some(histogram(&[(90, waits)], waits * 8_000_000)),
+        runq: Some(Box::new(histogram(&[(90, waits)], waits * 8_000_000))),
         waited_behind_ns: Some([waits * 8_000_000, 0, 0, 0]),
         syscalls: None,
         tcp_fill: None,

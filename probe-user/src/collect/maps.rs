@@ -46,8 +46,9 @@ pub struct RawSnapshot {
 /// What one cgroup's storages hold.
 #[derive(Debug, Default)]
 pub struct CgroupData {
-    /// Run-queue latency, if the cgroup has run-queue storage.
-    pub runq: Option<Histogram>,
+    /// Run-queue latency, if the cgroup has run-queue storage (boxed:
+    /// thousands of these are moved each sample).
+    pub runq: Option<Box<Histogram>>,
     /// The same time, by what the CPU did meanwhile (`runqueue::behind`).
     pub waited_behind_ns: Option<[u64; behind::COUNT]>,
     /// Syscall latency and errors, if the cgroup has syscall storage.

@@ -194,7 +194,7 @@ mod tests {
                 cgroup: format!("/c{id}"),
                 ..Labels::default()
             }),
-            runq: Some(hist),
+            runq: Some(Box::new(hist)),
             waited_behind_ns: None,
             syscalls: None,
             tcp_fill: None::<TcpFill>,
@@ -221,7 +221,7 @@ mod tests {
         let names: Vec<&str> = kept.iter().map(|c| c.labels.cgroup.as_str()).collect();
         assert_eq!(names, ["/c1", "/c2", "other"]);
         let other = kept.last().unwrap();
-        assert_eq!(other.runq.unwrap().buckets[10], 7);
+        assert_eq!(other.runq.as_ref().unwrap().buckets[10], 7);
         assert_eq!(other.preemptions, Some([7, 0, 0, 2]));
         assert_eq!(other.psi, None, "stall times do not add up");
     }

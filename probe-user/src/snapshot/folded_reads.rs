@@ -45,7 +45,7 @@ impl LastRead {
     fn new(labels: Option<Arc<Labels>>, data: &CgroupData) -> Self {
         Self {
             labels,
-            runq: data.runq.as_ref().map(Sparse::new),
+            runq: data.runq.as_deref().map(Sparse::new),
             waited_behind_ns: data.waited_behind_ns,
             syscalls: data.syscalls.as_deref().map(Sparse::new),
             memory: data.memory.as_deref().map(Sparse::new),
@@ -69,7 +69,7 @@ impl BetweenTurns {
         self.ids.insert(id);
         let sum = &mut self.sum;
         if let Some(runq) = &last.runq {
-            runq.add_to(sum.runq.get_or_insert(Histogram::ZERO));
+            runq.add_to(sum.runq.get_or_insert_with(|| Box::new(Histogram::ZERO)));
         }
         if let Some(waited) = last.waited_behind_ns {
             let into = sum.waited_behind_ns.get_or_insert([0; behind::COUNT]);
@@ -198,7 +198,7 @@ mod tests {
         let mut runq = Histogram::ZERO;
         runq.buckets[0] = 1;
         let data = CgroupData {
-            runq: Some(runq),
+            runq: Some(Box::new(runq)),
             waited_behind_ns: Some([1, 2, 3, 4]),
             syscalls: Some(Box::new(syscalls)),
             ..CgroupData::default()

@@ -101,7 +101,7 @@ pub struct CgroupStats {
     /// Labels of its series.
     pub labels: Arc<Labels>,
     /// Run-queue latency, when any wait was recorded.
-    pub runq: Option<Histogram>,
+    pub runq: Option<Box<Histogram>>,
     /// The same waits in nanoseconds, by what the CPU did meanwhile
     /// (`runqueue::behind`).
     pub waited_behind_ns: Option<[u64; behind::COUNT]>,

@@ -111,7 +111,7 @@ impl KernelState for FakeKernel {
                 let mut hist = Histogram::ZERO;
                 hist.buckets[40] = *waits;
                 Ok(CgroupData {
-                    runq: Some(hist),
+                    runq: Some(Box::new(hist)),
                     ..CgroupData::default()
                 })
             }
@@ -255,7 +255,7 @@ fn removed_cgroups_are_reclaimed() {
         &mut cgroups,
     );
     assert_eq!(snapshot.cgroups.len(), 1);
-    assert_eq!(stats_of(&snapshot, 1).runq.unwrap().buckets[40], 3);
+    assert_eq!(stats_of(&snapshot, 1).runq.as_ref().unwrap().buckets[40], 3);
     assert_eq!(stats_of(&snapshot, 1).remotes.len(), 1);
     assert_eq!(kernel.forgotten_remotes, [remote(2)]);
     assert_eq!(kernel.forgotten_cgroups, [2]);
@@ -278,7 +278,7 @@ fn an_unreadable_cgroup_does_not_fail_the_others() {
         &mut cgroups,
     );
     assert_eq!(snapshot.unreadable, 1);
-    assert_eq!(stats_of(&snapshot, 2).runq.unwrap().buckets[40], 6);
+    assert_eq!(stats_of(&snapshot, 2).runq.as_ref().unwrap().buckets[40], 6);
     assert!(snapshot.cgroups.iter().all(|c| c.id != 1));
 }
 
@@ -332,7 +332,7 @@ fn folded_cgroups_are_read_in_turns() {
         }
         let snapshot = builder.build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
         let sum = snapshot.cgroups.iter().find(|c| c.id == 0).unwrap();
-        other.push(sum.runq.unwrap().buckets[40]);
+        other.push(sum.runq.as_ref().unwrap().buckets[40]);
         forgotten.push(kernel.forgotten_cgroups.len());
     }
     // Sample 1 reads every cgroup, sample 2 every cgroup it had folded;

@@ -197,6 +197,9 @@ mod tests {
         files.sweep();
         assert!(files.open.is_empty(), "a cgroup not read is closed");
         std::fs::remove_dir(&child).unwrap();
-        assert!(first.is_some() && again.is_some(), "no PSI for a new cgroup");
+        assert!(
+            first.is_some() && again.is_some(),
+            "no PSI for a new cgroup"
+        );
     }
 }

@@ -42,7 +42,7 @@ impl Maps {
     /// Cgroup `id`'s waits (open as `dir`).
     pub fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>, data: &mut CgroupData) -> Result<()> {
         if let Some(state) = self.state.get(id, dir)? {
-            data.runq = Some(state.latency);
+            data.runq = Some(Box::new(state.latency));
             data.waited_behind_ns = Some(state.waited_behind_ns);
         }
         Ok(())
