@@ -71,7 +71,7 @@ pub fn hook_bench(rounds: usize) -> Result<()> {
     build::build(false)?;
     let workload = build::workload(false)?;
     let kernel = vm::kernel(KERNEL)?;
-    let vmlinuz = vm::fetch_kernel(kernel.package)?;
+    let vmlinuz = vm::fetch_kernel(kernel)?;
     let initrd = vm::build_initramfs(&guest_script(rounds), &[], &[], &workload)?;
     eprintln!(
         "xtask: hook-bench: kernel {KERNEL}, {rounds} rounds of {} configurations per workload",

@@ -36,6 +36,9 @@ pub struct Kernel {
     pub name: &'static str,
     /// The Debian package's name, as a pattern.
     pub package: &'static str,
+    /// The Debian suite it comes from when not the host's (an apt
+    /// configuration of its own under target/, for the download only).
+    pub suite: Option<&'static str>,
     /// What the guest's kernel command line adds.
     pub append: &'static str,
     /// Whether it runs when no kernel is named (the landing check's smoke
@@ -46,23 +49,34 @@ pub struct Kernel {
 
 /// The kernels of the matrix: Debian's 6.1 and 6.12, and 6.12 again in
 /// `confidentiality` lockdown (no `bpf_probe_read_kernel` for any program;
-/// run when named).
+/// run when named); Debian 11's 5.10 (run when named: not every signal has
+/// its alternatives there yet).
 pub const KERNELS: &[Kernel] = &[
+    Kernel {
+        name: "5.10",
+        package: r"^linux-image-5\.10\.0-[0-9]+-cloud-amd64$",
+        suite: Some("bullseye"),
+        append: "",
+        by_default: false,
+    },
     Kernel {
         name: "6.1",
         package: r"^linux-image-6\.1\.0-[0-9]+-cloud-amd64$",
+        suite: None,
         append: "",
         by_default: true,
     },
     Kernel {
         name: "6.12",
         package: r"^linux-image-6\.12\.[0-9]+\+deb12-cloud-amd64$",
+        suite: None,
         append: "",
         by_default: true,
     },
     Kernel {
         name: "6.12-lockdown",
         package: r"^linux-image-6\.12\.[0-9]+\+deb12-cloud-amd64$",
+        suite: None,
         append: "lockdown=confidentiality",
         by_default: false,
     },
@@ -176,7 +190,7 @@ fn run_guests(
     let kernels = timed("kernel packages", || {
         kernels(names)?
             .into_iter()
-            .map(|kernel| Ok((kernel, fetch_kernel(kernel.package)?)))
+            .map(|kernel| Ok((kernel, fetch_kernel(kernel)?)))
             .collect::<Result<Vec<_>>>()
     })?;
     let binaries = test::build_all()?;
@@ -392,13 +406,14 @@ fn cache() -> PathBuf {
     workspace_root().join("target/xtask/vm")
 }
 
-/// Downloads and unpacks the newest package matching `pattern`; returns its vmlinuz.
-pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
+/// Downloads and unpacks the newest package of `kernel`; returns its vmlinuz.
+pub fn fetch_kernel(kernel: &Kernel) -> Result<PathBuf> {
+    let apt = Apt::of(kernel.suite)?;
     let newest = || {
-        let list = output(packages::package_manager("apt-cache").args([
+        let list = output(apt.command("apt-cache").args([
             "search",
             "--names-only",
-            pattern,
+            kernel.package,
         ]))?;
         list.lines()
             .filter_map(|l| l.split_whitespace().next())
@@ -409,8 +424,8 @@ pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
         Some(package) => package,
         None => {
             // The package lists may be missing or old.
-            packages::apt_update()?;
-            newest().with_context(|| format!("no kernel package matches {pattern}"))?
+            apt.update()?;
+            newest().with_context(|| format!("no kernel package matches {}", kernel.package))?
         }
     };
     let dir = cmd::download_cache().join("kernels").join(&package);
@@ -421,14 +436,14 @@ pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
         eprintln!("xtask: vm-test: downloading {package}");
         let download = || {
             cmd::run(
-                packages::package_manager("apt-get")
+                apt.command("apt-get")
                     .args(["download", &package])
                     .current_dir(&downloads),
             )
         };
         if download().is_err() {
             // An old package list can name a version the archive no longer has.
-            packages::apt_update()?;
+            apt.update()?;
             download()?;
         }
         let deb = find_file(&downloads, &format!("{package}_"))?;
@@ -440,6 +455,70 @@ pub fn fetch_kernel(pattern: &str) -> Result<PathBuf> {
         )?;
     }
     find_file(&boot, "vmlinuz-")
+}
+
+/// apt, for the host's suites or, with a configuration of its own under
+/// target/ (its sources, lists and cache; the host's left alone), for
+/// another Debian suite.
+struct Apt {
+    /// `-o` options of the suite's own configuration (none for the host's).
+    options: Vec<String>,
+}
+
+impl Apt {
+    /// apt for `suite` (`None`: the host's).
+    fn of(suite: Option<&str>) -> Result<Apt> {
+        let Some(suite) = suite else {
+            return Ok(Apt {
+                options: Vec::new(),
+            });
+        };
+        let root = cache().join("apt").join(suite);
+        for dir in ["lists/partial", "archives/partial"] {
+            fs::create_dir_all(root.join(dir))?;
+        }
+        let sources = root.join("sources.list");
+        fs::write(
+            &sources,
+            format!(
+                "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] \
+                 http://deb.debian.org/debian {suite} main\n"
+            ),
+        )?;
+        let status = root.join("status");
+        if !status.exists() {
+            fs::write(&status, "")?;
+        }
+        let path = |p: PathBuf| p.display().to_string();
+        Ok(Apt {
+            options: [
+                ("Dir::Etc::sourcelist", path(sources)),
+                ("Dir::Etc::sourceparts", "-".to_string()),
+                ("Dir::State", path(root.clone())),
+                ("Dir::State::status", path(status)),
+                ("Dir::Cache", path(root)),
+                ("Debug::NoLocking", "1".to_string()),
+            ]
+            .iter()
+            .flat_map(|(key, value)| ["-o".to_string(), format!("{key}={value}")])
+            .collect(),
+        })
+    }
+
+    /// `program` (apt-get, apt-cache) with this configuration.
+    fn command(&self, program: &str) -> Command {
+        let mut command = packages::package_manager(program);
+        command.args(&self.options);
+        command
+    }
+
+    /// Reads the package lists again.
+    fn update(&self) -> Result<()> {
+        if self.options.is_empty() {
+            return packages::apt_update();
+        }
+        cmd::run(self.command("apt-get").args(["update", "-q"]))
+    }
 }
 
 /// The first file in `dir` whose name starts with `prefix`.
