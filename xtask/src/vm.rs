@@ -410,11 +410,11 @@ fn cache() -> PathBuf {
 pub fn fetch_kernel(kernel: &Kernel) -> Result<PathBuf> {
     let apt = Apt::of(kernel.suite)?;
     let newest = || {
-        let list = output(apt.command("apt-cache").args([
-            "search",
-            "--names-only",
-            kernel.package,
-        ]))?;
+        let list =
+            output(
+                apt.command("apt-cache")
+                    .args(["search", "--names-only", kernel.package]),
+            )?;
         list.lines()
             .filter_map(|l| l.split_whitespace().next())
             .max_by(|a, b| version_key(a).cmp(&version_key(b)))
