@@ -11,6 +11,7 @@ use std::{
 use probe_common::histogram::Histogram;
 
 use crate::{
+    collect::maps::CgroupData,
     identity::Labels,
     signals,
     snapshot::{CgroupStats, PortStats, folded_reads::BetweenTurns},
@@ -99,14 +100,13 @@ impl Folder {
             .partition(|c| self.tracked.contains(&c.id));
         let between =
             (!between.ids.is_empty()).then(|| CgroupStats::of_state(0, Some(&other), between.sum));
-        if let Some(sum) = rest.into_iter().chain(between).reduce(merge) {
-            // Its PSI is left out by `merge`: stall times do not add up
-            // across cgroups.
-            kept.push(CgroupStats {
-                id: 0,
-                labels: other.clone(),
-                ..sum
-            });
+        let mut parts = rest.into_iter().chain(between).peekable();
+        if parts.peek().is_some() {
+            // Summed into an empty `other`, one part as many: each signal
+            // adds its own (no PSI: stall times do not add up across
+            // cgroups; remotes into `other`).
+            let empty = CgroupStats::of_state(0, Some(&other), CgroupData::default());
+            kept.push(parts.fold(empty, merge));
         }
         let mut folded_ports: BTreeMap<(u32, u16), PortStats> = BTreeMap::new();
         let mut kept_ports = Vec::new();
@@ -224,6 +224,30 @@ mod tests {
         assert_eq!(other.runq.as_ref().unwrap().buckets[10], 7);
         assert_eq!(other.preemptions, Some([7, 0, 0, 2]));
         assert_eq!(other.psi, None, "stall times do not add up");
+    }
+
+    /// One folded cgroup is summed like many: `other` has no PSI, and its
+    /// remotes are `other` too.
+    #[test]
+    fn a_single_folded_cgroup_is_summed_like_many() {
+        use crate::signals::dependency::remotes::{Remote, RemoteSeries};
+
+        let mut folded = cgroup(3, 3);
+        folded.remotes = vec![RemoteSeries {
+            remote: Remote::Endpoint(([10, 0, 0, 9], 5432).into()),
+            stats: Box::new(crate::collect::zeroed()),
+        }];
+        let mut folder = Folder::new(2);
+        let Folded { cgroups: kept, .. } = folder.fold(
+            vec![cgroup(1, 1), cgroup(2, 2), folded],
+            BetweenTurns::default(),
+            vec![],
+        );
+        let other = kept.last().unwrap();
+        assert_eq!(other.labels.cgroup, "other");
+        assert_eq!(other.psi, None, "stall times do not add up");
+        let remotes: Vec<Remote> = other.remotes.iter().map(|r| r.remote).collect();
+        assert_eq!(remotes, [Remote::Other]);
     }
 
     #[test]
