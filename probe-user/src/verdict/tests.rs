@@ -150,6 +150,23 @@ fn a_full_or_dropping_queue_names_its_port() {
     assert_eq!(verdict(half).0, Bottleneck::None);
 }
 
+/// Sync and file_io as slow as each other: the tie goes to sync, the
+/// first of the storage classes.
+#[test]
+fn a_storage_tie_goes_to_sync() {
+    let slow = || latency(&[200_000_000; 20], STORAGE_NS);
+    for classes in [
+        vec![(SyscallClass::Sync, slow(), 0), (SyscallClass::FileIo, slow(), 0)],
+        vec![(SyscallClass::FileIo, slow(), 0), (SyscallClass::Sync, slow(), 0)],
+    ] {
+        let e = Evidence {
+            syscall: syscall::window::Evidence { classes },
+            ..quiet()
+        };
+        assert_eq!(verdict(e).1, "sync");
+    }
+}
+
 #[test]
 fn slow_sync_is_storage() {
     let e = Evidence {

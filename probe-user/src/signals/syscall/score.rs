@@ -6,7 +6,8 @@ use crate::{
     window::Evidence,
 };
 
-/// Its finding over `e`, if over its threshold.
+/// Its finding over `e`, if over its threshold: the worst of the classes
+/// it is judged on, a tie to the first of them.
 pub fn judge(e: &Evidence, t: &Thresholds) -> Option<Finding> {
     t.storage_classes
         .iter()
@@ -18,5 +19,5 @@ pub fn judge(e: &Evidence, t: &Thresholds) -> Option<Finding> {
                 class.label().to_string(),
             )
         })
-        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .reduce(|worst, next| if next.score > worst.score { next } else { worst })
 }
