@@ -44,7 +44,8 @@ use crate::{
 };
 
 /// Raises the soft limit on open files to the hard one (as most daemons
-/// do): the HTTP connection cap, not the limit, bounds the sockets.
+/// do): the HTTP connection cap, not the limit, bounds the sockets, and
+/// the pressure files kept open take at most a quarter of it.
 fn raise_open_file_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

@@ -53,18 +53,49 @@ pub struct Psi(pub [[u64; 2]; 3]);
 /// The pressure files of the cgroups whose PSI was read at the last
 /// samples, kept open: opening and closing three files per cgroup and
 /// sample took a quarter of a sample. A kept file is read again from its
-/// start, which makes the kernel write it anew.
-#[derive(Default)]
+/// start, which makes the kernel write it anew; each holds a page of
+/// kernel memory for its text while open (12 KiB a cgroup, charged to the
+/// agent's cgroup).
 pub struct PressureFiles {
     open: HashMap<u64, [File; 3]>,
     /// The cgroups read since the last sweep.
     read: HashSet<u64>,
+    /// At most this many cgroups' files are kept open; the others' are
+    /// opened and closed at each read.
+    max_open: usize,
+}
+
+impl Default for PressureFiles {
+    /// Keeps at most 4,096 cgroups' files open, and at most a quarter of
+    /// the open-file limit: the cgroups opened while sampling and the HTTP
+    /// connections need the rest.
+    fn default() -> Self {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the plain struct it is given.
+        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        PressureFiles::keeping(Self::MAX_OPEN.min(soft / 4 / 3))
+    }
 }
 
 impl PressureFiles {
-    /// At most this many cgroups' files are kept open (three fds each);
-    /// the others' are opened and closed at each read.
+    /// At most this many cgroups' files are kept open (three fds each).
     const MAX_OPEN: usize = 4096;
+
+    /// Files kept open for at most `max_open` cgroups.
+    fn keeping(max_open: usize) -> Self {
+        PressureFiles {
+            open: HashMap::new(),
+            read: HashSet::new(),
+            max_open,
+        }
+    }
 
     /// The PSI totals of cgroup `id`, open as `dir`; `None` when a file
     /// cannot be read (the root cgroup has none, and a kernel may have no
@@ -80,7 +111,7 @@ impl PressureFiles {
         }
         let files = open(dir)?;
         let psi = totals(&files)?;
-        if self.open.len() < Self::MAX_OPEN {
+        if self.open.len() < self.max_open {
             self.open.insert(id, files);
         }
         Some(psi)
@@ -189,10 +220,12 @@ mod tests {
         let child = mount.join(format!("pp-unit-psi-{}", std::process::id()));
         std::fs::create_dir(&child).unwrap();
         let dir = OwnedFd::from(File::open(&child).unwrap());
-        let mut files = PressureFiles::default();
+        let mut files = PressureFiles::keeping(1);
         let first = files.read(1, &dir);
         let again = files.read(1, &dir);
         assert_eq!(files.open.len(), 1, "its files are kept open");
+        assert!(files.read(2, &dir).is_some(), "read past the bound");
+        assert_eq!(files.open.len(), 1, "at most max_open are kept");
         files.sweep();
         files.sweep();
         assert!(files.open.is_empty(), "a cgroup not read is closed");
