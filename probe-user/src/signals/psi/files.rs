@@ -55,7 +55,7 @@ pub struct Psi(pub [[u64; 2]; 3]);
 /// sample took a quarter of a sample. A kept file is read again from its
 /// start, which makes the kernel write it anew; each holds a page of
 /// kernel memory for its text while open (12 KiB a cgroup, charged to the
-/// agent's cgroup).
+/// agent's cgroup: 12 MiB for the 1,024 kept at most).
 pub struct PressureFiles {
     open: HashMap<u64, [File; 3]>,
     /// The cgroups read since the last sweep.
@@ -66,7 +66,7 @@ pub struct PressureFiles {
 }
 
 impl Default for PressureFiles {
-    /// Keeps at most 4,096 cgroups' files open, and at most a quarter of
+    /// Keeps at most 1,024 cgroups' files open, and at most a quarter of
     /// the open-file limit: the cgroups opened while sampling and the HTTP
     /// connections need the rest.
     fn default() -> Self {
@@ -85,8 +85,9 @@ impl Default for PressureFiles {
 }
 
 impl PressureFiles {
-    /// At most this many cgroups' files are kept open (three fds each).
-    const MAX_OPEN: usize = 4096;
+    /// At most this many cgroups' files are kept open (three fds and three
+    /// pages of kernel memory each): the default `--max-cgroups`' worth.
+    const MAX_OPEN: usize = 1024;
 
     /// Files kept open for at most `max_open` cgroups.
     fn keeping(max_open: usize) -> Self {
