@@ -23,26 +23,23 @@ pub fn rules(cx: &Context) -> SignalRules {
         ),
     }];
     // Of the storage classes, those the agent judges storage on (where it
-    // cannot class reads and writes by their fd, sync alone).
-    let judged = format!("and on (instance, class) {STORAGE_CLASS} == 1");
+    // cannot class reads and writes by their fd, sync alone); sync alone
+    // too from an agent that does not say (older than these rules), which
+    // may be one of those.
+    let share = |classes: &str| slow_share(LATENCY, classes, "class", t.storage_p95, w, quantile);
     let verdict = vec![Record {
         comment: format!(
             "Share of sync and file_io syscalls slower than {storage} s over the last {w} (its \
              p95 is over when 5% or more are; at least {quantile} calls), in the classes the \
-             agent judges storage on.",
+             agent judges storage on ({STORAGE_CLASS}; sync where it does not say).",
             storage = t.storage_p95
         ),
         name: "container_class:pressure_storage_slow:share",
         expr: format!(
-            "({})\n{judged}",
-            slow_share(
-                LATENCY,
-                "class=~\"sync|file_io\"",
-                "class",
-                t.storage_p95,
-                w,
-                quantile,
-            )
+            "({})\nand on (instance, class) {STORAGE_CLASS} == 1\n\
+             or ({}\nunless on (instance) {STORAGE_CLASS})",
+            share("class=~\"sync|file_io\""),
+            share("class=\"sync\""),
         ),
     }];
     let scores = vec![Score {
