@@ -1,6 +1,6 @@
 //! Reads the kernel maps. Raw ids and counts only: no labels, no guessing.
 
-use std::{cell::RefCell, os::fd::OwnedFd};
+use std::os::fd::OwnedFd;
 
 use anyhow::{Context, Result};
 use aya::{
@@ -114,7 +114,7 @@ pub struct KernelMaps {
     cgroups: BpfHashMap<MapData, u64, u8>,
     counters: PerCpuArray<MapData, u64>,
     /// The tracked cgroups' pressure files, kept open between samples.
-    pressure: RefCell<PressureFiles>,
+    pressure: PressureFiles,
 }
 
 /// Takes map `name` out of the object, as a `T`.
@@ -150,7 +150,7 @@ impl KernelMaps {
             dependency: dependency::maps::Maps::take(ebpf)?,
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             counters: take(ebpf, counters::MAP)?,
-            pressure: RefCell::default(),
+            pressure: PressureFiles::default(),
         })
     }
 
@@ -160,14 +160,14 @@ impl KernelMaps {
     }
 
     /// Lists cgroups, each signal's entries and the loss counters.
-    pub fn read(&self) -> Result<RawSnapshot> {
+    pub fn read(&mut self) -> Result<RawSnapshot> {
         let mut snapshot = RawSnapshot::default();
         let mut cgroups = Vec::new();
         batch::entries(&self.cgroups, &mut cgroups).context("reading CGROUPS")?;
         snapshot.cgroups = cgroups.into_iter().map(|(id, _)| id).collect();
         // A sample begins: close the files of the cgroups the last one did
         // not read.
-        self.pressure.borrow_mut().sweep();
+        self.pressure.sweep();
         self.runqueue.read(&mut snapshot)?;
         self.tcp.read(&mut snapshot)?;
         if self.runs(Signal::Dependency) {
@@ -191,7 +191,7 @@ impl KernelMaps {
     /// The state of cgroup `id`, open as `dir`, with its PSI if `psi`;
     /// without `dir` (the cgroup could not be opened), only what hash maps
     /// hold.
-    pub fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
+    pub fn cgroup_data(&mut self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
         let mut data = CgroupData::default();
         if self.runs(Signal::Runq) {
             self.runqueue.cgroup_data(id, dir, &mut data)?;
@@ -203,7 +203,7 @@ impl KernelMaps {
             self.memory.cgroup_data(id, dir, &mut data)?;
         }
         if psi && self.runs(Signal::Psi) {
-            data.psi = dir.and_then(|dir| self.pressure.borrow_mut().read(id, dir));
+            data.psi = dir.and_then(|dir| self.pressure.read(id, dir));
         }
         Ok(data)
     }
@@ -217,7 +217,7 @@ impl KernelMaps {
         self.syscall.forget_cgroup(id);
         self.memory.forget_cgroup(id);
         self.dependency.forget_cgroup(id);
-        self.pressure.borrow_mut().forget(id);
+        self.pressure.forget(id);
     }
 
     /// Drops a removed cgroup's accept-queue fill histogram.

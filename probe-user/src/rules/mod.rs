@@ -111,7 +111,7 @@ pub fn render(thresholds: &Thresholds, window: Duration, runbooks: &str) -> Stri
     }
     // The scores in the verdict's tie order.
     let mut scores: Vec<&Score> = signals.iter().flat_map(|s| &s.scores).collect();
-    scores.sort_by_key(|score| Bottleneck::ALL.iter().position(|b| *b == score.bottleneck));
+    scores.sort_by_key(|score| score.bottleneck.tie_rank());
     for record in ranking(&scores) {
         write_record(&mut out, &record);
     }

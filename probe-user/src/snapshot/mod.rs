@@ -263,7 +263,7 @@ pub trait Cgroups {
 pub trait KernelState {
     /// What the kernel holds for cgroup `id` (open as `dir`, if it could
     /// be); its PSI too if `psi`.
-    fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData>;
+    fn cgroup_data(&mut self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData>;
     /// Drops a removed cgroup's state and stops listing it.
     fn forget_cgroup(&mut self, id: u64);
     /// Drops one preemption pair.
@@ -519,7 +519,7 @@ impl Cgroups for Identity {
 
 /// The kernel maps, as the snapshot's [`KernelState`].
 impl KernelState for KernelMaps {
-    fn cgroup_data(&self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
+    fn cgroup_data(&mut self, id: u64, dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
         KernelMaps::cgroup_data(self, id, dir, psi)
     }
 

@@ -98,12 +98,12 @@ struct FakeKernel {
     forgotten_fills: Vec<u64>,
     forgotten_remotes: Vec<RemoteKey>,
     /// The cgroups whose PSI was asked for.
-    psi_read: std::cell::RefCell<Vec<u64>>,
+    psi_read: Vec<u64>,
 }
 
 impl KernelState for FakeKernel {
-    fn cgroup_data(&self, id: u64, _dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
-        self.psi_read.borrow_mut().extend(psi.then_some(id));
+    fn cgroup_data(&mut self, id: u64, _dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
+        self.psi_read.extend(psi.then_some(id));
         match self.waits.get(&id) {
             None => Ok(CgroupData::default()),
             Some(Err(why)) => Err(anyhow::anyhow!("{why}")),
@@ -307,7 +307,7 @@ fn folded_cgroups_are_read_without_their_psi() {
                 .iter()
                 .all(|c| c.id != 0 || c.psi.is_none())
         );
-        read.push(kernel.psi_read.take());
+        read.push(std::mem::take(&mut kernel.psi_read));
     }
     assert_eq!(read, [vec![1, 2, 3], vec![1], vec![1]]);
     assert_eq!(cgroups.resolved_folded, [2, 3, 2, 3]);

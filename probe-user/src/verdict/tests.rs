@@ -156,8 +156,14 @@ fn a_full_or_dropping_queue_names_its_port() {
 fn a_storage_tie_goes_to_sync() {
     let slow = || latency(&[200_000_000; 20], STORAGE_NS);
     for classes in [
-        vec![(SyscallClass::Sync, slow(), 0), (SyscallClass::FileIo, slow(), 0)],
-        vec![(SyscallClass::FileIo, slow(), 0), (SyscallClass::Sync, slow(), 0)],
+        vec![
+            (SyscallClass::Sync, slow(), 0),
+            (SyscallClass::FileIo, slow(), 0),
+        ],
+        vec![
+            (SyscallClass::FileIo, slow(), 0),
+            (SyscallClass::Sync, slow(), 0),
+        ],
     ] {
         let e = Evidence {
             syscall: syscall::window::Evidence { classes },

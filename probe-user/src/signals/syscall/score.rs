@@ -19,5 +19,11 @@ pub fn judge(e: &Evidence, t: &Thresholds) -> Option<Finding> {
                 class.label().to_string(),
             )
         })
-        .reduce(|worst, next| if next.score > worst.score { next } else { worst })
+        .reduce(|worst, next| {
+            if next.score > worst.score {
+                next
+            } else {
+                worst
+            }
+        })
 }
