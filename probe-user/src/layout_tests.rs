@@ -31,7 +31,7 @@ const PARTS: [(&str, &str); 15] = [
     ("rules", "serve"),
 ];
 
-/// The fields of `signals::Signal` and the part each calls.
+/// The fields of `signals::SignalParts` and the part each calls.
 const SIGNAL_FIELDS: [(&str, &str); 4] = [
     ("fold", "fold"),
     ("judge", "score"),
@@ -163,7 +163,7 @@ fn each_stage_uses_only_the_stages_above_it() {
 fn every_field_of_a_signal_is_held_to_its_stage() {
     let list = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/signals/mod.rs"))
         .unwrap();
-    let fields = &list[list.find("pub struct Signal {").unwrap()..];
+    let fields = &list[list.find("pub struct SignalParts {").unwrap()..];
     let fields = &fields[..fields.find("\n}").unwrap()];
     for line in fields.lines() {
         if let Some((name, _)) = line

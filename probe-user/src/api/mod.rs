@@ -9,6 +9,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::signals::{
+    dependency::api::Dependency,
+    memory::api::Memory,
+    psi::api::Shares,
+    runqueue::api::Runqueue,
+    syscall::api::Syscalls,
+    tcp::api::{AcceptQueue, Port},
+};
 use crate::{
     signals::{dependency, memory, psi, runqueue, syscall, tcp},
     window::{self, counters},
@@ -63,19 +71,19 @@ pub struct Pressure {
 #[serde(default)]
 pub struct Evidence {
     /// Its listening ports' accept queues.
-    pub accept_queue: tcp::api::AcceptQueue,
+    pub accept_queue: AcceptQueue,
     /// Its remote endpoints.
-    pub dependencies: Vec<dependency::api::Dependency>,
+    pub dependencies: Vec<Dependency>,
     /// Reclaim stalls and OOM kills.
-    pub memory: memory::api::Memory,
+    pub memory: Memory,
     /// Stall shares by resource (`cpu`, `memory`, `io`), where read.
-    pub psi: Option<BTreeMap<String, psi::api::Shares>>,
+    pub psi: Option<BTreeMap<String, Shares>>,
     /// Waits for a CPU.
-    pub runqueue: runqueue::api::Runqueue,
+    pub runqueue: Runqueue,
     /// Seconds the evidence covers.
     pub seconds: f64,
     /// Syscalls by class.
-    pub syscalls: BTreeMap<String, syscall::api::Syscalls>,
+    pub syscalls: BTreeMap<String, Syscalls>,
 }
 
 /// A latency distribution: its count and quantiles (`None`: too few

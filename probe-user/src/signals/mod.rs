@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// What a signal gives the stages, one function per part.
-pub struct Signal {
+pub struct SignalParts {
     /// Adds the second cgroup's statistics into the first's, for `other`
     /// (snapshot).
     pub fold: fn(&mut CgroupStats, &mut CgroupStats),
@@ -32,11 +32,11 @@ pub struct Signal {
 }
 
 /// Every signal, in exposition order.
-pub const ALL: [&Signal; 6] = [
-    &runqueue::SIGNAL,
-    &syscall::SIGNAL,
-    &tcp::SIGNAL,
-    &memory::SIGNAL,
-    &dependency::SIGNAL,
-    &psi::SIGNAL,
+pub const ALL: [&SignalParts; 6] = [
+    &runqueue::PARTS,
+    &syscall::PARTS,
+    &tcp::PARTS,
+    &memory::PARTS,
+    &dependency::PARTS,
+    &psi::PARTS,
 ];

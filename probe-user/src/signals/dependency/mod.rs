@@ -11,10 +11,10 @@ pub mod rules;
 pub mod score;
 pub mod window;
 
-use super::Signal;
+use super::SignalParts;
 
-/// The dependency signal.
-pub const SIGNAL: Signal = Signal {
+/// The dependency signal's parts.
+pub const PARTS: SignalParts = SignalParts {
     fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,

@@ -10,10 +10,10 @@ pub mod rules;
 pub mod score;
 pub mod window;
 
-use super::Signal;
+use super::SignalParts;
 
-/// The memory signal.
-pub const SIGNAL: Signal = Signal {
+/// The memory signal's parts.
+pub const PARTS: SignalParts = SignalParts {
     fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,

@@ -8,11 +8,11 @@ pub mod metrics;
 pub mod rules;
 pub mod window;
 
-use super::Signal;
+use super::SignalParts;
 use crate::verdict;
 
-/// The pressure stall information signal.
-pub const SIGNAL: Signal = Signal {
+/// The pressure stall information signal's parts.
+pub const PARTS: SignalParts = SignalParts {
     fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,

@@ -12,10 +12,10 @@ pub mod rules;
 pub mod score;
 pub mod window;
 
-use super::Signal;
+use super::SignalParts;
 
-/// The run-queue signal.
-pub const SIGNAL: Signal = Signal {
+/// The run-queue signal's parts.
+pub const PARTS: SignalParts = SignalParts {
     fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,

@@ -14,10 +14,10 @@ pub mod rules;
 pub mod score;
 pub mod window;
 
-use super::Signal;
+use super::SignalParts;
 
-/// The TCP listener signal.
-pub const SIGNAL: Signal = Signal {
+/// The TCP listener signal's parts.
+pub const PARTS: SignalParts = SignalParts {
     fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,
