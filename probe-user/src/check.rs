@@ -184,6 +184,14 @@ pub fn run(btf_path: &Path, disabled: &[String], format: Format) -> Result<bool>
             );
         }
     }
+    // The maps every program shares: a kernel that cannot make one (task
+    // local storage before 5.11) refuses the whole object, every signal.
+    if can_trace {
+        match loader::trial_load(btf_path, state, &globals) {
+            Ok(()) => report.line("maps", Verdict::Ok, "the kernel makes every map"),
+            Err(err) => report.line("maps", Verdict::Fail, format!("{err:#}")),
+        }
+    }
     let support = HookSupport {
         btf: &btf,
         disabled,

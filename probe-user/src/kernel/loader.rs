@@ -331,6 +331,32 @@ fn spawn_log_reader(ebpf: &mut Ebpf) -> Result<()> {
     Ok(())
 }
 
+/// Loads the object as the agent would, its maps made but no program
+/// loaded (with `globals` set): whether this kernel makes every map the
+/// programs share (task local storage arrived in Linux 5.11).
+pub fn trial_load(btf_path: &Path, state: CgroupState, globals: &[(&str, u64)]) -> Result<()> {
+    let mut btf_slot = None;
+    trial_object(btf_path, state, globals, &mut btf_slot).map(drop)
+}
+
+/// The object loaded (maps made, programs not) with `globals` set, and the
+/// BTF it was relocated against (parsed into `slot`).
+fn trial_object<'a>(
+    btf_path: &Path,
+    state: CgroupState,
+    globals: &[(&str, u64)],
+    slot: &'a mut Option<Btf>,
+) -> Result<(Ebpf, &'a Btf)> {
+    let (mut loader, btf) = loader_with_btf(btf_path, slot)?;
+    for (name, value) in globals {
+        loader.override_global(name, value, true);
+    }
+    let ebpf = loader
+        .load(object(state)?)
+        .context("cannot load the eBPF object")?;
+    Ok((ebpf, btf))
+}
+
 /// Loads and attaches, for a moment, the floor program of `hook`: the only
 /// way to know whether the kernel allows an fentry or fexit hook (lockdown
 /// and kernels without BPF trampolines refuse it at load; a function without
@@ -346,13 +372,7 @@ pub fn trial_attach(
     globals: &[(&str, u64)],
 ) -> Result<()> {
     let mut btf_slot = None;
-    let (mut loader, btf) = loader_with_btf(btf_path, &mut btf_slot)?;
-    for (name, value) in globals {
-        loader.override_global(name, value, true);
-    }
-    let mut ebpf = loader
-        .load(object(state)?)
-        .context("cannot load the eBPF object")?;
+    let (mut ebpf, btf) = trial_object(btf_path, state, globals, &mut btf_slot)?;
     let program = ebpf
         .program_mut(hook.floor_program)
         .with_context(|| format!("program {} is missing", hook.floor_program))?;
