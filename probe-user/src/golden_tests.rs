@@ -21,7 +21,7 @@ use probe_common::{
 };
 
 use crate::{
-    collect::{program_cost::ProgramCost, zeroed},
+    collect::{maps::CgroupData, program_cost::ProgramCost, zeroed},
     export::{self, Format, model},
     identity::Labels,
     rules,
@@ -83,20 +83,22 @@ fn web(k: u64) -> CgroupStats {
             qos: Some("burstable".into()),
             unit: None,
         }),
-        runq: Some(Box::new(histogram(
-            &[(50, 500 * k), (75, 20 * k)],
-            40_000_000 * k,
-        ))),
-        waited_behind_ns: Some([10_000_000 * k, 0, 30_000_000 * k, 100_000 * k]),
-        syscalls: Some(Box::new(syscalls)),
+        kernel: CgroupData {
+            runq: Some(Box::new(histogram(
+                &[(50, 500 * k), (75, 20 * k)],
+                40_000_000 * k,
+            ))),
+            waited_behind_ns: Some([10_000_000 * k, 0, 30_000_000 * k, 100_000 * k]),
+            syscalls: Some(Box::new(syscalls)),
+            memory: Some(Box::new(memory)),
+            psi: Some(Psi([
+                [30_000 * k, 0],
+                [2_000 * k, 1_000 * k],
+                [500 * k, 100 * k],
+            ])),
+        },
         tcp_fill: Some(tcp_fill),
         preemptions: Some([50 * k, 0, 150 * k, 5 * k]),
-        memory: Some(Box::new(memory)),
-        psi: Some(Psi([
-            [30_000 * k, 0],
-            [2_000 * k, 1_000 * k],
-            [500 * k, 100 * k],
-        ])),
         remotes: vec![
             RemoteSeries {
                 remote: Remote::Endpoint("10.0.0.5:5432".parse().unwrap()),
@@ -115,13 +117,15 @@ fn batch_and_other(k: u64) -> [CgroupStats; 2] {
     let stats = |id: u64, labels: Labels, waits: u64| CgroupStats {
         id,
         labels: Arc::new(labels),
-        runq: Some(Box::new(histogram(&[(90, waits)], waits * 8_000_000))),
-        waited_behind_ns: Some([waits * 8_000_000, 0, 0, 0]),
-        syscalls: None,
+        kernel: CgroupData {
+            runq: Some(Box::new(histogram(&[(90, waits)], waits * 8_000_000))),
+            waited_behind_ns: Some([waits * 8_000_000, 0, 0, 0]),
+            syscalls: None,
+            memory: None,
+            psi: None,
+        },
         tcp_fill: None,
         preemptions: Some([waits, 0, 0, 0]),
-        memory: None,
-        psi: None,
         remotes: Vec::new(),
     };
     [

@@ -44,7 +44,7 @@ pub struct RawSnapshot {
 }
 
 /// What one cgroup's storages hold.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CgroupData {
     /// Run-queue latency, if the cgroup has run-queue storage (boxed:
     /// thousands of these are moved each sample).
@@ -58,6 +58,16 @@ pub struct CgroupData {
     /// The kernel's pressure stall information, when the psi signal runs
     /// and the cgroup's files could be read.
     pub psi: Option<Psi>,
+}
+
+impl CgroupData {
+    /// Whether the cgroup's storages hold nothing (and its PSI was not read).
+    pub fn is_empty(&self) -> bool {
+        self.runq.is_none()
+            && self.syscalls.is_none()
+            && self.memory.is_none()
+            && self.psi.is_none()
+    }
 }
 
 /// One signal's per-cgroup state, wherever the kernel keeps it.

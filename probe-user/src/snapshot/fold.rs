@@ -194,13 +194,15 @@ mod tests {
                 cgroup: format!("/c{id}"),
                 ..Labels::default()
             }),
-            runq: Some(Box::new(hist)),
-            waited_behind_ns: None,
-            syscalls: None,
+            kernel: CgroupData {
+                runq: Some(Box::new(hist)),
+                waited_behind_ns: None,
+                syscalls: None,
+                memory: None,
+                psi: Some(Psi([[id, 1], [0, 0], [2, 0]])),
+            },
             tcp_fill: None::<TcpFill>,
             preemptions: Some([id, 0, 0, 1]),
-            memory: None,
-            psi: Some(Psi([[id, 1], [0, 0], [2, 0]])),
             remotes: Vec::new(),
         }
     }
@@ -221,9 +223,9 @@ mod tests {
         let names: Vec<&str> = kept.iter().map(|c| c.labels.cgroup.as_str()).collect();
         assert_eq!(names, ["/c1", "/c2", "other"]);
         let other = kept.last().unwrap();
-        assert_eq!(other.runq.as_ref().unwrap().buckets[10], 7);
+        assert_eq!(other.kernel.runq.as_ref().unwrap().buckets[10], 7);
         assert_eq!(other.preemptions, Some([7, 0, 0, 2]));
-        assert_eq!(other.psi, None, "stall times do not add up");
+        assert_eq!(other.kernel.psi, None, "stall times do not add up");
     }
 
     /// One folded cgroup is summed like many: `other` has no PSI, and its
@@ -245,7 +247,7 @@ mod tests {
         );
         let other = kept.last().unwrap();
         assert_eq!(other.labels.cgroup, "other");
-        assert_eq!(other.psi, None, "stall times do not add up");
+        assert_eq!(other.kernel.psi, None, "stall times do not add up");
         let remotes: Vec<Remote> = other.remotes.iter().map(|r| r.remote).collect();
         assert_eq!(remotes, [Remote::Other]);
     }

@@ -31,10 +31,8 @@ use std::os::fd::OwnedFd;
 use anyhow::Result;
 use probe_common::{
     dependency::RemoteKey,
-    histogram::Histogram,
-    memory::CgroupMemory,
-    runqueue::{PreemptionKey, behind},
-    syscall::{self, CgroupSyscalls},
+    runqueue::PreemptionKey,
+    syscall,
     tcp::{ListenerRecord, TcpFill},
 };
 use tracing::warn;
@@ -45,7 +43,6 @@ use crate::{
     identity::{Identity, Labels, cgroupfs::CgroupLookup},
     signals::{
         dependency::remotes::{Ranker, RemoteSeries},
-        psi::files::Psi,
         runqueue::preemptions::RetiredPreemptions,
         tcp::{listeners::ListenerId, overflows::Overflows, ports},
     },
@@ -100,21 +97,13 @@ pub struct CgroupStats {
     pub id: u64,
     /// Labels of its series.
     pub labels: Arc<Labels>,
-    /// Run-queue latency, when any wait was recorded.
-    pub runq: Option<Box<Histogram>>,
-    /// The same waits in nanoseconds, by what the CPU did meanwhile
-    /// (`runqueue::behind`).
-    pub waited_behind_ns: Option<[u64; behind::COUNT]>,
-    /// Syscall latency and errors by class, when any syscall was recorded.
-    pub syscalls: Option<Box<CgroupSyscalls>>,
+    /// What the kernel holds for it (each signal's per-cgroup state, and
+    /// its PSI).
+    pub kernel: CgroupData,
     /// Accept-queue fill of its listeners, when a connection was queued.
     pub tcp_fill: Option<TcpFill>,
     /// Preemptions by class, indexed like [`Preemptor::ALL`]; `None` when none was recorded.
     pub preemptions: Option<[u64; Preemptor::COUNT]>,
-    /// Reclaim stalls and OOM kills, when any was recorded.
-    pub memory: Option<Box<CgroupMemory>>,
-    /// The kernel's pressure stall information, when it could be read.
-    pub psi: Option<Psi>,
     /// The remote endpoints it connects to, busiest first (`other` last).
     pub remotes: Vec<RemoteSeries>,
 }
@@ -128,13 +117,9 @@ impl CgroupStats {
             labels: labels
                 .cloned()
                 .unwrap_or_else(|| Arc::new(Labels::unresolved(id))),
-            runq: data.runq,
-            waited_behind_ns: data.waited_behind_ns,
-            syscalls: data.syscalls,
+            kernel: data,
             tcp_fill: None,
             preemptions: None,
-            memory: data.memory,
-            psi: data.psi,
             remotes: Vec::new(),
         }
     }
@@ -448,13 +433,7 @@ fn read_cgroup_state(
         match kernel.cgroup_data(id, dir.as_ref(), !folded) {
             // A folded cgroup stays listed whatever it holds (it was, with
             // its PSI): otherwise it would leave `other` and come back.
-            Ok(data)
-                if data.runq.is_some()
-                    || data.syscalls.is_some()
-                    || data.memory.is_some()
-                    || data.psi.is_some()
-                    || folded =>
-            {
+            Ok(data) if !data.is_empty() || folded => {
                 if folded {
                     folded_reads.keep(id, labels.clone(), &data);
                 }

@@ -255,7 +255,10 @@ fn removed_cgroups_are_reclaimed() {
         &mut cgroups,
     );
     assert_eq!(snapshot.cgroups.len(), 1);
-    assert_eq!(stats_of(&snapshot, 1).runq.as_ref().unwrap().buckets[40], 3);
+    assert_eq!(
+        stats_of(&snapshot, 1).kernel.runq.as_ref().unwrap().buckets[40],
+        3
+    );
     assert_eq!(stats_of(&snapshot, 1).remotes.len(), 1);
     assert_eq!(kernel.forgotten_remotes, [remote(2)]);
     assert_eq!(kernel.forgotten_cgroups, [2]);
@@ -278,7 +281,10 @@ fn an_unreadable_cgroup_does_not_fail_the_others() {
         &mut cgroups,
     );
     assert_eq!(snapshot.unreadable, 1);
-    assert_eq!(stats_of(&snapshot, 2).runq.as_ref().unwrap().buckets[40], 6);
+    assert_eq!(
+        stats_of(&snapshot, 2).kernel.runq.as_ref().unwrap().buckets[40],
+        6
+    );
     assert!(snapshot.cgroups.iter().all(|c| c.id != 1));
 }
 
@@ -305,7 +311,7 @@ fn folded_cgroups_are_read_without_their_psi() {
             snapshot
                 .cgroups
                 .iter()
-                .all(|c| c.id != 0 || c.psi.is_none())
+                .all(|c| c.id != 0 || c.kernel.psi.is_none())
         );
         read.push(std::mem::take(&mut kernel.psi_read));
     }
@@ -332,7 +338,7 @@ fn folded_cgroups_are_read_in_turns() {
         }
         let snapshot = builder.build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
         let sum = snapshot.cgroups.iter().find(|c| c.id == 0).unwrap();
-        other.push(sum.runq.as_ref().unwrap().buckets[40]);
+        other.push(sum.kernel.runq.as_ref().unwrap().buckets[40]);
         forgotten.push(kernel.forgotten_cgroups.len());
     }
     // Sample 1 reads every cgroup, sample 2 every cgroup it had folded;

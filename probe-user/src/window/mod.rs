@@ -172,7 +172,7 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{signals::psi::files::Psi, snapshot::CgroupStats};
+    use crate::{collect::maps::CgroupData, signals::psi::files::Psi, snapshot::CgroupStats};
 
     /// A cgroup with `psi_us` µs of memory `some` stall since it was made.
     fn cgroup(id: u64, psi_us: u64) -> CgroupStats {
@@ -182,13 +182,15 @@ mod tests {
                 cgroup: format!("/c{id}"),
                 ..Labels::default()
             }),
-            runq: None,
-            waited_behind_ns: None,
-            syscalls: None,
+            kernel: CgroupData {
+                runq: None,
+                waited_behind_ns: None,
+                syscalls: None,
+                memory: None,
+                psi: Some(Psi([[0, 0], [psi_us, 0], [0, 0]])),
+            },
             tcp_fill: None,
             preemptions: None,
-            memory: None,
-            psi: Some(Psi([[0, 0], [psi_us, 0], [0, 0]])),
             remotes: Vec::new(),
         }
     }
@@ -235,11 +237,14 @@ mod tests {
         let t0 = Instant::now();
         window.observe(&snapshot(vec![cgroup(1, 0)]), t0);
         let killed = |id| CgroupStats {
-            memory: Some(Box::new(probe_common::memory::CgroupMemory {
-                reclaim: probe_common::histogram::Histogram::ZERO,
-                oom_kills: 1,
-                registered: 1,
-            })),
+            kernel: CgroupData {
+                memory: Some(Box::new(probe_common::memory::CgroupMemory {
+                    reclaim: probe_common::histogram::Histogram::ZERO,
+                    oom_kills: 1,
+                    registered: 1,
+                })),
+                ..CgroupData::default()
+            },
             ..cgroup(id, 0)
         };
         // Cgroup 2 is new: its OOM kill happened since the last sample.

@@ -9,9 +9,9 @@ use crate::snapshot::{
 
 /// Adds `b`'s reclaim stalls and OOM kills into `a`'s.
 pub fn fold(a: &mut CgroupStats, b: &mut CgroupStats) {
-    a.memory = sum(
-        a.memory.take(),
-        b.memory.take(),
+    a.kernel.memory = sum(
+        a.kernel.memory.take(),
+        b.kernel.memory.take(),
         |x: &mut Box<CgroupMemory>, y| {
             add_histogram(&mut x.reclaim, &y.reclaim);
             x.oom_kills += y.oom_kills;

@@ -26,7 +26,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 cgroups
                     .iter()
                     .filter_map(|c| {
-                        let memory = c.memory.as_ref()?;
+                        let memory = c.kernel.memory.as_ref()?;
                         Some(series(
                             cgroup_labels(&c.labels),
                             histogram::quadrupling(&memory.reclaim, None),
@@ -47,7 +47,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 .map(|c| {
                     number(
                         cgroup_labels(&c.labels),
-                        c.memory.as_ref().map_or(0, |m| m.oom_kills) as f64,
+                        c.kernel.memory.as_ref().map_or(0, |m| m.oom_kills) as f64,
                     )
                 })
                 .collect(),

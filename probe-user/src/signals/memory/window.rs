@@ -19,8 +19,12 @@ impl Counters {
     /// The counters of a container's statistics.
     pub fn of(stats: &CgroupStats) -> Counters {
         Counters {
-            reclaim: stats.memory.as_ref().map(|m| Latency::of(&m.reclaim, 0)),
-            oom_kills: stats.memory.as_ref().map_or(0, |m| m.oom_kills),
+            reclaim: stats
+                .kernel
+                .memory
+                .as_ref()
+                .map(|m| Latency::of(&m.reclaim, 0)),
+            oom_kills: stats.kernel.memory.as_ref().map_or(0, |m| m.oom_kills),
         }
     }
 }

@@ -4,5 +4,5 @@ use crate::snapshot::CgroupStats;
 
 /// `other` has no PSI: stall times do not add up across cgroups.
 pub fn fold(a: &mut CgroupStats, _: &mut CgroupStats) {
-    a.psi = None;
+    a.kernel.psi = None;
 }

@@ -24,7 +24,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
 }
 
 fn stalls(c: &CgroupStats) -> Vec<Series> {
-    let Some(psi) = c.psi else {
+    let Some(psi) = c.kernel.psi else {
         return Vec::new();
     };
     Resource::ALL

@@ -13,7 +13,9 @@ pub struct Counters {
 impl Counters {
     /// The counters of a container's statistics.
     pub fn of(stats: &CgroupStats) -> Counters {
-        Counters { totals: stats.psi }
+        Counters {
+            totals: stats.kernel.psi,
+        }
     }
 }
 

@@ -46,7 +46,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 cgroups
                     .iter()
                     .filter_map(|c| {
-                        let hist = c.runq.as_ref()?;
+                        let hist = c.kernel.runq.as_ref()?;
                         Some(series(
                             cgroup_labels(&c.labels),
                             histogram::doubling(hist, None),
@@ -72,7 +72,7 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
             series: cgroups
                 .iter()
                 .filter_map(|c| {
-                    let waits = c.waited_behind_ns?;
+                    let waits = c.kernel.waited_behind_ns?;
                     Some(
                         behind::NAMES
                             .iter()

@@ -23,9 +23,9 @@ impl Counters {
     /// The counters of a container's statistics.
     pub fn of(stats: &CgroupStats) -> Counters {
         Counters {
-            waits: stats.runq.as_ref().map(|h| Latency::of(h, 0)),
+            waits: stats.kernel.runq.as_ref().map(|h| Latency::of(h, 0)),
             preemptions: stats.preemptions.unwrap_or_default(),
-            waited_behind_ns: stats.waited_behind_ns.unwrap_or_default(),
+            waited_behind_ns: stats.kernel.waited_behind_ns.unwrap_or_default(),
         }
     }
 }

@@ -9,9 +9,9 @@ use crate::snapshot::{
 
 /// Adds `b`'s syscalls into `a`'s.
 pub fn fold(a: &mut CgroupStats, b: &mut CgroupStats) {
-    a.syscalls = sum(
-        a.syscalls.take(),
-        b.syscalls.take(),
+    a.kernel.syscalls = sum(
+        a.kernel.syscalls.take(),
+        b.kernel.syscalls.take(),
         |x: &mut Box<CgroupSyscalls>, y| {
             for (h, g) in x.latency.iter_mut().zip(&y.latency) {
                 add_histogram(h, g);

@@ -65,7 +65,7 @@ fn syscall_classes(
     cgroups: &[CgroupStats],
 ) -> impl Iterator<Item = (&CgroupStats, SyscallClass, &Histogram, u64, u64)> {
     cgroups.iter().flat_map(|c| {
-        c.syscalls.iter().flat_map(move |s| {
+        c.kernel.syscalls.iter().flat_map(move |s| {
             SyscallClass::ALL
                 .iter()
                 .enumerate()

@@ -16,7 +16,7 @@ impl Counters {
     /// The counters of a container's statistics.
     pub fn of(stats: &CgroupStats) -> Counters {
         let mut classes: [Option<(Latency, u64)>; CLASSES] = Default::default();
-        if let Some(s) = &stats.syscalls {
+        if let Some(s) = &stats.kernel.syscalls {
             for (class, slot) in classes.iter_mut().enumerate() {
                 let latency = Latency::of(&s.latency[class], s.slow[class]);
                 if latency.count() > 0 {
