@@ -1,12 +1,7 @@
-//! What the window keeps of a container at one sample: its cumulative
-//! counters, compact (histograms keep their non-empty buckets only).
+//! The window's latency counters: a histogram kept compact (its non-empty
+//! buckets only) and what was added between two readings of it.
 
 use probe_common::histogram::{BUCKETS, Histogram, bucket_upper_seconds};
-
-use crate::{
-    signals::{dependency, memory, psi, runqueue, syscall, tcp},
-    snapshot::{CgroupStats, PortStats},
-};
 
 /// Observations a quantile `q` needs before it means more than the
 /// largest one: `ceil(1 / (1 - q))` (20 for a p95, 100 for a p99; with
@@ -119,37 +114,6 @@ pub fn since(now: &Option<Latency>, then: &Option<Latency>) -> Latency {
         (Some(now), Some(then)) => now.since(then),
         (Some(now), None) => now.clone(),
         _ => Latency::default(),
-    }
-}
-
-/// A container's cumulative counters at one sample: each signal's.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Counters {
-    /// Waits for a CPU.
-    pub runqueue: runqueue::window::Counters,
-    /// Syscalls.
-    pub syscall: syscall::window::Counters,
-    /// Listeners.
-    pub tcp: tcp::window::Counters,
-    /// Reclaim stalls and OOM kills.
-    pub memory: memory::window::Counters,
-    /// Remote endpoints.
-    pub dependency: dependency::window::Counters,
-    /// PSI totals.
-    pub psi: psi::window::Counters,
-}
-
-impl Counters {
-    /// A container's counters from its statistics and listening ports.
-    pub fn of(stats: &CgroupStats, ports: &[&PortStats]) -> Counters {
-        Counters {
-            runqueue: runqueue::window::Counters::of(stats),
-            syscall: syscall::window::Counters::of(stats),
-            tcp: tcp::window::Counters::of(stats, ports),
-            memory: memory::window::Counters::of(stats),
-            dependency: dependency::window::Counters::of(stats),
-            psi: psi::window::Counters::of(stats),
-        }
     }
 }
 

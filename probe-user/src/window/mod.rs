@@ -25,11 +25,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use self::counters::Counters;
 use crate::{
     identity::Labels,
     signals::{dependency, memory, psi, runqueue, syscall, tcp},
-    snapshot::Snapshot,
+    snapshot::{CgroupStats, PortStats, Snapshot},
 };
 
 /// Checkpoints per window.
@@ -44,6 +43,37 @@ pub struct Window {
     /// The base of each container the oldest checkpoint lacks: its first
     /// sample's counters that predate the window (see the module's docs).
     first_seen: HashMap<u64, Counters>,
+}
+
+/// A container's cumulative counters at one sample: each signal's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    /// Waits for a CPU.
+    pub runqueue: runqueue::window::Counters,
+    /// Syscalls.
+    pub syscall: syscall::window::Counters,
+    /// Listeners.
+    pub tcp: tcp::window::Counters,
+    /// Reclaim stalls and OOM kills.
+    pub memory: memory::window::Counters,
+    /// Remote endpoints.
+    pub dependency: dependency::window::Counters,
+    /// PSI totals.
+    pub psi: psi::window::Counters,
+}
+
+impl Counters {
+    /// A container's counters from its statistics and listening ports.
+    pub fn of(stats: &CgroupStats, ports: &[&PortStats]) -> Counters {
+        Counters {
+            runqueue: runqueue::window::Counters::of(stats),
+            syscall: syscall::window::Counters::of(stats),
+            tcp: tcp::window::Counters::of(stats, ports),
+            memory: memory::window::Counters::of(stats),
+            dependency: dependency::window::Counters::of(stats),
+            psi: psi::window::Counters::of(stats),
+        }
+    }
 }
 
 /// What one container did over the window: each signal's evidence.
