@@ -1,6 +1,7 @@
 //! Reads what the kernel programs aggregated: raw ids and counts, no labels.
 
 pub mod batch;
+pub mod kept;
 pub mod maps;
 pub mod program_cost;
 

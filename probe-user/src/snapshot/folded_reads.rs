@@ -6,25 +6,17 @@
 //! `other` with what it held when last read: `other`'s counters lag by at
 //! most a period and never go back (each member's only grows between reads).
 //! A removed folded cgroup is found at its next turn. What a folded cgroup
-//! last held is kept as its non-zero words (its histograms are mostly
-//! empty buckets: about 12 KiB whole, a few hundred bytes kept).
+//! last held is kept compact ([`KeptData`]).
 
 use std::{
     collections::{HashMap, HashSet},
-    marker::PhantomData,
-    mem::size_of,
     sync::Arc,
     time::Duration,
 };
 
-use aya::Pod;
-use probe_common::{
-    histogram::Histogram, memory::CgroupMemory, runqueue::behind, syscall::CgroupSyscalls,
-};
-
 use super::resolve::Status;
 use crate::{
-    collect::{maps::CgroupData, zeroed},
+    collect::{kept::KeptData, maps::CgroupData},
     identity::Labels,
 };
 
@@ -35,22 +27,8 @@ pub const FOLDED_REFRESH: Duration = Duration::from_secs(10);
 pub struct LastRead {
     /// Its labels then (not exported: it is in `other`).
     labels: Option<Arc<Labels>>,
-    runq: Option<Sparse<Histogram>>,
-    waited_behind_ns: Option<[u64; behind::COUNT]>,
-    syscalls: Option<Sparse<CgroupSyscalls>>,
-    memory: Option<Sparse<CgroupMemory>>,
-}
-
-impl LastRead {
-    fn new(labels: Option<Arc<Labels>>, data: &CgroupData) -> Self {
-        Self {
-            labels,
-            runq: data.runq.as_deref().map(Sparse::new),
-            waited_behind_ns: data.waited_behind_ns,
-            syscalls: data.syscalls.as_deref().map(Sparse::new),
-            memory: data.memory.as_deref().map(Sparse::new),
-        }
-    }
+    /// Its kernel data then, kept compact.
+    data: KeptData,
 }
 
 /// The folded cgroups not read in a sample (not their turn), and the sum of
@@ -67,63 +45,7 @@ impl BetweenTurns {
     /// Counts folded cgroup `id` with what it last held.
     fn add(&mut self, id: u64, last: &LastRead) {
         self.ids.insert(id);
-        let sum = &mut self.sum;
-        if let Some(runq) = &last.runq {
-            runq.add_to(sum.runq.get_or_insert_with(|| Box::new(Histogram::ZERO)));
-        }
-        if let Some(waited) = last.waited_behind_ns {
-            let into = sum.waited_behind_ns.get_or_insert([0; behind::COUNT]);
-            for (x, y) in into.iter_mut().zip(waited) {
-                *x = x.wrapping_add(y);
-            }
-        }
-        if let Some(syscalls) = &last.syscalls {
-            syscalls.add_to(sum.syscalls.get_or_insert_with(|| Box::new(zeroed())));
-        }
-        if let Some(memory) = &last.memory {
-            memory.add_to(sum.memory.get_or_insert_with(|| Box::new(zeroed())));
-        }
-    }
-}
-
-/// A plain-data value of 64-bit words, kept as its non-zero words.
-struct Sparse<T> {
-    words: Box<[(u16, u64)]>,
-    kind: PhantomData<T>,
-}
-
-impl<T: Pod> Sparse<T> {
-    /// Words of a `T` (whole: every kept type is made of `u64`s).
-    const WORDS: usize = {
-        assert!(size_of::<T>().is_multiple_of(8) && size_of::<T>() / 8 <= u16::MAX as usize);
-        size_of::<T>() / 8
-    };
-
-    fn new(value: &T) -> Self {
-        let base = (value as *const T).cast::<u64>();
-        let words = (0..Self::WORDS)
-            // SAFETY: `T` is plain data made of `WORDS` whole words; the
-            // reads are unaligned-safe.
-            .map(|i| (i as u16, unsafe { base.add(i).read_unaligned() }))
-            .filter(|&(_, word)| word != 0)
-            .collect();
-        Self {
-            words,
-            kind: PhantomData,
-        }
-    }
-
-    /// Adds each word to `sum`'s (every kept type is counters and
-    /// histograms: sums of words; its `registered` flag is not read).
-    fn add_to(&self, sum: &mut T) {
-        let base = (sum as *mut T).cast::<u64>();
-        for &(i, word) in &self.words {
-            // SAFETY: `i` < `WORDS`, inside `sum`.
-            unsafe {
-                let at = base.add(usize::from(i));
-                at.write_unaligned(at.read_unaligned().wrapping_add(word));
-            }
-        }
+        last.data.add_to(&mut self.sum);
     }
 }
 
@@ -172,7 +94,13 @@ impl FoldedReads {
 
     /// Keeps what folded cgroup `id` holds now, until its next turn.
     pub fn keep(&mut self, id: u64, labels: Option<Arc<Labels>>, data: &CgroupData) {
-        self.last.insert(id, LastRead::new(labels, data));
+        self.last.insert(
+            id,
+            LastRead {
+                labels,
+                data: data.keep(),
+            },
+        );
     }
 
     /// Forgets the cgroups that are no longer folded (removed or given
@@ -187,7 +115,10 @@ impl FoldedReads {
 
 #[cfg(test)]
 mod tests {
+    use probe_common::{histogram::Histogram, syscall::CgroupSyscalls};
+
     use super::*;
+    use crate::collect::zeroed;
 
     #[test]
     fn cgroups_between_turns_count_with_what_they_last_held() {
@@ -203,8 +134,10 @@ mod tests {
             syscalls: Some(Box::new(syscalls)),
             ..CgroupData::default()
         };
-        let last = LastRead::new(None, &data);
-        assert_eq!(last.syscalls.as_ref().unwrap().words.len(), 3);
+        let last = LastRead {
+            labels: None,
+            data: data.keep(),
+        };
         let mut between = BetweenTurns::default();
         between.add(1, &last);
         assert_eq!(format!("{:?}", between.sum), format!("{data:?}"));
