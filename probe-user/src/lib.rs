@@ -48,6 +48,8 @@ mod sampler;
 mod serve;
 mod signals;
 mod snapshot;
+#[cfg(test)]
+mod test_support;
 mod top;
 mod verdict;
 mod window;

@@ -102,18 +102,10 @@ fn native(hist: &Histogram) -> NativeBuckets {
 
 #[cfg(test)]
 mod tests {
-    use probe_common::histogram::{bucket_index, bucket_upper_seconds};
+    use probe_common::histogram::bucket_upper_seconds;
 
     use super::*;
-
-    fn histogram_of(values: &[u64]) -> Histogram {
-        let mut hist = Histogram::ZERO;
-        for &v in values {
-            hist.buckets[bucket_index(v)] += 1;
-            hist.sum_ns += v;
-        }
-        hist
-    }
+    use crate::test_support::histogram_of;
 
     fn value(hist: &Histogram) -> HistogramValue {
         match latency(hist, CLASSIC_POW2.step_by(1), None) {

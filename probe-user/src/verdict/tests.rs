@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use probe_common::histogram::{Histogram, bucket_index};
-
 use super::*;
 use crate::{
     identity::Labels,
@@ -12,6 +10,7 @@ use crate::{
         dependency::{self, window::RemoteEvidence},
         memory, psi, runqueue, syscall, tcp,
     },
+    test_support::histogram_of,
     window::counters::Latency,
 };
 
@@ -21,13 +20,8 @@ const DEPENDENCY_NS: u64 = 100_000_000;
 
 /// A histogram of `values`, with those above `slow_ns` counted as slow.
 fn latency(values: &[u64], slow_ns: u64) -> Latency {
-    let mut hist = Histogram::ZERO;
-    for &v in values {
-        hist.buckets[bucket_index(v)] += 1;
-        hist.sum_ns += v;
-    }
     Latency::of(
-        &hist,
+        &histogram_of(values),
         values.iter().filter(|v| **v > slow_ns).count() as u64,
     )
 }

@@ -119,18 +119,8 @@ pub fn since(now: &Option<Latency>, then: &Option<Latency>) -> Latency {
 
 #[cfg(test)]
 mod tests {
-    use probe_common::histogram::bucket_index;
-
     use super::*;
-
-    fn histogram_of(values: &[u64]) -> Histogram {
-        let mut hist = Histogram::ZERO;
-        for &v in values {
-            hist.buckets[bucket_index(v)] += 1;
-            hist.sum_ns += v;
-        }
-        hist
-    }
+    use crate::test_support::histogram_of;
 
     #[test]
     fn quantiles_keep_the_kernels_resolution() {
