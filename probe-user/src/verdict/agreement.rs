@@ -15,7 +15,7 @@ use crate::{
     identity::Labels,
     rules,
     signals::{
-        dependency::{self, remotes::Remote, window::RemoteEvidence},
+        dependency::{self, remotes::Remote, window::RemoteCounts},
         memory, psi, runqueue, syscall, tcp,
     },
     snapshot::Preemptor,
@@ -125,7 +125,7 @@ fn evidence(s: &Scenario) -> Evidence {
     let remotes = if s.answers == (0, 0) {
         Vec::new()
     } else {
-        vec![RemoteEvidence {
+        vec![RemoteCounts {
             remote: Remote::Endpoint(([10, 0, 0, 9], 5432).into()),
             response: Latency::of(&histogram(s.answers), s.answers.1),
             connect: Latency::default(),

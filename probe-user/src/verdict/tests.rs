@@ -7,7 +7,7 @@ use crate::{
     identity::Labels,
     signals::dependency::remotes::Remote,
     signals::{
-        dependency::{self, window::RemoteEvidence},
+        dependency::{self, window::RemoteCounts},
         memory, psi, runqueue, syscall, tcp,
     },
     test_support::histogram_of,
@@ -301,8 +301,8 @@ fn replicas_help_only_where_more_of_them_relieve_the_pressure() {
     );
 }
 
-fn remote(port: u16, responses: &[u64], failures: u64) -> RemoteEvidence {
-    RemoteEvidence {
+fn remote(port: u16, responses: &[u64], failures: u64) -> RemoteCounts {
+    RemoteCounts {
         remote: Remote::Endpoint(([10, 0, 0, 9], port).into()),
         response: latency(responses, DEPENDENCY_NS),
         connect: Latency::default(),
@@ -353,7 +353,7 @@ fn a_slow_or_failing_remote_is_a_dependency_named_by_its_address() {
 /// waited for.
 #[test]
 fn failed_connects_summed_in_other_are_no_failing_remote() {
-    let other = |responses: &[u64], failures| RemoteEvidence {
+    let other = |responses: &[u64], failures| RemoteCounts {
         remote: Remote::Other,
         ..remote(0, responses, failures)
     };

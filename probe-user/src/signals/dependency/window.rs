@@ -7,9 +7,10 @@ use crate::{
     signals::dependency::remotes::Remote, snapshot::CgroupStats, window::counters::Latency,
 };
 
-/// A remote endpoint at one sample.
+/// A remote endpoint's counts: cumulative at one sample (its counters),
+/// or what was added over the window (its evidence).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RemoteCounters {
+pub struct RemoteCounts {
     /// Which.
     pub remote: Remote,
     /// Response times (slow: above the dependency threshold).
@@ -28,7 +29,7 @@ pub struct RemoteCounters {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counters {
     /// Each exported remote.
-    pub remotes: Vec<RemoteCounters>,
+    pub remotes: Vec<RemoteCounts>,
 }
 
 impl Counters {
@@ -38,7 +39,7 @@ impl Counters {
             remotes: stats
                 .remotes
                 .iter()
-                .map(|r| RemoteCounters {
+                .map(|r| RemoteCounts {
                     remote: r.remote,
                     response: Latency::of(&r.stats.response, r.stats.slow_responses),
                     connect: Latency::of(&r.stats.connect, 0),
@@ -51,28 +52,11 @@ impl Counters {
     }
 }
 
-/// What one remote endpoint of a container did over the window.
-#[derive(Debug, Clone)]
-pub struct RemoteEvidence {
-    /// Which.
-    pub remote: Remote,
-    /// Response times (slow: above the dependency threshold).
-    pub response: Latency,
-    /// Connect times.
-    pub connect: Latency,
-    /// Failed connects (abandoned ones are none).
-    pub failures: u64,
-    /// Retransmitted segments.
-    pub retransmits: u64,
-    /// Connections established now.
-    pub connections: i64,
-}
-
 /// A container's remote endpoints over the window.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     /// What each did.
-    pub remotes: Vec<RemoteEvidence>,
+    pub remotes: Vec<RemoteCounts>,
 }
 
 impl Evidence {
@@ -83,7 +67,7 @@ impl Evidence {
             .iter()
             .map(|r| {
                 let before = then.remotes.iter().find(|b| b.remote == r.remote);
-                RemoteEvidence {
+                RemoteCounts {
                     remote: r.remote,
                     response: before.map_or(r.response.clone(), |b| r.response.since(&b.response)),
                     connect: before.map_or(r.connect.clone(), |b| r.connect.since(&b.connect)),
