@@ -117,9 +117,9 @@ impl<V: aya::Pod> Store<V> {
 pub struct KernelMaps {
     signals: Vec<Signal>,
     runqueue: runqueue::maps::Maps,
-    syscall: syscall::maps::Maps,
+    syscall: Store<CgroupSyscalls>,
     tcp: tcp::maps::Maps,
-    memory: memory::maps::Maps,
+    memory: Store<CgroupMemory>,
     dependency: dependency::maps::Maps,
     cgroups: BpfHashMap<MapData, u64, u8>,
     counters: PerCpuArray<MapData, u64>,
@@ -154,9 +154,9 @@ impl KernelMaps {
         Ok(Self {
             signals: signals.to_vec(),
             runqueue: runqueue::maps::Maps::take(ebpf, state)?,
-            syscall: syscall::maps::Maps::take(ebpf, state)?,
+            syscall: syscall::maps::take(ebpf, state)?,
             tcp: tcp::maps::Maps::take(ebpf)?,
-            memory: memory::maps::Maps::take(ebpf, state)?,
+            memory: memory::maps::take(ebpf, state)?,
             dependency: dependency::maps::Maps::take(ebpf)?,
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             counters: take(ebpf, counters::MAP)?,
@@ -207,10 +207,10 @@ impl KernelMaps {
             self.runqueue.cgroup_data(id, dir, &mut data)?;
         }
         if self.runs(Signal::Syscall) {
-            self.syscall.cgroup_data(id, dir, &mut data)?;
+            data.syscalls = self.syscall.get(id, dir)?.map(Box::new);
         }
         if self.runs(Signal::Memory) {
-            self.memory.cgroup_data(id, dir, &mut data)?;
+            data.memory = self.memory.get(id, dir)?.map(Box::new);
         }
         if psi && self.runs(Signal::Psi) {
             data.psi = dir.and_then(|dir| self.pressure.read(id, dir));
@@ -224,8 +224,8 @@ impl KernelMaps {
         // Absent already is fine: the goal is that it is gone.
         let _ = self.cgroups.remove(&id);
         self.runqueue.forget_cgroup(id);
-        self.syscall.forget_cgroup(id);
-        self.memory.forget_cgroup(id);
+        self.syscall.forget(id);
+        self.memory.forget(id);
         self.dependency.forget_cgroup(id);
         self.pressure.forget(id);
     }
