@@ -77,6 +77,20 @@ pub fn slow_share(
     )
 }
 
+/// The p95 of histogram `family` over `range`, per container and each of
+/// `by` (labels joined with commas, empty for none).
+pub fn p95(family: &str, by: &str, range: &str) -> String {
+    let by = if by.is_empty() {
+        String::new()
+    } else {
+        format!("{by}, ")
+    };
+    format!(
+        "histogram_quantile(0.95, sum by ({C}, {by}le) (\n  \
+         rate({family}_bucket[{range}])))"
+    )
+}
+
 /// `text` indented by two spaces.
 pub fn indent(text: &str) -> String {
     text.lines()

@@ -6,7 +6,7 @@ use super::metrics::{CONNECT_FAILURES, RESPONSE};
 use crate::{
     rules::{
         Context, Record, Score, SignalRules,
-        promql::{C, WHO, for_containers, slow_share},
+        promql::{C, WHO, for_containers, p95, slow_share},
     },
     verdict::{self, Bottleneck},
 };
@@ -28,10 +28,7 @@ pub fn rules(cx: &Context) -> SignalRules {
     let trends = vec![Record {
         comment: "p95 time each remote endpoint took to answer, per container and remote.".into(),
         name: "container_remote:pressure_dependency_response_seconds:p95_5m",
-        expr: format!(
-            "histogram_quantile(0.95, sum by ({C}, remote, le) (\n  \
-             rate({RESPONSE}_bucket[5m])))"
-        ),
+        expr: p95(RESPONSE, "remote", "5m"),
     }];
     let verdict = vec![Record {
         comment: format!(

@@ -4,7 +4,10 @@
 
 use super::metrics::{LATENCY, PREEMPTIONS, WAITED_BEHIND};
 use crate::{
-    rules::{Context, Record, Score, SignalRules, promql::C},
+    rules::{
+        Context, Record, Score, SignalRules,
+        promql::{C, p95},
+    },
     verdict::Bottleneck,
 };
 
@@ -15,10 +18,7 @@ pub fn rules(cx: &Context) -> SignalRules {
         Record {
             comment: "p95 time a container's runnable threads waited for a CPU.".into(),
             name: "container:pressure_runqueue_latency_seconds:p95_5m",
-            expr: format!(
-                "histogram_quantile(0.95, sum by ({C}, le) (\n  \
-                 rate({LATENCY}_bucket[5m])))"
-            ),
+            expr: p95(LATENCY, "", "5m"),
         },
         Record {
             comment: "Preemptions per second, by who preempted.".into(),

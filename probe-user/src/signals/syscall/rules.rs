@@ -6,7 +6,7 @@ use crate::{
     export::probe::STORAGE_CLASS,
     rules::{
         Context, Record, Score, SignalRules,
-        promql::{C, slow_share},
+        promql::{C, p95, slow_share},
     },
     verdict::{self, Bottleneck},
 };
@@ -17,10 +17,7 @@ pub fn rules(cx: &Context) -> SignalRules {
     let trends = vec![Record {
         comment: "p95 syscall duration, by class.".into(),
         name: "container_class:pressure_syscall_latency_seconds:p95_5m",
-        expr: format!(
-            "histogram_quantile(0.95, sum by ({C}, class, le) (\n  \
-             rate({LATENCY}_bucket[5m])))"
-        ),
+        expr: p95(LATENCY, "class", "5m"),
     }];
     // Of the storage classes, those the agent judges storage on (where it
     // cannot class reads and writes by their fd, sync alone); sync alone

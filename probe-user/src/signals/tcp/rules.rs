@@ -6,7 +6,7 @@ use super::metrics::{ACCEPT_QUEUE_DEPTH, ACCEPT_QUEUE_FILL, ACCEPT_QUEUE_LIMIT, 
 use crate::{
     rules::{
         Alert, Context, Record, Score, SignalRules,
-        promql::{C, WHO, for_containers},
+        promql::{C, WHO, for_containers, p95},
     },
     verdict::Bottleneck,
 };
@@ -33,10 +33,10 @@ pub fn rules(cx: &Context) -> SignalRules {
         ),
         name: "container:pressure_accept_queue_fill:p95",
         expr: format!(
-            "histogram_quantile(0.95, sum by ({C}, le) (\n  \
-             rate({ACCEPT_QUEUE_FILL}_bucket[{w}])))\n\
+            "{}\n\
              and on ({C}) sum by ({C}) (\n  \
-             increase({ACCEPT_QUEUE_FILL}_count[{w}])) >= {quantile}"
+             increase({ACCEPT_QUEUE_FILL}_count[{w}])) >= {quantile}",
+            p95(ACCEPT_QUEUE_FILL, "", w)
         ),
     }];
     let scores = vec![Score {
