@@ -53,7 +53,7 @@ pub fn rules(cx: &Context) -> SignalRules {
         trends,
         verdict,
         scores,
-        alerts: Vec::new(),
+        ..SignalRules::default()
     }
 }
 

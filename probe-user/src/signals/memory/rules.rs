@@ -60,9 +60,9 @@ pub fn rules(cx: &Context) -> SignalRules {
         ),
     }];
     SignalRules {
-        trends: Vec::new(),
         verdict,
         scores,
         alerts,
+        ..SignalRules::default()
     }
 }

@@ -79,6 +79,6 @@ pub fn rules(cx: &Context) -> SignalRules {
         trends,
         verdict,
         scores,
-        alerts: Vec::new(),
+        ..SignalRules::default()
     }
 }

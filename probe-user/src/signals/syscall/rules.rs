@@ -52,6 +52,6 @@ pub fn rules(cx: &Context) -> SignalRules {
         trends,
         verdict,
         scores,
-        alerts: Vec::new(),
+        ..SignalRules::default()
     }
 }
