@@ -80,14 +80,25 @@ pub const TCP_DROPS_MAP_FULL: u32 = 26;
 /// could not be read (a null pointer on the way).
 pub const TCP_LISTENER_UNREADABLE: u32 = 27;
 
+/// An inbound connection's cgroup could not be read: it is not followed.
+pub const REQUESTS_CGROUP_UNREADABLE: u32 = 28;
+/// A request event was lost: the (cgroup, port) map is full
+/// (`requests::MAX_PORTS`).
+pub const REQUESTS_PORTS_FULL: u32 = 29;
+/// A response or queue time longer than the histogram covers.
+pub const REQUESTS_TOO_LONG: u32 = 30;
+/// An inbound connection could not get its state (the kernel could not
+/// allocate socket storage): it is not followed.
+pub const REQUESTS_SOCKET_UNAVAILABLE: u32 = 31;
+
 /// Name of the per-CPU counter array.
 pub const MAP: &str = "COUNTERS";
 
 /// Number of slots in the counter array.
-pub const COUNT: u32 = 28;
+pub const COUNT: u32 = 32;
 
 /// Every counter: (index, signal, reason) as exported.
-pub const NAMES: [(u32, &str, &str); 28] = [
+pub const NAMES: [(u32, &str, &str); 32] = [
     (RUNQ_WAKEUP_SLOT_COLLISION, "runq", "wakeup_slot_collision"),
     (RUNQ_STORAGE_UNAVAILABLE, "runq", "storage_unavailable"),
     (RUNQ_PREEMPTION_MAP_FULL, "runq", "preemption_map_full"),
@@ -132,4 +143,12 @@ pub const NAMES: [(u32, &str, &str); 28] = [
     ),
     (TCP_DROPS_MAP_FULL, "tcp", "drops_map_full"),
     (TCP_LISTENER_UNREADABLE, "tcp", "listener_unreadable"),
+    (REQUESTS_CGROUP_UNREADABLE, "requests", "cgroup_unreadable"),
+    (REQUESTS_PORTS_FULL, "requests", "ports_full"),
+    (REQUESTS_TOO_LONG, "requests", "too_long"),
+    (
+        REQUESTS_SOCKET_UNAVAILABLE,
+        "requests",
+        "socket_unavailable",
+    ),
 ];

@@ -45,6 +45,8 @@ pub const SYSCALL_CLASSES: &str = "SYSCALL_CLASSES";
 pub const SYSCALL_SLOW_NS: &str = "SYSCALL_SLOW_NS";
 /// The response time in ns above which an answer counts as slow.
 pub const DEPENDENCY_SLOW_NS: &str = "DEPENDENCY_SLOW_NS";
+/// Queue times longer than this (ns) count in `slow_queued`.
+pub const REQUESTS_QUEUE_SLOW_NS: &str = "REQUESTS_QUEUE_SLOW_NS";
 /// The (cgroup, remote) pairs one cgroup may hold of the kernel's table.
 pub const REMOTES_PER_CGROUP: &str = "REMOTES_PER_CGROUP";
 /// Byte offset of a syscall's first argument in `pt_regs`.

@@ -14,6 +14,7 @@ pub mod histogram;
 pub mod memory;
 pub mod objects;
 pub mod programs;
+pub mod requests;
 pub mod runqueue;
 pub mod syscall;
 pub mod tcp;

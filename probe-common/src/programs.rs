@@ -74,6 +74,19 @@ pub const DEPENDENCY_RETRANSMIT: &str = "dependency_retransmit";
 /// `iter/task_file`: follows the connections established before the agent.
 pub const DEPENDENCY_FOLLOW: &str = "dependency_follow";
 
+/// `tp_btf/inet_sock_set_state`: inbound connections open and close.
+pub const REQUESTS_STATE: &str = "requests_state";
+/// `tp_btf/sk_data_ready`: a request arrives.
+pub const REQUESTS_DATA_READY: &str = "requests_data_ready";
+/// `fentry/sock_def_readable`: the same, where the tracepoint is missing.
+pub const REQUESTS_DATA_READY_FENTRY: &str = "requests_data_ready_fentry";
+/// `tp_btf/tcp_rcv_space_adjust`: the application reads.
+pub const REQUESTS_READ: &str = "requests_read";
+/// `tp_btf/tcp_sendmsg_locked`: a response is sent.
+pub const REQUESTS_SEND: &str = "requests_send";
+/// `fentry/tcp_sendmsg_locked`: the same, where the tracepoint is missing.
+pub const REQUESTS_SEND_FENTRY: &str = "requests_send_fentry";
+
 /// The empty programs on the same hooks (the benchmark's floor).
 pub mod floor {
     /// `tp_btf/sched_wakeup`.
@@ -106,6 +119,18 @@ pub mod floor {
     pub const DEPENDENCY_SK_DATA_READY: &str = "floor_dependency_sk_data_ready";
     /// `fentry/sock_def_readable`, the dependency signal's.
     pub const DEPENDENCY_SOCK_DEF_READABLE: &str = "floor_dependency_sock_def_readable";
+    /// `tp_btf/inet_sock_set_state`, the request signal's.
+    pub const REQUESTS_INET_SOCK_SET_STATE: &str = "floor_requests_inet_sock_set_state";
+    /// `tp_btf/sk_data_ready`, the request signal's.
+    pub const REQUESTS_SK_DATA_READY: &str = "floor_requests_sk_data_ready";
+    /// `fentry/sock_def_readable`, the request signal's.
+    pub const REQUESTS_SOCK_DEF_READABLE: &str = "floor_requests_sock_def_readable";
+    /// `tp_btf/tcp_rcv_space_adjust`.
+    pub const TCP_RCV_SPACE_ADJUST: &str = "floor_tcp_rcv_space_adjust";
+    /// `tp_btf/tcp_sendmsg_locked`, the request signal's.
+    pub const REQUESTS_TCP_SENDMSG_LOCKED: &str = "floor_requests_tcp_sendmsg_locked";
+    /// `fentry/tcp_sendmsg_locked`, the request signal's.
+    pub const REQUESTS_TCP_SENDMSG_LOCKED_FENTRY: &str = "floor_requests_tcp_sendmsg_locked_fentry";
     /// `tp_btf/tcp_retransmit_skb`.
     pub const TCP_RETRANSMIT_SKB: &str = "floor_tcp_retransmit_skb";
 }

@@ -47,10 +47,9 @@ use probe_common::{
         DEPENDENCY_SOCKET_UNAVAILABLE, DEPENDENCY_TOO_LONG,
     },
     dependency::{
-        FollowRecord, IOVEC_SIZE, MAX_PENDING, MAX_PENDING_PER_CGROUP, MAX_REMOTES, RemoteKey,
-        RemoteStats, SocketState, follow, reason, request, socket_flags, take_up,
+        FollowRecord, MAX_PENDING, MAX_PENDING_PER_CGROUP, MAX_REMOTES, RemoteKey, RemoteStats,
+        SocketState, follow, reason, request, socket_flags, take_up,
     },
-    histogram::MAX_NS,
     programs,
     tcp::{AF_INET, AF_INET6, IPPROTO_TCP},
 };
@@ -59,9 +58,10 @@ use crate::{
     atomic::atomic_add,
     counters::bump,
     hash_entry::{create, get_or_insert},
-    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets, probe_read},
+    kernel::{KernelPtr, cgroup_id, ktime_ns, offsets},
     names::named,
-    observe::observe,
+    observe::observe_since,
+    payload,
     tcp::{
         ITER_META_SEQ_OFFSET, IterSocket, SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET,
         SOCK_MAX_ACK_BACKLOG_OFFSET, SOCK_PROTOCOL_OFFSET, is_tcp_in, iter_socket,
@@ -76,29 +76,11 @@ offsets!(
     SOCK_RCV_QLEN_OFFSET,
 );
 
-offsets!(
-    MSGHDR_ITER_OFFSET,
-    ITER_TYPE_OFFSET,
-    ITER_IOV_OFFSET_OFFSET,
-    ITER_UBUF_OFFSET,
-    ITER_IOV_OFFSET,
-    ITER_COUNT_OFFSET,
-    IOVEC_BASE_OFFSET,
-    IOVEC_LEN_OFFSET,
-    ITER_NR_SEGS_OFFSET,
-);
-
 crate::globals::load_time_globals! {
     /// Answers slower than this (ns) count in `slow_responses`.
     DEPENDENCY_SLOW_NS: u64 = u64::MAX;
     /// The pairs one cgroup may hold of `DEPENDENCY_REMOTES`.
     REMOTES_PER_CGROUP: u64 = MAX_REMOTES as u64;
-    /// 1 when the payload offsets are set: requests are classed by their
-    /// first bytes (`probe_common::dependency::request`).
-    PEEK_PAYLOAD: u8 = 0;
-    /// `ITER_UBUF` and `ITER_IOVEC` of this kernel's `enum iter_type`.
-    ITER_UBUF_TYPE: u8 = 0;
-    ITER_IOVEC_TYPE: u8 = 1;
 }
 
 /// TCP states (`include/net/tcp_states.h`).
@@ -278,25 +260,6 @@ fn remote_of(sk: KernelPtr) -> Option<RemoteKey> {
     Some(key)
 }
 
-/// Observes `since_ns` until now into `hist`; the duration observed.
-///
-/// # Safety
-/// `hist` must point into a live map value.
-#[inline(always)]
-unsafe fn observe_since(
-    hist: *mut probe_common::histogram::Histogram,
-    since_ns: u64,
-) -> Option<u64> {
-    let ns = ktime_ns().saturating_sub(since_ns);
-    if ns >= MAX_NS {
-        bump(DEPENDENCY_TOO_LONG);
-        return None;
-    }
-    // SAFETY: the caller's guarantee.
-    unsafe { observe(hist, ns) };
-    Some(ns)
-}
-
 /// `inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)`.
 #[btf_tracepoint(function = "inet_sock_set_state")]
 pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
@@ -332,7 +295,11 @@ pub fn dependency_state(ctx: BtfTracePointContext) -> i32 {
             state.established = 1;
             // SAFETY: `stats` is a value of the remotes map, live for this run.
             unsafe {
-                let _ = observe_since(&raw mut (*stats).connect, state.connect_ns);
+                let _ = observe_since(
+                    &raw mut (*stats).connect,
+                    state.connect_ns,
+                    DEPENDENCY_TOO_LONG,
+                );
                 atomic_add((&raw mut (*stats).established).cast::<u64>(), 1);
             }
         }
@@ -452,137 +419,20 @@ fn count_untimed(key: &RemoteKey, kind: u8) {
     }
 }
 
-/// Past this many bytes into a send's buffer, no request starts (1 MiB; a
-/// bound the verifier needs, well under its 512 MiB for pointer offsets).
-const MAX_SEND_OFFSET: u64 = 1 << 20;
-
-/// Segments of an `ITER_IOVEC` send read for its first bytes: enough for a
-/// command written in pieces (`*3\r\n`, `$5\r\n`, `BLPOP\r\n`, ...) to show
-/// its name. Each costs the verifier some 18,000 instructions on 6.18
-/// (four: 56,503 of its million).
-const SEGMENTS: u64 = 4;
-
-/// The first bytes of the send `msg`, gathered across its segments (an
-/// `ITER_IOVEC` send's `iovec`s, empty ones skipped) up to
-/// [`request::PEEK`], only within what is sent: into `buf`, how many.
-/// `None` where they cannot be read (another kind of buffer, no offsets).
-#[inline(always)]
-fn first_bytes(msg: KernelPtr, buf: &mut [u8; 2 * request::PEEK]) -> Option<usize> {
-    if PEEK_PAYLOAD.load() == 0 || msg.is_null() {
-        return None;
-    }
-    let at = MSGHDR_ITER_OFFSET.load();
-    let iter_type: u8 = msg.read(at + ITER_TYPE_OFFSET.load());
-    let offset: u64 = msg.read(at + ITER_IOV_OFFSET_OFFSET.load());
-    let count: u64 = msg.read(at + ITER_COUNT_OFFSET.load());
-    // A send starts at its buffer's first bytes: an offset this far in is
-    // no request's start. The bound also lets verifiers that type the
-    // buffer as a kernel pointer (6.1's: `iov`, not `ubuf`, comes first in
-    // the union) add it.
-    if offset >= MAX_SEND_OFFSET {
-        return None;
-    }
-    let wanted = count.min(request::PEEK as u64);
-    if iter_type == ITER_UBUF_TYPE.load() {
-        let base = msg
-            .read::<u64>(at + ITER_UBUF_OFFSET.load())
-            .wrapping_add(offset);
-        return copy_user(buf, 0, base, wanted).then_some(wanted as usize);
-    }
-    if iter_type != ITER_IOVEC_TYPE.load() {
-        return None;
-    }
-    // Loaded before the loop: a global's address left in a register
-    // across a call would reach it (xtask's object check).
-    let (iov_base, iov_len) = (IOVEC_BASE_OFFSET.load(), IOVEC_LEN_OFFSET.load());
-    let segments: u64 = msg.read(at + ITER_NR_SEGS_OFFSET.load());
-    // `__iov` shares a union with user pointers: some verifiers type it
-    // as a number, so the array's elements are read by address.
-    let iov: u64 = msg.read(at + ITER_IOV_OFFSET.load());
-    let mut filled = 0u64;
-    let mut skip = offset;
-    for i in 0..SEGMENTS {
-        if i >= segments || filled >= wanted {
-            break;
-        }
-        let element = iov.wrapping_add(i * IOVEC_SIZE);
-        let base = probe_read::<u64>(element.wrapping_add(iov_base))?;
-        let len = probe_read::<u64>(element.wrapping_add(iov_len))?;
-        // The send's offset is into its first segment.
-        let available = len.saturating_sub(skip);
-        skip = 0;
-        let n = available.min(wanted - filled);
-        if n > 0 && !copy_user(buf, filled, base.wrapping_add(len - available), n) {
-            return None;
-        }
-        filled += n;
-    }
-    Some(filled as usize)
-}
-
-/// Copies `n` (at most `request::PEEK`) bytes of user memory at `from` to
-/// `buf[at..]` (`at` under `request::PEEK`); whether it could.
-#[inline(always)]
-fn copy_user(buf: &mut [u8; 2 * request::PEEK], mut at: u64, from: u64, mut n: u64) -> bool {
-    const PEEK: u64 = request::PEEK as u64;
-    if at >= PEEK || n == 0 || n > PEEK {
-        return n == 0;
-    }
-    // Bounded as well as compared, in instructions the compiler cannot
-    // drop (it proves them redundant): 6.1's verifier loses the bounds of
-    // `at` and `n` across the gathering loop's iterations. `at` to 0..PEEK,
-    // `n` to 1..=PEEK (it is not 0 here).
-    // SAFETY: arithmetic on two registers, with constants.
-    unsafe {
-        core::arch::asm!(
-            "{at} &= {mask}",
-            "{n} += -1",
-            "{n} &= {mask}",
-            "{n} += 1",
-            at = inout(reg) at,
-            n = inout(reg) n,
-            mask = const PEEK - 1,
-            options(pure, nomem, nostack),
-        );
-    }
-    // SAFETY: `at + n` is within the buffer (`at` under PEEK, `n` at most
-    // PEEK, the buffer twice that); the helper writes `n` bytes there or
-    // fails rather than fault.
-    unsafe {
-        aya_ebpf::helpers::generated::bpf_probe_read_user(
-            buf.as_mut_ptr().add(at as usize).cast(),
-            n as u32,
-            from as *const core::ffi::c_void,
-        ) == 0
-    }
-}
-
 /// The kind of the request `msg` starts, from its first bytes, on a
 /// connection `taken_up` at start or not (`request::resumed`), or that it
 /// goes on with after a RESP header written alone (`continued`). Where they
 /// cannot be read: `TIMED`, or `UNKNOWN` on a connection taken up.
 #[inline(always)]
 fn request_kind(msg: KernelPtr, taken_up: bool, continued: bool) -> u8 {
-    let mut buf = core::mem::MaybeUninit::<[u8; 2 * request::PEEK]>::uninit();
-    // The first PEEK bytes are zeroed by word, not by a `memset` call (a
-    // call with a stack pointer, which verifiers before 6.6 refuse); the
-    // tail is only ever written, room for a last copy's bound.
-    for word in 0..request::PEEK / 8 {
-        // SAFETY: within the buffer's first PEEK bytes.
-        unsafe { core::ptr::write_volatile(buf.as_mut_ptr().cast::<u64>().add(word), 0) };
-    }
-    // SAFETY: the bytes classified are the first PEEK, zeroed above and
-    // then written by the copies; the rest is never read.
-    let buf = unsafe { buf.assume_init_mut() };
-    let Some(len) = first_bytes(msg, buf) else {
+    let mut buf = core::mem::MaybeUninit::uninit();
+    let Some((bytes, len)) = payload::first_bytes(msg, &mut buf) else {
         return if taken_up {
             request::UNKNOWN
         } else {
             request::TIMED
         };
     };
-    // SAFETY: the buffer's first PEEK bytes, as the array type.
-    let bytes = unsafe { &*buf.as_ptr().cast::<[u8; request::PEEK]>() };
     let kind = request::kind(bytes, len, continued);
     if taken_up {
         request::resumed(bytes, len).unwrap_or(kind)
@@ -657,7 +507,7 @@ pub fn dependency_follow(ctx: *mut core::ffi::c_void) -> i32 {
 
 /// Whether `sk` was made by a listener (a passive open).
 #[inline(always)]
-fn passive(sk: KernelPtr) -> bool {
+pub(crate) fn passive(sk: KernelPtr) -> bool {
     sk.read::<u32>(SOCK_MAX_ACK_BACKLOG_OFFSET.load()) != 0
 }
 
@@ -831,7 +681,7 @@ fn answered(sk: KernelPtr) {
     }
     if let Some(stats) = remote_stats(&state.key) {
         // SAFETY: `stats` is a value of the remotes map, live for this run.
-        let took = unsafe { observe_since(&raw mut (*stats).response, since) };
+        let took = unsafe { observe_since(&raw mut (*stats).response, since, DEPENDENCY_TOO_LONG) };
         if took.is_some_and(|ns| ns > DEPENDENCY_SLOW_NS.load()) {
             // SAFETY: as above.
             unsafe { atomic_add(&raw mut (*stats).slow_responses, 1) };

@@ -35,6 +35,24 @@ named!(
     floor::DEPENDENCY_SOCK_DEF_READABLE
 );
 named!(floor_tcp_retransmit_skb, floor::TCP_RETRANSMIT_SKB);
+named!(
+    floor_requests_inet_sock_set_state,
+    floor::REQUESTS_INET_SOCK_SET_STATE
+);
+named!(floor_requests_sk_data_ready, floor::REQUESTS_SK_DATA_READY);
+named!(
+    floor_requests_sock_def_readable,
+    floor::REQUESTS_SOCK_DEF_READABLE
+);
+named!(floor_tcp_rcv_space_adjust, floor::TCP_RCV_SPACE_ADJUST);
+named!(
+    floor_requests_tcp_sendmsg_locked,
+    floor::REQUESTS_TCP_SENDMSG_LOCKED
+);
+named!(
+    floor_requests_tcp_sendmsg_locked_fentry,
+    floor::REQUESTS_TCP_SENDMSG_LOCKED_FENTRY
+);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn floor_sched_wakeup(_ctx: BtfTracePointContext) -> i32 {
@@ -113,5 +131,35 @@ pub fn floor_dependency_sock_def_readable(_ctx: FEntryContext) -> i32 {
 
 #[btf_tracepoint(function = "tcp_retransmit_skb")]
 pub fn floor_tcp_retransmit_skb(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub fn floor_requests_inet_sock_set_state(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sk_data_ready")]
+pub fn floor_requests_sk_data_ready(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[fentry(function = "sock_def_readable")]
+pub fn floor_requests_sock_def_readable(_ctx: FEntryContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "tcp_rcv_space_adjust")]
+pub fn floor_tcp_rcv_space_adjust(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "tcp_sendmsg_locked")]
+pub fn floor_requests_tcp_sendmsg_locked(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[fentry(function = "tcp_sendmsg_locked")]
+pub fn floor_requests_tcp_sendmsg_locked_fentry(_ctx: FEntryContext) -> i32 {
     0
 }

@@ -17,6 +17,8 @@ mod listen_drops;
 mod memory;
 mod names;
 mod observe;
+mod payload;
+mod requests;
 mod runqueue;
 mod syscall;
 mod task_storage;

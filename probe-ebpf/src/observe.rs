@@ -1,8 +1,8 @@
 //! Adding an observation to a latency histogram shared between CPUs.
 
-use probe_common::histogram::{BUCKETS, Histogram, bucket_index};
+use probe_common::histogram::{BUCKETS, Histogram, MAX_NS, bucket_index};
 
-use crate::atomic::atomic_add;
+use crate::{atomic::atomic_add, counters::bump, kernel::ktime_ns};
 
 /// Counts `ns` in its bucket and adds it to the sum. The caller guarantees
 /// `ns < histogram::MAX_NS`.
@@ -23,4 +23,22 @@ pub unsafe fn observe(hist: *mut Histogram, ns: u64) {
         atomic_add((*hist).buckets.as_mut_ptr().add(index), 1);
         atomic_add(&raw mut (*hist).sum_ns, ns);
     }
+}
+
+/// Observes `since_ns` until now into `hist`; the duration observed. One
+/// too long for the histogram is counted at `too_long` (a `counters`
+/// index) instead.
+///
+/// # Safety
+/// As [`observe`].
+#[inline(always)]
+pub unsafe fn observe_since(hist: *mut Histogram, since_ns: u64, too_long: u32) -> Option<u64> {
+    let ns = ktime_ns().saturating_sub(since_ns);
+    if ns >= MAX_NS {
+        bump(too_long);
+        return None;
+    }
+    // SAFETY: the caller's guarantee.
+    unsafe { observe(hist, ns) };
+    Some(ns)
 }

@@ -27,11 +27,9 @@ use crate::{
     rules,
     sampler::Sample,
     serve::api,
-    signals::{
-        dependency::remotes::{Remote, RemoteSeries},
-        psi::files::Psi,
-    },
+    signals::{dependency::remotes::RemoteSeries, psi::files::Psi},
     snapshot::{CgroupStats, PortStats, Snapshot},
+    test_support::remote_key,
     verdict::{self, Thresholds},
     window::Window,
 };
@@ -101,11 +99,11 @@ fn web(k: u64) -> CgroupStats {
         preemptions: Some([50 * k, 0, 150 * k, 5 * k]),
         remotes: vec![
             RemoteSeries {
-                remote: Remote::Endpoint("10.0.0.5:5432".parse().unwrap()),
+                key: Some(remote_key("10.0.0.5:5432")),
                 stats: Box::new(db),
             },
             RemoteSeries {
-                remote: Remote::Other,
+                key: None,
                 stats: Box::new(rest),
             },
         ],

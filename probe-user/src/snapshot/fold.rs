@@ -232,11 +232,14 @@ mod tests {
     /// remotes are `other` too.
     #[test]
     fn a_single_folded_cgroup_is_summed_like_many() {
-        use crate::signals::dependency::remotes::{Remote, RemoteSeries};
+        use crate::{
+            signals::dependency::remotes::{Remote, RemoteSeries},
+            test_support::remote_key,
+        };
 
         let mut folded = cgroup(3, 3);
         folded.remotes = vec![RemoteSeries {
-            remote: Remote::Endpoint(([10, 0, 0, 9], 5432).into()),
+            key: Some(remote_key("10.0.0.9:5432")),
             stats: Box::new(crate::collect::zeroed()),
         }];
         let mut folder = Folder::new(2);
@@ -248,7 +251,7 @@ mod tests {
         let other = kept.last().unwrap();
         assert_eq!(other.labels.cgroup, "other");
         assert_eq!(other.kernel.psi, None, "stall times do not add up");
-        let remotes: Vec<Remote> = other.remotes.iter().map(|r| r.remote).collect();
+        let remotes: Vec<Remote> = other.remotes.iter().map(|r| r.remote()).collect();
         assert_eq!(remotes, [Remote::Other]);
     }
 

@@ -22,6 +22,7 @@
 
 pub mod fold;
 mod folded_reads;
+pub mod ranker;
 pub mod resolve;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -30,19 +31,19 @@ use std::os::fd::OwnedFd;
 
 use anyhow::Result;
 use probe_common::{
-    dependency::RemoteKey,
+    dependency::{RemoteKey, RemoteStats},
     runqueue::PreemptionKey,
     syscall,
     tcp::{ListenerRecord, TcpFill},
 };
 use tracing::warn;
 
-use self::{fold::Folder, folded_reads::FoldedReads, resolve::Resolutions};
+use self::{fold::Folder, folded_reads::FoldedReads, ranker::Ranker, resolve::Resolutions};
 use crate::{
     collect::maps::{CgroupData, KernelMaps, RawSnapshot},
     identity::{Identity, Labels, cgroupfs::CgroupLookup},
     signals::{
-        dependency::remotes::{Ranker, RemoteSeries},
+        dependency::remotes::RemoteSeries,
         runqueue::preemptions::RetiredPreemptions,
         tcp::{listeners::ListenerId, overflows::Overflows, ports},
     },
@@ -265,7 +266,7 @@ pub struct SnapshotBuilder {
     retired: RetiredPreemptions,
     folder: Folder,
     folded_reads: FoldedReads,
-    ranker: Ranker,
+    ranker: Ranker<RemoteStats>,
 }
 
 impl SnapshotBuilder {

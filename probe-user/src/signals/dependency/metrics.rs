@@ -151,7 +151,7 @@ fn remote_histogram(
 }
 
 fn remote_labels(c: &CgroupStats, r: &RemoteSeries) -> Vec<(&'static str, String)> {
-    with(cgroup_labels(&c.labels), "remote", &r.remote.to_string())
+    with(cgroup_labels(&c.labels), "remote", &r.remote().to_string())
 }
 
 /// A remote endpoint's histogram as exported (`slow`: see [`latency`]).

@@ -40,7 +40,7 @@ impl Counters {
                 .remotes
                 .iter()
                 .map(|r| RemoteCounts {
-                    remote: r.remote,
+                    remote: r.remote(),
                     response: Latency::of(&r.stats.response, r.stats.slow_responses),
                     connect: Latency::of(&r.stats.connect, 0),
                     failures: reason::failed(&r.stats.failures),
