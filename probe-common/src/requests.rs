@@ -104,6 +104,14 @@ pub struct ServerSocket {
     pub pad: u32,
 }
 
+#[cfg(feature = "user")]
+// SAFETY: `PortKey` is `repr(C)` plain old data (integers only, no padding).
+unsafe impl aya::Pod for PortKey {}
+#[cfg(feature = "user")]
+// SAFETY: `PortStats` is `repr(C)` plain old data (integers and histograms
+// of integers only, no padding).
+unsafe impl aya::Pod for PortStats {}
+
 /// Little-endian word of `bytes[at..at + 8]`.
 const fn word(bytes: &[u8; PEEK], at: usize) -> u64 {
     u64::from_le_bytes([

@@ -224,6 +224,12 @@ pub struct RunArgs {
     #[arg(env = "PRESSURE_PROBE_MAX_REMOTES", long, value_name = "N", default_value_t = 20, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_remotes: u32,
+    /// At most this many listening ports per container get request series
+    /// of their own (the busiest over the last minutes); the rest are
+    /// summed into port="other".
+    #[arg(env = "PRESSURE_PROBE_MAX_PORTS", long, value_name = "N", default_value_t = 8, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_ports: u32,
     /// At most this many cgroups get series of their own; the signals of the
     /// rest are summed into series labelled cgroup="other"
     /// (pressure_probe_cgroups_folded says how many).

@@ -16,6 +16,7 @@ use probe_common::{
     dependency::{RemoteStats, reason, request},
     histogram::Histogram,
     memory::CgroupMemory,
+    requests::{PortKey, PortStats as RequestPortStats, error},
     syscall::CgroupSyscalls,
     tcp::TcpFill,
 };
@@ -27,7 +28,7 @@ use crate::{
     rules,
     sampler::Sample,
     serve::api,
-    signals::{dependency::remotes::RemoteSeries, psi::files::Psi},
+    signals::{dependency::remotes::RemoteSeries, psi::files::Psi, requests::ports::PortSeries},
     snapshot::{CgroupStats, PortStats, Snapshot},
     test_support::remote_key,
     verdict::{self, Thresholds},
@@ -69,6 +70,14 @@ fn web(k: u64) -> CgroupStats {
     db.untimed[usize::from(request::LONG_POLL)] = k;
     let mut rest = RemoteStats::ZERO;
     rest.response = histogram(&[(70, k)], 5_000 * k);
+    let mut http = RequestPortStats::ZERO;
+    http.response = histogram(&[(80, 90 * k), (92, 10 * k)], 900_000_000 * k);
+    http.queue = histogram(&[(40, 95 * k), (88, 5 * k)], 80_000_000 * k);
+    http.slow_queued = 5 * k;
+    http.waiting = 2;
+    http.connections = 12;
+    http.errors[error::RESET] = k;
+    http.errors[error::HTTP_5XX] = 3 * k;
     CgroupStats {
         id: 100,
         labels: Arc::new(Labels {
@@ -107,6 +116,14 @@ fn web(k: u64) -> CgroupStats {
                 stats: Box::new(rest),
             },
         ],
+        request_ports: vec![PortSeries {
+            key: Some(PortKey {
+                cgroup: 100,
+                port: 8080,
+                pad: [0; 3],
+            }),
+            stats: Box::new(http),
+        }],
     }
 }
 
@@ -125,6 +142,7 @@ fn batch_and_other(k: u64) -> [CgroupStats; 2] {
         tcp_fill: None,
         preemptions: Some([waits, 0, 0, 0]),
         remotes: Vec::new(),
+        request_ports: Vec::new(),
     };
     [
         stats(

@@ -38,7 +38,7 @@ use crate::{
     sampler::{Latest, Pipeline, SamplerThread, kernel_reader::KernelReader},
     serve,
     signals::tcp::{listen_drops::ListenDrops, overflows::OverflowLedger},
-    snapshot::SnapshotBuilder,
+    snapshot::{Bounds, SnapshotBuilder},
     verdict::SYNC_ONLY,
     window::Window,
 };
@@ -87,7 +87,10 @@ impl Probe {
         let (chosen, plans): (Vec<Signal>, Vec<_>) =
             signals::choose(requested, &support)?.into_iter().unzip();
         let plans: Vec<_> = plans.into_iter().flatten().collect();
-        let tcp_offsets = if chosen.contains(&Signal::Tcp) || chosen.contains(&Signal::Dependency) {
+        let tcp_offsets = if [Signal::Tcp, Signal::Dependency, Signal::Requests]
+            .iter()
+            .any(|s| chosen.contains(s))
+        {
             Some(TcpOffsets::resolve(&btf)?)
         } else {
             None
@@ -97,15 +100,16 @@ impl Probe {
         } else {
             None
         };
-        let payload_offsets = if chosen.contains(&Signal::Dependency) {
-            PayloadOffsets::resolve(&btf)
-                .inspect_err(|err| {
-                    warn!("{}: {err:#}", PayloadOffsets::LOSS);
-                })
-                .ok()
-        } else {
-            None
-        };
+        let payload_offsets =
+            if chosen.contains(&Signal::Dependency) || chosen.contains(&Signal::Requests) {
+                PayloadOffsets::resolve(&btf)
+                    .inspect_err(|err| {
+                        warn!("{}: {err:#}", PayloadOffsets::LOSS);
+                    })
+                    .ok()
+            } else {
+                None
+            };
         let syscall_offsets = if chosen.contains(&Signal::Syscall) {
             SyscallOffsets::resolve(&btf)
                 .inspect_err(|err| {
@@ -159,6 +163,7 @@ impl Probe {
             state,
             syscall_slow_ns: slow.syscall_ns(),
             dependency_slow_ns: slow.dependency_ns(),
+            queue_slow_ns: slow.queue_ns(),
             kernel_reads,
         };
         let classed_by_fd = load.reads_classed_by_fd();
@@ -197,8 +202,11 @@ impl Probe {
                 &args.log_root,
             ),
             builder: SnapshotBuilder::new(
-                args.max_cgroups as usize,
-                args.max_remotes as usize,
+                Bounds {
+                    cgroups: args.max_cgroups as usize,
+                    remotes: args.max_remotes as usize,
+                    ports: args.max_ports as usize,
+                },
                 args.interval,
             ),
             reload: reload.clone(),

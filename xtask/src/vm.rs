@@ -92,8 +92,13 @@ const KERNEL_TESTS: &[&str] = &[
     "dependency",
     "identity",
     "memory",
+    REQUESTS,
     PRODUCTION,
 ];
+
+/// The request signal's tests: one of them serves with Python's
+/// http.server, so the guest gets the production tests' Python too.
+const REQUESTS: &str = "requests";
 
 /// The production-shape tests: real software from Debian (Redis, curl,
 /// OpenSSL, Python with its standard library and the h2 package). The
@@ -135,6 +140,12 @@ const SMOKE_TESTS: &[(&str, &str)] = &[
     // Reclaim stalls, OOM kills and PSI against memory.events and the
     // cgroup's own pressure files.
     ("memory", "reclaim_oom_kills_and_psi_against_the_kernel"),
+    // Queue times against the workload's clocks (the client's send to the
+    // worker's read).
+    (
+        REQUESTS,
+        "requests_waiting_for_the_one_worker_queue_as_the_workload_measured",
+    ),
 ];
 
 /// Host tools the tests run inside the guest.
@@ -592,7 +603,10 @@ pub fn build_initramfs(
         libraries.extend(shared_libraries(exe)?);
         install(exe, &root, &format!("/t/deps/{name}"), true)?;
     }
-    if tests.iter().any(|(name, _)| name == PRODUCTION) {
+    if tests
+        .iter()
+        .any(|(name, _)| name == PRODUCTION || name == REQUESTS)
+    {
         libraries.extend(install_production_software(&root)?);
     }
     for tool in GUEST_TOOLS {

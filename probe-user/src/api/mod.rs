@@ -13,12 +13,13 @@ pub use crate::signals::{
     dependency::api::Dependency,
     memory::api::Memory,
     psi::api::Shares,
+    requests::api::Requests,
     runqueue::api::Runqueue,
     syscall::api::Syscalls,
     tcp::api::{AcceptQueue, Port},
 };
 use crate::{
-    signals::{dependency, memory, psi, runqueue, syscall, tcp},
+    signals::{dependency, memory, psi, requests, runqueue, syscall, tcp},
     window::{self, counters},
 };
 
@@ -78,6 +79,8 @@ pub struct Evidence {
     pub memory: Memory,
     /// Stall shares by resource (`cpu`, `memory`, `io`), where read.
     pub psi: Option<BTreeMap<String, Shares>>,
+    /// Its listening ports' requests.
+    pub requests: Vec<Requests>,
     /// Waits for a CPU.
     pub runqueue: Runqueue,
     /// Seconds the evidence covers.
@@ -109,6 +112,7 @@ impl Evidence {
             dependencies: dependency::api::section(e),
             memory: memory::api::section(e),
             psi: psi::api::section(e),
+            requests: requests::api::section(e),
             runqueue: runqueue::api::section(e),
             seconds: round(e.seconds),
             syscalls: syscall::api::section(e),

@@ -12,6 +12,7 @@ use probe_common::{
     dependency::{RemoteKey, RemoteStats},
     histogram::Histogram,
     memory::CgroupMemory,
+    requests::{PortKey, PortStats},
     runqueue::{PreemptionKey, behind},
     syscall::CgroupSyscalls,
     tcp::TcpFill,
@@ -23,7 +24,7 @@ use crate::{
     signals::{
         dependency, memory,
         psi::files::{PressureFiles, Psi},
-        runqueue, syscall, tcp,
+        requests, runqueue, syscall, tcp,
     },
 };
 
@@ -39,6 +40,8 @@ pub struct RawSnapshot {
     pub tcp_fill: Vec<(u64, TcpFill)>,
     /// Statistics per (socket cgroup, remote endpoint).
     pub remotes: Vec<(RemoteKey, RemoteStats)>,
+    /// Request statistics per (socket cgroup, listening port).
+    pub request_ports: Vec<(PortKey, PortStats)>,
     /// Lost and discarded events of the running signals: (signal, reason, count).
     pub lost: Vec<(&'static str, &'static str, u64)>,
 }
@@ -121,6 +124,7 @@ pub struct KernelMaps {
     tcp: tcp::maps::Maps,
     memory: Store<CgroupMemory>,
     dependency: dependency::maps::Maps,
+    requests: requests::maps::Maps,
     cgroups: BpfHashMap<MapData, u64, u8>,
     counters: PerCpuArray<MapData, u64>,
     /// The tracked cgroups' pressure files, kept open between samples.
@@ -158,6 +162,7 @@ impl KernelMaps {
             tcp: tcp::maps::Maps::take(ebpf)?,
             memory: memory::maps::take(ebpf, state)?,
             dependency: dependency::maps::Maps::take(ebpf)?,
+            requests: requests::maps::Maps::take(ebpf)?,
             cgroups: take(ebpf, cgroups::CGROUPS_MAP)?,
             counters: take(ebpf, counters::MAP)?,
             pressure: PressureFiles::default(),
@@ -182,6 +187,9 @@ impl KernelMaps {
         self.tcp.read(&mut snapshot)?;
         if self.runs(Signal::Dependency) {
             self.dependency.read(&mut snapshot)?;
+        }
+        if self.runs(Signal::Requests) {
+            self.requests.read(&mut snapshot)?;
         }
         for (index, signal, reason) in counters::NAMES {
             if !self.signals.iter().any(|s| s.name() == signal) {
@@ -238,6 +246,11 @@ impl KernelMaps {
     /// Drops one (cgroup, remote) entry.
     pub fn forget_remote(&mut self, key: &RemoteKey) {
         self.dependency.forget_remote(key);
+    }
+
+    /// Drops one (cgroup, listening port) entry of the request signal.
+    pub fn forget_request_port(&mut self, key: &PortKey) {
+        self.requests.forget_port(key);
     }
 
     /// Drops one preemption pair.

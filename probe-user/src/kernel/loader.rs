@@ -97,6 +97,8 @@ pub struct LoadOptions<'a> {
     pub syscall_slow_ns: [u64; syscall::CLASSES],
     /// The response time (ns) above which an answer is counted as slow.
     pub dependency_slow_ns: u64,
+    /// The queue time (ns) above which a request is counted as slow.
+    pub queue_slow_ns: u64,
     /// Whether programs may read kernel memory with `bpf_probe_read_kernel`
     /// (`lockdown::kernel_reads_allowed`).
     pub kernel_reads: bool,
@@ -201,6 +203,11 @@ pub fn load_and_attach(options: &LoadOptions<'_>) -> Result<Ebpf> {
     loader.override_global(
         globals::DEPENDENCY_SLOW_NS,
         &options.dependency_slow_ns,
+        true,
+    );
+    loader.override_global(
+        globals::REQUESTS_QUEUE_SLOW_NS,
+        &options.queue_slow_ns,
         true,
     );
     let syn_queue_hooked = u8::from(hooks::planned(options.plans, programs::TCP_SYN_QUEUE_FULL));

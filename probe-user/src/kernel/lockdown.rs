@@ -8,7 +8,7 @@ use std::fs;
 use crate::kernel::signals::Signal;
 
 /// What each signal loses where programs may not read kernel memory.
-pub const LOSSES: [(Signal, &str); 3] = [
+pub const LOSSES: [(Signal, &str); 4] = [
     (
         Signal::Syscall,
         "reads and writes classed file_io, not by what their fd is (storage pressure is \
@@ -19,6 +19,11 @@ pub const LOSSES: [(Signal, &str); 3] = [
         Signal::Dependency,
         "requests not classified: every exchange timed as an answer, and none on \
          connections older than the agent",
+    ),
+    (
+        Signal::Requests,
+        "responses not read: no http_5xx errors, and TLS handshakes and HTTP/2 servers' \
+         exchanges timed as answers",
     ),
 ];
 

@@ -479,9 +479,12 @@ const PAYLOAD_FIELDS: [FieldSpec; 9] = [
 ];
 
 impl PayloadOffsets {
-    /// What the dependency signal loses where these cannot be resolved.
-    pub const LOSS: &'static str = "every exchange is timed, long polls, TLS handshakes and \
-                                    HTTP/2 included (the first bytes of a send cannot be read)";
+    /// What the dependency and request signals lose where these cannot be
+    /// resolved.
+    pub const LOSS: &'static str = "the first bytes of a send cannot be read: the dependency \
+                                    signal times every exchange, long polls, TLS handshakes \
+                                    and HTTP/2 included; the request signal counts no http_5xx \
+                                    and times TLS handshakes and HTTP/2 servers' exchanges";
 
     /// Looks every field and the buffer kinds up; the error names the first
     /// one missing.

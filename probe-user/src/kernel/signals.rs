@@ -3,7 +3,7 @@
 use std::fmt;
 
 use anyhow::{Result, bail};
-use probe_common::{dependency, memory, runqueue, syscall, tcp};
+use probe_common::{dependency, memory, requests, runqueue, syscall, tcp};
 
 use crate::kernel::{
     hooks::{self, HookSupport, Need, Planned},
@@ -24,6 +24,9 @@ pub enum Signal {
     Dependency,
     /// Memory reclaim stalls and OOM kills.
     Memory,
+    /// The server side of inbound connections, per listening port:
+    /// response and queue times, requests waiting, connections, errors.
+    Requests,
     /// The kernel's pressure stall information of each cgroup (read from
     /// cgroupfs, no kernel program).
     Psi,
@@ -31,12 +34,13 @@ pub enum Signal {
 
 impl Signal {
     /// Every signal.
-    pub const ALL: [Signal; 6] = [
+    pub const ALL: [Signal; 7] = [
         Signal::Runq,
         Signal::Syscall,
         Signal::Tcp,
         Signal::Dependency,
         Signal::Memory,
+        Signal::Requests,
         Signal::Psi,
     ];
 
@@ -48,6 +52,7 @@ impl Signal {
             Signal::Tcp => "tcp",
             Signal::Dependency => "dependency",
             Signal::Memory => "memory",
+            Signal::Requests => "requests",
             Signal::Psi => "psi",
         }
     }
@@ -60,6 +65,7 @@ impl Signal {
             Signal::Tcp => crate::signals::tcp::hooks::NEEDS,
             Signal::Dependency => crate::signals::dependency::hooks::NEEDS,
             Signal::Memory => crate::signals::memory::hooks::NEEDS,
+            Signal::Requests => crate::signals::requests::hooks::NEEDS,
             Signal::Psi => &[],
         }
     }
@@ -79,6 +85,7 @@ impl Signal {
                 dependency::PAIRS_DROPPED_MAP,
             ],
             Signal::Memory => &[memory::OOM_VICTIMS_MAP],
+            Signal::Requests => &[requests::PORTS_MAP],
             Signal::Psi => &[],
         }
     }
@@ -94,7 +101,7 @@ impl Signal {
         if self == Signal::Syscall && syscall::host_arch().is_none() {
             return Err("no syscall table for this architecture".into());
         }
-        if matches!(self, Signal::Tcp | Signal::Dependency)
+        if matches!(self, Signal::Tcp | Signal::Dependency | Signal::Requests)
             && let Err(err) = TcpOffsets::resolve(support.btf)
         {
             return Err(format!("{err:#}"));

@@ -5,6 +5,7 @@
 pub mod dependency;
 pub mod memory;
 pub mod psi;
+pub mod requests;
 pub mod runqueue;
 pub mod syscall;
 pub mod tcp;
@@ -32,11 +33,12 @@ pub struct SignalParts {
 }
 
 /// Every signal, in exposition order.
-pub const ALL: [&SignalParts; 6] = [
+pub const ALL: [&SignalParts; 7] = [
     &runqueue::PARTS,
     &syscall::PARTS,
     &tcp::PARTS,
     &memory::PARTS,
     &dependency::PARTS,
+    &requests::PARTS,
     &psi::PARTS,
 ];

@@ -204,6 +204,7 @@ mod tests {
             tcp_fill: None::<TcpFill>,
             preemptions: Some([id, 0, 0, 1]),
             remotes: Vec::new(),
+            request_ports: Vec::new(),
         }
     }
 

@@ -14,7 +14,8 @@
 //!    goes back;
 //! 4. accept-queue fill, and the listeners' `ports`;
 //! 5. the dependencies' `remotes`: each container's remote endpoints, at
-//!    most `--max-remotes` of them;
+//!    most `--max-remotes` of them, and the requests' `request_ports`:
+//!    each container's listening ports, at most `--max-ports` of them;
 //! 6. `fold`: at most `--max-cgroups` cgroups get series of their own;
 //!    the rest are read in turns (`folded_reads`).
 //!
@@ -32,6 +33,7 @@ use std::os::fd::OwnedFd;
 use anyhow::Result;
 use probe_common::{
     dependency::{RemoteKey, RemoteStats},
+    requests::{PortKey, PortStats as RequestPortStats},
     runqueue::PreemptionKey,
     syscall,
     tcp::{ListenerRecord, TcpFill},
@@ -44,6 +46,7 @@ use crate::{
     identity::{Identity, Labels, cgroupfs::CgroupLookup},
     signals::{
         dependency::remotes::RemoteSeries,
+        requests::ports::PortSeries,
         runqueue::preemptions::RetiredPreemptions,
         tcp::{listeners::ListenerId, overflows::Overflows, ports},
     },
@@ -107,6 +110,9 @@ pub struct CgroupStats {
     pub preemptions: Option<[u64; Preemptor::COUNT]>,
     /// The remote endpoints it connects to, busiest first (`other` last).
     pub remotes: Vec<RemoteSeries>,
+    /// The listening ports its requests arrive on, busiest first (`other`
+    /// last).
+    pub request_ports: Vec<PortSeries>,
 }
 
 impl CgroupStats {
@@ -122,6 +128,7 @@ impl CgroupStats {
             tcp_fill: None,
             preemptions: None,
             remotes: Vec::new(),
+            request_ports: Vec::new(),
         }
     }
 }
@@ -193,6 +200,8 @@ pub struct SlowBounds {
     pub syscall: [Option<f64>; syscall::CLASSES],
     /// Of dependency response times.
     pub dependency: Option<f64>,
+    /// Of request queue times.
+    pub queue: Option<f64>,
 }
 
 impl SlowBounds {
@@ -204,6 +213,11 @@ impl SlowBounds {
     /// The dependency bound in whole nanoseconds (`u64::MAX`: none).
     pub fn dependency_ns(&self) -> u64 {
         nanoseconds(self.dependency)
+    }
+
+    /// The queue bound in whole nanoseconds (`u64::MAX`: none).
+    pub fn queue_ns(&self) -> u64 {
+        nanoseconds(self.queue)
     }
 }
 
@@ -258,6 +272,19 @@ pub trait KernelState {
     fn forget_tcp_fill(&mut self, id: u64);
     /// Drops one (cgroup, remote) entry.
     fn forget_remote(&mut self, key: &RemoteKey);
+    /// Drops one (cgroup, listening port) entry of the request signal.
+    fn forget_request_port(&mut self, key: &PortKey);
+}
+
+/// How many series of their own the snapshot gives.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Cgroups (`--max-cgroups`).
+    pub cgroups: usize,
+    /// Remote endpoints per container (`--max-remotes`).
+    pub remotes: usize,
+    /// Listening ports per container (`--max-ports`).
+    pub ports: usize,
 }
 
 /// Builds snapshots; remembers what must outlive one build (retired
@@ -267,19 +294,22 @@ pub struct SnapshotBuilder {
     folder: Folder,
     folded_reads: FoldedReads,
     ranker: Ranker<RemoteStats>,
+    port_ranker: Ranker<RequestPortStats>,
 }
 
 impl SnapshotBuilder {
-    /// A builder that gives at most `max_cgroups` cgroups series of their
-    /// own, and each at most `max_remotes` remote endpoints, for samples
-    /// taken every `interval` (folded cgroups are read in turns over
+    /// A builder that gives at most `bounds.cgroups` cgroups series of
+    /// their own, and each at most `bounds.remotes` remote endpoints and
+    /// `bounds.ports` listening ports, for samples taken every `interval`
+    /// (folded cgroups are read in turns over
     /// [`folded_reads::FOLDED_REFRESH`]).
-    pub fn new(max_cgroups: usize, max_remotes: usize, interval: Duration) -> Self {
+    pub fn new(bounds: Bounds, interval: Duration) -> Self {
         Self {
             retired: RetiredPreemptions::default(),
-            folder: Folder::new(max_cgroups),
+            folder: Folder::new(bounds.cgroups),
             folded_reads: FoldedReads::new(interval),
-            ranker: Ranker::new(max_remotes),
+            ranker: Ranker::new(bounds.remotes),
+            port_ranker: Ranker::new(bounds.ports),
         }
     }
 
@@ -339,6 +369,25 @@ impl SnapshotBuilder {
         for (id, series) in ranked {
             if let Some(entry) = stats.0.get_mut(&id) {
                 entry.remotes = series;
+            }
+        }
+        let mut live_ports = Vec::with_capacity(raw.request_ports.len());
+        for (key, port) in raw.request_ports {
+            match resolutions.status(key.cgroup, cgroups) {
+                resolve::Status::Gone => kernel.forget_request_port(&key),
+                status => {
+                    stats.entry(key.cgroup, status.labels());
+                    live_ports.push((key, port));
+                }
+            }
+        }
+        let (ranked, idle) = self.port_ranker.rank(live_ports, std::time::Instant::now());
+        for key in idle {
+            kernel.forget_request_port(&key);
+        }
+        for (id, series) in ranked {
+            if let Some(entry) = stats.0.get_mut(&id) {
+                entry.request_ports = series;
             }
         }
         let ports = tcp.map_or_else(Vec::new, |tcp| {
@@ -517,6 +566,10 @@ impl KernelState for KernelMaps {
 
     fn forget_remote(&mut self, key: &RemoteKey) {
         KernelMaps::forget_remote(self, key);
+    }
+
+    fn forget_request_port(&mut self, key: &PortKey) {
+        KernelMaps::forget_request_port(self, key);
     }
 }
 

@@ -101,6 +101,15 @@ struct FakeKernel {
     psi_read: Vec<u64>,
 }
 
+/// `cgroups` cgroups of their own, 20 remotes and 8 ports each.
+fn bounds(cgroups: usize) -> Bounds {
+    Bounds {
+        cgroups,
+        remotes: 20,
+        ports: 8,
+    }
+}
+
 impl KernelState for FakeKernel {
     fn cgroup_data(&mut self, id: u64, _dir: Option<&OwnedFd>, psi: bool) -> Result<CgroupData> {
         self.psi_read.extend(psi.then_some(id));
@@ -133,6 +142,8 @@ impl KernelState for FakeKernel {
     fn forget_remote(&mut self, key: &RemoteKey) {
         self.forgotten_remotes.push(*key);
     }
+
+    fn forget_request_port(&mut self, _key: &probe_common::requests::PortKey) {}
 }
 
 fn pair(victim: u64, by: u64, count: u64) -> (PreemptionKey, u64) {
@@ -173,7 +184,7 @@ fn preemptors_are_classified() {
     for (by, fake, class) in table {
         let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (by, fake)]);
         let mut kernel = FakeKernel::default();
-        let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
+        let snapshot = SnapshotBuilder::new(bounds(10), READ_EVERY_SAMPLE).build(
             raw(&[], &[pair(1, by, 5)]),
             None,
             &mut kernel,
@@ -191,7 +202,7 @@ fn preemptors_are_classified() {
 
 #[test]
 fn a_removed_preemptor_is_retired_and_no_count_goes_back() {
-    let mut builder = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE);
+    let mut builder = SnapshotBuilder::new(bounds(10), READ_EVERY_SAMPLE);
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/app")), (2, Fake::Live("/noisy"))]);
     let mut kernel = FakeKernel::default();
     let first = builder.build(raw(&[], &[pair(1, 2, 7)]), None, &mut kernel, &mut cgroups);
@@ -248,7 +259,7 @@ fn removed_cgroups_are_reclaimed() {
         untimed: [0; request::COUNT],
     };
     input.remotes = vec![(remote(1), no_events), (remote(2), no_events)];
-    let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
+    let snapshot = SnapshotBuilder::new(bounds(10), READ_EVERY_SAMPLE).build(
         input,
         None,
         &mut kernel,
@@ -274,7 +285,7 @@ fn an_unreadable_cgroup_does_not_fail_the_others() {
         waits: [(1, Err("EIO")), (2, Ok(6))].into(),
         ..FakeKernel::default()
     };
-    let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
+    let snapshot = SnapshotBuilder::new(bounds(10), READ_EVERY_SAMPLE).build(
         raw(&[1, 2], &[]),
         None,
         &mut kernel,
@@ -302,7 +313,7 @@ fn folded_cgroups_are_read_without_their_psi() {
         waits: [(1, Ok(1)), (2, Ok(2)), (3, Ok(3))].into(),
         ..FakeKernel::default()
     };
-    let mut builder = SnapshotBuilder::new(1, 20, READ_EVERY_SAMPLE);
+    let mut builder = SnapshotBuilder::new(bounds(1), READ_EVERY_SAMPLE);
     let mut read = Vec::new();
     for _ in 0..3 {
         let snapshot = builder.build(raw(&[1, 2, 3], &[]), None, &mut kernel, &mut cgroups);
@@ -328,7 +339,7 @@ fn folded_cgroups_are_read_in_turns() {
     ]);
     let mut kernel = FakeKernel::default();
     // Two samples a refresh period: each folded cgroup read every other sample.
-    let mut builder = SnapshotBuilder::new(1, 20, folded_reads::FOLDED_REFRESH / 2);
+    let mut builder = SnapshotBuilder::new(bounds(1), folded_reads::FOLDED_REFRESH / 2);
     let mut other = Vec::new();
     let mut forgotten = Vec::new();
     for sample in 1..=5u64 {
@@ -359,7 +370,7 @@ fn cgroups_without_a_path_are_exported_by_id() {
         waits: [(1, Ok(1)), (2, Ok(2)), (3, Ok(3))].into(),
         ..FakeKernel::default()
     };
-    let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
+    let snapshot = SnapshotBuilder::new(bounds(10), READ_EVERY_SAMPLE).build(
         raw(&[1, 2, 3], &[]),
         None,
         &mut kernel,
@@ -405,7 +416,7 @@ fn listeners_add_up_per_port() {
         },
     };
     let mut cgroups = FakeCgroups::with(&[(1, Fake::Live("/web"))]);
-    let snapshot = SnapshotBuilder::new(10, 20, READ_EVERY_SAMPLE).build(
+    let snapshot = SnapshotBuilder::new(bounds(10), READ_EVERY_SAMPLE).build(
         raw(&[], &[]),
         Some(tcp),
         &mut FakeKernel::default(),

@@ -16,7 +16,7 @@ use crate::{
     rules,
     signals::{
         dependency::{self, remotes::Remote, window::RemoteCounts},
-        memory, psi, runqueue, syscall, tcp,
+        memory, psi, requests, runqueue, syscall, tcp,
     },
     snapshot::Preemptor,
     window::{Evidence, counters::Latency},
@@ -157,6 +157,7 @@ fn evidence(s: &Scenario) -> Evidence {
         tcp: tcp::window::Evidence::default(),
         memory: memory::window::Evidence::default(),
         dependency: dependency::window::Evidence { remotes },
+        requests: requests::window::Evidence::default(),
         psi: psi::window::Evidence::default(),
     }
 }

@@ -8,7 +8,7 @@ use crate::{
     signals::dependency::remotes::Remote,
     signals::{
         dependency::{self, window::RemoteCounts},
-        memory, psi, runqueue, syscall, tcp,
+        memory, psi, requests, runqueue, syscall, tcp,
     },
     test_support::histogram_of,
     window::counters::Latency,
@@ -41,6 +41,7 @@ fn quiet() -> Evidence {
         tcp: tcp::window::Evidence::default(),
         memory: memory::window::Evidence::default(),
         dependency: dependency::window::Evidence::default(),
+        requests: requests::window::Evidence::default(),
         psi: psi::window::Evidence::default(),
     }
 }

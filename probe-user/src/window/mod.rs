@@ -27,7 +27,7 @@ use std::{
 
 use crate::{
     identity::Labels,
-    signals::{dependency, memory, psi, runqueue, syscall, tcp},
+    signals::{dependency, memory, psi, requests, runqueue, syscall, tcp},
     snapshot::{CgroupStats, PortStats, Snapshot},
 };
 
@@ -58,6 +58,8 @@ pub struct Counters {
     pub memory: memory::window::Counters,
     /// Remote endpoints.
     pub dependency: dependency::window::Counters,
+    /// Listening ports' requests.
+    pub requests: requests::window::Counters,
     /// PSI totals.
     pub psi: psi::window::Counters,
 }
@@ -71,6 +73,7 @@ impl Counters {
             tcp: tcp::window::Counters::of(stats, ports),
             memory: memory::window::Counters::of(stats),
             dependency: dependency::window::Counters::of(stats),
+            requests: requests::window::Counters::of(stats),
             psi: psi::window::Counters::of(stats),
         }
     }
@@ -93,6 +96,8 @@ pub struct Evidence {
     pub memory: memory::window::Evidence,
     /// Remote endpoints.
     pub dependency: dependency::window::Evidence,
+    /// Listening ports' requests.
+    pub requests: requests::window::Evidence,
     /// PSI stalls.
     pub psi: psi::window::Evidence,
 }
@@ -195,6 +200,7 @@ fn evidence(labels: Arc<Labels>, seconds: f64, now: &Counters, then: &Counters) 
         tcp: tcp::window::Evidence::between(&now.tcp, &then.tcp),
         memory: memory::window::Evidence::between(&now.memory, &then.memory),
         dependency: dependency::window::Evidence::between(&now.dependency, &then.dependency),
+        requests: requests::window::Evidence::between(&now.requests, &then.requests),
         psi: psi::window::Evidence::between(&now.psi, &then.psi),
     }
 }
@@ -222,6 +228,7 @@ mod tests {
             tcp_fill: None,
             preemptions: None,
             remotes: Vec::new(),
+            request_ports: Vec::new(),
         }
     }
 

@@ -53,6 +53,17 @@
 //!                      `listening PORT`, answer each line of each connection with `ok`
 //!                      DELAY_MS after it arrived; `drain N` on stdin: once N connections
 //!                      are accepted, close the listener and serve on (prints `drained`)
+//! pp-workload pool     CGROUP_DIR WORKERS DELAY_MS   listen on 127.0.0.1 (ephemeral port), print
+//!                      `listening PORT`, and serve every connection's `ping SENT_NS` lines
+//!                      with WORKERS threads, each holding a request DELAY_MS (no CPU)
+//!                      before it answers `ok`: a request waits for a free worker; stdin
+//!                      `pause`/`resume` hold and release the workers, `queued` and
+//!                      `handled` print what each request waited (client's send to the
+//!                      read) and took (read to answer), in ns
+//! pp-workload ask      CGROUP_DIR HOST:PORT COUNT GAP_MS  COUNT `ping SENT_NS` requests over
+//!                      one connection, GAP_MS apart, each answer awaited in a blocking
+//!                      read; prints `response_ns` and `done`, and keeps the connection
+//!                      until stdin closes (`PP_WORKLOAD_GO`: `ready`, then a line first)
 //! pp-workload call     CGROUP_DIR HOST:PORT COUNT    COUNT requests over one connection, each
 //!                      answer awaited in epoll_wait; print `response_ns` (each on its own
 //!                      clock) and `done`, keep the connection until stdin closes
@@ -101,6 +112,7 @@
 mod collide;
 mod errors;
 mod owners;
+mod pool;
 mod reads;
 mod remote;
 
@@ -135,6 +147,8 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
   roundtrips CGROUP_DIR COUNT
   serve      CGROUP_DIR DELAY_MS
   call       CGROUP_DIR HOST:PORT COUNT
+  pool       CGROUP_DIR WORKERS DELAY_MS
+  ask        CGROUP_DIR HOST:PORT COUNT GAP_MS
   hold       CGROUP_DIR HOST:PORT
   linger     CGROUP_DIR HOST:PORT
   churn      CGROUP_DIR COUNT MILLIS
@@ -146,7 +160,9 @@ usage: pp-workload MODE CGROUP_DIR ARGS...   (a test workload of pressure-probe)
 CGROUP_DIR `-` stays in the caller's cgroup; tests/src/bin/pp-workload.rs explains each mode.";
 
 /// How many arguments each mode takes after MODE.
-const ARITY: [(&str, usize); 25] = [
+const ARITY: [(&str, usize); 27] = [
+    ("pool", 3),
+    ("ask", 4),
     ("hold", 2),
     ("linger", 2),
     ("churn", 3),
@@ -275,6 +291,12 @@ fn main() {
         "reads" => reads::reads(&args[3], number(4)),
         "errors" => errors::errors(number(3), number(4), number(5)),
         "call" => remote::call(address(&args[3]), number(4)),
+        "pool" => pool::pool(number(3), Duration::from_millis(number(4))),
+        "ask" => pool::ask(
+            address(&args[3]),
+            number(4),
+            Duration::from_millis(number(5)),
+        ),
         "hold" => owners::hold(address(&args[3])),
         "linger" => owners::linger(address(&args[3])),
         "churn" => owners::churn(number(3) as usize, Duration::from_millis(number(4))),
