@@ -333,6 +333,17 @@ pub struct VerdictArgs {
     #[arg(env = "PRESSURE_PROBE_MEMORY_STALL_SHARE", long, value_name = "SHARE", default_value_t = Thresholds::default().memory_stall_share,
           allow_negative_numbers = true, value_parser = parse_positive)]
     pub memory_stall_share: f64,
+    /// Workers pressure: the p95 time, in seconds, requests waited for the
+    /// application to read them (for a worker) on one of a container's
+    /// listening ports over the window (over it when 5% or more of at
+    /// least 20 requests wait longer; the kernel counts them, so `run` and
+    /// `rules` must be given the same value). The default, 50 ms: a
+    /// request read at once waits microseconds, and one that waits 50 ms
+    /// for a worker has lost a large part of a typical latency objective
+    /// before any work on it began.
+    #[arg(env = "PRESSURE_PROBE_QUEUE_P95", long, value_name = "SECONDS", default_value_t = Thresholds::default().queue_p95,
+          allow_negative_numbers = true, value_parser = parse_positive)]
+    pub queue_p95: f64,
     /// Fewest observations (waits, syscalls, queued connections, a remote's
     /// answers or failed connects) over the window for a pressure to count
     /// at all (a p95 needs 20 whatever this says: with fewer, it is the
@@ -385,6 +396,7 @@ impl VerdictArgs {
             storage_p95: self.storage_p95,
             dependency_p95: self.dependency_p95,
             memory_stall_share: self.memory_stall_share,
+            queue_p95: self.queue_p95,
             min_events: self.min_events,
             dependency_ignore,
             storage_classes: &STORAGE_CLASSES,

@@ -144,7 +144,7 @@ fn header(t: &Thresholds, window: Duration) -> String {
          #   pressure-probe rules --window {window} --cpu-wait-share {cpu} \\\n\
          #     --cpu-own-share {own} --accept-fill {fill} --storage-p95 {storage} \\\n\
          #     --dependency-p95 {dependency} --memory-stall-share {memory} \\\n\
-         #     --min-events {min}{ignore} \\\n\
+         #     --queue-p95 {queue} --min-events {min}{ignore} \\\n\
          #     > deploy/prometheus/rules.yml\n\
          # (`--format prometheus-rule` for deploy/kubernetes/monitoring/prometheusrule.yaml)\n\
          #\n\
@@ -165,6 +165,7 @@ fn header(t: &Thresholds, window: Duration) -> String {
         fill = t.accept_fill,
         storage = t.storage_p95,
         memory = t.memory_stall_share,
+        queue = t.queue_p95,
         ignore = t
             .dependency_ignore
             .iter()
@@ -196,12 +197,18 @@ fn ranking(scores: &[&Score]) -> [Record; 2] {
     // The ranking: the highest score wins; a tie goes to the bottleneck
     // listed first (`scores` is in the verdict's tie order), by adding a
     // tiny offset for the ranking only: the value kept is the score itself.
+    // The symptom ranks below every cause (a million less).
     let ranked: Vec<String> = scores
         .iter()
         .enumerate()
         .map(|(i, score)| {
+            let symptom = if score.bottleneck.is_symptom() {
+                " - 1e+06"
+            } else {
+                ""
+            };
             format!(
-                "container_bottleneck:pressure_score:window{{bottleneck=\"{}\"}} + {}e-09",
+                "container_bottleneck:pressure_score:window{{bottleneck=\"{}\"}}{symptom} + {}e-09",
                 score.bottleneck.label(),
                 scores.len() - i
             )
@@ -210,8 +217,9 @@ fn ranking(scores: &[&Score]) -> [Record; 2] {
     let verdict = Record {
         comment: format!(
             "The verdict, as the agent's {BOTTLENECK}: each container's highest score, a tie \
-             to the first of memory, accept_queue, dependency, cpu_neighbour, cpu, storage \
-             (label `bottleneck`, value its score; absent when none is over 1)."
+             to the first of memory, accept_queue, dependency, cpu_neighbour, cpu, storage; \
+             workers (a symptom) only when no other is over 1 (label `bottleneck`, value its \
+             score; absent when none is over 1)."
         ),
         name: "container:pressure_bottleneck:window",
         expr: format!(
@@ -321,6 +329,7 @@ fn alert_name(bottleneck: Bottleneck) -> &'static str {
         Bottleneck::CpuNeighbour => "ContainerCpuNeighbourBound",
         Bottleneck::Cpu => "ContainerCpuBound",
         Bottleneck::Storage => "ContainerStorageBound",
+        Bottleneck::Workers => "ContainerWorkersBusy",
         Bottleneck::None => "ContainerUnpressured",
     }
 }

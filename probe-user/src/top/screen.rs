@@ -122,7 +122,7 @@ impl View {
         let body = rows.iter().map(|container| {
             let colour = match container.bottleneck.as_str() {
                 "none" => Color::Reset,
-                "cpu" | "accept_queue" => Color::Yellow,
+                "cpu" | "accept_queue" | "workers" => Color::Yellow,
                 _ => Color::Red,
             };
             Row::new(container.cells().map(Cell::from)).style(Style::new().fg(colour))

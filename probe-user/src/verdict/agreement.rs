@@ -5,18 +5,23 @@
 
 use std::{fmt::Write, path::Path, process::Command, sync::Arc, time::Duration};
 
-use probe_common::histogram::{Histogram, bucket_index};
+use probe_common::{
+    histogram::{Histogram, bucket_index},
+    requests::error,
+};
 
 use probe_common::syscall::SyscallClass;
 
 use super::{Bottleneck, SYNC_ONLY, Thresholds, judge};
 use crate::{
-    export::{model::Value, probe::STORAGE_CLASS},
+    export::{histogram, model::Value, probe::STORAGE_CLASS},
     identity::Labels,
     rules,
     signals::{
         dependency::{self, remotes::Remote, window::RemoteCounts},
-        memory, psi, requests, runqueue, syscall, tcp,
+        memory, psi,
+        requests::{self, ports::Port, window::PortCounts},
+        runqueue, syscall, tcp,
     },
     snapshot::Preemptor,
     window::{Evidence, counters::Latency},
@@ -30,18 +35,22 @@ struct Scenario {
     fsyncs: (u64, u64),
     reads: (u64, u64),
     answers: (u64, u64),
+    /// Requests to one listening port and how long they waited for a
+    /// worker: (fast, slow), as above (over the 50 ms queue threshold).
+    queued: (u64, u64),
     /// Seconds waited for a CPU in the minute, all behind its own threads,
     /// in 40 waits.
     cpu_wait: f64,
 }
 
-const SCENARIOS: [Scenario; 8] = [
+const SCENARIOS: [Scenario; 10] = [
     // 2.5% of answers over 100 ms: the p95 is under.
     Scenario {
         cgroup: "/dependency-under",
         reads: (0, 0),
         fsyncs: (0, 0),
         answers: (39, 1),
+        queued: (0, 0),
         cpu_wait: 0.0,
     },
     // 7.5% over: 1.5 times the 5% a p95 allows.
@@ -50,6 +59,7 @@ const SCENARIOS: [Scenario; 8] = [
         reads: (0, 0),
         fsyncs: (0, 0),
         answers: (37, 3),
+        queued: (0, 0),
         cpu_wait: 0.0,
     },
     // 3.75% of fsyncs over 50 ms: under.
@@ -58,6 +68,7 @@ const SCENARIOS: [Scenario; 8] = [
         reads: (0, 0),
         fsyncs: (77, 3),
         answers: (0, 0),
+        queued: (0, 0),
         cpu_wait: 0.0,
     },
     // 10% over: 2 times.
@@ -66,6 +77,7 @@ const SCENARIOS: [Scenario; 8] = [
         reads: (0, 0),
         fsyncs: (72, 8),
         answers: (0, 0),
+        queued: (0, 0),
         cpu_wait: 0.0,
     },
     // All 16 slow, but a p95 needs 20.
@@ -74,6 +86,7 @@ const SCENARIOS: [Scenario; 8] = [
         reads: (0, 0),
         fsyncs: (0, 16),
         answers: (0, 16),
+        queued: (0, 0),
         cpu_wait: 0.0,
     },
     // Storage 2, CPU 3: CPU.
@@ -82,6 +95,7 @@ const SCENARIOS: [Scenario; 8] = [
         reads: (0, 0),
         fsyncs: (72, 8),
         answers: (0, 0),
+        queued: (0, 0),
         cpu_wait: 18.0,
     },
     // 10% of reads over 50 ms: storage 2 where file_io is judged, none
@@ -91,6 +105,7 @@ const SCENARIOS: [Scenario; 8] = [
         reads: (72, 8),
         fsyncs: (0, 0),
         answers: (0, 0),
+        queued: (0, 0),
         cpu_wait: 0.0,
     },
     // Dependency 1.5 and storage 2 (storage wins), both reported.
@@ -99,6 +114,26 @@ const SCENARIOS: [Scenario; 8] = [
         reads: (0, 0),
         fsyncs: (72, 8),
         answers: (37, 3),
+        queued: (0, 0),
+        cpu_wait: 0.0,
+    },
+    // 10% of requests waited over 50 ms for a worker: workers 2.
+    Scenario {
+        cgroup: "/workers-over",
+        reads: (0, 0),
+        fsyncs: (0, 0),
+        answers: (0, 0),
+        queued: (72, 8),
+        cpu_wait: 0.0,
+    },
+    // Workers 5 and dependency 1.5: the dependency, a cause, wins over
+    // the symptom whatever their scores; both reported.
+    Scenario {
+        cgroup: "/workers-behind-a-dependency",
+        reads: (0, 0),
+        fsyncs: (0, 0),
+        answers: (37, 3),
+        queued: (60, 20),
         cpu_wait: 0.0,
     },
 ];
@@ -134,6 +169,18 @@ fn evidence(s: &Scenario) -> Evidence {
             connections: 1,
         }]
     };
+    let ports = if s.queued == (0, 0) {
+        Vec::new()
+    } else {
+        vec![PortCounts {
+            port: Port::Number(8080),
+            response: Latency::default(),
+            queue: Latency::of(&histogram(s.queued), s.queued.1),
+            errors: [0; error::COUNT],
+            waiting: 0,
+            connections: 1,
+        }]
+    };
     let syscalls = [
         (SyscallClass::Sync, s.fsyncs),
         (SyscallClass::FileIo, s.reads),
@@ -157,7 +204,7 @@ fn evidence(s: &Scenario) -> Evidence {
         tcp: tcp::window::Evidence::default(),
         memory: memory::window::Evidence::default(),
         dependency: dependency::window::Evidence { remotes },
-        requests: requests::window::Evidence::default(),
+        requests: requests::window::Evidence { ports },
         psi: psi::window::Evidence::default(),
     }
 }
@@ -245,6 +292,12 @@ fn agree(t: &Thresholds) {
             let value = dependency::metrics::latency(&histogram(s.answers), slow);
             let name = dependency::metrics::RESPONSE;
             histogram_series(&mut inputs, name, &remote, &value);
+        }
+        if s.queued != (0, 0) {
+            let slow = Some((t.queue_p95, s.queued.1));
+            let value = histogram::doubling(&histogram(s.queued), slow);
+            let port = format!("{labels},port=\"8080\"");
+            histogram_series(&mut inputs, requests::metrics::QUEUE, &port, &value);
         }
         if s.cpu_wait > 0.0 {
             let runq = runqueue::metrics::LATENCY;

@@ -15,6 +15,7 @@
 //! | dependency | the share of each remote endpoint's answers slower than `dependency_p95` (100 ms): its p95 is over the threshold when 5% or more are (the worst remote counts) | ≥ 5%, with ≥ `max(min_events, 20)` answers from it; or ≥ `min_events` failed connects to it (not to `other`, the remotes past `--max-remotes` summed) |
 //! | storage | the share of `sync` (fsync and friends), then `file_io` syscalls slower than `storage_p95` (50 ms) | ≥ 5%, with ≥ `max(min_events, 20)` calls of the class |
 //! | memory | time its threads stalled in reclaim / window, or PSI memory `some` / window, whichever is larger | ≥ `memory_stall_share` (0.05); or any OOM kill |
+//! | workers | the share of each listening port's requests that waited for a worker longer than `queue_p95` (50 ms) | ≥ 5%, with ≥ `max(min_events, 20)` requests; only when no other pressure is over its threshold (a symptom) |
 //!
 //! A p95 needs at least 20 observations: with fewer, the 95th percentile is
 //! the largest of them. The slow share is exact: the kernel counts the
@@ -83,21 +84,32 @@ pub enum Bottleneck {
     Cpu,
     /// Its file or sync syscalls are slow.
     Storage,
+    /// Its requests wait for a free worker, and no cause above explains it.
+    Workers,
     /// Nothing over its threshold.
     None,
 }
 
 impl Bottleneck {
     /// Every verdict, in tie-break order.
-    pub const ALL: [Bottleneck; 7] = [
+    pub const ALL: [Bottleneck; 8] = [
         Bottleneck::Memory,
         Bottleneck::AcceptQueue,
         Bottleneck::Dependency,
         Bottleneck::CpuNeighbour,
         Bottleneck::Cpu,
         Bottleneck::Storage,
+        Bottleneck::Workers,
         Bottleneck::None,
     ];
+
+    /// Whether it is a symptom, not a cause: requests waiting for a worker
+    /// is what every other pressure makes too (workers blocked on a slow
+    /// dependency, on storage, waiting for a CPU), so it is the verdict
+    /// only when no other pressure is over its threshold.
+    pub fn is_symptom(self) -> bool {
+        self == Bottleneck::Workers
+    }
 
     /// Its place in the tie order ([`Bottleneck::ALL`]).
     pub fn tie_rank(self) -> usize {
@@ -116,6 +128,7 @@ impl Bottleneck {
             Bottleneck::CpuNeighbour => "cpu_neighbour",
             Bottleneck::Cpu => "cpu",
             Bottleneck::Storage => "storage",
+            Bottleneck::Workers => "workers",
             Bottleneck::None => "none",
         }
     }
@@ -124,7 +137,7 @@ impl Bottleneck {
     /// `None` when there is nothing to fix.
     pub fn replicas_help(self) -> Option<bool> {
         match self {
-            Bottleneck::Cpu | Bottleneck::AcceptQueue => Some(true),
+            Bottleneck::Cpu | Bottleneck::AcceptQueue | Bottleneck::Workers => Some(true),
             Bottleneck::CpuNeighbour
             | Bottleneck::Storage
             | Bottleneck::Memory
@@ -157,6 +170,10 @@ impl Bottleneck {
                 "stalls on memory or is OOM-killed: raise its memory limit; more replicas help \
                  only if each needs less memory with less load"
             }
+            Bottleneck::Workers => {
+                "its requests wait for a free worker while nothing else holds the workers: more \
+                 replicas (or more workers) help"
+            }
             Bottleneck::None => "no pressure over its threshold",
         }
     }
@@ -185,6 +202,8 @@ pub struct Thresholds {
     pub dependency_p95: f64,
     /// Time stalled on memory / window.
     pub memory_stall_share: f64,
+    /// p95 seconds a request waits for a worker to read it.
+    pub queue_p95: f64,
     /// Fewest observations for a pressure to count.
     pub min_events: u64,
     /// Remote endpoints whose response times dependency pressure leaves out
@@ -206,6 +225,7 @@ impl Default for Thresholds {
             storage_p95: 0.05,
             dependency_p95: 0.1,
             memory_stall_share: 0.05,
+            queue_p95: 0.05,
             min_events: 10,
             dependency_ignore: Vec::new(),
             storage_classes: &STORAGE_CLASSES,
@@ -224,7 +244,7 @@ impl Thresholds {
     /// The numbers the verdict judges with, over `window`, by the name of
     /// their flag (without its dashes): what the agent exports, and what
     /// the rules check it against.
-    pub fn named(&self, window: Duration) -> [(&'static str, f64); 8] {
+    pub fn named(&self, window: Duration) -> [(&'static str, f64); 9] {
         [
             ("window", window.as_secs_f64()),
             ("cpu_wait_share", self.cpu_wait_share),
@@ -233,6 +253,7 @@ impl Thresholds {
             ("storage_p95", self.storage_p95),
             ("dependency_p95", self.dependency_p95),
             ("memory_stall_share", self.memory_stall_share),
+            ("queue_p95", self.queue_p95),
             ("min_events", self.min_events as f64),
         ]
     }
@@ -243,6 +264,7 @@ impl Thresholds {
     pub fn slow_bounds(&self) -> SlowBounds {
         let mut bounds = SlowBounds {
             dependency: Some(self.dependency_p95),
+            queue: Some(self.queue_p95),
             ..SlowBounds::default()
         };
         for class in STORAGE_CLASSES {
@@ -271,7 +293,8 @@ pub struct Diagnosis {
     pub bottleneck: Bottleneck,
     /// Its detail (a port, a remote endpoint, a syscall class), or empty.
     pub detail: String,
-    /// Every pressure over its threshold, worst first.
+    /// Every pressure over its threshold, worst first (the symptom,
+    /// `workers`, after every cause).
     pub findings: Vec<Finding>,
     /// What it was judged on.
     pub evidence: Evidence,
@@ -283,10 +306,13 @@ pub fn judge(evidence: Evidence, thresholds: &Thresholds) -> Diagnosis {
         .iter()
         .flat_map(|signal| (signal.judge)(&evidence, thresholds))
         .collect();
-    // Worst first; a tie goes to the first in the tie order.
+    // Causes first, then the symptom; worst first; a tie goes to the
+    // first in the tie order.
     findings.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
+        a.bottleneck
+            .is_symptom()
+            .cmp(&b.bottleneck.is_symptom())
+            .then_with(|| b.score.total_cmp(&a.score))
             .then_with(|| a.bottleneck.tie_rank().cmp(&b.bottleneck.tie_rank()))
     });
     let (bottleneck, detail) = findings

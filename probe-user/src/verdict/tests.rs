@@ -297,6 +297,7 @@ fn replicas_help_only_where_more_of_them_relieve_the_pressure() {
             ("cpu_neighbour", Some(false)),
             ("cpu", Some(true)),
             ("storage", Some(false)),
+            ("workers", Some(true)),
             ("none", None),
         ]
     );
@@ -479,4 +480,70 @@ fn an_ignored_remote_is_no_dependency_pressure_unless_it_fails() {
         ..quiet()
     };
     assert_eq!(judge(failing, &ignoring).bottleneck, Bottleneck::Dependency);
+}
+
+/// Port 8080's requests: `fast` read at once (1 ms), `slow` after 150 ms
+/// waiting for a worker.
+fn queued(fast: usize, slow: usize) -> requests::window::Evidence {
+    let mut waits = vec![1_000_000; fast];
+    waits.extend(vec![150_000_000; slow]);
+    requests::window::Evidence {
+        ports: vec![requests::window::PortCounts {
+            port: requests::ports::Port::Number(8080),
+            response: Latency::default(),
+            queue: latency(&waits, QUEUE_NS),
+            errors: [0; probe_common::requests::error::COUNT],
+            waiting: 0,
+            connections: 2,
+        }],
+    }
+}
+
+/// The default queue threshold, in ns.
+const QUEUE_NS: u64 = 50_000_000;
+
+/// Requests that wait for a worker, with nothing else over its threshold:
+/// `workers`, named by the port; more replicas help.
+#[test]
+fn requests_waiting_for_a_worker_are_workers_named_by_their_port() {
+    let busy = Evidence {
+        requests: queued(72, 8),
+        ..quiet()
+    };
+    let (bottleneck, detail, _) = verdict(busy);
+    assert_eq!((bottleneck, detail.as_str()), (Bottleneck::Workers, "8080"));
+    assert_eq!(Bottleneck::Workers.replicas_help(), Some(true));
+    // 4% waited long: the p95 is under.
+    let fine = Evidence {
+        requests: queued(96, 4),
+        ..quiet()
+    };
+    assert_eq!(verdict(fine).0, Bottleneck::None);
+}
+
+/// Workers blocked on a slow dependency leave requests waiting: the
+/// dependency is the verdict, even with a lower score (1.5 against 5), and
+/// the workers' pressure is still reported, after it.
+#[test]
+fn a_cause_is_the_verdict_before_the_workers_it_holds() {
+    let mut answers = vec![2_000_000; 37];
+    answers.extend([200_000_000; 3]);
+    let held = Evidence {
+        dependency: dependency::window::Evidence {
+            remotes: vec![remote(5432, &answers, 0)],
+        },
+        requests: queued(60, 20),
+        ..quiet()
+    };
+    let diagnosis = judge(held, &Thresholds::default());
+    let found: Vec<(Bottleneck, f64)> = diagnosis
+        .findings
+        .iter()
+        .map(|f| (f.bottleneck, (f.score * 1000.0).round() / 1000.0))
+        .collect();
+    assert_eq!(
+        found,
+        [(Bottleneck::Dependency, 1.5), (Bottleneck::Workers, 5.0)]
+    );
+    assert_eq!(diagnosis.bottleneck, Bottleneck::Dependency);
 }

@@ -10,15 +10,15 @@ pub mod maps;
 pub mod metrics;
 pub mod ports;
 pub mod rules;
+pub mod score;
 pub mod window;
 
 use super::SignalParts;
-use crate::verdict::no_pressure;
 
 /// The request signal's parts.
 pub const PARTS: SignalParts = SignalParts {
     fold: fold::fold,
     families: metrics::families,
     rules: rules::rules,
-    judge: no_pressure,
+    judge: score::judge,
 };

@@ -1,14 +1,20 @@
 //! The requests' rules: each port's p95 response and queue times and its
-//! request rate, for dashboards and autoscalers.
+//! request rate, for dashboards and autoscalers; and the workers score:
+//! the share of a port's requests that waited long for a worker, over its
+//! budget.
 
 use super::metrics::{QUEUE, RESPONSE};
-use crate::rules::{
-    Context, Record, SignalRules,
-    promql::{C, p95},
+use crate::{
+    rules::{
+        Context, Record, Score, SignalRules,
+        promql::{C, p95, slow_share},
+    },
+    verdict::{self, Bottleneck},
 };
 
 /// Its rules.
-pub fn rules(_cx: &Context) -> SignalRules {
+pub fn rules(cx: &Context) -> SignalRules {
+    let (t, w, quantile) = (cx.thresholds, &cx.window, cx.quantile_events);
     let trends = vec![
         Record {
             comment: "p95 time each listening port took to answer its requests, per container \
@@ -30,8 +36,29 @@ pub fn rules(_cx: &Context) -> SignalRules {
             expr: format!("sum by ({C}, port) (rate({RESPONSE}_count[5m]))"),
         },
     ];
+    let verdict = vec![Record {
+        comment: format!(
+            "Share of each listening port's requests that waited longer than {queue} s for a \
+             worker over the last {w} (its p95 is over when 5% or more did; at least \
+             {quantile} requests).",
+            queue = t.queue_p95
+        ),
+        name: "container_port:pressure_request_queue_slow:share",
+        expr: slow_share(QUEUE, "", "port", t.queue_p95, w, quantile),
+    }];
+    let scores = vec![Score {
+        bottleneck: Bottleneck::Workers,
+        expr: format!(
+            "max by ({C}) (\n  \
+             container_port:pressure_request_queue_slow:share / {budget})",
+            budget = verdict::SLOW_BUDGET
+        ),
+        alert: None,
+    }];
     SignalRules {
         trends,
+        verdict,
+        scores,
         ..SignalRules::default()
     }
 }
