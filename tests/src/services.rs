@@ -1,6 +1,8 @@
-//! Services the dependency, production and fault tests run against: a
-//! `pp-workload serve` server, pools of `pp-workload call` connections, a
-//! real `redis-server`; and what the agent says of a remote's answers.
+//! Services the dependency, request, production and fault tests run
+//! against: a `pp-workload serve` server, pools of `pp-workload call`
+//! connections, a `pp-workload pool` server with a fixed pool of workers
+//! and its `pp-workload ask` clients, a real `redis-server`; and what the
+//! agent says of a remote's answers.
 
 use std::{
     net::{TcpListener, TcpStream},
@@ -137,4 +139,64 @@ pub fn untimed(scrape: &Exposition, cgroup: &TestCgroup, remote: &str, reason: &
             ],
         )
         .unwrap_or(0.0)
+}
+
+/// `pp-workload pool` in `cgroup` with `workers` workers, each holding a
+/// request `delay_ms`: (the server, its port on 127.0.0.1).
+pub fn pool(cgroup: &TestCgroup, workers: u64, delay_ms: u64) -> (Driven, u16) {
+    let (server, first) = Driven::start(&[
+        "pool",
+        &cgroup.dir().display().to_string(),
+        &workers.to_string(),
+        &delay_ms.to_string(),
+    ]);
+    let port = first
+        .strip_prefix("listening ")
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("the server said {first}"));
+    (server, port)
+}
+
+/// A client sending `count` requests `gap_ms` apart to 127.0.0.1:`port`,
+/// connected and waiting for `go`.
+pub fn ready_client(port: u16, count: u64, gap_ms: u64) -> Driven {
+    let (client, first) = Driven::start_with(
+        &[
+            "ask",
+            "-",
+            &format!("127.0.0.1:{port}"),
+            &count.to_string(),
+            &gap_ms.to_string(),
+        ],
+        &[("PP_WORKLOAD_GO", "1")],
+    );
+    assert_eq!(first, "ready");
+    client
+}
+
+/// Lets `client` go; returns its round trips (seconds) once it is done.
+pub fn run(client: &mut Driven) -> Vec<f64> {
+    assert_eq!(client.command("go"), "sent");
+    finish(client)
+}
+
+/// The round trips (seconds) `client` reports when it is done.
+pub fn finish(client: &mut Driven) -> Vec<f64> {
+    let took = seconds(&client.line(), "response_ns ");
+    assert_eq!(client.line(), "done");
+    took
+}
+
+/// What the server measured: `queued` (the client's send to the read) or
+/// `handled` (the read to the answer's send), in seconds.
+pub fn measured(server: &mut Driven, what: &str) -> Vec<f64> {
+    seconds(&server.command(what), &format!("{what}_ns "))
+}
+
+fn seconds(line: &str, key: &str) -> Vec<f64> {
+    line.strip_prefix(key)
+        .unwrap_or_else(|| panic!("expected {key}, got {line}"))
+        .split_whitespace()
+        .map(|ns| ns.parse::<f64>().unwrap() / 1e9)
+        .collect()
 }

@@ -21,8 +21,8 @@ use integration_tests::{
     cgroup::TestCgroup,
     exposition::{Exposition, ScrapedHistogram},
     median,
-    netns::Driven,
     process::{Running, in_cgroup, python_script},
+    services::{finish, measured, pool, ready_client, run},
 };
 
 const RESPONSE: &str = "pressure_request_seconds";
@@ -33,66 +33,6 @@ const ERRORS: &str = "pressure_request_errors_total";
 
 /// The ratio of one exported bucket bound to the next (2^(1/4)).
 const BUCKET_STEP: f64 = 1.189_207_115_002_721;
-
-/// `pp-workload pool` in `cgroup` with `workers` workers, each holding a
-/// request `delay_ms`: (the server, its port on 127.0.0.1).
-fn pool(cgroup: &TestCgroup, workers: u64, delay_ms: u64) -> (Driven, u16) {
-    let (server, first) = Driven::start(&[
-        "pool",
-        &cgroup.dir().display().to_string(),
-        &workers.to_string(),
-        &delay_ms.to_string(),
-    ]);
-    let port = first
-        .strip_prefix("listening ")
-        .and_then(|port| port.parse().ok())
-        .unwrap_or_else(|| panic!("the server said {first}"));
-    (server, port)
-}
-
-/// A client sending `count` requests `gap_ms` apart to 127.0.0.1:`port`,
-/// connected and waiting for `go`.
-fn ready_client(port: u16, count: u64, gap_ms: u64) -> Driven {
-    let (client, first) = Driven::start_with(
-        &[
-            "ask",
-            "-",
-            &format!("127.0.0.1:{port}"),
-            &count.to_string(),
-            &gap_ms.to_string(),
-        ],
-        &[("PP_WORKLOAD_GO", "1")],
-    );
-    assert_eq!(first, "ready");
-    client
-}
-
-/// Lets `client` go; returns its round trips (seconds) once it is done.
-fn run(client: &mut Driven) -> Vec<f64> {
-    assert_eq!(client.command("go"), "sent");
-    finish(client)
-}
-
-/// The round trips (seconds) `client` reports when it is done.
-fn finish(client: &mut Driven) -> Vec<f64> {
-    let took = seconds(&client.line(), "response_ns ");
-    assert_eq!(client.line(), "done");
-    took
-}
-
-/// What the server measured: `queued` (the client's send to the read) or
-/// `handled` (the read to the answer's send), in seconds.
-fn measured(server: &mut Driven, what: &str) -> Vec<f64> {
-    seconds(&server.command(what), &format!("{what}_ns "))
-}
-
-fn seconds(line: &str, key: &str) -> Vec<f64> {
-    line.strip_prefix(key)
-        .unwrap_or_else(|| panic!("expected {key}, got {line}"))
-        .split_whitespace()
-        .map(|ns| ns.parse::<f64>().unwrap() / 1e9)
-        .collect()
-}
 
 fn at<'a>(cgroup: &'a TestCgroup, port: &'a str) -> [(&'static str, &'a str); 2] {
     [("cgroup", cgroup.label()), ("port", port)]

@@ -20,6 +20,7 @@ use integration_tests::{
     cgroup::{MemoryLimit, TestCgroup},
     exposition::Exposition,
     netns::{Driven, TestNetns},
+    services::{finish, measured, pool, ready_client},
     slowfs::SlowFs,
     workload::Workload,
 };
@@ -435,6 +436,49 @@ fn each_bottleneck_gets_its_verdict() {
         workload_p95.log2().ceil(),
         "fsync p95 {storage_p95} s against the workload's {workload_p95} s"
     );
+}
+
+/// workers: a pool of two workers, each request holding one 25 ms without
+/// the CPU, and eight keep-alive clients asking back to back (the pool
+/// serves 80 requests a second; they would ask 320): requests wait for a
+/// free worker and nothing else holds the workers. The verdict is
+/// `workers` on the pool's port, more replicas help; the workload's own
+/// clocks (the client's send to the worker's read) say that more than 5%
+/// of the requests waited over the 50 ms threshold.
+#[test]
+fn a_saturated_worker_pool_gets_workers() {
+    let agent = Agent::start(&["--window", &WINDOW.to_string()]);
+    let cgroup = TestCgroup::create("pp-verdict-pool");
+    let (mut server, port) = pool(&cgroup, 2, 25);
+    // Enough requests for the window and the checks.
+    let each = (WINDOW + 4) * 80 / 8;
+    let mut clients: Vec<Driven> = (0..8).map(|_| ready_client(port, each, 0)).collect();
+    let started = Instant::now();
+    for client in &mut clients {
+        assert_eq!(client.command("go"), "sent");
+    }
+    thread::sleep(Duration::from_secs(WINDOW + 1).saturating_sub(started.elapsed()));
+    let expected = expect("workers", &port.to_string());
+    let scrape = agent.scrape();
+    let api: Document = agent.containers();
+    let entry = container(&api, cgroup.label());
+    eprintln!("{entry:#?}");
+    assert_eq!(from_metric(&scrape, cgroup.label()), expected, "metric");
+    assert_eq!(from_api(entry), expected, "API");
+    assert_eq!(entry.replicas_help, "yes");
+    let requests = &entry.evidence.requests[0];
+    assert_eq!(requests.port, port.to_string());
+    for client in &mut clients {
+        finish(client);
+    }
+    let queued = measured(&mut server, "queued");
+    let over = queued.iter().filter(|q| **q > 0.05).count() as f64 / queued.len() as f64;
+    eprintln!(
+        "the workload's share of requests that waited over 50 ms: {over:.3}; the probe's in \
+         the window: {}",
+        requests.queue_slow_share
+    );
+    assert!(over > 0.05, "the requests did not wait: {over}");
 }
 
 /// With no agent on the node, `top` loads the programs itself, says so,
