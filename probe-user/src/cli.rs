@@ -102,6 +102,13 @@ pub struct RulesArgs {
     /// each alert links its section.
     #[arg(env = "PRESSURE_PROBE_RUNBOOK_URL", long, value_name = "URL", default_value = DEFAULT_RUNBOOKS)]
     pub runbook_url: String,
+    /// Your services' latency objective: the p95 response time, in
+    /// seconds, of a listening port (the probe's pressure_request_seconds)
+    /// over which the ScaleOutWouldHelp alert fires, for 5 minutes, when the
+    /// container's verdict is one that more replicas fix.
+    #[arg(env = "PRESSURE_PROBE_LATENCY_P95", long, value_name = "SECONDS", default_value_t = 0.5,
+          allow_negative_numbers = true, value_parser = parse_positive)]
+    pub latency_p95: f64,
 }
 
 /// The runbooks in the project's repository.

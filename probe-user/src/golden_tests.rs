@@ -265,6 +265,7 @@ fn the_rules_with_the_defaults_are_the_committed_files() {
         &args.verdict.thresholds(),
         args.verdict.window,
         &args.runbook_url,
+        args.latency_p95,
     );
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let committed = |path: &str| std::fs::read_to_string(repo.join(path)).unwrap();

@@ -88,6 +88,7 @@ pub fn main() -> ExitCode {
                 &args.verdict.thresholds(),
                 args.verdict.window,
                 &args.runbook_url,
+                args.latency_p95,
             );
             match args.format {
                 cli::RulesFormat::Plain => print!("{rules}"),

@@ -27,6 +27,14 @@ pub fn loopback(port: u16) -> String {
     format!("127.0.0.1:{port}")
 }
 
+/// The port of a server's first line, `listening PORT`.
+pub fn listening_port(first: &str) -> u16 {
+    first
+        .strip_prefix("listening ")
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("the server said {first}"))
+}
+
 /// `pp-workload serve` in `cgroup`, answering each line `delay_ms` after
 /// it arrived: (the server, its port on 127.0.0.1).
 pub fn serve(cgroup: &TestCgroup, delay_ms: u64) -> (Driven, u16) {
@@ -35,11 +43,7 @@ pub fn serve(cgroup: &TestCgroup, delay_ms: u64) -> (Driven, u16) {
         &cgroup.dir().display().to_string(),
         &delay_ms.to_string(),
     ]);
-    let port = first
-        .strip_prefix("listening ")
-        .and_then(|port| port.parse().ok())
-        .unwrap_or_else(|| panic!("the server said {first}"));
-    (server, port)
+    (server, listening_port(&first))
 }
 
 /// `count` pooled connections (`pp-workload call`, waiting for `go`, then
@@ -150,11 +154,7 @@ pub fn pool(cgroup: &TestCgroup, workers: u64, delay_ms: u64) -> (Driven, u16) {
         &workers.to_string(),
         &delay_ms.to_string(),
     ]);
-    let port = first
-        .strip_prefix("listening ")
-        .and_then(|port| port.parse().ok())
-        .unwrap_or_else(|| panic!("the server said {first}"));
-    (server, port)
+    (server, listening_port(&first))
 }
 
 /// A client sending `count` requests `gap_ms` apart to 127.0.0.1:`port`,

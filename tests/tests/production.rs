@@ -13,7 +13,8 @@ use integration_tests::{
     netns::Driven,
     process::{Running, in_cgroup, python_script},
     services::{
-        RESPONSE, connections, loopback, pool_of, pool_with, redis_server, serve, timed, untimed,
+        RESPONSE, connections, listening_port, loopback, pool_of, pool_with, redis_server, serve,
+        timed, untimed,
     },
     tls::Pki,
 };
@@ -166,7 +167,7 @@ fn a_dependency_under_its_threshold_is_none() {
     let client = TestCgroup::create("pp-prod-65ms-client");
     let (mut server, first) =
         Driven::start(&["serve", &server_cgroup.dir().display().to_string(), "65"]);
-    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
+    let port = listening_port(&first);
     let (mut caller, first) = Driven::start(&[
         "call",
         &client.dir().display().to_string(),

@@ -22,7 +22,7 @@ use integration_tests::{
     exposition::{Exposition, ScrapedHistogram},
     median,
     process::{Running, in_cgroup, python_script},
-    services::{finish, measured, pool, ready_client, run},
+    services::{finish, listening_port, measured, pool, ready_client, run},
 };
 
 const RESPONSE: &str = "pressure_request_seconds";
@@ -244,11 +244,7 @@ fn http_server_errors_and_unanswered_requests_are_counted() {
         "python3",
         &[python_script("http_statuses.py").to_str().unwrap(), "serve"],
     ));
-    let first = server.line();
-    let port = first
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("the server said {first}"))
-        .to_string();
+    let port = listening_port(&server.line()).to_string();
     let client_cgroup = TestCgroup::create("pp-req-http-client");
     let mut client = Running::start(in_cgroup(
         client_cgroup.dir(),

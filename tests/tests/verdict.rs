@@ -20,7 +20,7 @@ use integration_tests::{
     cgroup::{MemoryLimit, TestCgroup},
     exposition::Exposition,
     netns::{Driven, TestNetns},
-    services::{finish, measured, pool, ready_client},
+    services::{finish, listening_port, measured, pool, ready_client},
     slowfs::SlowFs,
     workload::Workload,
 };
@@ -270,10 +270,7 @@ fn each_bottleneck_gets_its_verdict() {
         &database.dir().display().to_string(),
         &DEPENDENCY_DELAY.as_millis().to_string(),
     ]);
-    let db_port: u16 = listening
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("the server said {listening}"));
+    let db_port = listening_port(&listening);
     let calls = {
         let args = [
             "call".to_string(),

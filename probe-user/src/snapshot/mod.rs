@@ -40,7 +40,12 @@ use probe_common::{
 };
 use tracing::warn;
 
-use self::{fold::Folder, folded_reads::FoldedReads, ranker::Ranker, resolve::Resolutions};
+use self::{
+    fold::Folder,
+    folded_reads::FoldedReads,
+    ranker::{Counts, Ranker, Series},
+    resolve::Resolutions,
+};
 use crate::{
     collect::maps::{CgroupData, KernelMaps, RawSnapshot},
     identity::{Identity, Labels, cgroupfs::CgroupLookup},
@@ -352,44 +357,20 @@ impl SnapshotBuilder {
                 status => stats.entry(id, status.labels()).tcp_fill = Some(fill),
             }
         }
-        let mut live_remotes = Vec::with_capacity(raw.remotes.len());
-        for (key, remote) in raw.remotes {
-            match resolutions.status(key.cgroup, cgroups) {
-                resolve::Status::Gone => kernel.forget_remote(&key),
-                status => {
-                    stats.entry(key.cgroup, status.labels());
-                    live_remotes.push((key, remote));
-                }
-            }
-        }
-        let (ranked, idle) = self.ranker.rank(live_remotes, std::time::Instant::now());
-        for key in idle {
-            kernel.forget_remote(&key);
-        }
-        for (id, series) in ranked {
-            if let Some(entry) = stats.0.get_mut(&id) {
-                entry.remotes = series;
-            }
-        }
-        let mut live_ports = Vec::with_capacity(raw.request_ports.len());
-        for (key, port) in raw.request_ports {
-            match resolutions.status(key.cgroup, cgroups) {
-                resolve::Status::Gone => kernel.forget_request_port(&key),
-                status => {
-                    stats.entry(key.cgroup, status.labels());
-                    live_ports.push((key, port));
-                }
-            }
-        }
-        let (ranked, idle) = self.port_ranker.rank(live_ports, std::time::Instant::now());
-        for key in idle {
-            kernel.forget_request_port(&key);
-        }
-        for (id, series) in ranked {
-            if let Some(entry) = stats.0.get_mut(&id) {
-                entry.request_ports = series;
-            }
-        }
+        rank_entries(
+            raw.remotes,
+            &mut self.ranker,
+            (&mut resolutions, &mut *cgroups, &mut stats),
+            |key| kernel.forget_remote(key),
+            |c| &mut c.remotes,
+        );
+        rank_entries(
+            raw.request_ports,
+            &mut self.port_ranker,
+            (&mut resolutions, &mut *cgroups, &mut stats),
+            |key| kernel.forget_request_port(key),
+            |c| &mut c.request_ports,
+        );
         let ports = tcp.map_or_else(Vec::new, |tcp| {
             ports::per_port(&tcp, cgroups, &mut resolutions)
         });
@@ -412,6 +393,38 @@ impl SnapshotBuilder {
             unreadable,
             programs: Vec::new(),
             slow: SlowBounds::default(),
+        }
+    }
+}
+
+/// Phase 5, for one signal's keyed entries (the dependencies' remotes, the
+/// requests' ports): those of removed cgroups, and those idle too long, are
+/// dropped from the kernel (`forget`); the rest are ranked and handed to
+/// their cgroup's statistics (`into`).
+fn rank_entries<S: Counts>(
+    entries: Vec<(S::Key, S)>,
+    ranker: &mut Ranker<S>,
+    (resolutions, cgroups, stats): (&mut Resolutions, &mut impl Cgroups, &mut PerCgroup),
+    mut forget: impl FnMut(&S::Key),
+    into: fn(&mut CgroupStats) -> &mut Vec<Series<S>>,
+) {
+    let mut live = Vec::with_capacity(entries.len());
+    for (key, entry) in entries {
+        match resolutions.status(S::cgroup(&key), cgroups) {
+            resolve::Status::Gone => forget(&key),
+            status => {
+                stats.entry(S::cgroup(&key), status.labels());
+                live.push((key, entry));
+            }
+        }
+    }
+    let (ranked, idle) = ranker.rank(live, std::time::Instant::now());
+    for key in idle {
+        forget(&key);
+    }
+    for (id, series) in ranked {
+        if let Some(entry) = stats.0.get_mut(&id) {
+            *into(entry) = series;
         }
     }
 }

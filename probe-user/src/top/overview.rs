@@ -39,6 +39,15 @@ impl Container {
             .fold(0.0, f64::max)
     }
 
+    /// Its listening ports' worst p95 response time (the symptom).
+    fn request_p95(&self) -> f64 {
+        let ports = &self.evidence.requests;
+        ports
+            .iter()
+            .filter_map(|p| p.response.p95_seconds)
+            .fold(0.0, f64::max)
+    }
+
     fn memory_stall(&self) -> f64 {
         let psi = self
             .evidence
@@ -88,6 +97,7 @@ impl Container {
             detail,
             printable(&self.replicas_help),
             number(self.score(), 1, ""),
+            seconds(self.request_p95()),
             share(self.evidence.runqueue.wait_share),
             seconds(self.evidence.runqueue.p95_seconds.unwrap_or(0.0)),
             number(self.fill(), 2, ""),
@@ -127,12 +137,13 @@ pub fn printable(text: &str) -> String {
 }
 
 /// The table's columns.
-pub const COLUMNS: [&str; 13] = [
+pub const COLUMNS: [&str; 14] = [
     "CONTAINER",
     "VERDICT",
     "DETAIL",
     "REPLICAS?",
     "SCORE",
+    "REQ P95",
     "CPU WAIT",
     "RUNQ P95",
     "FILL",
@@ -177,6 +188,8 @@ pub enum SortKey {
     Worst,
     /// By name.
     Name,
+    /// Slowest requests first.
+    Requests,
     /// Most time waiting for a CPU first.
     CpuWait,
     /// Slowest dependency first.
@@ -188,9 +201,10 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    const ALL: [SortKey; 6] = [
+    const ALL: [SortKey; 7] = [
         SortKey::Worst,
         SortKey::Name,
+        SortKey::Requests,
         SortKey::CpuWait,
         SortKey::Dependency,
         SortKey::Storage,
@@ -208,6 +222,7 @@ impl SortKey {
         match self {
             SortKey::Worst => "worst first",
             SortKey::Name => "name",
+            SortKey::Requests => "request p95",
             SortKey::CpuWait => "cpu wait",
             SortKey::Dependency => "dependency p95",
             SortKey::Storage => "disk p95",
@@ -227,6 +242,7 @@ impl Overview {
         let measure = |c: &Container| match order {
             SortKey::Worst => c.score(),
             SortKey::Name => 0.0,
+            SortKey::Requests => c.request_p95(),
             SortKey::CpuWait => c.evidence.runqueue.wait_share,
             SortKey::Dependency => c.dependency_p95(),
             SortKey::Storage => c.storage_p95(),
@@ -285,6 +301,8 @@ mod tests {
                       "accept_queue": {"ports": [{"port": 8080, "dropped": 12, "fill_now": 1.125}]},
                       "syscalls": {"sync": {"p95_seconds": 0.004}},
                       "memory": {"reclaim_share": 0.0, "oom_kills": 0},
+                      "requests": [{"port": "8080", "response": {"p95_seconds": 0.31}},
+                                   {"port": "9090", "response": {"p95_seconds": 0.02}}],
                       "psi": {"memory": {"some_share": 0.02, "full_share": 0.0}}}},
         {"labels": {"cgroup": "/batch"}, "bottleneck": "cpu", "detail": "",
          "replicas_help": "yes",
@@ -334,6 +352,7 @@ mod tests {
                 "8080",
                 "yes",
                 "2.0",
+                "310.0ms",
                 "1.0%",
                 "200µs",
                 "1.12",

@@ -104,12 +104,13 @@ impl View {
         }
         frame.render_widget(Paragraph::new(status), header);
 
-        let widths = [
+        let widths: [Constraint; COLUMNS.len()] = [
             Constraint::Fill(1),
             Constraint::Length(13),
             Constraint::Length(8),
             Constraint::Length(9),
             Constraint::Length(6),
+            Constraint::Length(8),
             Constraint::Length(8),
             Constraint::Length(8),
             Constraint::Length(5),

@@ -332,7 +332,12 @@ fn agree(t: &Thresholds) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("rules.yml"),
-        rules::render(t, Duration::from_secs(60), "https://runbooks.invalid/r.md"),
+        rules::render(
+            t,
+            Duration::from_secs(60),
+            "https://runbooks.invalid/r.md",
+            0.5,
+        ),
     )
     .unwrap();
     let test = format!(

@@ -1,13 +1,15 @@
 //! The requests' rules: each port's p95 response and queue times and its
 //! request rate, for dashboards and autoscalers; and the workers score:
 //! the share of a port's requests that waited long for a worker, over its
-//! budget.
+//! budget; and ScaleOutWouldHelp: the symptom (a port's p95 response
+//! time over the latency objective) with a cause that replicas fix.
 
 use super::metrics::{QUEUE, RESPONSE};
 use crate::{
+    export::bottleneck::BOTTLENECK,
     rules::{
-        Context, Record, Score, SignalRules,
-        promql::{C, p95, slow_share},
+        ALERT_FOR, Alert, Context, Record, Score, SignalRules,
+        promql::{C, WHO, for_containers, p95, slow_share},
     },
     verdict::{self, Bottleneck},
 };
@@ -55,10 +57,41 @@ pub fn rules(cx: &Context) -> SignalRules {
         ),
         alert: None,
     }];
+    // The verdicts more replicas fix, as a label matcher.
+    let replicas_fix: Vec<&str> = Bottleneck::ALL
+        .iter()
+        .filter(|b| b.replicas_help() == Some(true))
+        .map(|b| b.label())
+        .collect();
+    let alerts = vec![Alert {
+        name: "ScaleOutWouldHelp",
+        expr: for_containers(|only| {
+            format!(
+                "(container_port:pressure_request_seconds:p95_5m{{{only}}} > {latency})\n  \
+                 * on ({C}) group_left (bottleneck)\n  \
+                 (container:pressure_bottleneck:window{{bottleneck=~\"{}\"}} > bool 0)",
+                replicas_fix.join("|"),
+                latency = cx.latency_p95
+            )
+        }),
+        for_: ALERT_FOR,
+        severity: "warning",
+        bottleneck: None,
+        summary: format!(
+            "{WHO}: port {{{{ $labels.port }}}} answers slowly, and more replicas would help"
+        ),
+        description: format!(
+            "The p95 response time of port {{{{ $labels.port }}}} is \
+             {{{{ $value | printf \"%.3f\" }}}} s, over {latency} s for {ALERT_FOR}, and the \
+             container's verdict ({BOTTLENECK}) is {{{{ $labels.bottleneck }}}}, which more \
+             replicas fix: scale it out.",
+            latency = cx.latency_p95
+        ),
+    }];
     SignalRules {
         trends,
         verdict,
         scores,
-        ..SignalRules::default()
+        alerts,
     }
 }

@@ -114,11 +114,17 @@ pub fn call(to: SocketAddr, count: u64) {
     // A pooled connection: opened now, used later.
     crate::wait_for_go();
     stream.set_nonblocking(true).unwrap();
+    // Written from memory this process wrote, as a client serialises its
+    // request: the probe reads a send's first bytes without faulting a
+    // page in, and a literal's page may not be mapped yet (after reclaim
+    // evicted the binary's pages, a taken-up connection's first request
+    // would be untold, `unknown`).
+    let request = b"ping\n".to_vec();
     let mut took = Vec::new();
     let mut answer = [0u8; 64];
     for _ in 0..count {
         let started = Instant::now();
-        stream.write_all(b"ping\n").expect("send");
+        stream.write_all(&request).expect("send");
         let mut got = Vec::new();
         while !got.ends_with(b"\n") {
             wait_readable(stream.as_raw_fd());
