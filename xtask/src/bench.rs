@@ -12,7 +12,10 @@
 //!   (`pp-workload handshakes`), ns per connection;
 //! - dependency: one-byte requests and answers over one loopback
 //!   connection, pinned to one CPU (`pp-workload roundtrips`), ns per
-//!   round trip (two sends, two arrivals, one response time).
+//!   round trip (two sends, two arrivals, one response time);
+//! - requests: the same round trips, seen from the server side (its
+//!   accepted socket: an arrival, a read and a send per round trip, one
+//!   queue and one response time).
 
 use std::{path::Path, process::Command};
 
@@ -61,7 +64,7 @@ struct Workload {
     measure: fn(usize, u64) -> Result<f64>,
 }
 
-const WORKLOADS: [Workload; 5] = [
+const WORKLOADS: [Workload; 6] = [
     Workload {
         title: "sched pipe (2 wakeups + 2 switches per op)",
         unit: "µs/op",
@@ -94,6 +97,13 @@ const WORKLOADS: [Workload; 5] = [
         title: "TCP request/response on one loopback connection (one response time each)",
         unit: "ns/round trip",
         signal: "dependency",
+        goal: Some(1.5),
+        measure: roundtrip_nanos,
+    },
+    Workload {
+        title: "the same, seen from the server (one response and one queue time each)",
+        unit: "ns/round trip",
+        signal: "requests",
         goal: Some(1.5),
         measure: roundtrip_nanos,
     },
