@@ -36,6 +36,14 @@ def main():
     fig, axis = plt.subplots(figsize=(8, 4.5))
     axis.plot(users, [s["p50_ms"] for s in steps], marker="o", label="p50")
     axis.plot(users, [s["p95_ms"] for s in steps], marker="o", label="p95")
+    probe = [s.get("probe_p95_ms") for s in steps]
+    axis.plot(
+        users,
+        [float("nan") if p is None else p for p in probe],
+        marker="s",
+        linestyle="--",
+        label="p95, the probe's (server side, in the kernel)",
+    )
     knee_line(axis, run)
     axis.set_xlabel("users")
     axis.set_ylabel("latency (ms)")

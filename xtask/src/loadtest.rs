@@ -90,6 +90,14 @@ const SCENARIOS: &[Scenario] = &[
         quick_steps: &[4, 12, 24, 48],
     },
     Scenario {
+        name: "workers",
+        bottleneck: "workers",
+        description: "a fixed pool of 2 worker threads over keep-alive connections, each \
+                      request holding one for 25 ms without the CPU (80 requests a second at \
+                      most)",
+        quick_steps: &[8, 24, 64, 128],
+    },
+    Scenario {
         name: "memory",
         bottleneck: "memory",
         description: "each dashboard adds to a cache that never evicts (256 KiB in 10-second \
@@ -377,6 +385,11 @@ fn start_service(
             let kib = 256 * 10 / plan.step_seconds;
             args.extend(["--cache-kib-per-request".into(), kib.to_string()]);
         }
+        "workers" => {
+            args = ["pool", "--workers", "2", "--hold-ms", "25"]
+                .map(String::from)
+                .to_vec();
+        }
         other => bail!("no setup for scenario {other}"),
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -475,6 +488,18 @@ fn signals(prometheus: &Prometheus, cgroup: &str, seconds: u64, at: f64) -> Valu
     let c = format!("cgroup=\"{cgroup}\"");
     let queries = [
         (
+            "request p95 (s)",
+            format!(
+                "histogram_quantile(0.95, sum(rate(pressure_request_seconds{{{c}}}[{seconds}s])))"
+            ),
+        ),
+        (
+            "request queue p95 (s)",
+            format!(
+                "histogram_quantile(0.95, sum(rate(pressure_request_queue_seconds{{{c}}}[{seconds}s])))"
+            ),
+        ),
+        (
             "cpu wait share",
             format!(
                 "sum(histogram_sum(rate(pressure_runqueue_latency_seconds{{{c}}}[{seconds}s])))"
@@ -531,6 +556,16 @@ fn signals(prometheus: &Prometheus, cgroup: &str, seconds: u64, at: f64) -> Valu
 }
 
 /// The agent's verdict on `cgroup` now: (bottleneck, detail, replicas_help, advice).
+/// The p95 of the service's response times as the probe measured them,
+/// over the `seconds` before `at`: Locust's span (each step less its first
+/// second, when the step's new users all start at once).
+fn probe_p95(prometheus: &Prometheus, cgroup: &str, seconds: u64, at: f64) -> Option<f64> {
+    let promql = format!(
+        "histogram_quantile(0.95, sum(rate(pressure_request_seconds{{cgroup=\"{cgroup}\"}}[{seconds}s])))"
+    );
+    prometheus.query_at(&promql, at).filter(|v| v.is_finite())
+}
+
 fn verdict(agent: &Agent, cgroup: &str) -> Option<Value> {
     let (status, body) = agent.get("/api/v1/containers");
     if status != 200 {
@@ -643,6 +678,9 @@ fn run_scenario(
                 .map(|(_, v)| v.clone())
                 .unwrap_or(Value::Null);
             let seconds = (s.end - s.start).round().max(2.0) as u64;
+            let signals = signals(&prometheus, service.label(), seconds, s.end);
+            let probe_p95_ms = probe_p95(&prometheus, service.label(), seconds - 1, s.end)
+                .map(|s| (s * 1e4).round() / 10.0);
             json!({
                 "users": s.users,
                 "requests": s.requests,
@@ -650,7 +688,8 @@ fn run_scenario(
                 "failure_ratio": if s.requests == 0 { 0.0 } else { s.failures as f64 / s.requests as f64 },
                 "p50_ms": (s.p50_ms * 10.0).round() / 10.0,
                 "p95_ms": (s.p95_ms * 10.0).round() / 10.0,
-                "signals": signals(&prometheus, service.label(), seconds, s.end),
+                "probe_p95_ms": probe_p95_ms,
+                "signals": signals,
                 "verdict": at_end.get("bottleneck").cloned().unwrap_or(Value::Null),
                 "detail": at_end.get("detail").cloned().unwrap_or(Value::Null),
                 "replicas_help": at_end.get("replicas_help").cloned().unwrap_or(Value::Null),
@@ -681,6 +720,13 @@ fn run_scenario(
     }
     fs::write(out.join("report.md"), report(&run))?;
     drop(setup);
+    let above = probe_above_locust(&run);
+    if !above.is_empty() {
+        bail!(
+            "the probe's p95 response time exceeds Locust's by more than a bucket at {}",
+            above.join(", ")
+        );
+    }
     Ok(match knee {
         Some(i) => Outcome::Found {
             knee_users: stats[i].users,
@@ -706,6 +752,30 @@ fn check_png(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The ratio of one native histogram bucket's bound to the next (schema
+/// 2): how far a p95 read from the probe's buckets may lie from the exact
+/// one.
+const BUCKET_STEP: f64 = 1.189_207_115_002_721;
+
+/// The steps (`N users`) where the probe's p95 response time exceeds
+/// Locust's by more than a bucket: the probe times a request inside the
+/// service's kernel, from its first byte arriving to the answer's first
+/// byte, within what Locust times around it. Steps where more than 1% of
+/// the requests failed are left out (Locust times failures too, the probe
+/// only answers).
+fn probe_above_locust(run: &Value) -> Vec<String> {
+    let steps = run["steps"].as_array().cloned().unwrap_or_default();
+    steps
+        .iter()
+        .filter(|s| s["failure_ratio"].as_f64().is_some_and(|f| f <= 0.01))
+        .filter(|s| {
+            let (probe, locust) = (s["probe_p95_ms"].as_f64(), s["p95_ms"].as_f64());
+            matches!((probe, locust), (Some(p), Some(l)) if p > l * BUCKET_STEP)
+        })
+        .map(|s| format!("{} users", s["users"]))
+        .collect()
+}
+
 /// The report of one run, in Markdown.
 fn report(run: &Value) -> String {
     let steps = run["steps"].as_array().cloned().unwrap_or_default();
@@ -718,9 +788,10 @@ fn report(run: &Value) -> String {
         run["step_seconds"],
     );
     text.push_str(
-        "| users | req/s | failures | p50 ms | p95 ms | verdict | detail | more replicas? |\n",
+        "| users | req/s | failures | p50 ms | p95 ms | the probe's p95 ms | verdict | detail | \
+         more replicas? |\n",
     );
-    text.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    text.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for (i, s) in steps.iter().enumerate() {
         let knee = if run["knee"] == json!(i) {
             " **(knee)**"
@@ -728,12 +799,13 @@ fn report(run: &Value) -> String {
             ""
         };
         text.push_str(&format!(
-            "| {}{knee} | {} | {:.1}% | {} | {} | {} | {} | {} |\n",
+            "| {}{knee} | {} | {:.1}% | {} | {} | {} | {} | {} | {} |\n",
             s["users"],
             s["rps"],
             100.0 * s["failure_ratio"].as_f64().unwrap_or(0.0),
             s["p50_ms"],
             s["p95_ms"],
+            s["probe_p95_ms"],
             s["verdict"].as_str().unwrap_or("-"),
             s["detail"]
                 .as_str()

@@ -4,8 +4,11 @@
 //! and `POST /api/events`, on a real async runtime; each knob makes one
 //! kind of bottleneck (see `--help`). `pp-demo database` is the slow
 //! downstream it calls: it answers each request line after a delay.
+//! `pp-demo pool` serves the same endpoints on a fixed pool of worker
+//! threads, each request holding one (requests wait for a worker).
 
 mod database;
+mod pool;
 mod service;
 
 use std::process::ExitCode;
@@ -26,6 +29,9 @@ enum Command {
     Service(service::Options),
     /// A database that answers each line after --delay-ms.
     Database(database::Options),
+    /// The same endpoints on a fixed pool of workers, each request holding
+    /// one for --hold-ms without the CPU.
+    Pool(pool::Options),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Service(options) => service::run(options),
         Command::Database(options) => database::run(options),
+        Command::Pool(options) => pool::run(options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

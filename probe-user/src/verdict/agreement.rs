@@ -43,7 +43,7 @@ struct Scenario {
     cpu_wait: f64,
 }
 
-const SCENARIOS: [Scenario; 10] = [
+const SCENARIOS: [Scenario; 11] = [
     // 2.5% of answers over 100 ms: the p95 is under.
     Scenario {
         cgroup: "/dependency-under",
@@ -125,6 +125,16 @@ const SCENARIOS: [Scenario; 10] = [
         answers: (0, 0),
         queued: (72, 8),
         cpu_wait: 0.0,
+    },
+    // Workers 2, but its threads waited 1 s for a CPU (under the CPU
+    // threshold) against 1.27 s of queue time: a CPU matter, none.
+    Scenario {
+        cgroup: "/workers-waiting-for-a-cpu",
+        reads: (0, 0),
+        fsyncs: (0, 0),
+        answers: (0, 0),
+        queued: (72, 8),
+        cpu_wait: 1.0,
     },
     // Workers 5 and dependency 1.5: the dependency, a cause, wins over
     // the symptom whatever their scores; both reported.

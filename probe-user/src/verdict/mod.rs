@@ -15,7 +15,7 @@
 //! | dependency | the share of each remote endpoint's answers slower than `dependency_p95` (100 ms): its p95 is over the threshold when 5% or more are (the worst remote counts) | ≥ 5%, with ≥ `max(min_events, 20)` answers from it; or ≥ `min_events` failed connects to it (not to `other`, the remotes past `--max-remotes` summed) |
 //! | storage | the share of `sync` (fsync and friends), then `file_io` syscalls slower than `storage_p95` (50 ms) | ≥ 5%, with ≥ `max(min_events, 20)` calls of the class |
 //! | memory | time its threads stalled in reclaim / window, or PSI memory `some` / window, whichever is larger | ≥ `memory_stall_share` (0.05); or any OOM kill |
-//! | workers | the share of each listening port's requests that waited for a worker longer than `queue_p95` (50 ms) | ≥ 5%, with ≥ `max(min_events, 20)` requests; only when no other pressure is over its threshold (a symptom) |
+//! | workers | the share of each listening port's requests that waited for a worker longer than `queue_p95` (50 ms) | ≥ 5%, with ≥ `max(min_events, 20)` requests; only when no other pressure is over its threshold (a symptom), and its threads waited for a CPU less than half as long as its requests waited for a worker |
 //!
 //! A p95 needs at least 20 observations: with fewer, the 95th percentile is
 //! the largest of them. The slow share is exact: the kernel counts the

@@ -50,10 +50,15 @@ pub fn rules(cx: &Context) -> SignalRules {
     }];
     let scores = vec![Score {
         bottleneck: Bottleneck::Workers,
+        // Not the workers' when its threads waited for a CPU at least
+        // half as long as its requests waited for a worker.
         expr: format!(
             "max by ({C}) (\n  \
-             container_port:pressure_request_queue_slow:share / {budget})",
-            budget = verdict::SLOW_BUDGET
+             container_port:pressure_request_queue_slow:share / {budget})\n\
+             unless on ({C}) (container:pressure_cpu_wait:share\n  \
+             >= {explains} * sum by ({C}) (rate({QUEUE}_sum[{w}])))",
+            budget = verdict::SLOW_BUDGET,
+            explains = super::score::CPU_EXPLAINS
         ),
         alert: None,
     }];
