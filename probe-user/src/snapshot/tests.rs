@@ -97,6 +97,7 @@ struct FakeKernel {
     forgotten_pairs: Vec<PreemptionKey>,
     forgotten_fills: Vec<u64>,
     forgotten_remotes: Vec<RemoteKey>,
+    forgotten_ports: Vec<probe_common::requests::PortKey>,
     /// The cgroups whose PSI was asked for.
     psi_read: Vec<u64>,
 }
@@ -143,7 +144,9 @@ impl KernelState for FakeKernel {
         self.forgotten_remotes.push(*key);
     }
 
-    fn forget_request_port(&mut self, _key: &probe_common::requests::PortKey) {}
+    fn forget_request_port(&mut self, key: &probe_common::requests::PortKey) {
+        self.forgotten_ports.push(*key);
+    }
 }
 
 fn pair(victim: u64, by: u64, count: u64) -> (PreemptionKey, u64) {
@@ -259,6 +262,16 @@ fn removed_cgroups_are_reclaimed() {
         untimed: [0; request::COUNT],
     };
     input.remotes = vec![(remote(1), no_events), (remote(2), no_events)];
+    let port = |cgroup| probe_common::requests::PortKey {
+        cgroup,
+        port: 8080,
+        pad: [0; 3],
+    };
+    let serving = probe_common::requests::PortStats {
+        connections: 1,
+        ..probe_common::requests::PortStats::ZERO
+    };
+    input.request_ports = vec![(port(1), serving), (port(2), serving)];
     let snapshot = SnapshotBuilder::new(bounds(10), READ_EVERY_SAMPLE).build(
         input,
         None,
@@ -272,6 +285,8 @@ fn removed_cgroups_are_reclaimed() {
     );
     assert_eq!(stats_of(&snapshot, 1).remotes.len(), 1);
     assert_eq!(kernel.forgotten_remotes, [remote(2)]);
+    assert_eq!(stats_of(&snapshot, 1).request_ports.len(), 1);
+    assert_eq!(kernel.forgotten_ports, [port(2)]);
     assert_eq!(kernel.forgotten_cgroups, [2]);
     assert_eq!(kernel.forgotten_pairs, [PreemptionKey { victim: 2, by: 1 }]);
     assert_eq!(kernel.forgotten_fills, [2]);
