@@ -14,7 +14,7 @@ use crate::{
     cgroup::TestCgroup,
     exposition::Exposition,
     netns::Driven,
-    process::{Running, in_cgroup},
+    process::{Running, in_cgroup, python_script},
 };
 
 /// The histogram of a remote's response times.
@@ -199,4 +199,30 @@ fn seconds(line: &str, key: &str) -> Vec<f64> {
         .split_whitespace()
         .map(|ns| ns.parse::<f64>().unwrap() / 1e9)
         .collect()
+}
+
+/// An HTTP/2 server in `server` answering after `delay` seconds, and a
+/// client in `client` holding one connection to it, opened and ready for
+/// `go N` (`h2_client.py`): (the server, the client, the server's port).
+pub fn http2_channel(
+    server: &TestCgroup,
+    client: &TestCgroup,
+    delay: &str,
+) -> (Running, Running, u16) {
+    let mut serving = Running::start(in_cgroup(
+        server.dir(),
+        "python3",
+        &[python_script("h2_server.py").to_str().unwrap(), delay],
+    ));
+    let port = serving.numbers("listening ")[0] as u16;
+    let mut channel = Running::start(in_cgroup(
+        client.dir(),
+        "python3",
+        &[
+            python_script("h2_client.py").to_str().unwrap(),
+            &port.to_string(),
+        ],
+    ));
+    assert_eq!(channel.line(), "ready");
+    (serving, channel, port)
 }

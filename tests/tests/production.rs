@@ -13,8 +13,8 @@ use integration_tests::{
     netns::Driven,
     process::{Running, in_cgroup, python_script},
     services::{
-        RESPONSE, connections, listening_port, loopback, pool_of, pool_with, redis_server, serve,
-        timed, untimed,
+        RESPONSE, connections, http2_channel, listening_port, loopback, pool_of, pool_with,
+        redis_server, serve, timed, untimed,
     },
     tls::Pki,
 };
@@ -388,28 +388,6 @@ fn an_http2_connection_older_than_the_agent_is_counted_not_timed() {
     eprintln!("{remote}: {multiplexed} multiplexed exchanges, {timed} timed answers");
     assert_eq!(timed, 0.0, "HTTP/2 exchanges timed as answers");
     assert_eq!(multiplexed, 5.0, "one exchange per request");
-}
-
-/// An HTTP/2 server in `server` answering after `delay` seconds, and a
-/// client in `client` holding one connection to it, opened and ready for
-/// `go N` (`h2_client.py`): (the server, the client, the server's port).
-fn http2_channel(server: &TestCgroup, client: &TestCgroup, delay: &str) -> (Running, Running, u16) {
-    let mut serving = Running::start(in_cgroup(
-        server.dir(),
-        "python3",
-        &[python_script("h2_server.py").to_str().unwrap(), delay],
-    ));
-    let port = serving.numbers("listening ")[0] as u16;
-    let mut channel = Running::start(in_cgroup(
-        client.dir(),
-        "python3",
-        &[
-            python_script("h2_client.py").to_str().unwrap(),
-            &port.to_string(),
-        ],
-    ));
-    assert_eq!(channel.line(), "ready");
-    (serving, channel, port)
 }
 
 /// A job queue's consumer, idle by design: a worker blocked in a real

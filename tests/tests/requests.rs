@@ -22,7 +22,7 @@ use integration_tests::{
     exposition::{Exposition, ScrapedHistogram},
     median,
     process::{Running, in_cgroup, python_script},
-    services::{finish, listening_port, measured, pool, ready_client, run},
+    services::{finish, http2_channel, listening_port, measured, pool, ready_client, run},
 };
 
 const RESPONSE: &str = "pressure_request_seconds";
@@ -30,6 +30,7 @@ const QUEUE: &str = "pressure_request_queue_seconds";
 const WAITING: &str = "pressure_requests_waiting";
 const CONNECTIONS: &str = "pressure_request_connections";
 const ERRORS: &str = "pressure_request_errors_total";
+const MULTIPLEXED: &str = "pressure_request_multiplexed_connections_total";
 
 /// The ratio of one exported bucket bound to the next (2^(1/4)).
 const BUCKET_STEP: f64 = 1.189_207_115_002_721;
@@ -283,4 +284,29 @@ fn http_server_errors_and_unanswered_requests_are_counted() {
         Some(0.0)
     );
     drop(server);
+}
+
+/// An HTTP/2 server (Python's h2, cleartext with prior knowledge, as gRPC
+/// speaks) answering five requests on one connection: its first bytes are
+/// a SETTINGS frame, so the connection counts as multiplexed and none of
+/// its exchanges is timed (its streams interleave: an arrival and the next
+/// send need not belong together).
+#[test]
+fn an_http2_server_is_multiplexed_and_not_timed() {
+    let agent = Agent::start(&["--signals", "requests"]);
+    let server = TestCgroup::create("pp-req-h2-server");
+    let client = TestCgroup::create("pp-req-h2-client");
+    let (_serving, mut channel, port) = http2_channel(&server, &client, "0.01");
+    assert_eq!(channel.command("go 5"), "done");
+    let scrape = agent.scrape();
+    let port = port.to_string();
+    assert_eq!(
+        scrape.value(MULTIPLEXED, &at(&server, &port)),
+        Some(1.0),
+        "the multiplexed connections"
+    );
+    let timed = scrape
+        .histogram(RESPONSE, &at(&server, &port))
+        .map_or(0.0, |h| h.count);
+    assert_eq!(timed, 0.0, "HTTP/2 exchanges timed as responses");
 }
