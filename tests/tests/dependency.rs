@@ -327,9 +327,22 @@ fn slow_connects_wait_for_syn_retransmissions() {
     let probe_retransmits = scrape
         .value(RETRANSMITS, &at(&client, remote))
         .unwrap_or(0.0);
+    let lost: Vec<String> = scrape
+        .find(
+            "pressure_probe_events_lost_total",
+            &[("signal", "dependency")],
+        )
+        .filter(|sample| sample.value > 0.0)
+        .map(|sample| format!("{:?} {}", sample.labels, sample.value))
+        .collect();
+    let everywhere: Vec<String> = scrape
+        .find(&format!("{CONNECT}_count"), &[])
+        .map(|sample| format!("{:?} {}", sample.labels, sample.value))
+        .collect();
+    eprintln!("connects everywhere: {everywhere:?}");
     eprintln!(
         "connects took {took:?} s on the client's clock; probe: {} connects, buckets {:?}; \
-         retransmits: kernel {retransmitted}, probe {probe_retransmits}",
+         retransmits: kernel {retransmitted}, probe {probe_retransmits}; lost: {lost:?}",
         hist.count, hist.buckets
     );
     assert_eq!(hist.count, 5.0);
