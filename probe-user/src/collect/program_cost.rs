@@ -2,14 +2,17 @@
 //! time, from the kernel's BPF statistics. The agent turns the statistics
 //! on for as long as it runs (`BPF_ENABLE_STATS`, which the kernel turns
 //! off again when the agent's descriptor closes: no sysctl is left set).
+//! And the runs the kernel skipped, which it counts always.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use aya::{
     Ebpf,
     sys::{Stats, enable_stats},
 };
 use tracing::info;
+
+use crate::kernel::signals::Signal;
 
 /// One program's cost so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,4 +59,62 @@ impl ProgramStats {
         costs.sort_by(|a, b| a.program.cmp(&b.program));
         costs
     }
+}
+
+/// Runs of each signal's programs the kernel skipped (its
+/// `recursion_misses`): a program is not run on a CPU where a run of it is
+/// under way (tracing programs can be preempted, and interrupted by a
+/// softirq that fires their hook again), and its event is lost. Summed per
+/// signal, by the signal's name; a program whose count cannot be read adds
+/// nothing.
+pub fn recursion_misses(ebpf: &Ebpf) -> Vec<(&'static str, u64)> {
+    let mut misses: Vec<(&'static str, u64)> = Vec::new();
+    for (name, program) in ebpf.programs() {
+        let Some(signal) = Signal::of_program(name) else {
+            continue;
+        };
+        let Some(count) = program
+            .fd()
+            .ok()
+            .and_then(|fd| prog_misses(fd.as_fd().as_raw_fd()))
+        else {
+            continue;
+        };
+        match misses.iter_mut().find(|(s, _)| *s == signal.name()) {
+            Some((_, sum)) => *sum += count,
+            None => misses.push((signal.name(), count)),
+        }
+    }
+    misses
+}
+
+/// The `recursion_misses` of the program `fd` (`BPF_OBJ_GET_INFO_BY_FD`;
+/// aya 0.14 does not expose the field).
+fn prog_misses(fd: i32) -> Option<u64> {
+    /// `bpf_attr`'s `info` member.
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    // SAFETY: a plain C struct of integers, zero is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = InfoAttr {
+        bpf_fd: fd as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: (&raw mut info) as u64,
+    };
+    // SAFETY: bpf(2) reads `attr` and writes at most `info_len` bytes to
+    // `info`, both on this stack for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            &raw mut attr,
+            std::mem::size_of::<InfoAttr>(),
+        )
+    };
+    (rc == 0).then_some(info.recursion_misses)
 }

@@ -57,6 +57,17 @@ impl Signal {
         }
     }
 
+    /// The signal whose hooks run `program`, if any does.
+    pub fn of_program(program: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|signal| {
+            signal
+                .needs()
+                .iter()
+                .flat_map(|need| need.hooks)
+                .any(|hook| hook.program == program)
+        })
+    }
+
     /// What it needs from the kernel.
     pub fn needs(self) -> &'static [Need] {
         match self {

@@ -13,7 +13,10 @@ use anyhow::Result;
 use aya::Ebpf;
 
 use crate::{
-    collect::{maps::KernelMaps, program_cost::ProgramStats},
+    collect::{
+        maps::KernelMaps,
+        program_cost::{ProgramStats, recursion_misses},
+    },
     identity::Identity,
     kernel::signals::Signal,
     signals::tcp::{listen_drops::ListenDrops, listeners, overflows::OverflowLedger},
@@ -50,6 +53,9 @@ impl KernelReader {
             self.identity.reload();
         }
         let mut raw = self.maps.read()?;
+        for (signal, misses) in recursion_misses(&self.ebpf) {
+            raw.lost.push((signal, "recursion_miss", misses));
+        }
         let tcp = if self.maps.runs(Signal::Tcp) {
             let listeners = listeners::list(&mut self.ebpf)?;
             let counted = match &mut self.listen_drops {
