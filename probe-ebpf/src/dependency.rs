@@ -33,9 +33,9 @@
 use core::ptr;
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST, BPF_SK_STORAGE_GET_F_CREATE, seq_file},
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST, seq_file},
     btf_maps::SkStorage,
-    helpers::generated::{bpf_seq_write, bpf_sk_storage_get},
+    helpers::generated::bpf_seq_write,
     macros::{btf_map, btf_tracepoint, fentry, map},
     maps::{Array, HashMap},
     programs::{BtfTracePointContext, FEntryContext},
@@ -61,7 +61,7 @@ use crate::{
     kernel::{KernelPtr, cgroup_id, ktime_ns, offsets},
     names::named,
     observe::observe_since,
-    payload,
+    payload, socket_storage,
     tcp::{
         ITER_META_SEQ_OFFSET, IterSocket, SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET,
         SOCK_MAX_ACK_BACKLOG_OFFSET, SOCK_PROTOCOL_OFFSET, is_tcp_in, iter_socket,
@@ -157,36 +157,7 @@ named!(dependency_retransmit, programs::DEPENDENCY_RETRANSMIT);
 /// one: `None` if the kernel cannot allocate it).
 #[inline(always)]
 fn socket_state(sk: KernelPtr, create: bool) -> Option<&'static mut SocketState> {
-    storage(sk, create, ptr::null_mut())
-}
-
-/// `sk`'s storage: its own, or (with `create`) a new one, zeroed or a copy
-/// of `initial` (non-null: a `SocketState` on the caller's stack).
-#[inline(always)]
-fn storage(
-    sk: KernelPtr,
-    create: bool,
-    initial: *mut SocketState,
-) -> Option<&'static mut SocketState> {
-    let flags = if create {
-        u64::from(BPF_SK_STORAGE_GET_F_CREATE)
-    } else {
-        0
-    };
-    // SAFETY: `sk` is a BTF-typed socket the kernel handed over; the map is
-    // this program's socket storage; `initial` is null or a value of its
-    // size; the helper returns the socket's value or null, live for this
-    // program's run.
-    unsafe {
-        let state = bpf_sk_storage_get(
-            ptr::from_ref(&DEPENDENCY_SOCKETS).cast_mut().cast(),
-            sk.as_ptr() as *mut _,
-            initial.cast(),
-            flags,
-        )
-        .cast::<SocketState>();
-        state.as_mut()
-    }
+    socket_storage::get(&DEPENDENCY_SOCKETS, sk, create, ptr::null_mut())
 }
 
 /// The statistics of `key`, made on first use: within its cgroup's share
@@ -598,7 +569,7 @@ fn take_up_pending(sk: KernelPtr) -> Option<&'static mut SocketState> {
         flags: socket_flags::TAKEN_UP,
         ..SocketState::default()
     };
-    let state = storage(sk, true, &raw mut initial);
+    let state = socket_storage::get(&DEPENDENCY_SOCKETS, sk, true, &raw mut initial);
     if state.is_none() {
         bump(DEPENDENCY_SOCKET_UNAVAILABLE);
         uncount(&key);

@@ -20,6 +20,7 @@ mod observe;
 mod payload;
 mod requests;
 mod runqueue;
+mod socket_storage;
 mod syscall;
 mod task_storage;
 mod tcp;

@@ -35,9 +35,8 @@
 use core::ptr;
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_SK_STORAGE_GET_F_CREATE},
+    bindings::BPF_F_NO_PREALLOC,
     btf_maps::SkStorage,
-    helpers::generated::bpf_sk_storage_get,
     macros::{btf_map, btf_tracepoint, fentry, map},
     maps::{Array, HashMap},
     programs::{BtfTracePointContext, FEntryContext},
@@ -63,7 +62,7 @@ use crate::{
     kernel::{KernelPtr, cgroup_id, ktime_ns},
     names::named,
     observe::observe_since,
-    payload,
+    payload, socket_storage,
     tcp::{SOCK_CGROUP_OFFSET, SOCK_FAMILY_OFFSET, SOCK_PORT_OFFSET, is_tcp_in},
 };
 
@@ -109,24 +108,7 @@ named!(requests_send_fentry, programs::REQUESTS_SEND_FENTRY);
 /// one: `None` if the kernel cannot allocate it).
 #[inline(always)]
 fn socket_state(sk: KernelPtr, create: bool) -> Option<&'static mut ServerSocket> {
-    let flags = if create {
-        u64::from(BPF_SK_STORAGE_GET_F_CREATE)
-    } else {
-        0
-    };
-    // SAFETY: `sk` is a BTF-typed socket the kernel handed over; the map is
-    // this program's socket storage; the helper returns the socket's value
-    // or null, live for this program's run.
-    unsafe {
-        bpf_sk_storage_get(
-            ptr::from_ref(&REQUEST_SOCKETS).cast_mut().cast(),
-            sk.as_ptr() as *mut _,
-            ptr::null_mut(),
-            flags,
-        )
-        .cast::<ServerSocket>()
-        .as_mut()
-    }
+    socket_storage::get(&REQUEST_SOCKETS, sk, create, ptr::null_mut())
 }
 
 /// The statistics of `key`, made on first use (`None`, counted, when the
@@ -261,7 +243,6 @@ fn arrived(sk: KernelPtr) {
         return;
     }
     state.arrived_ns = ktime_ns();
-    state.flags &= !socket_flags::READ;
     add_to_gauge(&state.key, waiting, 1);
 }
 
