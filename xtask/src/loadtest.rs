@@ -488,12 +488,6 @@ fn signals(prometheus: &Prometheus, cgroup: &str, seconds: u64, at: f64) -> Valu
     let c = format!("cgroup=\"{cgroup}\"");
     let queries = [
         (
-            "request p95 (s)",
-            format!(
-                "histogram_quantile(0.95, sum(rate(pressure_request_seconds{{{c}}}[{seconds}s])))"
-            ),
-        ),
-        (
             "request queue p95 (s)",
             format!(
                 "histogram_quantile(0.95, sum(rate(pressure_request_queue_seconds{{{c}}}[{seconds}s])))"

@@ -1,7 +1,6 @@
 //! The requests' section of the API's evidence: each listening port's
 //! requests over the window, the symptom beside the cause.
 
-use probe_common::requests::error;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -36,7 +35,7 @@ pub fn section(e: &Evidence) -> Vec<Requests> {
         .iter()
         .map(|p| Requests {
             connections: p.connections,
-            errors: p.errors[error::RESET] + p.errors[error::HTTP_5XX],
+            errors: p.errors.iter().sum(),
             port: p.port.to_string(),
             queue: latency(&p.queue),
             queue_slow_share: round(p.queue.slow_share()),

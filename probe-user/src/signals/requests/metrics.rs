@@ -56,24 +56,26 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 snapshot.slow.queue,
             )
         }),
-        Box::new(move || Family {
-            name: WAITING,
-            help: "Inbound connections of one of the cgroup's listening ports holding a \
-                   request the application has not read yet, now, per port.",
-            kind: Kind::Gauge,
-            series: ports(cgroups)
-                .map(|(c, p)| number(port_labels(c, p), p.stats.waiting.max(0) as f64))
-                .collect(),
+        Box::new(move || {
+            port_number(
+                WAITING,
+                "Inbound connections of one of the cgroup's listening ports holding a request \
+                 the application has not read yet, now, per port.",
+                Kind::Gauge,
+                cgroups,
+                |stats| stats.waiting.max(0) as f64,
+            )
         }),
-        Box::new(move || Family {
-            name: CONNECTIONS,
-            help: "Inbound connections of one of the cgroup's listening ports established now, \
-                   per port (connections accepted before the agent started count from their \
-                   first request).",
-            kind: Kind::Gauge,
-            series: ports(cgroups)
-                .map(|(c, p)| number(port_labels(c, p), p.stats.connections.max(0) as f64))
-                .collect(),
+        Box::new(move || {
+            port_number(
+                CONNECTIONS,
+                "Inbound connections of one of the cgroup's listening ports established now, \
+                 per port (connections accepted before the agent started count from their \
+                 first request).",
+                Kind::Gauge,
+                cgroups,
+                |stats| stats.connections.max(0) as f64,
+            )
         }),
         Box::new(move || Family {
             name: ERRORS,
@@ -93,15 +95,16 @@ pub fn families(sample: &Sample) -> Vec<LazyFamily<'_>> {
                 })
                 .collect(),
         }),
-        Box::new(move || Family {
-            name: MULTIPLEXED,
-            help: "Inbound connections of one of the cgroup's listening ports whose server \
-                   spoke HTTP/2 (its first bytes a SETTINGS frame), per port: their streams \
-                   interleave, so their exchanges are not timed.",
-            kind: Kind::Counter,
-            series: ports(cgroups)
-                .map(|(c, p)| number(port_labels(c, p), p.stats.multiplexed as f64))
-                .collect(),
+        Box::new(move || {
+            port_number(
+                MULTIPLEXED,
+                "Inbound connections of one of the cgroup's listening ports whose server spoke \
+                 HTTP/2 (its first bytes a SETTINGS frame), per port: their streams interleave, \
+                 so their exchanges are not timed.",
+                Kind::Counter,
+                cgroups,
+                |stats| stats.multiplexed as f64,
+            )
         }),
     ]
 }
@@ -111,6 +114,24 @@ fn ports(cgroups: &[CgroupStats]) -> impl Iterator<Item = (&CgroupStats, &PortSe
     cgroups
         .iter()
         .flat_map(|c| c.request_ports.iter().map(move |p| (c, p)))
+}
+
+/// A number per port, `value` of its statistics.
+fn port_number(
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    cgroups: &[CgroupStats],
+    value: fn(&PortStats) -> f64,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind,
+        series: ports(cgroups)
+            .map(|(c, p)| number(port_labels(c, p), value(&p.stats)))
+            .collect(),
+    }
 }
 
 /// A histogram per port of the durations `pick` chooses from its
