@@ -91,29 +91,20 @@ pub fn recursion_misses(ebpf: &Ebpf) -> Vec<(&'static str, u64)> {
 /// The `recursion_misses` of the program `fd` (`BPF_OBJ_GET_INFO_BY_FD`;
 /// aya 0.14 does not expose the field).
 fn prog_misses(fd: i32) -> Option<u64> {
-    /// `bpf_attr`'s `info` member.
-    #[repr(C)]
-    struct InfoAttr {
-        bpf_fd: u32,
-        info_len: u32,
-        info: u64,
-    }
-    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-    // SAFETY: a plain C struct of integers, zero is a valid value.
-    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
-    let mut attr = InfoAttr {
-        bpf_fd: fd as u32,
-        info_len: std::mem::size_of_val(&info) as u32,
-        info: (&raw mut info) as u64,
-    };
+    use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_prog_info};
+    // SAFETY: plain C types of integers, zero is a valid value of each.
+    let (mut info, mut attr): (bpf_prog_info, bpf_attr) = unsafe { std::mem::zeroed() };
+    attr.info.bpf_fd = fd as u32;
+    attr.info.info_len = std::mem::size_of_val(&info) as u32;
+    attr.info.info = (&raw mut info) as u64;
     // SAFETY: bpf(2) reads `attr` and writes at most `info_len` bytes to
     // `info`, both on this stack for the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
-            BPF_OBJ_GET_INFO_BY_FD,
+            bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
             &raw mut attr,
-            std::mem::size_of::<InfoAttr>(),
+            std::mem::size_of::<bpf_attr>(),
         )
     };
     (rc == 0).then_some(info.recursion_misses)
